@@ -1,0 +1,108 @@
+//! The GPT whose numbers everything else draws: config, weights, a burn forward pass and its activations.
+//! Nothing here knows about Bevy.
+
+pub mod activations;
+pub mod config;
+pub mod gpt;
+pub mod record;
+pub mod vocab;
+pub mod weights;
+
+use burn::backend::ndarray::NdArrayDevice;
+use burn::backend::wgpu::WgpuDevice;
+use burn::backend::{NdArray, Wgpu};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+pub use activations::{Activations, NamedTensor};
+pub use config::GptConfig;
+pub use gpt::Gpt;
+pub use record::Recorder;
+pub use weights::{WeightError, Weights};
+
+pub type CpuBackend = NdArray<f32>;
+pub type GpuBackend = Wgpu;
+
+/// Where the forward pass runs: the CPU (ndarray) or the GPU through wgpu (lavapipe where there is no GPU).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Ndarray,
+    Wgpu,
+}
+
+/// A model loaded onto one backend, ready to run inputs.
+pub enum LoadedModel {
+    Ndarray(Gpt<CpuBackend>),
+    Wgpu(Gpt<GpuBackend>),
+}
+
+impl LoadedModel {
+    pub fn new(weights: &Weights, backend: BackendKind) -> LoadedModel {
+        match backend {
+            BackendKind::Ndarray => LoadedModel::Ndarray(Gpt::from_weights(weights, &NdArrayDevice::Cpu)),
+            BackendKind::Wgpu => LoadedModel::Wgpu(Gpt::from_weights(weights, &WgpuDevice::default())),
+        }
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        match self {
+            LoadedModel::Ndarray(model) => &model.config,
+            LoadedModel::Wgpu(model) => &model.config,
+        }
+    }
+
+    /// One sequence through the model, every intermediate kept.
+    pub fn activations(&self, tokens: &[usize]) -> Activations {
+        match self {
+            LoadedModel::Ndarray(model) => record_forward(model, tokens),
+            LoadedModel::Wgpu(model) => record_forward(model, tokens),
+        }
+    }
+
+    /// Greedy continuation: each prediction is fed back, for as many tokens as the input has.
+    /// The sort task's answer; the last prediction is not fed back once the context is full.
+    pub fn generate(&self, tokens: &[usize], count: usize) -> Vec<usize> {
+        let block_size = self.config().block_size;
+        let mut context = tokens.to_vec();
+        let mut generated = Vec::with_capacity(count);
+        while generated.len() < count {
+            let activations = self.activations(&context);
+            let next = activations.predictions().last().map(|p| p.0).expect("at least one position");
+            generated.push(next);
+            if context.len() == block_size {
+                break;
+            }
+            context.push(next);
+        }
+        generated
+    }
+}
+
+pub fn token_tensor<B: Backend>(tokens: &[usize], device: &B::Device) -> Tensor<B, 2, Int> {
+    let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+    Tensor::from_data(TensorData::new(ids, [1, tokens.len()]), device)
+}
+
+fn record_forward<B: Backend>(model: &Gpt<B>, tokens: &[usize]) -> Activations {
+    let device = model.wte.val().device();
+    let mut rec = Recorder::on();
+    model.forward(token_tensor::<B>(tokens, &device), &mut rec);
+    rec.finish(&model.config, tokens)
+}
+
+impl Activations {
+    /// Per position, the most likely next token and its probability.
+    pub fn predictions(&self) -> Vec<(usize, f32)> {
+        let probs = &self.tensors["probs"];
+        let vocab = probs.shape[1];
+        probs
+            .data
+            .chunks(vocab)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best })
+            })
+            .collect()
+    }
+}

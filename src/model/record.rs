@@ -1,0 +1,77 @@
+//! Keeping a forward pass's intermediates without cluttering it: `keep` is free when not recording,
+//! and everything kept comes back from the device in one read.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::activations::{activation_shapes, Activations, NamedTensor};
+use super::config::GptConfig;
+
+pub struct Recorder<B: Backend> {
+    kept: Option<Vec<(String, Tensor<B, 1>)>>,
+}
+
+impl<B: Backend> Recorder<B> {
+    /// Keeps nothing: the forward pass of training.
+    pub fn off() -> Self {
+        Recorder { kept: None }
+    }
+
+    /// Keeps every named intermediate of a batch of one sequence.
+    pub fn on() -> Self {
+        Recorder { kept: Some(Vec::new()) }
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.kept.is_some()
+    }
+
+    /// The name is built only when recording, so training pays nothing for it.
+    pub fn keep<const D: usize>(&mut self, name: impl FnOnce() -> String, tensor: &Tensor<B, D>) {
+        if let Some(kept) = &mut self.kept {
+            let numel = tensor.shape().num_elements();
+            kept.push((name(), tensor.clone().reshape([numel])));
+        }
+    }
+
+    /// Reads everything kept back in one transfer and gives each tensor its canonical shape
+    /// (see `activation_shapes`), dropping the batch axis of one.
+    pub fn finish(self, config: &GptConfig, tokens: &[usize]) -> Activations {
+        let kept = self.kept.expect("finish is only called on a recording Recorder");
+        let lengths: Vec<usize> = kept.iter().map(|(_, t)| t.dims()[0]).collect();
+        let names: Vec<String> = kept.iter().map(|(name, _)| name.clone()).collect();
+        let all = Tensor::cat(kept.into_iter().map(|(_, t)| t).collect(), 0);
+        let values: Vec<f32> = all.into_data().convert::<f32>().to_vec().expect("float tensor data");
+        assemble(config, tokens, &names, &lengths, values)
+    }
+
+    /// The same as `finish`, for the browser, where reading from the GPU must not block.
+    pub async fn finish_async(self, config: &GptConfig, tokens: &[usize]) -> Activations {
+        let kept = self.kept.expect("finish is only called on a recording Recorder");
+        let lengths: Vec<usize> = kept.iter().map(|(_, t)| t.dims()[0]).collect();
+        let names: Vec<String> = kept.iter().map(|(name, _)| name.clone()).collect();
+        let all = Tensor::cat(kept.into_iter().map(|(_, t)| t).collect(), 0);
+        let data = all.into_data_async().await.expect("device read succeeds");
+        let values: Vec<f32> = data.convert::<f32>().to_vec().expect("float tensor data");
+        assemble(config, tokens, &names, &lengths, values)
+    }
+}
+
+fn assemble(config: &GptConfig, tokens: &[usize], names: &[String], lengths: &[usize], values: Vec<f32>) -> Activations {
+    let shapes: std::collections::HashMap<String, Vec<usize>> = activation_shapes(config, tokens.len()).into_iter().collect();
+    let mut activations = Activations { tokens: tokens.to_vec(), ..Default::default() };
+    let mut offset = 0;
+    for (name, &len) in names.iter().zip(lengths) {
+        let shape = shapes.get(name).unwrap_or_else(|| panic!("'{name}' is not in activation_shapes"));
+        assert_eq!(shape.iter().product::<usize>(), len, "'{name}' has {len} values, not the shape {shape:?}");
+        activations
+            .tensors
+            .insert(name.clone(), NamedTensor::new(shape.clone(), values[offset..offset + len].to_vec()));
+        offset += len;
+    }
+    activations.tensors.insert(
+        "tokens".into(),
+        NamedTensor::new(vec![tokens.len()], tokens.iter().map(|&t| t as f32).collect()),
+    );
+    activations
+}

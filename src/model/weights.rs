@@ -1,0 +1,241 @@
+//! Reading and writing weights: minGPT's JSON dump and safetensors, both under PyTorch state_dict names.
+//!
+//! Every failure names the file and the tensor (or the JSON line and field), so a bad file is one clear error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde_json::Value;
+
+use super::activations::{parameter_shapes, NamedTensor};
+use super::config::GptConfig;
+
+/// A checkpoint as read from disk: the model's shape and its parameters by state_dict name.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    pub config: GptConfig,
+    pub tensors: BTreeMap<String, NamedTensor>,
+    pub source: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: not valid JSON: {message}")]
+    Json { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("{path}: tensor '{tensor}': {message}")]
+    Tensor { path: PathBuf, tensor: String, message: String },
+    #[error("{path}: missing tensor '{tensor}' (expected shape {expected:?})")]
+    Missing { path: PathBuf, tensor: String, expected: Vec<usize> },
+    #[error("{path}: tensor '{tensor}' has shape {found:?}, expected {expected:?}")]
+    Shape { path: PathBuf, tensor: String, expected: Vec<usize>, found: Vec<usize> },
+}
+
+impl Weights {
+    /// Reads `.json` (minGPT dump) or `.safetensors`, by extension, and checks every parameter's shape.
+    pub fn load(path: &Path) -> Result<Weights, WeightError> {
+        let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })?;
+        Weights::parse(path, &bytes)
+    }
+
+    /// Parses a file's bytes; `path` names it in errors and chooses the format by its extension.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
+        let weights = match path.extension().and_then(|e| e.to_str()) {
+            Some("safetensors") => read_safetensors(path, bytes)?,
+            _ => read_mingpt_json(path, bytes)?,
+        };
+        weights.check_shapes()?;
+        Ok(weights)
+    }
+
+    /// The model the app opens on: minGPT's nano-sort weights, built into the binary (the browser has no files).
+    pub fn default_model() -> Weights {
+        const PATH: &str = "models/gpt-nano-sort-model.json";
+        Weights::parse(Path::new(PATH), include_bytes!("../../models/gpt-nano-sort-model.json"))
+            .expect("the built-in model is valid")
+    }
+
+    /// Every parameter the config calls for is present with its exact shape. Extra tensors
+    /// (minGPT's `attn.bias` causal masks) are allowed and ignored.
+    pub fn check_shapes(&self) -> Result<(), WeightError> {
+        for (name, expected) in parameter_shapes(&self.config) {
+            let tensor = self.tensors.get(&name).ok_or_else(|| WeightError::Missing {
+                path: self.source.clone(),
+                tensor: name.clone(),
+                expected: expected.clone(),
+            })?;
+            if tensor.shape != expected {
+                return Err(WeightError::Shape {
+                    path: self.source.clone(),
+                    tensor: name,
+                    expected,
+                    found: tensor.shape.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> &NamedTensor {
+        &self.tensors[name]
+    }
+
+    /// Writes the parameters as safetensors, with the config in the metadata so the file describes itself.
+    pub fn save_safetensors(&self, path: &Path) -> Result<(), WeightError> {
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert("config".to_string(), serde_json::to_string(&self.config).expect("config serializes"));
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .tensors
+            .iter()
+            .map(|(name, t)| (name.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+            .iter()
+            .map(|(name, data, shape)| {
+                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .expect("byte length matches shape");
+                (name.clone(), view)
+            })
+            .collect();
+        safetensors::serialize_to_file(views, Some(metadata), path).map_err(|e| WeightError::Format {
+            path: path.to_owned(),
+            message: format!("cannot write safetensors: {e}"),
+        })
+    }
+}
+
+/// The checkpoint's `model_type` or our own preset name, mapped to a preset; the shape fields must then agree.
+fn config_from_json(path: &Path, config: &Value) -> Result<GptConfig, WeightError> {
+    let format_error = |message: String| WeightError::Format { path: path.to_owned(), message };
+    let field = |name: &str| -> Result<usize, WeightError> {
+        config
+            .get(name)
+            .and_then(Value::as_u64)
+            .map(|v| v as usize)
+            .ok_or_else(|| format_error(format!("config.{name}: missing or not a non-negative integer")))
+    };
+    let (n_layer, n_head, n_embd, vocab_size, block_size) =
+        (field("n_layer")?, field("n_head")?, field("n_embd")?, field("vocab_size")?, field("block_size")?);
+    if n_head == 0 || n_embd % n_head != 0 {
+        return Err(format_error(format!("config: n_embd {n_embd} is not a multiple of n_head {n_head}")));
+    }
+    let preset = ["nano", "gpt2", "gpt2-xl", "gpt3"]
+        .iter()
+        .map(|name| GptConfig::preset(name).expect("listed presets exist"))
+        .find(|p| (p.n_layer, p.n_head, p.n_embd, p.vocab_size, p.block_size) == (n_layer, n_head, n_embd, vocab_size, block_size));
+    Ok(match preset {
+        Some(preset) => preset,
+        // A shape of no preset still runs: untied unless the file says otherwise.
+        None => GptConfig {
+            name: config.get("model_type").and_then(Value::as_str).unwrap_or("custom").to_string(),
+            n_layer,
+            n_head,
+            n_embd,
+            vocab_size,
+            block_size,
+            tied_lm_head: config.get("tied_lm_head").and_then(Value::as_bool).unwrap_or(false),
+        },
+    })
+}
+
+/// The tensors of a minGPT-style JSON dump (weights, or the PyTorch intermediates used as test fixtures),
+/// without checking them against a model.
+pub fn load_json_tensors(path: &Path) -> Result<BTreeMap<String, NamedTensor>, WeightError> {
+    let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })?;
+    let root = parse_json_root(path, &bytes)?;
+    decode_json_tensors(path, &root)
+}
+
+fn decode_json_tensors(path: &Path, root: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, NamedTensor>, WeightError> {
+    root.iter()
+        .filter(|(name, _)| name.as_str() != "config")
+        .map(|(name, entry)| Ok((name.clone(), decode_json_tensor(path, name, entry)?)))
+        .collect()
+}
+
+fn parse_json_root(path: &Path, bytes: &[u8]) -> Result<serde_json::Map<String, Value>, WeightError> {
+    let root: Value = serde_json::from_slice(bytes).map_err(|e| WeightError::Json {
+        path: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    match root {
+        Value::Object(object) => Ok(object),
+        _ => Err(WeightError::Format {
+            path: path.to_owned(),
+            message: "expected a JSON object of {\"config\": ..., NAME: {shape, dtype, data}}".into(),
+        }),
+    }
+}
+
+fn read_mingpt_json(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
+    let object = parse_json_root(path, bytes)?;
+    let config = match object.get("config") {
+        Some(config) => config_from_json(path, config)?,
+        None => GptConfig::nano(),
+    };
+    let tensors = decode_json_tensors(path, &object)?;
+    Ok(Weights { config, tensors, source: path.to_owned() })
+}
+
+fn decode_json_tensor(path: &Path, name: &str, entry: &Value) -> Result<NamedTensor, WeightError> {
+    let tensor_error = |message: String| WeightError::Tensor { path: path.to_owned(), tensor: name.to_owned(), message };
+    let shape: Vec<usize> = entry
+        .get("shape")
+        .and_then(Value::as_array)
+        .and_then(|dims| dims.iter().map(|d| d.as_u64().map(|d| d as usize)).collect())
+        .ok_or_else(|| tensor_error("field 'shape': missing or not a list of sizes".into()))?;
+    let dtype = entry.get("dtype").and_then(Value::as_str).unwrap_or("torch.float32");
+    if dtype != "torch.float32" && dtype != "float32" {
+        return Err(tensor_error(format!("field 'dtype': unknown dtype '{dtype}', expected torch.float32")));
+    }
+    let encoded = entry
+        .get("data")
+        .and_then(Value::as_str)
+        .ok_or_else(|| tensor_error("field 'data': missing or not a base64 string".into()))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| tensor_error(format!("field 'data': not valid base64: {e}")))?;
+    let expected_len = shape.iter().product::<usize>() * 4;
+    if raw.len() != expected_len {
+        return Err(tensor_error(format!(
+            "field 'data': {} bytes, but shape {shape:?} of float32 needs {expected_len}",
+            raw.len()
+        )));
+    }
+    let data = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok(NamedTensor { shape, data })
+}
+
+fn read_safetensors(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
+    let format_error = |message: String| WeightError::Format { path: path.to_owned(), message };
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| format_error(format!("not a safetensors file: {e}")))?;
+    let config = match metadata.metadata().as_ref().and_then(|m| m.get("config")) {
+        Some(text) => {
+            let value: Value =
+                serde_json::from_str(text).map_err(|e| format_error(format!("metadata 'config' is not JSON: {e}")))?;
+            config_from_json(path, &value)?
+        }
+        None => GptConfig::nano(),
+    };
+    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format_error(format!("not a safetensors file: {e}")))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(WeightError::Tensor {
+                path: path.to_owned(),
+                tensor: name,
+                message: format!("unknown dtype {:?}, expected F32", view.dtype()),
+            });
+        }
+        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        tensors.insert(name, NamedTensor { shape: view.shape().to_vec(), data });
+    }
+    Ok(Weights { config, tensors, source: path.to_owned() })
+}

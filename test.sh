@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every llmviz test. On a fresh Debian machine it first installs what the tests need:
+# lavapipe (mesa-vulkan-drivers), a software Vulkan on which wgpu, burn and Bevy render without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    elif command -v sudo >/dev/null; then
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    else
+        echo "test.sh: the tests need these Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+
+# The wgpu tests must run on a real Vulkan driver, never be skipped: fail early and clearly without one.
+if ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
+    echo "test.sh: no Vulkan driver found in /usr/share/vulkan/icd.d" >&2
+    exit 1
+fi
+
+cargo test --test all -- --test-threads 2 "$@"

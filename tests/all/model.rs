@@ -1,0 +1,181 @@
+//! The burn GPT against PyTorch: the minGPT nano-sort weights and the intermediates PyTorch produced from them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use llmviz::model::activations::activation_shapes;
+use llmviz::model::weights::load_json_tensors;
+use llmviz::model::{BackendKind, GptConfig, LoadedModel, NamedTensor, WeightError, Weights};
+
+const TOLERANCE: f32 = 1e-4;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+fn reference_weights() -> Weights {
+    Weights::load(&fixture("models/gpt-nano-sort-model.json")).expect("reference weights load")
+}
+
+/// Our activation name for each partial (block 0's intermediates, then each block's output).
+fn our_name(partial: &str) -> Option<String> {
+    let block0 = |name: &str| Some(format!("block0.{name}"));
+    match partial {
+        "idx" => None,
+        "tok_emb" | "pos_emb" | "x" | "ln_f" | "probs" => Some(partial.to_string()),
+        "lm_head" => Some("logits".into()),
+        "attSm" => block0("att_sm"),
+        "yProj" => block0("attn_proj"),
+        "attnResid" => block0("attn_resid"),
+        "mlpResid" => block0("mlp_resid"),
+        "ln1" | "ln2" | "q" | "k" | "v" | "qkv" | "att" | "y" | "fc" | "gelu" | "mlp" => block0(partial),
+        block => Some(format!("{block}.mlp_resid")), // block0, block1, block2: each block's output
+    }
+}
+
+/// Row `b` of a batched partial ([B, ...] -> [...]); pos_emb has a batch of one shared by all rows.
+fn batch_row(tensor: &NamedTensor, b: usize) -> Vec<f32> {
+    let row = tensor.data.len() / tensor.shape[0];
+    let b = if tensor.shape[0] == 1 { 0 } else { b };
+    tensor.data[b * row..(b + 1) * row].to_vec()
+}
+
+/// Compares every partial with our activations for each of the three sequences; returns how many were compared.
+fn assert_matches_pytorch(backend: BackendKind) -> usize {
+    let weights = reference_weights();
+    let partials: BTreeMap<String, NamedTensor> =
+        load_json_tensors(&fixture("tests/fixtures/gpt-nano-sort-t0-partials.json")).expect("partials load");
+    let model = LoadedModel::new(&weights, backend);
+    let idx = &partials["idx"];
+    let mut compared = 0;
+    for b in 0..idx.shape[0] {
+        let tokens: Vec<usize> = batch_row(idx, b).iter().map(|&t| t as usize).collect();
+        let ours = model.activations(&tokens);
+        for (partial, theirs) in &partials {
+            let Some(name) = our_name(partial) else { continue };
+            let mine = ours.get(&name).unwrap_or_else(|| panic!("no activation '{name}' for partial '{partial}'"));
+            let expected = batch_row(theirs, b);
+            assert_eq!(mine.data.len(), expected.len(), "{name}: size");
+            for (i, (&m, &e)) in mine.data.iter().zip(&expected).enumerate() {
+                if e == f32::NEG_INFINITY {
+                    // PyTorch's masked score; ours must be masked too, and the softmax shows 0 there.
+                    assert_eq!(m, f32::NEG_INFINITY, "{name}[{i}] (sequence {b}) should be masked");
+                    continue;
+                }
+                assert!((m - e).abs() <= TOLERANCE, "{name}[{i}] (sequence {b}, {backend:?}): ours {m}, PyTorch {e}");
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
+#[test]
+fn nano_matches_pytorch_within_1e_4_on_ndarray() {
+    let compared = assert_matches_pytorch(BackendKind::Ndarray);
+    assert!(compared > 30_000, "compared only {compared} values");
+}
+
+#[test]
+fn nano_matches_pytorch_within_1e_4_on_wgpu() {
+    let compared = assert_matches_pytorch(BackendKind::Wgpu);
+    assert!(compared > 30_000, "compared only {compared} values");
+}
+
+#[test]
+fn forward_captures_every_named_activation_with_its_shape() {
+    let weights = reference_weights();
+    let tokens = [2, 1, 0, 1, 1, 2];
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
+    for (name, shape) in activation_shapes(&weights.config, tokens.len()) {
+        let tensor = activations.get(&name).unwrap_or_else(|| panic!("missing '{name}'"));
+        assert_eq!(tensor.shape, shape, "{name}");
+    }
+    // The statistics are those of the tensors they summarize.
+    let ln1 = &activations.tensors["x"];
+    let mean0: f32 = ln1.data[..48].iter().sum::<f32>() / 48.0;
+    assert!((activations.tensors["block0.ln1_mean"].data[0] - mean0).abs() < 1e-5);
+    let probs = &activations.tensors["probs"];
+    for row in probs.data.chunks(3) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn sorts_cbabbc_into_abbbcc() {
+    let weights = reference_weights();
+    let model = LoadedModel::new(&weights, BackendKind::Ndarray);
+    let generated = model.generate(&[2, 1, 0, 1, 1, 2], 6);
+    assert_eq!(generated, vec![0, 1, 1, 1, 2, 2]);
+}
+
+#[test]
+fn parameter_count_of_nano_is_85728() {
+    assert_eq!(GptConfig::nano().param_count(), 85_728);
+    assert_eq!(GptConfig::preset("gpt2").unwrap().param_count(), 124_439_808);
+    let weights = reference_weights();
+    let stored: usize = llmviz::model::activations::parameter_shapes(&weights.config)
+        .iter()
+        .map(|(name, _)| weights.tensors[name].data.len())
+        .sum();
+    assert_eq!(stored, 85_728);
+}
+
+#[test]
+fn unknown_model_names_the_presets() {
+    let error = GptConfig::preset("gpt5").unwrap_err().to_string();
+    assert!(error.contains("gpt5") && error.contains("nano") && error.contains("gpt3"), "{error}");
+}
+
+fn write_temp(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmviz-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn safetensors_round_trip_gives_the_same_activations() {
+    let weights = reference_weights();
+    let path = write_temp("roundtrip.safetensors", b"");
+    weights.save_safetensors(&path).unwrap();
+    let reloaded = Weights::load(&path).unwrap();
+    assert_eq!(reloaded.config, weights.config);
+    let tokens = [0, 2, 1];
+    let a = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
+    let b = LoadedModel::new(&reloaded, BackendKind::Ndarray).activations(&tokens);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn wrong_shape_names_the_tensor_and_both_shapes() {
+    let mut weights = reference_weights();
+    let t = weights.tensors.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap();
+    t.shape = vec![48, 192];
+    let path = write_temp("wrong-shape.safetensors", b"");
+    weights.save_safetensors(&path).unwrap();
+    let error = Weights::load(&path).unwrap_err();
+    assert!(matches!(error, WeightError::Shape { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("transformer.h.1.mlp.c_fc.weight") && message.contains("[192, 48]") && message.contains("[48, 192]"), "{message}");
+}
+
+#[test]
+fn missing_tensor_and_bad_json_are_clear_errors() {
+    let text = std::fs::read_to_string(fixture("models/gpt-nano-sort-model.json")).unwrap();
+    let mut root: serde_json::Value = serde_json::from_str(&text).unwrap();
+    root.as_object_mut().unwrap().remove("transformer.ln_f.bias");
+    let path = write_temp("missing.json", root.to_string().as_bytes());
+    let message = Weights::load(&path).unwrap_err().to_string();
+    assert!(message.contains("missing tensor 'transformer.ln_f.bias'") && message.contains("[48]"), "{message}");
+
+    let path = write_temp("broken.json", b"{\n  \"config\": {\n    \"n_layer\": 3,,\n");
+    let message = Weights::load(&path).unwrap_err().to_string();
+    assert!(message.contains("broken.json:3:"), "{message}");
+
+    root["transformer.wte.weight"]["dtype"] = "torch.float16".into();
+    let path = write_temp("dtype.json", root.to_string().as_bytes());
+    let message = Weights::load(&path).unwrap_err().to_string();
+    assert!(message.contains("transformer.wte.weight") && message.contains("torch.float16"), "{message}");
+}
