@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use crate::model::vocab::{parse_letters, token_letter};
-use crate::model::{Activations, BackendKind, GptConfig, LoadedModel, Weights};
+use crate::model::{Activations, BackendKind, CpuBackend, GpuBackend, GptConfig, LoadedModel, Weights};
+use crate::train::{sort_accuracy, TrainOptions};
 
 #[derive(Parser, Debug)]
 #[command(name = "llmviz", version, about = "A 3D visualization of how a GPT works")]
@@ -24,6 +25,63 @@ pub enum Command {
     Screenshot(crate::render::offscreen::ScreenshotArgs),
     /// Render frames offscreen from the overview camera and print their median and p95 times.
     Bench(crate::render::offscreen::BenchArgs),
+    /// Print the 3D layout of a model: a summary, or every block as JSON.
+    Layout(LayoutArgs),
+    /// How one cell's value was calculated, with the numbers that went in.
+    Explain(ExplainArgs),
+    /// Train nano-gpt on the sort task and save safetensors weights.
+    Train(TrainArgs),
+    /// Greedy sorting accuracy over all 729 possible inputs.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LayoutArgs {
+    /// nano, gpt2, gpt2-xl or gpt3.
+    #[arg(long, default_value = "nano")]
+    pub model: String,
+    #[arg(long)]
+    pub json: bool,
+    /// Time building the layout (median of repeated builds) instead of printing it.
+    #[arg(long)]
+    pub bench: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    #[arg(long, default_value = "CBABBC")]
+    pub input: String,
+    /// A block name from `llmviz layout --json`, e.g. block0.head1.att.
+    #[arg(long)]
+    pub block: String,
+    /// I,J[,K]: 0-based cell coordinates along the block's x, y and z axes.
+    #[arg(long)]
+    pub cell: String,
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[arg(long, default_value = "models/nano-sort.safetensors")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
+    pub seed: u64,
+    #[arg(long, default_value_t = TrainOptions::default().steps)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value = "ndarray")]
+    pub backend: BackendArg,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Weights to evaluate; the built-in model when omitted.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "ndarray")]
+    pub backend: BackendArg,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -66,6 +124,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Inspect(args)) => inspect(args),
+        Some(Command::Layout(args)) => layout(args),
+        Some(Command::Explain(args)) => explain(args),
+        Some(Command::Train(args)) => train(args),
+        Some(Command::Eval(args)) => eval(args),
         Some(Command::Screenshot(args)) => crate::render::offscreen::screenshot(args),
         Some(Command::Bench(args)) => crate::render::offscreen::bench(args),
         None => crate::render::app::main(),
@@ -138,4 +200,130 @@ pub fn activations_json(activations: &Activations) -> Value {
 
 pub fn preset(name: &str) -> Result<GptConfig, String> {
     GptConfig::preset(name).map_err(|e| e.to_string())
+}
+
+fn train(args: TrainArgs) -> CliResult {
+    use burn::backend::Autodiff;
+    let options = TrainOptions { seed: args.seed, steps: args.steps, ..TrainOptions::default() };
+    if options.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    let config = GptConfig::nano();
+    let bar = indicatif::ProgressBar::new(options.steps as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  {elapsed} (eta {eta})")
+            .expect("valid template"),
+    );
+    let on_progress = |p: crate::train::Progress| {
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("{:.4}", p.loss));
+    };
+    let started = std::time::Instant::now();
+    let weights = match BackendKind::from(args.backend) {
+        BackendKind::Ndarray => crate::train::train::<Autodiff<CpuBackend>>(&config, &options, &Default::default(), on_progress),
+        BackendKind::Wgpu => crate::train::train::<Autodiff<GpuBackend>>(&config, &options, &Default::default(), on_progress),
+    };
+    bar.finish();
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    }
+    weights.save_safetensors(&args.out).map_err(|e| e.to_string())?;
+    let model = LoadedModel::new(&weights, BackendKind::Ndarray);
+    let (correct, total) = accuracy(&model);
+    println!(
+        "trained {} steps (seed {}) in {:.1} s: accuracy {correct}/{total} = {:.2}%; saved {}",
+        options.steps,
+        options.seed,
+        started.elapsed().as_secs_f64(),
+        100.0 * correct as f64 / total as f64,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn accuracy(model: &LoadedModel) -> (usize, usize) {
+    match model {
+        LoadedModel::Ndarray(gpt) => sort_accuracy(gpt),
+        LoadedModel::Wgpu(gpt) => sort_accuracy(gpt),
+    }
+}
+
+fn eval(args: EvalArgs) -> CliResult {
+    let weights = load_weights(args.weights.as_deref())?;
+    if weights.config.vocab_size != 3 || weights.config.block_size < 11 {
+        return Err(format!("{}: not a sort-task model (needs vocab 3, context 11)", weights.source.display()));
+    }
+    let model = LoadedModel::new(&weights, args.backend.into());
+    let (correct, total) = accuracy(&model);
+    println!("{}: sorted {correct}/{total} = {:.2}%", weights.source.display(), 100.0 * correct as f64 / total as f64);
+    Ok(())
+}
+
+fn layout(args: LayoutArgs) -> CliResult {
+    let config = preset(&args.model)?;
+    if args.bench {
+        let mut times: Vec<f64> = (0..11)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                let layout = crate::layout::build(&config);
+                let elapsed = started.elapsed().as_secs_f64() * 1e3;
+                drop(layout);
+                elapsed
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let blocks = crate::layout::build(&config).blocks.len();
+        println!("layout {}: {blocks} blocks, median build {:.1} ms over {} builds", config.name, times[times.len() / 2], times.len());
+        return Ok(());
+    }
+    let layout = crate::layout::build(&config);
+    if args.json {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // A reader that stops early (`| head`) is fine; anything else is worth reporting.
+        match layout.write_json(&mut out).map_err(std::io::Error::from).and_then(|()| writeln!(out)) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(format!("writing JSON: {e}")),
+            _ => {}
+        }
+        return Ok(());
+    }
+    print_stdout(layout.summary().trim_end());
+    Ok(())
+}
+
+/// "3,4" or "3,4,1" -> [3, 4, 0] / [3, 4, 1].
+pub fn parse_cell(text: &str) -> Result<[u32; 3], String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if !(2..=3).contains(&parts.len()) {
+        return Err(format!("--cell '{text}': expected I,J or I,J,K"));
+    }
+    let mut cell = [0u32; 3];
+    for (axis, part) in parts.iter().enumerate() {
+        cell[axis] = part.parse().map_err(|_| format!("--cell '{text}': '{part}' is not a cell index"))?;
+    }
+    Ok(cell)
+}
+
+fn explain(args: ExplainArgs) -> CliResult {
+    let weights = load_weights(args.weights.as_deref())?;
+    let tokens = parse_letters(&args.input, &weights.config).map_err(|e| format!("--input: {e}"))?;
+    let cell = parse_cell(&args.cell)?;
+    let layout = crate::layout::build(&weights.config);
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
+    let sources = crate::explain::Sources { layout: &layout, activations: &activations, weights: &weights };
+    let explanation = crate::explain::explain(&sources, &args.block, cell).map_err(|e| e.to_string())?;
+    if args.json {
+        print_stdout(&serde_json::to_string(&explanation).expect("explanations serialize"));
+    } else {
+        let index: Vec<String> =
+            explanation.index_names.iter().zip(&explanation.index).map(|(n, i)| format!("{n} = {i}")).collect();
+        print_stdout(&format!(
+            "{} {} = {}\n{}: {}",
+            explanation.block,
+            index.join(", "),
+            explanation.value,
+            explanation.op.as_str(),
+            explanation.formula
+        ));
+    }
+    Ok(())
 }

@@ -221,6 +221,41 @@ impl<B: Backend> Gpt<B> {
     }
 }
 
+impl<B: Backend> Gpt<B> {
+    /// The parameters back under their state_dict names: the inverse of `from_weights`.
+    pub fn to_weights(&self) -> Weights {
+        let mut tensors = std::collections::BTreeMap::new();
+        let mut put = |name: String, data: TensorData| {
+            let shape = data.shape.to_vec();
+            tensors.insert(name, NamedTensor::new(shape, data.convert::<f32>().to_vec().expect("float data")));
+        };
+        let put_linear = |prefix: String, linear: &Linear<B>, put: &mut dyn FnMut(String, TensorData)| {
+            put(format!("{prefix}.weight"), linear.weight.val().into_data());
+            put(format!("{prefix}.bias"), linear.bias.val().into_data());
+        };
+        let put_norm = |prefix: String, norm: &LayerNorm<B>, put: &mut dyn FnMut(String, TensorData)| {
+            put(format!("{prefix}.weight"), norm.weight.val().into_data());
+            put(format!("{prefix}.bias"), norm.bias.val().into_data());
+        };
+        put("transformer.wte.weight".into(), self.wte.val().into_data());
+        put("transformer.wpe.weight".into(), self.wpe.val().into_data());
+        for (i, block) in self.h.iter().enumerate() {
+            let p = format!("transformer.h.{i}");
+            put_norm(format!("{p}.ln_1"), &block.ln_1, &mut put);
+            put_linear(format!("{p}.attn.c_attn"), &block.attn.c_attn, &mut put);
+            put_linear(format!("{p}.attn.c_proj"), &block.attn.c_proj, &mut put);
+            put_norm(format!("{p}.ln_2"), &block.ln_2, &mut put);
+            put_linear(format!("{p}.mlp.c_fc"), &block.mlp.c_fc, &mut put);
+            put_linear(format!("{p}.mlp.c_proj"), &block.mlp.c_proj, &mut put);
+        }
+        put_norm("transformer.ln_f".into(), &self.ln_f, &mut put);
+        if let Some(head) = &self.lm_head {
+            put("lm_head.weight".into(), head.val().into_data());
+        }
+        Weights { config: self.config.clone(), tensors, source: "<in memory>".into() }
+    }
+}
+
 pub(crate) fn tensor1<B: Backend>(t: NamedTensor, device: &B::Device) -> Tensor<B, 1> {
     Tensor::from_data(TensorData::new(t.data, [t.shape[0]]), device)
 }

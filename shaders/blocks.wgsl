@@ -1,0 +1,193 @@
+// Every layout block, drawn procedurally on one shared unit cube: no geometry per cell.
+//
+// Bindings (material group, see src/render/material.rs `BlockMaterial`):
+//   @binding(0) descriptors: one `BlockDescriptor` per block, indexed by the entity's `MeshTag`
+//   @binding(1) values:      the values of every activation and weight, one flat f32 array
+//
+// `BlockDescriptor` mirrors `render::material::BlockDescriptor`; change both together.
+//
+// Cell coordinates follow the layout: cell i along x left→right, j along y top→bottom (j = 0 at the
+// top), k along z front→back (k = 0 at the front face).
+
+#import bevy_pbr::{
+    mesh_functions,
+    mesh_view_bindings::view,
+    view_transformations::position_world_to_clip,
+}
+
+// Every block covers at least this many pixels across, so a one-cell row stays visible from afar.
+const MIN_SIZE_PX: f32 = 1.5;
+
+struct BlockDescriptor {
+    // x, y, z: cell counts; w: flags (1 = a level-of-detail proxy box, drawn flat)
+    cells: vec4<u32>,
+    // x, y, z: step in `values` per cell along each axis; w: index of cell (0, 0, 0), or -1 when the
+    // block shows no values (not computed yet, or a preset without weights)
+    strides: vec4<i32>,
+    // rgb: the colour family (linear); a: opacity
+    colour: vec4<f32>,
+    // x: value scale (value × scale = ±1 is full colour); y: highlight 0..1
+    style: vec4<f32>,
+}
+
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> descriptors: array<BlockDescriptor>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(1) var<storage, read> values: array<f32>;
+
+struct Vertex {
+    @builtin(instance_index) instance_index: u32,
+    @location(0) position: vec3<f32>,
+    @location(1) normal: vec3<f32>,
+};
+
+struct VertexOutput {
+    @builtin(position) clip_position: vec4<f32>,
+    // Position in cells: (0, 0, 0) at the left, top, front corner, `cells` at the opposite one.
+    @location(0) cell_position: vec3<f32>,
+    // The face's normal in cell axes (y and z flipped like the cell axes).
+    @location(1) @interpolate(flat) cell_normal: vec3<f32>,
+    @location(2) @interpolate(flat) tag: u32,
+};
+
+// Moves a corner away from the block's centre on screen until the block is MIN_SIZE_PX across;
+// corners of blocks that are already larger stay where they are.
+fn grow_to_min_size(clip: vec4<f32>, centre_clip: vec4<f32>) -> vec4<f32> {
+    if clip.w <= 0.0 || centre_clip.w <= 0.0 {
+        return clip;
+    }
+    let half_viewport = view.viewport.zw * 0.5;
+    let centre = centre_clip.xy / centre_clip.w;
+    let offset_px = (clip.xy / clip.w - centre) * half_viewport;
+    let grown_px = sign(offset_px) * max(abs(offset_px), vec2(MIN_SIZE_PX * 0.5));
+    return vec4((centre + grown_px / half_viewport) * clip.w, clip.z, clip.w);
+}
+
+@vertex
+fn vertex(vertex: Vertex) -> VertexOutput {
+    var out: VertexOutput;
+    let tag = mesh_functions::get_tag(vertex.instance_index);
+    let world_from_local = mesh_functions::get_world_from_local(vertex.instance_index);
+    let world_position = mesh_functions::mesh_position_local_to_world(world_from_local, vec4(vertex.position, 1.0));
+    out.clip_position = grow_to_min_size(
+        position_world_to_clip(world_position.xyz),
+        position_world_to_clip((world_from_local * vec4(0.0, 0.0, 0.0, 1.0)).xyz),
+    );
+    let cells = vec3<f32>(descriptors[tag].cells.xyz);
+    let p = vertex.position; // the unit cube spans −0.5..0.5
+    out.cell_position = vec3(p.x + 0.5, 0.5 - p.y, 0.5 - p.z) * cells;
+    out.cell_normal = vertex.normal * vec3(1.0, -1.0, -1.0);
+    out.tag = tag;
+    return out;
+}
+
+const PROXY: u32 = 1u;
+// A value of 0 is grey, as in the reference; positive values go towards the family colour and
+// negative ones towards black (linear RGB).
+const ZERO_VALUE = vec3<f32>(0.55, 0.55, 0.55);
+const NEGATIVE_END = vec3<f32>(0.015, 0.015, 0.02);
+
+// NaN marks a cell with no value (a position past the input); −inf a masked attention score.
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+// Sign and magnitude against the family; `scaled` = ±1 is full colour.
+fn value_colour(family: vec3<f32>, scaled: f32) -> vec3<f32> {
+    let magnitude = clamp(abs(scaled), 0.0, 1.0);
+    let end = select(NEGATIVE_END, family, scaled >= 0.0);
+    return mix(ZERO_VALUE, end, sqrt(magnitude));
+}
+
+// The body of a block between and behind its value squares: a pale tint of its family.
+fn body_colour(family: vec3<f32>) -> vec3<f32> {
+    return mix(vec3(1.0), family, 0.22);
+}
+
+// How lit a face looks: front brightest, top a little darker, sides darker, as if lit from the front-top.
+fn face_shade(cell_normal: vec3<f32>) -> f32 {
+    let n = cell_normal;
+    return 1.0 - 0.06 * max(-n.y, 0.0) - 0.14 * abs(n.x) - 0.2 * max(n.y, 0.0) - 0.2 * max(n.z, 0.0);
+}
+
+// Distance, in pixels, from a coordinate to the nearest multiple of `period` cells.
+fn line_distance_px(coordinate: vec2<f32>, period: f32, cells_per_px: vec2<f32>) -> f32 {
+    let to_line = abs(fract(coordinate / period + 0.5) - 0.5) * period;
+    let px = to_line / max(cells_per_px, vec2(1e-6));
+    return min(px.x, px.y);
+}
+
+@fragment
+fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
+    let block = descriptors[in.tag];
+    let family = block.colour.rgb;
+    let shade = face_shade(in.cell_normal);
+    let opacity = block.colour.a;
+    let highlight = block.style.y;
+    let cells = vec3<f32>(block.cells.xyz);
+
+    // The face's two in-plane axes: for the front face (normal along z) that is (x, y).
+    let n = abs(in.cell_normal);
+    var face: vec2<f32>;
+    var face_cells: vec2<f32>;
+    if n.z > 0.5 {
+        face = in.cell_position.xy;
+        face_cells = cells.xy;
+    } else if n.y > 0.5 {
+        face = in.cell_position.xz;
+        face_cells = cells.xz;
+    } else {
+        face = in.cell_position.zy;
+        face_cells = cells.zy;
+    }
+    let cells_per_px = max(fwidth(face), vec2(1e-6));
+
+    // A level-of-detail proxy stands for many small blocks: one flat colour.
+    if (block.cells.w & PROXY) != 0u {
+        let flat_colour = mix(vec3(1.0), family, 0.6 + 0.4 * highlight);
+        return vec4(flat_colour * shade, opacity);
+    }
+
+    let cell_px = 1.0 / max(cells_per_px.x, cells_per_px.y);
+    // Level of detail: grid lines go first (cells under ~6 px), values next (under ~2 px), so a
+    // distant block is one flat colour rather than a shimmer of aliased cells.
+    let grid_detail = smoothstep(4.0, 8.0, cell_px);
+    let value_detail = smoothstep(1.0, 2.5, cell_px);
+
+    let body = body_colour(family);
+    var colour = body;
+    let base = block.strides.w;
+    if base >= 0 {
+        let cell = clamp(floor(in.cell_position), vec3(0.0), cells - 1.0);
+        let value = values[base + i32(dot(vec3<i32>(cell), block.strides.xyz))];
+        // A cell without a value (past the input, or a masked score) is left empty.
+        var fill = body;
+        if is_finite(value) {
+            fill = value_colour(family, value * block.style.x);
+        }
+        // Up close a value is a square inside its cell, so neighbouring cells stay apart.
+        let inside = fract(face);
+        let margin = 0.12;
+        let in_square = all(inside > vec2(margin)) && all(inside < vec2(1.0 - margin));
+        let framed = select(body, fill, in_square);
+        colour = mix(fill, framed, grid_detail);
+        // Far away the block is one flat colour: its family, a little darker than its body.
+        colour = mix(mix(vec3(0.8), family, 0.5), colour, value_detail);
+    }
+
+    // Cell grid lines, heavier every 16 cells, fading out with distance.
+    let fine = 1.0 - smoothstep(0.0, 1.0, line_distance_px(face, 1.0, cells_per_px));
+    let coarse = 1.0 - smoothstep(0.5, 1.5, line_distance_px(face, 16.0, cells_per_px));
+    let line_colour = family * 0.5;
+    colour = mix(colour, line_colour, 0.3 * fine * grid_detail);
+    colour = mix(colour, line_colour, 0.45 * coarse * value_detail);
+
+    // The block's outline, always one pixel, so a block stays a block at any distance.
+    let edge_px = min(
+        min(face.x, face_cells.x - face.x) / cells_per_px.x,
+        min(face.y, face_cells.y - face.y) / cells_per_px.y,
+    );
+    let edge = 1.0 - smoothstep(0.5, 1.5, edge_px);
+    colour = mix(colour, family * 0.35, 0.8 * edge);
+
+    colour = mix(colour, family, 0.5 * highlight);
+    return vec4(colour * shade, opacity);
+}

@@ -1,0 +1,606 @@
+//! Where each tensor goes.
+//!
+//! Every activation has its tokens along x, so token t sits at the same x in every activation of a
+//! column and one token's path through the model is a vertical line. Feature dimensions (C, A, 4C,
+//! V) run down y. The residual stream is the column of width T centred on the column's origin; a
+//! matmul's output sits in it with its weight to the left on the same rows, so output row r is the
+//! dot product of weight row r with an input column, as a drawn matrix product reads. Heads stand
+//! behind one another in depth, head 0 in front. GELU sits right of the fc output rather than under
+//! it, which saves 4C of height per layer. Models deeper than 12 layers continue in further columns
+//! to the right, each starting at the height of the first layer.
+
+use std::ops::Range;
+
+use super::anchor::{BLOCK_VIEW, Framing, OVERVIEW_VIEW};
+use super::{Axis, Block, BlockKind, CELL, Dep, DimMap, Label, LabelKind, Layout, Op, TensorMap};
+use crate::model::config::GptConfig;
+
+/// Layers per column before a deep model wraps into the next column.
+pub const LAYERS_PER_COLUMN: usize = 12;
+
+/// The reference merges each head's q, k and v blocks in models of more than 12 layers, where the
+/// heads are too small on screen to tell apart.
+const MAX_LAYERS_WITH_SEPARATE_QKV: usize = 12;
+
+const ALONG_X: [usize; 3] = [1, 0, 0];
+const ALONG_Y: [usize; 3] = [0, 1, 0];
+const FIXED: [usize; 3] = [0, 0, 0];
+
+/// Blocks and sections of a model laid out for drawing.
+pub fn build(config: &GptConfig) -> Layout {
+    let mut arranger = Arranger::new(config);
+    let (mut residual, embedding_bottom) = arranger.embedding();
+    let layers_top = embedding_bottom - 2.0 * arranger.margin;
+    let mut y = layers_top;
+    let mut origin = 0.0;
+    for layer in 0..config.n_layer {
+        if layer % LAYERS_PER_COLUMN == 0 {
+            origin = (layer / LAYERS_PER_COLUMN) as f64 * arranger.column_pitch;
+            y = layers_top;
+        }
+        let (layer_output, layer_bottom) = arranger.layer(layer, origin, y, residual);
+        residual = layer_output;
+        y = layer_bottom - 2.0 * arranger.margin;
+    }
+    arranger.output(origin, y, residual);
+    arranger.finish()
+}
+
+/// What a block shows, before it is placed.
+struct Shows {
+    name: String,
+    kind: BlockKind,
+    op: Op,
+    tensor: String,
+    dims: Vec<DimMap>,
+    axes: [Option<Axis>; 3],
+    cells: [u32; 3],
+}
+
+fn dim(len: usize, offset: usize, strides: [usize; 3]) -> DimMap {
+    DimMap { len, offset, strides }
+}
+
+/// Which output rows of a Linear layer a block shows, and how they run down y (and in depth).
+#[derive(Clone, Copy)]
+struct Rows {
+    /// The layer's output width.
+    len: usize,
+    /// The first row shown.
+    offset: usize,
+    /// How the cell walks the rows: down y, and for merged q/k/v also C rows per step in depth.
+    strides: [usize; 3],
+    axis: Axis,
+    cells: usize,
+    depth: u32,
+    depth_axis: Option<Axis>,
+}
+
+impl Rows {
+    /// `cells` rows from `offset`, one cell thick.
+    fn flat(len: usize, offset: usize, cells: usize, axis: Axis) -> Rows {
+        Rows { len, offset, strides: ALONG_Y, axis, cells, depth: 1, depth_axis: None }
+    }
+}
+
+/// Positions are kept in cells while arranging (f64, so GPT-3's millions stay exact) and turned
+/// into world units when a block is placed.
+struct Arranger<'a> {
+    config: &'a GptConfig,
+    t: usize,
+    c: usize,
+    a: usize,
+    v: usize,
+    merged_qkv: bool,
+    /// Between a block and the next one it feeds, and between an activation and its weights.
+    gap: f64,
+    /// Between blocks that belong together: mean and std rows, γ and β, a weight and its bias.
+    pair_gap: f64,
+    /// Between sections; twice this between layers.
+    margin: f64,
+    /// Depth from one head's front face to the next one's.
+    head_pitch: f64,
+    column_pitch: f64,
+    framing: Framing,
+    blocks: Vec<Block>,
+    labels: Vec<Label>,
+    layer: Option<usize>,
+    head: Option<usize>,
+}
+
+impl<'a> Arranger<'a> {
+    fn new(config: &'a GptConfig) -> Arranger<'a> {
+        let (t, c, a, v) = (config.block_size, config.n_embd, config.head_size(), config.vocab_size);
+        // Spacing grows with C so that the gaps of a large model stay visible from where its blocks are.
+        let gap = (c as f64 / 16.0).ceil().max(4.0);
+        let pair_gap = (gap / 4.0).floor().max(1.0);
+        let margin = (c as f64 / 8.0).ceil().max(12.0);
+        // Far enough apart that, seen from the anchors' angle, each head shows beside the one in front.
+        let head_pitch = ((2 * a) as f64).max(t as f64) + gap;
+        // Left of the residual column: the widest weight (the MLP projection, 4C) after its bias;
+        // right of it: GELU and the position embedding (T wide) and a dimension mark.
+        let left_reach = t as f64 / 2.0 + gap + 1.0 + pair_gap + (4 * c) as f64;
+        let right_reach = t as f64 / 2.0 + gap + t as f64 + pair_gap + 1.0;
+        let column_pitch = left_reach + right_reach + 2.0 * margin;
+        let blocks_estimate = 14 + config.n_layer * (22 + config.n_head * 14);
+        Arranger {
+            config,
+            t,
+            c,
+            a,
+            v,
+            merged_qkv: config.n_layer > MAX_LAYERS_WITH_SEPARATE_QKV,
+            gap,
+            pair_gap,
+            margin,
+            head_pitch,
+            column_pitch,
+            framing: Framing::new(BLOCK_VIEW),
+            blocks: Vec::with_capacity(blocks_estimate),
+            labels: Vec::new(),
+            layer: None,
+            head: None,
+        }
+    }
+
+    fn finish(self) -> Layout {
+        let (min, max) = self.bounds(0..self.blocks.len());
+        let overview = Framing::new(OVERVIEW_VIEW).frame(min, max);
+        Layout::new(self.config.clone(), self.blocks, self.labels, overview)
+    }
+
+    /// Places a block with its left face at `left`, top face at `top` and front face at `front` (cells).
+    fn place(&mut self, shows: Shows, left: f64, top: f64, front: f64, deps: &[(usize, Op)]) -> usize {
+        let cells = shows.cells.map(|n| n as f64);
+        let min = [left, top - cells[1], front - cells[2]].map(world);
+        let max = [left + cells[0], top, front].map(world);
+        self.blocks.push(Block {
+            name: shows.name,
+            kind: shows.kind,
+            op: shows.op,
+            tensor: shows.tensor,
+            map: TensorMap { dims: shows.dims },
+            axes: shows.axes,
+            cells: shows.cells,
+            position: min.map(|v| v as f32),
+            layer: self.layer,
+            head: self.head,
+            deps: deps.iter().map(|&(block, op)| Dep { block, op }).collect(),
+            anchor: self.framing.frame(min, max),
+        });
+        self.blocks.len() - 1
+    }
+
+    /// World AABB of a run of blocks.
+    fn bounds(&self, blocks: Range<usize>) -> ([f64; 3], [f64; 3]) {
+        let mut min = [f64::INFINITY; 3];
+        let mut max = [f64::NEG_INFINITY; 3];
+        for block in &self.blocks[blocks] {
+            let block_max = block.max();
+            for axis in 0..3 {
+                min[axis] = min[axis].min(block.position[axis] as f64);
+                max[axis] = max[axis].max(block_max[axis] as f64);
+            }
+        }
+        (min, max)
+    }
+
+    fn section(&mut self, text: String, blocks: Range<usize>) {
+        let (min, max) = self.bounds(blocks);
+        self.push_label(text, LabelKind::Section, min, max);
+    }
+
+    fn push_label(&mut self, text: String, kind: LabelKind, min: [f64; 3], max: [f64; 3]) {
+        self.labels.push(Label {
+            text,
+            kind,
+            min: min.map(|v| v as f32),
+            max: max.map(|v| v as f32),
+            anchor: self.framing.frame(min, max),
+            layer: self.layer,
+            head: self.head,
+        });
+    }
+
+    /// A one-cell strip right of a block, along its height: where "C = 48" goes.
+    fn dim_mark_right(&mut self, text: String, block: usize) {
+        let (min, max) = self.bounds(block..block + 1);
+        let left = max[0] + world(self.pair_gap);
+        self.push_label(text, LabelKind::Dim, [left, min[1], min[2]], [left + world(1.0), max[1], max[2]]);
+    }
+
+    /// A one-cell strip above a block, along its width: where "T = 11" goes.
+    fn dim_mark_above(&mut self, text: String, block: usize) {
+        let (min, max) = self.bounds(block..block + 1);
+        let bottom = max[1] + world(self.pair_gap);
+        self.push_label(text, LabelKind::Dim, [min[0], bottom, min[2]], [max[0], bottom + world(1.0), max[2]]);
+    }
+
+    /// A per-token statistic [T], or head h's row of one [H, T]: one row of T cells.
+    fn stat_row(&self, name: String, tensor: String, op: Op, head: Option<usize>) -> Shows {
+        let mut dims = Vec::with_capacity(2);
+        if let Some(head) = head {
+            dims.push(dim(self.config.n_head, head, FIXED));
+        }
+        dims.push(dim(self.t, 0, ALONG_X));
+        Shows {
+            name,
+            kind: BlockKind::Aggregate,
+            op,
+            tensor,
+            dims,
+            axes: [Some(Axis::T), None, None],
+            cells: [self.t as u32, 1, 1],
+        }
+    }
+
+    /// A [T, width] activation shown whole under its own name (x, ln1, fc, logits, ...): tokens
+    /// along x, its columns down y.
+    fn whole(&self, name: &str, op: Op, width: usize, axis: Axis) -> Shows {
+        Shows {
+            name: name.to_string(),
+            kind: BlockKind::Activation,
+            op,
+            tensor: name.to_string(),
+            dims: vec![dim(self.t, 0, ALONG_X), dim(width, 0, ALONG_Y)],
+            axes: [Some(Axis::T), Some(axis), None],
+            cells: [self.t as u32, width as u32, 1],
+        }
+    }
+
+    /// Places the `rows` of a Linear layer's weight [out, in] and bias [out] left of the residual
+    /// column, level with the output rows they make: inputs along x, outputs down y, as the matrix
+    /// reads. `block` and `parameter` name them: `block0.fc` → `block0.fc.weight`, `.bias`.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &mut self,
+        block: &str,
+        parameter: &str,
+        rows: Rows,
+        inputs: (usize, Axis),
+        residual_left: f64,
+        top: f64,
+        front: f64,
+    ) -> [(usize, Op); 2] {
+        let (input_len, input_axis) = inputs;
+        let out = dim(rows.len, rows.offset, rows.strides);
+        let weight = Shows {
+            name: format!("{block}.weight"),
+            kind: BlockKind::Weight,
+            op: Op::Param,
+            tensor: format!("{parameter}.weight"),
+            dims: vec![out, dim(input_len, 0, ALONG_X)],
+            axes: [Some(input_axis), Some(rows.axis), rows.depth_axis],
+            cells: [input_len as u32, rows.cells as u32, rows.depth],
+        };
+        let bias = Shows {
+            name: format!("{block}.bias"),
+            kind: BlockKind::Weight,
+            op: Op::Param,
+            tensor: format!("{parameter}.bias"),
+            dims: vec![out],
+            axes: [None, Some(rows.axis), rows.depth_axis],
+            cells: [1, rows.cells as u32, rows.depth],
+        };
+        let bias_left = residual_left - self.gap - 1.0;
+        let weight_left = bias_left - self.pair_gap - input_len as f64;
+        let weight = self.place(weight, weight_left, top, front, &[]);
+        let bias = self.place(bias, bias_left, top, front, &[]);
+        [(weight, Op::Matmul), (bias, Op::Matmul)]
+    }
+
+    /// tokens, wte, wpe and x; returns x and the y below the embedding.
+    fn embedding(&mut self) -> (usize, f64) {
+        let (t, c, v) = (self.t, self.c, self.v);
+        let left = -(t as f64) / 2.0;
+        let tokens = self.place(
+            Shows {
+                name: "tokens".into(),
+                kind: BlockKind::Activation,
+                op: Op::Input,
+                tensor: "tokens".into(),
+                dims: vec![dim(t, 0, ALONG_X)],
+                axes: [Some(Axis::T), None, None],
+                cells: [t as u32, 1, 1],
+            },
+            left,
+            0.0,
+            0.5,
+            &[],
+        );
+        let top = -1.0 - self.margin;
+        // Column v of wte is token v's embedding and column t of wpe is position t's, so the two
+        // columns that add up to column t of x read side by side with it.
+        let wte = Shows {
+            name: "wte".into(),
+            kind: BlockKind::Weight,
+            op: Op::Param,
+            tensor: "transformer.wte.weight".into(),
+            dims: vec![dim(v, 0, ALONG_X), dim(c, 0, ALONG_Y)],
+            axes: [Some(Axis::V), Some(Axis::C), None],
+            cells: [v as u32, c as u32, 1],
+        };
+        let wte = self.place(wte, left - self.gap - v as f64, top, 0.5, &[]);
+        let wpe = Shows {
+            name: "wpe".into(),
+            kind: BlockKind::Weight,
+            op: Op::Param,
+            tensor: "transformer.wpe.weight".into(),
+            dims: vec![dim(t, 0, ALONG_X), dim(c, 0, ALONG_Y)],
+            axes: [Some(Axis::T), Some(Axis::C), None],
+            cells: [t as u32, c as u32, 1],
+        };
+        let wpe = self.place(wpe, -left + self.gap, top, 0.5, &[]);
+        let deps = [tokens, wte, wpe].map(|block| (block, Op::Embedding));
+        let x = self.place(self.whole("x", Op::Embedding, c, Axis::C), left, top, 0.5, &deps);
+        self.section("Embedding".into(), tokens..x + 1);
+        self.dim_mark_above(format!("T = {t}"), x);
+        self.dim_mark_right(format!("C = {c}"), x);
+        (x, top - c as f64)
+    }
+
+    /// Mean and std rows, γ and β beside the normalised block; returns it and the y below it.
+    /// `name` is both the block-name prefix and the activation-name prefix (`block0.ln1`, `ln_f`).
+    fn layer_norm(&mut self, name: &str, parameter: &str, input: usize, left: f64, top: f64) -> (usize, f64) {
+        let c = self.c;
+        let mean = self.stat_row(format!("{name}.mean"), format!("{name}_mean"), Op::LnStats, None);
+        let mean = self.place(mean, left, top, 0.5, &[(input, Op::LnStats)]);
+        let std_top = top - 1.0 - self.pair_gap;
+        let std = self.stat_row(format!("{name}.std"), format!("{name}_std"), Op::LnStats, None);
+        let std = self.place(std, left, std_top, 0.5, &[(input, Op::LnStats), (mean, Op::LnStats)]);
+
+        let normalised_top = std_top - 1.0 - self.gap;
+        let channel_column = |block: &str, tensor: &str| Shows {
+            name: format!("{name}.{block}"),
+            kind: BlockKind::Weight,
+            op: Op::Param,
+            tensor: format!("{parameter}.{tensor}"),
+            dims: vec![dim(c, 0, ALONG_Y)],
+            axes: [None, Some(Axis::C), None],
+            cells: [1, c as u32, 1],
+        };
+        let beta_left = left - self.gap - 1.0;
+        let gamma =
+            self.place(channel_column("gamma", "weight"), beta_left - self.pair_gap - 1.0, normalised_top, 0.5, &[]);
+        let beta = self.place(channel_column("beta", "bias"), beta_left, normalised_top, 0.5, &[]);
+
+        let deps = [input, mean, std, gamma, beta].map(|block| (block, Op::LayerNorm));
+        let normalised = self.place(self.whole(name, Op::LayerNorm, c, Axis::C), left, normalised_top, 0.5, &deps);
+        (normalised, normalised_top - c as f64)
+    }
+
+    /// Layer i from `top` down, its residual column centred on `origin`; returns its output and the y below it.
+    fn layer(&mut self, i: usize, origin: f64, top: f64, input: usize) -> (usize, f64) {
+        let c = self.c;
+        self.layer = Some(i);
+        let first = self.blocks.len();
+        let left = origin - self.t as f64 / 2.0;
+        let block = |name: &str| format!("block{i}.{name}");
+        let parameter = |name: &str| format!("transformer.h.{i}.{name}");
+
+        let (ln1, y) = self.layer_norm(&block("ln1"), &parameter("ln_1"), input, left, top);
+        let (head_outputs, y) = self.attention(i, left, y - self.margin, ln1);
+
+        let projection_first = self.blocks.len();
+        let projection_top = y - self.margin;
+        let rows = Rows::flat(c, 0, c, Axis::C);
+        let weights =
+            self.linear(&block("proj"), &parameter("attn.c_proj"), rows, (c, Axis::C), left, projection_top, 0.5);
+        let deps: Vec<(usize, Op)> = head_outputs.iter().map(|&y| (y, Op::Concat)).chain(weights).collect();
+        let attn_proj =
+            self.place(self.whole(&block("attn_proj"), Op::Matmul, c, Axis::C), left, projection_top, 0.5, &deps);
+        let resid_top = projection_top - c as f64 - self.gap;
+        let deps = [(input, Op::ResidualAdd), (attn_proj, Op::ResidualAdd)];
+        let attn_resid =
+            self.place(self.whole(&block("attn_resid"), Op::ResidualAdd, c, Axis::C), left, resid_top, 0.5, &deps);
+        self.section("Projection".into(), projection_first..attn_resid + 1);
+        self.dim_mark_right(format!("C = {c}"), attn_resid);
+
+        let ln2_top = resid_top - c as f64 - self.margin;
+        let (ln2, y) = self.layer_norm(&block("ln2"), &parameter("ln_2"), attn_resid, left, ln2_top);
+        let (mlp_resid, bottom) = self.mlp(i, left, y - self.margin, ln2, attn_resid);
+
+        self.section(format!("Transformer {i}"), first..self.blocks.len());
+        self.layer = None;
+        (mlp_resid, bottom)
+    }
+
+    /// All heads of layer i, head h's front face `h · head_pitch` behind the residual column's.
+    /// Returns each head's output block and the y below the heads.
+    fn attention(&mut self, i: usize, left: f64, top: f64, ln1: usize) -> (Vec<usize>, f64) {
+        let (t, c, a, n_head) = (self.t, self.c, self.a, self.config.n_head);
+        let first = self.blocks.len();
+        let tensor = |name: &str| format!("block{i}.{name}");
+        let c_attn = format!("transformer.h.{i}.attn.c_attn");
+        let mut head_outputs = Vec::with_capacity(n_head);
+        let mut bottom = top;
+        for h in 0..n_head {
+            self.head = Some(h);
+            let head_first = self.blocks.len();
+            let front = 0.5 - h as f64 * self.head_pitch;
+            let head_block = |part: &str| format!("block{i}.head{h}.{part}");
+
+            // q, k and v for this head: three row bands, or one band three cells deep when merged.
+            let (query, key, value, y) = if self.merged_qkv {
+                // Depth k picks q, k or v: C rows further down c_attn, or C columns further along qkv.
+                let strides = [0, 1, c];
+                let rows = Rows {
+                    len: 3 * c,
+                    offset: h * a,
+                    strides,
+                    axis: Axis::A,
+                    cells: a,
+                    depth: 3,
+                    depth_axis: Some(Axis::Qkv),
+                };
+                let weights = self.linear(&head_block("qkv"), &c_attn, rows, (c, Axis::C), left, top, front);
+                let qkv = Shows {
+                    name: head_block("qkv"),
+                    kind: BlockKind::Activation,
+                    op: Op::Matmul,
+                    tensor: tensor("qkv"),
+                    dims: vec![dim(t, 0, ALONG_X), dim(3 * c, h * a, strides)],
+                    axes: [Some(Axis::T), Some(Axis::A), Some(Axis::Qkv)],
+                    cells: [t as u32, a as u32, 3],
+                };
+                let deps = [(ln1, Op::Matmul), weights[0], weights[1]];
+                let qkv = self.place(qkv, left, top, front, &deps);
+                (qkv, qkv, qkv, top - a as f64)
+            } else {
+                let mut placed = [0; 3];
+                let mut band_top = top;
+                for (third, part) in ["q", "k", "v"].into_iter().enumerate() {
+                    let rows = Rows::flat(3 * c, third * c + h * a, a, Axis::A);
+                    let weights = self.linear(&head_block(part), &c_attn, rows, (c, Axis::C), left, band_top, front);
+                    let activation = Shows {
+                        name: head_block(part),
+                        kind: BlockKind::Activation,
+                        op: Op::Matmul,
+                        tensor: tensor(part),
+                        dims: vec![dim(n_head, h, FIXED), dim(t, 0, ALONG_X), dim(a, 0, ALONG_Y)],
+                        axes: [Some(Axis::T), Some(Axis::A), None],
+                        cells: [t as u32, a as u32, 1],
+                    };
+                    let deps = [(ln1, Op::Matmul), weights[0], weights[1]];
+                    placed[third] = self.place(activation, left, band_top, front, &deps);
+                    band_top -= a as f64 + self.gap;
+                }
+                (placed[0], placed[1], placed[2], band_top + self.gap)
+            };
+
+            // Scores: the query's token along x like every activation, the key's down y.
+            let scores = |part: &str, op: Op| Shows {
+                name: head_block(part),
+                kind: BlockKind::Activation,
+                op,
+                tensor: tensor(part),
+                dims: vec![dim(n_head, h, FIXED), dim(t, 0, ALONG_X), dim(t, 0, ALONG_Y)],
+                axes: [Some(Axis::T), Some(Axis::T2), None],
+                cells: [t as u32, t as u32, 1],
+            };
+            let att_top = y - self.gap;
+            let deps = [(query, Op::AttnScore), (key, Op::AttnScore)];
+            let att = self.place(scores("att", Op::AttnScore), left, att_top, front, &deps);
+            let max_top = att_top - t as f64 - self.gap;
+            let att_max = self.stat_row(head_block("att.max"), tensor("att_max"), Op::SoftmaxStats, Some(h));
+            let att_max = self.place(att_max, left, max_top, front, &[(att, Op::SoftmaxStats)]);
+            let sumexp_top = max_top - 1.0 - self.pair_gap;
+            let att_sumexp = self.stat_row(head_block("att.sumexp"), tensor("att_sumexp"), Op::SoftmaxStats, Some(h));
+            let deps = [(att, Op::SoftmaxStats), (att_max, Op::SoftmaxStats)];
+            let att_sumexp = self.place(att_sumexp, left, sumexp_top, front, &deps);
+            let softmax_top = sumexp_top - 1.0 - self.gap;
+            let deps = [att, att_max, att_sumexp].map(|block| (block, Op::Softmax));
+            let att_sm = self.place(scores("att_sm", Op::Softmax), left, softmax_top, front, &deps);
+            let output_top = softmax_top - t as f64 - self.gap;
+            // The head's slice of y [T, C]: its A columns, which the projection reads side by side.
+            let output = Shows {
+                name: head_block("y"),
+                kind: BlockKind::Activation,
+                op: Op::AttnValue,
+                tensor: tensor("y"),
+                dims: vec![dim(t, 0, ALONG_X), dim(c, h * a, ALONG_Y)],
+                axes: [Some(Axis::T), Some(Axis::A), None],
+                cells: [t as u32, a as u32, 1],
+            };
+            let deps = [(att_sm, Op::AttnValue), (value, Op::AttnValue)];
+            head_outputs.push(self.place(output, left, output_top, front, &deps));
+            bottom = output_top - a as f64;
+
+            if h == 0 {
+                self.dim_mark_right(format!("A = {a}"), query);
+            }
+            self.section(format!("Head {h}"), head_first..self.blocks.len());
+        }
+        self.head = None;
+        self.section("Self-attention".into(), first..self.blocks.len());
+        (head_outputs, bottom)
+    }
+
+    /// fc, GELU, the MLP projection and the residual; returns the residual and the y below it.
+    fn mlp(&mut self, i: usize, left: f64, top: f64, ln2: usize, attn_resid: usize) -> (usize, f64) {
+        let (t, c) = (self.t, self.c);
+        let first = self.blocks.len();
+        let block = |name: &str| format!("block{i}.{name}");
+        let parameter = |name: &str| format!("transformer.h.{i}.{name}");
+
+        let rows = Rows::flat(4 * c, 0, 4 * c, Axis::C4);
+        let weights = self.linear(&block("fc"), &parameter("mlp.c_fc"), rows, (c, Axis::C), left, top, 0.5);
+        let fc = self.place(
+            self.whole(&block("fc"), Op::Matmul, 4 * c, Axis::C4),
+            left,
+            top,
+            0.5,
+            &[(ln2, Op::Matmul), weights[0], weights[1]],
+        );
+        let gelu = self.whole(&block("gelu"), Op::Gelu, 4 * c, Axis::C4);
+        let gelu = self.place(gelu, left + t as f64 + self.gap, top, 0.5, &[(fc, Op::Gelu)]);
+        self.dim_mark_right(format!("4C = {}", 4 * c), gelu);
+
+        let projection_top = top - (4 * c) as f64 - self.gap;
+        let rows = Rows::flat(c, 0, c, Axis::C);
+        let weights = self.linear(
+            &block("mlp_proj"),
+            &parameter("mlp.c_proj"),
+            rows,
+            (4 * c, Axis::C4),
+            left,
+            projection_top,
+            0.5,
+        );
+        let deps = [(gelu, Op::Matmul), weights[0], weights[1]];
+        let mlp = self.place(self.whole(&block("mlp"), Op::Matmul, c, Axis::C), left, projection_top, 0.5, &deps);
+        let resid_top = projection_top - c as f64 - self.gap;
+        let deps = [(attn_resid, Op::ResidualAdd), (mlp, Op::ResidualAdd)];
+        let mlp_resid =
+            self.place(self.whole(&block("mlp_resid"), Op::ResidualAdd, c, Axis::C), left, resid_top, 0.5, &deps);
+        self.section("MLP".into(), first..mlp_resid + 1);
+        self.dim_mark_right(format!("C = {c}"), mlp_resid);
+        (mlp_resid, resid_top - c as f64)
+    }
+
+    /// ln_f, the LM head, logits and their softmax, under the last layer's column.
+    fn output(&mut self, origin: f64, top: f64, residual: usize) {
+        let (t, c, v) = (self.t, self.c, self.v);
+        let first = self.blocks.len();
+        let left = origin - t as f64 / 2.0;
+        let (ln_f, y) = self.layer_norm("ln_f", "transformer.ln_f", residual, left, top);
+
+        let logits_top = y - self.margin;
+        // A tied head is the token embedding read a second way: row v of wte scores token v.
+        let (kind, tensor) = if self.config.tied_lm_head {
+            (BlockKind::Tied, "transformer.wte.weight")
+        } else {
+            (BlockKind::Weight, "lm_head.weight")
+        };
+        let lm_head = Shows {
+            name: "lm_head".into(),
+            kind,
+            op: Op::Param,
+            tensor: tensor.into(),
+            dims: vec![dim(v, 0, ALONG_Y), dim(c, 0, ALONG_X)],
+            axes: [Some(Axis::C), Some(Axis::V), None],
+            cells: [c as u32, v as u32, 1],
+        };
+        // No bias, so the weight stands where a bias would.
+        let lm_head = self.place(lm_head, left - self.gap - c as f64, logits_top, 0.5, &[]);
+        let deps = [(ln_f, Op::Matmul), (lm_head, Op::Matmul)];
+        let logits = self.place(self.whole("logits", Op::Matmul, v, Axis::V), left, logits_top, 0.5, &deps);
+        self.dim_mark_right(format!("V = {v}"), logits);
+
+        let max_top = logits_top - v as f64 - self.gap;
+        let logits_max = self.stat_row("logits.max".into(), "logits_max".into(), Op::SoftmaxStats, None);
+        let logits_max = self.place(logits_max, left, max_top, 0.5, &[(logits, Op::SoftmaxStats)]);
+        let sumexp_top = max_top - 1.0 - self.pair_gap;
+        let logits_sumexp = self.stat_row("logits.sumexp".into(), "logits_sumexp".into(), Op::SoftmaxStats, None);
+        let deps = [(logits, Op::SoftmaxStats), (logits_max, Op::SoftmaxStats)];
+        let logits_sumexp = self.place(logits_sumexp, left, sumexp_top, 0.5, &deps);
+        let probs_top = sumexp_top - 1.0 - self.gap;
+        let deps = [logits, logits_max, logits_sumexp].map(|block| (block, Op::Softmax));
+        self.place(self.whole("probs", Op::Softmax, v, Axis::V), left, probs_top, 0.5, &deps);
+        self.section("Output".into(), first..self.blocks.len());
+    }
+}
+
+fn world(cells: f64) -> f64 {
+    cells * CELL as f64
+}

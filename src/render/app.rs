@@ -1,0 +1,79 @@
+//! The windowed app: the scene, its level of detail, the camera controls and the egui overlays.
+//! It redraws only when something happens (reactive winit): input, a flight, a running forward pass.
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::window::RequestRedraw;
+use bevy::winit::WinitSettings;
+
+use super::camera::CameraPlugin;
+use super::lod::LodPlugin;
+use super::scene::{BlockScene, ScenePlugin, SceneSource, ValuesState};
+use super::stats::RenderStatsPlugin;
+use super::ui::UiPlugin;
+use super::view::{BACKGROUND, ViewPoint, scene_camera};
+use crate::cli::CliResult;
+use crate::layout;
+
+/// The app with no subcommand: nano with its weights on the default input.
+pub fn main() -> CliResult {
+    run(super::scene_source("nano", None)?)
+}
+
+pub fn run(source: SceneSource) -> CliResult {
+    let view: ViewPoint = layout::build(&source.config).overview.into();
+    let exit = App::new()
+        .add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window { title: "llmviz: how a GPT works".into(), ..default() }),
+            ..default()
+        }))
+        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin))
+        .insert_resource(WinitSettings::desktop_app())
+        .insert_resource(ClearColor(BACKGROUND))
+        .insert_resource(source)
+        .add_systems(Startup, move |mut commands: Commands| {
+            commands.spawn(scene_camera(view));
+        })
+        .add_systems(Update, keep_redrawing_while_computing)
+        .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
+        .run();
+    match exit {
+        AppExit::Success => Ok(()),
+        AppExit::Error(code) => Err(format!("the app stopped with code {code}")),
+    }
+}
+
+/// `LLMVIZ_WINDOW_SCREENSHOT=FILE.png llmviz`: once the scene is drawn, saves the window (3D and
+/// overlays) and exits. For checking the windowed app where no one looks at it (CI, Xvfb).
+pub const SCREENSHOT_ENV: &str = "LLMVIZ_WINDOW_SCREENSHOT";
+
+fn screenshot_window_and_exit(
+    mut commands: Commands,
+    scene: Option<Res<BlockScene>>,
+    stats: Res<super::stats::RenderStats>,
+    mut settled: Local<u32>,
+    mut taken: Local<bool>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    redraw.write(RequestRedraw);
+    let ready = scene.is_some_and(|scene| matches!(scene.values, ValuesState::Ready | ValuesState::StructureOnly));
+    let stats = stats.get();
+    *settled = if ready && stats.waiting_pipelines == 0 && stats.batches > 0 { *settled + 1 } else { 0 };
+    if *settled < 10 || *taken {
+        return;
+    }
+    *taken = true;
+    let path = std::env::var_os(SCREENSHOT_ENV).expect("checked by the run condition");
+    commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path)).observe(
+        |_: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
+            exit.write(AppExit::Success);
+        },
+    );
+}
+
+/// While the forward pass runs, frames must keep coming to pick its result up.
+fn keep_redrawing_while_computing(scene: Option<Res<BlockScene>>, mut redraw: MessageWriter<RequestRedraw>) {
+    if scene.is_none_or(|scene| matches!(scene.values, ValuesState::Computing(_))) {
+        redraw.write(RequestRedraw);
+    }
+}

@@ -1,0 +1,112 @@
+//! The one material every block is drawn with, and the per-block data its shader reads.
+//!
+//! All blocks share one cube mesh and one of two `BlockMaterial` instances (opaque, or blended for
+//! blocks a tour fades) over the same two storage buffers, so Bevy batches them into instanced
+//! draws. Each entity's `MeshTag` indexes `descriptors`.
+
+use bevy::asset::{load_internal_asset, uuid_handle};
+use bevy::math::{IVec4, UVec4, Vec4};
+use bevy::prelude::*;
+use bevy::render::render_resource::{AsBindGroup, ShaderType};
+use bevy::render::storage::ShaderBuffer;
+use bevy::shader::ShaderRef;
+
+pub const BLOCKS_SHADER: Handle<Shader> = uuid_handle!("6f1d2a8e-3c4b-4f6a-9e1d-b7c2a5d0e913");
+
+/// One block as the shader sees it. Mirrors `BlockDescriptor` in shaders/blocks.wgsl.
+#[derive(ShaderType, Clone, Copy, Debug, PartialEq)]
+pub struct BlockDescriptor {
+    /// x, y, z: cell counts; w: flags (`PROXY`).
+    pub cells: UVec4,
+    /// x, y, z: step in the value buffer per cell along each axis; w: index of cell (0, 0, 0), or
+    /// `NO_VALUES`.
+    pub strides: IVec4,
+    /// rgb: the colour family (linear); a: opacity.
+    pub colour: Vec4,
+    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z, w: unused.
+    pub style: Vec4,
+}
+
+impl BlockDescriptor {
+    /// `cells.w` flag: a level-of-detail box standing for many blocks, drawn flat.
+    pub const PROXY: u32 = 1;
+    /// `strides.w` when a block shows no values.
+    pub const NO_VALUES: i32 = -1;
+
+    pub fn is_proxy(&self) -> bool {
+        self.cells.w & Self::PROXY != 0
+    }
+
+    pub fn has_values(&self) -> bool {
+        self.strides.w != Self::NO_VALUES
+    }
+}
+
+/// The material of every block. Two instances exist, differing only in `blend`.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
+pub struct BlockMaterial {
+    #[storage(0, read_only)]
+    pub descriptors: Handle<ShaderBuffer>,
+    #[storage(1, read_only)]
+    pub values: Handle<ShaderBuffer>,
+    /// Blended (drawn after the opaque blocks, no depth writes) for blocks that are faded.
+    pub blend: bool,
+}
+
+impl Material for BlockMaterial {
+    fn vertex_shader() -> ShaderRef {
+        BLOCKS_SHADER.into()
+    }
+
+    fn fragment_shader() -> ShaderRef {
+        BLOCKS_SHADER.into()
+    }
+
+    fn alpha_mode(&self) -> AlphaMode {
+        if self.blend { AlphaMode::Blend } else { AlphaMode::Opaque }
+    }
+
+    // Unlit and procedural: no depth prepass and no shadow pipelines to compile.
+    fn enable_prepass() -> bool {
+        false
+    }
+
+    fn enable_shadows() -> bool {
+        false
+    }
+}
+
+/// Registers the material and embeds its shader, so the binary draws without an assets folder.
+pub struct BlockMaterialPlugin;
+
+impl Plugin for BlockMaterialPlugin {
+    fn build(&self, app: &mut App) {
+        load_internal_asset!(app, BLOCKS_SHADER, "../../shaders/blocks.wgsl", Shader::from_wgsl);
+        app.add_plugins(MaterialPlugin::<BlockMaterial>::default());
+    }
+}
+
+/// The unit cube every block is a scaled copy of: positions and normals only (the shader needs no UVs).
+pub fn block_mesh() -> Mesh {
+    let mut mesh = Mesh::from(Cuboid::new(1.0, 1.0, 1.0));
+    mesh.remove_attribute(Mesh::ATTRIBUTE_UV_0);
+    mesh
+}
+
+/// A storage buffer holding `values` as little-endian f32 (at least one, as a binding cannot be empty).
+pub fn values_buffer(values: &[f32]) -> ShaderBuffer {
+    let bytes: Vec<u8> = if values.is_empty() {
+        f32::NAN.to_le_bytes().to_vec()
+    } else {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    };
+    ShaderBuffer::new(&bytes, Default::default())
+}
+
+pub fn descriptors_buffer(descriptors: &[BlockDescriptor]) -> ShaderBuffer {
+    if descriptors.is_empty() {
+        ShaderBuffer::from(vec![BlockDescriptor { cells: UVec4::ONE, strides: IVec4::NEG_ONE, colour: Vec4::ONE, style: Vec4::ZERO }])
+    } else {
+        ShaderBuffer::from(descriptors.to_vec())
+    }
+}

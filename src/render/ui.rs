@@ -1,0 +1,273 @@
+//! The egui overlays of the window: the model switcher, the model card with the input, the help,
+//! and text anchored to the 3D scene (section labels, block names, the input tokens above the model
+//! and the predicted tokens with their probabilities under it). Anchored text is hidden when the
+//! thing it names is too small on screen to read it against.
+
+use bevy::prelude::*;
+use bevy_egui::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
+
+use super::camera::FlyTo;
+use super::scene::{Block, BlockScene, SceneSource, ValuesState};
+use crate::layout::{self, LabelKind};
+use crate::model::vocab::{parse_letters, token_letter};
+use crate::model::{GptConfig, Weights};
+
+/// The models the switcher offers: (preset, button text).
+pub const MODELS: [(&str, &str); 4] = [("nano", "nano-gpt"), ("gpt2", "GPT-2 (small)"), ("gpt2-xl", "GPT-2 (XL)"), ("gpt3", "GPT-3")];
+
+/// Text is only drawn on things at least this tall on screen.
+const MIN_LABEL_PX: f32 = 28.0;
+
+#[derive(Resource, Default)]
+pub struct UiState {
+    pub help_open: bool,
+    /// The input being edited, and why it was refused, if it was.
+    pub input_text: String,
+    pub input_error: Option<String>,
+}
+
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins(EguiPlugin::default())
+            .init_resource::<UiState>()
+            .add_systems(Update, (toggle_help, fly_to_new_model))
+            .add_systems(EguiPrimaryContextPass, (anchored_text, model_bar, model_card, help_window).chain());
+    }
+}
+
+fn toggle_help(keys: Res<ButtonInput<KeyCode>>, mut state: ResMut<UiState>, egui: Option<Res<bevy_egui::input::EguiWantsInput>>) {
+    if egui.is_some_and(|egui| egui.wants_keyboard_input()) {
+        return;
+    }
+    let question_mark = keys.just_pressed(KeyCode::Slash) && keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    if keys.just_pressed(KeyCode::KeyH) || question_mark {
+        state.help_open = !state.help_open;
+    }
+}
+
+/// After a switch, the camera flies to the new model's overview.
+fn fly_to_new_model(scene: Option<Res<BlockScene>>, mut shown: Local<Option<AssetId<bevy::render::storage::ShaderBuffer>>>, mut flights: MessageWriter<FlyTo>) {
+    let Some(scene) = scene else { return };
+    let id = scene.descriptor_buffer.id();
+    if shown.is_some_and(|shown| shown != id) {
+        flights.write(FlyTo(scene.layout.overview.into()));
+    }
+    *shown = Some(id);
+}
+
+fn model_bar(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, mut state: ResMut<UiState>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Area::new(egui::Id::new("models")).anchor(Align2::LEFT_TOP, [12.0, 12.0]).show(ctx, |ui| {
+        ui.horizontal(|ui| {
+            for (preset, text) in MODELS {
+                let selected = source.config.name == preset;
+                if ui.selectable_label(selected, text).clicked() && !selected {
+                    let Ok(config) = GptConfig::preset(preset) else { continue };
+                    *source = if preset == "nano" {
+                        let weights = Weights::default_model();
+                        let tokens = parse_letters(super::DEFAULT_INPUT, &weights.config).unwrap_or_default();
+                        state.input_text = super::DEFAULT_INPUT.into();
+                        SceneSource::with_weights(weights, tokens)
+                    } else {
+                        SceneSource::structure_only(config)
+                    };
+                }
+            }
+            if ui.button("?").on_hover_text("Controls (H)").clicked() {
+                state.help_open = !state.help_open;
+            }
+        });
+    });
+    Ok(())
+}
+
+/// Name, parameter count, what the values are, and the input (editable where there are weights).
+fn model_card(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, scene: Option<Res<BlockScene>>, mut state: ResMut<UiState>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let config = source.config.clone();
+    egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_TOP, [12.0, 48.0]).show(ctx, |ui| {
+        egui::Frame::popup(ui.style()).show(ui, |ui| {
+            ui.heading(display_name(&config.name));
+            ui.label(format!("{} parameters", group_digits(config.param_count())));
+            ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.block_size));
+            let values = match scene.as_ref().map(|scene| &scene.values) {
+                Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
+                Some(ValuesState::Computing(_)) => "running the model…".to_string(),
+                Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
+                Some(ValuesState::Failed(message)) => message.clone(),
+                None => "building…".to_string(),
+            };
+            ui.label(egui::RichText::new(values).italics());
+            if source.weights.is_some() {
+                if state.input_text.is_empty() {
+                    state.input_text = source.tokens.iter().map(|&t| token_letter(t)).collect();
+                }
+                ui.horizontal(|ui| {
+                    ui.label("input");
+                    let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(120.0));
+                    if edit.changed() {
+                        match parse_letters(&state.input_text, &config) {
+                            Ok(tokens) => {
+                                state.input_error = None;
+                                if tokens != source.tokens {
+                                    source.tokens = tokens;
+                                }
+                            }
+                            Err(error) => state.input_error = Some(error.to_string()),
+                        }
+                    }
+                });
+                if let Some(error) = &state.input_error {
+                    ui.colored_label(Color32::DARK_RED, error);
+                }
+            }
+        });
+    });
+    Ok(())
+}
+
+fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let mut open = state.help_open;
+    egui::Window::new("Controls").open(&mut open).collapsible(false).resizable(false).anchor(Align2::RIGHT_TOP, [-12.0, 12.0]).show(ctx, |ui| {
+        egui::Grid::new("controls").striped(true).show(ui, |ui| {
+            for (input, action) in [
+                ("right drag", "orbit"),
+                ("left drag", "pan"),
+                ("wheel", "zoom towards the cursor"),
+                ("W A S D", "fly forward, left, back, right"),
+                ("Q E", "fly down, up"),
+                ("Shift", "fly faster"),
+                ("double-click", "fly to a block"),
+                ("Home", "back to the overview"),
+                ("? or H", "this help"),
+            ] {
+                ui.strong(input);
+                ui.label(action);
+                ui.end_row();
+            }
+        });
+    });
+    state.help_open = open;
+    Ok(())
+}
+
+/// Section labels, block names, input tokens and predictions, drawn behind every egui window.
+fn anchored_text(
+    mut contexts: EguiContexts,
+    scene: Option<Res<BlockScene>>,
+    camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
+    blocks: Query<(&Block, &ViewVisibility)>,
+) -> Result {
+    let Some(scene) = scene else { return Ok(()) };
+    let ctx = contexts.ctx_mut()?;
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Background, egui::Id::new("anchored text")));
+    let (camera, transform) = *camera;
+    // The screen rectangle of a box's front face, when it is in front of the camera.
+    let front_rect = |min: Vec3, max: Vec3| -> Option<Rect> {
+        let top_left = camera.world_to_viewport(transform, Vec3::new(min.x, max.y, max.z)).ok()?;
+        let bottom_right = camera.world_to_viewport(transform, Vec3::new(max.x, min.y, max.z)).ok()?;
+        Some(Rect::from_two_pos(Pos2::new(top_left.x, top_left.y), Pos2::new(bottom_right.x, bottom_right.y)))
+    };
+    let screen = ctx.content_rect();
+    let ink = Color32::from_gray(40);
+
+    for label in &scene.layout.labels {
+        let Some(rect) = front_rect(Vec3::from(label.min), Vec3::from(label.max)) else { continue };
+        if !screen.intersects(rect) {
+            continue;
+        }
+        match label.kind {
+            LabelKind::Section if rect.height() >= 3.0 * MIN_LABEL_PX => {
+                let size = (rect.height() / 30.0).clamp(11.0, 20.0);
+                painter.line_segment([rect.left_top(), rect.left_bottom()], Stroke::new(1.0, Color32::from_gray(150)));
+                painter.text(rect.left_top() - egui::vec2(4.0, 0.0), Align2::RIGHT_TOP, &label.text, FontId::proportional(size), ink);
+            }
+            LabelKind::Dim if rect.height().max(rect.width()) >= 2.0 * MIN_LABEL_PX => {
+                painter.text(rect.center(), Align2::CENTER_CENTER, &label.text, FontId::proportional(11.0), Color32::from_gray(90));
+            }
+            _ => {}
+        }
+    }
+
+    for (block, visibility) in &blocks {
+        if !visibility.get() {
+            continue;
+        }
+        let block = &scene.layout.blocks[block.index as usize];
+        let Some(rect) = front_rect(Vec3::from(block.position), Vec3::from(block.max())) else { continue };
+        if rect.height() < MIN_LABEL_PX || rect.width() < MIN_LABEL_PX || !screen.intersects(rect) {
+            continue;
+        }
+        // The short name: "block0.head1.q" reads "q" inside its section.
+        let name = block.name.rsplit('.').next().unwrap_or(&block.name);
+        let galley = painter.layout_no_wrap(name.to_string(), FontId::proportional(12.0), Color32::WHITE);
+        let tag = Rect::from_min_size(rect.left_top() - egui::vec2(0.0, galley.size().y + 4.0), galley.size() + egui::vec2(6.0, 4.0));
+        painter.rect_filled(tag, 2.0, Color32::from_black_alpha(200));
+        painter.galley(tag.min + egui::vec2(3.0, 2.0), galley, Color32::WHITE);
+    }
+
+    draw_model_ends(&painter, &scene, camera, transform);
+    Ok(())
+}
+
+/// The input tokens over the `tokens` block and, under `probs`, each position's predicted token
+/// with its probability drawn as a bar.
+fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera, transform: &GlobalTransform) {
+    let Some(activations) = &scene.activations else { return };
+    let project = |point: [f32; 3]| camera.world_to_viewport(transform, Vec3::from(point)).ok().map(|p| Pos2::new(p.x, p.y));
+    let cell_px = |block: &layout::Block, cell: [u32; 3]| -> Option<(Pos2, f32)> {
+        let center = block.cell_center(cell);
+        let right = [center[0] + layout::CELL, center[1], center[2]];
+        let (center, right) = (project(center)?, project(right)?);
+        Some((center, center.distance(right)))
+    };
+    if let Some(tokens_block) = scene.layout.block("tokens") {
+        for (position, &token) in activations.tokens.iter().enumerate() {
+            let Some((center, size)) = cell_px(tokens_block, [position as u32, 0, 0]) else { continue };
+            if size < 10.0 {
+                break;
+            }
+            let box_size = size * 0.9;
+            let tile = Rect::from_center_size(center - egui::vec2(0.0, size * 1.2), egui::vec2(box_size, box_size));
+            painter.rect_stroke(tile, 2.0, Stroke::new(1.0, Color32::from_gray(120)), egui::StrokeKind::Inside);
+            painter.text(tile.center(), Align2::CENTER_CENTER, token_letter(token), FontId::proportional(box_size * 0.6), Color32::from_gray(30));
+        }
+    }
+    if let Some(probs_block) = scene.layout.block("probs") {
+        let last_row = probs_block.cells[1] - 1;
+        for (position, (token, probability)) in activations.predictions().into_iter().enumerate() {
+            let Some((center, size)) = cell_px(probs_block, [position as u32, last_row, 0]) else { continue };
+            if size < 10.0 {
+                break;
+            }
+            let top = center + egui::vec2(0.0, size * 1.0);
+            let bar_height = size * 2.0;
+            let frame = Rect::from_min_size(top - egui::vec2(size * 0.35, 0.0), egui::vec2(size * 0.7, bar_height));
+            let filled = Rect::from_min_max(Pos2::new(frame.min.x, frame.max.y - bar_height * probability.clamp(0.0, 1.0)), frame.max);
+            painter.rect_stroke(frame, 1.0, Stroke::new(1.0, Color32::from_gray(150)), egui::StrokeKind::Inside);
+            painter.rect_filled(filled, 1.0, Color32::from_rgb(80, 170, 90));
+            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_letter(token), FontId::proportional(size * 0.6), Color32::from_gray(30));
+        }
+    }
+}
+
+fn display_name(preset: &str) -> &str {
+    MODELS.iter().find(|(name, _)| *name == preset).map_or(preset, |(_, text)| text)
+}
+
+/// 85728 → "85,728".
+pub fn group_digits(value: u64) -> String {
+    let digits = value.to_string();
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}

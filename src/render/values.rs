@@ -1,0 +1,193 @@
+//! The numbers in the cells: the burn forward pass of the loaded weights on the current input, packed
+//! with the weights into the one value buffer the block shader reads.
+//!
+//! The forward pass runs on its own thread (burn's wgpu backend; lavapipe where there is no GPU), so
+//! the app stays responsive while it runs; it reruns whenever the input or the weights change.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use bevy::prelude::*;
+
+use crate::layout::Layout;
+use crate::model::{Activations, BackendKind, LoadedModel, NamedTensor, Weights};
+
+/// Every value the blocks show, in one flat buffer, and where each tensor starts in it.
+#[derive(Clone, Debug, Default)]
+pub struct PackedValues {
+    pub values: Vec<f32>,
+    pub tensors: HashMap<String, PackedTensor>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PackedTensor {
+    /// Index of the tensor's first element in `PackedValues::values`.
+    pub base: usize,
+    /// Multiplies a value so that ±1 is full colour.
+    pub scale: f32,
+    /// False while an activation waits for its forward pass (its room is NaN).
+    pub computed: bool,
+}
+
+/// Packs the tensor of every block that has one: parameters from `weights`, activations from
+/// `activations`. Each tensor is stored in the layout's shape (row-major), which for activations is
+/// the full context (T = block_size); positions the input does not reach are NaN, which the shader
+/// draws as empty cells. With weights, room for every activation is kept even before the forward
+/// pass has run, so the buffer keeps its size (and its GPU buffer) when the activations arrive.
+/// A tensor whose shape cannot sit in the layout's is left out: its blocks show no values.
+pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Option<&Activations>) -> PackedValues {
+    let mut packed = PackedValues::default();
+    let Some(weights) = weights else { return packed };
+    for block in &layout.blocks {
+        if packed.tensors.contains_key(&block.tensor) {
+            continue;
+        }
+        let shape = block.tensor_shape();
+        let source = weights.tensors.get(&block.tensor).or_else(|| activations.and_then(|a| a.get(&block.tensor)));
+        let (data, computed, scale) = match source {
+            Some(source) => match pad_to(source, &shape) {
+                Some(padded) => (padded, true, colour_scale(&source.data)),
+                None => continue,
+            },
+            None => (vec![f32::NAN; shape.iter().product()], false, 1.0),
+        };
+        let base = packed.values.len();
+        packed.values.extend_from_slice(&data);
+        packed.tensors.insert(block.tensor.clone(), PackedTensor { base, scale, computed });
+    }
+    packed
+}
+
+/// `tensor` placed in a larger row-major array of `shape` (same rank, no dimension shorter), NaN elsewhere.
+fn pad_to(tensor: &NamedTensor, shape: &[usize]) -> Option<Vec<f32>> {
+    if tensor.shape == shape {
+        return Some(tensor.data.clone());
+    }
+    if tensor.shape.len() != shape.len() || tensor.shape.iter().zip(shape).any(|(have, want)| have > want) {
+        return None;
+    }
+    let mut padded = vec![f32::NAN; shape.iter().product()];
+    let mut index = vec![0usize; shape.len()];
+    for &value in &tensor.data {
+        let offset = index.iter().zip(shape).fold(0, |offset, (&i, &n)| offset * n + i);
+        padded[offset] = value;
+        // Next multi-index of the source tensor, last dimension fastest.
+        for axis in (0..index.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < tensor.shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    Some(padded)
+}
+
+/// The scale that makes a tensor's typical large values full colour: 1 / (2.5 × RMS of its finite values).
+/// A per-tensor scale keeps weights (about 0.02) and logits (about 10) equally readable.
+fn colour_scale(data: &[f32]) -> f32 {
+    let (sum, count) = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((0.0f64, 0usize), |(sum, count), &v| (sum + (v as f64) * (v as f64), count + 1));
+    if count == 0 || sum == 0.0 {
+        return 1.0;
+    }
+    let rms = (sum / count as f64).sqrt();
+    (1.0 / (2.5 * rms)) as f32
+}
+
+/// A forward pass to run: the weights (compared by identity, so the model is loaded once per set of
+/// weights) and the input tokens.
+struct ForwardRequest {
+    generation: u64,
+    weights: Arc<Weights>,
+    tokens: Vec<usize>,
+}
+
+pub struct ForwardResult {
+    pub generation: u64,
+    pub activations: Result<Activations, String>,
+}
+
+/// The thread that runs forward passes, keeping the last loaded model.
+#[derive(Resource)]
+pub struct ForwardWorker {
+    requests: Sender<ForwardRequest>,
+    results: Mutex<Receiver<ForwardResult>>,
+    generation: u64,
+}
+
+impl ForwardWorker {
+    pub fn spawn() -> ForwardWorker {
+        let (requests, request_receiver) = mpsc::channel::<ForwardRequest>();
+        let (result_sender, results) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("llmviz-forward".into())
+            .spawn(move || forward_thread(request_receiver, result_sender))
+            .expect("the forward-pass thread starts");
+        ForwardWorker { requests, results: Mutex::new(results), generation: 0 }
+    }
+
+    /// Queues a forward pass and returns its generation; results of older generations are stale.
+    pub fn request(&mut self, weights: Arc<Weights>, tokens: Vec<usize>) -> u64 {
+        self.generation += 1;
+        let request = ForwardRequest { generation: self.generation, weights, tokens };
+        // A send fails only when the thread has died, which `poll` then reports.
+        let _ = self.requests.send(request);
+        self.generation
+    }
+
+    pub fn latest_generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The newest finished pass, if any finished since the last call.
+    pub fn poll(&self) -> Option<ForwardResult> {
+        let results = self.results.lock().expect("forward results lock");
+        let mut newest = None;
+        loop {
+            match results.try_recv() {
+                Ok(result) => newest = Some(result),
+                Err(mpsc::TryRecvError::Empty) => return newest,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return newest.or(Some(ForwardResult {
+                        generation: self.generation,
+                        activations: Err("the forward-pass thread stopped".into()),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
+    let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
+    while let Ok(mut request) = requests.recv() {
+        // Only the newest input matters: skip requests that were overtaken while the last one ran.
+        while let Ok(newer) = requests.try_recv() {
+            request = newer;
+        }
+        let activations = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let same_weights = loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights));
+            if !same_weights {
+                loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Wgpu)));
+            }
+            let (_, model) = loaded.as_ref().expect("loaded above");
+            model.activations(&request.tokens)
+        }))
+        .map_err(|panic| {
+            loaded = None;
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown error".into());
+            format!("the forward pass failed: {message}")
+        });
+        if results.send(ForwardResult { generation: request.generation, activations }).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The camera that looks at the scene, shared by the window and the offscreen tools: a perspective
+//! camera matching the layout's anchors (40° vertical field of view), no tonemapping (no LUTs are
+//! built in) and no MSAA (on a software rasterizer it costs more than the whole scene).
+
+use bevy::camera::Projection;
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::prelude::*;
+use bevy::render::view::Msaa;
+
+use crate::layout::{ANCHOR_FOV_Y_DEGREES, Anchor, Layout};
+
+/// The background: white, as in the reference.
+pub const BACKGROUND: Color = Color::srgb(0.985, 0.985, 0.985);
+
+/// Where the camera is: it looks from `eye` at `target`, y up. Controls and tweens change this;
+/// `apply_view` turns it into the camera's transform.
+#[derive(Component, Clone, Copy, Debug, PartialEq)]
+pub struct ViewPoint {
+    pub eye: Vec3,
+    pub target: Vec3,
+}
+
+impl From<Anchor> for ViewPoint {
+    fn from(anchor: Anchor) -> ViewPoint {
+        ViewPoint { eye: Vec3::from(anchor.eye), target: Vec3::from(anchor.target) }
+    }
+}
+
+impl ViewPoint {
+    pub fn distance(&self) -> f32 {
+        (self.eye - self.target).length()
+    }
+
+    pub fn transform(&self) -> Transform {
+        Transform::from_translation(self.eye).looking_at(self.target, Vec3::Y)
+    }
+
+    /// Interpolates eye and target, so a move between anchors keeps looking at something sensible.
+    pub fn lerp(&self, to: &ViewPoint, t: f32) -> ViewPoint {
+        ViewPoint { eye: self.eye.lerp(to.eye, t), target: self.target.lerp(to.target, t) }
+    }
+}
+
+/// Which view `--camera` asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CameraChoice {
+    Overview,
+    Block(String),
+}
+
+impl CameraChoice {
+    /// `overview` or `block:NAME`.
+    pub fn parse(text: &str) -> Result<CameraChoice, String> {
+        match text.split_once(':') {
+            None if text == "overview" => Ok(CameraChoice::Overview),
+            Some(("block", name)) if !name.is_empty() => Ok(CameraChoice::Block(name.to_string())),
+            _ => Err(format!("--camera '{text}': expected 'overview' or 'block:NAME'")),
+        }
+    }
+
+    pub fn view_point(&self, layout: &Layout) -> Result<ViewPoint, String> {
+        match self {
+            CameraChoice::Overview => Ok(layout.overview.into()),
+            CameraChoice::Block(name) => layout.block(name).map(|block| block.anchor.into()).ok_or_else(|| {
+                let examples: Vec<&str> = layout.blocks.iter().take(4).map(|b| b.name.as_str()).collect();
+                format!("--camera: model '{}' has no block '{name}' (blocks are named like {})", layout.config.name, examples.join(", "))
+            }),
+        }
+    }
+}
+
+/// The components of the scene camera, placed at `view`.
+pub fn scene_camera(view: ViewPoint) -> impl Bundle {
+    (
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection {
+            fov: ANCHOR_FOV_Y_DEGREES.to_radians(),
+            near: near_plane(view.distance()),
+            // Only frustum culling uses it (Bevy's depth is reversed and infinite): beyond any model.
+            far: 1.0e9,
+            ..default()
+        }),
+        Tonemapping::None,
+        Msaa::Off,
+        view.transform(),
+        view,
+    )
+}
+
+/// Close enough not to clip what is looked at, far enough to keep depth precision for GPT-3's sizes.
+pub fn near_plane(distance: f32) -> f32 {
+    (distance * 1.0e-3).clamp(0.01, 100.0)
+}
+
+/// Keeps the camera's transform and near plane in step with its `ViewPoint`.
+pub fn apply_view(mut cameras: Query<(&ViewPoint, &mut Transform, &mut Projection), Changed<ViewPoint>>) {
+    for (view, mut transform, mut projection) in &mut cameras {
+        *transform = view.transform();
+        if let Projection::Perspective(perspective) = projection.as_mut() {
+            perspective.near = near_plane(view.distance());
+        }
+    }
+}

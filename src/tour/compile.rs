@@ -1,0 +1,565 @@
+//! Checks a tour against the layouts of its models and compiles each chapter into a timeline.
+//!
+//! One pass does both, so whatever `tour check` accepts is exactly what the player runs. Every
+//! problem found is kept (not just the first), named by file, chapter, step and field.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::easing::Easing;
+use super::format::{Action, CameraTarget, Cells, Chapter, Tour};
+use super::markup::{self, Span};
+use super::timeline::{BlockTracks, CameraPose, ChapterTimeline, Event, Move, StepTimes, TEXT_IN_SECONDS, Track};
+use super::{Layouts, Pattern, TourError};
+use crate::layout::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, CELL, Layout};
+
+/// Where errors are reported from: the file, and the chapter and step being read.
+struct Report<'a> {
+    file: &'a str,
+    chapter: Option<String>,
+    step: Option<usize>,
+    errors: Vec<TourError>,
+}
+
+impl Report<'_> {
+    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(TourError::Semantic {
+            file: self.file.to_string(),
+            chapter: self.chapter.clone(),
+            step: self.step,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Checks `tour` (read from `file`) and compiles its chapters, building the layouts it needs into `layouts`.
+pub fn compile(tour: &Tour, file: &str, layouts: &mut Layouts) -> Result<Vec<ChapterTimeline>, Vec<TourError>> {
+    let mut report = Report { file, chapter: None, step: None, errors: Vec::new() };
+    for model in models_named(tour) {
+        if let Err(error) = layouts.build(&model) {
+            // Reported where the name is used, below.
+            let _ = error;
+        }
+    }
+    if layouts.get(&tour.model).is_none() {
+        report.error("model", format!("unknown model '{}': expected one of {}", tour.model, preset_list()));
+    }
+    if tour.title.trim().is_empty() {
+        report.error("title", "a tour needs a title");
+    }
+    if tour.chapters.is_empty() {
+        report.error("chapters", "a tour needs at least one chapter");
+    }
+    if let (Some(input), Some(layout)) = (&tour.input, layouts.get(&tour.model)) {
+        if let Err(error) = crate::model::vocab::parse_letters(input, &layout.config) {
+            report.error("input", error.to_string());
+        }
+    }
+    let chapter_ids: HashSet<&str> = tour.chapters.iter().map(|chapter| chapter.id.as_str()).collect();
+    let mut seen = HashSet::new();
+    let mut timelines = Vec::with_capacity(tour.chapters.len());
+    for (chapter_index, chapter) in tour.chapters.iter().enumerate() {
+        report.chapter =
+            Some(if chapter.id.is_empty() { format!("#{}", chapter_index + 1) } else { chapter.id.clone() });
+        report.step = None;
+        if !is_slug(&chapter.id) {
+            report.error("id", format!("'{}' should be lower-case letters, digits and '-', as in self-attention", chapter.id));
+        }
+        if !seen.insert(chapter.id.as_str()) {
+            report.error("id", format!("chapter id '{}' is used twice", chapter.id));
+        }
+        if chapter.title.trim().is_empty() {
+            report.error("title", "a chapter needs a title");
+        }
+        if let Some(timeline) = compile_chapter(tour, chapter, &chapter_ids, layouts, &mut report) {
+            timelines.push(timeline);
+        }
+    }
+    if report.errors.is_empty() { Ok(timelines) } else { Err(report.errors) }
+}
+
+/// Every model name the tour mentions, so their layouts are built before the chapters are read.
+fn models_named(tour: &Tour) -> Vec<String> {
+    let mut names = vec![tour.model.clone()];
+    for chapter in &tour.chapters {
+        names.extend(chapter.model.clone());
+        for step in &chapter.steps {
+            for action in &step.actions {
+                if let Action::Model { name, .. } = action {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn preset_list() -> String {
+    crate::model::config::preset_names().join(", ")
+}
+
+fn is_slug(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+/// An action placed on the chapter timeline.
+struct Placed<'a> {
+    action: &'a Action,
+    step: usize,
+    /// Its index in the step, for field names.
+    index: usize,
+    start: f32,
+}
+
+fn compile_chapter(
+    tour: &Tour,
+    chapter: &Chapter,
+    chapter_ids: &HashSet<&str>,
+    layouts: &Layouts,
+    report: &mut Report,
+) -> Option<ChapterTimeline> {
+    let opening_model = tour.chapter_model(chapter).to_string();
+    let Some(opening_layout) = layouts.get(&opening_model) else {
+        if chapter.model.is_some() {
+            report.error("model", format!("unknown model '{opening_model}': expected one of {}", preset_list()));
+        }
+        return None;
+    };
+    if chapter.steps.is_empty() {
+        report.error("steps", "a chapter needs at least one step");
+        return None;
+    }
+    let opening_camera = resolve_camera(&chapter.camera, opening_layout, "camera", report);
+    let hidden = chapter.hidden.as_ref().map(|pattern| resolve_blocks(pattern, opening_layout, "hidden", report));
+
+    // Times first: they depend on nothing but the durations, and tell which model each action sees.
+    let mut steps = Vec::with_capacity(chapter.steps.len());
+    let mut breaks = Vec::new();
+    let mut placed = Vec::new();
+    let mut time = 0.0_f32;
+    for (step_index, step) in chapter.steps.iter().enumerate() {
+        report.step = Some(step_index + 1);
+        if step.text.is_empty() && !step.actions.iter().any(Action::shows_something) {
+            report.error("text", "the step has nothing to show: no paragraphs and no actions that change the scene");
+        }
+        let start = time;
+        let actions_start = start + TEXT_IN_SECONDS;
+        let mut cursor = 0.0_f32;
+        for (index, action) in step.actions.iter().enumerate() {
+            let field = |name: &str| format!("actions[{index}].{name}");
+            let mut offset = cursor;
+            if let Some(at) = action.at() {
+                if at.is_finite() && at >= 0.0 {
+                    offset = at;
+                } else {
+                    report.error(field("at"), format!("{} at {at}: a start must be 0 or more seconds", action.kind()));
+                }
+            }
+            let duration = action.duration();
+            let timed = matches!(action, Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Wait(_));
+            let duration = if timed && !(duration.is_finite() && duration > 0.0) {
+                let name = if matches!(action, Action::Wait(_)) { format!("actions[{index}]") } else { field("duration") };
+                report.error(name, format!("{} duration {duration}: must be more than 0 seconds", action.kind()));
+                0.0
+            } else {
+                duration
+            };
+            if matches!(action, Action::Break) {
+                breaks.push(actions_start + offset);
+            }
+            placed.push(Placed { action, step: step_index, index, start: actions_start + offset });
+            cursor = cursor.max(offset + duration);
+        }
+        let end = actions_start + cursor;
+        breaks.push(end);
+        steps.push(StepTimes { start, actions_start, end });
+        time = end;
+    }
+    breaks.sort_by(f32::total_cmp);
+    breaks.dedup();
+
+    // Model switches, in time order; an action sees the model switched to last at or before it,
+    // a switch declared before it at the same time included.
+    let mut models = vec![opening_model.clone()];
+    let mut switches: Vec<(f32, usize, usize)> = Vec::new(); // (time, declaration order, model)
+    for (order, item) in placed.iter().enumerate() {
+        if let Action::Model { name, .. } = item.action {
+            report.step = Some(item.step + 1);
+            if layouts.get(name).is_none() {
+                report.error(format!("actions[{}].name", item.index), format!("unknown model '{name}': expected one of {}", preset_list()));
+                continue;
+            }
+            let slot = models.iter().position(|model| model == name).unwrap_or_else(|| {
+                models.push(name.clone());
+                models.len() - 1
+            });
+            switches.push((item.start, order, slot));
+        }
+    }
+    switches.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let model_at = |time: f32, order: usize| {
+        switches.iter().rev().find(|&&(at, switch_order, _)| at < time || (at == time && switch_order <= order)).map_or(0, |s| s.2)
+    };
+
+    let mut camera_moves = Vec::new();
+    let mut block_moves: Vec<BTreeMap<usize, BlockMoves>> = vec![BTreeMap::new(); models.len()];
+    let mut events: Vec<(f32, usize, Event)> = Vec::new();
+    for (order, item) in placed.iter().enumerate() {
+        report.step = Some(item.step + 1);
+        let model = model_at(item.start, order);
+        let layout = layouts.get(&models[model]).expect("built above");
+        let field = |name: &str| format!("actions[{}].{name}", item.index);
+        match item.action {
+            Action::Camera { to, duration, zoom, easing, .. } => {
+                if !(zoom.is_finite() && *zoom > 0.0) {
+                    report.error(field("zoom"), format!("zoom {zoom}: must be more than 0"));
+                }
+                if let Some(pose) = resolve_camera(to, layout, &field("to"), report) {
+                    let pose = zoomed(pose, *zoom);
+                    camera_moves.push(Move { start: item.start, duration: *duration, to: pose, easing: *easing });
+                }
+            }
+            Action::Tween { blocks, duration, opacity, highlight, offset, scale, easing, .. } => {
+                if opacity.is_none() && highlight.is_none() && offset.is_none() && scale.is_none() {
+                    report.error(field("blocks"), "Tween changes nothing: give opacity, highlight, offset or scale");
+                }
+                check_unit(*opacity, &field("opacity"), report);
+                check_unit(*highlight, &field("highlight"), report);
+                if let Some(scale) = scale {
+                    if !(scale.is_finite() && *scale > 0.0) {
+                        report.error(field("scale"), format!("scale {scale}: must be more than 0"));
+                    }
+                }
+                if let Some(offset) = offset {
+                    if !offset.iter().all(|v| v.is_finite()) {
+                        report.error(field("offset"), format!("offset {offset:?}: must be finite"));
+                    }
+                }
+                let offset = offset.map(|cells| cells.map(|v| v * CELL));
+                for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
+                    let moves = block_moves[model].entry(block).or_default();
+                    let at = |to| Move { start: item.start, duration: *duration, to, easing: *easing };
+                    moves.opacity.extend(opacity.map(at));
+                    moves.highlight.extend(highlight.map(at));
+                    moves.scale.extend(scale.map(at));
+                    moves.offset.extend(offset.map(|to| Move { start: item.start, duration: *duration, to, easing: *easing }));
+                }
+            }
+            Action::Reveal { blocks, duration, to, easing, .. } => {
+                check_unit(Some(*to), &field("to"), report);
+                for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
+                    let moves = block_moves[model].entry(block).or_default();
+                    moves.reveal.push(Move { start: item.start, duration: *duration, to: *to, easing: *easing });
+                }
+            }
+            Action::Hide { blocks, .. } => {
+                for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
+                    let moves = block_moves[model].entry(block).or_default();
+                    moves.reveal.push(Move { start: item.start, duration: 0.0, to: 0.0, easing: Easing::Linear });
+                }
+            }
+            Action::Focus { block, cells, note, .. } => {
+                let Some(block_index) = layout.find(block) else {
+                    report.error(field("block"), unknown_block(block, layout));
+                    continue;
+                };
+                if let Err(message) = check_cells(*cells, layout.blocks[block_index].cells) {
+                    report.error(field("cells"), format!("block '{block}': {message}"));
+                    continue;
+                }
+                let event = Event::Focus { model, block: block_index, cells: *cells, note: note.clone() };
+                events.push((item.start, order, event));
+            }
+            Action::Unfocus => events.push((item.start, order, Event::Unfocus)),
+            Action::Labels(show) => events.push((item.start, order, Event::Labels(*show))),
+            Action::Model { name, camera, .. } => {
+                let Some(slot) = models.iter().position(|model| model == name) else { continue };
+                let layout = layouts.get(name).expect("built above");
+                let pose = match camera {
+                    Some(target) => resolve_camera(target, layout, &field("camera"), report),
+                    None => Some(pose_of(layout.overview)),
+                };
+                if let Some(pose) = pose {
+                    camera_moves.push(Move { start: item.start, duration: 0.0, to: pose, easing: Easing::Linear });
+                }
+                events.push((item.start, order, Event::Model(slot)));
+            }
+            Action::Wait(_) | Action::Break => {}
+        }
+    }
+
+    report.step = None;
+    for (step_index, step) in chapter.steps.iter().enumerate() {
+        report.step = Some(step_index + 1);
+        // Paragraphs stay on screen after the step's actions, so they are read against the model
+        // shown once those are done.
+        let after_step = placed.iter().filter(|item| item.step <= step_index).count();
+        let model = model_at(steps[step_index].end, after_step);
+        let layout = layouts.get(&models[model]).expect("built above");
+        for (paragraph_index, paragraph) in step.text.iter().enumerate() {
+            check_paragraph(paragraph, &format!("text[{paragraph_index}]"), layout, chapter_ids, report);
+        }
+    }
+    report.step = None;
+
+    let hidden: HashSet<usize> = hidden.unwrap_or_default().into_iter().collect();
+    for &block in &hidden {
+        block_moves[0].entry(block).or_default();
+    }
+    let blocks = block_moves
+        .into_iter()
+        .enumerate()
+        .map(|(model, moves)| {
+            moves
+                .into_iter()
+                .map(|(block, moves)| {
+                    let reveal_initial = if model == 0 && hidden.contains(&block) { 0.0 } else { 1.0 };
+                    (block, moves.into_tracks(reveal_initial))
+                })
+                .collect()
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let opening_camera = opening_camera.unwrap_or_else(|| pose_of(opening_layout.overview));
+    Some(ChapterTimeline {
+        id: chapter.id.clone(),
+        title: chapter.title.clone(),
+        models,
+        length: steps.last().map_or(0.0, |step| step.end),
+        steps,
+        breaks,
+        labels: chapter.labels,
+        camera: Track::new(opening_camera, camera_moves),
+        blocks,
+        events: events.into_iter().map(|(time, _, event)| (time, event)).collect(),
+    })
+}
+
+/// The moves of one block's properties, collected before they become tracks.
+#[derive(Clone, Default)]
+struct BlockMoves {
+    opacity: Vec<Move<f32>>,
+    highlight: Vec<Move<f32>>,
+    offset: Vec<Move<[f32; 3]>>,
+    scale: Vec<Move<f32>>,
+    reveal: Vec<Move<f32>>,
+}
+
+impl BlockMoves {
+    fn into_tracks(self, reveal_initial: f32) -> BlockTracks {
+        BlockTracks {
+            opacity: Track::new(1.0, self.opacity),
+            highlight: Track::new(0.0, self.highlight),
+            offset: Track::new([0.0; 3], self.offset),
+            scale: Track::new(1.0, self.scale),
+            reveal: Track::new(reveal_initial, self.reveal),
+        }
+    }
+}
+
+fn check_unit(value: Option<f32>, field: &str, report: &mut Report) {
+    if let Some(value) = value {
+        if !(0.0..=1.0).contains(&value) {
+            report.error(field, format!("{value}: must be between 0 and 1"));
+        }
+    }
+}
+
+fn check_cells(cells: Cells, size: [u32; 3]) -> Result<(), String> {
+    let (columns, rows) = (size[0], size[1]);
+    match cells {
+        Cells::All => Ok(()),
+        Cells::Column(x) if x >= columns => Err(format!("Column({x}) is outside its {columns} columns")),
+        Cells::Row(y) if y >= rows => Err(format!("Row({y}) is outside its {rows} rows")),
+        Cells::Cell(x, y) if x >= columns || y >= rows => {
+            Err(format!("Cell({x}, {y}) is outside its {columns} columns × {rows} rows"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_paragraph(paragraph: &str, field: &str, layout: &Layout, chapter_ids: &HashSet<&str>, report: &mut Report) {
+    let spans = match markup::parse(paragraph) {
+        Ok(spans) => spans,
+        Err(error) => {
+            report.error(field, error.to_string());
+            return;
+        }
+    };
+    for span in spans {
+        match span {
+            Span::Block { pattern, .. } => {
+                resolve_blocks(&pattern, layout, field, report);
+            }
+            Span::Chapter { id, .. } if !chapter_ids.contains(id.as_str()) => {
+                report.error(field, format!("link to unknown chapter '{id}'"));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The blocks a pattern names; an error when it names none.
+fn resolve_blocks(pattern: &str, layout: &Layout, field: &str, report: &mut Report) -> Vec<usize> {
+    let blocks = Pattern::new(pattern).resolve(layout);
+    if blocks.is_empty() {
+        report.error(field, if pattern.contains(['*', '|']) {
+            format!("pattern '{pattern}' matches no block of model '{}'", layout.config.name)
+        } else {
+            unknown_block(pattern, layout)
+        });
+    }
+    blocks
+}
+
+fn unknown_block(name: &str, layout: &Layout) -> String {
+    let model = &layout.config.name;
+    // The closest names by shared prefix, to catch a typo.
+    let mut near: Vec<&str> = layout.blocks.iter().map(|block| block.name.as_str()).collect();
+    near.sort_by_key(|candidate| std::cmp::Reverse(common_prefix(candidate, name)));
+    let near: Vec<&str> = near.into_iter().take(3).collect();
+    format!("unknown block '{name}' in model '{model}' (nearest: {})", near.join(", "))
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+}
+
+fn pose_of(anchor: Anchor) -> CameraPose {
+    CameraPose { eye: anchor.eye, target: anchor.target }
+}
+
+fn zoomed(pose: CameraPose, zoom: f32) -> CameraPose {
+    if !(zoom.is_finite() && zoom > 0.0) || zoom == 1.0 {
+        return pose;
+    }
+    let eye = [0, 1, 2].map(|axis| pose.target[axis] + (pose.eye[axis] - pose.target[axis]) * zoom);
+    CameraPose { eye, target: pose.target }
+}
+
+fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &mut Report) -> Option<CameraPose> {
+    match target {
+        CameraTarget::Overview => Some(pose_of(layout.overview)),
+        CameraTarget::Block(name) => match layout.block(name) {
+            Some(block) => Some(pose_of(block.anchor)),
+            None => {
+                report.error(field, unknown_block(name, layout));
+                None
+            }
+        },
+        CameraTarget::Blocks(pattern) => {
+            let blocks = resolve_blocks(pattern, layout, field, report);
+            let (min, max) = union(blocks.iter().map(|&block| (layout.blocks[block].position, layout.blocks[block].max())))?;
+            Some(frame(layout, min, max))
+        }
+        CameraTarget::Section { text, layer } => {
+            let matching: Vec<_> = layout
+                .labels
+                .iter()
+                .filter(|label| label.kind == crate::layout::LabelKind::Section && label.text == *text)
+                .filter(|label| layer.is_none() || label.layer == *layer)
+                .collect();
+            match matching.as_slice() {
+                [label] => Some(pose_of(label.anchor)),
+                [] => {
+                    report.error(field, format!("no section '{text}'{} in model '{}'", layer.map(|l| format!(" in layer {l}")).unwrap_or_default(), layout.config.name));
+                    None
+                }
+                _ => {
+                    report.error(field, format!("section '{text}' is in every layer: give its layer, e.g. layer: 0"));
+                    None
+                }
+            }
+        }
+        CameraTarget::Cells { block, cells } => {
+            let Some(block_index) = layout.find(block) else {
+                report.error(field, unknown_block(block, layout));
+                return None;
+            };
+            let block = &layout.blocks[block_index];
+            if let Err(message) = check_cells(*cells, block.cells) {
+                report.error(field, format!("block '{}': {message}", block.name));
+                return None;
+            }
+            let (first, last) = cell_range(*cells, block.cells);
+            let corners = [first, last].map(|cell| {
+                let center = block.cell_center(cell);
+                (center.map(|c| c - CELL / 2.0), center.map(|c| c + CELL / 2.0))
+            });
+            let (min, max) = union(corners.into_iter())?;
+            Some(frame(layout, min, max))
+        }
+        CameraTarget::Pose { eye, target } => {
+            if eye.iter().chain(target).all(|v| v.is_finite()) && eye != target {
+                Some(CameraPose { eye: *eye, target: *target })
+            } else {
+                report.error(field, "a pose needs finite coordinates and an eye apart from its target");
+                None
+            }
+        }
+    }
+}
+
+/// The first and last cell of a selection (x, y, z), which span its box.
+fn cell_range(cells: Cells, size: [u32; 3]) -> ([u32; 3], [u32; 3]) {
+    let last = size.map(|n| n.saturating_sub(1));
+    match cells {
+        Cells::All => ([0, 0, 0], last),
+        Cells::Column(x) => ([x, 0, 0], [x, last[1], last[2]]),
+        Cells::Row(y) => ([0, y, 0], [last[0], y, last[2]]),
+        Cells::Cell(x, y) => ([x, y, 0], [x, y, 0]),
+    }
+}
+
+fn union(boxes: impl Iterator<Item = ([f32; 3], [f32; 3])>) -> Option<([f32; 3], [f32; 3])> {
+    boxes.reduce(|(min_a, max_a), (min_b, max_b)| {
+        ([0, 1, 2].map(|axis| min_a[axis].min(min_b[axis])), [0, 1, 2].map(|axis| max_a[axis].max(max_b[axis])))
+    })
+}
+
+/// A view of a box from the direction the layout's block anchors look from, at the distance where
+/// the box just fits, as the layout frames blocks: thin boxes framed as if 8 cells wide.
+fn frame(layout: &Layout, min: [f32; 3], max: [f32; 3]) -> CameraPose {
+    const MIN_FRAMED_CELLS: f64 = 8.0;
+    const FRAME_MARGIN: f64 = 0.1;
+    let anchor = layout.blocks.first().map_or(layout.overview, |block| block.anchor);
+    let back = normalize(sub(anchor.eye.map(f64::from), anchor.target.map(f64::from)));
+    let forward = back.map(|v| -v);
+    let right = normalize(cross(forward, [0.0, 1.0, 0.0]));
+    let up = cross(right, forward);
+    let tan_y = ((ANCHOR_FOV_Y_DEGREES as f64).to_radians() / 2.0).tan() * (1.0 - FRAME_MARGIN);
+    let tan_x = tan_y * ANCHOR_ASPECT as f64;
+    let min_extent = MIN_FRAMED_CELLS * CELL as f64;
+    let center = [0, 1, 2].map(|axis| (min[axis] as f64 + max[axis] as f64) / 2.0);
+    let half = [0, 1, 2].map(|axis| ((max[axis] as f64 - min[axis] as f64) / 2.0).max(min_extent / 2.0));
+    let mut distance = min_extent;
+    for corner in 0..8 {
+        let offset = [0, 1, 2].map(|axis| if corner >> axis & 1 == 1 { half[axis] } else { -half[axis] });
+        let depth = dot(offset, forward);
+        distance = distance
+            .max(dot(offset, right).abs() / tan_x - depth)
+            .max(dot(offset, up).abs() / tan_y - depth)
+            .max(min_extent - depth);
+    }
+    let eye = [0, 1, 2].map(|axis| center[axis] + back[axis] * distance);
+    CameraPose { eye: eye.map(|v| v as f32), target: center.map(|v| v as f32) }
+}
+
+fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+fn normalize(v: [f64; 3]) -> [f64; 3] {
+    let length = dot(v, v).sqrt();
+    v.map(|c| c / length)
+}

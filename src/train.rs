@@ -1,0 +1,197 @@
+//! Training nano-gpt on the sort task with burn's autodiff, and measuring how well it sorts.
+//!
+//! The task, as minGPT's demo poses it: six letters from {A, B, C} are followed by their sorted order;
+//! the model reads the sequence left to right and is scored only where it writes the answer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::module::AutodiffModule;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::model::activations::parameter_shapes;
+use crate::model::{token_tensor, Gpt, GptConfig, NamedTensor, Recorder, Weights};
+
+/// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
+pub const SORT_LENGTH: usize = 6;
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub seed: u64,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        // minGPT's sort demo: AdamW at 5e-4, batches of 64, weight decay 0.1, gradients clipped at norm 1.
+        TrainOptions { seed: 3407, steps: 2000, batch_size: 64, learning_rate: 5e-4 }
+    }
+}
+
+/// SplitMix64: a few lines, and the same numbers for a seed on every platform and crate version,
+/// which is what "bit-identical for a given seed" needs.
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Standard normal, by Box–Muller.
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// GPT-2's initialisation: N(0, 0.02) weights, the residual projections scaled by 1/sqrt(2·n_layer),
+/// zero biases, LayerNorms at identity.
+pub fn initial_weights(config: &GptConfig, seed: u64) -> Weights {
+    let mut rng = SplitMix64::new(seed);
+    let residual_std = 0.02 / (2.0 * config.n_layer as f64).sqrt();
+    let tensors: BTreeMap<String, NamedTensor> = parameter_shapes(config)
+        .into_iter()
+        .map(|(name, shape)| {
+            let len: usize = shape.iter().product();
+            let data: Vec<f32> = if name.contains(".ln_") || name.contains("ln_f") {
+                vec![if name.ends_with(".weight") { 1.0 } else { 0.0 }; len]
+            } else if name.ends_with(".bias") {
+                vec![0.0; len]
+            } else {
+                let std = if name.ends_with("c_proj.weight") { residual_std } else { 0.02 };
+                (0..len).map(|_| (rng.normal() * std) as f32).collect()
+            };
+            (name, NamedTensor::new(shape, data))
+        })
+        .collect();
+    Weights { config: config.clone(), tensors, source: PathBuf::from(format!("<initialised, seed {seed}>")) }
+}
+
+/// A batch of problems: inputs [B, 11] (problem, then the answer shifted right) and targets [B, 6] (the answer).
+pub fn sort_batch(rng: &mut SplitMix64, batch_size: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut inputs = Vec::with_capacity(batch_size * (2 * SORT_LENGTH - 1));
+    let mut targets = Vec::with_capacity(batch_size * SORT_LENGTH);
+    for _ in 0..batch_size {
+        let problem: Vec<usize> = (0..SORT_LENGTH).map(|_| rng.below(3)).collect();
+        let mut answer = problem.clone();
+        answer.sort_unstable();
+        inputs.extend(&problem);
+        inputs.extend(&answer[..SORT_LENGTH - 1]);
+        targets.extend(&answer);
+    }
+    (inputs, targets)
+}
+
+/// Mean cross-entropy of the answer positions: where position 5 predicts the first sorted letter, and so on.
+pub fn sort_loss<B: Backend>(model: &Gpt<B>, inputs: &[usize], targets: &[usize], batch_size: usize) -> Tensor<B, 1> {
+    let device = model.wte.val().device();
+    let t = 2 * SORT_LENGTH - 1;
+    let idx = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(inputs.iter().map(|&x| x as i64).collect::<Vec<_>>(), [batch_size, t]),
+        &device,
+    );
+    let logits = model.forward(idx, &mut Recorder::off()); // [B, T, V]
+    let answer_logits = logits.narrow(1, SORT_LENGTH - 1, SORT_LENGTH); // [B, 6, V]
+    let targets = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(targets.iter().map(|&x| x as i64).collect::<Vec<_>>(), [batch_size, SORT_LENGTH]),
+        &device,
+    )
+    .unsqueeze_dim::<3>(2); // [B, 6, 1]
+    let log_probs = log_softmax(answer_logits, 2).gather(2, targets); // [B, 6, 1]
+    log_probs.mean().neg()
+}
+
+/// One report per `every` steps while training, for the progress bar.
+pub struct Progress {
+    pub step: usize,
+    pub loss: f32,
+}
+
+/// Trains from `initial_weights(config, seed)` and returns the trained weights.
+pub fn train<B: AutodiffBackend>(
+    config: &GptConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+    mut on_progress: impl FnMut(Progress),
+) -> Weights {
+    B::seed(device, options.seed);
+    let mut model: Gpt<B> = Gpt::from_weights(&initial_weights(config, options.seed), device);
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(0.1)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init();
+    // The data stream has its own seed, so changing the initialisation does not change the batches.
+    let mut data_rng = SplitMix64::new(options.seed ^ 0x5EED_DA7A);
+    for step in 1..=options.steps {
+        let (inputs, targets) = sort_batch(&mut data_rng, options.batch_size);
+        let loss = sort_loss(&model, &inputs, &targets, options.batch_size);
+        let loss_value = loss.clone().into_scalar().elem_f32();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(options.learning_rate, model, grads);
+        on_progress(Progress { step, loss: loss_value });
+    }
+    model.valid().to_weights()
+}
+
+trait ElemF32 {
+    fn elem_f32(self) -> f32;
+}
+
+impl<E: burn::tensor::ElementConversion> ElemF32 for E {
+    fn elem_f32(self) -> f32 {
+        self.elem()
+    }
+}
+
+/// Every one of the 3^6 = 729 problems, solved greedily; returns (correct, total).
+pub fn sort_accuracy<B: Backend>(model: &Gpt<B>) -> (usize, usize) {
+    let device = model.wte.val().device();
+    let problems: Vec<Vec<usize>> =
+        (0..3usize.pow(SORT_LENGTH as u32)).map(|n| (0..SORT_LENGTH).map(|i| (n / 3usize.pow(i as u32)) % 3).collect()).collect();
+    let mut contexts = problems.clone();
+    for _ in 0..SORT_LENGTH {
+        let t = contexts[0].len();
+        let flat: Vec<usize> = contexts.iter().flatten().copied().collect();
+        let idx = token_tensor::<B>(&flat, &device).reshape([problems.len(), t]);
+        let logits = model.forward(idx, &mut Recorder::off()); // [N, t, V]
+        let next = logits.narrow(1, t - 1, 1).argmax(2); // [N, 1, 1]
+        let next: Vec<i64> = next.into_data().convert::<i64>().to_vec().expect("int data");
+        for (context, token) in contexts.iter_mut().zip(next) {
+            context.push(token as usize);
+        }
+    }
+    let correct = problems
+        .iter()
+        .zip(&contexts)
+        .filter(|(problem, context)| {
+            let mut sorted = problem.to_vec();
+            sorted.sort_unstable();
+            context[SORT_LENGTH..] == sorted[..]
+        })
+        .count();
+    (correct, problems.len())
+}

@@ -1,0 +1,218 @@
+//! The renderer on lavapipe (or any Vulkan): offscreen pictures checked pixel by pixel, draw calls
+//! counted, level of detail and value packing checked without a GPU, and the CLI's bad input.
+
+use std::sync::Mutex;
+
+use bevy::camera::CameraProjection;
+use bevy::prelude::*;
+use llmviz::layout::{self, Layout};
+use llmviz::model::{GptConfig, Weights};
+use llmviz::render::lod::{self, LayerDetail, LodView};
+use llmviz::render::offscreen::{Frame, Offscreen};
+use llmviz::render::scene::SceneSource;
+use llmviz::render::values::pack_values;
+use llmviz::render::view::{CameraChoice, ViewPoint};
+use llmviz::render::{parse_size, scene_source};
+
+use crate::cli::{assert_clean_failure, llmviz};
+
+/// One offscreen app at a time: each renders on all cores, and lavapipe compiles pipelines per app.
+static GPU: Mutex<()> = Mutex::new(());
+
+fn render(source: SceneSource, size: UVec2, view: ViewPoint) -> (Frame, usize) {
+    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut offscreen = Offscreen::new(source, size, view);
+    offscreen.wait_until_ready().expect("the scene becomes ready");
+    let batches = offscreen.stats().batches;
+    (offscreen.capture().expect("a frame is captured"), batches)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hue {
+    Background,
+    Weight,
+    Activation,
+    Aggregate,
+    Grey,
+    Dark,
+    Other,
+}
+
+/// What a pixel shows, by hue: blue weights, green activations, yellow aggregates, white background.
+fn classify(pixel: [u8; 4]) -> Hue {
+    let [r, g, b] = [pixel[0], pixel[1], pixel[2]].map(|c| c as f32 / 255.0);
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let saturation = if max > 0.0 { (max - min) / max } else { 0.0 };
+    if max < 0.3 {
+        return Hue::Dark;
+    }
+    if saturation < 0.08 {
+        return if min > 0.95 { Hue::Background } else { Hue::Grey };
+    }
+    let hue = if max == r {
+        60.0 * ((g - b) / (max - min)).rem_euclid(6.0)
+    } else if max == g {
+        60.0 * ((b - r) / (max - min) + 2.0)
+    } else {
+        60.0 * ((r - g) / (max - min) + 4.0)
+    };
+    match hue {
+        h if (200.0..=260.0).contains(&h) => Hue::Weight,
+        h if (90.0..=160.0).contains(&h) => Hue::Activation,
+        h if (25.0..=65.0).contains(&h) => Hue::Aggregate,
+        _ => Hue::Other,
+    }
+}
+
+fn count(frame: &Frame, hue: Hue) -> usize {
+    frame.rgba.chunks(4).filter(|p| classify([p[0], p[1], p[2], p[3]]) == hue).count()
+}
+
+#[test]
+fn nano_overview_shows_the_three_colour_families_on_the_background() {
+    let source = scene_source("nano", None).unwrap();
+    let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
+    let (frame, _) = render(source, UVec2::new(640, 360), view);
+    let pixels = (frame.width * frame.height) as usize;
+    let [background, weights, activations, aggregates] =
+        [Hue::Background, Hue::Weight, Hue::Activation, Hue::Aggregate].map(|hue| count(&frame, hue));
+    let counts = format!("background {background}, weights {weights}, activations {activations}, aggregates {aggregates} of {pixels}");
+    assert!(background > pixels / 4 && background < pixels, "{counts}");
+    assert!(weights > 200, "{counts}");
+    assert!(activations > 200, "{counts}");
+    assert!(aggregates > 20, "{counts}");
+}
+
+/// wte with a known pattern: +1, −1 and 0 in turn along both axes, so a swapped or shifted cell map
+/// shows up. Positive cells must be blue, negative ones near black, zeros grey.
+#[test]
+fn known_values_colour_the_expected_cells() {
+    let mut weights = Weights::default_model();
+    let wte = weights.tensors.get_mut("transformer.wte.weight").expect("nano has wte");
+    let [vocab, channels] = [wte.shape[0], wte.shape[1]];
+    let pattern = |v: usize, c: usize| [1.0, -1.0, 0.0][(v + 2 * c) % 3];
+    for v in 0..vocab {
+        for c in 0..channels {
+            wte.data[v * channels + c] = pattern(v, c);
+        }
+    }
+    let source = SceneSource::with_weights(weights, vec![2, 1, 0]);
+    let layout = layout::build(&source.config);
+    let block = layout.block("wte").expect("a wte block").clone();
+    let view = CameraChoice::Block("wte".into()).view_point(&layout).unwrap();
+    let size = UVec2::new(640, 360);
+    let (frame, _) = render(source, size, view);
+
+    let mut projection = PerspectiveProjection { fov: layout::ANCHOR_FOV_Y_DEGREES.to_radians(), ..default() };
+    projection.update(size.x as f32, size.y as f32);
+    let clip_from_world = projection.get_clip_from_view() * view.transform().to_matrix().inverse();
+    let mut wrong = Vec::new();
+    let (mut zeros, mut negatives) = (Vec::new(), Vec::new());
+    for v in 0..block.cells[0] {
+        for c in 0..block.cells[1] {
+            // The front face's cell centre: cell (v, c) shows wte[v, c].
+            let mut center = Vec3::from(block.cell_center([v, c, 0]));
+            center.z = block.max()[2];
+            let ndc = clip_from_world.project_point3(center);
+            let x = ((ndc.x + 1.0) / 2.0 * size.x as f32) as u32;
+            let y = ((1.0 - ndc.y) / 2.0 * size.y as f32) as u32;
+            let pixel = frame.pixel(x, y);
+            let hue = classify(pixel);
+            let brightness = pixel[..3].iter().map(|&c| c as u32).sum::<u32>();
+            let value = pattern(v as usize, c as usize);
+            // Positive: the weights' blue. Zero: grey. Negative: grey or black, darker than any zero.
+            let fits = if value > 0.0 {
+                hue == Hue::Weight
+            } else {
+                let list = if value < 0.0 { &mut negatives } else { &mut zeros };
+                list.push(brightness);
+                matches!(hue, Hue::Grey | Hue::Dark)
+            };
+            if !fits {
+                wrong.push(format!("cell ({v}, {c}) = {value} at ({x}, {y}): {pixel:?} is {hue:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} cells wrong:\n{}", wrong.len(), block.cells[0] * block.cells[1], wrong.join("\n"));
+    let (darkest_zero, brightest_negative) = (zeros.iter().min().unwrap(), negatives.iter().max().unwrap());
+    assert!(brightest_negative + 60 < *darkest_zero, "negatives up to {brightest_negative}, zeros from {darkest_zero} (sum of RGB)");
+}
+
+#[test]
+fn nano_and_gpt2_draw_in_the_same_number_of_batches() {
+    let batches = |model: &str| {
+        let source = scene_source(model, None).unwrap();
+        let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
+        render(source, UVec2::new(320, 180), view).1
+    };
+    let (nano, gpt2) = (batches("nano"), batches("gpt2"));
+    assert!(nano > 0, "nano drew nothing");
+    assert_eq!(nano, gpt2, "batches: nano {nano}, gpt2 {gpt2}");
+}
+
+/// Level of detail keeps what is drawn small: GPT-3's 90,000 blocks become a few hundred boxes
+/// from the overview, while nano's overview shows every block.
+#[test]
+fn gpt3_overview_draws_fewer_boxes_than_nano_has_blocks_and_nano_draws_all() {
+    let drawn = |layout: &Layout| {
+        let plan = lod::plan(layout);
+        let view = LodView::new(Vec3::from(layout.overview.eye), layout::ANCHOR_FOV_Y_DEGREES.to_radians(), 720.0);
+        let per_layer: usize = (0..plan.layers.len())
+            .map(|layer| {
+                let (blocks, proxies) = plan.shown(layer, view.detail(&plan.layers[layer]));
+                blocks.len() + proxies.len()
+            })
+            .sum();
+        (per_layer + plan.always.len(), plan, view)
+    };
+    let nano = layout::build(&GptConfig::nano());
+    let (nano_drawn, nano_plan, nano_view) = drawn(&nano);
+    assert!(nano_plan.layers.iter().all(|layer| nano_view.detail(layer) == LayerDetail::Full));
+    assert_eq!(nano_drawn, nano.blocks.len());
+    let gpt3 = layout::build(&GptConfig::preset("gpt3").unwrap());
+    let (gpt3_drawn, ..) = drawn(&gpt3);
+    assert!(gpt3_drawn < nano.blocks.len() * 3 / 2, "GPT-3 draws {gpt3_drawn} boxes of {} blocks", gpt3.blocks.len());
+}
+
+#[test]
+fn activations_past_the_input_are_packed_as_nan() {
+    let weights = Weights::default_model();
+    let layout = layout::build(&weights.config);
+    let model = llmviz::model::LoadedModel::new(&weights, llmviz::model::BackendKind::Ndarray);
+    let activations = model.activations(&[2, 1, 0]);
+    let packed = pack_values(&layout, Some(&weights), Some(&activations));
+    let x = packed.tensors["x"];
+    let c = weights.config.n_embd;
+    let t = weights.config.block_size;
+    let row = |position: usize| &packed.values[x.base + position * c..x.base + (position + 1) * c];
+    assert_eq!(row(1), &activations.tensors["x"].data[c..2 * c]);
+    assert!(row(3).iter().all(|v| v.is_nan()) && row(t - 1).iter().all(|v| v.is_nan()));
+    let weights_only = pack_values(&layout, Some(&weights), None);
+    assert_eq!(weights_only.values.len(), packed.values.len(), "the buffer keeps its size when activations arrive");
+    assert!(!weights_only.tensors["x"].computed && weights_only.tensors["transformer.wte.weight"].computed);
+}
+
+#[test]
+fn bad_sizes_and_cameras_are_refused() {
+    assert_eq!(parse_size("640x360"), Ok(UVec2::new(640, 360)));
+    for bad in ["640", "0x360", "640x", "axb", "99999x10"] {
+        assert!(parse_size(bad).is_err(), "{bad}");
+    }
+    let nano = layout::build(&GptConfig::nano());
+    assert!(CameraChoice::parse("block:").is_err() && CameraChoice::parse("top").is_err());
+    let missing = CameraChoice::parse("block:nonesuch").unwrap().view_point(&nano).unwrap_err();
+    assert!(missing.contains("nonesuch"), "{missing}");
+}
+
+#[test]
+fn screenshot_refuses_bad_input_with_one_line() {
+    let out = std::env::temp_dir().join("llmviz-refused.png");
+    let out = out.to_str().unwrap();
+    assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--model", "gpt5"]), "unknown model 'gpt5'");
+    assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--size", "big"]), "--size");
+    assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--camera", "block:nonesuch"]), "nonesuch");
+    assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--input", "CBXD"]), "'X'");
+    assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--model", "gpt2", "--input", "AB"]), "no weights");
+    assert_clean_failure(&llmviz(&["bench", "--frames", "0"]), "--frames");
+}

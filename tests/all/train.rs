@@ -1,0 +1,63 @@
+//! Training the sort task: reproducible, learning, and the shipped model sorts.
+
+use std::path::Path;
+
+use burn::backend::Autodiff;
+use llmviz::model::{CpuBackend, Gpt, GptConfig, Weights};
+use llmviz::train::{initial_weights, sort_accuracy, sort_batch, train, SplitMix64, TrainOptions};
+
+fn short_run(seed: u64, steps: usize) -> (Weights, Vec<f32>) {
+    let options = TrainOptions { seed, steps, batch_size: 16, learning_rate: 3e-3 };
+    let mut losses = Vec::new();
+    let weights = train::<Autodiff<CpuBackend>>(&GptConfig::nano(), &options, &Default::default(), |p| losses.push(p.loss));
+    (weights, losses)
+}
+
+#[test]
+fn training_on_ndarray_is_bit_identical_for_a_seed() {
+    let (a, _) = short_run(7, 3);
+    let (b, _) = short_run(7, 3);
+    let (c, _) = short_run(8, 3);
+    assert_eq!(a.tensors, b.tensors, "same seed, different weights");
+    assert_ne!(a.tensors, c.tensors, "another seed should give other weights");
+}
+
+#[test]
+fn training_lowers_the_loss() {
+    let (_, losses) = short_run(3407, 40);
+    let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
+    let last: f32 = losses[losses.len() - 5..].iter().sum::<f32>() / 5.0;
+    // ln 3 ≈ 1.10 is a uniform guess over A, B, C.
+    assert!(first > 0.9, "untrained loss {first} should be near ln 3");
+    assert!(last < 0.7 * first, "loss went from {first} to {last}");
+}
+
+#[test]
+fn batches_pair_each_problem_with_its_sorted_answer() {
+    let mut rng = SplitMix64::new(1);
+    let (inputs, targets) = sort_batch(&mut rng, 4);
+    assert_eq!((inputs.len(), targets.len()), (44, 24));
+    for (input, answer) in inputs.chunks(11).zip(targets.chunks(6)) {
+        let mut sorted = input[..6].to_vec();
+        sorted.sort_unstable();
+        assert_eq!(answer, &sorted[..]);
+        assert_eq!(&input[6..], &answer[..5], "the answer, shifted right, follows the problem");
+    }
+}
+
+#[test]
+fn weights_survive_a_trip_through_the_model() {
+    let weights = initial_weights(&GptConfig::nano(), 5);
+    let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
+    assert_eq!(model.to_weights().tensors, weights.tensors);
+    assert_eq!(weights.tensors.values().map(|t| t.data.len()).sum::<usize>(), 85_728);
+}
+
+#[test]
+fn the_reference_weights_sort_all_729_inputs() {
+    let weights = Weights::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gpt-nano-sort-model.json")).unwrap();
+    let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
+    assert_eq!(sort_accuracy(&model), (729, 729));
+    let untrained: Gpt<CpuBackend> = Gpt::from_weights(&initial_weights(&GptConfig::nano(), 1), &Default::default());
+    assert!(sort_accuracy(&untrained).0 < 729 / 2, "an untrained model should not sort");
+}
