@@ -22,13 +22,18 @@ pub enum Command {
     /// Run the model on an input and print its tokens, predictions or every intermediate tensor.
     Inspect(InspectArgs),
     /// Render one view to a PNG without a window or display server.
+    #[cfg(not(target_arch = "wasm32"))]
     Screenshot(crate::render::offscreen::ScreenshotArgs),
     /// Render frames offscreen from the overview camera and print their median and p95 times.
+    #[cfg(not(target_arch = "wasm32"))]
     Bench(crate::render::offscreen::BenchArgs),
     /// Print the 3D layout of a model: a summary, or every block as JSON.
     Layout(LayoutArgs),
     /// How one cell's value was calculated, with the numbers that went in.
     Explain(ExplainArgs),
+    /// Work with tour files.
+    #[command(subcommand)]
+    Tour(TourCommand),
     /// Train nano-gpt on the sort task and save safetensors weights.
     Train(TrainArgs),
     /// Greedy sorting accuracy over all 729 possible inputs.
@@ -61,6 +66,12 @@ pub struct ExplainArgs {
     pub weights: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TourCommand {
+    /// Validate tour files against the layout of their model.
+    Check { files: Vec<PathBuf> },
 }
 
 #[derive(clap::Args, Debug)]
@@ -126,9 +137,12 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(args)) => inspect(args),
         Some(Command::Layout(args)) => layout(args),
         Some(Command::Explain(args)) => explain(args),
+        Some(Command::Tour(TourCommand::Check { files })) => crate::tour::check_command(&files),
         Some(Command::Train(args)) => train(args),
         Some(Command::Eval(args)) => eval(args),
+        #[cfg(not(target_arch = "wasm32"))]
         Some(Command::Screenshot(args)) => crate::render::offscreen::screenshot(args),
+        #[cfg(not(target_arch = "wasm32"))]
         Some(Command::Bench(args)) => crate::render::offscreen::bench(args),
         None => crate::render::app::main(),
     };

@@ -8,7 +8,9 @@ pub mod explain;
 pub mod layout;
 pub mod model;
 pub mod render;
+pub mod tour;
 pub mod train;
+pub mod web;
 
 use bevy as _;
 use bevy_egui as _;

@@ -52,10 +52,11 @@ impl Weights {
         Ok(weights)
     }
 
-    /// The model the app opens on: minGPT's nano-sort weights, built into the binary (the browser has no files).
+    /// The model the app opens on: our own nano-sort weights (`llmviz train`, seed 3407), built into the
+    /// binary because the browser has no files. minGPT's reference weights stay as the conformance fixture.
     pub fn default_model() -> Weights {
-        const PATH: &str = "models/gpt-nano-sort-model.json";
-        Weights::parse(Path::new(PATH), include_bytes!("../../models/gpt-nano-sort-model.json"))
+        const PATH: &str = "models/nano-sort.safetensors";
+        Weights::parse(Path::new(PATH), include_bytes!("../../models/nano-sort.safetensors"))
             .expect("the built-in model is valid")
     }
 

@@ -11,7 +11,7 @@ use super::lod::LodPlugin;
 use super::scene::{BlockScene, ScenePlugin, SceneSource, ValuesState};
 use super::stats::RenderStatsPlugin;
 use super::ui::UiPlugin;
-use super::view::{BACKGROUND, ViewPoint, scene_camera};
+use super::view::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
 use crate::cli::CliResult;
 use crate::layout;
 
@@ -21,20 +21,15 @@ pub fn main() -> CliResult {
 }
 
 pub fn run(source: SceneSource) -> CliResult {
-    let view: ViewPoint = layout::build(&source.config).overview.into();
-    let exit = App::new()
-        .add_plugins(DefaultPlugins.set(WindowPlugin {
-            primary_window: Some(Window { title: "llmviz: how a GPT works".into(), ..default() }),
-            ..default()
-        }))
-        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin))
-        .insert_resource(WinitSettings::desktop_app())
-        .insert_resource(ClearColor(BACKGROUND))
-        .insert_resource(source)
-        .add_systems(Startup, move |mut commands: Commands| {
-            commands.spawn(scene_camera(view));
-        })
-        .add_systems(Update, keep_redrawing_while_computing)
+    let layout = layout::build(&source.config);
+    // The opening view; LLMVIZ_WINDOW_CAMERA=block:NAME opens on a block instead (with
+    // LLMVIZ_WINDOW_SCREENSHOT, to look at the overlays from there).
+    let view: ViewPoint = match std::env::var(CAMERA_ENV) {
+        Ok(choice) => CameraChoice::parse(&choice)?.view_point(&layout)?,
+        Err(_) => layout.overview.into(),
+    };
+    let window = Window { title: "llmviz: how a GPT works".into(), ..default() };
+    let exit = app(source, view, window)
         .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
         .run();
     match exit {
@@ -43,9 +38,26 @@ pub fn run(source: SceneSource) -> CliResult {
     }
 }
 
+/// The app in `window`, opening on `view`: the same in a native window and in the browser's
+/// canvas (`crate::web`), which each add how they start and stop.
+pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
+        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin))
+        .insert_resource(WinitSettings::desktop_app())
+        .insert_resource(ClearColor(BACKGROUND))
+        .insert_resource(source)
+        .add_systems(Startup, move |mut commands: Commands| {
+            commands.spawn(scene_camera(view));
+        })
+        .add_systems(Update, keep_redrawing_while_computing);
+    app
+}
+
 /// `LLMVIZ_WINDOW_SCREENSHOT=FILE.png llmviz`: once the scene is drawn, saves the window (3D and
 /// overlays) and exits. For checking the windowed app where no one looks at it (CI, Xvfb).
 pub const SCREENSHOT_ENV: &str = "LLMVIZ_WINDOW_SCREENSHOT";
+pub const CAMERA_ENV: &str = "LLMVIZ_WINDOW_CAMERA";
 
 fn screenshot_window_and_exit(
     mut commands: Commands,

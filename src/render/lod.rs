@@ -7,7 +7,7 @@
 //!
 //! The plan is a pure function of the layout; the system only re-decides when the camera moves.
 
-use bevy::camera::{Projection, RenderTarget};
+use bevy::camera::Projection;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
@@ -229,12 +229,12 @@ pub fn lod_view(transform: &GlobalTransform, projection: &Projection, viewport_h
 fn apply_level_of_detail(
     scene: Option<Res<BlockScene>>,
     mut state: ResMut<LodState>,
-    cameras: Query<(&GlobalTransform, &Projection, &Camera, Option<&RenderTarget>)>,
+    cameras: Query<(&GlobalTransform, &Projection, &Camera)>,
     window: Query<&Window, With<PrimaryWindow>>,
     mut visibilities: Query<&mut Visibility>,
 ) {
     let Some(scene) = scene else { return };
-    let Some((transform, projection, camera, _)) = cameras.iter().find(|(.., camera, _)| camera.is_active) else { return };
+    let Some((transform, projection, camera)) = cameras.iter().find(|(.., camera)| camera.is_active) else { return };
     let height = camera
         .physical_viewport_size()
         .map(|size| size.y as f32)

@@ -23,7 +23,8 @@ pub struct BlockDescriptor {
     pub strides: IVec4,
     /// rgb: the colour family (linear); a: opacity.
     pub colour: Vec4,
-    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z, w: unused.
+    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: 1 when the block's
+    /// values are hidden on purpose (`BlockStyle::show_values`, not read by the shader); w: unused.
     pub style: Vec4,
 }
 

@@ -9,6 +9,8 @@ pub mod app;
 pub mod camera;
 pub mod lod;
 pub mod material;
+// Offscreen rendering drives the app loop itself, with threads: native only.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod offscreen;
 pub mod scene;
 pub mod stats;

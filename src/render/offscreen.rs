@@ -180,10 +180,6 @@ impl Offscreen {
         world.query_filtered::<(), With<SceneEntity>>().iter(world).count()
     }
 
-    pub fn update(&mut self) {
-        self.app.update();
-    }
-
     /// Runs frames until the values are in the buffers, every pipeline is compiled and the scene
     /// has been drawn for a few frames.
     pub fn wait_until_ready(&mut self) -> Result<(), String> {

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use bevy::camera::visibility::NoCpuCulling;
 use bevy::math::{IVec4, UVec4, Vec4};
 use bevy::mesh::MeshTag;
 use bevy::prelude::*;
@@ -94,6 +95,8 @@ pub struct BlockScene {
     /// One per block, then one per proxy: the CPU copy of the descriptor buffer.
     pub descriptors: Vec<BlockDescriptor>,
     pub packed: PackedValues,
+    /// The weights whose values are in the buffer, and the activations shown with them.
+    pub weights: Option<Arc<Weights>>,
     pub activations: Option<Arc<Activations>>,
     pub values: ValuesState,
     pub descriptor_buffer: Handle<ShaderBuffer>,
@@ -144,7 +147,15 @@ fn rebuild_scene(world: &mut World) {
         for entity in spawned {
             world.despawn(entity);
         }
+        let start = bevy::platform::time::Instant::now();
         let scene = spawn_scene(world, Arc::new(layout::build(&source.config)));
+        info!(
+            "spawned {}: {} blocks and {} level-of-detail boxes in {:.2} s",
+            source.config.name,
+            scene.blocks.len(),
+            scene.proxies.len(),
+            start.elapsed().as_secs_f32()
+        );
         world.insert_resource(scene);
     }
     world.resource_scope(|world, mut scene: Mut<BlockScene>| {
@@ -180,6 +191,7 @@ pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
             MeshTag(index as u32),
             box_transform(min, min + Vec3::from(block.size())),
             Visibility::Hidden,
+            NoCpuCulling,
             Name::new(block.name.clone()),
             Block { index: index as u32 },
             BlockStyle::default(),
@@ -195,6 +207,7 @@ pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
             MeshTag(first_proxy_tag + index as u32),
             box_transform(proxy.min, proxy.max),
             Visibility::Hidden,
+            NoCpuCulling,
             LodProxy { index: index as u32 },
             SceneEntity,
         )
@@ -208,6 +221,7 @@ pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
         lod,
         descriptors,
         packed,
+        weights: None,
         activations: None,
         values: ValuesState::StructureOnly,
         descriptor_buffer,
@@ -224,7 +238,8 @@ pub fn box_transform(min: Vec3, max: Vec3) -> Transform {
     Transform::from_translation((min + max) / 2.0).with_scale((max - min).max(Vec3::splat(1e-3)))
 }
 
-/// Shows the weights at once and starts the forward pass whose activations follow.
+/// Starts the forward pass whose activations follow. New weights show at once; with the same
+/// weights, the previous input's activations stay until the new ones arrive.
 fn start_values(
     scene: &mut BlockScene,
     source: &SceneSource,
@@ -232,7 +247,6 @@ fn start_values(
     buffers: &mut Assets<ShaderBuffer>,
     materials: &mut Assets<BlockMaterial>,
 ) {
-    scene.activations = None;
     match &source.weights {
         None => scene.values = ValuesState::StructureOnly,
         Some(weights) => {
@@ -240,13 +254,21 @@ fn start_values(
             scene.values = ValuesState::Computing(generation);
         }
     }
-    set_values(scene, pack_values(&scene.layout, source.weights.as_deref(), None), buffers, materials);
+    let same_weights = match (&scene.weights, &source.weights) {
+        (Some(shown), Some(new)) => Arc::ptr_eq(shown, new),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same_weights {
+        scene.weights = source.weights.clone();
+        scene.activations = None;
+        set_values(scene, pack_values(&scene.layout, source.weights.as_deref(), None), buffers, materials);
+    }
 }
 
 /// Takes the newest forward pass, packs its activations with the weights and uploads them.
 fn receive_values(
     scene: Option<ResMut<BlockScene>>,
-    source: Res<SceneSource>,
     worker: Res<ForwardWorker>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut materials: ResMut<Assets<BlockMaterial>>,
@@ -258,7 +280,7 @@ fn receive_values(
     }
     match result.activations {
         Ok(activations) => {
-            let packed = pack_values(&scene.layout, source.weights.as_deref(), Some(&activations));
+            let packed = pack_values(&scene.layout, scene.weights.as_deref(), Some(&activations));
             scene.activations = Some(Arc::new(activations));
             scene.values = ValuesState::Ready;
             set_values(&mut scene, packed, &mut buffers, &mut materials);

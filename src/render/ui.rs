@@ -34,8 +34,17 @@ impl Plugin for UiPlugin {
         app.add_plugins(EguiPlugin::default())
             .init_resource::<UiState>()
             .add_systems(Update, (toggle_help, fly_to_new_model))
-            .add_systems(EguiPrimaryContextPass, (anchored_text, model_bar, model_card, help_window).chain());
+            .add_systems(EguiPrimaryContextPass, (light_theme, anchored_text, model_bar, model_card, help_window).chain());
     }
+}
+
+/// The scene is drawn on white, so the widgets are light too.
+fn light_theme(mut contexts: EguiContexts, mut done: Local<bool>) -> Result {
+    if !*done {
+        contexts.ctx_mut()?.set_visuals(egui::Visuals::light());
+        *done = true;
+    }
+    Ok(())
 }
 
 fn toggle_help(keys: Res<ButtonInput<KeyCode>>, mut state: ResMut<UiState>, egui: Option<Res<bevy_egui::input::EguiWantsInput>>) {

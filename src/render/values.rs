@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use bevy::prelude::*;
 
 use crate::layout::Layout;
-use crate::model::{Activations, BackendKind, LoadedModel, NamedTensor, Weights};
+use crate::model::{Activations, NamedTensor, Weights};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::model::{BackendKind, LoadedModel};
 
 /// Every value the blocks show, in one flat buffer, and where each tensor starts in it.
 #[derive(Clone, Debug, Default)]
@@ -100,10 +102,10 @@ fn colour_scale(data: &[f32]) -> f32 {
 
 /// A forward pass to run: the weights (compared by identity, so the model is loaded once per set of
 /// weights) and the input tokens.
-struct ForwardRequest {
-    generation: u64,
-    weights: Arc<Weights>,
-    tokens: Vec<usize>,
+pub struct ForwardRequest {
+    pub generation: u64,
+    pub weights: Arc<Weights>,
+    pub tokens: Vec<usize>,
 }
 
 pub struct ForwardResult {
@@ -123,6 +125,10 @@ impl ForwardWorker {
     pub fn spawn() -> ForwardWorker {
         let (requests, request_receiver) = mpsc::channel::<ForwardRequest>();
         let (result_sender, results) = mpsc::channel();
+        // The browser has no threads: there an async task runs the passes (see `web`).
+        #[cfg(target_arch = "wasm32")]
+        crate::web::spawn_forward_task(request_receiver, result_sender);
+        #[cfg(not(target_arch = "wasm32"))]
         std::thread::Builder::new()
             .name("llmviz-forward".into())
             .spawn(move || forward_thread(request_receiver, result_sender))
@@ -162,6 +168,7 @@ impl ForwardWorker {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
     let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
     while let Ok(mut request) = requests.recv() {

@@ -8,38 +8,55 @@ use std::collections::{BTreeMap, HashSet};
 use super::easing::Easing;
 use super::format::{Action, CameraTarget, Cells, Chapter, Tour};
 use super::markup::{self, Span};
-use super::timeline::{BlockTracks, CameraPose, ChapterTimeline, Event, Move, StepTimes, TEXT_IN_SECONDS, Track};
-use super::{Layouts, Pattern, TourError};
+use super::timeline::{
+    BlockTracks, CameraPose, ChapterTimeline, Event, Move, StepTimes, TEXT_IN_SECONDS, Track, reveal_rank,
+};
+use super::{Layouts, Pattern, TourError, is_computed};
 use crate::layout::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, CELL, Layout};
 
 /// Where errors are reported from: the file, and the chapter and step being read.
 struct Report<'a> {
     file: &'a str,
+    /// Which chapter is being read, from 1 (0 for the tour's own fields), so errors can be listed in file order.
+    chapter_index: usize,
     chapter: Option<String>,
     step: Option<usize>,
-    errors: Vec<TourError>,
+    /// Each with its chapter index, for sorting.
+    errors: Vec<(usize, TourError)>,
 }
 
 impl Report<'_> {
     fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(TourError::Semantic {
-            file: self.file.to_string(),
-            chapter: self.chapter.clone(),
-            step: self.step,
-            field: field.into(),
-            message: message.into(),
-        });
+        self.errors.push((
+            self.chapter_index,
+            TourError::Semantic {
+                file: self.file.to_string(),
+                chapter: self.chapter.clone(),
+                step: self.step,
+                field: field.into(),
+                message: message.into(),
+            },
+        ));
+    }
+
+    /// The errors in file order: tour fields, then chapter by chapter, each chapter's own fields
+    /// before its steps, step by step; in the order found within a step.
+    fn finish(mut self) -> Vec<TourError> {
+        let step = |error: &TourError| match error {
+            TourError::Semantic { step, .. } => step.unwrap_or(0),
+            _ => 0,
+        };
+        self.errors.sort_by_key(|(chapter, error)| (*chapter, step(error)));
+        self.errors.into_iter().map(|(_, error)| error).collect()
     }
 }
 
 /// Checks `tour` (read from `file`) and compiles its chapters, building the layouts it needs into `layouts`.
 pub fn compile(tour: &Tour, file: &str, layouts: &mut Layouts) -> Result<Vec<ChapterTimeline>, Vec<TourError>> {
-    let mut report = Report { file, chapter: None, step: None, errors: Vec::new() };
+    let mut report = Report { file, chapter_index: 0, chapter: None, step: None, errors: Vec::new() };
     for model in models_named(tour) {
-        if let Err(error) = layouts.build(&model) {
-            // Reported where the name is used, below.
-            let _ = error;
-        }
+        // An unknown name is reported where it is used, below.
+        let _ = layouts.build(&model);
     }
     if layouts.get(&tour.model).is_none() {
         report.error("model", format!("unknown model '{}': expected one of {}", tour.model, preset_list()));
@@ -50,10 +67,10 @@ pub fn compile(tour: &Tour, file: &str, layouts: &mut Layouts) -> Result<Vec<Cha
     if tour.chapters.is_empty() {
         report.error("chapters", "a tour needs at least one chapter");
     }
-    if let (Some(input), Some(layout)) = (&tour.input, layouts.get(&tour.model)) {
-        if let Err(error) = crate::model::vocab::parse_letters(input, &layout.config) {
-            report.error("input", error.to_string());
-        }
+    if let (Some(input), Some(layout)) = (&tour.input, layouts.get(&tour.model))
+        && let Err(error) = crate::model::vocab::parse_letters(input, &layout.config)
+    {
+        report.error("input", error.to_string());
     }
     let chapter_ids: HashSet<&str> = tour.chapters.iter().map(|chapter| chapter.id.as_str()).collect();
     let mut seen = HashSet::new();
@@ -61,9 +78,13 @@ pub fn compile(tour: &Tour, file: &str, layouts: &mut Layouts) -> Result<Vec<Cha
     for (chapter_index, chapter) in tour.chapters.iter().enumerate() {
         report.chapter =
             Some(if chapter.id.is_empty() { format!("#{}", chapter_index + 1) } else { chapter.id.clone() });
+        report.chapter_index = chapter_index + 1;
         report.step = None;
         if !is_slug(&chapter.id) {
-            report.error("id", format!("'{}' should be lower-case letters, digits and '-', as in self-attention", chapter.id));
+            report.error(
+                "id",
+                format!("'{}' should be lower-case letters, digits and '-', as in self-attention", chapter.id),
+            );
         }
         if !seen.insert(chapter.id.as_str()) {
             report.error("id", format!("chapter id '{}' is used twice", chapter.id));
@@ -75,7 +96,7 @@ pub fn compile(tour: &Tour, file: &str, layouts: &mut Layouts) -> Result<Vec<Cha
             timelines.push(timeline);
         }
     }
-    if report.errors.is_empty() { Ok(timelines) } else { Err(report.errors) }
+    if report.errors.is_empty() { Ok(timelines) } else { Err(report.finish()) }
 }
 
 /// Every model name the tour mentions, so their layouts are built before the chapters are read.
@@ -135,7 +156,7 @@ fn compile_chapter(
         return None;
     }
     let opening_camera = resolve_camera(&chapter.camera, opening_layout, "camera", report);
-    let hidden = chapter.hidden.as_ref().map(|pattern| resolve_blocks(pattern, opening_layout, "hidden", report));
+    let hidden = chapter.hidden.as_ref().map(|pattern| resolve_computed(pattern, opening_layout, "hidden", report));
 
     // Times first: they depend on nothing but the durations, and tell which model each action sees.
     let mut steps = Vec::with_capacity(chapter.steps.len());
@@ -161,9 +182,13 @@ fn compile_chapter(
                 }
             }
             let duration = action.duration();
-            let timed = matches!(action, Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Wait(_));
+            let timed = matches!(
+                action,
+                Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Wait(_)
+            );
             let duration = if timed && !(duration.is_finite() && duration > 0.0) {
-                let name = if matches!(action, Action::Wait(_)) { format!("actions[{index}]") } else { field("duration") };
+                let name =
+                    if matches!(action, Action::Wait(_)) { format!("actions[{index}]") } else { field("duration") };
                 report.error(name, format!("{} duration {duration}: must be more than 0 seconds", action.kind()));
                 0.0
             } else {
@@ -191,7 +216,10 @@ fn compile_chapter(
         if let Action::Model { name, .. } = item.action {
             report.step = Some(item.step + 1);
             if layouts.get(name).is_none() {
-                report.error(format!("actions[{}].name", item.index), format!("unknown model '{name}': expected one of {}", preset_list()));
+                report.error(
+                    format!("actions[{}].name", item.index),
+                    format!("unknown model '{name}': expected one of {}", preset_list()),
+                );
                 continue;
             }
             let slot = models.iter().position(|model| model == name).unwrap_or_else(|| {
@@ -203,7 +231,11 @@ fn compile_chapter(
     }
     switches.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let model_at = |time: f32, order: usize| {
-        switches.iter().rev().find(|&&(at, switch_order, _)| at < time || (at == time && switch_order <= order)).map_or(0, |s| s.2)
+        switches
+            .iter()
+            .rev()
+            .find(|&&(at, switch_order, _)| at < time || (at == time && switch_order <= order))
+            .map_or(0, |s| s.2)
     };
 
     let mut camera_moves = Vec::new();
@@ -230,15 +262,15 @@ fn compile_chapter(
                 }
                 check_unit(*opacity, &field("opacity"), report);
                 check_unit(*highlight, &field("highlight"), report);
-                if let Some(scale) = scale {
-                    if !(scale.is_finite() && *scale > 0.0) {
-                        report.error(field("scale"), format!("scale {scale}: must be more than 0"));
-                    }
+                if let Some(scale) = scale
+                    && !(scale.is_finite() && *scale > 0.0)
+                {
+                    report.error(field("scale"), format!("scale {scale}: must be more than 0"));
                 }
-                if let Some(offset) = offset {
-                    if !offset.iter().all(|v| v.is_finite()) {
-                        report.error(field("offset"), format!("offset {offset:?}: must be finite"));
-                    }
+                if let Some(offset) = offset
+                    && !offset.iter().all(|v| v.is_finite())
+                {
+                    report.error(field("offset"), format!("offset {offset:?}: must be finite"));
                 }
                 let offset = offset.map(|cells| cells.map(|v| v * CELL));
                 for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
@@ -247,18 +279,46 @@ fn compile_chapter(
                     moves.opacity.extend(opacity.map(at));
                     moves.highlight.extend(highlight.map(at));
                     moves.scale.extend(scale.map(at));
-                    moves.offset.extend(offset.map(|to| Move { start: item.start, duration: *duration, to, easing: *easing }));
+                    moves.offset.extend(offset.map(|to| Move {
+                        start: item.start,
+                        duration: *duration,
+                        to,
+                        easing: *easing,
+                    }));
                 }
             }
-            Action::Reveal { blocks, duration, to, easing, .. } => {
-                check_unit(Some(*to), &field("to"), report);
-                for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
+            Action::Reveal { blocks, duration, until, sequential, easing, .. } => {
+                let revealed = resolve_computed(blocks, layout, &field("blocks"), report);
+                let targets: Vec<(usize, f32)> = revealed
+                    .iter()
+                    .filter_map(|&block| match reveal_target(*until, layout.blocks[block].cells) {
+                        Ok(to) => Some((block, to)),
+                        Err(message) => {
+                            report.error(field("until"), format!("block '{}': {message}", layout.blocks[block].name));
+                            None
+                        }
+                    })
+                    .collect();
+                // All at once, or one after another with time shares growing as √cells.
+                let weights: Vec<f64> = targets
+                    .iter()
+                    .map(
+                        |&(block, _)| if *sequential { (layout.blocks[block].cell_count() as f64).sqrt() } else { 1.0 },
+                    )
+                    .collect();
+                let total_weight: f64 = if *sequential { weights.iter().sum() } else { 1.0 };
+                let mut start = item.start as f64;
+                for ((block, to), weight) in targets.into_iter().zip(weights) {
+                    let share = (*duration as f64 * weight / total_weight) as f32;
                     let moves = block_moves[model].entry(block).or_default();
-                    moves.reveal.push(Move { start: item.start, duration: *duration, to: *to, easing: *easing });
+                    moves.reveal.push(Move { start: start as f32, duration: share, to, easing: *easing });
+                    if *sequential {
+                        start += share as f64;
+                    }
                 }
             }
             Action::Hide { blocks, .. } => {
-                for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
+                for block in resolve_computed(blocks, layout, &field("blocks"), report) {
                     let moves = block_moves[model].entry(block).or_default();
                     moves.reveal.push(Move { start: item.start, duration: 0.0, to: 0.0, easing: Easing::Linear });
                 }
@@ -363,10 +423,10 @@ impl BlockMoves {
 }
 
 fn check_unit(value: Option<f32>, field: &str, report: &mut Report) {
-    if let Some(value) = value {
-        if !(0.0..=1.0).contains(&value) {
-            report.error(field, format!("{value}: must be between 0 and 1"));
-        }
+    if let Some(value) = value
+        && !(0.0..=1.0).contains(&value)
+    {
+        report.error(field, format!("{value}: must be between 0 and 1"));
     }
 }
 
@@ -404,30 +464,74 @@ fn check_paragraph(paragraph: &str, field: &str, layout: &Layout, chapter_ids: &
     }
 }
 
+/// The computed blocks a pattern names (weights and tokens left out); an error when it names none.
+fn resolve_computed(pattern: &str, layout: &Layout, field: &str, report: &mut Report) -> Vec<usize> {
+    let blocks = Pattern::new(pattern).resolve(layout);
+    let computed: Vec<usize> = blocks.iter().copied().filter(|&block| is_computed(&layout.blocks[block])).collect();
+    if blocks.is_empty() {
+        resolve_blocks(pattern, layout, field, report);
+    } else if computed.is_empty() {
+        report.error(field, format!("'{pattern}' names only weights or the input, which are never computed"));
+    }
+    computed
+}
+
+/// The fraction of a block's cells computed once `until` has been (all of them when None).
+fn reveal_target(until: Option<Cells>, size: [u32; 3]) -> Result<f32, String> {
+    let Some(cells) = until else { return Ok(1.0) };
+    check_cells(cells, size)?;
+    let total = size.iter().map(|&n| n as u64).product::<u64>() as f64;
+    let last = match cells {
+        Cells::Column(x) => [x, size[1] - 1, size[2] - 1],
+        Cells::Cell(x, y) => [x, y, 0],
+        Cells::All => size.map(|n| n - 1),
+        Cells::Row(_) => {
+            return Err(
+                "cells are computed token by token, so a reveal stops after a Column or a Cell, not a Row".into()
+            );
+        }
+    };
+    Ok(((reveal_rank(size, last) + 1) as f64 / total) as f32)
+}
+
 /// The blocks a pattern names; an error when it names none.
 fn resolve_blocks(pattern: &str, layout: &Layout, field: &str, report: &mut Report) -> Vec<usize> {
     let blocks = Pattern::new(pattern).resolve(layout);
     if blocks.is_empty() {
-        report.error(field, if pattern.contains(['*', '|']) {
-            format!("pattern '{pattern}' matches no block of model '{}'", layout.config.name)
-        } else {
-            unknown_block(pattern, layout)
-        });
+        report.error(
+            field,
+            if pattern.contains(['*', '|']) {
+                format!("pattern '{pattern}' matches no block of model '{}'", layout.config.name)
+            } else {
+                unknown_block(pattern, layout)
+            },
+        );
     }
     blocks
 }
 
 fn unknown_block(name: &str, layout: &Layout) -> String {
-    let model = &layout.config.name;
-    // The closest names by shared prefix, to catch a typo.
-    let mut near: Vec<&str> = layout.blocks.iter().map(|block| block.name.as_str()).collect();
-    near.sort_by_key(|candidate| std::cmp::Reverse(common_prefix(candidate, name)));
-    let near: Vec<&str> = near.into_iter().take(3).collect();
-    format!("unknown block '{name}' in model '{model}' (nearest: {})", near.join(", "))
+    // The nearest names by edit distance, to catch a typo.
+    let mut scored: Vec<(usize, &str)> =
+        layout.blocks.iter().map(|block| (edit_distance(&block.name, name), block.name.as_str())).collect();
+    scored.sort();
+    let near: Vec<&str> = scored.iter().take(3).map(|&(_, candidate)| candidate).collect();
+    format!("unknown block '{name}' in model '{}' (nearest: {})", layout.config.name, near.join(", "))
 }
 
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn pose_of(anchor: Anchor) -> CameraPose {
@@ -454,7 +558,8 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
         },
         CameraTarget::Blocks(pattern) => {
             let blocks = resolve_blocks(pattern, layout, field, report);
-            let (min, max) = union(blocks.iter().map(|&block| (layout.blocks[block].position, layout.blocks[block].max())))?;
+            let (min, max) =
+                union(blocks.iter().map(|&block| (layout.blocks[block].position, layout.blocks[block].max())))?;
             Some(frame(layout, min, max))
         }
         CameraTarget::Section { text, layer } => {
@@ -467,7 +572,14 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
             match matching.as_slice() {
                 [label] => Some(pose_of(label.anchor)),
                 [] => {
-                    report.error(field, format!("no section '{text}'{} in model '{}'", layer.map(|l| format!(" in layer {l}")).unwrap_or_default(), layout.config.name));
+                    report.error(
+                        field,
+                        format!(
+                            "no section '{text}'{} in model '{}'",
+                            layer.map(|l| format!(" in layer {l}")).unwrap_or_default(),
+                            layout.config.name
+                        ),
+                    );
                     None
                 }
                 _ => {

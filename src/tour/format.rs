@@ -14,6 +14,7 @@ use super::easing::Easing;
 
 /// A guided tour of one model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tour {
     pub title: String,
     /// The model preset the tour opens on: `nano`, `gpt2`, `gpt2-xl` or `gpt3`.
@@ -26,6 +27,7 @@ pub struct Tour {
 
 /// One chapter: a timeline of its own that starts from a known scene, so any chapter can be opened directly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Chapter {
     /// Short, stable name used by deep links (`--chapter self-attention`) and `[text](chapter:ID)`.
     pub id: String,
@@ -35,7 +37,8 @@ pub struct Chapter {
     pub model: Option<String>,
     /// Where the camera is when the chapter opens.
     pub camera: CameraTarget,
-    /// Blocks (a pattern, see `Action::Tween`) whose values start hidden, not computed yet, for `Reveal` to compute.
+    /// Computed blocks (a pattern, see `Action::Tween`) whose values start hidden, not computed yet,
+    /// for `Reveal` to compute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden: Option<String>,
     /// Whether section and dimension labels show when the chapter opens.
@@ -47,6 +50,7 @@ pub struct Chapter {
 /// Commentary and the animations that go with it. The reader sees a step's paragraphs appear,
 /// watches its actions, and the tour waits at the end of the step for Space.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Step {
     /// Paragraphs, in the markup of `markup::parse`: `*emphasis*`, `[text](block:NAME)`,
     /// `[text](dim:C)`, `[text](chapter:ID)`.
@@ -58,6 +62,7 @@ pub struct Step {
 
 /// Where the camera looks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum CameraTarget {
     /// The view of the whole model.
     Overview,
@@ -93,6 +98,7 @@ pub enum Cells {
 /// before it in the step has ended, unless `at` gives its start in seconds from the start of the
 /// step's actions (after its paragraphs have faded in). Durations are in seconds of tour time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Action {
     /// Fly the camera to a target; `zoom` scales the distance from it (0.5 is twice as close).
     Camera {
@@ -106,8 +112,8 @@ pub enum Action {
         at: Option<f32>,
     },
     /// Animate display properties of the blocks a pattern matches, from whatever they are to the
-    /// values given. A pattern is a block name, `*` matching any run of characters and `|`
-    /// separating alternatives: `"wte|wpe"`, `"block0.head*"`, `"*"`.
+    /// values given. A pattern is a block name, `*` matching any run of characters, `|`
+    /// separating alternatives and `!` excluding: `"wte|wpe"`, `"block0.head*"`, `"*|!x"`.
     Tween {
         blocks: String,
         duration: f32,
@@ -128,13 +134,18 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<f32>,
     },
-    /// Compute the blocks' cells in order, token by token, so their values appear; `to` is the
-    /// fraction of cells computed at the end (1 = all).
+    /// Compute the blocks' cells in order, token by token, so their values appear. Only computed
+    /// blocks (activations and aggregates) take part; weights are known from the start. `until`
+    /// stops after a column or cell (`Column(3)`: tokens 0 to 3); `sequential` computes the blocks
+    /// one after another in the model's order, each taking a share of the duration that grows with
+    /// the square root of its cell count, instead of all at once.
     Reveal {
         blocks: String,
         duration: f32,
-        #[serde(default = "one", skip_serializing_if = "is_one")]
-        to: f32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Cells>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        sequential: bool,
         #[serde(default = "linear", skip_serializing_if = "is_linear")]
         easing: Easing,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +237,9 @@ fn yes() -> bool {
 fn is_true(value: &bool) -> bool {
     *value
 }
+fn is_false(value: &bool) -> bool {
+    !*value
+}
 fn one() -> f32 {
     1.0
 }
@@ -266,8 +280,8 @@ impl Tour {
     /// Reads and parses a tour file (syntax only; `compile` checks it against the model).
     pub fn load(path: &Path) -> Result<Tour, TourError> {
         let file = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|error| TourError::Io { file: file.clone(), message: error.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| TourError::Io { file: file.clone(), message: error.to_string() })?;
         Tour::parse(&text, &file)
     }
 

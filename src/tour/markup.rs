@@ -70,8 +70,9 @@ pub fn parse(paragraph: &str) -> Result<Vec<Span>, MarkupError> {
                 position = end + 1;
             }
             '[' => {
-                let (text, close) = read_until(&chars, position + 1, ']')
-                    .ok_or_else(|| error(position, "'[' opens a link that is never closed; write \\[ for a bracket".into()))?;
+                let (text, close) = read_until(&chars, position + 1, ']').ok_or_else(|| {
+                    error(position, "'[' opens a link that is never closed; write \\[ for a bracket".into())
+                })?;
                 if chars.get(close + 1) != Some(&'(') {
                     return Err(error(close + 1, "expected '(' and a target after ']', as in [text](block:x)".into()));
                 }

@@ -9,11 +9,13 @@
 //! - `markup`: the commentary's `*emphasis*` and `[text](block:NAME)` links;
 //! - `compile`: checking a tour against its models' layouts and building the timelines;
 //! - `timeline`: tracks, segments and `evaluate`;
-//! - `player`: playing, breaks, Space and Backspace, scrubbing, speed.
+//! - `player`: playing, breaks, Space and Backspace, scrubbing, speed;
+//! - `live`: the open tour file, reloaded when it changes.
 
 pub mod compile;
 pub mod easing;
 pub mod format;
+pub mod live;
 pub mod markup;
 pub mod player;
 pub mod timeline;
@@ -26,6 +28,7 @@ use crate::model::config::{GptConfig, UnknownModel};
 
 pub use easing::Easing;
 pub use format::{Action, CameraTarget, Cells, Chapter, Step, Tour};
+pub use live::{LiveTour, Polled};
 pub use markup::Span;
 pub use player::Player;
 pub use timeline::{BlockState, CameraPose, ChapterTimeline, FocusFrame, StepTimes, TEXT_IN_SECONDS, TourFrame};
@@ -77,35 +80,56 @@ impl Layouts {
     }
 }
 
-/// Block names with `*` matching any run of characters and `|` separating alternatives.
+/// Block names with `*` matching any run of characters, `|` separating alternatives, and `!`
+/// before an alternative excluding what it matches: `"*|!x|!block0.ln1*"` is everything but x and
+/// the first layer norm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern {
     /// Each alternative split at its `*`s.
-    alternatives: Vec<Vec<String>>,
+    include: Vec<Vec<String>>,
+    exclude: Vec<Vec<String>>,
 }
 
 impl Pattern {
     pub fn new(pattern: &str) -> Pattern {
-        let alternatives =
-            pattern.split('|').map(|alternative| alternative.trim().split('*').map(str::to_string).collect()).collect();
-        Pattern { alternatives }
+        let (mut include, mut exclude) = (Vec::new(), Vec::new());
+        for alternative in pattern.split('|').map(str::trim) {
+            match alternative.strip_prefix('!') {
+                Some(excluded) => exclude.push(excluded.trim().split('*').map(str::to_string).collect()),
+                None => include.push(alternative.split('*').map(str::to_string).collect()),
+            }
+        }
+        Pattern { include, exclude }
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.alternatives.iter().any(|pieces| glob_matches(pieces, name))
+        self.include.iter().any(|pieces| glob_matches(pieces, name))
+            && !self.exclude.iter().any(|pieces| glob_matches(pieces, name))
     }
 
     /// Indices of the blocks it matches, in layout order.
     pub fn resolve(&self, layout: &Layout) -> Vec<usize> {
-        // Exact names are looked up, so a plain name costs nothing even in GPT-3's layout.
-        if self.alternatives.iter().all(|pieces| pieces.len() == 1) {
-            let mut found: Vec<usize> = self.alternatives.iter().filter_map(|pieces| layout.find(&pieces[0])).collect();
+        // Plain names are looked up, so they cost nothing even in GPT-3's layout.
+        if self.exclude.is_empty() && self.include.iter().all(|pieces| pieces.len() == 1) {
+            let mut found: Vec<usize> = self.include.iter().filter_map(|pieces| layout.find(&pieces[0])).collect();
             found.sort_unstable();
             found.dedup();
             return found;
         }
-        layout.blocks.iter().enumerate().filter(|(_, block)| self.matches(&block.name)).map(|(index, _)| index).collect()
+        layout
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, block)| self.matches(&block.name))
+            .map(|(index, _)| index)
+            .collect()
     }
+}
+
+/// Whether the model computes a block's values (so that they can be hidden and revealed): the
+/// activations and aggregates, not the weights nor the input tokens.
+pub fn is_computed(block: &layout::Block) -> bool {
+    block.kind.family() != layout::Family::Weight && block.op != layout::Op::Input
 }
 
 fn glob_matches(pieces: &[String], name: &str) -> bool {
@@ -123,6 +147,22 @@ fn glob_matches(pieces: &[String], name: &str) -> bool {
         }
     }
     true
+}
+
+/// The blocks a commentary link lights up when hovered: those its pattern names, or those with
+/// the dimension along one of their axes; none for a chapter link or plain text.
+pub fn link_targets(span: &Span, layout: &Layout) -> Vec<usize> {
+    match span {
+        Span::Block { pattern, .. } => Pattern::new(pattern).resolve(layout),
+        Span::Dim { axis, .. } => layout
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, block)| block.axes.contains(&Some(*axis)))
+            .map(|(index, _)| index)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A tour checked against its models and compiled: what the player runs.
@@ -163,11 +203,9 @@ impl CompiledTour {
         match step {
             None => Ok((index, 0.0)),
             Some(step) if (1..=timeline.steps.len()).contains(&step) => Ok((index, timeline.step_time(step - 1))),
-            Some(step) => Err(format!(
-                "{}: chapter '{chapter}' has steps 1 to {}, not {step}",
-                self.file,
-                timeline.steps.len()
-            )),
+            Some(step) => {
+                Err(format!("{}: chapter '{chapter}' has steps 1 to {}, not {step}", self.file, timeline.steps.len()))
+            }
         }
     }
 }
@@ -180,7 +218,12 @@ pub fn check_command(files: &[PathBuf]) -> Result<(), String> {
     for path in files {
         match CompiledTour::load(path, &mut layouts) {
             Ok(compiled) => {
-                println!("{}: ok ({} chapters, {} steps)", path.display(), compiled.chapters.len(), compiled.step_count())
+                println!(
+                    "{}: ok ({} chapters, {} steps)",
+                    path.display(),
+                    compiled.chapters.len(),
+                    compiled.step_count()
+                )
             }
             Err(file_errors) => errors.extend(file_errors.iter().map(ToString::to_string)),
         }

@@ -139,7 +139,8 @@ impl Interpolate for CameraPose {
         let distance = from_distance * ratio.powf(s);
         let pan = if ratio.ln().abs() < 1e-6 { s } else { (ratio.powf(s) - 1.0) / (ratio - 1.0) };
         let target = [0, 1, 2].map(|axis| from_target[axis] + (to_target[axis] - from_target[axis]) * pan);
-        let (from_direction, to_direction) = (scale(from_offset, 1.0 / from_distance), scale(to_offset, 1.0 / to_distance));
+        let (from_direction, to_direction) =
+            (scale(from_offset, 1.0 / from_distance), scale(to_offset, 1.0 / to_distance));
         let blended = [0, 1, 2].map(|axis| from_direction[axis] + (to_direction[axis] - from_direction[axis]) * s);
         // Opposite directions blend to nothing halfway: keep the starting one until past it.
         let direction = if length(blended) < 1e-6 {
@@ -210,7 +211,13 @@ impl<T: Interpolate> Track<T> {
         let mut segments: Vec<Segment<T>> = Vec::with_capacity(moves.len());
         for step in moves {
             let from = segments.last().map_or(initial, |previous| previous.value(step.start));
-            segments.push(Segment { start: step.start, duration: step.duration, from, to: step.to, easing: step.easing });
+            segments.push(Segment {
+                start: step.start,
+                duration: step.duration,
+                from,
+                to: step.to,
+                easing: step.easing,
+            });
         }
         Track { initial, segments }
     }
@@ -263,7 +270,12 @@ impl BlockTracks {
 /// An instant change that is not a value to ease: applied, in order, once its time has come.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    Focus { model: usize, block: usize, cells: Cells, note: Option<String> },
+    Focus {
+        model: usize,
+        block: usize,
+        cells: Cells,
+        note: Option<String>,
+    },
     Unfocus,
     Labels(bool),
     /// Switch to `ChapterTimeline::models[model]`; clears focus.
@@ -361,7 +373,10 @@ pub fn revealed_cells(cells: [u32; 3], reveal: f32) -> u64 {
     } else if reveal <= 0.0 || reveal.is_nan() {
         0
     } else {
-        ((total as f64) * reveal as f64).floor() as u64
+        // A fraction made from a whole number of cells (a reveal `until` a column) must give that
+        // number back, though f32 can't hold it exactly: allow a millionth of a cell per cell.
+        let exact = total as f64 * reveal as f64;
+        ((exact + exact * 1e-6).floor() as u64).min(total)
     }
 }
 

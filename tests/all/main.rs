@@ -5,4 +5,6 @@ mod explain;
 mod layout;
 mod model;
 mod render;
+mod tour;
 mod train;
+mod web;

@@ -61,3 +61,12 @@ fn the_reference_weights_sort_all_729_inputs() {
     let untrained: Gpt<CpuBackend> = Gpt::from_weights(&initial_weights(&GptConfig::nano(), 1), &Default::default());
     assert!(sort_accuracy(&untrained).0 < 729 / 2, "an untrained model should not sort");
 }
+
+#[test]
+fn the_shipped_default_model_is_ours_and_sorts_at_least_99_5_percent() {
+    let weights = Weights::default_model();
+    assert!(weights.source.ends_with("nano-sort.safetensors"), "default is {}", weights.source.display());
+    let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
+    let (correct, total) = sort_accuracy(&model);
+    assert!(correct as f64 / total as f64 >= 0.995, "sorted {correct}/{total}");
+}

@@ -1,0 +1,89 @@
+//! The open tour file, reloaded when it changes: an edit takes effect without restarting, and a
+//! broken edit leaves the last good tour running beside its errors.
+//!
+//! Polling, not OS file events: the app calls `poll` a few times a second, which costs one
+//! `metadata` call and works the same on every platform (and on files replaced by editors).
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::{CompiledTour, Layouts, TourError};
+
+/// What a `poll` found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Polled {
+    Unchanged,
+    /// The file changed and the new tour is in use.
+    Reloaded,
+    /// The file changed but does not check; the last good tour stays in use.
+    Broken,
+}
+
+pub struct LiveTour {
+    path: PathBuf,
+    /// The last tour that checked clean.
+    pub tour: CompiledTour,
+    /// The errors of the file as it is now, one line each; empty when it checks clean.
+    pub errors: Vec<String>,
+    seen: Option<(SystemTime, u64)>,
+    text: String,
+}
+
+impl LiveTour {
+    /// Opens a tour; it must check clean the first time, since there is no good tour to fall back on.
+    pub fn open(path: &Path, layouts: &mut Layouts) -> Result<LiveTour, Vec<TourError>> {
+        let seen = stamp(path);
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let tour = CompiledTour::load(path, layouts)?;
+        Ok(LiveTour { path: path.to_path_buf(), tour, errors: Vec::new(), seen, text })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reloads the file if its modification time or size changed and its text with it.
+    pub fn poll(&mut self, layouts: &mut Layouts) -> Polled {
+        let now = stamp(&self.path);
+        if now == self.seen {
+            return Polled::Unchanged;
+        }
+        self.seen = now;
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            // Mid-save or removed: wait for the next change.
+            return Polled::Unchanged;
+        };
+        if text == self.text {
+            return Polled::Unchanged;
+        }
+        self.text = text;
+        let file = self.path.display().to_string();
+        let compiled = super::Tour::parse(&self.text, &file)
+            .map_err(|error| vec![error])
+            .and_then(|tour| CompiledTour::compile(tour, &file, layouts));
+        match compiled {
+            Ok(tour) => {
+                self.tour = tour;
+                self.errors.clear();
+                Polled::Reloaded
+            }
+            Err(errors) => {
+                self.errors = errors.iter().map(ToString::to_string).collect();
+                Polled::Broken
+            }
+        }
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+/// Where the reader should be after a reload: the same chapter (by id, else the first) at the
+/// same time, clamped to the chapter's new length.
+pub fn carry_over(old: &CompiledTour, new: &CompiledTour, chapter: usize, time: f32) -> (usize, f32) {
+    let id = old.tour.chapters.get(chapter).map(|chapter| chapter.id.as_str()).unwrap_or_default();
+    let chapter = new.tour.chapter(id).unwrap_or(0);
+    (chapter, time.clamp(0.0, new.chapters[chapter].length))
+}

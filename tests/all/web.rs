@@ -1,0 +1,79 @@
+//! The browser build's own logic that needs no browser: deep links and touch gestures.
+//! The page itself is tested in Chromium by web/test/browser.test.mjs.
+
+use bevy::math::{Vec2, Vec3};
+use llmviz::render::view::ViewPoint;
+use llmviz::web::{DeepLink, orbit, pan, two_finger_motion, zoom};
+
+fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: Option<&str>) -> DeepLink {
+    DeepLink {
+        tour: tour.map(String::from),
+        chapter: chapter.map(String::from),
+        step,
+        model: model.map(String::from),
+        input: None,
+    }
+}
+
+#[test]
+fn a_tour_link_reads_tour_chapter_and_step() {
+    let parsed = DeepLink::parse("?tour=nano-gpt&chapter=self-attention&step=2").unwrap();
+    assert_eq!(parsed, link(Some("nano-gpt"), Some("self-attention"), Some(2), None));
+}
+
+#[test]
+fn a_model_link_needs_no_tour() {
+    assert_eq!(DeepLink::parse("?model=gpt3").unwrap(), link(None, None, None, Some("gpt3")));
+    assert_eq!(DeepLink::parse("").unwrap(), DeepLink::default());
+}
+
+#[test]
+fn unknown_parameters_are_ignored_and_escapes_decoded() {
+    let parsed = DeepLink::parse("utm_source=x&model=gpt2%2Dxl&input=CBA+").unwrap();
+    assert_eq!(parsed.model.as_deref(), Some("gpt2-xl"));
+    assert_eq!(parsed.input.as_deref(), Some("CBA "));
+}
+
+#[test]
+fn a_bad_step_is_refused_with_the_parameter_named() {
+    let error = DeepLink::parse("?chapter=intro&step=zero").unwrap_err();
+    assert!(error.contains("?step=zero"), "{error}");
+    assert!(DeepLink::parse("?chapter=intro&step=0").is_err());
+    assert!(DeepLink::parse("?step=2").unwrap_err().contains("?chapter"));
+}
+
+#[test]
+fn a_link_written_out_reads_back_the_same() {
+    for original in [
+        link(Some("nano-gpt"), Some("self-attention"), Some(2), None),
+        link(None, None, None, Some("gpt3")),
+        DeepLink { input: Some("CBA BC&x".into()), ..DeepLink::default() },
+    ] {
+        assert_eq!(DeepLink::parse(&original.to_query()).unwrap(), original);
+    }
+    assert_eq!(DeepLink::default().to_query(), "");
+    assert_eq!(link(Some("nano-gpt"), Some("self-attention"), Some(2), None).to_query(), "?tour=nano-gpt&chapter=self-attention&step=2");
+}
+
+#[test]
+fn spreading_two_fingers_zooms_in_and_moving_them_together_orbits() {
+    let (moved, factor) = two_finger_motion([Vec2::new(100.0, 100.0), Vec2::new(200.0, 100.0)], [Vec2::new(80.0, 110.0), Vec2::new(220.0, 110.0)]);
+    assert_eq!(moved, Vec2::new(0.0, 10.0));
+    assert!((factor - 100.0 / 140.0).abs() < 1e-6, "{factor}");
+}
+
+#[test]
+fn touch_moves_keep_the_view_sensible() {
+    let view = ViewPoint { eye: Vec3::new(0.0, 0.0, 100.0), target: Vec3::ZERO };
+    // Orbiting keeps the distance and the target.
+    let orbited = orbit(view, Vec2::new(120.0, -40.0));
+    assert!((orbited.distance() - 100.0).abs() < 1e-3);
+    assert_eq!(orbited.target, view.target);
+    // Panning keeps the direction and the distance, and moves the scene with the finger: a drag to
+    // the right moves the camera to the left.
+    let panned = pan(view, Vec2::new(50.0, 0.0), 800.0);
+    assert!(panned.eye.x < 0.0 && (panned.eye - panned.target - (view.eye - view.target)).length() < 1e-3);
+    // Zooming scales the distance, and stops short of the target.
+    assert!((zoom(view, 0.5).distance() - 50.0).abs() < 1e-3);
+    assert_eq!(zoom(view, 0.001), view);
+}

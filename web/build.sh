@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the browser version of llmviz into web/dist/: index.html, the JS glue (llmviz.js) and the
+# WebAssembly (llmviz_bg.wasm), then prints the .wasm's size raw and gzipped.
+#
+#   ./web/build.sh            # then serve web/dist, e.g. node web/serve.mjs, and open http://127.0.0.1:8080/
+#
+# It installs what is missing: the wasm32 target (rustup), wasm-bindgen-cli at the version of the
+# wasm-bindgen crate in Cargo.lock (cargo install), and wasm-opt from binaryen (npm, web/package-lock.json).
+# LLMVIZ_WASM_OPT=0 skips wasm-opt (a quicker build, a larger .wasm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    rustup target add wasm32-unknown-unknown
+fi
+
+# The CLI must match the crate exactly: the glue it writes and the crate's imports are one version.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]; then
+    # No --locked: with it, a yanked dependency of the CLI stops the install.
+    cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+if [ "${LLMVIZ_WASM_OPT:-1}" != 0 ] && [ ! -x web/node_modules/.bin/wasm-opt ]; then
+    (cd web && npm ci --no-audit --no-fund)
+fi
+
+# The app's wasm dependencies (Bevy's webgpu feature, wasm-bindgen, web-sys) are target-specific in
+# Cargo.toml; the wasm-release profile optimises for size.
+cargo build --target wasm32-unknown-unknown --profile wasm-release --bin llmviz
+
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+rm -rf web/dist
+mkdir -p web/dist
+wasm-bindgen --target web --no-typescript --out-dir web/dist --out-name llmviz \
+    "$target_dir/wasm32-unknown-unknown/wasm-release/llmviz.wasm"
+
+if [ "${LLMVIZ_WASM_OPT:-1}" != 0 ]; then
+    # The features rustc enables by default for wasm32-unknown-unknown, which the browsers that
+    # have WebGPU all support; --strip-debug drops the names wasm-bindgen keeps.
+    web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+        --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        web/dist/llmviz_bg.wasm -o web/dist/llmviz_bg.opt.wasm
+    mv web/dist/llmviz_bg.opt.wasm web/dist/llmviz_bg.wasm
+fi
+
+cp web/index.html web/dist/index.html
+
+raw=$(stat -c %s web/dist/llmviz_bg.wasm)
+gzipped=$(gzip -9 -c web/dist/llmviz_bg.wasm | wc -c)
+awk -v raw="$raw" -v gz="$gzipped" 'BEGIN { printf "web/dist/llmviz_bg.wasm: %.1f MB raw, %.1f MB gzipped\n", raw / 1e6, gz / 1e6 }'

@@ -1,0 +1,208 @@
+// The browser build in a real browser: Debian's Chromium, headed (run under Xvfb: headless Chromium
+// loses its WebGPU device at start), WebGPU on the CPU through SwiftShader. It serves web/dist
+// (built by web/build.sh) on localhost and checks what a reader sees.
+//
+//   xvfb-run -a node --test web/test/        # after ./web/build.sh
+//
+// Screenshots go to web/test-output/ to be looked at.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const web = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(web, 'dist');
+const output = join(web, 'test-output');
+const chromiumPath = process.env.LLMVIZ_CHROMIUM ?? '/usr/bin/chromium';
+// SwiftShader compiles every pipeline on the CPU: the first frame takes a while.
+const READY_MS = 240_000;
+
+// Quiet on a machine without network; the WebGPU flags are the ones known to work under Xvfb.
+const QUIET = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-quic', '--disable-default-apps'];
+const WEBGPU = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader'];
+
+let server;
+let origin;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(join(dist, 'index.html')), `${dist}/index.html is missing: run ./web/build.sh first`);
+  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
+  assert.ok(process.env.DISPLAY, 'no DISPLAY: run under Xvfb (xvfb-run -a node --test web/test/)');
+  mkdirSync(output, { recursive: true });
+  server = await serve(dist);
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: false,
+    args: [...QUIET, ...WEBGPU, '--window-size=1280,800'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** A page whose console errors and uncaught exceptions are collected, at `path`. */
+async function open(path, viewport = { width: 1200, height: 700 }) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  const log = [];
+  page.on('console', (message) => {
+    log.push(`${message.type()}: ${message.text()}`);
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+  page.on('requestfailed', (request) => errors.push(`request failed: ${request.url()} ${request.failure()?.errorText}`));
+  await page.goto(`${origin}${path}`);
+  return { page, errors, log };
+}
+
+/** Waits until the app says it is drawn, failing with what the page showed instead. */
+async function waitReady({ page, errors, log }) {
+  try {
+    await page.waitForFunction(() => ['ready', 'failed', 'no-webgpu'].includes(document.body.dataset.state), null,
+      { timeout: READY_MS, polling: 250 });
+  } catch (error) {
+    const state = await page.evaluate(() => `${document.body.dataset.state}: ${document.getElementById('stage').textContent}`);
+    throw new Error(`not ready after ${READY_MS / 1000} s (${state})\n${log.slice(-30).join('\n')}`, { cause: error });
+  }
+  const state = await page.evaluate(() => document.body.dataset.state);
+  assert.equal(state, 'ready', `the page ended in '${state}'; console:\n${log.slice(-30).join('\n')}\nerrors: ${errors.join('\n')}`);
+}
+
+/** Saves a screenshot of the page and measures it in the browser: how much of it is not the background. */
+async function screenshot(page, name) {
+  const png = await page.screenshot();
+  writeFileSync(join(output, `${name}.png`), png);
+  return page.evaluate(async (dataUrl) => {
+    const image = new Image();
+    image.src = dataUrl;
+    await image.decode();
+    const canvas = new OffscreenCanvas(image.width, image.height);
+    const context = canvas.getContext('2d');
+    context.drawImage(image, 0, 0);
+    const { data } = context.getImageData(0, 0, image.width, image.height);
+    const [r0, g0, b0] = [data[0], data[1], data[2]];
+    let differing = 0;
+    const colours = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - r0) + Math.abs(data[i + 1] - g0) + Math.abs(data[i + 2] - b0) > 24) differing++;
+      colours.add((data[i] >> 3) << 10 | (data[i + 1] >> 3) << 5 | (data[i + 2] >> 3));
+    }
+    return { width: image.width, height: image.height, drawn: differing / (data.length / 4), colours: colours.size };
+  }, `data:image/png;base64,${png.toString('base64')}`);
+}
+
+/** Fraction of pixels that differ between two screenshots of the same size. */
+async function difference(page, before, after) {
+  return page.evaluate(async ([a, b]) => {
+    const pixels = async (dataUrl) => {
+      const image = new Image();
+      image.src = dataUrl;
+      await image.decode();
+      const context = new OffscreenCanvas(image.width, image.height).getContext('2d');
+      context.drawImage(image, 0, 0);
+      return context.getImageData(0, 0, image.width, image.height).data;
+    };
+    const [first, second] = [await pixels(a), await pixels(b)];
+    let differing = 0;
+    for (let i = 0; i < first.length; i += 4) {
+      if (Math.abs(first[i] - second[i]) + Math.abs(first[i + 1] - second[i + 1]) + Math.abs(first[i + 2] - second[i + 2]) > 24) differing++;
+    }
+    return differing / (first.length / 4);
+  }, [before, after].map((png) => `data:image/png;base64,${png.toString('base64')}`));
+}
+
+test('nano opens without console errors and the canvas shows the model', async () => {
+  const opened = await open('/');
+  await waitReady(opened);
+  const { page, errors } = opened;
+  const shot = await screenshot(page, 'nano');
+  assert.deepEqual(errors, [], 'console errors');
+  // The model's blocks cover a good part of the view, in many shades (values, not flat boxes).
+  assert.ok(shot.drawn > 0.05, `only ${(shot.drawn * 100).toFixed(1)} % of the page is drawn`);
+  assert.ok(shot.colours > 50, `only ${shot.colours} colours on the page`);
+  // The canvas fills the window, in device pixels.
+  const size = await page.evaluate(() => {
+    const canvas = document.getElementById('llmviz');
+    return { css: [canvas.clientWidth, canvas.clientHeight], pixels: [canvas.width, canvas.height], ratio: devicePixelRatio };
+  });
+  assert.deepEqual(size.css, [1200, 700]);
+  assert.deepEqual(size.pixels, [1200 * size.ratio, 700 * size.ratio]);
+  // The address has nothing to add for the default view.
+  assert.equal(new URL(page.url()).search, '');
+  await page.close();
+});
+
+test('the canvas follows the window when it is resized', async () => {
+  const opened = await open('/');
+  await waitReady(opened);
+  const { page, errors } = opened;
+  await page.setViewportSize({ width: 800, height: 900 });
+  await page.waitForFunction(() => {
+    const canvas = document.getElementById('llmviz');
+    return canvas.width === 800 * devicePixelRatio && canvas.height === 900 * devicePixelRatio;
+  }, null, { timeout: 20_000 });
+  await page.waitForTimeout(1500);
+  const shot = await screenshot(page, 'nano-resized');
+  assert.ok(shot.drawn > 0.05, `only ${(shot.drawn * 100).toFixed(1)} % of the resized page is drawn`);
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
+});
+
+test('?model=gpt3 opens GPT-3 and the address keeps it', async () => {
+  const opened = await open('/?model=gpt3');
+  await waitReady(opened);
+  const { page, errors } = opened;
+  const shot = await screenshot(page, 'gpt3');
+  assert.deepEqual(errors, [], 'console errors');
+  assert.ok(shot.drawn > 0.02, `only ${(shot.drawn * 100).toFixed(1)} % of the page is drawn`);
+  assert.equal(new URL(page.url()).searchParams.get('model'), 'gpt3');
+  await page.close();
+});
+
+test('one finger drags the view', async () => {
+  const opened = await open('/');
+  await waitReady(opened);
+  const { page, errors } = opened;
+  const before = await page.screenshot();
+  const cdp = await page.context().newCDPSession(page);
+  const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y]) => ({ x, y })) });
+  await touch('touchStart', [[600, 350]]);
+  for (let step = 1; step <= 10; step++) {
+    await touch('touchMove', [[600 + step * 15, 350 + step * 6]]);
+    await page.waitForTimeout(30);
+  }
+  await touch('touchEnd', []);
+  await page.waitForTimeout(1000);
+  const after = await page.screenshot();
+  writeFileSync(join(output, 'nano-touch-panned.png'), after);
+  const changed = await difference(page, before, after);
+  assert.ok(changed > 0.02, `a one-finger drag changed only ${(changed * 100).toFixed(2)} % of the page`);
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
+});
+
+test('without WebGPU the page says so and what to do', async () => {
+  // The same Chromium without the WebGPU flags: on Linux it offers no adapter.
+  const plain = await chromium.launch({ executablePath: chromiumPath, headless: true, args: [...QUIET, '--disable-gpu'] });
+  try {
+    const page = await plain.newPage();
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.body.dataset.state === 'no-webgpu', null, { timeout: 30_000 });
+    const text = await page.locator('#no-webgpu').innerText();
+    assert.match(text, /has no WebGPU/);
+    assert.match(text, /chrome:\/\/flags\/#enable-unsafe-webgpu/);
+    assert.match(text, /Chrome or Edge 113/);
+    writeFileSync(join(output, 'no-webgpu.png'), await page.screenshot());
+  } finally {
+    await plain.close();
+  }
+});
