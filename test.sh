@@ -24,3 +24,9 @@ if ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
 fi
 
 cargo test --test all -- --test-threads 2 "$@"
+
+# The browser build in Chromium (web/test.sh): builds web/dist (a wasm32 release build, minutes),
+# then drives the page. When asked, as CI does: LLMVIZ_WEB_TESTS=1 ./test.sh.
+if [ "${LLMVIZ_WEB_TESTS:-0}" = 1 ]; then
+    ./web/test.sh
+fi

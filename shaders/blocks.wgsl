@@ -26,8 +26,12 @@ struct BlockDescriptor {
     strides: vec4<i32>,
     // rgb: the colour family (linear); a: opacity
     colour: vec4<f32>,
-    // x: value scale (value × scale = ±1 is full colour); y: highlight 0..1
+    // x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; w: cells computed so far
+    // in reveal order (a tour's reveal), −1 for all
     style: vec4<f32>,
+    // x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: strength in
+    // percent, 0 for none
+    focus: vec4<i32>,
 }
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> descriptors: array<BlockDescriptor>;
@@ -108,6 +112,35 @@ fn face_shade(cell_normal: vec3<f32>) -> f32 {
     return 1.0 - 0.06 * max(-n.y, 0.0) - 0.14 * abs(n.x) - 0.2 * max(n.y, 0.0) - 0.2 * max(n.z, 0.0);
 }
 
+// The order a tour computes a block's cells in: token by token (x), then depth, then down the
+// column. Mirrors `tour::timeline::reveal_rank`.
+fn reveal_rank(cell: vec3<f32>, cells: vec3<f32>) -> f32 {
+    return (cell.x * cells.z + cell.z) * cells.y + cell.y;
+}
+
+// How strongly a cell is lit, 0..1: the focused cell, row, column or block (−1 matches any) fully.
+// A focus on one single cell (the hovered one) also lights its row and column, the cells that
+// differ from it along one axis only, at a third.
+fn focus_strength(cell: vec3<f32>, focus: vec4<i32>) -> f32 {
+    if focus.w <= 0 {
+        return 0.0;
+    }
+    let c = vec3<i32>(cell);
+    let matches = (focus.xyz < vec3(0)) | (focus.xyz == c);
+    let strength = f32(focus.w) / 100.0;
+    if all(matches) {
+        return strength;
+    }
+    let single_cell = all(focus.xyz >= vec3(0));
+    let misses = select(1, 0, matches.x) + select(1, 0, matches.y) + select(1, 0, matches.z);
+    if single_cell && misses == 1 {
+        return strength / 3.0;
+    }
+    return 0.0;
+}
+
+const FOCUS_COLOUR = vec3<f32>(1.0, 0.42, 0.05);
+
 // Distance, in pixels, from a coordinate to the nearest multiple of `period` cells.
 fn line_distance_px(coordinate: vec2<f32>, period: f32, cells_per_px: vec2<f32>) -> f32 {
     let to_line = abs(fract(coordinate / period + 0.5) - 0.5) * period;
@@ -155,8 +188,10 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     let body = body_colour(family);
     var colour = body;
     let base = block.strides.w;
-    if base >= 0 {
-        let cell = clamp(floor(in.cell_position), vec3(0.0), cells - 1.0);
+    let cell = clamp(floor(in.cell_position), vec3(0.0), cells - 1.0);
+    // Cells a tour has not computed yet show no value.
+    let revealed = block.style.w < 0.0 || reveal_rank(cell, cells) < block.style.w;
+    if base >= 0 && revealed {
         let value = values[base + i32(dot(vec3<i32>(cell), block.strides.xyz))];
         // A cell without a value (past the input, or a masked score) is left empty.
         var fill = body;
@@ -189,5 +224,6 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     colour = mix(colour, family * 0.35, 0.8 * edge);
 
     colour = mix(colour, family, 0.5 * highlight);
+    colour = mix(colour, FOCUS_COLOUR, 0.75 * focus_strength(cell, block.focus));
     return vec4(colour * shade, opacity);
 }

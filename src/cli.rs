@@ -15,6 +15,15 @@ use crate::train::{sort_accuracy, TrainOptions};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The app opens this tour (tours/nano-gpt.ron when omitted).
+    #[arg(long)]
+    pub tour: Option<PathBuf>,
+    /// The tour chapter to open, by id (e.g. self-attention).
+    #[arg(long)]
+    pub chapter: Option<String>,
+    /// The step of --chapter to open, from 1.
+    #[arg(long)]
+    pub step: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,7 +153,11 @@ pub fn main() -> ExitCode {
         Some(Command::Screenshot(args)) => crate::render::offscreen::screenshot(args),
         #[cfg(not(target_arch = "wasm32"))]
         Some(Command::Bench(args)) => crate::render::offscreen::bench(args),
-        None => crate::render::app::main(),
+        None => crate::render::app::main(crate::render::tour_player::TourLink {
+            file: cli.tour,
+            chapter: cli.chapter,
+            step: cli.step,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

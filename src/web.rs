@@ -11,6 +11,7 @@
 //! The page itself (`web/index.html`) checks for WebGPU before loading any of this, and says what
 //! to do when the browser has none.
 
+use bevy::input::InputSystems;
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
@@ -18,7 +19,9 @@ use bevy_tweening::TweenAnim;
 
 use crate::layout::ANCHOR_FOV_Y_DEGREES;
 use crate::render::camera::Click;
+use crate::render::tour_player::TourState;
 use crate::render::view::ViewPoint;
+use crate::tour::{CompiledTour, Layouts, Tour};
 
 /// Where the reader is, as the page's query string says it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,6 +83,51 @@ impl DeepLink {
     }
 }
 
+/// The tours a page can open by `?tour=ID`: every file of tours/, built in (the browser has no files).
+pub const TOURS: [(&str, &str); 2] =
+    [("nano-gpt", include_str!("../tours/nano-gpt.ron")), ("scale", include_str!("../tours/scale.ron"))];
+
+/// The tour a link opens, paused at its chapter's step (the chapter's start without a step, the
+/// first chapter without a chapter): `?tour=ID`, or the nano-gpt tour when the link names no
+/// model either. None for `?model=NAME` alone, which opens a model without a tour.
+pub fn open_tour(link: &DeepLink) -> Option<Result<TourState, String>> {
+    if link.tour.is_none() && link.model.is_some() {
+        return None;
+    }
+    let id = link.tour.as_deref().unwrap_or("nano-gpt");
+    let Some((_, text)) = TOURS.iter().find(|(known, _)| *known == id) else {
+        let known: Vec<&str> = TOURS.iter().map(|(known, _)| *known).collect();
+        return Some(Err(format!("?tour={id}: there is no such tour; there are {}", known.join(", "))));
+    };
+    let file = format!("tours/{id}.ron");
+    let mut layouts = Layouts::default();
+    let opened = Tour::parse(text, &file)
+        .map_err(|error| vec![error])
+        .and_then(|tour| CompiledTour::compile(tour, &file, &mut layouts))
+        .map_err(|errors| errors.iter().map(|error| error.to_string()).collect::<Vec<_>>().join("; "))
+        .and_then(|compiled| {
+            let (chapter, time) = match &link.chapter {
+                Some(chapter) => compiled.deep_link(chapter, link.step)?,
+                None => (0, 0.0),
+            };
+            Ok(TourState::new(compiled, None, layouts, chapter, time))
+        });
+    Some(opened)
+}
+
+/// Where the reader is in a tour, as a link: its id (the file's name), the chapter and the step
+/// shown (from 1).
+pub fn tour_link(tour: &TourState) -> DeepLink {
+    let id = std::path::Path::new(&tour.compiled.file).file_stem().map(|stem| stem.to_string_lossy().into_owned());
+    let timeline = tour.timeline();
+    DeepLink {
+        tour: id,
+        chapter: Some(timeline.id.clone()),
+        step: Some(timeline.step_at(tour.player.time) + 1),
+        ..DeepLink::default()
+    }
+}
+
 /// `%41` → `A` and `+` → space; a malformed escape is kept as it is.
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -126,7 +174,9 @@ pub struct TouchCameraPlugin;
 
 impl Plugin for TouchCameraPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<TouchGesture>().add_systems(Update, touch_camera);
+        // Before `Update`, so that a tap's click and the picking of the cell under the finger (see
+        // `render::pick`) meet in the same frame.
+        app.init_resource::<TouchGesture>().add_systems(PreUpdate, touch_camera.after(InputSystems));
     }
 }
 
@@ -240,16 +290,20 @@ mod browser {
     use bevy::prelude::*;
     use bevy::tasks::{AsyncComputeTaskPool, TaskPool};
     use bevy::window::RequestRedraw;
+    use bevy_egui::{EguiContext, EguiPreUpdateSet, egui};
     use burn::backend::wgpu::graphics::AutoGraphicsApi;
     use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, init_setup_async};
     use wasm_bindgen::prelude::*;
 
-    use super::{DeepLink, TouchCameraPlugin};
+    use super::{DeepLink, TouchCameraPlugin, open_tour, tour_link};
     use crate::model::vocab::token_letter;
     use crate::model::{Activations, GpuBackend, Gpt, Recorder, Weights, token_tensor};
+    use crate::render::pick::{Hovered, Pinned};
     use crate::render::scene::{BlockScene, SceneSource, ValuesState};
     use crate::render::stats::RenderStats;
+    use crate::render::tour_player::{TourPlugin, TourState};
     use crate::render::values::{ForwardRequest, ForwardResult};
+    use crate::render::view::ViewPoint;
     use crate::render::{self, DEFAULT_INPUT};
 
     #[wasm_bindgen]
@@ -258,25 +312,44 @@ mod browser {
         /// `document.body.dataset.state` for the browser test.
         #[wasm_bindgen(js_namespace = llmviz, js_name = status)]
         fn page_status(stage: &str, detail: &str);
+
+        /// `llmviz.data(key, value)`: sets `document.body.dataset[key]`.
+        #[wasm_bindgen(js_namespace = llmviz, js_name = data)]
+        fn page_data(key: &str, value: &str);
     }
 
-    /// The page's entry point (the binary's `main` in the browser): the app on the model the URL
-    /// names, nano with its weights otherwise.
+    /// The page's entry point (the binary's `main` in the browser), as `render::app::main` natively:
+    /// the tour the address names (the nano-gpt tour by default) at its chapter and step, or with
+    /// `?model=NAME` that model without a tour. A link that does not open says why in the page and
+    /// opens the default.
     pub fn main() {
         let query = web_sys::window().and_then(|window| window.location().search().ok()).unwrap_or_default();
         let link = DeepLink::parse(&query).unwrap_or_else(|problem| {
             page_status("warning", &problem);
             DeepLink::default()
         });
-        if let Some(tour) = &link.tour {
-            // Tours are not in the app yet: say so rather than ignore the link silently.
-            page_status("warning", &format!("?tour={tour}: tours are not available in this build yet"));
-        }
-        let model = link.model.as_deref().unwrap_or("nano");
-        let source = render::scene_source(model, link.input.as_deref()).unwrap_or_else(|problem| {
+        let tour = match open_tour(&link) {
+            Some(Ok(tour)) => Some(tour),
+            Some(Err(problem)) => {
+                page_status("warning", &problem);
+                open_tour(&DeepLink::default()).and_then(Result::ok)
+            }
+            None => None,
+        };
+        let (model, input, view) = match &tour {
+            Some(tour) => {
+                let frame = tour.frame();
+                let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
+                let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+                (frame.model, input, Some(view))
+            }
+            None => (link.model.clone().unwrap_or_else(|| "nano".into()), link.input.clone(), None),
+        };
+        let source = render::scene_source(&model, input.as_deref()).unwrap_or_else(|problem| {
             page_status("warning", &problem);
             render::scene_source("nano", None).expect("nano with its built-in weights opens")
         });
+        let view = view.unwrap_or_else(|| crate::layout::build(&source.config).overview.into());
         page_status("starting", "Starting the renderer");
         let window = Window {
             title: "llmviz: how a GPT works".into(),
@@ -289,11 +362,34 @@ mod browser {
             prevent_default_event_handling: false,
             ..default()
         };
-        let view = crate::layout::build(&source.config).overview.into();
-        render::app::app(source, view, window)
-            .add_plugins(TouchCameraPlugin)
-            .add_systems(Update, (report_loading, follow_in_url))
-            .run();
+        let mut app = render::app::app(source, view, window);
+        app.add_plugins(TouchCameraPlugin)
+            .add_systems(PreUpdate, set_page_fonts.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass))
+            .add_systems(Update, (report_loading, follow_in_url, report_to_page));
+        if let Some(tour) = tour {
+            app.add_plugins(TourPlugin).insert_resource(tour);
+        }
+        app.run();
+    }
+
+    /// egui's default fonts less its two emoji fonts (see web/fonts/README.md): Ubuntu Light for
+    /// text, Hack for numbers and the symbols Ubuntu lacks.
+    fn page_fonts() -> egui::FontDefinitions {
+        let mut fonts = egui::FontDefinitions::empty();
+        let ubuntu = egui::FontData::from_static(include_bytes!("../web/fonts/Ubuntu-Light.ttf"));
+        let hack = egui::FontData::from_static(include_bytes!("../web/fonts/Hack-Regular.ttf"));
+        fonts.font_data.insert("Ubuntu-Light".into(), Arc::new(ubuntu));
+        fonts.font_data.insert("Hack".into(), Arc::new(hack));
+        fonts.families.insert(egui::FontFamily::Proportional, vec!["Ubuntu-Light".into(), "Hack".into()]);
+        fonts.families.insert(egui::FontFamily::Monospace, vec!["Hack".into(), "Ubuntu-Light".into()]);
+        fonts
+    }
+
+    /// The fonts must be in place before the context's first pass, which would have none.
+    fn set_page_fonts(mut contexts: Query<&mut EguiContext, Added<EguiContext>>) {
+        for mut context in &mut contexts {
+            context.get_mut().set_fonts(page_fonts());
+        }
     }
 
     /// What the page shows while loading, in order; `ready` hides the overlay.
@@ -307,7 +403,7 @@ mod browser {
             ValuesState::Computing(_) => return ("model", "Running the model on the GPU".into()),
             ValuesState::Ready | ValuesState::StructureOnly => {}
         }
-        ("ready", format!("{} blocks, {} draw calls", scene.blocks.len(), stats.batches))
+        ("ready", format!("{} blocks", scene.blocks.len()))
     }
 
     /// Tells the page each new loading stage. Until the scene is ready, frames keep coming, so
@@ -335,20 +431,21 @@ mod browser {
         }
     }
 
-    /// Keeps the address bar on what is shown, so that the address can be shared.
-    fn follow_in_url(source: Res<SceneSource>, mut written: Local<Option<String>>) {
-        if !source.is_changed() && written.is_some() {
-            return;
-        }
-        let query = link_of_source(&source).to_query();
+    /// Keeps the address bar on what is shown, so that the address can be shared: the tour's
+    /// chapter and step, or the model and its input.
+    fn follow_in_url(source: Res<SceneSource>, tour: Option<Res<TourState>>, mut written: Local<Option<String>>) {
+        let query = match &tour {
+            Some(tour) => tour_link(tour).to_query(),
+            None => link_of_source(&source).to_query(),
+        };
         if written.as_deref() == Some(query.as_str()) {
             return;
         }
         if let Some(window) = web_sys::window()
-            && let Ok(location) = window.location().pathname()
+            && let Ok(path) = window.location().pathname()
             && let Ok(history) = window.history()
         {
-            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{location}{query}")));
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{query}")));
         }
         *written = Some(query);
     }
@@ -365,6 +462,35 @@ mod browser {
             }
         }
         link
+    }
+
+    /// What the page (and the browser test, which cannot read the canvas's widgets) can know of the
+    /// app, as `data-` attributes of the page's body: the hovered cell, how many cards are pinned,
+    /// and the tour's time.
+    fn report_to_page(
+        hovered: Option<Res<Hovered>>,
+        pinned: Option<Res<Pinned>>,
+        scene: Option<Res<BlockScene>>,
+        tour: Option<Res<TourState>>,
+        mut reported: Local<Vec<String>>,
+    ) {
+        let hovered = match (hovered.as_deref().and_then(|hovered| hovered.cell), &scene) {
+            (Some(cell), Some(scene)) => {
+                let [x, y, z] = cell.cell;
+                format!("{}[{x},{y},{z}]", scene.layout.blocks[cell.block].name)
+            }
+            _ => String::new(),
+        };
+        let pinned = pinned.map(|pinned| pinned.cells.len()).unwrap_or_default().to_string();
+        let tour = tour.map(|tour| format!("{:.1}{}", tour.player.time, if tour.player.playing { " playing" } else { "" }));
+        let now = [("hovered", hovered), ("pinned", pinned), ("tourTime", tour.unwrap_or_default())];
+        reported.resize(now.len(), "\0".into());
+        for ((key, value), reported) in now.into_iter().zip(reported.iter_mut()) {
+            if *reported != value {
+                page_data(key, &value);
+                *reported = value;
+            }
+        }
     }
 
     /// The browser's forward-pass worker (see `render::values::ForwardWorker`): an async task on

@@ -36,11 +36,11 @@ wasm-bindgen --target web --no-typescript --out-dir web/dist --out-name llmviz \
     "$target_dir/wasm32-unknown-unknown/wasm-release/llmviz.wasm"
 
 if [ "${LLMVIZ_WASM_OPT:-1}" != 0 ]; then
-    # The features rustc enables by default for wasm32-unknown-unknown, which the browsers that
-    # have WebGPU all support; --strip-debug drops the names wasm-bindgen keeps.
+    # The features rustc enables by default for wasm32-unknown-unknown, and SIMD (.cargo/config.toml):
+    # every browser with WebGPU has them. --strip-debug drops the names wasm-bindgen keeps.
     web/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
         web/dist/llmviz_bg.wasm -o web/dist/llmviz_bg.opt.wasm
     mv web/dist/llmviz_bg.opt.wasm web/dist/llmviz_bg.wasm
 fi

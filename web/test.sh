@@ -30,4 +30,4 @@ start=$SECONDS
 echo "web/test.sh: built web/dist in $((SECONDS - start)) s"
 
 # Headed: headless Chromium loses its WebGPU device at start. -a picks a free display number.
-xvfb-run -a --server-args="-screen 0 1280x1024x24" node --test --test-reporter=spec web/test/
+xvfb-run -a --server-args="-screen 0 1280x1024x24" node --test --test-reporter=spec web/test/browser.test.mjs

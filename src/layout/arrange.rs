@@ -18,6 +18,13 @@ use crate::model::config::GptConfig;
 /// Layers per column before a deep model wraps into the next column.
 pub const LAYERS_PER_COLUMN: usize = 12;
 
+/// A model of a few layers gives each layer a column of its own: one column of them would be ten
+/// times taller than wide, too thin to read on a wide screen, while side by side the whole model
+/// fits one view with its cells legible.
+pub fn layers_per_column(config: &GptConfig) -> usize {
+    if config.n_layer <= 4 { 1 } else { LAYERS_PER_COLUMN }
+}
+
 /// The reference merges each head's q, k and v blocks in models of more than 12 layers, where the
 /// heads are too small on screen to tell apart.
 const MAX_LAYERS_WITH_SEPARATE_QKV: usize = 12;
@@ -33,9 +40,10 @@ pub fn build(config: &GptConfig) -> Layout {
     let layers_top = embedding_bottom - 2.0 * arranger.margin;
     let mut y = layers_top;
     let mut origin = 0.0;
+    let per_column = layers_per_column(config);
     for layer in 0..config.n_layer {
-        if layer % LAYERS_PER_COLUMN == 0 {
-            origin = (layer / LAYERS_PER_COLUMN) as f64 * arranger.column_pitch;
+        if layer % per_column == 0 {
+            origin = (layer / per_column) as f64 * arranger.column_pitch;
             y = layers_top;
         }
         let (layer_output, layer_bottom) = arranger.layer(layer, origin, y, residual);

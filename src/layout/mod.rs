@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::config::GptConfig;
 
 pub use anchor::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES};
-pub use arrange::{LAYERS_PER_COLUMN, build};
+pub use arrange::{LAYERS_PER_COLUMN, build, layers_per_column};
 
 /// Edge length of one cell in world units, the same along x, y and z.
 pub const CELL: f32 = 1.5;

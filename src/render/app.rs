@@ -7,17 +7,38 @@ use bevy::window::RequestRedraw;
 use bevy::winit::WinitSettings;
 
 use super::camera::CameraPlugin;
+use super::hover::HoverPlugin;
 use super::lod::LodPlugin;
+use super::pick::PickPlugin;
 use super::scene::{BlockScene, ScenePlugin, SceneSource, ValuesState};
 use super::stats::RenderStatsPlugin;
+use super::tour_player::{TourLink, TourPlugin, TourState};
 use super::ui::UiPlugin;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
 use crate::cli::CliResult;
 use crate::layout;
 
-/// The app with no subcommand: nano with its weights on the default input.
-pub fn main() -> CliResult {
-    run(super::scene_source("nano", None)?)
+/// The app with no subcommand: the tour `link` names (the nano-gpt tour by default) ready at its
+/// chapter and step, on nano with its weights. With LLMVIZ_WINDOW_CAMERA and no --tour, no tour.
+pub fn main(link: TourLink) -> CliResult {
+    if link == TourLink::default() && std::env::var_os(CAMERA_ENV).is_some() {
+        return run(super::scene_source("nano", None)?);
+    }
+    let tour = TourState::open(&link)?;
+    let frame = tour.frame();
+    let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
+    let source = super::scene_source(&frame.model, input.as_deref()).map_err(|e| format!("{}: {e}", tour.compiled.file))?;
+    let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    let window = Window { title: format!("llmviz: {}", tour.compiled.tour.title), ..default() };
+    let exit = app(source, view, window)
+        .add_plugins(TourPlugin)
+        .insert_resource(tour)
+        .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
+        .run();
+    match exit {
+        AppExit::Success => Ok(()),
+        AppExit::Error(code) => Err(format!("the app stopped with code {code}")),
+    }
 }
 
 pub fn run(source: SceneSource) -> CliResult {
@@ -43,7 +64,7 @@ pub fn run(source: SceneSource) -> CliResult {
 pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
-        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin))
+        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin))
         .insert_resource(WinitSettings::desktop_app())
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)

@@ -24,8 +24,12 @@ pub struct BlockDescriptor {
     /// rgb: the colour family (linear); a: opacity.
     pub colour: Vec4,
     /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: 1 when the block's
-    /// values are hidden on purpose (`BlockStyle::show_values`, not read by the shader); w: unused.
+    /// values are hidden on purpose (`BlockStyle::show_values`, not read by the shader); w: how many
+    /// cells are computed, in `tour::timeline::reveal_rank` order (a tour's reveal), or −1 for all.
     pub style: Vec4,
+    /// x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: the focus
+    /// strength in percent, 0 for none. The pointer's cell and the cells it was computed from.
+    pub focus: IVec4,
 }
 
 impl BlockDescriptor {
@@ -33,6 +37,8 @@ impl BlockDescriptor {
     pub const PROXY: u32 = 1;
     /// `strides.w` when a block shows no values.
     pub const NO_VALUES: i32 = -1;
+    /// `focus` when nothing is focused.
+    pub const NO_FOCUS: IVec4 = IVec4::new(-1, -1, -1, 0);
 
     pub fn is_proxy(&self) -> bool {
         self.cells.w & Self::PROXY != 0
@@ -106,7 +112,13 @@ pub fn values_buffer(values: &[f32]) -> ShaderBuffer {
 
 pub fn descriptors_buffer(descriptors: &[BlockDescriptor]) -> ShaderBuffer {
     if descriptors.is_empty() {
-        ShaderBuffer::from(vec![BlockDescriptor { cells: UVec4::ONE, strides: IVec4::NEG_ONE, colour: Vec4::ONE, style: Vec4::ZERO }])
+        ShaderBuffer::from(vec![BlockDescriptor {
+            cells: UVec4::ONE,
+            strides: IVec4::NEG_ONE,
+            colour: Vec4::ONE,
+            style: Vec4::new(0.0, 0.0, 0.0, -1.0),
+            focus: BlockDescriptor::NO_FOCUS,
+        }])
     } else {
         ShaderBuffer::from(descriptors.to_vec())
     }

@@ -2,18 +2,24 @@
 //!
 //! One plugin per concern: `ScenePlugin` spawns the blocks and keeps their values current,
 //! `LodPlugin` swaps distant layers for proxy boxes, `RenderStatsPlugin` counts draw calls,
-//! `CameraPlugin` moves the camera, `UiPlugin` draws the egui overlays. `offscreen` renders without
+//! `CameraPlugin` moves the camera, `UiPlugin` draws the egui overlays, `PickPlugin` finds the cell
+//! under the pointer and `HoverPlugin` lights it and its sources and shows its card. `offscreen` renders without
 //! a window (`llmviz screenshot`, `llmviz bench`); `app` is the windowed app.
 
 pub mod app;
 pub mod camera;
+pub mod hover;
+pub mod live_input;
 pub mod lod;
 pub mod material;
 // Offscreen rendering drives the app loop itself, with threads: native only.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod offscreen;
+pub mod pick;
 pub mod scene;
 pub mod stats;
+pub mod tour_panel;
+pub mod tour_player;
 pub mod ui;
 pub mod values;
 pub mod view;

@@ -46,6 +46,18 @@ pub struct ScreenshotArgs {
     /// Input letters (models with weights only); CBABBC for nano when omitted.
     #[arg(long)]
     pub input: Option<String>,
+    /// Render a tour's scene instead: its model, camera and blocks at --chapter and --time.
+    #[arg(long)]
+    pub tour: Option<PathBuf>,
+    /// The tour chapter, by id; the first when omitted.
+    #[arg(long, requires = "tour")]
+    pub chapter: Option<String>,
+    /// Seconds into the chapter's timeline (clamped to its length); its start when omitted.
+    #[arg(long, requires = "tour")]
+    pub time: Option<f32>,
+    /// Show a cell as hovered, NAME:I,J or NAME:I,J,K: its highlights and its card (e.g. block0.head0.q:2,3).
+    #[arg(long)]
+    pub hover: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -61,11 +73,18 @@ pub struct BenchArgs {
 }
 
 pub fn screenshot(args: ScreenshotArgs) -> CliResult {
+    if args.tour.is_some() {
+        return super::tour_player::tour_screenshot(args);
+    }
     let size = parse_size(&args.size)?;
     let source = scene_source(&args.model, args.input.as_deref())?;
     let camera = CameraChoice::parse(&args.camera)?;
-    let view = camera.view_point(&layout::build(&source.config))?;
-    let mut offscreen = Offscreen::new(source, size, view);
+    let layout = layout::build(&source.config);
+    let view = camera.view_point(&layout)?;
+    let mut offscreen = match &args.hover {
+        Some(hover) => super::hover::offscreen_hovering(source, size, view, super::pick::parse_cell_ref(hover, &layout)?),
+        None => Offscreen::new(source, size, view),
+    };
     offscreen.wait_until_ready()?;
     let frame = offscreen.capture()?;
     frame.save_png(&args.out)?;
@@ -139,6 +158,11 @@ const SETTLED_FRAMES: u32 = 3;
 
 impl Offscreen {
     pub fn new(source: SceneSource, size: UVec2, view: ViewPoint) -> Offscreen {
+        Offscreen::with_plugins(source, size, view, |_| {})
+    }
+
+    /// The same, with what `add` adds to the app before it starts (the hover card and egui, say).
+    pub fn with_plugins(source: SceneSource, size: UVec2, view: ViewPoint, add: impl FnOnce(&mut App)) -> Offscreen {
         let mut app = App::new();
         let mut plugins = DefaultPlugins
             .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
@@ -156,6 +180,7 @@ impl Offscreen {
             .insert_resource(ClearColor(BACKGROUND))
             .insert_resource(source)
             .add_systems(PostUpdate, apply_view.before(TransformSystems::Propagate));
+        add(&mut app);
 
         while app.plugins_state() == PluginsState::Adding {
             bevy::tasks::tick_global_task_pools_on_main_thread();

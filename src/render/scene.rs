@@ -64,11 +64,16 @@ pub struct BlockStyle {
     pub highlight: f32,
     /// False shows the block as "not computed yet": structure without values.
     pub show_values: bool,
+    /// How many cells are computed so far, in `tour::timeline::reveal_rank` order; None for all.
+    pub revealed_cells: Option<u32>,
+    /// A cell to light up, None along an axis for all of it (a row or a column), with a strength 0..1.
+    /// One single cell (every axis Some) also lights its row and column, at a third (the hovered cell).
+    pub focus: Option<([Option<u32>; 3], f32)>,
 }
 
 impl Default for BlockStyle {
     fn default() -> BlockStyle {
-        BlockStyle { opacity: 1.0, highlight: 0.0, show_values: true }
+        BlockStyle { opacity: 1.0, highlight: 0.0, show_values: true, revealed_cells: None, focus: None }
     }
 }
 
@@ -168,9 +173,9 @@ fn rebuild_scene(world: &mut World) {
     });
 }
 
-/// Spawns one entity per block and per level-of-detail proxy, every one hidden until `lod` decides.
+/// Spawns one entity per block and per level-of-detail proxy, every one hidden (and without mesh and
+/// material) until `lod` decides what is shown.
 pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
-    let mesh = world.resource::<BlockMesh>().0.clone();
     let lod = lod::plan(&layout);
     let packed = PackedValues::default();
     let mut descriptors: Vec<BlockDescriptor> =
@@ -185,9 +190,8 @@ pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
 
     let block_bundles = layout.blocks.iter().enumerate().map(|(index, block)| {
         let min = Vec3::from(block.position);
+        // Parked: `lod` gives a block its mesh and material when it is shown.
         (
-            Mesh3d(mesh.clone()),
-            MeshMaterial3d(opaque.clone()),
             MeshTag(index as u32),
             box_transform(min, min + Vec3::from(block.size())),
             Visibility::Hidden,
@@ -202,8 +206,6 @@ pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
     let first_proxy_tag = layout.blocks.len() as u32;
     let proxy_bundles = lod.proxies.iter().enumerate().map(|(index, proxy)| {
         (
-            Mesh3d(mesh.clone()),
-            MeshMaterial3d(opaque.clone()),
             MeshTag(first_proxy_tag + index as u32),
             box_transform(proxy.min, proxy.max),
             Visibility::Hidden,
@@ -336,6 +338,11 @@ fn style_of(descriptor: &BlockDescriptor) -> BlockStyle {
         opacity: descriptor.colour.w,
         highlight: descriptor.style.y,
         show_values: descriptor.style.z == 0.0,
+        revealed_cells: (descriptor.style.w >= 0.0).then_some(descriptor.style.w as u32),
+        focus: (descriptor.focus.w > 0).then(|| {
+            let axis = |v: i32| (v >= 0).then_some(v as u32);
+            ([axis(descriptor.focus.x), axis(descriptor.focus.y), axis(descriptor.focus.z)], descriptor.focus.w as f32 / 100.0)
+        }),
     }
 }
 
@@ -361,7 +368,19 @@ pub fn block_descriptor(block: &layout::Block, packed: &PackedValues, style: Blo
         strides,
         colour: Vec4::new(r, g, b, style.opacity),
         // z remembers that values were hidden on purpose, so a refill of values keeps them hidden.
-        style: Vec4::new(scale, style.highlight, if style.show_values { 0.0 } else { 1.0 }, 0.0),
+        style: Vec4::new(
+            scale,
+            style.highlight,
+            if style.show_values { 0.0 } else { 1.0 },
+            style.revealed_cells.map_or(-1.0, |n| n as f32),
+        ),
+        focus: match style.focus {
+            Some((cell, strength)) => {
+                let axis = |i: usize| cell[i].map_or(-1, |c| c as i32);
+                IVec4::new(axis(0), axis(1), axis(2), (strength.clamp(0.0, 1.0) * 100.0).round() as i32)
+            }
+            None => BlockDescriptor::NO_FOCUS,
+        },
     }
 }
 
@@ -378,21 +397,28 @@ pub fn proxy_descriptor(family: layout::Family) -> BlockDescriptor {
         cells: UVec4::new(1, 1, 1, BlockDescriptor::PROXY),
         strides: IVec4::new(0, 0, 0, BlockDescriptor::NO_VALUES),
         colour: Vec4::new(r, g, b, 1.0),
-        style: Vec4::ZERO,
+        style: Vec4::new(0.0, 0.0, 0.0, -1.0),
+        focus: BlockDescriptor::NO_FOCUS,
     }
 }
+
+/// A block's style and, unless it is parked by `lod`, its material.
+type StyledBlock<'a> = (&'a Block, &'a BlockStyle, Option<&'a mut MeshMaterial3d<BlockMaterial>>);
 
 /// Changed styles reach the descriptors; faded blocks move to the blended material and back.
 fn sync_block_styles(
     scene: Option<ResMut<BlockScene>>,
-    mut changed: Query<(&Block, &BlockStyle, &mut MeshMaterial3d<BlockMaterial>), Changed<BlockStyle>>,
+    mut changed: Query<StyledBlock, Changed<BlockStyle>>,
 ) {
     let Some(mut scene) = scene else { return };
     let mut styles = Vec::new();
-    for (block, style, mut material) in &mut changed {
+    for (block, style, material) in &mut changed {
         styles.push((block.index, *style));
+        // A parked block (no material) gets the right one when `lod` shows it.
         let wanted = if style.opacity < 1.0 { &scene.blended } else { &scene.opaque };
-        if material.0 != *wanted {
+        if let Some(mut material) = material
+            && material.0 != *wanted
+        {
             material.0 = wanted.clone();
         }
     }

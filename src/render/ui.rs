@@ -8,7 +8,9 @@ use bevy_egui::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 
 use super::camera::FlyTo;
-use super::scene::{Block, BlockScene, SceneSource, ValuesState};
+use super::scene::{Block, BlockScene, BlockStyle, SceneSource, ValuesState};
+use super::tour_panel::TourPanelWidth;
+use super::tour_player::TourLabels;
 use crate::layout::{self, LabelKind};
 use crate::model::vocab::{parse_letters, token_letter};
 use crate::model::{GptConfig, Weights};
@@ -67,9 +69,10 @@ fn fly_to_new_model(scene: Option<Res<BlockScene>>, mut shown: Local<Option<Asse
     *shown = Some(id);
 }
 
-fn model_bar(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, mut state: ResMut<UiState>) -> Result {
+fn model_bar(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, mut state: ResMut<UiState>, panel: Option<Res<TourPanelWidth>>) -> Result {
     let ctx = contexts.ctx_mut()?;
-    egui::Area::new(egui::Id::new("models")).anchor(Align2::LEFT_TOP, [12.0, 12.0]).show(ctx, |ui| {
+    let left = panel.map_or(0.0, |panel| panel.0);
+    egui::Area::new(egui::Id::new("models")).anchor(Align2::LEFT_TOP, [left + 12.0, 12.0]).show(ctx, |ui| {
         ui.horizontal(|ui| {
             for (preset, text) in MODELS {
                 let selected = source.config.name == preset;
@@ -94,10 +97,17 @@ fn model_bar(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, mut st
 }
 
 /// Name, parameter count, what the values are, and the input (editable where there are weights).
-fn model_card(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, scene: Option<Res<BlockScene>>, mut state: ResMut<UiState>) -> Result {
+fn model_card(
+    mut contexts: EguiContexts,
+    mut source: ResMut<SceneSource>,
+    scene: Option<Res<BlockScene>>,
+    mut state: ResMut<UiState>,
+    panel: Option<Res<TourPanelWidth>>,
+) -> Result {
     let ctx = contexts.ctx_mut()?;
+    let left = panel.map_or(0.0, |panel| panel.0);
     let config = source.config.clone();
-    egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_TOP, [12.0, 48.0]).show(ctx, |ui| {
+    egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_TOP, [left + 12.0, 48.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.heading(display_name(&config.name));
             ui.label(format!("{} parameters", group_digits(config.param_count())));
@@ -129,6 +139,12 @@ fn model_card(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, scene
                         }
                     }
                 });
+                let UiState { input_text, input_error, .. } = &mut *state;
+                if let Some(tokens) = super::live_input::input_buttons(ui, &source, scene.as_deref(), input_text, input_error)
+                    && tokens != source.tokens
+                {
+                    source.tokens = tokens;
+                }
                 if let Some(error) = &state.input_error {
                     ui.colored_label(Color32::DARK_RED, error);
                 }
@@ -169,9 +185,12 @@ fn anchored_text(
     mut contexts: EguiContexts,
     scene: Option<Res<BlockScene>>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
-    blocks: Query<(&Block, &ViewVisibility)>,
+    blocks: Query<(&Block, &ViewVisibility, &BlockStyle)>,
+    tour_labels: Option<Res<TourLabels>>,
 ) -> Result {
     let Some(scene) = scene else { return Ok(()) };
+    // A tour may hide the section and dimension labels.
+    let show_labels = tour_labels.is_none_or(|labels| labels.0);
     let ctx = contexts.ctx_mut()?;
     let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Background, egui::Id::new("anchored text")));
     let (camera, transform) = *camera;
@@ -190,20 +209,21 @@ fn anchored_text(
             continue;
         }
         match label.kind {
-            LabelKind::Section if rect.height() >= 3.0 * MIN_LABEL_PX => {
+            LabelKind::Section if show_labels && rect.height() >= 3.0 * MIN_LABEL_PX => {
                 let size = (rect.height() / 30.0).clamp(11.0, 20.0);
                 painter.line_segment([rect.left_top(), rect.left_bottom()], Stroke::new(1.0, Color32::from_gray(150)));
                 painter.text(rect.left_top() - egui::vec2(4.0, 0.0), Align2::RIGHT_TOP, &label.text, FontId::proportional(size), ink);
             }
-            LabelKind::Dim if rect.height().max(rect.width()) >= 2.0 * MIN_LABEL_PX => {
+            LabelKind::Dim if show_labels && rect.height().max(rect.width()) >= 2.0 * MIN_LABEL_PX => {
                 painter.text(rect.center(), Align2::CENTER_CENTER, &label.text, FontId::proportional(11.0), Color32::from_gray(90));
             }
             _ => {}
         }
     }
 
-    for (block, visibility) in &blocks {
-        if !visibility.get() {
+    for (block, visibility, style) in &blocks {
+        // A block a tour has faded out keeps its name to itself.
+        if !visibility.get() || style.opacity < 0.5 {
             continue;
         }
         let block = &scene.layout.blocks[block.index as usize];
@@ -273,7 +293,7 @@ pub fn group_digits(value: u64) -> String {
     let digits = value.to_string();
     let mut grouped = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);

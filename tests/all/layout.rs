@@ -441,30 +441,44 @@ fn axes_name_the_length_of_each_block_side() {
 }
 
 #[test]
-fn the_residual_stream_runs_down_one_token_column() {
+fn the_residual_stream_runs_down_one_token_column_per_layer_column() {
+    for model in ["nano", "gpt2"] {
+        let layout = layout(model);
+        let x = block(layout, "x");
+        let per_column = llmviz::layout::layers_per_column(&layout.config);
+        // The column each layer stands in: its first layer norm's x.
+        let column_x = |layer: usize| block(layout, &format!("block{}.ln1", layer / per_column * per_column)).position[0];
+        let mut stream = vec![(x, x.position[0])];
+        for i in 0..layout.config.n_layer {
+            stream.extend(["ln1", "attn_resid", "ln2", "mlp_resid"].map(|part| (block(layout, &format!("block{i}.{part}")), column_x(i))));
+        }
+        let last = column_x(layout.config.n_layer - 1);
+        stream.extend(["ln_f", "logits", "probs"].map(|name| (block(layout, name), last)));
+        for pair in stream.windows(2) {
+            let ((above, above_column), (below, column)) = (pair[0], pair[1]);
+            assert_eq!((below.position[0], below.size()[0]), (column, x.size()[0]), "{model}: {}", below.name);
+            if column == above_column {
+                assert!(below.max()[1] < above.position[1], "{model}: {} is not below {}", below.name, above.name);
+            } else {
+                assert!(column > above_column, "{model}: {}'s column is not right of {}'s", below.name, above.name);
+            }
+        }
+        // Token t is at the same x, relative to its column, in every activation but GELU.
+        let columns: Vec<f32> = (0..layout.config.n_layer).map(column_x).chain([x.position[0]]).collect();
+        let activations =
+            layout.blocks.iter().filter(|block| matches!(block.kind, BlockKind::Activation | BlockKind::Aggregate));
+        for block in activations.filter(|block| block.axes[0] == Some(Axis::T) && !block.name.ends_with("gelu")) {
+            assert!(columns.contains(&block.position[0]) && block.cells[0] == x.cells[0], "{model}: {}", block.name);
+            assert_eq!(
+                block.map.dims.iter().find(|dim| dim.strides[0] == 1).map(|dim| dim.offset),
+                Some(0),
+                "{}",
+                block.name
+            );
+        }
+    }
     let layout = layout("nano");
     let x = block(layout, "x");
-    let mut stream = vec![x];
-    for i in 0..layout.config.n_layer {
-        stream.extend(["ln1", "attn_resid", "ln2", "mlp_resid"].map(|part| block(layout, &format!("block{i}.{part}"))));
-    }
-    stream.extend(["ln_f", "logits", "probs"].map(|name| block(layout, name)));
-    for pair in stream.windows(2) {
-        assert_eq!((pair[1].position[0], pair[1].size()[0]), (x.position[0], x.size()[0]), "{}", pair[1].name);
-        assert!(pair[1].max()[1] < pair[0].position[1], "{} is not below {}", pair[1].name, pair[0].name);
-    }
-    // Token t is at the same x in every activation: all of them but GELU stand in the column.
-    let activations =
-        layout.blocks.iter().filter(|block| matches!(block.kind, BlockKind::Activation | BlockKind::Aggregate));
-    for block in activations.filter(|block| block.axes[0] == Some(Axis::T) && !block.name.ends_with("gelu")) {
-        assert_eq!((block.position[0], block.cells[0]), (x.position[0], x.cells[0]), "{}", block.name);
-        assert_eq!(
-            block.map.dims.iter().find(|dim| dim.strides[0] == 1).map(|dim| dim.offset),
-            Some(0),
-            "{}",
-            block.name
-        );
-    }
     assert!((x.position[0] + x.size()[0] / 2.0).abs() < 1e-3, "the stream is centred on x = 0");
 }
 
@@ -520,6 +534,16 @@ fn heads_stand_behind_one_another_in_depth() {
             assert!(behind.max()[2] < front.position[2], "{part}: head {h} is not behind head {}", h - 1);
         }
     }
+}
+
+#[test]
+fn nano_gives_each_layer_a_column_so_the_whole_model_fits_a_wide_view() {
+    let layout = layout("nano");
+    let (min, max) = layout.bounds();
+    let (width, height) = (max[0] - min[0], max[1] - min[1]);
+    assert!(width > 0.6 * height && height > 0.6 * width, "nano is {width} wide and {height} tall");
+    let top = |i: usize| layout.section(&format!("Transformer {i}"), Some(i)).unwrap().max[1];
+    assert_eq!((top(1), top(2)), (top(0), top(0)), "every layer starts at the same height");
 }
 
 #[test]

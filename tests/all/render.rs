@@ -319,3 +319,55 @@ fn a_ray_hits_the_box_it_passes_through() {
     assert_eq!(ray_box(ray, Vec3::new(2.0, -1.0, -1.0), Vec3::new(3.0, 1.0, 1.0)), None);
     assert_eq!(ray_box(ray, Vec3::new(-1.0, -1.0, 11.0), Vec3::new(1.0, 1.0, 12.0)), None, "behind the eye");
 }
+
+/// The camera's mouse controls in an app without a window system: right drag orbits about the
+/// target, left drag pans, and only a press and release within 4 px is a click.
+#[test]
+fn drags_orbit_and_pan_and_only_a_still_press_is_a_click() {
+    use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+    use bevy::window::PrimaryWindow;
+    use llmviz::render::camera::{CameraPlugin, Click};
+
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, bevy::transform::TransformPlugin, CameraPlugin))
+        .init_resource::<ButtonInput<MouseButton>>()
+        .init_resource::<ButtonInput<KeyCode>>()
+        .init_resource::<AccumulatedMouseMotion>()
+        .init_resource::<AccumulatedMouseScroll>()
+        .add_message::<bevy::window::RequestRedraw>();
+    let start = ViewPoint { eye: Vec3::new(0.0, 0.0, 100.0), target: Vec3::ZERO };
+    let window = app.world_mut().spawn((Window::default(), PrimaryWindow)).id();
+    let camera = app.world_mut().spawn((Camera3d::default(), start)).id();
+    let cursor = |app: &mut App, position: Vec2| {
+        app.world_mut().get_mut::<Window>(window).unwrap().set_cursor_position(Some(position));
+    };
+    let drag = |app: &mut App, button: MouseButton, delta: Vec2| {
+        cursor(app, Vec2::new(300.0, 200.0));
+        app.world_mut().resource_mut::<ButtonInput<MouseButton>>().press(button);
+        app.update();
+        // What InputPlugin does between frames: "just pressed" lasts one frame.
+        app.world_mut().resource_mut::<ButtonInput<MouseButton>>().clear();
+        app.world_mut().resource_mut::<AccumulatedMouseMotion>().delta = delta;
+        cursor(app, Vec2::new(300.0, 200.0) + delta);
+        app.update();
+        app.world_mut().resource_mut::<AccumulatedMouseMotion>().delta = Vec2::ZERO;
+        let mut buttons = app.world_mut().resource_mut::<ButtonInput<MouseButton>>();
+        buttons.clear();
+        buttons.release(button);
+        app.update();
+        app.world_mut().resource_mut::<ButtonInput<MouseButton>>().clear();
+        *app.world().get::<ViewPoint>(camera).unwrap()
+    };
+    let clicks = |app: &mut App| app.world_mut().resource_mut::<Messages<Click>>().drain().count();
+
+    let orbited = drag(&mut app, MouseButton::Right, Vec2::new(50.0, 0.0));
+    assert_eq!(orbited.target, start.target);
+    assert!((orbited.distance() - start.distance()).abs() < 1e-3, "orbiting keeps the distance");
+    assert!(orbited.eye.x < -10.0, "dragging right turns the view: {:?}", orbited.eye);
+    assert_eq!(clicks(&mut app), 0, "a 50 px drag is not a click");
+
+    let panned = drag(&mut app, MouseButton::Left, Vec2::new(0.0, 3.0));
+    assert_eq!(panned.eye - orbited.eye, panned.target - orbited.target, "panning moves eye and target together");
+    assert!(panned.target.y > 0.0, "dragging down moves the scene down, the view up");
+    assert_eq!(clicks(&mut app), 1, "a 3 px drag is a click");
+}

@@ -3,7 +3,7 @@
 
 use bevy::math::{Vec2, Vec3};
 use llmviz::render::view::ViewPoint;
-use llmviz::web::{DeepLink, orbit, pan, two_finger_motion, zoom};
+use llmviz::web::{DeepLink, TOURS, open_tour, orbit, pan, tour_link, two_finger_motion, zoom};
 
 fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: Option<&str>) -> DeepLink {
     DeepLink {
@@ -76,4 +76,34 @@ fn touch_moves_keep_the_view_sensible() {
     // Zooming scales the distance, and stops short of the target.
     assert!((zoom(view, 0.5).distance() - 50.0).abs() < 1e-3);
     assert_eq!(zoom(view, 0.001), view);
+}
+
+#[test]
+fn a_tour_link_opens_its_chapter_at_its_step_and_reads_back() {
+    let link = DeepLink::parse("?tour=nano-gpt&chapter=self-attention&step=2").unwrap();
+    let tour = open_tour(&link).expect("a tour link opens a tour").unwrap();
+    assert_eq!(tour.timeline().id, "self-attention");
+    assert_eq!(tour.player.time, tour.timeline().step_time(1));
+    assert!(!tour.player.playing, "a deep link waits for the reader");
+    assert_eq!(tour_link(&tour), link);
+}
+
+#[test]
+fn the_default_page_opens_the_nano_gpt_tour_and_a_model_link_none() {
+    let tour = open_tour(&DeepLink::default()).expect("the default opens a tour").unwrap();
+    assert_eq!(tour_link(&tour).tour.as_deref(), Some("nano-gpt"));
+    assert_eq!(tour_link(&tour).step, Some(1));
+    assert!(open_tour(&DeepLink::parse("?model=gpt3").unwrap()).is_none());
+    for (id, _) in TOURS {
+        let link = DeepLink { tour: Some(id.into()), ..DeepLink::default() };
+        assert!(open_tour(&link).unwrap().is_ok(), "built-in tour {id} opens");
+    }
+}
+
+#[test]
+fn a_link_to_a_missing_tour_or_chapter_says_what_there_is() {
+    let error = open_tour(&DeepLink::parse("?tour=gpt5").unwrap()).unwrap().err().unwrap();
+    assert!(error.contains("?tour=gpt5") && error.contains("nano-gpt"), "{error}");
+    let error = open_tour(&DeepLink::parse("?tour=nano-gpt&chapter=nowhere").unwrap()).unwrap().err().unwrap();
+    assert!(error.contains("nowhere") && error.contains("self-attention"), "{error}");
 }

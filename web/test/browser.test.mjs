@@ -2,7 +2,7 @@
 // loses its WebGPU device at start), WebGPU on the CPU through SwiftShader. It serves web/dist
 // (built by web/build.sh) on localhost and checks what a reader sees.
 //
-//   xvfb-run -a node --test web/test/        # after ./web/build.sh
+//   xvfb-run -a node --test web/test/browser.test.mjs        # after ./web/build.sh
 //
 // Screenshots go to web/test-output/ to be looked at.
 import { test, before, after } from 'node:test';
@@ -33,7 +33,7 @@ let browser;
 before(async () => {
   assert.ok(existsSync(join(dist, 'index.html')), `${dist}/index.html is missing: run ./web/build.sh first`);
   assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
-  assert.ok(process.env.DISPLAY, 'no DISPLAY: run under Xvfb (xvfb-run -a node --test web/test/)');
+  assert.ok(process.env.DISPLAY, 'no DISPLAY: run under Xvfb (xvfb-run -a node --test web/test/browser.test.mjs)');
   mkdirSync(output, { recursive: true });
   server = await serve(dist);
   origin = `http://127.0.0.1:${server.address().port}`;
@@ -120,61 +120,134 @@ async function difference(page, before, after) {
   }, [before, after].map((png) => `data:image/png;base64,${png.toString('base64')}`));
 }
 
-test('nano opens without console errors and the canvas shows the model', async () => {
+/** The query string the address bar shows now. */
+const query = (page) => new URL(page.url()).search;
+
+/** Finds a cell under the mouse: sweeps a grid over the middle of the view until the app reports one. */
+async function hoverSomeCell(page) {
+  const { width, height } = page.viewportSize();
+  for (let y = 0.3; y <= 0.8; y += 0.05) {
+    for (let x = 0.3; x <= 0.75; x += 0.025) {
+      await page.mouse.move(width * x, height * y);
+      const hovered = await page.waitForFunction(() => document.body.dataset.hovered, null, { timeout: 400 }).catch(() => null);
+      if (hovered) return { x: width * x, y: height * y, cell: await hovered.jsonValue() };
+    }
+  }
+  return null;
+}
+
+test('the page opens the nano-gpt tour without console errors, the model drawn, the canvas filling the window', async () => {
   const opened = await open('/');
   await waitReady(opened);
   const { page, errors } = opened;
-  const shot = await screenshot(page, 'nano');
+  const shot = await screenshot(page, 'tour-start');
   assert.deepEqual(errors, [], 'console errors');
-  // The model's blocks cover a good part of the view, in many shades (values, not flat boxes).
+  // The model's blocks and the tour's panel cover a good part of the view, in many shades.
   assert.ok(shot.drawn > 0.05, `only ${(shot.drawn * 100).toFixed(1)} % of the page is drawn`);
   assert.ok(shot.colours > 50, `only ${shot.colours} colours on the page`);
-  // The canvas fills the window, in device pixels.
   const size = await page.evaluate(() => {
     const canvas = document.getElementById('llmviz');
     return { css: [canvas.clientWidth, canvas.clientHeight], pixels: [canvas.width, canvas.height], ratio: devicePixelRatio };
   });
   assert.deepEqual(size.css, [1200, 700]);
   assert.deepEqual(size.pixels, [1200 * size.ratio, 700 * size.ratio]);
-  // The address has nothing to add for the default view.
-  assert.equal(new URL(page.url()).search, '');
+  // The address says where the reader is, to be shared.
+  assert.equal(query(page), '?tour=nano-gpt&chapter=overview&step=1');
   await page.close();
 });
 
-test('the canvas follows the window when it is resized', async () => {
-  const opened = await open('/');
+test('a deep link opens the tour at its chapter and step, and Space advances the tour', async () => {
+  const link = '?tour=nano-gpt&chapter=self-attention&step=2';
+  const opened = await open(`/${link}`);
   await waitReady(opened);
   const { page, errors } = opened;
-  await page.setViewportSize({ width: 800, height: 900 });
-  await page.waitForFunction(() => {
-    const canvas = document.getElementById('llmviz');
-    return canvas.width === 800 * devicePixelRatio && canvas.height === 900 * devicePixelRatio;
-  }, null, { timeout: 20_000 });
+  assert.equal(query(page), link);
+  const before = await page.screenshot();
+  writeFileSync(join(output, 'tour-self-attention-2.png'), before);
+  const time = async () => page.evaluate(() => document.body.dataset.tourTime);
+  const start = await time();
+  assert.match(start, /^\d+\.\d$/, `a deep link waits for the reader (tour time '${start}')`);
+  await page.focus('#llmviz');
+  // Space plays to the next stop; at the end of a step the next Space opens the next step.
+  for (let press = 0; press < 4 && query(page) === link; press++) {
+    await page.keyboard.press('Space');
+    await page.waitForFunction((t) => document.body.dataset.tourTime !== t, start, { timeout: 10_000 });
+    await page.waitForFunction(() => !document.body.dataset.tourTime.endsWith('playing'), null, { timeout: 60_000 });
+  }
+  assert.equal(query(page), '?tour=nano-gpt&chapter=self-attention&step=3', 'Space moved the tour on to the next step');
+  assert.ok(Number.parseFloat(await time()) > Number.parseFloat(start));
+  const after = await page.screenshot();
+  writeFileSync(join(output, 'tour-self-attention-3.png'), after);
+  const changed = await difference(page, before, after);
+  assert.ok(changed > 0.01, `the next step changed only ${(changed * 100).toFixed(2)} % of the page`);
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
+});
+
+test('hovering a cell shows its card', async () => {
+  const opened = await open('/?model=nano');
+  await waitReady(opened);
+  const { page, errors } = opened;
+  await page.mouse.move(5, 690);
+  const before = await page.screenshot();
+  const found = await hoverSomeCell(page);
+  assert.ok(found, 'no cell under the mouse anywhere in the middle of the view');
+  await page.waitForTimeout(500);
+  const after = await page.screenshot();
+  writeFileSync(join(output, 'hover.png'), after);
+  const changed = await difference(page, before, after);
+  assert.ok(changed > 0.01, `hovering ${found.cell} changed only ${(changed * 100).toFixed(2)} % of the page: no card`);
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
+});
+
+test('the canvas follows the window and its device pixel ratio', async () => {
+  const page = await browser.newPage({ viewport: { width: 640, height: 400 }, deviceScaleFactor: 2 });
+  const errors = [];
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+  page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+  await page.goto(`${origin}/?model=nano`);
+  await waitReady({ page, errors, log: [] });
+  const pixels = () => page.evaluate(() => [document.getElementById('llmviz').width, document.getElementById('llmviz').height]);
+  assert.deepEqual(await pixels(), [1280, 800], 'device pixels at a ratio of 2');
+  await page.setViewportSize({ width: 500, height: 450 });
+  await page.waitForFunction(() => document.getElementById('llmviz').width === 1000, null, { timeout: 20_000 });
+  assert.deepEqual(await pixels(), [1000, 900]);
   await page.waitForTimeout(1500);
-  const shot = await screenshot(page, 'nano-resized');
+  const shot = await screenshot(page, 'resized-ratio-2');
   assert.ok(shot.drawn > 0.05, `only ${(shot.drawn * 100).toFixed(1)} % of the resized page is drawn`);
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
 });
 
-test('?model=gpt3 opens GPT-3 and the address keeps it', async () => {
+test('?model=gpt3 opens GPT-3 without a tour and the address keeps it', async () => {
   const opened = await open('/?model=gpt3');
   await waitReady(opened);
   const { page, errors } = opened;
   const shot = await screenshot(page, 'gpt3');
   assert.deepEqual(errors, [], 'console errors');
   assert.ok(shot.drawn > 0.02, `only ${(shot.drawn * 100).toFixed(1)} % of the page is drawn`);
-  assert.equal(new URL(page.url()).searchParams.get('model'), 'gpt3');
+  assert.equal(query(page), '?model=gpt3');
+  assert.equal(await page.evaluate(() => document.body.dataset.tourTime), '', 'no tour');
   await page.close();
 });
 
-test('one finger drags the view', async () => {
-  const opened = await open('/');
+test('touch: one finger pans, a tap pins the card of the cell under it', async () => {
+  const opened = await open('/?model=nano');
   await waitReady(opened);
   const { page, errors } = opened;
-  const before = await page.screenshot();
   const cdp = await page.context().newCDPSession(page);
   const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y]) => ({ x, y })) });
+  // Where a cell is, found with the mouse, which then leaves.
+  const found = await hoverSomeCell(page);
+  assert.ok(found, 'no cell under the mouse anywhere in the middle of the view');
+  await page.mouse.move(5, 690);
+  await page.waitForFunction(() => !document.body.dataset.hovered, null, { timeout: 5_000 });
+  await touch('touchStart', [[found.x, found.y]]);
+  await touch('touchEnd', []);
+  await page.waitForFunction(() => document.body.dataset.pinned === '1', null, { timeout: 5_000 })
+    .catch(() => assert.fail(`a tap on ${found.cell} pinned no card`));
+  const before = await page.screenshot();
   await touch('touchStart', [[600, 350]]);
   for (let step = 1; step <= 10; step++) {
     await touch('touchMove', [[600 + step * 15, 350 + step * 6]]);
@@ -183,9 +256,10 @@ test('one finger drags the view', async () => {
   await touch('touchEnd', []);
   await page.waitForTimeout(1000);
   const after = await page.screenshot();
-  writeFileSync(join(output, 'nano-touch-panned.png'), after);
+  writeFileSync(join(output, 'touch-panned.png'), after);
   const changed = await difference(page, before, after);
   assert.ok(changed > 0.02, `a one-finger drag changed only ${(changed * 100).toFixed(2)} % of the page`);
+  assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', 'a drag is not a tap');
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
 });

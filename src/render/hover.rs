@@ -1,0 +1,522 @@
+//! What hovering shows: the hovered cell lit in its block with its row and column, the cells it was
+//! computed from lit in theirs, and an egui card beside it with the calculation and its numbers.
+//! Pinned cards stay, anchored to their cells, each with a close button.
+//!
+//! The card reads `explain::explain`, the same explanation `llmviz explain` prints and the tests
+//! check, so nothing here recomputes a formula. `pick` fills `Hovered` from the pointer in the
+//! window; `llmviz screenshot --hover` sets it directly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use bevy::window::RequestRedraw;
+use bevy_egui::egui::{self, Align2, Color32, Pos2, Stroke};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
+
+use super::pick::{CellRef, Hovered, Pinned, cell_center_world};
+use super::scene::{BlockScene, BlockStyle};
+use crate::explain::{ExplainError, Explanation, Operand, Sources, explain};
+use crate::layout::{self, Layout, Op};
+use crate::model::vocab::token_letter;
+
+/// How strongly the hovered cell is lit (its row and column get a part of it, see blocks.wgsl).
+pub const HOVERED_FOCUS: f32 = 1.0;
+/// How strongly the cells it was computed from are lit.
+pub const SOURCE_FOCUS: f32 = 0.7;
+/// How strongly a pinned cell stays lit.
+pub const PINNED_FOCUS: f32 = 0.5;
+
+/// The cards' background: a warm white that the scene itself never shows, so a picture can be
+/// searched for it.
+pub const CARD_FILL: Color32 = Color32::from_rgb(255, 250, 228);
+const CARD_WIDTH: f32 = 380.0;
+const INK: Color32 = Color32::from_gray(25);
+const MUTED: Color32 = Color32::from_gray(95);
+
+/// `Hovered` and `Pinned` → focus and cards. Needs the `EguiPlugin`; `PickPlugin` fills `Hovered`
+/// in the window.
+pub struct HoverPlugin;
+
+impl Plugin for HoverPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Hovered>()
+            .init_resource::<Pinned>()
+            .init_resource::<Explanations>()
+            .add_systems(Update, (forget_old_scene, apply_focus).chain())
+            .add_systems(EguiPrimaryContextPass, draw_cards);
+    }
+}
+
+/// What a card says about one cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CardBody {
+    Explained(Box<Explanation>),
+    /// A future attention score, or a position past the input: why nothing is there.
+    Masked(String),
+    /// A preset without weights: only where the cell is.
+    StructureOnly,
+    /// The first forward pass has not finished yet.
+    Waiting,
+    Failed(String),
+}
+
+/// Explanations of the cells hovered and pinned, for the activations they were made from: a matmul's
+/// explanation looks up a few hundred operands, too many to redo every frame.
+#[derive(Resource, Default)]
+pub struct Explanations {
+    /// Identity of the activations and weights the entries were made from.
+    made_from: Option<(usize, usize)>,
+    entries: HashMap<CellRef, Arc<CardBody>>,
+}
+
+impl Explanations {
+    pub fn card(&mut self, scene: &BlockScene, cell: CellRef) -> Arc<CardBody> {
+        let made_from = (scene.activations.as_ref().map_or(0, |a| Arc::as_ptr(a) as usize), scene.weights.as_ref().map_or(0, |w| Arc::as_ptr(w) as usize));
+        if self.made_from != Some(made_from) || self.entries.len() > 256 {
+            self.made_from = Some(made_from);
+            self.entries.clear();
+        }
+        self.entries.entry(cell).or_insert_with(|| Arc::new(card_body(scene, cell))).clone()
+    }
+}
+
+/// Explains one cell of the scene with the values it shows now.
+pub fn card_body(scene: &BlockScene, cell: CellRef) -> CardBody {
+    let Some(weights) = &scene.weights else { return CardBody::StructureOnly };
+    let Some(activations) = &scene.activations else { return CardBody::Waiting };
+    let Some(block) = scene.layout.blocks.get(cell.block) else { return CardBody::Failed("no such block".into()) };
+    let sources = Sources { layout: &scene.layout, activations, weights };
+    match explain(&sources, &block.name, cell.cell) {
+        Ok(explanation) => CardBody::Explained(Box::new(explanation)),
+        Err(ExplainError::Masked(reason)) => CardBody::Masked(reason),
+        Err(error) => CardBody::Failed(error.to_string()),
+    }
+}
+
+/// A focus: the cell, row or column (None along an axis for all of it) and its strength.
+pub type Focus = ([Option<u32>; 3], f32);
+
+/// The cells an explanation read, as one focus per source block: each role of the repeated terms
+/// (a matmul's input row and weight column) and each single operand (the bias, μ, σ ...). Where
+/// the cells of a block differ along an axis, the whole axis is lit: a row or a column.
+pub fn source_focus(layout: &Layout, explanation: &Explanation) -> Vec<(usize, [Option<u32>; 3])> {
+    let mut groups: Vec<Vec<&Operand>> = Vec::new();
+    if let Some(first) = explanation.terms.first() {
+        for role in first.keys() {
+            groups.push(explanation.terms.iter().filter_map(|term| term.get(role)).collect());
+        }
+    }
+    groups.extend(explanation.operands.values().map(|operand| vec![operand]));
+
+    let mut by_block: BTreeMap<usize, [Option<u32>; 3]> = BTreeMap::new();
+    for group in groups {
+        for operand in group {
+            let (Some(name), Some(cell)) = (&operand.block, operand.cell) else { continue };
+            let Some(block) = layout.find(name) else { continue };
+            let pattern = cell.map(Some);
+            by_block
+                .entry(block)
+                .and_modify(|known| {
+                    for axis in 0..3 {
+                        if known[axis] != pattern[axis] {
+                            known[axis] = None;
+                        }
+                    }
+                })
+                .or_insert(pattern);
+        }
+    }
+    by_block
+        .into_iter()
+        .map(|(block, mut pattern)| {
+            // A single cell would also light its row and column (the shader's rule for the hovered
+            // cell); an axis one cell long is the same cell as "all of it", without them.
+            if pattern.iter().all(Option::is_some) {
+                for (axis, &cells) in layout.blocks[block].cells.iter().enumerate() {
+                    if cells == 1 {
+                        pattern[axis] = None;
+                    }
+                }
+            }
+            (block, pattern)
+        })
+        .collect()
+}
+
+/// Forgets hovered and pinned cells of a model that is no longer shown.
+fn forget_old_scene(scene: Option<Res<BlockScene>>, mut shown: Local<Option<usize>>, mut hovered: ResMut<Hovered>, mut pinned: ResMut<Pinned>) {
+    let Some(scene) = scene else { return };
+    let layout = Arc::as_ptr(&scene.layout) as usize;
+    if shown.is_some_and(|shown| shown != layout) {
+        hovered.set_if_neq(Hovered::default());
+        pinned.cells.clear();
+    }
+    *shown = Some(layout);
+}
+
+/// The hovered cell (with its row and column) and its sources, then pinned cells, lit; blocks lit
+/// before and no longer are cleared. Runs every frame, so it wins over a tour that resets styles.
+fn apply_focus(
+    scene: Option<Res<BlockScene>>,
+    hovered: Res<Hovered>,
+    pinned: Res<Pinned>,
+    mut explanations: ResMut<Explanations>,
+    mut styles: Query<&mut BlockStyle>,
+    mut lit: Local<Vec<usize>>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let Some(scene) = scene else { return };
+    let wanted = wanted_focus(&scene, &hovered, &pinned, &mut explanations);
+    let mut changed = false;
+    let blocks = lit.iter().copied().chain(wanted.keys().copied());
+    for block in blocks {
+        let Some(&entity) = scene.blocks.get(block) else { continue };
+        let Ok(mut style) = styles.get_mut(entity) else { continue };
+        let focus = wanted.get(&block).copied();
+        if style.focus != focus {
+            style.focus = focus;
+            changed = true;
+        }
+    }
+    *lit = wanted.into_keys().collect();
+    if changed {
+        // Styles reach the GPU in the next frame; the app sleeps without one.
+        redraw.write(RequestRedraw);
+    }
+}
+
+/// Every block's focus, the hovered cell first, then its sources, then pinned cells.
+pub fn wanted_focus(scene: &BlockScene, hovered: &Hovered, pinned: &Pinned, explanations: &mut Explanations) -> HashMap<usize, Focus> {
+    let mut wanted: HashMap<usize, Focus> = HashMap::new();
+    if let Some(cell) = hovered.cell {
+        wanted.insert(cell.block, (cell.cell.map(Some), HOVERED_FOCUS));
+        if let CardBody::Explained(explanation) = &*explanations.card(scene, cell) {
+            for (block, pattern) in source_focus(&scene.layout, explanation) {
+                wanted.entry(block).or_insert((pattern, SOURCE_FOCUS));
+            }
+        }
+    }
+    for cell in &pinned.cells {
+        let mut pattern = cell.cell.map(Some);
+        for (axis, &cells) in scene.layout.blocks[cell.block].cells.iter().enumerate() {
+            if cells == 1 {
+                pattern[axis] = None;
+            }
+        }
+        wanted.entry(cell.block).or_insert((pattern, PINNED_FOCUS));
+    }
+    wanted
+}
+
+/// The hover card beside the pointer (or the hovered cell), and every pinned card beside its cell.
+fn draw_cards(
+    mut contexts: EguiContexts,
+    scene: Option<Res<BlockScene>>,
+    hovered: Res<Hovered>,
+    mut pinned: ResMut<Pinned>,
+    mut explanations: ResMut<Explanations>,
+    camera: Query<(&Camera, &GlobalTransform), With<Camera3d>>,
+    transforms: Query<&GlobalTransform>,
+) -> Result {
+    let Some(scene) = scene else { return Ok(()) };
+    let Some((camera, camera_transform)) = camera.iter().find(|(camera, _)| camera.is_active) else { return Ok(()) };
+    let ctx = contexts.ctx_mut()?;
+    let screen = ctx.content_rect();
+    // Where a cell is on screen now, if it is in front of the camera.
+    let cell_on_screen = |cell: CellRef| -> Option<Pos2> {
+        let transform = transforms.get(*scene.blocks.get(cell.block)?).ok()?;
+        let point = camera.world_to_viewport(camera_transform, cell_center_world(&scene.layout, cell, transform)).ok()?;
+        Some(Pos2::new(point.x, point.y))
+    };
+
+    let mut unpin = None;
+    for (number, &cell) in pinned.cells.iter().enumerate() {
+        let Some(anchor) = cell_on_screen(cell) else { continue };
+        if !screen.expand(200.0).contains(anchor) {
+            continue;
+        }
+        let body = explanations.card(&scene, cell);
+        let id = egui::Id::new(("pinned card", cell.block, cell.cell));
+        let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
+        let area = egui::Area::new(id).order(egui::Order::Foreground).fixed_pos(card_position(anchor, size, screen));
+        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, &scene.layout, &scene, cell, &body, true)));
+        if response.inner {
+            unpin = Some(number);
+        }
+        // A leader from the cell to the nearest point of its card.
+        let card = response.response.rect;
+        ctx.layer_painter(egui::LayerId::new(egui::Order::Middle, egui::Id::new("pin leaders"))).line_segment(
+            [anchor, card.clamp(anchor)],
+            Stroke::new(1.5, Color32::from_gray(70)),
+        );
+    }
+    if let Some(number) = unpin {
+        pinned.cells.remove(number);
+    }
+
+    if let Some(cell) = hovered.cell
+        && !pinned.cells.contains(&cell)
+        && let Some(point) = hovered.pointer.map(|p| Pos2::new(p.x, p.y)).or_else(|| cell_on_screen(cell))
+        && screen.contains(point)
+    {
+        let body = explanations.card(&scene, cell);
+        let id = egui::Id::new("hover card");
+        // The card's size as last drawn (cards of one kind are alike), to put it where it fits.
+        let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
+        egui::Area::new(id)
+            .order(egui::Order::Tooltip)
+            .interactable(false)
+            .fixed_pos(card_position(point, size, screen))
+            .show(ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, &scene.layout, &scene, cell, &body, false)));
+    }
+    Ok(())
+}
+
+/// The top-left corner of a card of `size` beside `point`, not covering it where the screen has
+/// room: to the right, else to the left, else below or above; then kept on screen.
+pub fn card_position(point: Pos2, size: egui::Vec2, screen: egui::Rect) -> Pos2 {
+    const GAP: f32 = 18.0;
+    let room_right = screen.right() - point.x - GAP;
+    let room_left = point.x - GAP - screen.left();
+    let corner = if room_right >= size.x || room_left >= size.x {
+        let x = if room_right >= size.x { point.x + GAP } else { point.x - GAP - size.x };
+        // Beside the point: a little above it, so the eye reads down from the pointer.
+        Pos2::new(x, point.y - size.y * 0.25)
+    } else {
+        let below = screen.bottom() - point.y - GAP >= point.y - GAP - screen.top();
+        let y = if below { point.y + GAP } else { point.y - GAP - size.y };
+        Pos2::new(point.x - size.x / 2.0, y)
+    };
+    let max = (screen.max - size).max(screen.min);
+    corner.clamp(screen.min, max)
+}
+
+/// The card's frame, light whatever the app's theme.
+fn card_frame<R>(ui: &mut egui::Ui, pinned: bool, contents: impl FnOnce(&mut egui::Ui) -> R) -> R {
+    ui.style_mut().visuals = egui::Visuals::light();
+    let stroke = if pinned { Stroke::new(1.5, Color32::from_gray(70)) } else { Stroke::new(1.0, Color32::from_gray(150)) };
+    egui::Frame::new()
+        .fill(CARD_FILL)
+        .stroke(stroke)
+        .corner_radius(6.0)
+        .inner_margin(10.0)
+        .shadow(egui::Shadow { offset: [2, 3], blur: 8, spread: 0, color: Color32::from_black_alpha(40) })
+        .show(ui, |ui| {
+            ui.set_max_width(CARD_WIDTH);
+            contents(ui)
+        })
+        .inner
+}
+
+/// The colour of a block's family, as drawn (the layout's colours are sRGB).
+fn family_swatch(family: layout::Family) -> Color32 {
+    let [r, g, b] = family.rgb().map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8);
+    Color32::from_rgb(r, g, b)
+}
+
+fn swatch(ui: &mut egui::Ui, colour: Color32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    ui.painter().rect_filled(rect, 2.0, colour);
+    ui.painter().rect_stroke(rect, 2.0, Stroke::new(1.0, Color32::from_gray(60)), egui::StrokeKind::Inside);
+}
+
+/// What an index name means.
+fn index_meaning(name: &str) -> &'static str {
+    match name {
+        "t" => "token",
+        "t2" => "key token",
+        "c" => "channel",
+        "a" => "channel in the head",
+        "4c" => "MLP channel",
+        "v" => "vocabulary entry",
+        "h" => "head",
+        "qkv" => "q, k or v",
+        "out" => "output channel",
+        "in" => "input channel",
+        _ => "",
+    }
+}
+
+/// "t = 2 (token 2, 'B')": an index with its meaning, and the letter at a token position.
+fn describe_index(name: &str, value: usize, tokens: &[usize]) -> String {
+    let meaning = index_meaning(name);
+    match name {
+        "t" | "t2" if value < tokens.len() => format!("{name} = {value} ({meaning} {value}, '{}')", token_letter(tokens[value])),
+        "v" => format!("{name} = {value} ({meaning} '{}')", token_letter(value)),
+        _ if meaning.is_empty() => format!("{name} = {value}"),
+        _ => format!("{name} = {value} ({meaning})"),
+    }
+}
+
+/// The card: block, indices, value, formula, sources with their colours; returns true when its
+/// close button was clicked.
+fn card_contents(ui: &mut egui::Ui, layout: &Layout, scene: &BlockScene, cell: CellRef, body: &CardBody, pinned: bool) -> bool {
+    let block = &layout.blocks[cell.block];
+    let mut close = false;
+    ui.horizontal(|ui| {
+        swatch(ui, family_swatch(block.family()));
+        ui.label(egui::RichText::new(&block.name).strong().size(15.0).color(INK));
+        if pinned {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                close = ui.small_button("×").on_hover_text("unpin (Esc unpins all)").clicked();
+            });
+        }
+    });
+    let tokens: &[usize] = scene.activations.as_ref().map_or(&[], |a| &a.tokens);
+    match body {
+        CardBody::Explained(explanation) => {
+            let index: Vec<String> =
+                explanation.index_names.iter().zip(&explanation.index).map(|(name, &i)| describe_index(name, i, tokens)).collect();
+            ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
+            ui.label(egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED));
+            ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
+            ui.separator();
+            ui.label(egui::RichText::new(operation_title(explanation.op)).strong().color(INK));
+            ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
+            if explanation.op == Op::Gelu
+                && let Some(x) = explanation.operands.get("x")
+            {
+                gelu_plot(ui, x.value, explanation.value);
+            }
+            sources_list(ui, layout, explanation);
+        }
+        CardBody::Masked(reason) => {
+            cell_coordinates(ui, block, cell, tokens);
+            ui.separator();
+            ui.label(egui::RichText::new("masked").strong().color(Color32::from_rgb(150, 40, 30)));
+            ui.label(egui::RichText::new(reason).color(INK));
+        }
+        CardBody::StructureOnly => {
+            cell_coordinates(ui, block, cell, tokens);
+            ui.label(egui::RichText::new(format!("{} of {}", block.kind.as_str(), block.tensor)).color(MUTED));
+            ui.label(egui::RichText::new("no weights ship for this preset: structure only, no values").italics().color(INK));
+        }
+        CardBody::Waiting => {
+            cell_coordinates(ui, block, cell, tokens);
+            ui.label(egui::RichText::new("running the model…").italics().color(INK));
+        }
+        CardBody::Failed(message) => {
+            cell_coordinates(ui, block, cell, tokens);
+            ui.colored_label(Color32::DARK_RED, message);
+        }
+    }
+    close
+}
+
+/// The cell along the block's axes, where there is no explanation to give the tensor's indices.
+fn cell_coordinates(ui: &mut egui::Ui, block: &layout::Block, cell: CellRef, tokens: &[usize]) {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(layer) = block.layer {
+        parts.push(format!("layer {layer}"));
+    }
+    if let Some(head) = block.head {
+        parts.push(format!("head {head}"));
+    }
+    for (axis, name) in block.axes.iter().enumerate() {
+        if let Some(name) = name {
+            parts.push(describe_index(name.as_str(), cell.cell[axis] as usize, tokens));
+        }
+    }
+    ui.label(egui::RichText::new(parts.join(", ")).color(MUTED));
+}
+
+fn operation_title(op: Op) -> &'static str {
+    match op {
+        Op::Input => "input token",
+        Op::Embedding => "token embedding + position embedding",
+        Op::Matmul => "matrix multiply: bias + Σ a_i·w_i",
+        Op::ResidualAdd => "residual add: a + b",
+        Op::LnStats => "layer-norm statistic of the row",
+        Op::LayerNorm => "layer norm: (x − μ) / σ · γ + β",
+        Op::AttnScore => "attention score: q·k / sqrt(A)",
+        Op::SoftmaxStats => "softmax statistic of the row",
+        Op::Softmax => "softmax: exp(x − max) / Σ exp(x − max)",
+        Op::Gelu => "GELU",
+        Op::AttnValue => "weighted sum of V: Σ softmax · v",
+        Op::Concat => "the heads' outputs side by side (Σ softmax · v of the head)",
+        Op::Param => "a learned parameter",
+    }
+}
+
+/// What was read, colour-linked to its block: each role of the repeated terms (as a row or column)
+/// and each single operand with its value.
+fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation) {
+    if explanation.terms.is_empty() && explanation.operands.is_empty() {
+        return;
+    }
+    ui.add_space(4.0);
+    ui.label(egui::RichText::new("computed from").color(MUTED));
+    let family_of = |operand: &Operand| -> Color32 {
+        let family = operand.block.as_deref().and_then(|name| layout.block(name)).map(|block| block.family());
+        // A tensor without a block of its own is a parameter (`tok_emb` reads wte).
+        family_swatch(family.unwrap_or(layout::Family::Weight))
+    };
+    if let Some(first) = explanation.terms.first() {
+        for (role, operand) in first {
+            let count = explanation.terms.len();
+            let where_drawn = operand.block.clone().unwrap_or_else(|| operand.tensor.clone());
+            ui.horizontal(|ui| {
+                swatch(ui, family_of(operand));
+                ui.label(egui::RichText::new(format!("{role}: {count} values of {where_drawn}")).color(INK));
+            });
+        }
+    }
+    // In the order the formula reads them.
+    const ORDER: [&str; 12] = ["token_embedding", "position_embedding", "a", "b", "x", "mean", "std", "gamma", "beta", "max", "sumexp", "bias"];
+    let mut operands: Vec<(&&str, &Operand)> = explanation.operands.iter().collect();
+    operands.sort_by_key(|(role, _)| ORDER.iter().position(|known| known == *role).unwrap_or(ORDER.len()));
+    for (role, operand) in operands {
+        let where_drawn = operand.block.clone().unwrap_or_else(|| operand.tensor.clone());
+        ui.horizontal(|ui| {
+            swatch(ui, family_of(operand));
+            ui.label(egui::RichText::new(format!("{role}: {where_drawn}{:?} = {:.4}", operand.index, operand.value)).color(INK));
+        });
+    }
+}
+
+/// GELU as the model computes it (the tanh form).
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// A small plot of GELU over −4..4 with the cell's input marked.
+fn gelu_plot(ui: &mut egui::Ui, x: f32, y: f32) {
+    let (response, painter) = ui.allocate_painter(egui::vec2(200.0, 80.0), egui::Sense::hover());
+    let rect = response.rect;
+    let (x_range, y_range) = ((-4.0f32, 4.0f32), (-0.5f32, 4.0f32));
+    let to_screen = |x: f32, y: f32| {
+        Pos2::new(
+            egui::lerp(rect.left()..=rect.right(), (x - x_range.0) / (x_range.1 - x_range.0)),
+            egui::lerp(rect.bottom()..=rect.top(), (y.clamp(y_range.0, y_range.1) - y_range.0) / (y_range.1 - y_range.0)),
+        )
+    };
+    painter.rect_filled(rect, 2.0, Color32::WHITE);
+    let axis = Stroke::new(1.0, Color32::from_gray(170));
+    painter.line_segment([to_screen(x_range.0, 0.0), to_screen(x_range.1, 0.0)], axis);
+    painter.line_segment([to_screen(0.0, y_range.0), to_screen(0.0, y_range.1)], axis);
+    let curve: Vec<Pos2> = (0..=80).map(|i| x_range.0 + (x_range.1 - x_range.0) * i as f32 / 80.0).map(|x| to_screen(x, gelu(x))).collect();
+    painter.add(egui::Shape::line(curve, Stroke::new(2.0, Color32::from_rgb(60, 140, 60))));
+    let marked = to_screen(x.clamp(x_range.0, x_range.1), y);
+    painter.circle_filled(marked, 4.5, Color32::from_rgb(235, 100, 20));
+    painter.text(
+        rect.left_top() + egui::vec2(4.0, 2.0),
+        Align2::LEFT_TOP,
+        format!("x = {x:.3}"),
+        egui::FontId::proportional(11.0),
+        MUTED,
+    );
+}
+
+/// An offscreen app showing `cell` hovered: its highlights and its card (`llmviz screenshot --hover`).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn offscreen_hovering(
+    source: super::scene::SceneSource,
+    size: UVec2,
+    view: super::view::ViewPoint,
+    cell: CellRef,
+) -> super::offscreen::Offscreen {
+    super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
+        app.add_plugins((bevy_egui::EguiPlugin::default(), HoverPlugin)).insert_resource(Hovered { cell: Some(cell), pointer: None });
+    })
+}

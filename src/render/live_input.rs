@@ -1,0 +1,91 @@
+//! Changing the input while the app runs: six random letters, or the model's own next token fed back
+//! (one autoregressive step, as the reference's text describes), until the context is full.
+//! Changing `SceneSource::tokens` is all it takes: the scene reruns the forward pass, and the cells,
+//! the hover cards and the predicted tokens follow.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use bevy_egui::egui;
+
+use super::scene::{BlockScene, SceneSource, ValuesState};
+use crate::model::vocab::{letters, token_letter};
+use crate::model::{Activations, GptConfig};
+
+/// How many letters "random" gives: the sort task's input length.
+pub const RANDOM_LENGTH: usize = 6;
+
+/// `RANDOM_LENGTH` letters of the model's vocabulary (fewer if the context is shorter), from `seed`.
+pub fn random_letters(config: &GptConfig, seed: u64) -> String {
+    let Some(letters) = letters(config) else { return String::new() };
+    // xorshift64*: a few letters need no more randomness than this.
+    let mut state = seed | 1;
+    (0..RANDOM_LENGTH.min(config.block_size))
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let draw = state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33;
+            letters[(draw % letters.len() as u64) as usize]
+        })
+        .collect()
+}
+
+/// The input with the model's prediction at its last position appended: the most probable token.
+/// `activations` must be those of `tokens`.
+pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &GptConfig) -> Result<Vec<usize>, String> {
+    if tokens.len() >= config.block_size {
+        return Err(format!("the context is full: {} tokens", config.block_size));
+    }
+    if activations.tokens != tokens {
+        return Err("the model is still running on this input".into());
+    }
+    let Some(probs) = activations.get("probs") else { return Err("no predictions yet".into()) };
+    let Some(&vocab) = probs.shape.last() else { return Err("no predictions yet".into()) };
+    let last = &probs.data[probs.data.len().saturating_sub(vocab)..];
+    let next = last.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(token, _)| token).ok_or("no predictions yet")?;
+    Ok([tokens, &[next]].concat())
+}
+
+/// The "random" and "next token" buttons under the input box: the new input when one was clicked
+/// (the box's text is rewritten to match). The source is only read, so that it is marked changed,
+/// and the forward pass rerun, only when the input does change.
+pub fn input_buttons(
+    ui: &mut egui::Ui,
+    source: &SceneSource,
+    scene: Option<&BlockScene>,
+    input_text: &mut String,
+    input_error: &mut Option<String>,
+) -> Option<Vec<usize>> {
+    let config = &source.config;
+    let mut new_tokens = None;
+    ui.horizontal(|ui| {
+        if ui.button("random").on_hover_text("six random letters").clicked() {
+            let seed = RandomState::new().hash_one(input_text.as_str());
+            let text = random_letters(config, seed);
+            if let Ok(tokens) = crate::model::vocab::parse_letters(&text, config) {
+                *input_text = text;
+                *input_error = None;
+                new_tokens = Some(tokens);
+            }
+        }
+        let ready = scene.filter(|scene| scene.values == ValuesState::Ready).and_then(|scene| scene.activations.as_deref());
+        let next = match ready {
+            Some(activations) => append_prediction(&source.tokens, activations, config),
+            None => Err("the model is still running".into()),
+        };
+        let button = ui.add_enabled(next.is_ok(), egui::Button::new("next token"));
+        let button = match &next {
+            Ok(tokens) => button.on_hover_text(format!("append the prediction '{}' and run again", token_letter(*tokens.last().unwrap_or(&0)))),
+            Err(why) => button.on_disabled_hover_text(why.as_str()),
+        };
+        if button.clicked()
+            && let Ok(tokens) = next
+        {
+            *input_text = tokens.iter().map(|&t| token_letter(t)).collect();
+            *input_error = None;
+            new_tokens = Some(tokens);
+        }
+    });
+    new_tokens
+}

@@ -1,0 +1,412 @@
+//! The tour's sidebar, on the left as in the reference: the chapters, the commentary revealed as the
+//! tour advances (links light up their blocks when hovered), "Press Space to continue", Continue and
+//! Skip, a play button per step, the chapter's timeline to scrub, the speed, and the errors of a
+//! broken edit. It shows the player's state and changes it; the scene follows in `tour_player`.
+//! Focus notes are drawn beside their cells in the 3D view.
+
+use bevy::prelude::*;
+use bevy::window::RequestRedraw;
+use bevy_egui::egui::{self, Color32, FontId, RichText, Stroke};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
+
+use super::scene::BlockScene;
+use super::tour_player::{AppliedTour, TourHover, TourState};
+use crate::layout::CELL;
+use crate::tour::{Cells, Span, link_targets, markup};
+
+/// The sidebar's width in logical pixels.
+pub const PANEL_WIDTH: f32 = 400.0;
+
+const BLOCK_LINK: Color32 = Color32::from_rgb(30, 110, 200);
+const DIM_LINK: Color32 = Color32::from_rgb(150, 80, 190);
+const CHAPTER_LINK: Color32 = Color32::from_rgb(20, 140, 110);
+const CURRENT_FRAME: Color32 = Color32::from_rgb(120, 170, 235);
+const PILL: Color32 = Color32::from_rgb(190, 215, 245);
+
+/// How wide the sidebar is on screen (0 when there is no tour), for overlays that must keep clear of it.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct TourPanelWidth(pub f32);
+
+pub(super) fn add_panel(app: &mut App) {
+    app.init_resource::<TourPanelWidth>()
+        .add_systems(EguiPrimaryContextPass, (tour_panel, focus_notes))
+        .add_systems(Update, centre_view_right_of_panel);
+}
+
+/// The scene's centre moves to the middle of the window's part right of the sidebar: the camera
+/// sees a view as wide as the window plus the panel, of which the window shows the left part, so
+/// the tour's camera poses frame what they show beside the commentary rather than under it.
+fn centre_view_right_of_panel(
+    panel: Res<TourPanelWidth>,
+    window: Single<&Window, With<bevy::window::PrimaryWindow>>,
+    mut camera: Single<&mut Camera, With<Camera3d>>,
+) {
+    let size = window.physical_size();
+    let panel_px = (panel.0 * window.scale_factor()).round() as u32;
+    let wanted = (panel_px > 0 && size.x > panel_px && size.y > 0).then(|| bevy::camera::SubCameraView {
+        full_size: UVec2::new(size.x + panel_px, size.y),
+        offset: Vec2::ZERO,
+        size,
+    });
+    if camera.sub_camera_view != wanted {
+        camera.sub_camera_view = wanted;
+    }
+}
+
+/// What the reader asked for in the sidebar this frame; applied after drawing it.
+#[derive(Default)]
+struct Requests {
+    open_chapter: Option<usize>,
+    /// A chapter link clicked, by id.
+    open_chapter_id: Option<String>,
+    seek: Option<f32>,
+    play_step: Option<usize>,
+    jump_step: Option<usize>,
+    continue_playing: bool,
+    skip: bool,
+    pause: bool,
+    speed: Option<f32>,
+    hover: Vec<usize>,
+}
+
+fn tour_panel(
+    mut contexts: EguiContexts,
+    tour: Option<ResMut<TourState>>,
+    scene: Option<Res<BlockScene>>,
+    mut hover: ResMut<TourHover>,
+    mut width: ResMut<TourPanelWidth>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) -> Result {
+    let Some(mut tour) = tour else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    let screen = ctx.content_rect();
+    let frame = tour.frame();
+    let mut requests = Requests::default();
+    let layout = scene.as_ref().map(|scene| scene.layout.clone()).filter(|layout| layout.config.name == frame.model);
+
+    let area = egui::Area::new(egui::Id::new("tour panel"))
+        .fixed_pos(screen.left_top())
+        .constrain(false)
+        .order(egui::Order::Middle)
+        .show(ctx, |ui| {
+            egui::Frame::NONE
+                .fill(Color32::from_gray(246))
+                .stroke(Stroke::new(1.0, Color32::from_gray(210)))
+                .inner_margin(egui::Margin::same(12))
+                .show(ui, |ui| {
+                    ui.set_width(PANEL_WIDTH - 24.0);
+                    ui.set_height(screen.height() - 24.0);
+                    chapter_bar(ui, &tour, &mut requests);
+                    if !tour.errors.is_empty() {
+                        errors(ui, &tour.errors);
+                    }
+                    let footer_height = 96.0;
+                    let commentary_height = (ui.available_height() - footer_height).max(80.0);
+                    egui::ScrollArea::vertical()
+                        .max_height(commentary_height)
+                        .auto_shrink([false, false])
+                        .stick_to_bottom(true)
+                        .show(ui, |ui| commentary(ui, &tour, &frame, layout.as_deref(), &mut requests));
+                    footer(ui, &tour, &mut requests);
+                });
+        });
+    let shown_width = area.response.rect.width();
+    if width.0 != shown_width {
+        width.0 = shown_width;
+    }
+
+    if hover.blocks != requests.hover {
+        hover.blocks = std::mem::take(&mut requests.hover);
+    }
+    let changed = apply(&mut tour, requests);
+    if changed {
+        redraw.write(RequestRedraw);
+    }
+    Ok(())
+}
+
+/// ‹ Chapter: title › with the table of contents in a drop-down.
+fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
+    let count = tour.compiled.chapters.len();
+    ui.label(RichText::new(&tour.compiled.tour.title).small().color(Color32::from_gray(110)));
+    ui.horizontal(|ui| {
+        if ui.add_enabled(tour.chapter > 0, egui::Button::new(" ‹ ")).on_hover_text("Previous chapter").clicked() {
+            requests.open_chapter = Some(tour.chapter - 1);
+        }
+        let title = format!("Chapter {}: {}", tour.chapter + 1, tour.timeline().title);
+        egui::ComboBox::from_id_salt("chapters")
+            .selected_text(RichText::new(title).strong())
+            .width(PANEL_WIDTH - 120.0)
+            .show_ui(ui, |ui| {
+                for (index, chapter) in tour.compiled.chapters.iter().enumerate() {
+                    let text = format!("{}. {}", index + 1, chapter.title);
+                    if ui.selectable_label(index == tour.chapter, text).clicked() {
+                        requests.open_chapter = Some(index);
+                    }
+                }
+            });
+        if ui.add_enabled(tour.chapter + 1 < count, egui::Button::new(" › ")).on_hover_text("Next chapter").clicked()
+        {
+            requests.open_chapter = Some(tour.chapter + 1);
+        }
+    });
+    ui.separator();
+}
+
+fn errors(ui: &mut egui::Ui, errors: &[String]) {
+    egui::Frame::NONE.fill(Color32::from_rgb(253, 232, 232)).inner_margin(egui::Margin::same(6)).show(ui, |ui| {
+        ui.colored_label(
+            Color32::DARK_RED,
+            RichText::new("The tour file does not check; still showing the last good version:").strong(),
+        );
+        for error in errors.iter().take(6) {
+            ui.colored_label(Color32::DARK_RED, RichText::new(error).monospace().small());
+        }
+        if errors.len() > 6 {
+            ui.colored_label(Color32::DARK_RED, format!("… and {} more", errors.len() - 6));
+        }
+    });
+    ui.add_space(4.0);
+}
+
+/// The paragraphs of the steps reached; the current step framed, with its controls.
+fn commentary(
+    ui: &mut egui::Ui,
+    tour: &TourState,
+    frame: &crate::tour::TourFrame,
+    layout: Option<&crate::layout::Layout>,
+    requests: &mut Requests,
+) {
+    let chapter = &tour.compiled.tour.chapters[tour.chapter];
+    let timeline = tour.timeline();
+    for (step_index, step) in chapter.steps.iter().enumerate().take(frame.step + 1) {
+        let current = step_index == frame.step;
+        // Read paragraphs are dimmed a little; the current one fades in.
+        let alpha = if current { 0.6 + 0.4 * frame.text_in } else { 0.75 };
+        let stroke = if current { Stroke::new(1.5, CURRENT_FRAME) } else { Stroke::NONE };
+        let response =
+            egui::Frame::NONE.stroke(stroke).corner_radius(4.0).inner_margin(egui::Margin::same(6)).show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.multiply_opacity(alpha);
+                for paragraph in &step.text {
+                    paragraph_ui(ui, paragraph, layout, requests);
+                    ui.add_space(6.0);
+                }
+                step_controls(ui, tour, step_index, requests);
+            });
+        if current && tour.player.playing {
+            response.response.scroll_to_me(Some(egui::Align::BOTTOM));
+        }
+    }
+    // Paused with more to come (at a break, or where a deep link or a scrub left it).
+    if !tour.player.playing && !tour.player.at_end(timeline) {
+        ui.add_space(4.0);
+        ui.vertical_centered(|ui| {
+            let text = if tour.player.time == 0.0 { "Press Space to start" } else { "Press Space to continue" };
+            egui::Frame::NONE.fill(PILL).corner_radius(12.0).inner_margin(egui::Margin::symmetric(12, 6)).show(
+                ui,
+                |ui| {
+                    ui.label(RichText::new(text).color(Color32::from_gray(30)));
+                },
+            );
+        });
+    } else if tour.player.at_end(timeline) && tour.chapter + 1 < tour.compiled.chapters.len() {
+        ui.add_space(4.0);
+        ui.vertical_centered(|ui| {
+            ui.label(
+                RichText::new("End of the chapter: Space opens the next one.").italics().color(Color32::from_gray(90)),
+            );
+        });
+    }
+}
+
+/// One paragraph: emphasis in italics, links coloured; hovering a block or dimension link lights
+/// up its blocks, clicking a chapter link opens the chapter.
+fn paragraph_ui(ui: &mut egui::Ui, paragraph: &str, layout: Option<&crate::layout::Layout>, requests: &mut Requests) {
+    let spans = match markup::parse(paragraph) {
+        Ok(spans) => spans,
+        // `tour check` refuses these; shown plain rather than lost.
+        Err(_) => vec![Span::Text(paragraph.to_string())],
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 0.0;
+        for span in &spans {
+            let text = RichText::new(span.text()).size(15.0);
+            match span {
+                Span::Text(_) => {
+                    ui.label(text.color(Color32::from_gray(30)));
+                }
+                Span::Emphasis(_) => {
+                    ui.label(text.italics().color(Color32::from_gray(30)));
+                }
+                Span::Block { .. } | Span::Dim { .. } => {
+                    let colour = if matches!(span, Span::Block { .. }) { BLOCK_LINK } else { DIM_LINK };
+                    let response = ui.add(egui::Label::new(text.color(colour)).sense(egui::Sense::hover()));
+                    if response.hovered()
+                        && let Some(layout) = layout
+                    {
+                        requests.hover.extend(link_targets(span, layout));
+                    }
+                }
+                Span::Chapter { id, .. } => {
+                    let response =
+                        ui.add(egui::Label::new(text.color(CHAPTER_LINK).underline()).sense(egui::Sense::click()));
+                    if response.on_hover_cursor(egui::CursorIcon::PointingHand).clicked() {
+                        // Links are checked against the tour's chapters when it loads.
+                        requests.open_chapter_id = Some(id.clone());
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Play runs the step from its first paragraph; "go to" goes to where its actions start.
+fn step_controls(ui: &mut egui::Ui, tour: &TourState, step_index: usize, requests: &mut Requests) {
+    let timeline = tour.timeline();
+    let times = timeline.steps[step_index];
+    ui.horizontal(|ui| {
+        let playing_here = tour.player.playing && timeline.step_at(tour.player.time) == step_index;
+        if playing_here {
+            if ui.small_button("pause").on_hover_text("Pause here").clicked() {
+                requests.pause = true;
+            }
+        } else if ui.small_button("▶ play").on_hover_text("Play this step from its start").clicked() {
+            requests.play_step = Some(step_index);
+        }
+        if ui.small_button("go to").on_hover_text("Go to where this step's animation starts").clicked() {
+            requests.jump_step = Some(step_index);
+        }
+        // How far through this step the tour is.
+        let span = (times.end - times.start).max(1e-3);
+        let progress = ((tour.player.time - times.start) / span).clamp(0.0, 1.0);
+        ui.add(egui::ProgressBar::new(progress).desired_width(ui.available_width() - 60.0).desired_height(4.0));
+        ui.label(RichText::new(format!("{:.1} s", times.end - times.start)).small().color(Color32::from_gray(120)));
+    });
+}
+
+/// The chapter timeline, Continue and Skip, and the speed.
+fn footer(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
+    let timeline = tour.timeline();
+    ui.separator();
+    ui.horizontal(|ui| {
+        let mut time = tour.player.time;
+        ui.spacing_mut().slider_width = PANEL_WIDTH - 130.0;
+        let slider = egui::Slider::new(&mut time, 0.0..=timeline.length.max(1e-3)).show_value(false);
+        if ui.add(slider).on_hover_text("Drag to scrub the chapter").changed() {
+            requests.seek = Some(time);
+        }
+        ui.label(RichText::new(format!("{:.1} / {:.1} s", tour.player.time, timeline.length)).small());
+    });
+    ui.horizontal(|ui| {
+        let continue_text = if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" };
+        if ui.add_sized([PANEL_WIDTH - 120.0, 28.0], egui::Button::new(continue_text).fill(PILL)).clicked() {
+            requests.continue_playing = true;
+        }
+        if ui.add_sized([70.0, 28.0], egui::Button::new("Skip")).on_hover_text("Jump to the next pause").clicked() {
+            requests.skip = true;
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("speed");
+        for speed in [0.5, 1.0, 2.0, 4.0] {
+            if ui.selectable_label(tour.player.speed == speed, format!("{speed}×")).clicked() {
+                requests.speed = Some(speed);
+            }
+        }
+        ui.label(RichText::new("Backspace: back").small().color(Color32::from_gray(120)));
+    });
+}
+
+/// Applies the sidebar's requests to the player; whether anything changed.
+fn apply(tour: &mut TourState, requests: Requests) -> bool {
+    let mut changed = false;
+    let linked = requests.open_chapter_id.as_deref().and_then(|id| tour.compiled.tour.chapter(id));
+    let open = requests.open_chapter.or(linked);
+    if let Some(chapter) = open {
+        // Re-selecting a chapter replays it, as in the reference.
+        tour.open_chapter(chapter, true);
+        changed = true;
+    }
+    let TourState { compiled, chapter, player, .. } = tour;
+    let timeline = &compiled.chapters[*chapter];
+    if let Some(time) = requests.seek {
+        player.seek(timeline, time);
+        changed = true;
+    }
+    if let Some(step) = requests.play_step {
+        player.play_step(timeline, step);
+        changed = true;
+    }
+    if let Some(step) = requests.jump_step {
+        player.jump_to_step(timeline, step);
+        changed = true;
+    }
+    if requests.pause {
+        player.playing = false;
+        changed = true;
+    }
+    if requests.skip {
+        player.skip(timeline);
+        changed = true;
+    }
+    if let Some(speed) = requests.speed {
+        player.speed = speed;
+        changed = true;
+    }
+    if requests.continue_playing {
+        tour.continue_playing();
+        changed = true;
+    }
+    changed
+}
+
+/// The notes of the tour's focus, in dark tags above the cells they point at.
+fn focus_notes(
+    mut contexts: EguiContexts,
+    applied: Res<AppliedTour>,
+    scene: Option<Res<BlockScene>>,
+    camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
+    transforms: Query<&Transform>,
+) -> Result {
+    let (Some(frame), Some(scene)) = (&applied.frame, scene) else { return Ok(()) };
+    if frame.focus.iter().all(|focus| focus.note.is_none()) || scene.layout.config.name != frame.model {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Middle, egui::Id::new("tour notes")));
+    let (camera, camera_transform) = *camera;
+    for focus in &frame.focus {
+        let (Some(note), Some(block)) = (&focus.note, scene.layout.blocks.get(focus.block)) else { continue };
+        // Above the focused cells' top edge, moved with the block.
+        let cell = match focus.cells {
+            Cells::Column(x) | Cells::Cell(x, _) => [x, 0, 0],
+            Cells::Row(_) | Cells::All => [block.cells[0] / 2, 0, 0],
+        };
+        let mut point = Vec3::from(block.cell_center(cell));
+        point.y = block.max()[1] + CELL;
+        if let Some(entity) = scene.blocks.get(focus.block).copied()
+            && let Ok(transform) = transforms.get(entity)
+        {
+            let min = Vec3::from(block.position);
+            point += transform.translation - (min + Vec3::from(block.max())) / 2.0;
+        }
+        let Ok(screen) = camera.world_to_viewport(camera_transform, point) else { continue };
+        let galley = painter.layout_no_wrap(note.clone(), FontId::proportional(14.0), Color32::WHITE);
+        let tag = egui::Rect::from_center_size(
+            egui::pos2(screen.x, screen.y - galley.size().y / 2.0 - 6.0),
+            galley.size() + egui::vec2(10.0, 6.0),
+        );
+        painter.rect_filled(tag, 3.0, Color32::from_rgb(30, 60, 110));
+        painter.galley(tag.min + egui::vec2(5.0, 3.0), galley, Color32::WHITE);
+        let tip = tag.center_bottom();
+        painter.add(egui::Shape::convex_polygon(
+            vec![tip + egui::vec2(-5.0, 0.0), tip + egui::vec2(5.0, 0.0), tip + egui::vec2(0.0, 6.0)],
+            Color32::from_rgb(30, 60, 110),
+            Stroke::NONE,
+        ));
+    }
+    Ok(())
+}

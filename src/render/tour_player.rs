@@ -1,0 +1,487 @@
+//! Playing a guided tour in the scene: the open tour file (reloaded when it changes), the reader's
+//! place in it, and each frame the `TourFrame` at that place applied to the camera and the blocks.
+//!
+//! The pure core (`crate::tour`) says what the scene is at a tour time; this only copies it onto
+//! the world, and only when it changed: the camera's `ViewPoint`, each block's `BlockStyle` and
+//! `Transform`, the model on screen and whether labels show. So the scene at tour time t is the
+//! same however the reader got to t. The sidebar is `tour_panel`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+use bevy::prelude::*;
+use bevy::window::RequestRedraw;
+use bevy_tweening::TweenAnim;
+
+use super::scene::{BlockScene, BlockStyle, SceneSource, box_transform};
+use super::view::ViewPoint;
+use crate::layout::Layout;
+use crate::tour::live::carry_over;
+use crate::tour::player::Continued;
+use crate::tour::timeline::revealed_cells;
+use crate::tour::{BlockState, Cells, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
+
+/// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
+/// it is there (so that edits reload), else this copy built in.
+pub const DEFAULT_TOUR_FILE: &str = "tours/nano-gpt.ron";
+pub const BUILT_IN_TOUR: &str = include_str!("../../tours/nano-gpt.ron");
+
+/// How often the open tour file is checked for changes.
+const RELOAD_POLL_SECONDS: f32 = 0.5;
+
+/// Where to open a tour: `--tour FILE --chapter ID --step N`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TourLink {
+    pub file: Option<PathBuf>,
+    pub chapter: Option<String>,
+    /// From 1.
+    pub step: Option<usize>,
+}
+
+/// The open tour and the reader's place in it.
+#[derive(Resource)]
+pub struct TourState {
+    /// The tour in use: the last one that checked clean.
+    pub compiled: CompiledTour,
+    /// The file it came from, watched for edits; None for the built-in copy.
+    pub live: Option<LiveTour>,
+    /// Why the file as it is now does not load, one line each (the last good tour stays in use).
+    pub errors: Vec<String>,
+    /// Index into `compiled.chapters`.
+    pub chapter: usize,
+    pub player: Player,
+    pub layouts: Layouts,
+    reload_timer: Timer,
+}
+
+impl TourState {
+    /// Opens a tour at a chapter and time, paused there.
+    pub fn new(
+        compiled: CompiledTour,
+        live: Option<LiveTour>,
+        layouts: Layouts,
+        chapter: usize,
+        time: f32,
+    ) -> TourState {
+        TourState {
+            compiled,
+            live,
+            errors: Vec::new(),
+            chapter,
+            player: Player::paused_at(time),
+            layouts,
+            reload_timer: Timer::from_seconds(RELOAD_POLL_SECONDS, TimerMode::Repeating),
+        }
+    }
+
+    /// Opens what a `TourLink` names: the file (or the default tour), at the chapter's step (or
+    /// its start; the first chapter's start without a chapter). Errors are one line.
+    pub fn open(link: &TourLink) -> Result<TourState, String> {
+        if link.step.is_some() && link.chapter.is_none() {
+            return Err("--step needs a --chapter to count in".into());
+        }
+        let mut layouts = Layouts::default();
+        let (compiled, live) = match &link.file {
+            Some(path) => {
+                let live = LiveTour::open(path, &mut layouts).map_err(|errors| one_line(&errors, path))?;
+                (live.tour.clone(), Some(live))
+            }
+            None if Path::new(DEFAULT_TOUR_FILE).is_file() => {
+                let path = Path::new(DEFAULT_TOUR_FILE);
+                let live = LiveTour::open(path, &mut layouts).map_err(|errors| one_line(&errors, path))?;
+                (live.tour.clone(), Some(live))
+            }
+            None => (built_in_tour(&mut layouts)?, None),
+        };
+        let (chapter, time) = match &link.chapter {
+            Some(id) => compiled.deep_link(id, link.step)?,
+            None => (0, 0.0),
+        };
+        Ok(TourState::new(compiled, live, layouts, chapter, time))
+    }
+
+    pub fn timeline(&self) -> &crate::tour::ChapterTimeline {
+        &self.compiled.chapters[self.chapter]
+    }
+
+    /// The scene and sidebar now.
+    pub fn frame(&self) -> TourFrame {
+        self.timeline().evaluate(self.player.time)
+    }
+
+    /// Opens a chapter at its start; `playing` starts it at once.
+    pub fn open_chapter(&mut self, chapter: usize, playing: bool) {
+        self.chapter = chapter.min(self.compiled.chapters.len() - 1);
+        let speed = self.player.speed;
+        self.player = Player { time: 0.0, playing, speed };
+    }
+
+    /// Space: play on; at a chapter's end, the next chapter (if any) starts.
+    pub fn continue_playing(&mut self) {
+        let timeline = &self.compiled.chapters[self.chapter];
+        if self.player.continue_playing(timeline) == Continued::ChapterDone
+            && self.chapter + 1 < self.compiled.chapters.len()
+        {
+            self.open_chapter(self.chapter + 1, true);
+        }
+    }
+
+    /// Reloads the file if it changed. A good edit takes over at the same chapter and time; a
+    /// broken one only fills `errors`.
+    pub fn poll_file(&mut self) -> Polled {
+        let Some(live) = &mut self.live else { return Polled::Unchanged };
+        let polled = live.poll(&mut self.layouts);
+        match polled {
+            Polled::Reloaded => {
+                let (chapter, time) = carry_over(&self.compiled, &live.tour, self.chapter, self.player.time);
+                self.compiled = live.tour.clone();
+                self.errors.clear();
+                self.chapter = chapter;
+                self.player.time = time;
+            }
+            Polled::Broken => self.errors = live.errors.clone(),
+            Polled::Unchanged => {}
+        }
+        polled
+    }
+}
+
+fn built_in_tour(layouts: &mut Layouts) -> Result<CompiledTour, String> {
+    let file = "built-in tours/nano-gpt.ron";
+    let tour = Tour::parse(BUILT_IN_TOUR, file).map_err(|error| error.to_string())?;
+    CompiledTour::compile(tour, file, layouts).map_err(|errors| one_line(&errors, Path::new(DEFAULT_TOUR_FILE)))
+}
+
+/// A tour's errors as one line: the first, and how many more `tour check` lists.
+fn one_line(errors: &[crate::tour::TourError], path: &Path) -> String {
+    match errors {
+        [] => format!("{}: cannot open the tour", path.display()),
+        [only] => only.to_string(),
+        [first, rest @ ..] => {
+            format!("{first} (and {} more: see `llmviz tour check {}`)", rest.len(), path.display())
+        }
+    }
+}
+
+/// Whether the scene's section and dimension labels show, as the tour says (true without a tour).
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TourLabels(pub bool);
+
+impl Default for TourLabels {
+    fn default() -> TourLabels {
+        TourLabels(true)
+    }
+}
+
+/// Blocks lit up because the reader hovers a link in the commentary.
+#[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TourHover {
+    pub blocks: Vec<usize>,
+}
+
+/// How bright hovered links make their blocks.
+const HOVER_HIGHLIGHT: f32 = 0.8;
+
+/// What was last applied to the world, so a frame is applied only when something changed.
+#[derive(Resource, Default)]
+pub struct AppliedTour {
+    /// The frame on screen, for the sidebar and the focus notes.
+    pub frame: Option<TourFrame>,
+    hover: Vec<usize>,
+    /// The layout the styles were applied to (a new scene needs them again).
+    layout: Weak<Layout>,
+    /// Blocks given a style or transform other than the default, to reset when they leave the frame.
+    touched: HashSet<usize>,
+    /// Blocks whose focus the tour set.
+    focused: HashSet<usize>,
+    /// Frames to apply again after a new scene appeared (the model switcher's flight comes a
+    /// frame later and must not win over the tour's camera).
+    settle: u32,
+    /// The tour moved the camera last time it applied; the reader's own moves come after.
+    pub camera: Option<ViewPoint>,
+}
+
+/// Tour systems that need no window: reloading, playing and applying. `TourPlugin` adds the
+/// keyboard and the sidebar; offscreen screenshots use these alone.
+pub fn add_tour_systems(app: &mut App) {
+    app.init_resource::<TourLabels>()
+        .init_resource::<TourHover>()
+        .init_resource::<AppliedTour>()
+        .add_message::<RequestRedraw>()
+        .add_systems(Update, (reload_tour_file, advance_tour, apply_tour_frame).chain());
+}
+
+fn reload_tour_file(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
+    let Some(mut tour) = tour else { return };
+    if tour.live.is_none() || !tour.reload_timer.tick(time.delta()).just_finished() {
+        return;
+    }
+    match tour.poll_file() {
+        Polled::Reloaded => info!("reloaded {}", tour.compiled.file),
+        Polled::Broken => {
+            warn!("{} does not check; the last good version stays in use", tour.compiled.file);
+            redraw.write(RequestRedraw);
+        }
+        Polled::Unchanged => {}
+    }
+}
+
+fn advance_tour(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
+    let Some(mut tour) = tour else { return };
+    if !tour.player.playing {
+        return;
+    }
+    // Real time: a tour plays at its own pace whatever the frame rate; capped so that a stall
+    // (a pipeline compiling) doesn't skip an animation.
+    let seconds = time.delta_secs().min(0.1);
+    let TourState { compiled, chapter, player, .. } = &mut *tour;
+    player.advance(&compiled.chapters[*chapter], seconds);
+    redraw.write(RequestRedraw);
+}
+
+/// The style a block has in a tour frame; `hovered` adds the link highlight.
+pub fn block_style(state: BlockState, cells: [u32; 3], hovered: bool) -> BlockStyle {
+    let revealed = revealed_cells(cells, state.reveal);
+    let total: u64 = cells.iter().map(|&n| n as u64).product();
+    BlockStyle {
+        opacity: state.opacity.clamp(0.0, 1.0),
+        highlight: if hovered { state.highlight.max(HOVER_HIGHLIGHT) } else { state.highlight.clamp(0.0, 1.0) },
+        show_values: revealed > 0,
+        revealed_cells: (revealed < total).then(|| revealed.min(u32::MAX as u64) as u32),
+        focus: None,
+    }
+}
+
+/// The cells of a focus as the shader takes them: None along an axis for all of it.
+pub fn focus_cells(cells: Cells) -> [Option<u32>; 3] {
+    match cells {
+        Cells::All => [None, None, None],
+        Cells::Column(x) => [Some(x), None, None],
+        Cells::Row(y) => [None, Some(y), None],
+        Cells::Cell(x, y) => [Some(x), Some(y), None],
+    }
+}
+
+/// A block's transform, moved by `offset` and scaled by `scale` about its centre.
+pub fn block_transform(layout: &Layout, block: usize, state: BlockState) -> Transform {
+    let block = &layout.blocks[block];
+    let min = Vec3::from(block.position);
+    let mut transform = box_transform(min, Vec3::from(block.max()));
+    transform.translation += Vec3::from(state.offset);
+    transform.scale *= state.scale.max(0.0);
+    transform
+}
+
+/// Copies the tour frame onto the world when it, the hovered links or the scene changed.
+#[allow(clippy::too_many_arguments)]
+fn apply_tour_frame(
+    mut commands: Commands,
+    tour: Option<Res<TourState>>,
+    scene: Option<Res<BlockScene>>,
+    mut source: ResMut<SceneSource>,
+    hover: Res<TourHover>,
+    mut applied: ResMut<AppliedTour>,
+    mut labels: ResMut<TourLabels>,
+    mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
+    mut camera: Query<(Entity, &mut ViewPoint), With<Camera3d>>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let Some(tour) = tour else { return };
+    let frame = tour.frame();
+
+    // Another model first: the scene is respawned, and the frame applies once it is there. A model
+    // the reader picked in the switcher stays until the tour moves on.
+    let frame_changed = applied.frame.as_ref() != Some(&frame);
+    if source.config.name != frame.model {
+        if !frame_changed {
+            return;
+        }
+        let input = if frame.model == "nano" { tour.compiled.tour.input.as_deref() } else { None };
+        match super::scene_source(&frame.model, input) {
+            Ok(new_source) => *source = new_source,
+            Err(message) => {
+                error!("tour model '{}': {message}", frame.model);
+                // Not again every frame: the tour stays on the model shown until it moves on.
+                applied.frame = Some(frame);
+                return;
+            }
+        }
+        redraw.write(RequestRedraw);
+        return;
+    }
+    let Some(scene) = scene else { return };
+    if scene.layout.config.name != frame.model {
+        redraw.write(RequestRedraw);
+        return;
+    }
+    let new_scene = !Weak::ptr_eq(&applied.layout, &Arc::downgrade(&scene.layout));
+    if new_scene {
+        applied.layout = Arc::downgrade(&scene.layout);
+        // Entities of the old scene are gone: nothing of ours is left to reset.
+        applied.touched.clear();
+        applied.focused.clear();
+        applied.settle = 2;
+    }
+    let unchanged = !new_scene && applied.frame.as_ref() == Some(&frame) && applied.hover == hover.blocks;
+    if unchanged && applied.settle == 0 {
+        // The pointer's focus wins while it hovers; when it lets go of a block the tour points
+        // at, the tour's focus comes back.
+        for focus in &frame.focus {
+            if let Some(&entity) = scene.blocks.get(focus.block)
+                && let Ok((mut style, _)) = blocks.get_mut(entity)
+                && style.focus.is_none()
+            {
+                style.focus = Some((focus_cells(focus.cells), 1.0));
+                redraw.write(RequestRedraw);
+            }
+        }
+        return;
+    }
+    applied.settle = applied.settle.saturating_sub(1);
+
+    // Blocks: those in the frame, those hovered, and those to reset.
+    let hovered: HashSet<usize> = hover.blocks.iter().copied().filter(|&b| b < scene.blocks.len()).collect();
+    let focus: BTreeMap<usize, [Option<u32>; 3]> = frame
+        .focus
+        .iter()
+        .filter(|focus| focus.block < scene.blocks.len())
+        .map(|focus| (focus.block, focus_cells(focus.cells)))
+        .collect();
+    let mut now_touched = HashSet::new();
+    let in_frame = frame.blocks.keys().copied().filter(|&b| b < scene.blocks.len());
+    let all: HashSet<usize> = in_frame.chain(hovered.iter().copied()).chain(applied.touched.iter().copied()).collect();
+    for block in all {
+        let state = frame.block(block);
+        let Ok((mut style, mut transform)) = blocks.get_mut(scene.blocks[block]) else { continue };
+        let layout_block = &scene.layout.blocks[block];
+        let mut wanted = block_style(state, layout_block.cells, hovered.contains(&block));
+        // The focus belongs to the pointer unless the tour points at this block.
+        wanted.focus = style.focus;
+        if *style != wanted {
+            *style = wanted;
+        }
+        let wanted_transform = block_transform(&scene.layout, block, state);
+        if *transform != wanted_transform {
+            *transform = wanted_transform;
+        }
+        if state != BlockState::default() || hovered.contains(&block) {
+            now_touched.insert(block);
+        }
+    }
+    // Focus: set the tour's, clear what the tour set before and no longer does.
+    for (&block, &cells) in &focus {
+        if let Ok((mut style, _)) = blocks.get_mut(scene.blocks[block])
+            && style.focus != Some((cells, 1.0))
+        {
+            style.focus = Some((cells, 1.0));
+        }
+    }
+    for &block in applied.focused.iter().filter(|block| !focus.contains_key(block)) {
+        if let Some(&entity) = scene.blocks.get(block)
+            && let Ok((mut style, _)) = blocks.get_mut(entity)
+        {
+            style.focus = None;
+        }
+    }
+    applied.focused = focus.keys().copied().collect();
+    applied.touched = now_touched;
+
+    // The camera follows the tour when the tour moved, not when only the hover changed, so the
+    // reader's own view survives hovering links.
+    let time_moved =
+        applied.frame.as_ref().is_none_or(|shown| shown.time != frame.time || shown.camera != frame.camera);
+    if (time_moved || new_scene || applied.settle > 0)
+        && let Ok((entity, mut view)) = camera.single_mut()
+    {
+        let pose = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+        if *view != pose {
+            *view = pose;
+        }
+        applied.camera = Some(pose);
+        commands.entity(entity).remove::<TweenAnim>();
+    }
+    if labels.0 != frame.labels {
+        labels.0 = frame.labels;
+    }
+    applied.hover = hover.blocks.clone();
+    applied.frame = Some(frame);
+    // The styles reach the GPU in the scene's systems, which may have run already this frame.
+    redraw.write(RequestRedraw);
+}
+
+/// The tour in the window: the systems above, Space and Backspace, and the sidebar.
+pub struct TourPlugin;
+
+impl Plugin for TourPlugin {
+    fn build(&self, app: &mut App) {
+        add_tour_systems(app);
+        app.add_systems(Update, tour_keys.before(advance_tour));
+        super::tour_panel::add_panel(app);
+    }
+}
+
+/// Space continues, Backspace goes back to the previous break, when egui is not taking the keys.
+fn tour_keys(
+    keys: Res<ButtonInput<KeyCode>>,
+    tour: Option<ResMut<TourState>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let Some(mut tour) = tour else { return };
+    if egui.is_some_and(|egui| egui.wants_keyboard_input()) {
+        return;
+    }
+    if keys.just_pressed(KeyCode::Space) {
+        tour.continue_playing();
+        redraw.write(RequestRedraw);
+    }
+    if keys.just_pressed(KeyCode::Backspace) {
+        let TourState { compiled, chapter, player, .. } = &mut *tour;
+        player.back(&compiled.chapters[*chapter]);
+        redraw.write(RequestRedraw);
+    }
+}
+
+/// Where a tour is at `--chapter ID --time SECONDS`: opened there, paused.
+pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, String> {
+    let link = TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None };
+    let mut tour = TourState::open(&link)?;
+    if let Some(time) = time {
+        if !time.is_finite() {
+            return Err(format!("--time {time}: expected seconds into the chapter"));
+        }
+        let TourState { compiled, chapter, player, .. } = &mut tour;
+        player.seek(&compiled.chapters[*chapter], time);
+    }
+    Ok(tour)
+}
+
+/// An offscreen app showing `tour` where its player is: its model, camera and blocks.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::Offscreen, String> {
+    let frame = tour.frame();
+    let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
+    let source =
+        super::scene_source(&frame.model, input.as_deref()).map_err(|e| format!("{}: {e}", tour.compiled.file))?;
+    let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    Ok(super::offscreen::Offscreen::with_plugins(source, size, view, |app| {
+        add_tour_systems(app);
+        app.insert_resource(tour);
+    }))
+}
+
+/// `llmviz screenshot --tour FILE --chapter ID --time SECONDS --out FILE.png`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn tour_screenshot(args: super::offscreen::ScreenshotArgs) -> crate::cli::CliResult {
+    let file = args.tour.as_deref().expect("called with --tour");
+    let size = super::parse_size(&args.size)?;
+    let tour = tour_at(file, args.chapter.as_deref(), args.time)?;
+    let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
+    let mut offscreen = tour_offscreen(tour, size)?;
+    offscreen.wait_until_ready()?;
+    let frame = offscreen.capture()?;
+    frame.save_png(&args.out)?;
+    println!("wrote {} ({}x{}, chapter '{chapter}' at {time:.2} s)", args.out.display(), frame.width, frame.height);
+    Ok(())
+}

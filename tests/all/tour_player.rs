@@ -1,0 +1,312 @@
+//! The tour in the Bevy app: the scene at tour time t is the same however the reader got there,
+//! tour screenshots show the chapter moving, deep links fail in one line, and edits reload.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use bevy::prelude::*;
+use llmviz::render::offscreen::{Frame, Offscreen};
+use llmviz::render::scene::{BlockScene, BlockStyle};
+use llmviz::render::tour_player::{TourHover, TourState, tour_at, tour_offscreen};
+use llmviz::render::view::ViewPoint;
+use llmviz::tour::{BlockState, Polled};
+
+use crate::cli::{assert_clean_failure, llmviz, stderr};
+
+/// One offscreen app at a time: each renders on all cores.
+static GPU: Mutex<()> = Mutex::new(());
+
+const SIZE: UVec2 = UVec2::new(320, 180);
+const TOUR: &str = "tours/nano-gpt.ron";
+
+fn tour_file() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(TOUR)
+}
+
+/// Every block's style and transform, and the camera.
+#[derive(Debug, PartialEq)]
+struct SceneState {
+    blocks: Vec<(BlockStyle, Transform)>,
+    camera: ViewPoint,
+}
+
+fn scene_state(offscreen: &mut Offscreen) -> SceneState {
+    let world = offscreen.world_mut();
+    let entities = world.resource::<BlockScene>().blocks.clone();
+    let blocks = entities
+        .iter()
+        .map(|&entity| {
+            (*world.get::<BlockStyle>(entity).expect("a style"), *world.get::<Transform>(entity).expect("a transform"))
+        })
+        .collect();
+    let camera = *world.query_filtered::<&ViewPoint, With<Camera3d>>().single(world).expect("one camera");
+    SceneState { blocks, camera }
+}
+
+/// Moves the player to `time`, paused, and runs frames until the scene has taken it up.
+fn seek(offscreen: &mut Offscreen, time: f32) {
+    {
+        let mut tour = offscreen.world_mut().resource_mut::<TourState>();
+        let TourState { compiled, chapter, player, .. } = &mut *tour;
+        player.seek(&compiled.chapters[*chapter], time);
+    }
+    for _ in 0..4 {
+        offscreen.timed_frame();
+    }
+}
+
+/// The first time in a chapter (tenths of a second) at which blocks are moved and highlighted
+/// (others are hidden: the chapter opens with their values not computed yet).
+fn busy_time(tour: &TourState) -> f32 {
+    let timeline = tour.timeline();
+    (0..(timeline.length * 10.0) as u32)
+        .map(|tenth| tenth as f32 / 10.0)
+        .find(|&time| {
+            let frame = timeline.evaluate(time);
+            let moved = frame.blocks.values().any(|state| state.offset != [0.0; 3]);
+            let highlighted = frame.blocks.values().any(|state| state.highlight > 0.0);
+            moved && highlighted
+        })
+        .expect("the chapter moves and highlights blocks")
+}
+
+#[test]
+fn scrubbing_away_and_back_gives_the_scene_of_going_there_directly() {
+    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let probe = tour_at(&tour_file(), Some("projection"), None).expect("the tour opens");
+    let time = busy_time(&probe);
+    let length = probe.timeline().length;
+
+    let direct = tour_at(&tour_file(), Some("projection"), Some(time)).expect("the tour opens");
+    let mut offscreen = tour_offscreen(direct, SIZE).expect("an offscreen app");
+    offscreen.wait_until_ready().expect("the scene becomes ready");
+    let there_directly = scene_state(&mut offscreen);
+    assert!(
+        there_directly.blocks.iter().any(|(style, _)| *style != BlockStyle::default()),
+        "the time {time} s shows tour styles"
+    );
+
+    for elsewhere in [length, 0.0, time * 0.5, length * 0.9] {
+        seek(&mut offscreen, elsewhere);
+        assert_ne!(
+            scene_state(&mut offscreen),
+            there_directly,
+            "the scene at {elsewhere} s differs from the one at {time} s"
+        );
+    }
+    seek(&mut offscreen, time);
+    assert_eq!(scene_state(&mut offscreen), there_directly, "back at {time} s after scrubbing");
+
+    // Another chapter, whose blocks are others, and back: nothing of it is left over.
+    let projection = offscreen.world_mut().resource::<TourState>().chapter;
+    offscreen.world_mut().resource_mut::<TourState>().open_chapter(projection - 3, false);
+    seek(&mut offscreen, 5.0);
+    offscreen.world_mut().resource_mut::<TourState>().open_chapter(projection, false);
+    seek(&mut offscreen, time);
+    assert_eq!(scene_state(&mut offscreen), there_directly, "back at {time} s after another chapter");
+
+    // Hovering a link lights its blocks up; letting go gives the tour's styles back.
+    let wte = offscreen.world_mut().resource::<BlockScene>().layout.find("wte").unwrap();
+    offscreen.world_mut().resource_mut::<TourHover>().blocks = vec![wte];
+    seek(&mut offscreen, time);
+    assert!(scene_state(&mut offscreen).blocks[wte].0.highlight >= 0.8);
+    offscreen.world_mut().resource_mut::<TourHover>().blocks.clear();
+    seek(&mut offscreen, time);
+    assert_eq!(scene_state(&mut offscreen), there_directly, "after hovering a link");
+
+    // And playing into it from before ends where the evaluation says.
+    let frame = offscreen.world_mut().resource::<TourState>().frame();
+    let scene = offscreen.world_mut().resource::<BlockScene>();
+    let moved: Vec<usize> = frame
+        .blocks
+        .iter()
+        .filter(|(_, state)| state.offset != BlockState::default().offset)
+        .map(|(&b, _)| b)
+        .collect();
+    assert!(!moved.is_empty());
+    let layout = scene.layout.clone();
+    for block in moved {
+        let expected = llmviz::render::tour_player::block_transform(&layout, block, frame.block(block));
+        assert_eq!(there_directly.blocks[block].1, expected, "block {} moved by its offset", layout.blocks[block].name);
+    }
+}
+
+fn differing_pixels(a: &Frame, b: &Frame) -> usize {
+    a.rgba
+        .chunks(4)
+        .zip(b.rgba.chunks(4))
+        .filter(|(a, b)| a.iter().zip(b.iter()).any(|(x, y)| x.abs_diff(*y) > 24))
+        .count()
+}
+
+fn tour_picture(chapter: &str, time: f32) -> Frame {
+    let tour = tour_at(&tour_file(), Some(chapter), Some(time)).expect("the tour opens");
+    let mut offscreen = tour_offscreen(tour, SIZE).expect("an offscreen app");
+    offscreen.wait_until_ready().expect("the scene becomes ready");
+    offscreen.capture().expect("a frame")
+}
+
+#[test]
+fn tour_screenshots_at_two_times_of_a_chapter_differ() {
+    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The embedding chapter: at its start the input embedding is empty; by 8.3 s columns 0 to 3
+    // are computed and column 3 is focused.
+    let start = tour_picture("embedding", 0.0);
+    let later = tour_picture("embedding", 8.3);
+    let again = tour_picture("embedding", 8.3);
+    let total = (SIZE.x * SIZE.y) as usize;
+    let changed = differing_pixels(&start, &later);
+    assert!(changed > total / 100, "only {changed} of {total} pixels differ between 0 s and 8.3 s");
+    assert_eq!(differing_pixels(&later, &again), 0, "the same tour time renders the same picture");
+}
+
+#[test]
+fn tour_screenshot_command_writes_the_picture_and_clamps_time() {
+    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let out = std::env::temp_dir().join(format!("llmviz-tour-shot-{}.png", std::process::id()));
+    let out_text = out.display().to_string();
+    let output = llmviz(&[
+        "screenshot",
+        "--tour",
+        TOUR,
+        "--chapter",
+        "embedding",
+        "--time",
+        "1000",
+        "--size",
+        "320x180",
+        "--out",
+        &out_text,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let length = tour_at(&tour_file(), Some("embedding"), None).unwrap().timeline().length;
+    assert!(stdout.contains(&format!("at {length:.2} s")), "clamped to the chapter's end: {stdout}");
+    assert!(std::fs::metadata(&out).is_ok_and(|m| m.len() > 0));
+    let _ = std::fs::remove_file(&out);
+}
+
+#[test]
+fn deep_link_mistakes_are_one_clear_line() {
+    assert_clean_failure(&llmviz(&["--tour", "tours/no-such.ron"]), "tours/no-such.ron");
+    assert_clean_failure(
+        &llmviz(&["--tour", TOUR, "--chapter", "attention"]),
+        "no chapter 'attention': expected one of overview",
+    );
+    assert_clean_failure(
+        &llmviz(&["--tour", TOUR, "--chapter", "embedding", "--step", "99"]),
+        "has steps 1 to 5, not 99",
+    );
+    assert_clean_failure(&llmviz(&["--tour", TOUR, "--chapter", "embedding", "--step", "0"]), "not 0");
+    assert_clean_failure(&llmviz(&["--step", "2"]), "--step needs a --chapter");
+    assert_clean_failure(
+        &llmviz(&["screenshot", "--tour", TOUR, "--chapter", "nope", "--out", "/tmp/never.png"]),
+        "no chapter 'nope'",
+    );
+
+    let broken = std::env::temp_dir().join(format!("llmviz-broken-{}.ron", std::process::id()));
+    std::fs::write(&broken, "Tour(title: \"x\", model: \"nano\", chapters: [Chapter(id: \"a\", title: \"A\", camera: Overveiw, steps: [])])").unwrap();
+    let broken_text = broken.display().to_string();
+    assert_clean_failure(&llmviz(&["--tour", &broken_text]), &broken_text);
+    let _ = std::fs::remove_file(&broken);
+}
+
+#[test]
+fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads_it() {
+    let path = std::env::temp_dir().join(format!("llmviz-live-{}.ron", std::process::id()));
+    let good = std::fs::read_to_string(tour_file()).unwrap();
+    std::fs::write(&path, &good).unwrap();
+    let mut tour = tour_at(&path, Some("embedding"), Some(3.0)).expect("the copy opens");
+    let chapters = tour.compiled.chapters.len();
+
+    std::fs::write(&path, good.replace("Focus(block: \"wte\"", "Focus(block: \"wtf\"")).unwrap();
+    assert_eq!(tour.poll_file(), Polled::Broken);
+    assert!(tour.errors.iter().any(|error| error.contains("wtf")), "{:?}", tour.errors);
+    assert_eq!(tour.compiled.chapters.len(), chapters, "the last good tour stays");
+    assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0));
+
+    let retitled = good.replace("title: \"Embedding\"", "title: \"Embedding, edited\"");
+    std::fs::write(&path, retitled).unwrap();
+    assert_eq!(tour.poll_file(), Polled::Reloaded);
+    assert!(tour.errors.is_empty());
+    assert_eq!(tour.timeline().title, "Embedding, edited");
+    assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0), "the reader stays where they were");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn playing_stops_at_the_next_break_with_the_scene_of_going_there_directly() {
+    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // From the start of the embedding chapter's third step, playing runs its reveal of x to the step's end.
+    let start = tour_at(&tour_file(), Some("embedding"), None).unwrap();
+    let (from, stop) = {
+        let timeline = start.timeline();
+        (timeline.steps[2].start, timeline.next_break_after(timeline.steps[2].start))
+    };
+    let direct = tour_at(&tour_file(), Some("embedding"), Some(stop)).unwrap();
+    let mut offscreen = tour_offscreen(direct, SIZE).expect("an offscreen app");
+    offscreen.wait_until_ready().expect("the scene becomes ready");
+    let there_directly = scene_state(&mut offscreen);
+
+    seek(&mut offscreen, from);
+    offscreen.world_mut().resource_mut::<TourState>().player.playing = true;
+    let started = std::time::Instant::now();
+    while offscreen.world_mut().resource::<TourState>().player.playing {
+        assert!(started.elapsed().as_secs() < 60, "still playing after a minute");
+        offscreen.timed_frame();
+    }
+    assert_eq!(offscreen.world_mut().resource::<TourState>().player.time, stop, "stopped at the break");
+    for _ in 0..2 {
+        offscreen.timed_frame();
+    }
+    assert_eq!(scene_state(&mut offscreen), there_directly, "played into {stop} s");
+}
+
+#[test]
+fn space_at_a_chapters_end_opens_the_next_chapter_and_at_the_last_does_nothing() {
+    let mut tour = tour_at(&tour_file(), Some("embedding"), Some(1.0e6)).unwrap();
+    assert!(tour.player.at_end(tour.timeline()));
+    tour.continue_playing();
+    assert_eq!((tour.timeline().id.as_str(), tour.player.time, tour.player.playing), ("layer-norm", 0.0, true));
+
+    let last = tour.compiled.chapters.len() - 1;
+    tour.open_chapter(last, false);
+    let length = tour.timeline().length;
+    tour.player.time = length;
+    tour.continue_playing();
+    assert_eq!((tour.chapter, tour.player.time, tour.player.playing), (last, length, false));
+}
+
+#[test]
+fn the_default_tour_opens_ready_at_the_first_chapters_start() {
+    let tour = TourState::open(&Default::default()).expect("the default tour opens");
+    assert_eq!((tour.chapter, tour.player.time, tour.player.playing), (0, 0.0, false));
+    assert_eq!(tour.timeline().id, "overview");
+}
+
+#[test]
+fn a_model_switch_in_the_tour_respawns_the_scene_and_scrubbing_back_restores_nano() {
+    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let scale = Path::new(env!("CARGO_MANIFEST_DIR")).join("tours/scale.ron");
+    // Chapter gpt-2 opens on nano and switches to gpt2 when its first step's actions start.
+    let opening = tour_at(&scale, Some("gpt-2"), Some(0.0)).unwrap();
+    let switched_at = opening.timeline().steps[0].actions_start + 2.0;
+    assert_eq!(opening.frame().model, "nano");
+    assert_eq!(opening.timeline().evaluate(switched_at).model, "gpt2");
+
+    let direct = tour_at(&scale, Some("gpt-2"), Some(switched_at)).unwrap();
+    let mut offscreen = tour_offscreen(direct, SIZE).expect("an offscreen app");
+    offscreen.wait_until_ready().expect("the scene becomes ready");
+    let there_directly = scene_state(&mut offscreen);
+
+    seek(&mut offscreen, 0.0);
+    offscreen.wait_until_ready().expect("nano becomes ready");
+    assert_eq!(offscreen.world_mut().resource::<BlockScene>().layout.config.name, "nano");
+    let nano_camera = opening.frame().camera;
+    assert_eq!(scene_state(&mut offscreen).camera.eye, Vec3::from(nano_camera.eye));
+
+    seek(&mut offscreen, switched_at);
+    offscreen.wait_until_ready().expect("gpt2 becomes ready");
+    assert_eq!(offscreen.world_mut().resource::<BlockScene>().layout.config.name, "gpt2");
+    assert_eq!(scene_state(&mut offscreen), there_directly, "gpt2 at {switched_at} s after a visit to nano");
+}
