@@ -317,23 +317,11 @@ fn layout(args: LayoutArgs) -> CliResult {
     Ok(())
 }
 
-/// "3,4" or "3,4,1" -> [3, 4, 0] / [3, 4, 1].
-pub fn parse_cell(text: &str) -> Result<[u32; 3], String> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-    if !(2..=3).contains(&parts.len()) {
-        return Err(format!("--cell '{text}': expected I,J or I,J,K"));
-    }
-    let mut cell = [0u32; 3];
-    for (axis, part) in parts.iter().enumerate() {
-        cell[axis] = part.parse().map_err(|_| format!("--cell '{text}': '{part}' is not a cell index"))?;
-    }
-    Ok(cell)
-}
 
 fn explain(args: ExplainArgs) -> CliResult {
     let weights = load_weights(args.weights.as_deref())?;
     let tokens = parse_letters(&args.input, &weights.config).map_err(|e| format!("--input: {e}"))?;
-    let cell = parse_cell(&args.cell)?;
+    let cell = crate::explain::parse_cell(&args.cell).map_err(|e| format!("--cell '{}': {e}", args.cell))?;
     let layout = crate::layout::build(&weights.config);
     let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
     let sources = crate::explain::Sources { layout: &layout, activations: &activations, weights: &weights };

@@ -54,6 +54,19 @@ pub enum ExplainError {
     Masked(String),
 }
 
+/// "3,4" or "3,4,1" -> [3, 4, 0] / [3, 4, 1]: a cell as `llmviz explain --cell` and `--hover` take it.
+pub fn parse_cell(text: &str) -> Result<[u32; 3], String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if !(2..=3).contains(&parts.len()) {
+        return Err("expected the cell as I,J or I,J,K".into());
+    }
+    let mut cell = [0u32; 3];
+    for (axis, part) in parts.iter().enumerate() {
+        cell[axis] = part.parse().map_err(|_| format!("'{part}' is not a cell index"))?;
+    }
+    Ok(cell)
+}
+
 /// Where the numbers come from: one input's activations and the weights that produced them.
 pub struct Sources<'a> {
     pub layout: &'a Layout,

@@ -7,7 +7,7 @@
 //!
 //! Only blocks are stored, never cells: GPT-3 has some 3·10^11 cells in about 76,000 blocks.
 
-mod anchor;
+pub(crate) mod anchor;
 mod arrange;
 mod report;
 

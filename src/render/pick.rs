@@ -182,14 +182,7 @@ pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, String> {
             examples.join(", ")
         ));
     };
-    let parts: Vec<&str> = cell_text.split(',').map(str::trim).collect();
-    if !(2..=3).contains(&parts.len()) {
-        return Err(format!("--hover '{text}': expected the cell as I,J or I,J,K"));
-    }
-    let mut cell = [0u32; 3];
-    for (axis, part) in parts.iter().enumerate() {
-        cell[axis] = part.parse().map_err(|_| format!("--hover '{text}': '{part}' is not a cell index"))?;
-    }
+    let cell = crate::explain::parse_cell(cell_text).map_err(|e| format!("--hover '{text}': {e}"))?;
     let cells = layout.blocks[block].cells;
     if (0..3).any(|axis| cell[axis] >= cells[axis]) {
         return Err(format!("--hover '{text}': cell {cell:?} is outside block '{name}' of {cells:?} cells"));

@@ -12,6 +12,7 @@ use super::timeline::{
     BlockTracks, CameraPose, ChapterTimeline, Event, Move, StepTimes, TEXT_IN_SECONDS, Track, reveal_rank,
 };
 use super::{Layouts, Pattern, TourError, is_computed};
+use crate::layout::anchor::{cross, dot, normalize, sub};
 use crate::layout::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, CELL, Layout};
 
 /// Where errors are reported from: the file, and the chapter and step being read.
@@ -662,16 +663,3 @@ fn frame(layout: &Layout, min: [f32; 3], max: [f32; 3]) -> CameraPose {
     CameraPose { eye: eye.map(|v| v as f32), target: center.map(|v| v as f32) }
 }
 
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-}
-fn normalize(v: [f64; 3]) -> [f64; 3] {
-    let length = dot(v, v).sqrt();
-    v.map(|c| c / length)
-}
