@@ -204,9 +204,10 @@ fn track_pointer(
     proxies: Query<(&GlobalTransform, &InheritedVisibility), (With<LodProxy>, With<Mesh3d>)>,
     mut hovered: ResMut<Hovered>,
 ) {
-    // A finger is a pointer too, while it touches and in the frame it lifts (a tap picks there).
+    // A finger is the pointer while it touches and in the frame it lifts (a tap picks there), before
+    // the mouse, whose last position lingers on devices with both.
     let touch = touches.first_pressed_position().or_else(|| touches.iter_just_released().next().map(|touch| touch.position()));
-    let cursor = window.cursor_position().or(touch).filter(|_| egui.is_none_or(|egui| !egui.wants_any_pointer_input()));
+    let cursor = touch.or(window.cursor_position()).filter(|_| egui.is_none_or(|egui| !egui.wants_any_pointer_input()));
     let (camera, camera_transform) = *camera;
     let found = match (cursor, &scene) {
         (Some(cursor), Some(scene)) => camera.viewport_to_world(camera_transform, cursor).ok().and_then(|ray| {
