@@ -20,6 +20,9 @@ pub const MODELS: [(&str, &str); 4] = [("nano", "nano-gpt"), ("gpt2", "GPT-2 (sm
 
 /// Text is only drawn on things at least this tall on screen.
 const MIN_LABEL_PX: f32 = 28.0;
+/// The largest token letter: close up, a letter scaled with its cell outgrows egui's 2048-pixel font
+/// atlas, and egui panics.
+const MAX_TOKEN_PX: f32 = 160.0;
 
 #[derive(Resource, Default)]
 pub struct UiState {
@@ -263,7 +266,7 @@ fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera,
             let box_size = size * 0.9;
             let tile = Rect::from_center_size(center - egui::vec2(0.0, size * 1.2), egui::vec2(box_size, box_size));
             painter.rect_stroke(tile, 2.0, Stroke::new(1.0, Color32::from_gray(120)), egui::StrokeKind::Inside);
-            painter.text(tile.center(), Align2::CENTER_CENTER, token_letter(token), FontId::proportional(box_size * 0.6), Color32::from_gray(30));
+            painter.text(tile.center(), Align2::CENTER_CENTER, token_letter(token), FontId::proportional((box_size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
     if let Some(probs_block) = scene.layout.block("probs") {
@@ -279,7 +282,7 @@ fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera,
             let filled = Rect::from_min_max(Pos2::new(frame.min.x, frame.max.y - bar_height * probability.clamp(0.0, 1.0)), frame.max);
             painter.rect_stroke(frame, 1.0, Stroke::new(1.0, Color32::from_gray(150)), egui::StrokeKind::Inside);
             painter.rect_filled(filled, 1.0, Color32::from_rgb(80, 170, 90));
-            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_letter(token), FontId::proportional(size * 0.6), Color32::from_gray(30));
+            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_letter(token), FontId::proportional((size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
 }
