@@ -114,8 +114,8 @@ impl<I: Iterator<Item = T> + Clone, T: Serialize> Serialize for SeqJson<I> {
     }
 }
 
-/// 85728 → "85,728".
-fn group_digits(number: u64) -> String {
+/// 85728 → "85,728": how every parameter count is written, in summaries, the UI and tours.
+pub fn group_digits(number: u64) -> String {
     let digits = number.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (position, digit) in digits.chars().enumerate() {

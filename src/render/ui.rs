@@ -113,7 +113,7 @@ fn model_card(
     egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_TOP, [left + 12.0, 48.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.heading(display_name(&config.name));
-            ui.label(format!("{} parameters", group_digits(config.param_count())));
+            ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
             ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.block_size));
             let values = match scene.as_ref().map(|scene| &scene.values) {
                 Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
@@ -289,17 +289,4 @@ fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera,
 
 fn display_name(preset: &str) -> &str {
     MODELS.iter().find(|(name, _)| *name == preset).map_or(preset, |(_, text)| text)
-}
-
-/// 85728 → "85,728".
-pub fn group_digits(value: u64) -> String {
-    let digits = value.to_string();
-    let mut grouped = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
 }

@@ -575,23 +575,11 @@ fn camera_blocks(target: &llmviz::tour::CameraTarget) -> Option<String> {
 fn parameter_counts_in_shipped_tours_match_the_presets() {
     let text = std::fs::read_to_string(shipped("tours/scale.ron")).unwrap();
     for model in ["nano", "gpt2", "gpt2-xl", "gpt3"] {
-        let count = with_commas(GptConfig::preset(model).unwrap().param_count());
+        let count = llmviz::layout::group_digits(GptConfig::preset(model).unwrap().param_count());
         assert!(text.contains(&count), "scale.ron should give {model}'s {count} parameters");
     }
     let nano_text = std::fs::read_to_string(shipped("tours/nano-gpt.ron")).unwrap();
-    assert!(nano_text.contains(&with_commas(GptConfig::nano().param_count())));
-}
-
-fn with_commas(number: u64) -> String {
-    let digits = number.to_string();
-    let mut grouped = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
+    assert!(nano_text.contains(&llmviz::layout::group_digits(GptConfig::nano().param_count())));
 }
 
 // Markup
