@@ -93,6 +93,10 @@ pub struct TrainArgs {
     pub steps: usize,
     #[arg(long, value_enum, default_value = "ndarray")]
     pub backend: BackendArg,
+    /// Also save the weights after these steps (0: the random start), comma-separated, into
+    /// OUT's stem + `.checkpoints/`, for the app's training-step slider.
+    #[arg(long, value_delimiter = ',')]
+    pub checkpoints: Vec<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -244,12 +248,37 @@ fn train(args: TrainArgs) -> CliResult {
         bar.set_position(p.step as u64);
         bar.set_message(format!("{:.4}", p.loss));
     };
+    if let Some(&past) = args.checkpoints.iter().find(|&&step| step > options.steps) {
+        return Err(format!("--checkpoints {past}: past the last step, {}", options.steps));
+    }
+    let checkpoint_dir = crate::train::checkpoint_dir(&args.out);
+    let mut saved = Vec::new();
+    let mut save_error = None;
+    let on_checkpoint = |step: usize, weights: Weights| {
+        let (correct, _) = accuracy(&LoadedModel::new(&weights, BackendKind::Ndarray));
+        let checkpoint = crate::train::Checkpoint { step, weights, correct };
+        match crate::train::save_checkpoint(&checkpoint_dir, &checkpoint) {
+            Ok(path) => saved.push(format!("{} ({correct}/729)", path.display())),
+            Err(error) => save_error = save_error.take().or(Some(error)),
+        }
+    };
     let started = std::time::Instant::now();
+    let checkpoints = &args.checkpoints;
     let weights = match BackendKind::from(args.backend) {
-        BackendKind::Ndarray => crate::train::train::<Autodiff<CpuBackend>>(&config, &options, &Default::default(), on_progress),
-        BackendKind::Wgpu => crate::train::train::<Autodiff<GpuBackend>>(&config, &options, &Default::default(), on_progress),
+        BackendKind::Ndarray => crate::train::train_with_checkpoints::<Autodiff<CpuBackend>>(
+            &config, &options, &Default::default(), checkpoints, on_progress, on_checkpoint,
+        ),
+        BackendKind::Wgpu => crate::train::train_with_checkpoints::<Autodiff<GpuBackend>>(
+            &config, &options, &Default::default(), checkpoints, on_progress, on_checkpoint,
+        ),
     };
     bar.finish();
+    if let Some(error) = save_error {
+        return Err(error);
+    }
+    for line in &saved {
+        println!("checkpoint {line}");
+    }
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
     }

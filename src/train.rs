@@ -4,7 +4,7 @@
 //! the model reads the sequence left to right and is scored only where it writes the answer.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -136,10 +136,27 @@ pub fn train<B: AutodiffBackend>(
     config: &GptConfig,
     options: &TrainOptions,
     device: &B::Device,
+    on_progress: impl FnMut(Progress),
+) -> Weights {
+    train_with_checkpoints::<B>(config, options, device, &[], on_progress, |_, _| {})
+}
+
+/// `train`, handing the weights as they are after each step listed in `checkpoints` (0: before
+/// the first) to `on_checkpoint`. Taking them changes nothing in the run: the weights at step k
+/// are those a run of k steps ends with.
+pub fn train_with_checkpoints<B: AutodiffBackend>(
+    config: &GptConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+    checkpoints: &[usize],
     mut on_progress: impl FnMut(Progress),
+    mut on_checkpoint: impl FnMut(usize, Weights),
 ) -> Weights {
     B::seed(device, options.seed);
     let mut model: Gpt<B> = Gpt::from_weights(&initial_weights(config, options.seed), device);
+    if checkpoints.contains(&0) {
+        on_checkpoint(0, model.valid().to_weights());
+    }
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(0.1)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
@@ -153,6 +170,9 @@ pub fn train<B: AutodiffBackend>(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(options.learning_rate, model, grads);
         on_progress(Progress { step, loss: loss_value });
+        if checkpoints.contains(&step) {
+            on_checkpoint(step, model.valid().to_weights());
+        }
     }
     model.valid().to_weights()
 }
@@ -194,4 +214,60 @@ pub fn sort_accuracy<B: Backend>(model: &Gpt<B>) -> (usize, usize) {
         })
         .count();
     (correct, problems.len())
+}
+
+/// Weights saved during training, for watching the model learn.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// Training steps taken; 0 is the random initialisation.
+    pub step: usize,
+    pub weights: Weights,
+    /// Problems of the 729 sorted correctly, as `eval` counts them.
+    pub correct: usize,
+}
+
+/// Where `train --checkpoints` keeps the checkpoints of a model saved at `out`:
+/// `models/nano-sort.safetensors` → `models/nano-sort.checkpoints/`.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    out.with_file_name(format!("{stem}.checkpoints"))
+}
+
+/// `step-00200.safetensors`: names that sort in training order.
+pub fn checkpoint_file(dir: &Path, step: usize) -> PathBuf {
+    dir.join(format!("step-{step:05}.safetensors"))
+}
+
+/// Saves a checkpoint with its step and accuracy in the safetensors metadata.
+pub fn save_checkpoint(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let path = checkpoint_file(dir, checkpoint.step);
+    let extra = BTreeMap::from([
+        ("step".to_string(), checkpoint.step.to_string()),
+        ("correct".to_string(), checkpoint.correct.to_string()),
+    ]);
+    checkpoint.weights.save_safetensors_with(&path, extra).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// Every checkpoint in `dir`, by step. A file that does not read, or lacks its step, is an error
+/// that names it.
+pub fn load_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "safetensors"))
+        .collect();
+    paths.sort();
+    let mut checkpoints = Vec::with_capacity(paths.len());
+    for path in paths {
+        let (weights, metadata) = Weights::load_with_metadata(&path).map_err(|e| e.to_string())?;
+        let number = |key: &str| -> Result<usize, String> {
+            let text = metadata.get(key).ok_or_else(|| format!("{}: metadata has no '{key}'", path.display()))?;
+            text.parse().map_err(|_| format!("{}: metadata '{key}' is '{text}', not a count", path.display()))
+        };
+        checkpoints.push(Checkpoint { step: number("step")?, correct: number("correct")?, weights });
+    }
+    checkpoints.sort_by_key(|checkpoint| checkpoint.step);
+    Ok(checkpoints)
 }

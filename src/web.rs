@@ -216,10 +216,12 @@ pub fn orbit(view: ViewPoint, delta_px: Vec2) -> ViewPoint {
     }
 }
 
-/// The eye moved `factor` of its distance towards the target (below 1 is closer), never nearer than 0.5.
-pub fn zoom(view: ViewPoint, factor: f32) -> ViewPoint {
-    let eye = view.target + (view.eye - view.target) * factor;
-    if (eye - view.target).length() > 0.5 { ViewPoint { eye, target: view.target } } else { view }
+/// Eye and target moved `factor` of their way towards `focus` (below 1 is closer), so that `focus`
+/// stays where it is on screen, as the wheel zooms about the cursor; never nearer than 0.5.
+pub fn zoom(view: ViewPoint, focus: Vec3, factor: f32) -> ViewPoint {
+    let eye = focus + (view.eye - focus) * factor;
+    let target = focus + (view.target - focus) * factor;
+    if (eye - target).length() > 0.5 { ViewPoint { eye, target } } else { view }
 }
 
 fn view_axes(view: &ViewPoint) -> (Vec3, Vec3, Vec3) {
@@ -235,7 +237,7 @@ fn touch_camera(
     time: Res<Time<Real>>,
     egui: Option<Res<EguiWantsInput>>,
     window: Single<&Window, With<PrimaryWindow>>,
-    camera: Single<(Entity, &mut ViewPoint), With<Camera3d>>,
+    camera: Single<(Entity, &Camera, &GlobalTransform, &mut ViewPoint), With<Camera3d>>,
     mut gesture: ResMut<TouchGesture>,
     mut clicks: MessageWriter<Click>,
     mut redraw: MessageWriter<RequestRedraw>,
@@ -247,12 +249,19 @@ fn touch_camera(
     if down.len() >= 2 {
         gesture.multi_touch = true;
     }
-    let (entity, mut view) = camera.into_inner();
+    let (entity, camera, camera_transform, mut view) = camera.into_inner();
     let moved = match down.as_slice() {
         [finger] if finger.delta() != Vec2::ZERO && !gesture.multi_touch => Some(pan(*view, finger.delta(), window.height())),
         [a, b, ..] => {
             let (midpoint_delta, factor) = two_finger_motion([a.previous_position(), b.previous_position()], [a.position(), b.position()]);
-            (midpoint_delta != Vec2::ZERO || factor != 1.0).then(|| zoom(orbit(*view, midpoint_delta), factor))
+            // Zoom about what is between the fingers, at the target's depth.
+            let (_, _, forward) = view_axes(&view);
+            let focus = camera
+                .viewport_to_world(camera_transform, (a.position() + b.position()) / 2.0)
+                .ok()
+                .and_then(|ray| Some(ray.get_point(ray.intersect_plane(view.target, InfinitePlane3d::new(forward))?)))
+                .unwrap_or(view.target);
+            (midpoint_delta != Vec2::ZERO || factor != 1.0).then(|| zoom(orbit(*view, midpoint_delta), focus, factor))
         }
         _ => None,
     };
@@ -297,6 +306,7 @@ mod browser {
 
     use super::{DeepLink, TouchCameraPlugin, open_tour, tour_link};
     use crate::model::vocab::token_letter;
+    use crate::model::weights::{DEFAULT_MODEL_PATH, WEB_DEFAULT_MODEL};
     use crate::model::{Activations, GpuBackend, Gpt, Recorder, Weights, token_tensor};
     use crate::render::pick::{Hovered, Pinned};
     use crate::render::scene::{BlockScene, SceneSource, ValuesState};
@@ -316,6 +326,11 @@ mod browser {
         /// `llmviz.data(key, value)`: sets `document.body.dataset[key]`.
         #[wasm_bindgen(js_namespace = llmviz, js_name = data)]
         fn page_data(key: &str, value: &str);
+
+        /// `llmviz.defaultModel()`: the bytes of models/nano-sort.safetensors, which the page
+        /// downloads beside the .wasm (see `WEB_DEFAULT_MODEL`).
+        #[wasm_bindgen(js_namespace = llmviz, js_name = defaultModel)]
+        fn page_default_model() -> js_sys::Uint8Array;
     }
 
     /// The page's entry point (the binary's `main` in the browser), as `render::app::main` natively:
@@ -323,6 +338,12 @@ mod browser {
     /// `?model=NAME` that model without a tour. A link that does not open says why in the page and
     /// opens the default.
     pub fn main() {
+        let model = page_default_model().to_vec();
+        if let Err(problem) = Weights::parse(std::path::Path::new(DEFAULT_MODEL_PATH), &model) {
+            page_status("failed", &problem.to_string());
+            return;
+        }
+        WEB_DEFAULT_MODEL.set(model).expect("main runs once");
         let query = web_sys::window().and_then(|window| window.location().search().ok()).unwrap_or_default();
         let link = DeepLink::parse(&query).unwrap_or_else(|problem| {
             page_status("warning", &problem);
@@ -372,11 +393,11 @@ mod browser {
         app.run();
     }
 
-    /// egui's default fonts less its two emoji fonts (see web/fonts/README.md): Ubuntu Light for
-    /// text, Hack for numbers and the symbols Ubuntu lacks.
+    /// egui's default fonts less its two emoji fonts, cut down to the characters llmviz writes (see
+    /// web/fonts/README.md): Ubuntu Light for text, Hack for numbers and the symbols Ubuntu lacks.
     fn page_fonts() -> egui::FontDefinitions {
         let mut fonts = egui::FontDefinitions::empty();
-        let ubuntu = egui::FontData::from_static(include_bytes!("../web/fonts/Ubuntu-Light.ttf"));
+        let ubuntu = egui::FontData::from_static(include_bytes!("../web/fonts/Ubuntu-Light-derivative-llmviz.ttf"));
         let hack = egui::FontData::from_static(include_bytes!("../web/fonts/Hack-Regular.ttf"));
         fonts.font_data.insert("Ubuntu-Light".into(), Arc::new(ubuntu));
         fonts.font_data.insert("Hack".into(), Arc::new(hack));

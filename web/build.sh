@@ -46,7 +46,15 @@ if [ "${LLMVIZ_WASM_OPT:-1}" != 0 ]; then
 fi
 
 cp web/index.html web/dist/index.html
+# The default model is downloaded beside the .wasm (src/model/weights.rs says why).
+cp models/nano-sort.safetensors web/dist/nano-sort.safetensors
 
 raw=$(stat -c %s web/dist/llmviz_bg.wasm)
 gzipped=$(gzip -9 -c web/dist/llmviz_bg.wasm | wc -c)
-awk -v raw="$raw" -v gz="$gzipped" 'BEGIN { printf "web/dist/llmviz_bg.wasm: %.1f MB raw, %.1f MB gzipped\n", raw / 1e6, gz / 1e6 }'
+model=$(stat -c %s web/dist/nano-sort.safetensors)
+model_gzipped=$(gzip -9 -c web/dist/nano-sort.safetensors | wc -c)
+awk -v raw="$raw" -v gz="$gzipped" -v model="$model" -v model_gz="$model_gzipped" 'BEGIN {
+    printf "web/dist/llmviz_bg.wasm: %.2f MB raw, %.2f MB gzipped\n", raw / 1e6, gz / 1e6
+    printf "web/dist/nano-sort.safetensors: %.2f MB raw, %.2f MB gzipped\n", model / 1e6, model_gz / 1e6
+    printf "the page downloads %.2f MB raw, %.2f MB gzipped\n", (raw + model) / 1e6, (gz + model_gz) / 1e6
+}'

@@ -11,7 +11,7 @@ pub const ANCHOR_ASPECT: f32 = 16.0 / 9.0;
 /// heads behind head 0 show their edges.
 pub(super) const BLOCK_VIEW: [f64; 3] = [0.3, 0.25, 1.0];
 /// The opening view turns further, so the depth of the heads and the layer stack read at once.
-pub(super) const OVERVIEW_VIEW: [f64; 3] = [0.45, 0.3, 1.0];
+pub(super) const OVERVIEW_VIEW: [f64; 3] = [0.25, 0.2, 1.0];
 
 /// Thin blocks (one-cell rows, bias columns) are framed as if this many cells wide, so the camera
 /// does not come so close that the neighbours disappear.

@@ -35,11 +35,43 @@ pub enum WeightError {
     Shape { path: PathBuf, tensor: String, expected: Vec<usize>, found: Vec<usize> },
 }
 
+/// Where the default model lives in the repository, and the name it is served under beside the web page.
+pub const DEFAULT_MODEL_PATH: &str = "models/nano-sort.safetensors";
+
+/// Natively the default model is built into the binary, so the app runs from anywhere.
+#[cfg(not(target_arch = "wasm32"))]
+fn default_model_bytes() -> &'static [u8] {
+    include_bytes!("../../models/nano-sort.safetensors")
+}
+
+/// The page downloads the default model beside the .wasm (web/index.html) and hands it over before
+/// the app starts: random floats don't compress, so they cost a third of a megabyte in the .wasm
+/// on top of the download they are anyway.
+#[cfg(target_arch = "wasm32")]
+pub static WEB_DEFAULT_MODEL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+#[cfg(target_arch = "wasm32")]
+fn default_model_bytes() -> &'static [u8] {
+    WEB_DEFAULT_MODEL.get().map(Vec::as_slice).unwrap_or_default()
+}
+
 impl Weights {
     /// Reads `.json` (minGPT dump) or `.safetensors`, by extension, and checks every parameter's shape.
     pub fn load(path: &Path) -> Result<Weights, WeightError> {
         let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })?;
         Weights::parse(path, &bytes)
+    }
+
+    /// Reads a `.safetensors` file and the string metadata stored with it (the config among it).
+    pub fn load_with_metadata(path: &Path) -> Result<(Weights, BTreeMap<String, String>), WeightError> {
+        let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })?;
+        let weights = Weights::parse(path, &bytes)?;
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| WeightError::Format {
+            path: path.to_owned(),
+            message: format!("not a safetensors file: {e}"),
+        })?;
+        let metadata = metadata.metadata().clone().unwrap_or_default().into_iter().collect();
+        Ok((weights, metadata))
     }
 
     /// Parses a file's bytes; `path` names it in errors and chooses the format by its extension.
@@ -52,12 +84,10 @@ impl Weights {
         Ok(weights)
     }
 
-    /// The model the app opens on: our own nano-sort weights (`llmviz train`, seed 3407), built into the
-    /// binary because the browser has no files. minGPT's reference weights stay as the conformance fixture.
+    /// The model the app opens on: our own nano-sort weights (`llmviz train`, seed 3407). minGPT's
+    /// reference weights stay as the conformance fixture.
     pub fn default_model() -> Weights {
-        const PATH: &str = "models/nano-sort.safetensors";
-        Weights::parse(Path::new(PATH), include_bytes!("../../models/nano-sort.safetensors"))
-            .expect("the built-in model is valid")
+        Weights::parse(Path::new(DEFAULT_MODEL_PATH), default_model_bytes()).expect("the built-in model is valid")
     }
 
     /// Every parameter the config calls for is present with its exact shape. Extra tensors
@@ -87,7 +117,12 @@ impl Weights {
 
     /// Writes the parameters as safetensors, with the config in the metadata so the file describes itself.
     pub fn save_safetensors(&self, path: &Path) -> Result<(), WeightError> {
-        let mut metadata = std::collections::HashMap::new();
+        self.save_safetensors_with(path, BTreeMap::new())
+    }
+
+    /// `save_safetensors` with more metadata (a checkpoint's step and accuracy).
+    pub fn save_safetensors_with(&self, path: &Path, extra: BTreeMap<String, String>) -> Result<(), WeightError> {
+        let mut metadata: std::collections::HashMap<String, String> = extra.into_iter().collect();
         metadata.insert("config".to_string(), serde_json::to_string(&self.config).expect("config serializes"));
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
             .tensors

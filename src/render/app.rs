@@ -72,6 +72,13 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
             commands.spawn(scene_camera(view));
         })
         .add_systems(Update, keep_redrawing_while_computing);
+    #[cfg(not(target_arch = "wasm32"))]
+    match super::live_input::TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR)) {
+        Ok(checkpoints) => {
+            app.insert_resource(checkpoints);
+        }
+        Err(error) => warn!("no training slider: {error}"),
+    }
     app
 }
 

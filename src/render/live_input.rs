@@ -1,16 +1,21 @@
 //! Changing the input while the app runs: six random letters, or the model's own next token fed back
 //! (one autoregressive step, as the reference's text describes), until the context is full.
 //! Changing `SceneSource::tokens` is all it takes: the scene reruns the forward pass, and the cells,
-//! the hover cards and the predicted tokens follow.
+//! the hover cards and the predicted tokens follow. The same goes for its weights: a slider steps
+//! through the checkpoints `llmviz train --checkpoints` saved, so the reader watches the weights
+//! and the attention patterns form.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::path::Path;
+use std::sync::Arc;
 
+use bevy::prelude::*;
 use bevy_egui::egui;
 
 use super::scene::{BlockScene, SceneSource, ValuesState};
 use crate::model::vocab::{letters, token_letter};
-use crate::model::{Activations, GptConfig};
+use crate::model::{Activations, GptConfig, Weights};
 
 /// How many letters "random" gives: the sort task's input length.
 pub const RANDOM_LENGTH: usize = 6;
@@ -88,4 +93,63 @@ pub fn input_buttons(
         }
     });
     new_tokens
+}
+
+/// Where the checkpoints of the default model are looked for, from the working directory.
+pub const CHECKPOINT_DIR: &str = "models/nano-sort.checkpoints";
+
+/// One saved point of training: its step, how many of the 729 problems it sorts, its weights.
+#[derive(Clone, Debug)]
+pub struct TrainingPoint {
+    pub step: usize,
+    pub correct: usize,
+    pub weights: Arc<Weights>,
+}
+
+/// The default model's training checkpoints, by step; empty where there are none (the browser,
+/// or a checkout without `models/nano-sort.checkpoints/`), and then no slider shows.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct TrainingCheckpoints(pub Vec<TrainingPoint>);
+
+impl TrainingCheckpoints {
+    /// The checkpoints in `dir`, if it exists; one that does not load is an error naming it.
+    pub fn load(dir: &Path) -> Result<TrainingCheckpoints, String> {
+        if !dir.is_dir() {
+            return Ok(TrainingCheckpoints::default());
+        }
+        let points = crate::train::load_checkpoints(dir)?
+            .into_iter()
+            .map(|checkpoint| TrainingPoint {
+                step: checkpoint.step,
+                correct: checkpoint.correct,
+                weights: Arc::new(checkpoint.weights),
+            })
+            .collect();
+        Ok(TrainingCheckpoints(points))
+    }
+
+    /// The checkpoint `weights` are, if any.
+    pub fn index_of(&self, weights: &Arc<Weights>) -> Option<usize> {
+        self.0.iter().position(|point| Arc::ptr_eq(&point.weights, weights))
+    }
+}
+
+/// A slider over the training checkpoints: the weights to show when it moved. The model's own
+/// weights (not a checkpoint) sit at the last step, which they are.
+pub fn training_slider(ui: &mut egui::Ui, source: &SceneSource, checkpoints: &TrainingCheckpoints) -> Option<Arc<Weights>> {
+    let weights = source.weights.as_ref()?;
+    let last = checkpoints.0.len().checked_sub(1)?;
+    if checkpoints.0[last].weights.config != source.config {
+        return None;
+    }
+    let shown = checkpoints.index_of(weights).unwrap_or(last);
+    let mut index = shown;
+    let point = &checkpoints.0[index];
+    ui.horizontal(|ui| {
+        ui.label("training");
+        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false))
+            .on_hover_text("the weights as they were after this many training steps (llmviz train --checkpoints)");
+    });
+    ui.label(format!("step {}: sorts {} of 729", point.step, point.correct));
+    (index != shown).then(|| checkpoints.0[index].weights.clone())
 }

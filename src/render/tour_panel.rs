@@ -127,26 +127,31 @@ fn tour_panel(
     Ok(())
 }
 
-/// ‹ Chapter: title › with the table of contents in a drop-down.
+/// The table of contents, every chapter a click away and the open one marked (it folds away to
+/// leave the commentary more room), then ‹ Chapter: title ›.
 fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
     let count = tour.compiled.chapters.len();
-    ui.label(RichText::new(&tour.compiled.tour.title).small().color(Color32::from_gray(110)));
+    egui::CollapsingHeader::new(RichText::new(&tour.compiled.tour.title).strong())
+        .id_salt("contents")
+        .default_open(true)
+        .show(ui, |ui| {
+            for (index, chapter) in tour.compiled.chapters.iter().enumerate() {
+                let text = format!("{}. {}", index + 1, chapter.title);
+                if ui.selectable_label(index == tour.chapter, text).on_hover_text(&chapter.id).clicked() {
+                    requests.open_chapter = Some(index);
+                }
+            }
+        });
+    ui.separator();
     ui.horizontal(|ui| {
         if ui.add_enabled(tour.chapter > 0, egui::Button::new(" ‹ ")).on_hover_text("Previous chapter").clicked() {
             requests.open_chapter = Some(tour.chapter - 1);
         }
-        let title = format!("Chapter {}: {}", tour.chapter + 1, tour.timeline().title);
-        egui::ComboBox::from_id_salt("chapters")
-            .selected_text(RichText::new(title).strong())
-            .width(PANEL_WIDTH - 120.0)
-            .show_ui(ui, |ui| {
-                for (index, chapter) in tour.compiled.chapters.iter().enumerate() {
-                    let text = format!("{}. {}", index + 1, chapter.title);
-                    if ui.selectable_label(index == tour.chapter, text).clicked() {
-                        requests.open_chapter = Some(index);
-                    }
-                }
-            });
+        let title = format!("Chapter {} of {count}: {}", tour.chapter + 1, tour.timeline().title);
+        ui.add_sized(
+            [PANEL_WIDTH - 120.0, 20.0],
+            egui::Label::new(RichText::new(title).strong()).truncate(),
+        );
         if ui.add_enabled(tour.chapter + 1 < count, egui::Button::new(" › ")).on_hover_text("Next chapter").clicked()
         {
             requests.open_chapter = Some(tour.chapter + 1);

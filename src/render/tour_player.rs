@@ -1,8 +1,10 @@
 //! Playing a guided tour in the scene: the open tour file (reloaded when it changes), the reader's
 //! place in it, and each frame the `TourFrame` at that place applied to the camera and the blocks.
 //!
-//! The pure core (`crate::tour`) says what the scene is at a tour time; this only copies it onto
-//! the world, and only when it changed: the camera's `ViewPoint`, each block's `BlockStyle` and
+//! The pure core (`crate::tour`) says what the scene is at a tour time. Here the chapter's tracks
+//! become bevy_tweening sequences on entities of their own (`crate::tour::tweens`), seeked to the
+//! tour time every frame; what they write, with the chapter's instant events, is copied onto the
+//! world only when it changed: the camera's `ViewPoint`, each block's `BlockStyle` and
 //! `Transform`, the model on screen and whether labels show. So the scene at tour time t is the
 //! same however the reader got to t. The sidebar is `tour_panel`.
 
@@ -20,7 +22,8 @@ use crate::layout::Layout;
 use crate::tour::live::carry_over;
 use crate::tour::player::Continued;
 use crate::tour::timeline::revealed_cells;
-use crate::tour::{BlockState, Cells, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
+use crate::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use crate::tour::{BlockState, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
 
 /// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
 /// it is there (so that edits reload), else this copy built in.
@@ -202,14 +205,78 @@ pub struct AppliedTour {
     pub camera: Option<ViewPoint>,
 }
 
-/// Tour systems that need no window: reloading, playing and applying. `TourPlugin` adds the
-/// keyboard and the sidebar; offscreen screenshots use these alone.
+/// Tour systems that need no window: reloading, playing, seeking the tweens and applying.
+/// `TourPlugin` adds the keyboard and the sidebar; offscreen screenshots use these alone.
 pub fn add_tour_systems(app: &mut App) {
     app.init_resource::<TourLabels>()
         .init_resource::<TourHover>()
         .init_resource::<AppliedTour>()
+        .init_resource::<TweenedChapter>()
         .add_message::<RequestRedraw>()
-        .add_systems(Update, (reload_tour_file, advance_tour, apply_tour_frame).chain());
+        .add_systems(
+            Update,
+            (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, apply_tour_frame).chain(),
+        );
+}
+
+/// The chapter whose tweens are spawned.
+#[derive(Resource, Default)]
+struct TweenedChapter(Option<ChapterTimeline>);
+
+/// Spawns the open chapter's sequences (despawning the last chapter's) when another chapter
+/// opens or the file reloads.
+fn spawn_chapter_tweens(
+    mut commands: Commands,
+    tour: Option<Res<TourState>>,
+    mut spawned: ResMut<TweenedChapter>,
+    old: Query<Entity, With<TourTweens>>,
+) {
+    let timeline = tour.as_ref().map(|tour| tour.timeline());
+    if spawned.0.as_ref() == timeline {
+        return;
+    }
+    for entity in &old {
+        commands.entity(entity).despawn();
+    }
+    spawned.0 = timeline.cloned();
+    let Some(timeline) = timeline else { return };
+    let (camera, camera_tweens, blocks) = chapter_tweens(timeline);
+    commands.spawn((Name::new("tour camera"), camera, camera_tweens));
+    commands.spawn_batch(blocks);
+}
+
+/// Seeks every sequence of the chapter to the player's time, each frame: the values they write
+/// are those at that time, whatever time they were seeked to before.
+fn seek_tour_tweens(
+    tour: Option<Res<TourState>>,
+    mut camera: Query<(&mut TourTweens, &mut TweenedCamera)>,
+    mut blocks: Query<(&mut TourTweens, &mut TweenedBlock), Without<TweenedCamera>>,
+) {
+    let Some(tour) = tour else { return };
+    let time = tour.player.time;
+    for (mut tweens, mut target) in &mut camera {
+        for sequence in &mut tweens.0 {
+            seek(sequence, time, target.reborrow());
+        }
+    }
+    for (mut tweens, mut target) in &mut blocks {
+        for sequence in &mut tweens.0 {
+            seek(sequence, time, target.reborrow());
+        }
+    }
+}
+
+/// The frame the tweens make: the camera and the blocks as they wrote them, the rest (focus,
+/// labels, the model, the step) from the chapter's events. None until the tweens are spawned.
+pub fn tweened_frame(
+    tour: &TourState,
+    camera: Option<&TweenedCamera>,
+    blocks: impl Iterator<Item = TweenedBlock>,
+) -> Option<TourFrame> {
+    let mut frame = tour.frame();
+    frame.camera = camera?.0;
+    frame.blocks = blocks.filter(|tweened| tweened.model == frame.model_index).map(|b| (b.block, b.state)).collect();
+    Some(frame)
 }
 
 fn reload_tour_file(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
@@ -285,10 +352,14 @@ fn apply_tour_frame(
     mut labels: ResMut<TourLabels>,
     mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
     mut camera: Query<(Entity, &mut ViewPoint), With<Camera3d>>,
+    tweened_camera: Query<&TweenedCamera>,
+    tweened_blocks: Query<&TweenedBlock>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
     let Some(tour) = tour else { return };
-    let frame = tour.frame();
+    let Some(frame) = tweened_frame(&tour, tweened_camera.iter().next(), tweened_blocks.iter().copied()) else {
+        return;
+    };
 
     // Another model first: the scene is respawned, and the frame applies once it is there. A model
     // the reader picked in the switcher stays until the tour moves on.

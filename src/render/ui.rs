@@ -106,11 +106,13 @@ fn model_card(
     scene: Option<Res<BlockScene>>,
     mut state: ResMut<UiState>,
     panel: Option<Res<TourPanelWidth>>,
+    checkpoints: Option<Res<super::live_input::TrainingCheckpoints>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0);
     let config = source.config.clone();
-    egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_TOP, [left + 12.0, 48.0]).show(ctx, |ui| {
+    // Bottom left: the top of a model, where its input is, stays clear.
+    egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_BOTTOM, [left + 12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.heading(display_name(&config.name));
             ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
@@ -150,6 +152,11 @@ fn model_card(
                 }
                 if let Some(error) = &state.input_error {
                     ui.colored_label(Color32::DARK_RED, error);
+                }
+                if let Some(checkpoints) = &checkpoints
+                    && let Some(weights) = super::live_input::training_slider(ui, &source, checkpoints)
+                {
+                    source.weights = Some(weights);
                 }
             }
         });
@@ -206,40 +213,67 @@ fn anchored_text(
     let screen = ctx.content_rect();
     let ink = Color32::from_gray(40);
 
-    for label in &scene.layout.labels {
-        let Some(rect) = front_rect(Vec3::from(label.min), Vec3::from(label.max)) else { continue };
-        if !screen.intersects(rect) {
+    // Where text is drawn already: a label that would overlap one is left out, the larger
+    // sections first, then block names, then dimensions, so nothing is drawn over anything.
+    let mut taken: Vec<Rect> = Vec::new();
+    let mut place = |rect: Rect| -> bool {
+        let free = !taken.iter().any(|other| other.expand(2.0).intersects(rect));
+        if free {
+            taken.push(rect);
+        }
+        free
+    };
+    let mut labels: Vec<(&crate::layout::Label, Rect)> = scene
+        .layout
+        .labels
+        .iter()
+        .filter(|_| show_labels)
+        .filter_map(|label| Some((label, front_rect(Vec3::from(label.min), Vec3::from(label.max))?)))
+        .filter(|(_, rect)| screen.intersects(*rect))
+        .collect();
+    labels.sort_by(|(_, a), (_, b)| b.height().total_cmp(&a.height()));
+    for (label, rect) in labels.iter().filter(|(label, _)| label.kind == LabelKind::Section) {
+        if rect.height() < 3.0 * MIN_LABEL_PX {
             continue;
         }
-        match label.kind {
-            LabelKind::Section if show_labels && rect.height() >= 3.0 * MIN_LABEL_PX => {
-                let size = (rect.height() / 30.0).clamp(11.0, 20.0);
-                painter.line_segment([rect.left_top(), rect.left_bottom()], Stroke::new(1.0, Color32::from_gray(150)));
-                painter.text(rect.left_top() - egui::vec2(4.0, 0.0), Align2::RIGHT_TOP, &label.text, FontId::proportional(size), ink);
-            }
-            LabelKind::Dim if show_labels && rect.height().max(rect.width()) >= 2.0 * MIN_LABEL_PX => {
-                painter.text(rect.center(), Align2::CENTER_CENTER, &label.text, FontId::proportional(11.0), Color32::from_gray(90));
-            }
-            _ => {}
+        let size = (rect.height() / 30.0).clamp(11.0, 20.0);
+        let galley = painter.layout_no_wrap(label.text.clone(), FontId::proportional(size), ink);
+        let text = Align2::RIGHT_TOP.anchor_size(rect.left_top() - egui::vec2(4.0, 0.0), galley.size());
+        if place(text) {
+            painter.line_segment([rect.left_top(), rect.left_bottom()], Stroke::new(1.0, Color32::from_gray(150)));
+            painter.galley(text.min, galley, ink);
         }
     }
 
-    for (block, visibility, style) in &blocks {
+    let mut tags: Vec<(&crate::layout::Block, Rect)> = blocks
+        .iter()
         // A block a tour has faded out keeps its name to itself.
-        if !visibility.get() || style.opacity < 0.5 {
-            continue;
-        }
-        let block = &scene.layout.blocks[block.index as usize];
-        let Some(rect) = front_rect(Vec3::from(block.position), Vec3::from(block.max())) else { continue };
-        if rect.height() < MIN_LABEL_PX || rect.width() < MIN_LABEL_PX || !screen.intersects(rect) {
-            continue;
-        }
-        // The short name: "block0.head1.q" reads "q" inside its section.
-        let name = block.name.rsplit('.').next().unwrap_or(&block.name);
-        let galley = painter.layout_no_wrap(name.to_string(), FontId::proportional(12.0), Color32::WHITE);
+        .filter(|(_, visibility, style)| visibility.get() && style.opacity >= 0.5)
+        .filter_map(|(block, _, _)| {
+            let block = &scene.layout.blocks[block.index as usize];
+            Some((block, front_rect(Vec3::from(block.position), Vec3::from(block.max()))?))
+        })
+        .filter(|(_, rect)| rect.height() >= MIN_LABEL_PX && rect.width() >= MIN_LABEL_PX && screen.intersects(*rect))
+        .collect();
+    tags.sort_by(|(_, a), (_, b)| b.area().total_cmp(&a.area()));
+    for (block, rect) in tags {
+        let galley = painter.layout_no_wrap(short_name(&block.name), FontId::proportional(12.0), Color32::WHITE);
         let tag = Rect::from_min_size(rect.left_top() - egui::vec2(0.0, galley.size().y + 4.0), galley.size() + egui::vec2(6.0, 4.0));
-        painter.rect_filled(tag, 2.0, Color32::from_black_alpha(200));
-        painter.galley(tag.min + egui::vec2(3.0, 2.0), galley, Color32::WHITE);
+        if place(tag) {
+            painter.rect_filled(tag, 2.0, Color32::from_black_alpha(200));
+            painter.galley(tag.min + egui::vec2(3.0, 2.0), galley, Color32::WHITE);
+        }
+    }
+
+    for (label, rect) in labels.iter().filter(|(label, _)| label.kind == LabelKind::Dim) {
+        if rect.height().max(rect.width()) < 2.0 * MIN_LABEL_PX {
+            continue;
+        }
+        let galley = painter.layout_no_wrap(label.text.clone(), FontId::proportional(11.0), Color32::from_gray(90));
+        let text = Align2::CENTER_CENTER.anchor_size(rect.center(), galley.size());
+        if place(text) {
+            painter.galley(text.min, galley, Color32::from_gray(90));
+        }
     }
 
     draw_model_ends(&painter, &scene, camera, transform);
@@ -285,6 +319,16 @@ fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera,
             painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_letter(token), FontId::proportional((size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
+}
+
+/// A block's name inside its section: "block0.head1.q.weight" reads "q.weight" beside head 1 of
+/// transformer 0.
+pub fn short_name(name: &str) -> String {
+    let numbered = |part: &str, prefix: &str| {
+        part.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let parts: Vec<&str> = name.split('.').filter(|part| !numbered(part, "block") && !numbered(part, "head")).collect();
+    if parts.is_empty() { name.to_string() } else { parts.join(".") }
 }
 
 fn display_name(preset: &str) -> &str {

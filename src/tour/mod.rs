@@ -1,14 +1,16 @@
 //! Guided tours: RON files of chapters, steps, commentary and timed actions, and the player that
 //! turns a chapter and a tour time into the scene to draw.
 //!
-//! Pure data and functions, no Bevy systems: the app's tour plugin keeps a `Player` in a resource,
-//! advances it by the frame time, and applies `ChapterTimeline::evaluate(player.time)` to the
+//! Data and functions, no Bevy systems: the app's tour plugin keeps a `Player` in a resource,
+//! advances it by the frame time, seeks the chapter's bevy_tweening sequences (`tweens`) to
+//! `player.time` and applies what they write, with the rest of `ChapterTimeline::evaluate`, to the
 //! camera, the blocks and the sidebar every frame. The scene at tour time t depends on t alone.
 //!
 //! - `format`: the serde types of a tour file, and reading and writing RON;
 //! - `markup`: the commentary's `*emphasis*` and `[text](block:NAME)` links;
 //! - `compile`: checking a tour against its models' layouts and building the timelines;
 //! - `timeline`: tracks, segments and `evaluate`;
+//! - `tweens`: the tracks as bevy_tweening sequences, seeked rather than ticked;
 //! - `player`: playing, breaks, Space and Backspace, scrubbing, speed;
 //! - `live`: the open tour file, reloaded when it changes.
 
@@ -19,6 +21,7 @@ pub mod live;
 pub mod markup;
 pub mod player;
 pub mod timeline;
+pub mod tweens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

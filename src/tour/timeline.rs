@@ -7,10 +7,8 @@
 //! segments before it, so `evaluate(t)` reads the scene at `t` without any history: scrubbing
 //! back, replaying or jumping to a step gives the picture that playing to it gives.
 //!
-//! With bevy_tweening: a track's segments, in order, are a `Sequence` of `Delay`s (the gaps) and
-//! `Tween`s (each segment's `from` → `to` over its duration, with `easing.ease_function()`), and
-//! seeking that sequence with `set_elapsed(t)` gives `Track::value(t)` wherever no segment is cut
-//! short by the next one. The player applies `TourFrame` directly, which holds in every case.
+//! The app plays these tracks as bevy_tweening sequences seeked to the tour time (`tweens`); this
+//! is what they must agree with.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +62,8 @@ pub struct TourFrame {
     pub time: f32,
     /// The model preset on screen.
     pub model: String,
+    /// Its index in `ChapterTimeline::models` (and `blocks`).
+    pub model_index: usize,
     pub camera: CameraPose,
     /// Whether a camera move is under way (the reader's own orbiting should wait for it).
     pub camera_moving: bool,
@@ -330,6 +330,7 @@ impl ChapterTimeline {
         TourFrame {
             time,
             model: self.models[model].clone(),
+            model_index: model,
             camera: self.camera.value(time),
             camera_moving: self.camera.moving(time),
             blocks,

@@ -371,3 +371,18 @@ fn drags_orbit_and_pan_and_only_a_still_press_is_a_click() {
     assert!(panned.target.y > 0.0, "dragging down moves the scene down, the view up");
     assert_eq!(clicks(&mut app), 1, "a 3 px drag is a click");
 }
+
+#[test]
+fn block_tags_name_the_block_inside_its_section() {
+    use llmviz::render::ui::short_name;
+    assert_eq!(short_name("block0.head1.q.weight"), "q.weight");
+    assert_eq!(short_name("block2.fc.weight"), "fc.weight");
+    assert_eq!(short_name("block0.head2.att.max"), "att.max");
+    assert_eq!(short_name("wte"), "wte");
+    // Only numbered layers and heads are dropped.
+    assert_eq!(short_name("blocks.header"), "blocks.header");
+    // Every name of nano's layout keeps something to show.
+    for block in &layout::build(&GptConfig::nano()).blocks {
+        assert!(!short_name(&block.name).is_empty(), "{}", block.name);
+    }
+}

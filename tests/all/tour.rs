@@ -1,12 +1,16 @@
 //! Tours: the RON format, its checks, and the player as a pure function of tour time.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use bevy::ecs::world::World;
 
 use llmviz::layout::{self, Layout};
 use llmviz::model::config::GptConfig;
 use llmviz::tour::timeline::{reveal_rank, revealed_cells};
+use llmviz::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use llmviz::tour::{
-    Action, CameraPose, ChapterTimeline, CompiledTour, Layouts, Pattern, Player, TEXT_IN_SECONDS, Tour, TourError,
+    Action, BlockState, CameraPose, ChapterTimeline, CompiledTour, Layouts, Pattern, Player, TEXT_IN_SECONDS, Tour, TourError,
     markup,
 };
 
@@ -301,6 +305,107 @@ fn playing_in_frames_stops_at_every_break_with_the_scene_a_jump_gives() {
             assert_eq!(stops, timeline.breaks, "{name} chapter {}: stops", timeline.id);
         }
     }
+}
+
+/// The chapter's bevy_tweening sequences, spawned into a world as the player spawns them.
+fn spawn_tweens(timeline: &ChapterTimeline) -> World {
+    let mut world = World::new();
+    let (camera, camera_tweens, blocks) = chapter_tweens(timeline);
+    world.spawn((camera, camera_tweens));
+    world.spawn_batch(blocks);
+    world
+}
+
+/// Seeks every sequence to `time` and reads back the camera and the blocks of `model`.
+fn seek_all(world: &mut World, time: f32, model: usize) -> (CameraPose, BTreeMap<usize, BlockState>) {
+    let mut query = world.query::<(&mut TourTweens, Option<&mut TweenedCamera>, Option<&mut TweenedBlock>)>();
+    let mut camera = None;
+    let mut blocks = BTreeMap::new();
+    for (mut tweens, tweened_camera, tweened_block) in query.iter_mut(world) {
+        if let Some(mut target) = tweened_camera {
+            tweens.0.iter_mut().for_each(|sequence| seek(sequence, time, target.reborrow()));
+            camera = Some(target.0);
+        }
+        if let Some(mut target) = tweened_block {
+            tweens.0.iter_mut().for_each(|sequence| seek(sequence, time, target.reborrow()));
+            if target.model == model {
+                blocks.insert(target.block, target.state);
+            }
+        }
+    }
+    (camera.expect("a camera sequence"), blocks)
+}
+
+fn close(a: f32, b: f32, scale: f32) -> bool {
+    (a - b).abs() <= 1e-4 * scale.max(1.0)
+}
+
+fn same_pose(a: &CameraPose, b: &CameraPose) -> bool {
+    let scale = a.eye.iter().chain(&a.target).fold(0.0_f32, |m, v| m.max(v.abs()));
+    (0..3).all(|axis| close(a.eye[axis], b.eye[axis], scale) && close(a.target[axis], b.target[axis], scale))
+}
+
+fn same_state(a: &BlockState, b: &BlockState) -> bool {
+    [(a.opacity, b.opacity), (a.highlight, b.highlight), (a.scale, b.scale), (a.reveal, b.reveal)]
+        .into_iter()
+        .chain((0..3).map(|axis| (a.offset[axis], b.offset[axis])))
+        .all(|(x, y)| close(x, y, 1.0))
+}
+
+#[test]
+fn bevy_tweening_sequences_seeked_in_any_order_give_the_timelines_scene() {
+    for name in SHIPPED {
+        let compiled = load_shipped(name);
+        for timeline in &compiled.chapters {
+            let mut world = spawn_tweens(timeline);
+            let mut times = probe_times(timeline);
+            // Forwards, then in a scrubbing reader's order: from the far end, backwards, and
+            // beyond the chapter's end.
+            let mut shuffled = times.clone();
+            shuffled.reverse();
+            shuffled.rotate_left(times.len() / 3);
+            times.extend(shuffled);
+            times.push(timeline.length + 5.0);
+            for time in times {
+                let expected = timeline.evaluate(time);
+                let (camera, blocks) = seek_all(&mut world, time, expected.model_index);
+                let at = format!("{name} chapter {} at t={time}", timeline.id);
+                assert!(same_pose(&camera, &expected.camera), "{at}: camera {camera:?} vs {:?}", expected.camera);
+                assert_eq!(blocks.keys().collect::<Vec<_>>(), expected.blocks.keys().collect::<Vec<_>>(), "{at}");
+                for (block, state) in &blocks {
+                    assert!(same_state(state, &expected.blocks[block]), "{at}: block {block}: {state:?} vs {:?}", expected.blocks[block]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_move_cut_short_by_the_next_is_followed_by_its_tween_until_the_cut() {
+    let compiled = compile_ok(&nano_tour(
+        r#"Step(text: ["dim all, keep x"], actions: [
+            Tween(blocks: "*", opacity: 0.0, duration: 4.0, easing: CubicInOut, at: 0.0),
+            Tween(blocks: "x", opacity: 1.0, duration: 1.0, easing: QuadraticIn, at: 2.5),
+            Tween(blocks: "x", scale: 2.0, duration: 0.5, easing: Linear, at: 1.0),
+        ])"#,
+    ));
+    let timeline = &compiled.chapters[0];
+    let x = nano().find("x").unwrap();
+    let mut world = spawn_tweens(timeline);
+    let start = timeline.steps[0].actions_start;
+    for offset in [3.4, 0.0, 2.4, 2.5, 0.5, 1.0, 0.99, 2.6, 3.5, 1.7] {
+        let time = start + offset;
+        let (_, blocks) = seek_all(&mut world, time, 0);
+        let expected = timeline.evaluate(time).block(x);
+        assert!(same_state(&blocks[&x], &expected), "t={offset}: {:?} vs {expected:?}", blocks[&x]);
+    }
+    // Cut at 2.5 s, on the cubic curve; the scale holds before and after its move.
+    let (_, blocks) = seek_all(&mut world, start + 2.5, 0);
+    let cubic_in_out = |t: f32| if t < 0.5 { 4.0 * t * t * t } else { 1.0 - (-2.0 * t + 2.0).powi(3) / 2.0 };
+    assert!(close(blocks[&x].opacity, 1.0 - cubic_in_out(2.5 / 4.0), 1.0), "{:?}", blocks[&x]);
+    assert_eq!(seek_all(&mut world, start + 0.99, 0).1[&x].scale, 1.0);
+    assert!(close(seek_all(&mut world, start + 1.25, 0).1[&x].scale, 1.5, 1.0));
+    assert_eq!(seek_all(&mut world, start + 3.0, 0).1[&x].scale, 2.0);
 }
 
 #[test]

@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use bevy::prelude::*;
 use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::{BlockScene, BlockStyle};
-use llmviz::render::tour_player::{TourHover, TourState, tour_at, tour_offscreen};
+use llmviz::render::tour_player::{AppliedTour, TourHover, TourState, tour_at, tour_offscreen};
 use llmviz::render::view::ViewPoint;
+use llmviz::tour::tweens::TweenedBlock;
 use llmviz::tour::{BlockState, Polled};
 
 use crate::cli::{assert_clean_failure, llmviz, stderr};
@@ -96,6 +97,17 @@ fn scrubbing_away_and_back_gives_the_scene_of_going_there_directly() {
     }
     seek(&mut offscreen, time);
     assert_eq!(scene_state(&mut offscreen), there_directly, "back at {time} s after scrubbing");
+
+    // What the scene shows is what the chapter's bevy_tweening sequences wrote, seeked to `time`.
+    let world = offscreen.world_mut();
+    let tweened: Vec<TweenedBlock> = world.query::<&TweenedBlock>().iter(world).copied().collect();
+    let applied = world.resource::<AppliedTour>().frame.clone().expect("a frame applied");
+    let shown: Vec<_> = tweened.iter().filter(|tweened| tweened.model == applied.model_index).collect();
+    assert!(!shown.is_empty(), "the chapter's tweens are spawned");
+    assert_eq!(shown.len(), applied.blocks.len());
+    for tweened in shown {
+        assert_eq!(applied.blocks[&tweened.block], tweened.state, "block {}", tweened.block);
+    }
 
     // Another chapter, whose blocks are others, and back: nothing of it is left over.
     let projection = offscreen.world_mut().resource::<TourState>().chapter;

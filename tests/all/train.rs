@@ -70,3 +70,58 @@ fn the_shipped_default_model_is_ours_and_sorts_at_least_99_5_percent() {
     let (correct, total) = sort_accuracy(&model);
     assert!(correct as f64 / total as f64 >= 0.995, "sorted {correct}/{total}");
 }
+
+#[test]
+fn a_checkpoint_at_step_k_is_the_model_k_steps_of_training_give() {
+    use llmviz::train::{Checkpoint, load_checkpoints, save_checkpoint, train_with_checkpoints};
+    let options = TrainOptions { seed: 11, steps: 4, batch_size: 16, learning_rate: 3e-3 };
+    let mut taken = Vec::new();
+    let last = train_with_checkpoints::<Autodiff<CpuBackend>>(
+        &GptConfig::nano(),
+        &options,
+        &Default::default(),
+        &[0, 2, 4],
+        |_| {},
+        |step, weights| taken.push((step, weights)),
+    );
+    assert_eq!(taken.iter().map(|(step, _)| *step).collect::<Vec<_>>(), [0, 2, 4]);
+    assert_eq!(taken[0].1.tensors, initial_weights(&GptConfig::nano(), 11).tensors, "step 0 is the random start");
+    let (two_steps, _) = short_run(11, 2);
+    assert_eq!(taken[1].1.tensors, two_steps.tensors, "step 2 of a longer run is a 2-step run's end");
+    assert_eq!(taken[2].1.tensors, last.tensors, "the last checkpoint is the trained model");
+    assert_ne!(taken[0].1.tensors, taken[1].1.tensors);
+
+    // Saved with their step and accuracy, and read back in step order.
+    let dir = std::env::temp_dir().join(format!("llmviz-checkpoints-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (step, weights) in taken.into_iter().rev() {
+        save_checkpoint(&dir, &Checkpoint { step, weights, correct: 100 + step }).expect("saves");
+    }
+    let loaded = load_checkpoints(&dir).expect("loads");
+    assert_eq!(loaded.iter().map(|c| (c.step, c.correct)).collect::<Vec<_>>(), [(0, 100), (2, 102), (4, 104)]);
+    assert_eq!(loaded[2].weights.tensors, last.tensors);
+
+    // A checkpoint without its step is named in one error.
+    last.save_safetensors(&dir.join("stray.safetensors")).expect("saves");
+    let error = load_checkpoints(&dir).expect_err("a file without metadata");
+    assert!(error.contains("stray.safetensors") && error.contains("'step'"), "{error}");
+    std::fs::remove_dir_all(&dir).expect("cleans up");
+}
+
+#[test]
+fn the_shipped_checkpoints_are_the_shipped_models_training_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/nano-sort.checkpoints");
+    let checkpoints = llmviz::train::load_checkpoints(&dir).expect("the shipped checkpoints load");
+    assert!(checkpoints.len() >= 3, "{} checkpoints", checkpoints.len());
+    let first = checkpoints.first().unwrap();
+    let last = checkpoints.last().unwrap();
+    assert_eq!(first.step, 0);
+    assert_eq!(first.weights.tensors, initial_weights(&GptConfig::nano(), 3407).tensors, "seed 3407's random start");
+    assert_eq!(last.step, TrainOptions::default().steps);
+    assert_eq!(last.weights.tensors, Weights::default_model().tensors, "the last checkpoint is the shipped model");
+    // The recorded accuracy is the model's: checked at the start and the end.
+    for checkpoint in [first, last] {
+        let model: Gpt<CpuBackend> = Gpt::from_weights(&checkpoint.weights, &Default::default());
+        assert_eq!(sort_accuracy(&model).0, checkpoint.correct, "step {}", checkpoint.step);
+    }
+}

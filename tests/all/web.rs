@@ -74,8 +74,14 @@ fn touch_moves_keep_the_view_sensible() {
     let panned = pan(view, Vec2::new(50.0, 0.0), 800.0);
     assert!(panned.eye.x < 0.0 && (panned.eye - panned.target - (view.eye - view.target)).length() < 1e-3);
     // Zooming scales the distance, and stops short of the target.
-    assert!((zoom(view, 0.5).distance() - 50.0).abs() < 1e-3);
-    assert_eq!(zoom(view, 0.001), view);
+    assert!((zoom(view, view.target, 0.5).distance() - 50.0).abs() < 1e-3);
+    assert_eq!(zoom(view, view.target, 0.001), view);
+    // About a point off the axis, that point keeps its place in the view: its offset from the
+    // line of sight shrinks with the distance.
+    let focus = Vec3::new(10.0, 0.0, 0.0);
+    let zoomed = zoom(view, focus, 0.5);
+    assert!((zoomed.distance() - 50.0).abs() < 1e-3);
+    assert!((zoomed.target - Vec3::new(5.0, 0.0, 0.0)).length() < 1e-4, "{zoomed:?}");
 }
 
 #[test]
@@ -98,6 +104,24 @@ fn the_default_page_opens_the_nano_gpt_tour_and_a_model_link_none() {
         let link = DeepLink { tour: Some(id.into()), ..DeepLink::default() };
         assert!(open_tour(&link).unwrap().is_ok(), "built-in tour {id} opens");
     }
+}
+
+#[test]
+fn the_page_builds_in_every_tour_file_exactly_as_it_is() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tours");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("tours/")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "ron"))
+        .map(|path| {
+            let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (id, std::fs::read_to_string(&path).expect("readable"))
+        })
+        .collect();
+    files.sort();
+    let mut built_in: Vec<(String, String)> = TOURS.iter().map(|(id, text)| (id.to_string(), text.to_string())).collect();
+    built_in.sort();
+    assert_eq!(built_in, files, "web::TOURS lists every file of tours/ under its name");
 }
 
 #[test]

@@ -261,12 +261,12 @@ test('?model=gpt3 opens GPT-3 without a tour and the address keeps it', async ()
   await page.close();
 });
 
-test('touch: one finger pans, a tap pins the card of the cell under it', async () => {
+test('touch: a tap pins the card of the cell under it, one finger pans, two fingers zoom', async () => {
   const opened = await open('/?model=nano');
   await waitReady(opened);
   const { page, errors } = opened;
   const cdp = await page.context().newCDPSession(page);
-  const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y]) => ({ x, y })) });
+  const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
   // Where a cell is, found with the mouse, which then leaves.
   const found = await hoverSomeCell(page);
   assert.ok(found, 'no cell under the mouse anywhere in the middle of the view');
@@ -289,6 +289,26 @@ test('touch: one finger pans, a tap pins the card of the cell under it', async (
   const changed = await difference(page, before, after);
   assert.ok(changed > 0.02, `a one-finger drag changed only ${(changed * 100).toFixed(2)} % of the page`);
   assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', 'a drag is not a tap');
+  // Two fingers spreading apart over the tapped cell (where the pan took it) zoom in about it:
+  // twice as close, and the block under the fingers stays under them.
+  const [cx, cy] = [found.x + 150, found.y + 60];
+  await touch('touchStart', [[cx - 40, cy], [cx + 40, cy]]);
+  for (let step = 1; step <= 10; step++) {
+    await touch('touchMove', [[cx - 40 - step * 4, cy], [cx + 40 + step * 4, cy]]);
+    await page.waitForTimeout(30);
+  }
+  await touch('touchEnd', []);
+  await page.waitForTimeout(1000);
+  const pinched = await page.screenshot();
+  writeFileSync(join(output, 'touch-pinched.png'), pinched);
+  const zoomed = await difference(page, after, pinched);
+  assert.ok(zoomed > 0.02, `spreading two fingers changed only ${(zoomed * 100).toFixed(2)} % of the page`);
+  assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', 'a pinch is not a tap');
+  await page.mouse.move(cx, cy);
+  const under = await page.waitForFunction(() => document.body.dataset.hovered, null, { timeout: 5_000 })
+    .then((hovered) => hovered.jsonValue()).catch(() => null);
+  const block = (cell) => cell.replace(/\[.*$/, '');
+  assert.equal(under && block(under), block(found.cell), `after the pinch ${under} is between the fingers, not ${found.cell}'s block`);
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
 });
