@@ -180,12 +180,22 @@ impl Plugin for TouchCameraPlugin {
     }
 }
 
-/// The gesture in progress: whether a second finger took part (then lifting is not a tap), and
-/// the last tap, for double taps.
+/// The gesture in progress: whether a second finger took part (then lifting is not a tap), where
+/// each finger was when the camera last followed it, and the last tap, for double taps.
 #[derive(Resource, Default)]
 struct TouchGesture {
     multi_touch: bool,
+    /// Bevy's `Touch::previous_position` moves on only in frames that bring touch events, so a
+    /// frame without one would repeat the last move: the camera follows these instead.
+    followed: std::collections::HashMap<u64, Vec2>,
     last_tap: Option<(Vec2, std::time::Duration)>,
+}
+
+impl TouchGesture {
+    /// Where `touch` was when the camera last followed it; where it is now for a new finger.
+    fn previous(&self, touch: &bevy::input::touch::Touch) -> Vec2 {
+        self.followed.get(&touch.id()).copied().unwrap_or(touch.position())
+    }
 }
 
 /// What two fingers did between two frames: how far their midpoint moved (pixels), and how much
@@ -242,18 +252,24 @@ fn touch_camera(
     mut clicks: MessageWriter<Click>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
+    let down: Vec<_> = touches.iter().collect();
     if egui.is_some_and(|egui| egui.wants_any_pointer_input()) {
+        // A finger on the panel moves nothing, and moves nothing when it comes back to the scene.
+        gesture.followed = down.iter().map(|touch| (touch.id(), touch.position())).collect();
         return;
     }
-    let down: Vec<_> = touches.iter().collect();
     if down.len() >= 2 {
         gesture.multi_touch = true;
     }
     let (entity, camera, camera_transform, mut view) = camera.into_inner();
     let moved = match down.as_slice() {
-        [finger] if finger.delta() != Vec2::ZERO && !gesture.multi_touch => Some(pan(*view, finger.delta(), window.height())),
+        [finger] if !gesture.multi_touch => {
+            let delta = finger.position() - gesture.previous(finger);
+            (delta != Vec2::ZERO).then(|| pan(*view, delta, window.height()))
+        }
         [a, b, ..] => {
-            let (midpoint_delta, factor) = two_finger_motion([a.previous_position(), b.previous_position()], [a.position(), b.position()]);
+            let (midpoint_delta, factor) =
+                two_finger_motion([gesture.previous(a), gesture.previous(b)], [a.position(), b.position()]);
             // Zoom about what is between the fingers, at the target's depth.
             let (_, _, forward) = view_axes(&view);
             let focus = camera
@@ -265,6 +281,7 @@ fn touch_camera(
         }
         _ => None,
     };
+    gesture.followed = down.iter().map(|touch| (touch.id(), touch.position())).collect();
     if let Some(moved) = moved {
         // A finger on the scene takes over from a flight, as the mouse does.
         commands.entity(entity).remove::<TweenAnim>();

@@ -131,3 +131,48 @@ fn a_link_to_a_missing_tour_or_chapter_says_what_there_is() {
     let error = open_tour(&DeepLink::parse("?tour=nano-gpt&chapter=nowhere").unwrap()).unwrap().err().unwrap();
     assert!(error.contains("nowhere") && error.contains("self-attention"), "{error}");
 }
+
+/// A headless app with the touch camera: no renderer, a window and a camera to move.
+fn touch_app(view: ViewPoint) -> (bevy::app::App, bevy::ecs::entity::Entity, bevy::ecs::entity::Entity) {
+    use bevy::prelude::*;
+    use bevy::window::{PrimaryWindow, RequestRedraw};
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, bevy::input::InputPlugin, llmviz::web::TouchCameraPlugin))
+        .add_message::<llmviz::render::camera::Click>()
+        .add_message::<RequestRedraw>();
+    let window = app.world_mut().spawn((Window::default(), PrimaryWindow)).id();
+    let camera = app.world_mut().spawn((Camera3d::default(), GlobalTransform::default(), view)).id();
+    app.update();
+    (app, window, camera)
+}
+
+fn touch(app: &mut bevy::app::App, window: bevy::ecs::entity::Entity, phase: bevy::input::touch::TouchPhase, id: u64, at: Vec2) {
+    app.world_mut().write_message(bevy::input::touch::TouchInput { phase, position: at, window, force: None, id });
+}
+
+#[test]
+fn a_finger_that_stops_stops_the_camera() {
+    use bevy::input::touch::TouchPhase;
+    let start = ViewPoint { eye: Vec3::new(0.0, 0.0, 100.0), target: Vec3::ZERO };
+    let (mut app, window, camera) = touch_app(start);
+    let view = |app: &mut bevy::app::App| *app.world().get::<ViewPoint>(camera).unwrap();
+    touch(&mut app, window, TouchPhase::Started, 0, Vec2::new(100.0, 100.0));
+    app.update();
+    touch(&mut app, window, TouchPhase::Moved, 0, Vec2::new(150.0, 100.0));
+    app.update();
+    let panned = pan(start, Vec2::new(50.0, 0.0), 720.0);
+    assert!((view(&mut app).eye - panned.eye).length() < 1e-3, "{:?} vs {panned:?}", view(&mut app));
+    // Frames without touch events: the finger rests, and so does the view.
+    for _ in 0..3 {
+        app.update();
+    }
+    assert!((view(&mut app).eye - panned.eye).length() < 1e-3, "the view drifted to {:?}", view(&mut app));
+    touch(&mut app, window, TouchPhase::Moved, 0, Vec2::new(160.0, 100.0));
+    app.update();
+    let further = pan(panned, Vec2::new(10.0, 0.0), 720.0);
+    assert!((view(&mut app).eye - further.eye).length() < 1e-3, "{:?} vs {further:?}", view(&mut app));
+    touch(&mut app, window, TouchPhase::Ended, 0, Vec2::new(160.0, 100.0));
+    app.update();
+    app.update();
+    assert!((view(&mut app).eye - further.eye).length() < 1e-3);
+}

@@ -261,12 +261,27 @@ test('?model=gpt3 opens GPT-3 without a tour and the address keeps it', async ()
   await page.close();
 });
 
-test('touch: a tap pins the card of the cell under it, one finger pans, two fingers zoom', async () => {
+test('touch: a tap pins the card of the cell under it, one finger pans, two fingers zoom and turn', async () => {
   const opened = await open('/?model=nano');
   await waitReady(opened);
   const { page, errors } = opened;
   const cdp = await page.context().newCDPSession(page);
   const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
+  // Fingers put down at `from`, moved to `to` in ten steps and lifted; then the page settles and
+  // is captured as NAME.png.
+  const gesture = async (name, from, to) => {
+    await touch('touchStart', from);
+    for (let step = 1; step <= 10; step++) {
+      await touch('touchMove', from.map(([x, y], finger) => [x + (to[finger][0] - x) * step / 10, y + (to[finger][1] - y) * step / 10]));
+      await page.waitForTimeout(30);
+    }
+    await touch('touchEnd', []);
+    await page.waitForTimeout(1000);
+    const shot = await page.screenshot();
+    writeFileSync(join(output, `${name}.png`), shot);
+    return shot;
+  };
+  const stillPinned = async (what) => assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', `${what} is not a tap`);
   // Where a cell is, found with the mouse, which then leaves.
   const found = await hoverSomeCell(page);
   assert.ok(found, 'no cell under the mouse anywhere in the middle of the view');
@@ -277,38 +292,31 @@ test('touch: a tap pins the card of the cell under it, one finger pans, two fing
   await page.waitForFunction(() => document.body.dataset.pinned === '1', null, { timeout: 5_000 })
     .catch(() => assert.fail(`a tap on ${found.cell} pinned no card`));
   const before = await page.screenshot();
-  await touch('touchStart', [[600, 350]]);
-  for (let step = 1; step <= 10; step++) {
-    await touch('touchMove', [[600 + step * 15, 350 + step * 6]]);
-    await page.waitForTimeout(30);
-  }
-  await touch('touchEnd', []);
-  await page.waitForTimeout(1000);
-  const after = await page.screenshot();
-  writeFileSync(join(output, 'touch-panned.png'), after);
-  const changed = await difference(page, before, after);
+
+  const panned = await gesture('touch-panned', [[600, 350]], [[750, 410]]);
+  const changed = await difference(page, before, panned);
   assert.ok(changed > 0.02, `a one-finger drag changed only ${(changed * 100).toFixed(2)} % of the page`);
-  assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', 'a drag is not a tap');
+  await stillPinned('a drag');
+
   // Two fingers spreading apart over the tapped cell (where the pan took it) zoom in about it:
   // twice as close, and the block under the fingers stays under them.
   const [cx, cy] = [found.x + 150, found.y + 60];
-  await touch('touchStart', [[cx - 40, cy], [cx + 40, cy]]);
-  for (let step = 1; step <= 10; step++) {
-    await touch('touchMove', [[cx - 40 - step * 4, cy], [cx + 40 + step * 4, cy]]);
-    await page.waitForTimeout(30);
-  }
-  await touch('touchEnd', []);
-  await page.waitForTimeout(1000);
-  const pinched = await page.screenshot();
-  writeFileSync(join(output, 'touch-pinched.png'), pinched);
-  const zoomed = await difference(page, after, pinched);
+  const pinched = await gesture('touch-pinched', [[cx - 40, cy], [cx + 40, cy]], [[cx - 80, cy], [cx + 80, cy]]);
+  const zoomed = await difference(page, panned, pinched);
   assert.ok(zoomed > 0.02, `spreading two fingers changed only ${(zoomed * 100).toFixed(2)} % of the page`);
-  assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', 'a pinch is not a tap');
+  await stillPinned('a pinch');
   await page.mouse.move(cx, cy);
   const under = await page.waitForFunction(() => document.body.dataset.hovered, null, { timeout: 5_000 })
     .then((hovered) => hovered.jsonValue()).catch(() => null);
   const block = (cell) => cell.replace(/\[.*$/, '');
   assert.equal(under && block(under), block(found.cell), `after the pinch ${under} is between the fingers, not ${found.cell}'s block`);
+
+  // Two fingers moving together turn the view about its target.
+  await page.mouse.move(5, 690);
+  const turned = await gesture('touch-turned', [[cx - 60, cy], [cx + 60, cy]], [[cx + 60, cy], [cx + 180, cy]]);
+  const rotated = await difference(page, pinched, turned);
+  assert.ok(rotated > 0.02, `moving two fingers together changed only ${(rotated * 100).toFixed(2)} % of the page`);
+  await stillPinned('a two-finger turn');
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
 });
