@@ -281,7 +281,7 @@ test('touch: a tap pins the card of the cell under it, one finger pans, two fing
     writeFileSync(join(output, `${name}.png`), shot);
     return shot;
   };
-  const stillPinned = async (what) => assert.equal(await page.evaluate(() => document.body.dataset.pinned), '1', `${what} is not a tap`);
+  const pinned = () => page.evaluate(() => document.body.dataset.pinned);
   // Where a cell is, found with the mouse, which then leaves.
   const found = await hoverSomeCell(page);
   assert.ok(found, 'no cell under the mouse anywhere in the middle of the view');
@@ -296,27 +296,35 @@ test('touch: a tap pins the card of the cell under it, one finger pans, two fing
   const panned = await gesture('touch-panned', [[600, 350]], [[750, 410]]);
   const changed = await difference(page, before, panned);
   assert.ok(changed > 0.02, `a one-finger drag changed only ${(changed * 100).toFixed(2)} % of the page`);
-  await stillPinned('a drag');
+  assert.equal(await pinned(), '1', 'a drag is not a tap');
+  // Esc lets the card go, so that it covers nothing the fingers do next.
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => document.body.dataset.pinned === '0', null, { timeout: 5_000 })
+    .catch(() => assert.fail('Esc left the card pinned'));
 
-  // Two fingers spreading apart over the tapped cell (where the pan took it) zoom in about it:
-  // twice as close, and the block under the fingers stays under them.
-  const [cx, cy] = [found.x + 150, found.y + 60];
+  // Two fingers spreading apart over a cell zoom in about it: twice as close, and the block under
+  // the fingers stays under them.
+  const target = await hoverSomeCell(page);
+  assert.ok(target, 'no cell under the mouse after the pan');
+  await page.mouse.move(5, 690);
+  await page.waitForFunction(() => !document.body.dataset.hovered, null, { timeout: 5_000 });
+  const [cx, cy] = [target.x, target.y];
   const pinched = await gesture('touch-pinched', [[cx - 40, cy], [cx + 40, cy]], [[cx - 80, cy], [cx + 80, cy]]);
   const zoomed = await difference(page, panned, pinched);
   assert.ok(zoomed > 0.02, `spreading two fingers changed only ${(zoomed * 100).toFixed(2)} % of the page`);
-  await stillPinned('a pinch');
+  assert.equal(await pinned(), '0', 'a pinch is not a tap');
   await page.mouse.move(cx, cy);
   const under = await page.waitForFunction(() => document.body.dataset.hovered, null, { timeout: 5_000 })
     .then((hovered) => hovered.jsonValue()).catch(() => null);
   const block = (cell) => cell.replace(/\[.*$/, '');
-  assert.equal(under && block(under), block(found.cell), `after the pinch ${under} is between the fingers, not ${found.cell}'s block`);
+  assert.equal(under && block(under), block(target.cell), `after the pinch ${under} is between the fingers, not ${target.cell}'s block`);
 
   // Two fingers moving together turn the view about its target.
   await page.mouse.move(5, 690);
   const turned = await gesture('touch-turned', [[cx - 60, cy], [cx + 60, cy]], [[cx + 60, cy], [cx + 180, cy]]);
   const rotated = await difference(page, pinched, turned);
   assert.ok(rotated > 0.02, `moving two fingers together changed only ${(rotated * 100).toFixed(2)} % of the page`);
-  await stillPinned('a two-finger turn');
+  assert.equal(await pinned(), '0', 'a two-finger turn is not a tap');
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
 });
