@@ -329,6 +329,22 @@ test('touch: a tap pins the card of the cell under it, one finger pans, two fing
   await page.close();
 });
 
+test('a default model that does not download or does not read is one clear message', async () => {
+  for (const [reply, expected] of [
+    [{ status: 404, body: 'gone' }, /nano-sort\.safetensors: 404/],
+    [{ status: 200, body: 'not a model' }, /models\/nano-sort\.safetensors: not a safetensors file/],
+  ]) {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+    await page.route('**/nano-sort.safetensors', (route) => route.fulfill(reply));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.body.dataset.state === 'failed', null, { timeout: 60_000 })
+      .catch(() => assert.fail(`with the model answered by ${JSON.stringify(reply)} the page did not fail`));
+    const text = await page.locator('#failed').innerText();
+    assert.match(text, expected);
+    await page.close();
+  }
+});
+
 test('without WebGPU the page says so and what to do', async () => {
   // The same Chromium without the WebGPU flags: on Linux it offers no adapter.
   const plain = await chromium.launch({ executablePath: chromiumPath, headless: true, args: [...QUIET, '--disable-gpu'] });
