@@ -219,9 +219,12 @@ pub fn add_tour_systems(app: &mut App) {
         );
 }
 
-/// The chapter whose tweens are spawned.
+/// The chapter whose tweens are spawned, and how many times tweens were spawned.
 #[derive(Resource, Default)]
-struct TweenedChapter(Option<ChapterTimeline>);
+struct TweenedChapter {
+    timeline: Option<ChapterTimeline>,
+    spawns: u64,
+}
 
 /// Spawns the open chapter's sequences (despawning the last chapter's) when another chapter
 /// opens or the file reloads.
@@ -232,28 +235,35 @@ fn spawn_chapter_tweens(
     old: Query<Entity, With<TourTweens>>,
 ) {
     let timeline = tour.as_ref().map(|tour| tour.timeline());
-    if spawned.0.as_ref() == timeline {
+    if spawned.timeline.as_ref() == timeline {
         return;
     }
     for entity in &old {
         commands.entity(entity).despawn();
     }
-    spawned.0 = timeline.cloned();
+    spawned.timeline = timeline.cloned();
+    spawned.spawns += 1;
     let Some(timeline) = timeline else { return };
     let (camera, camera_tweens, blocks) = chapter_tweens(timeline);
     commands.spawn((Name::new("tour camera"), camera, camera_tweens));
     commands.spawn_batch(blocks);
 }
 
-/// Seeks every sequence of the chapter to the player's time, each frame: the values they write
-/// are those at that time, whatever time they were seeked to before.
+/// Seeks every sequence of the chapter to the player's time whenever it moved (or the sequences
+/// are new): the values they write are those at that time, whatever time they were seeked to before.
 fn seek_tour_tweens(
     tour: Option<Res<TourState>>,
+    spawned: Res<TweenedChapter>,
+    mut seeked: Local<Option<(f32, u64)>>,
     mut camera: Query<(&mut TourTweens, &mut TweenedCamera)>,
     mut blocks: Query<(&mut TourTweens, &mut TweenedBlock), Without<TweenedCamera>>,
 ) {
     let Some(tour) = tour else { return };
     let time = tour.player.time;
+    if *seeked == Some((time, spawned.spawns)) {
+        return;
+    }
+    *seeked = Some((time, spawned.spawns));
     for (mut tweens, mut target) in &mut camera {
         for sequence in &mut tweens.0 {
             seek(sequence, time, target.reborrow());
