@@ -4,18 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-missing=()
-dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
-if ((${#missing[@]})); then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    elif command -v sudo >/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    else
-        echo "test.sh: the tests need these Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
-        exit 1
-    fi
-fi
+tests/need-packages.sh test.sh mesa-vulkan-drivers
 
 # The wgpu tests must run on a real Vulkan driver, never be skipped: fail early and clearly without one.
 if ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then

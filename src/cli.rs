@@ -256,7 +256,7 @@ fn train(args: TrainArgs) -> CliResult {
     let mut save_error = None;
     let on_checkpoint = |step: usize, weights: Weights| {
         let (correct, _) = accuracy(&LoadedModel::new(&weights, BackendKind::Ndarray));
-        let checkpoint = crate::train::Checkpoint { step, weights, correct };
+        let checkpoint = crate::train::Checkpoint { step, weights: weights.into(), correct };
         match crate::train::save_checkpoint(&checkpoint_dir, &checkpoint) {
             Ok(path) => saved.push(format!("{} ({correct}/729)", path.display())),
             Err(error) => save_error = save_error.take().or(Some(error)),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -221,7 +222,8 @@ pub fn sort_accuracy<B: Backend>(model: &Gpt<B>) -> (usize, usize) {
 pub struct Checkpoint {
     /// Training steps taken; 0 is the random initialisation.
     pub step: usize,
-    pub weights: Weights,
+    /// Shared: the app swaps them into the scene without copying.
+    pub weights: Arc<Weights>,
     /// Problems of the 729 sorted correctly, as `eval` counts them.
     pub correct: usize,
 }
@@ -266,7 +268,7 @@ pub fn load_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, String> {
             let text = metadata.get(key).ok_or_else(|| format!("{}: metadata has no '{key}'", path.display()))?;
             text.parse().map_err(|_| format!("{}: metadata '{key}' is '{text}', not a count", path.display()))
         };
-        checkpoints.push(Checkpoint { step: number("step")?, correct: number("correct")?, weights });
+        checkpoints.push(Checkpoint { step: number("step")?, correct: number("correct")?, weights: Arc::new(weights) });
     }
     checkpoints.sort_by_key(|checkpoint| checkpoint.step);
     Ok(checkpoints)

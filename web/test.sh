@@ -6,22 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-for package in chromium xvfb xauth; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-if ((${#missing[@]})); then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    elif command -v sudo >/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    else
-        echo "web/test.sh: the browser tests need these Debian packages: ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+tests/need-packages.sh web/test.sh chromium xvfb xauth cmd:node=nodejs cmd:npm=npm
 
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 

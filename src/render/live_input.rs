@@ -16,6 +16,7 @@ use bevy_egui::egui;
 use super::scene::{BlockScene, SceneSource, ValuesState};
 use crate::model::vocab::{letters, token_letter};
 use crate::model::{Activations, GptConfig, Weights};
+use crate::train::Checkpoint;
 
 /// How many letters "random" gives: the sort task's input length.
 pub const RANDOM_LENGTH: usize = 6;
@@ -98,18 +99,10 @@ pub fn input_buttons(
 /// Where the checkpoints of the default model are looked for, from the working directory.
 pub const CHECKPOINT_DIR: &str = "models/nano-sort.checkpoints";
 
-/// One saved point of training: its step, how many of the 729 problems it sorts, its weights.
-#[derive(Clone, Debug)]
-pub struct TrainingPoint {
-    pub step: usize,
-    pub correct: usize,
-    pub weights: Arc<Weights>,
-}
-
 /// The default model's training checkpoints, by step; empty where there are none (the browser,
 /// or a checkout without `models/nano-sort.checkpoints/`), and then no slider shows.
 #[derive(Resource, Clone, Debug, Default)]
-pub struct TrainingCheckpoints(pub Vec<TrainingPoint>);
+pub struct TrainingCheckpoints(pub Vec<Checkpoint>);
 
 impl TrainingCheckpoints {
     /// The checkpoints in `dir`, if it exists; one that does not load is an error naming it.
@@ -117,15 +110,7 @@ impl TrainingCheckpoints {
         if !dir.is_dir() {
             return Ok(TrainingCheckpoints::default());
         }
-        let points = crate::train::load_checkpoints(dir)?
-            .into_iter()
-            .map(|checkpoint| TrainingPoint {
-                step: checkpoint.step,
-                correct: checkpoint.correct,
-                weights: Arc::new(checkpoint.weights),
-            })
-            .collect();
-        Ok(TrainingCheckpoints(points))
+        Ok(TrainingCheckpoints(crate::train::load_checkpoints(dir)?))
     }
 
     /// The checkpoint `weights` are, if any.

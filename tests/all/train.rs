@@ -95,7 +95,7 @@ fn a_checkpoint_at_step_k_is_the_model_k_steps_of_training_give() {
     let dir = std::env::temp_dir().join(format!("llmviz-checkpoints-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for (step, weights) in taken.into_iter().rev() {
-        save_checkpoint(&dir, &Checkpoint { step, weights, correct: 100 + step }).expect("saves");
+        save_checkpoint(&dir, &Checkpoint { step, weights: weights.into(), correct: 100 + step }).expect("saves");
     }
     let loaded = load_checkpoints(&dir).expect("loads");
     assert_eq!(loaded.iter().map(|c| (c.step, c.correct)).collect::<Vec<_>>(), [(0, 100), (2, 102), (4, 104)]);

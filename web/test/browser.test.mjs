@@ -64,6 +64,13 @@ async function open(path, viewport = { width: 1200, height: 700 }) {
   return { page, errors, log };
 }
 
+/** `open`, then `waitReady`. */
+async function openReady(path) {
+  const opened = await open(path);
+  await waitReady(opened);
+  return opened;
+}
+
 /** Waits until the app says it is drawn, failing with what the page showed instead. */
 async function waitReady({ page, errors, log }) {
   try {
@@ -137,8 +144,7 @@ async function hoverSomeCell(page) {
 }
 
 test('the page opens the nano-gpt tour without console errors, the model drawn, the canvas filling the window', async () => {
-  const opened = await open('/');
-  await waitReady(opened);
+  const opened = await openReady('/');
   const { page, errors } = opened;
   const shot = await screenshot(page, 'tour-start');
   assert.deepEqual(errors, [], 'console errors');
@@ -158,8 +164,7 @@ test('the page opens the nano-gpt tour without console errors, the model drawn, 
 
 test('a deep link opens the tour at its chapter and step, and Space advances the tour', async () => {
   const link = '?tour=nano-gpt&chapter=self-attention&step=2';
-  const opened = await open(`/${link}`);
-  await waitReady(opened);
+  const opened = await openReady(`/${link}`);
   const { page, errors } = opened;
   assert.equal(query(page), link);
   const before = await page.screenshot();
@@ -188,8 +193,7 @@ test('a deep link opens the tour at its chapter and step, and Space advances the
 });
 
 test('hovering a cell shows its card', async () => {
-  const opened = await open('/?model=nano');
-  await waitReady(opened);
+  const opened = await openReady('/?model=nano');
   const { page, errors } = opened;
   await page.mouse.move(5, 690);
   const before = await page.screenshot();
@@ -250,8 +254,7 @@ test('the canvas follows the window and its device pixel ratio', async () => {
 });
 
 test('?model=gpt3 opens GPT-3 without a tour and the address keeps it', async () => {
-  const opened = await open('/?model=gpt3');
-  await waitReady(opened);
+  const opened = await openReady('/?model=gpt3');
   const { page, errors } = opened;
   const shot = await screenshot(page, 'gpt3');
   assert.deepEqual(errors, [], 'console errors');
@@ -262,8 +265,7 @@ test('?model=gpt3 opens GPT-3 without a tour and the address keeps it', async ()
 });
 
 test('touch: a tap pins the card of the cell under it, one finger pans, two fingers zoom and turn', async () => {
-  const opened = await open('/?model=nano');
-  await waitReady(opened);
+  const opened = await openReady('/?model=nano');
   const { page, errors } = opened;
   const cdp = await page.context().newCDPSession(page);
   const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
