@@ -9,10 +9,8 @@ use serde::Serialize;
 
 use crate::layout::{Block, BlockKind, Layout, Op};
 use crate::model::vocab::token_letter;
-use crate::model::{Activations, Weights};
-
-/// Only shown in formulas: the model's own LayerNorm computes with it.
-const LN_EPS: f32 = 1e-5;
+use crate::model::config::LN_EPS;
+use crate::model::{Activations, Weights, names};
 
 /// One number that went into a cell: where it is drawn and which tensor element it is.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -122,13 +120,44 @@ fn cell_of(block: &Block, index: &[usize]) -> Option<[u32; 3]> {
     (inside && block.map.index(cell) == index).then_some(cell)
 }
 
-/// "block1.q" -> (Some(1), "q"); "ln_f" -> (None, "ln_f").
-fn split_layer(tensor: &str) -> (Option<usize>, &str) {
-    tensor
-        .strip_prefix("block")
-        .and_then(|rest| rest.split_once('.'))
-        .and_then(|(layer, name)| layer.parse().ok().map(|layer| (Some(layer), name)))
-        .unwrap_or((None, tensor))
+/// The cell being explained: its block, tensor element and value, and its layer.
+struct Target<'a> {
+    block: &'a Block,
+    index: Vec<usize>,
+    value: f32,
+    /// The layer of the block's tensor (None outside the layers), and the tensor's name within it.
+    layer: Option<usize>,
+    name: &'a str,
+}
+
+impl Target<'_> {
+    /// A tensor of the same layer: `ln1` → `block2.ln1`; outside the layers, the name itself.
+    fn layer_tensor(&self, suffix: &str) -> String {
+        match self.layer {
+            Some(i) => names::layer(i, suffix),
+            None => suffix.to_string(),
+        }
+    }
+
+    /// A parameter of the same layer, by its state_dict name within the layer.
+    fn parameter(&self, suffix: &str) -> String {
+        names::layer_param(self.layer.unwrap_or(0), suffix)
+    }
+}
+
+/// What one operation kind says of a cell: its repeated terms, single operands and formula.
+#[derive(Default)]
+struct Worked {
+    terms: Vec<BTreeMap<&'static str, Operand>>,
+    operands: BTreeMap<&'static str, Operand>,
+    formula: String,
+}
+
+impl Worked {
+    fn with(mut self, operands: impl IntoIterator<Item = (&'static str, Operand)>) -> Worked {
+        self.operands.extend(operands);
+        self
+    }
 }
 
 pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Explanation, ExplainError> {
@@ -137,268 +166,304 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         return Err(ExplainError::OutsideBlock { block: block.name.clone(), cell, cells: block.cells });
     }
     let index = block.tensor_index(cell);
-    let t_len = sources.activations.tokens.len();
     let index_names = index_names(&block.tensor, index.len());
-    // Positions past the input are drawn (the layout spans the whole context) but never computed.
-    if block.kind != BlockKind::Weight && block.kind != BlockKind::Tied {
-        for (&i, &name) in index.iter().zip(&index_names) {
-            if (name == "t" || name == "t2") && i >= t_len {
-                return Err(ExplainError::Masked(format!(
-                    "{name} = {i} is beyond the input of {t_len} tokens: nothing is computed there"
-                )));
-            }
-        }
-    }
+    check_computed(block, &index, &index_names, sources.activations.tokens.len())?;
     let value = sources.value(&block.tensor, &index).unwrap_or(f32::NAN);
-    let mut explanation = Explanation {
+    let (layer, name) = names::split_layer(&block.tensor);
+    let target = Target { block, index, value, layer, name };
+    let worked = match block.op {
+        Op::Param => param(&target),
+        Op::Input => Worked { formula: input(&target), ..Worked::default() },
+        Op::Embedding => embedding(sources, &target),
+        Op::Matmul => matmul(sources, &target),
+        Op::ResidualAdd => residual_add(sources, &target),
+        Op::LnStats => ln_stats(sources, &target),
+        Op::LayerNorm => layer_norm(sources, &target),
+        Op::AttnScore => attn_score(sources, &target)?,
+        Op::SoftmaxStats => softmax_stats(sources, &target),
+        Op::Softmax => softmax(sources, &target)?,
+        Op::Gelu => gelu(sources, &target),
+        Op::AttnValue | Op::Concat => attn_value(sources, &target),
+    };
+    Ok(Explanation {
         block: block.name.clone(),
         cell,
         tensor: block.tensor.clone(),
-        index: index.clone(),
+        index: target.index,
         index_names,
         value,
         op: block.op,
-        terms: Vec::new(),
-        operands: BTreeMap::new(),
-        formula: String::new(),
-    };
-    let (layer, name) = split_layer(&block.tensor);
-    let c = sources.layout.config.n_embd;
-    let a_size = sources.layout.config.head_size();
-    let layer_tensor = |suffix: &str| match layer {
-        Some(i) => format!("block{i}.{suffix}"),
-        None => suffix.to_string(),
-    };
-    let parameter = |suffix: &str| format!("transformer.h.{}.{suffix}", layer.unwrap_or(0));
+        terms: worked.terms,
+        operands: worked.operands,
+        formula: worked.formula,
+    })
+}
 
-    match block.op {
-        Op::Param => {
-            explanation.formula = format!(
-                "a learned parameter: {}{:?} = {}, set by training, the same for every input",
-                block.tensor,
-                index,
-                fmt(value)
-            );
-        }
-        Op::Input => {
-            let token = value as usize;
-            explanation.formula = format!("input token {} at t = {}: index {token}", token_letter(token), index[0]);
-        }
-        Op::Embedding => {
-            let (t, ch) = (index[0], index[1]);
-            let token = sources.activations.tokens[t];
-            let tok = sources.operand("transformer.wte.weight", vec![token, ch]);
-            let pos = sources.operand("transformer.wpe.weight", vec![t, ch]);
-            explanation.formula = format!(
-                "token_embedding[{} = {token}, c = {ch}] + position_embedding[t = {t}, c = {ch}] = {} + {} = {}",
-                token_letter(token),
-                fmt(tok.value),
-                fmt(pos.value),
-                fmt(value)
-            );
-            explanation.operands.insert("token_embedding", tok);
-            explanation.operands.insert("position_embedding", pos);
-        }
-        Op::Matmul => {
-            let t = index[0];
-            let (input, weight, bias, row) = match name {
-                "q" | "k" | "v" => {
-                    let part = ["q", "k", "v"].iter().position(|p| *p == name).expect("q, k or v");
-                    let row = part * c + index[0] * a_size + index[2];
-                    (layer_tensor("ln1"), parameter("attn.c_attn.weight"), Some(parameter("attn.c_attn.bias")), row)
-                }
-                "qkv" => (layer_tensor("ln1"), parameter("attn.c_attn.weight"), Some(parameter("attn.c_attn.bias")), index[1]),
-                "attn_proj" => (layer_tensor("y"), parameter("attn.c_proj.weight"), Some(parameter("attn.c_proj.bias")), index[1]),
-                "fc" => (layer_tensor("ln2"), parameter("mlp.c_fc.weight"), Some(parameter("mlp.c_fc.bias")), index[1]),
-                "mlp" => (layer_tensor("gelu"), parameter("mlp.c_proj.weight"), Some(parameter("mlp.c_proj.bias")), index[1]),
-                _ => {
-                    // logits: the final norm times the LM head, which has no bias (and may be wte itself).
-                    let head = if sources.layout.config.tied_lm_head { "transformer.wte.weight" } else { "lm_head.weight" };
-                    ("ln_f".to_string(), head.to_string(), None, index[1])
-                }
-            };
-            // q, k, v are [H, T, A]: their token is the middle index.
-            let t = if matches!(name, "q" | "k" | "v") { index[1] } else { t };
-            let width = sources.weights.tensors[&weight].shape[1];
-            let inputs = sources.row(&input, &[t], width);
-            let weights = sources.row(&weight, &[row], width);
-            let mut sum = 0.0f64;
-            for (a, w) in inputs.into_iter().zip(weights) {
-                sum += a.value as f64 * w.value as f64;
-                explanation.terms.push(BTreeMap::from([("a", a), ("w", w)]));
-            }
-            let bias_text = match bias {
-                Some(bias) => {
-                    let operand = sources.operand(&bias, vec![row]);
-                    let text = format!("{} + ", fmt(operand.value));
-                    explanation.operands.insert("bias", operand);
-                    text
-                }
-                None => String::new(),
-            };
-            explanation.formula = format!(
-                "{}Σ a_i·w_i over {width} terms = {bias_text}({}) = {}",
-                if bias_text.is_empty() { "" } else { "bias + " },
-                dot_preview(&explanation.terms, "a", "w", sum),
-                fmt(value)
-            );
-        }
-        Op::ResidualAdd => {
-            let residual = match (name, layer) {
-                ("attn_resid", Some(0)) => "x".to_string(),
-                ("attn_resid", Some(i)) => format!("block{}.mlp_resid", i - 1),
-                _ => layer_tensor("attn_resid"),
-            };
-            let branch = if name == "attn_resid" { layer_tensor("attn_proj") } else { layer_tensor("mlp") };
-            let a = sources.operand(&residual, index.clone());
-            let b = sources.operand(&branch, index.clone());
-            explanation.formula = format!("{} + {} = {} (the residual stream plus {})", fmt(a.value), fmt(b.value), fmt(value), b.tensor);
-            explanation.operands.insert("a", a);
-            explanation.operands.insert("b", b);
-        }
-        Op::LnStats => {
-            let (norm_input, prefix) = ln_input(name, layer, sources.layout.config.n_layer);
-            let row = sources.row(&norm_input, &[index[0]], c);
-            let mean: f64 = row.iter().map(|o| o.value as f64).sum::<f64>() / c as f64;
-            if name.ends_with("_mean") {
-                explanation.formula = format!("E[x] = Σ x_i / {c} = {}", fmt(mean as f32));
-            } else {
-                let mean_operand = sources.operand(&format!("{prefix}_mean"), vec![index[0]]);
-                explanation.formula = format!(
-                    "sqrt(Var[x] + ε) = sqrt(Σ (x_i − {})² / {c} + {LN_EPS:e}) = {}",
-                    fmt(mean_operand.value),
-                    fmt(value)
-                );
-                explanation.operands.insert("mean", mean_operand);
-            }
-            explanation.terms = row.into_iter().map(|x| BTreeMap::from([("x", x)])).collect();
-        }
-        Op::LayerNorm => {
-            let (norm_input, prefix) = ln_input(name, layer, sources.layout.config.n_layer);
-            let (t, ch) = (index[0], index[1]);
-            let param_prefix = match layer {
-                Some(_) => parameter(if name == "ln1" { "ln_1" } else { "ln_2" }),
-                None => "transformer.ln_f".to_string(),
-            };
-            let x = sources.operand(&norm_input, vec![t, ch]);
-            let mean = sources.operand(&format!("{prefix}_mean"), vec![t]);
-            let std = sources.operand(&format!("{prefix}_std"), vec![t]);
-            let gamma = sources.operand(&format!("{param_prefix}.weight"), vec![ch]);
-            let beta = sources.operand(&format!("{param_prefix}.bias"), vec![ch]);
-            explanation.formula = format!(
-                "(x − μ) / σ · γ + β = ({} − {}) / {} · {} + {} = {}",
-                fmt(x.value),
-                fmt(mean.value),
-                fmt(std.value),
-                fmt(gamma.value),
-                fmt(beta.value),
-                fmt(value)
-            );
-            for (role, operand) in [("x", x), ("mean", mean), ("std", std), ("gamma", gamma), ("beta", beta)] {
-                explanation.operands.insert(role, operand);
-            }
-        }
-        Op::AttnScore => {
-            let (h, t, t2) = (index[0], index[1], index[2]);
-            if t2 > t {
-                return Err(ExplainError::Masked(format!(
-                    "the query at t = {t} may not look at the later key t2 = {t2}; the causal mask sets the score to −∞ so its softmax weight is 0"
-                )));
-            }
-            let q = sources.row(&layer_tensor("q"), &[h, t], a_size);
-            let k = sources.row(&layer_tensor("k"), &[h, t2], a_size);
-            let mut sum = 0.0f64;
-            for (q, k) in q.into_iter().zip(k) {
-                sum += q.value as f64 * k.value as f64;
-                explanation.terms.push(BTreeMap::from([("q", q), ("k", k)]));
-            }
-            explanation.formula = format!(
-                "q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}",
-                dot_preview(&explanation.terms, "q", "k", sum),
-                fmt(value)
-            );
-        }
-        Op::SoftmaxStats => {
-            let (scores, prefix) = softmax_input(name, layer);
-            let row_index: Vec<usize> = index.clone();
-            let row = softmax_row(sources, &scores, &row_index);
-            if name.ends_with("max") {
-                explanation.formula = format!("max over the row's {} unmasked scores = {}", row.len(), fmt(value));
-            } else {
-                let max = sources.operand(&format!("{prefix}_max"), row_index.clone());
-                explanation.formula = format!("Σ exp(x − max) = Σ exp(x − {}) = {}", fmt(max.value), fmt(value));
-                explanation.operands.insert("max", max);
-            }
-            explanation.terms = row.into_iter().map(|x| BTreeMap::from([("x", x)])).collect();
-        }
-        Op::Softmax => {
-            let (scores, prefix) = softmax_input(name, layer);
-            let (row_index, last) = index.split_at(index.len() - 1);
-            if name == "att_sm" && last[0] > row_index[1] {
-                return Err(ExplainError::Masked(format!(
-                    "the query at t = {} gives the later key t2 = {} no weight: its score is masked to −∞, so exp(−∞) = 0",
-                    row_index[1], last[0]
-                )));
-            }
-            let x = sources.operand(&scores, index.clone());
-            let max = sources.operand(&format!("{prefix}_max"), row_index.to_vec());
-            let sumexp = sources.operand(&format!("{prefix}_sumexp"), row_index.to_vec());
-            explanation.formula = format!(
-                "exp(x − max) / Σ exp(x − max) = exp({} − {}) / {} = {}",
-                fmt(x.value),
-                fmt(max.value),
-                fmt(sumexp.value),
-                fmt(value)
-            );
-            for (role, operand) in [("x", x), ("max", max), ("sumexp", sumexp)] {
-                explanation.operands.insert(role, operand);
-            }
-        }
-        Op::Gelu => {
-            let x = sources.operand(&layer_tensor("fc"), index.clone());
-            explanation.formula = format!(
-                "GELU(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))) with x = {} gives {}",
-                fmt(x.value),
-                fmt(value)
-            );
-            explanation.operands.insert("x", x);
-        }
-        Op::AttnValue | Op::Concat => {
-            // The head's slice of y: channel c of y is channel c mod A of head c / A.
-            let (t, ch) = (index[0], index[1]);
-            let (h, a) = (ch / a_size, ch % a_size);
-            let weights = sources.row(&layer_tensor("att_sm"), &[h, t], t + 1);
-            let values: Vec<Operand> = (0..=t).map(|t2| sources.operand(&layer_tensor("v"), vec![h, t2, a])).collect();
-            let mut sum = 0.0f64;
-            for (p, v) in weights.into_iter().zip(values) {
-                sum += p.value as f64 * v.value as f64;
-                explanation.terms.push(BTreeMap::from([("p", p), ("v", v)]));
-            }
-            explanation.formula = format!(
-                "Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})",
-                dot_preview(&explanation.terms, "p", "v", sum)
-            );
+/// Positions past the input are drawn (the layout spans the whole context) but never computed.
+fn check_computed(block: &Block, index: &[usize], index_names: &[&str], t_len: usize) -> Result<(), ExplainError> {
+    if block.kind == BlockKind::Weight || block.kind == BlockKind::Tied {
+        return Ok(());
+    }
+    for (&i, &name) in index.iter().zip(index_names) {
+        if (name == "t" || name == "t2") && i >= t_len {
+            return Err(ExplainError::Masked(format!(
+                "{name} = {i} is beyond the input of {t_len} tokens: nothing is computed there"
+            )));
         }
     }
-    Ok(explanation)
+    Ok(())
+}
+
+fn param(target: &Target) -> Worked {
+    let formula = format!(
+        "a learned parameter: {}{:?} = {}, set by training, the same for every input",
+        target.block.tensor,
+        target.index,
+        fmt(target.value)
+    );
+    Worked { formula, ..Worked::default() }
+}
+
+fn input(target: &Target) -> String {
+    let token = target.value as usize;
+    format!("input token {} at t = {}: index {token}", token_letter(token), target.index[0])
+}
+
+fn embedding(sources: &Sources, target: &Target) -> Worked {
+    let (t, ch) = (target.index[0], target.index[1]);
+    let token = sources.activations.tokens[t];
+    let tok = sources.operand(names::WTE, vec![token, ch]);
+    let pos = sources.operand(names::WPE, vec![t, ch]);
+    let formula = format!(
+        "token_embedding[{} = {token}, c = {ch}] + position_embedding[t = {t}, c = {ch}] = {} + {} = {}",
+        token_letter(token),
+        fmt(tok.value),
+        fmt(pos.value),
+        fmt(target.value)
+    );
+    Worked { formula, ..Worked::default() }.with([("token_embedding", tok), ("position_embedding", pos)])
+}
+
+/// A Linear layer's output: which input row, weight, bias and weight row make it.
+fn matmul_operands(sources: &Sources, target: &Target) -> (String, String, Option<String>, usize) {
+    let config = &sources.layout.config;
+    let (c, a_size, index) = (config.n_embd, config.head_size(), &target.index);
+    let linear = |input: &str, parameter: &str, row: usize| {
+        let input = target.layer_tensor(input);
+        (input, target.parameter(&format!("{parameter}.weight")), Some(target.parameter(&format!("{parameter}.bias"))), row)
+    };
+    match target.name {
+        "q" | "k" | "v" => {
+            let part = ["q", "k", "v"].iter().position(|p| *p == target.name).expect("q, k or v");
+            linear("ln1", names::C_ATTN, part * c + index[0] * a_size + index[2])
+        }
+        "qkv" => linear("ln1", names::C_ATTN, index[1]),
+        "attn_proj" => linear("y", names::ATTN_PROJ, index[1]),
+        "fc" => linear("ln2", names::C_FC, index[1]),
+        "mlp" => linear("gelu", names::MLP_PROJ, index[1]),
+        // logits: the final norm times the LM head, which has no bias (and may be wte itself).
+        _ => ("ln_f".to_string(), names::lm_head(config).to_string(), None, index[1]),
+    }
+}
+
+fn matmul(sources: &Sources, target: &Target) -> Worked {
+    let (input, weight, bias, row) = matmul_operands(sources, target);
+    // q, k, v are [H, T, A]: their token is the middle index.
+    let t = if matches!(target.name, "q" | "k" | "v") { target.index[1] } else { target.index[0] };
+    let width = sources.weights.tensors[&weight].shape[1];
+    let inputs = sources.row(&input, &[t], width);
+    let weights = sources.row(&weight, &[row], width);
+    let mut worked = Worked::default();
+    let mut sum = 0.0f64;
+    for (a, w) in inputs.into_iter().zip(weights) {
+        sum += a.value as f64 * w.value as f64;
+        worked.terms.push(BTreeMap::from([("a", a), ("w", w)]));
+    }
+    let bias_text = match bias {
+        Some(bias) => {
+            let operand = sources.operand(&bias, vec![row]);
+            let text = format!("{} + ", fmt(operand.value));
+            worked.operands.insert("bias", operand);
+            text
+        }
+        None => String::new(),
+    };
+    worked.formula = format!(
+        "{}Σ a_i·w_i over {width} terms = {bias_text}({}) = {}",
+        if bias_text.is_empty() { "" } else { "bias + " },
+        dot_preview(&worked.terms, "a", "w", sum),
+        fmt(target.value)
+    );
+    worked
+}
+
+fn residual_add(sources: &Sources, target: &Target) -> Worked {
+    let residual = match (target.name, target.layer) {
+        ("attn_resid", Some(0)) => "x".to_string(),
+        ("attn_resid", Some(i)) => names::layer(i - 1, "mlp_resid"),
+        _ => target.layer_tensor("attn_resid"),
+    };
+    let branch = target.layer_tensor(if target.name == "attn_resid" { "attn_proj" } else { "mlp" });
+    let a = sources.operand(&residual, target.index.clone());
+    let b = sources.operand(&branch, target.index.clone());
+    let formula =
+        format!("{} + {} = {} (the residual stream plus {})", fmt(a.value), fmt(b.value), fmt(target.value), b.tensor);
+    Worked { formula, ..Worked::default() }.with([("a", a), ("b", b)])
+}
+
+fn ln_stats(sources: &Sources, target: &Target) -> Worked {
+    let c = sources.layout.config.n_embd;
+    let (norm_input, prefix) = ln_input(target.name, target.layer, sources.layout.config.n_layer);
+    let row = sources.row(&norm_input, &[target.index[0]], c);
+    let mut worked = Worked::default();
+    if target.name.ends_with("_mean") {
+        let mean: f64 = row.iter().map(|o| o.value as f64).sum::<f64>() / c as f64;
+        worked.formula = format!("E[x] = Σ x_i / {c} = {}", fmt(mean as f32));
+    } else {
+        let mean_operand = sources.operand(&format!("{prefix}_mean"), vec![target.index[0]]);
+        worked.formula = format!(
+            "sqrt(Var[x] + ε) = sqrt(Σ (x_i − {})² / {c} + {:e}) = {}",
+            fmt(mean_operand.value),
+            LN_EPS as f32,
+            fmt(target.value)
+        );
+        worked.operands.insert("mean", mean_operand);
+    }
+    worked.terms = row.into_iter().map(|x| BTreeMap::from([("x", x)])).collect();
+    worked
+}
+
+fn layer_norm(sources: &Sources, target: &Target) -> Worked {
+    let (norm_input, prefix) = ln_input(target.name, target.layer, sources.layout.config.n_layer);
+    let (t, ch) = (target.index[0], target.index[1]);
+    let param_prefix = match target.layer {
+        Some(_) => target.parameter(if target.name == "ln1" { names::LN_1 } else { names::LN_2 }),
+        None => names::LN_F.to_string(),
+    };
+    let x = sources.operand(&norm_input, vec![t, ch]);
+    let mean = sources.operand(&format!("{prefix}_mean"), vec![t]);
+    let std = sources.operand(&format!("{prefix}_std"), vec![t]);
+    let gamma = sources.operand(&format!("{param_prefix}.weight"), vec![ch]);
+    let beta = sources.operand(&format!("{param_prefix}.bias"), vec![ch]);
+    let formula = format!(
+        "(x − μ) / σ · γ + β = ({} − {}) / {} · {} + {} = {}",
+        fmt(x.value),
+        fmt(mean.value),
+        fmt(std.value),
+        fmt(gamma.value),
+        fmt(beta.value),
+        fmt(target.value)
+    );
+    Worked { formula, ..Worked::default() }.with([("x", x), ("mean", mean), ("std", std), ("gamma", gamma), ("beta", beta)])
+}
+
+fn attn_score(sources: &Sources, target: &Target) -> Result<Worked, ExplainError> {
+    let a_size = sources.layout.config.head_size();
+    let (h, t, t2) = (target.index[0], target.index[1], target.index[2]);
+    if t2 > t {
+        return Err(ExplainError::Masked(format!(
+            "the query at t = {t} may not look at the later key t2 = {t2}; the causal mask sets the score to −∞ so its softmax weight is 0"
+        )));
+    }
+    let q = sources.row(&target.layer_tensor("q"), &[h, t], a_size);
+    let k = sources.row(&target.layer_tensor("k"), &[h, t2], a_size);
+    let mut worked = Worked::default();
+    let mut sum = 0.0f64;
+    for (q, k) in q.into_iter().zip(k) {
+        sum += q.value as f64 * k.value as f64;
+        worked.terms.push(BTreeMap::from([("q", q), ("k", k)]));
+    }
+    worked.formula = format!(
+        "q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}",
+        dot_preview(&worked.terms, "q", "k", sum),
+        fmt(target.value)
+    );
+    Ok(worked)
+}
+
+fn softmax_stats(sources: &Sources, target: &Target) -> Worked {
+    let (scores, prefix) = softmax_input(target.name, target.layer);
+    let row = softmax_row(sources, &scores, &target.index);
+    let mut worked = Worked::default();
+    if target.name.ends_with("max") {
+        worked.formula = format!("max over the row's {} unmasked scores = {}", row.len(), fmt(target.value));
+    } else {
+        let max = sources.operand(&format!("{prefix}_max"), target.index.clone());
+        worked.formula = format!("Σ exp(x − max) = Σ exp(x − {}) = {}", fmt(max.value), fmt(target.value));
+        worked.operands.insert("max", max);
+    }
+    worked.terms = row.into_iter().map(|x| BTreeMap::from([("x", x)])).collect();
+    worked
+}
+
+fn softmax(sources: &Sources, target: &Target) -> Result<Worked, ExplainError> {
+    let (scores, prefix) = softmax_input(target.name, target.layer);
+    let (row_index, last) = target.index.split_at(target.index.len() - 1);
+    if target.name == "att_sm" && last[0] > row_index[1] {
+        return Err(ExplainError::Masked(format!(
+            "the query at t = {} gives the later key t2 = {} no weight: its score is masked to −∞, so exp(−∞) = 0",
+            row_index[1], last[0]
+        )));
+    }
+    let x = sources.operand(&scores, target.index.clone());
+    let max = sources.operand(&format!("{prefix}_max"), row_index.to_vec());
+    let sumexp = sources.operand(&format!("{prefix}_sumexp"), row_index.to_vec());
+    let formula = format!(
+        "exp(x − max) / Σ exp(x − max) = exp({} − {}) / {} = {}",
+        fmt(x.value),
+        fmt(max.value),
+        fmt(sumexp.value),
+        fmt(target.value)
+    );
+    Ok(Worked { formula, ..Worked::default() }.with([("x", x), ("max", max), ("sumexp", sumexp)]))
+}
+
+fn gelu(sources: &Sources, target: &Target) -> Worked {
+    let x = sources.operand(&target.layer_tensor("fc"), target.index.clone());
+    let formula = format!(
+        "GELU(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))) with x = {} gives {}",
+        fmt(x.value),
+        fmt(target.value)
+    );
+    Worked { formula, ..Worked::default() }.with([("x", x)])
+}
+
+/// The head's slice of y: channel c of y is channel c mod A of head c / A.
+fn attn_value(sources: &Sources, target: &Target) -> Worked {
+    let a_size = sources.layout.config.head_size();
+    let (t, ch) = (target.index[0], target.index[1]);
+    let (h, a) = (ch / a_size, ch % a_size);
+    let weights = sources.row(&target.layer_tensor("att_sm"), &[h, t], t + 1);
+    let values: Vec<Operand> = (0..=t).map(|t2| sources.operand(&target.layer_tensor("v"), vec![h, t2, a])).collect();
+    let mut worked = Worked::default();
+    let mut sum = 0.0f64;
+    for (p, v) in weights.into_iter().zip(values) {
+        sum += p.value as f64 * v.value as f64;
+        worked.terms.push(BTreeMap::from([("p", p), ("v", v)]));
+    }
+    worked.formula = format!(
+        "Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})",
+        dot_preview(&worked.terms, "p", "v", sum)
+    );
+    worked
 }
 
 /// The tensor a norm reads and the prefix of its statistics: `block0.ln1_mean` -> (`x`, `block0.ln1`).
 fn ln_input(name: &str, layer: Option<usize>, n_layer: usize) -> (String, String) {
     let norm = name.trim_end_matches("_mean").trim_end_matches("_std");
     match (norm, layer) {
-        ("ln1", Some(0)) => ("x".into(), "block0.ln1".into()),
-        ("ln1", Some(i)) => (format!("block{}.mlp_resid", i - 1), format!("block{i}.ln1")),
-        ("ln2", Some(i)) => (format!("block{i}.attn_resid"), format!("block{i}.ln2")),
+        ("ln1", Some(0)) => ("x".into(), names::layer(0, "ln1")),
+        ("ln1", Some(i)) => (names::layer(i - 1, "mlp_resid"), names::layer(i, "ln1")),
+        ("ln2", Some(i)) => (names::layer(i, "attn_resid"), names::layer(i, "ln2")),
         // ln_f reads the last layer's output; its layer is not in its name.
-        _ => (format!("block{}.mlp_resid", n_layer - 1), "ln_f".into()),
+        _ => (names::layer(n_layer - 1, "mlp_resid"), "ln_f".into()),
     }
 }
 
 /// The scores a softmax reads and the prefix of its statistics.
 fn softmax_input(name: &str, layer: Option<usize>) -> (String, String) {
     match layer {
-        Some(i) if name.starts_with("att") => (format!("block{i}.att"), format!("block{i}.att")),
+        Some(i) if name.starts_with("att") => (names::layer(i, "att"), names::layer(i, "att")),
         _ => ("logits".into(), "logits".into()),
     }
 }
@@ -413,7 +478,7 @@ fn softmax_row(sources: &Sources, scores: &str, row_index: &[usize]) -> Vec<Oper
 }
 
 fn index_names(tensor: &str, rank: usize) -> Vec<&'static str> {
-    let (_, name) = split_layer(tensor);
+    let (_, name) = names::split_layer(tensor);
     let names: &[&'static str] = match name {
         "q" | "k" | "v" => &["h", "t", "a"],
         "att" | "att_sm" => &["h", "t", "t2"],
@@ -421,8 +486,8 @@ fn index_names(tensor: &str, rank: usize) -> Vec<&'static str> {
         "tokens" => &["t"],
         "logits" | "probs" => &["t", "v"],
         n if n.ends_with("_mean") || n.ends_with("_std") || n == "logits_max" || n == "logits_sumexp" => &["t"],
-        "transformer.wte.weight" | "lm_head.weight" => &["v", "c"],
-        "transformer.wpe.weight" => &["t", "c"],
+        names::WTE | names::LM_HEAD => &["v", "c"],
+        names::WPE => &["t", "c"],
         n if n.ends_with(".weight") && rank == 2 => &["out", "in"],
         n if n.contains("transformer.") => &["c"],
         "fc" | "gelu" => &["t", "4c"],

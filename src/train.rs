@@ -14,7 +14,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::model::activations::parameter_shapes;
+use crate::model::names::parameter_shapes;
 use crate::model::{token_tensor, Gpt, GptConfig, NamedTensor, Recorder, Weights};
 
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).

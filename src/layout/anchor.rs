@@ -19,8 +19,9 @@ const MIN_FRAMED_CELLS: f64 = 8.0;
 /// Fraction of the frame left around the box.
 const FRAME_MARGIN: f64 = 0.1;
 
-/// A viewing direction and the frustum the anchors assume, worked out once for all blocks.
-pub(super) struct Framing {
+/// A viewing direction and the frustum the anchors assume, worked out once for all blocks. The
+/// tour frames its camera targets with it too, so a tour's view of a block is the block's anchor.
+pub(crate) struct Framing {
     back: [f64; 3],
     forward: [f64; 3],
     right: [f64; 3],
@@ -30,6 +31,11 @@ pub(super) struct Framing {
 }
 
 impl Framing {
+    /// The direction every block's anchor looks from.
+    pub(crate) fn blocks() -> Framing {
+        Framing::new(BLOCK_VIEW)
+    }
+
     /// Anchors looking along `-view`.
     pub(super) fn new(view: [f64; 3]) -> Framing {
         let back = normalize(view);
@@ -41,7 +47,7 @@ impl Framing {
     }
 
     /// The viewpoint looking at the box's centre from where the whole box just fits the frame.
-    pub(super) fn frame(&self, min: [f64; 3], max: [f64; 3]) -> Anchor {
+    pub(crate) fn frame(&self, min: [f64; 3], max: [f64; 3]) -> Anchor {
         let min_extent = MIN_FRAMED_CELLS * CELL as f64;
         let center = [0, 1, 2].map(|axis| (min[axis] + max[axis]) / 2.0);
         let half = [0, 1, 2].map(|axis| ((max[axis] - min[axis]) / 2.0).max(min_extent / 2.0));
@@ -61,20 +67,16 @@ impl Framing {
     }
 }
 
-// Small vector helpers, shared with the tour's camera framing.
-pub(crate) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+// Small vector helpers.
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
-pub(crate) fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
-pub(crate) fn normalize(v: [f64; 3]) -> [f64; 3] {
+fn normalize(v: [f64; 3]) -> [f64; 3] {
     let length = dot(v, v).sqrt();
     v.map(|c| c / length)
 }

@@ -11,9 +11,10 @@
 
 use std::ops::Range;
 
-use super::anchor::{BLOCK_VIEW, Framing, OVERVIEW_VIEW};
+use super::anchor::{Framing, OVERVIEW_VIEW};
 use super::{Axis, Block, BlockKind, CELL, Dep, DimMap, Label, LabelKind, Layout, Op, TensorMap};
 use crate::model::config::GptConfig;
+use crate::model::names;
 
 /// Layers per column before a deep model wraps into the next column.
 pub const LAYERS_PER_COLUMN: usize = 12;
@@ -143,7 +144,7 @@ impl<'a> Arranger<'a> {
             margin,
             head_pitch,
             column_pitch,
-            framing: Framing::new(BLOCK_VIEW),
+            framing: Framing::blocks(),
             blocks: Vec::with_capacity(blocks_estimate),
             labels: Vec::new(),
             layer: None,
@@ -257,19 +258,9 @@ impl<'a> Arranger<'a> {
     }
 
     /// Places the `rows` of a Linear layer's weight [out, in] and bias [out] left of the residual
-    /// column, level with the output rows they make: inputs along x, outputs down y, as the matrix
-    /// reads. `block` and `parameter` name them: `block0.fc` → `block0.fc.weight`, `.bias`.
-    #[allow(clippy::too_many_arguments)]
-    fn linear(
-        &mut self,
-        block: &str,
-        parameter: &str,
-        rows: Rows,
-        inputs: (usize, Axis),
-        residual_left: f64,
-        top: f64,
-        front: f64,
-    ) -> [(usize, Op); 2] {
+    /// column, level with the output rows they make (`output` is where the output's left, top and
+    /// front faces are): inputs along x, outputs down y, as the matrix reads. `block` and `parameter` name them: `block0.fc` → `block0.fc.weight`, `.bias`.
+    fn linear(&mut self, block: &str, parameter: &str, rows: Rows, inputs: (usize, Axis), output: Spot) -> [(usize, Op); 2] {
         let (input_len, input_axis) = inputs;
         let out = dim(rows.len, rows.offset, rows.strides);
         let weight = Shows {
@@ -290,10 +281,10 @@ impl<'a> Arranger<'a> {
             axes: [None, Some(rows.axis), rows.depth_axis],
             cells: [1, rows.cells as u32, rows.depth],
         };
-        let bias_left = residual_left - self.gap - 1.0;
+        let bias_left = output.left - self.gap - 1.0;
         let weight_left = bias_left - self.pair_gap - input_len as f64;
-        let weight = self.place(weight, weight_left, top, front, &[]);
-        let bias = self.place(bias, bias_left, top, front, &[]);
+        let weight = self.place(weight, weight_left, output.top, output.front, &[]);
+        let bias = self.place(bias, bias_left, output.top, output.front, &[]);
         [(weight, Op::Matmul), (bias, Op::Matmul)]
     }
 
@@ -323,7 +314,7 @@ impl<'a> Arranger<'a> {
             name: "wte".into(),
             kind: BlockKind::Weight,
             op: Op::Param,
-            tensor: "transformer.wte.weight".into(),
+            tensor: names::WTE.into(),
             dims: vec![dim(v, 0, ALONG_X), dim(c, 0, ALONG_Y)],
             axes: [Some(Axis::V), Some(Axis::C), None],
             cells: [v as u32, c as u32, 1],
@@ -333,7 +324,7 @@ impl<'a> Arranger<'a> {
             name: "wpe".into(),
             kind: BlockKind::Weight,
             op: Op::Param,
-            tensor: "transformer.wpe.weight".into(),
+            tensor: names::WPE.into(),
             dims: vec![dim(t, 0, ALONG_X), dim(c, 0, ALONG_Y)],
             axes: [Some(Axis::T), Some(Axis::C), None],
             cells: [t as u32, c as u32, 1],
@@ -383,17 +374,17 @@ impl<'a> Arranger<'a> {
         self.layer = Some(i);
         let first = self.blocks.len();
         let left = origin - self.t as f64 / 2.0;
-        let block = |name: &str| format!("block{i}.{name}");
-        let parameter = |name: &str| format!("transformer.h.{i}.{name}");
+        let block = |name: &str| names::layer(i, name);
+        let parameter = |name: &str| names::layer_param(i, name);
 
-        let (ln1, y) = self.layer_norm(&block("ln1"), &parameter("ln_1"), input, left, top);
+        let (ln1, y) = self.layer_norm(&block("ln1"), &parameter(names::LN_1), input, left, top);
         let (head_outputs, y) = self.attention(i, left, y - self.margin, ln1);
 
         let projection_first = self.blocks.len();
         let projection_top = y - self.margin;
         let rows = Rows::flat(c, 0, c, Axis::C);
         let weights =
-            self.linear(&block("proj"), &parameter("attn.c_proj"), rows, (c, Axis::C), left, projection_top, 0.5);
+            self.linear(&block("proj"), &parameter(names::ATTN_PROJ), rows, (c, Axis::C), Spot::front(left, projection_top));
         let deps: Vec<(usize, Op)> = head_outputs.iter().map(|&y| (y, Op::Concat)).chain(weights).collect();
         let attn_proj =
             self.place(self.whole(&block("attn_proj"), Op::Matmul, c, Axis::C), left, projection_top, 0.5, &deps);
@@ -405,7 +396,7 @@ impl<'a> Arranger<'a> {
         self.dim_mark_right(format!("C = {c}"), attn_resid);
 
         let ln2_top = resid_top - c as f64 - self.margin;
-        let (ln2, y) = self.layer_norm(&block("ln2"), &parameter("ln_2"), attn_resid, left, ln2_top);
+        let (ln2, y) = self.layer_norm(&block("ln2"), &parameter(names::LN_2), attn_resid, left, ln2_top);
         let (mlp_resid, bottom) = self.mlp(i, left, y - self.margin, ln2, attn_resid);
 
         self.section(format!("Transformer {i}"), first..self.blocks.len());
@@ -416,106 +407,19 @@ impl<'a> Arranger<'a> {
     /// All heads of layer i, head h's front face `h · head_pitch` behind the residual column's.
     /// Returns each head's output block and the y below the heads.
     fn attention(&mut self, i: usize, left: f64, top: f64, ln1: usize) -> (Vec<usize>, f64) {
-        let (t, c, a, n_head) = (self.t, self.c, self.a, self.config.n_head);
         let first = self.blocks.len();
-        let tensor = |name: &str| format!("block{i}.{name}");
-        let c_attn = format!("transformer.h.{i}.attn.c_attn");
-        let mut head_outputs = Vec::with_capacity(n_head);
+        let mut head_outputs = Vec::with_capacity(self.config.n_head);
         let mut bottom = top;
-        for h in 0..n_head {
+        for h in 0..self.config.n_head {
             self.head = Some(h);
             let head_first = self.blocks.len();
-            let front = 0.5 - h as f64 * self.head_pitch;
-            let head_block = |part: &str| format!("block{i}.head{h}.{part}");
-
-            // q, k and v for this head: three row bands, or one band three cells deep when merged.
-            let (query, key, value, y) = if self.merged_qkv {
-                // Depth k picks q, k or v: C rows further down c_attn, or C columns further along qkv.
-                let strides = [0, 1, c];
-                let rows = Rows {
-                    len: 3 * c,
-                    offset: h * a,
-                    strides,
-                    axis: Axis::A,
-                    cells: a,
-                    depth: 3,
-                    depth_axis: Some(Axis::Qkv),
-                };
-                let weights = self.linear(&head_block("qkv"), &c_attn, rows, (c, Axis::C), left, top, front);
-                let qkv = Shows {
-                    name: head_block("qkv"),
-                    kind: BlockKind::Activation,
-                    op: Op::Matmul,
-                    tensor: tensor("qkv"),
-                    dims: vec![dim(t, 0, ALONG_X), dim(3 * c, h * a, strides)],
-                    axes: [Some(Axis::T), Some(Axis::A), Some(Axis::Qkv)],
-                    cells: [t as u32, a as u32, 3],
-                };
-                let deps = [(ln1, Op::Matmul), weights[0], weights[1]];
-                let qkv = self.place(qkv, left, top, front, &deps);
-                (qkv, qkv, qkv, top - a as f64)
-            } else {
-                let mut placed = [0; 3];
-                let mut band_top = top;
-                for (third, part) in ["q", "k", "v"].into_iter().enumerate() {
-                    let rows = Rows::flat(3 * c, third * c + h * a, a, Axis::A);
-                    let weights = self.linear(&head_block(part), &c_attn, rows, (c, Axis::C), left, band_top, front);
-                    let activation = Shows {
-                        name: head_block(part),
-                        kind: BlockKind::Activation,
-                        op: Op::Matmul,
-                        tensor: tensor(part),
-                        dims: vec![dim(n_head, h, FIXED), dim(t, 0, ALONG_X), dim(a, 0, ALONG_Y)],
-                        axes: [Some(Axis::T), Some(Axis::A), None],
-                        cells: [t as u32, a as u32, 1],
-                    };
-                    let deps = [(ln1, Op::Matmul), weights[0], weights[1]];
-                    placed[third] = self.place(activation, left, band_top, front, &deps);
-                    band_top -= a as f64 + self.gap;
-                }
-                (placed[0], placed[1], placed[2], band_top + self.gap)
-            };
-
-            // Scores: the query's token along x like every activation, the key's down y.
-            let scores = |part: &str, op: Op| Shows {
-                name: head_block(part),
-                kind: BlockKind::Activation,
-                op,
-                tensor: tensor(part),
-                dims: vec![dim(n_head, h, FIXED), dim(t, 0, ALONG_X), dim(t, 0, ALONG_Y)],
-                axes: [Some(Axis::T), Some(Axis::T2), None],
-                cells: [t as u32, t as u32, 1],
-            };
-            let att_top = y - self.gap;
-            let deps = [(query, Op::AttnScore), (key, Op::AttnScore)];
-            let att = self.place(scores("att", Op::AttnScore), left, att_top, front, &deps);
-            let max_top = att_top - t as f64 - self.gap;
-            let att_max = self.stat_row(head_block("att.max"), tensor("att_max"), Op::SoftmaxStats, Some(h));
-            let att_max = self.place(att_max, left, max_top, front, &[(att, Op::SoftmaxStats)]);
-            let sumexp_top = max_top - 1.0 - self.pair_gap;
-            let att_sumexp = self.stat_row(head_block("att.sumexp"), tensor("att_sumexp"), Op::SoftmaxStats, Some(h));
-            let deps = [(att, Op::SoftmaxStats), (att_max, Op::SoftmaxStats)];
-            let att_sumexp = self.place(att_sumexp, left, sumexp_top, front, &deps);
-            let softmax_top = sumexp_top - 1.0 - self.gap;
-            let deps = [att, att_max, att_sumexp].map(|block| (block, Op::Softmax));
-            let att_sm = self.place(scores("att_sm", Op::Softmax), left, softmax_top, front, &deps);
-            let output_top = softmax_top - t as f64 - self.gap;
-            // The head's slice of y [T, C]: its A columns, which the projection reads side by side.
-            let output = Shows {
-                name: head_block("y"),
-                kind: BlockKind::Activation,
-                op: Op::AttnValue,
-                tensor: tensor("y"),
-                dims: vec![dim(t, 0, ALONG_X), dim(c, h * a, ALONG_Y)],
-                axes: [Some(Axis::T), Some(Axis::A), None],
-                cells: [t as u32, a as u32, 1],
-            };
-            let deps = [(att_sm, Op::AttnValue), (value, Op::AttnValue)];
-            head_outputs.push(self.place(output, left, output_top, front, &deps));
-            bottom = output_top - a as f64;
-
+            let spot = Spot { left, top, front: 0.5 - h as f64 * self.head_pitch };
+            let ([query, key, value], y) = self.head_qkv(i, h, spot, ln1);
+            let (output, output_bottom) = self.head_attention(i, h, Spot { top: y - self.gap, ..spot }, [query, key, value]);
+            head_outputs.push(output);
+            bottom = output_bottom;
             if h == 0 {
-                self.dim_mark_right(format!("A = {a}"), query);
+                self.dim_mark_right(format!("A = {}", self.a), query);
             }
             self.section(format!("Head {h}"), head_first..self.blocks.len());
         }
@@ -524,15 +428,101 @@ impl<'a> Arranger<'a> {
         (head_outputs, bottom)
     }
 
+    /// Head h's query, key and value with their slices of c_attn: three row bands, or one band
+    /// three cells deep when merged. Returns the q, k and v blocks (one block thrice when merged)
+    /// and the y below them.
+    fn head_qkv(&mut self, i: usize, h: usize, spot: Spot, ln1: usize) -> ([usize; 3], f64) {
+        let (t, c, a, n_head) = (self.t, self.c, self.a, self.config.n_head);
+        let c_attn = names::layer_param(i, names::C_ATTN);
+        if self.merged_qkv {
+            // Depth k picks q, k or v: C rows further down c_attn, or C columns further along qkv.
+            let strides = [0, 1, c];
+            let rows = Rows { len: 3 * c, offset: h * a, strides, axis: Axis::A, cells: a, depth: 3, depth_axis: Some(Axis::Qkv) };
+            let weights = self.linear(&names::head(i, h, "qkv"), &c_attn, rows, (c, Axis::C), spot);
+            let qkv = Shows {
+                name: names::head(i, h, "qkv"),
+                kind: BlockKind::Activation,
+                op: Op::Matmul,
+                tensor: names::layer(i, "qkv"),
+                dims: vec![dim(t, 0, ALONG_X), dim(3 * c, h * a, strides)],
+                axes: [Some(Axis::T), Some(Axis::A), Some(Axis::Qkv)],
+                cells: [t as u32, a as u32, 3],
+            };
+            let qkv = self.place(qkv, spot.left, spot.top, spot.front, &[(ln1, Op::Matmul), weights[0], weights[1]]);
+            return ([qkv; 3], spot.top - a as f64);
+        }
+        let mut placed = [0; 3];
+        let mut band_top = spot.top;
+        for (third, part) in ["q", "k", "v"].into_iter().enumerate() {
+            let rows = Rows::flat(3 * c, third * c + h * a, a, Axis::A);
+            let weights = self.linear(&names::head(i, h, part), &c_attn, rows, (c, Axis::C), Spot { top: band_top, ..spot });
+            let activation = Shows {
+                name: names::head(i, h, part),
+                kind: BlockKind::Activation,
+                op: Op::Matmul,
+                tensor: names::layer(i, part),
+                dims: vec![dim(n_head, h, FIXED), dim(t, 0, ALONG_X), dim(a, 0, ALONG_Y)],
+                axes: [Some(Axis::T), Some(Axis::A), None],
+                cells: [t as u32, a as u32, 1],
+            };
+            let deps = [(ln1, Op::Matmul), weights[0], weights[1]];
+            placed[third] = self.place(activation, spot.left, band_top, spot.front, &deps);
+            band_top -= a as f64 + self.gap;
+        }
+        (placed, band_top + self.gap)
+    }
+
+    /// Head h's scores, their softmax statistics and softmax, and its output, from `spot.top`
+    /// down. Returns the output block and the y below it.
+    fn head_attention(&mut self, i: usize, h: usize, spot: Spot, [query, key, value]: [usize; 3]) -> (usize, f64) {
+        let (t, c, a, n_head) = (self.t, self.c, self.a, self.config.n_head);
+        let (left, front) = (spot.left, spot.front);
+        // Scores: the query's token along x like every activation, the key's down y.
+        let scores = |part: &str, op: Op| Shows {
+            name: names::head(i, h, part),
+            kind: BlockKind::Activation,
+            op,
+            tensor: names::layer(i, part),
+            dims: vec![dim(n_head, h, FIXED), dim(t, 0, ALONG_X), dim(t, 0, ALONG_Y)],
+            axes: [Some(Axis::T), Some(Axis::T2), None],
+            cells: [t as u32, t as u32, 1],
+        };
+        let att_top = spot.top;
+        let att = self.place(scores("att", Op::AttnScore), left, att_top, front, &[(query, Op::AttnScore), (key, Op::AttnScore)]);
+        let max_top = att_top - t as f64 - self.gap;
+        let att_max = self.stat_row(names::head(i, h, "att.max"), names::layer(i, "att_max"), Op::SoftmaxStats, Some(h));
+        let att_max = self.place(att_max, left, max_top, front, &[(att, Op::SoftmaxStats)]);
+        let sumexp_top = max_top - 1.0 - self.pair_gap;
+        let att_sumexp = self.stat_row(names::head(i, h, "att.sumexp"), names::layer(i, "att_sumexp"), Op::SoftmaxStats, Some(h));
+        let deps = [(att, Op::SoftmaxStats), (att_max, Op::SoftmaxStats)];
+        let att_sumexp = self.place(att_sumexp, left, sumexp_top, front, &deps);
+        let softmax_top = sumexp_top - 1.0 - self.gap;
+        let deps = [att, att_max, att_sumexp].map(|block| (block, Op::Softmax));
+        let att_sm = self.place(scores("att_sm", Op::Softmax), left, softmax_top, front, &deps);
+        let output_top = softmax_top - t as f64 - self.gap;
+        // The head's slice of y [T, C]: its A columns, which the projection reads side by side.
+        let output = Shows {
+            name: names::head(i, h, "y"),
+            kind: BlockKind::Activation,
+            op: Op::AttnValue,
+            tensor: names::layer(i, "y"),
+            dims: vec![dim(t, 0, ALONG_X), dim(c, h * a, ALONG_Y)],
+            axes: [Some(Axis::T), Some(Axis::A), None],
+            cells: [t as u32, a as u32, 1],
+        };
+        let output = self.place(output, left, output_top, front, &[(att_sm, Op::AttnValue), (value, Op::AttnValue)]);
+        (output, output_top - a as f64)
+    }
+
     /// fc, GELU, the MLP projection and the residual; returns the residual and the y below it.
     fn mlp(&mut self, i: usize, left: f64, top: f64, ln2: usize, attn_resid: usize) -> (usize, f64) {
         let (t, c) = (self.t, self.c);
         let first = self.blocks.len();
-        let block = |name: &str| format!("block{i}.{name}");
-        let parameter = |name: &str| format!("transformer.h.{i}.{name}");
+        let block = |name: &str| names::layer(i, name);
+        let parameter = |name: &str| names::layer_param(i, name);
 
         let rows = Rows::flat(4 * c, 0, 4 * c, Axis::C4);
-        let weights = self.linear(&block("fc"), &parameter("mlp.c_fc"), rows, (c, Axis::C), left, top, 0.5);
+        let weights = self.linear(&block("fc"), &parameter(names::C_FC), rows, (c, Axis::C), Spot::front(left, top));
         let fc = self.place(
             self.whole(&block("fc"), Op::Matmul, 4 * c, Axis::C4),
             left,
@@ -546,15 +536,8 @@ impl<'a> Arranger<'a> {
 
         let projection_top = top - (4 * c) as f64 - self.gap;
         let rows = Rows::flat(c, 0, c, Axis::C);
-        let weights = self.linear(
-            &block("mlp_proj"),
-            &parameter("mlp.c_proj"),
-            rows,
-            (4 * c, Axis::C4),
-            left,
-            projection_top,
-            0.5,
-        );
+        let weights =
+            self.linear(&block("mlp_proj"), &parameter(names::MLP_PROJ), rows, (4 * c, Axis::C4), Spot::front(left, projection_top));
         let deps = [(gelu, Op::Matmul), weights[0], weights[1]];
         let mlp = self.place(self.whole(&block("mlp"), Op::Matmul, c, Axis::C), left, projection_top, 0.5, &deps);
         let resid_top = projection_top - c as f64 - self.gap;
@@ -571,15 +554,12 @@ impl<'a> Arranger<'a> {
         let (t, c, v) = (self.t, self.c, self.v);
         let first = self.blocks.len();
         let left = origin - t as f64 / 2.0;
-        let (ln_f, y) = self.layer_norm("ln_f", "transformer.ln_f", residual, left, top);
+        let (ln_f, y) = self.layer_norm("ln_f", names::LN_F, residual, left, top);
 
         let logits_top = y - self.margin;
         // A tied head is the token embedding read a second way: row v of wte scores token v.
-        let (kind, tensor) = if self.config.tied_lm_head {
-            (BlockKind::Tied, "transformer.wte.weight")
-        } else {
-            (BlockKind::Weight, "lm_head.weight")
-        };
+        let kind = if self.config.tied_lm_head { BlockKind::Tied } else { BlockKind::Weight };
+        let tensor = names::lm_head(self.config);
         let lm_head = Shows {
             name: "lm_head".into(),
             kind,
@@ -606,6 +586,21 @@ impl<'a> Arranger<'a> {
         let deps = [logits, logits_max, logits_sumexp].map(|block| (block, Op::Softmax));
         self.place(self.whole("probs", Op::Softmax, v, Axis::V), left, probs_top, 0.5, &deps);
         self.section("Output".into(), first..self.blocks.len());
+    }
+}
+
+/// Where a block's left, top and front faces go (cells).
+#[derive(Clone, Copy)]
+struct Spot {
+    left: f64,
+    top: f64,
+    front: f64,
+}
+
+impl Spot {
+    /// In the front plane, where every block but the heads behind head 0 stands.
+    fn front(left: f64, top: f64) -> Spot {
+        Spot { left, top, front: 0.5 }
     }
 }
 

@@ -15,6 +15,9 @@ pub struct GptConfig {
     pub tied_lm_head: bool,
 }
 
+/// LayerNorm's ε, as in GPT-2 and minGPT: added to the biased variance inside the square root.
+pub const LN_EPS: f64 = 1e-5;
+
 /// (name, n_layer, n_head, n_embd, vocab_size, block_size, tied_lm_head)
 const PRESETS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
     ("nano", 3, 3, 48, 3, 11, false),
@@ -34,19 +37,39 @@ pub struct UnknownModel {
     pub name: String,
 }
 
+/// A shape no GPT can have, found when the config is built, as nanoGPT's model asserts.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("n_embd {n_embd} is not a multiple of n_head {n_head}")]
+    HeadsDoNotDivide { n_embd: usize, n_head: usize },
+    #[error("{field} must be at least 1")]
+    Zero { field: &'static str },
+}
+
 impl GptConfig {
+    /// A config with its shape checked: every size at least 1, and the width split evenly over the heads.
+    pub fn new(
+        name: &str,
+        [n_layer, n_head, n_embd, vocab_size, block_size]: [usize; 5],
+        tied_lm_head: bool,
+    ) -> Result<GptConfig, ConfigError> {
+        let sizes = [("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd), ("vocab_size", vocab_size), ("block_size", block_size)];
+        if let Some(&(field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
+            return Err(ConfigError::Zero { field });
+        }
+        if n_embd % n_head != 0 {
+            return Err(ConfigError::HeadsDoNotDivide { n_embd, n_head });
+        }
+        Ok(GptConfig { name: name.to_string(), n_layer, n_head, n_embd, vocab_size, block_size, tied_lm_head })
+    }
+
     pub fn preset(name: &str) -> Result<GptConfig, UnknownModel> {
         PRESETS
             .iter()
             .find(|p| p.0 == name)
-            .map(|&(name, n_layer, n_head, n_embd, vocab_size, block_size, tied_lm_head)| GptConfig {
-                name: name.to_string(),
-                n_layer,
-                n_head,
-                n_embd,
-                vocab_size,
-                block_size,
-                tied_lm_head,
+            .map(|&(name, n_layer, n_head, n_embd, vocab_size, block_size, tied_lm_head)| {
+                GptConfig::new(name, [n_layer, n_head, n_embd, vocab_size, block_size], tied_lm_head)
+                    .expect("the presets are valid shapes")
             })
             .ok_or_else(|| UnknownModel { name: name.to_string() })
     }

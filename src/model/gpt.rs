@@ -8,11 +8,10 @@ use burn::tensor::module::embedding;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use super::activations::NamedTensor;
-use super::config::GptConfig;
+use super::config::{GptConfig, LN_EPS};
+use super::names::{self, parameter_shapes};
 use super::record::Recorder;
 use super::weights::Weights;
-
-const LN_EPS: f64 = 1e-5;
 
 /// A LayerNorm's learned scale and shift, `ln_1.weight` (γ) and `ln_1.bias` (β).
 #[derive(Module, Debug)]
@@ -92,28 +91,28 @@ impl<B: Backend> CausalSelfAttention<B> {
         let [batch, t, c] = x.dims();
         let head_size = c / n_head;
         let qkv = self.c_attn.forward(x); // [B, T, 3C]
-        rec.keep(|| format!("block{layer}.qkv"), &qkv);
+        rec.keep(|| names::layer(layer, "qkv"), &qkv);
         let split_heads = |start: usize| {
             qkv.clone().narrow(2, start, c).reshape([batch, t, n_head, head_size]).swap_dims(1, 2) // [B, H, T, A]
         };
         let (q, k, v) = (split_heads(0), split_heads(c), split_heads(2 * c));
-        rec.keep(|| format!("block{layer}.q"), &q);
-        rec.keep(|| format!("block{layer}.k"), &k);
-        rec.keep(|| format!("block{layer}.v"), &v);
+        rec.keep(|| names::layer(layer, "q"), &q);
+        rec.keep(|| names::layer(layer, "k"), &k);
+        rec.keep(|| names::layer(layer, "v"), &v);
 
         let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()); // [B, H, T, T]
         let future = causal_mask::<B>(t, &att.device()).unsqueeze::<4>().expand([batch, n_head, t, t]);
         let att = att.mask_fill(future, f32::NEG_INFINITY);
-        rec.keep(|| format!("block{layer}.att"), &att);
+        rec.keep(|| names::layer(layer, "att"), &att);
         let (att_sm, att_max, att_sumexp) = softmax_with_stats(att);
-        rec.keep(|| format!("block{layer}.att_max"), &att_max);
-        rec.keep(|| format!("block{layer}.att_sumexp"), &att_sumexp);
-        rec.keep(|| format!("block{layer}.att_sm"), &att_sm);
+        rec.keep(|| names::layer(layer, "att_max"), &att_max);
+        rec.keep(|| names::layer(layer, "att_sumexp"), &att_sumexp);
+        rec.keep(|| names::layer(layer, "att_sm"), &att_sm);
 
         let y = att_sm.matmul(v).swap_dims(1, 2).reshape([batch, t, c]); // [B, T, C], heads side by side
-        rec.keep(|| format!("block{layer}.y"), &y);
+        rec.keep(|| names::layer(layer, "y"), &y);
         let proj = self.c_proj.forward(y); // [B, T, C]
-        rec.keep(|| format!("block{layer}.attn_proj"), &proj);
+        rec.keep(|| names::layer(layer, "attn_proj"), &proj);
         proj
     }
 }
@@ -129,11 +128,11 @@ fn softmax_with_stats<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B,
 impl<B: Backend> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let fc = self.c_fc.forward(x); // [B, T, 4C]
-        rec.keep(|| format!("block{layer}.fc"), &fc);
+        rec.keep(|| names::layer(layer, "fc"), &fc);
         let gelu = gelu_approximate(fc); // tanh form, as minGPT's NewGELU
-        rec.keep(|| format!("block{layer}.gelu"), &gelu);
+        rec.keep(|| names::layer(layer, "gelu"), &gelu);
         let mlp = self.c_proj.forward(gelu); // [B, T, C]
-        rec.keep(|| format!("block{layer}.mlp"), &mlp);
+        rec.keep(|| names::layer(layer, "mlp"), &mlp);
         mlp
     }
 }
@@ -141,18 +140,18 @@ impl<B: Backend> Mlp<B> {
 impl<B: Backend> Block<B> {
     fn forward(&self, x: Tensor<B, 3>, n_head: usize, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let (ln1, mean, std) = self.ln_1.forward(x.clone()); // [B, T, C]
-        rec.keep(|| format!("block{layer}.ln1_mean"), &mean);
-        rec.keep(|| format!("block{layer}.ln1_std"), &std);
-        rec.keep(|| format!("block{layer}.ln1"), &ln1);
+        rec.keep(|| names::layer(layer, "ln1_mean"), &mean);
+        rec.keep(|| names::layer(layer, "ln1_std"), &std);
+        rec.keep(|| names::layer(layer, "ln1"), &ln1);
         let x = x + self.attn.forward(ln1, n_head, layer, rec);
-        rec.keep(|| format!("block{layer}.attn_resid"), &x);
+        rec.keep(|| names::layer(layer, "attn_resid"), &x);
 
         let (ln2, mean, std) = self.ln_2.forward(x.clone());
-        rec.keep(|| format!("block{layer}.ln2_mean"), &mean);
-        rec.keep(|| format!("block{layer}.ln2_std"), &std);
-        rec.keep(|| format!("block{layer}.ln2"), &ln2);
+        rec.keep(|| names::layer(layer, "ln2_mean"), &mean);
+        rec.keep(|| names::layer(layer, "ln2_std"), &std);
+        rec.keep(|| names::layer(layer, "ln2"), &ln2);
         let x = x + self.mlp.forward(ln2, layer, rec);
-        rec.keep(|| format!("block{layer}.mlp_resid"), &x);
+        rec.keep(|| names::layer(layer, "mlp_resid"), &x);
         x
     }
 }
@@ -191,69 +190,85 @@ impl<B: Backend> Gpt<B> {
 
     /// Builds the model from checked weights (see `Weights::check_shapes`).
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Gpt<B> {
-        let param = |name: &str| -> NamedTensor { weights.get(name).clone() };
-        let t1 = |name: &str| Param::from_tensor(tensor1::<B>(param(name), device));
-        let t2 = |name: &str| Param::from_tensor(tensor2::<B>(param(name), device));
-        let layer_norm = |prefix: &str| LayerNorm { weight: t1(&format!("{prefix}.weight")), bias: t1(&format!("{prefix}.bias")) };
-        let linear = |prefix: &str| Linear { weight: t2(&format!("{prefix}.weight")), bias: t1(&format!("{prefix}.bias")) };
-        let config = weights.config.clone();
-        Gpt {
-            wte: t2("transformer.wte.weight"),
-            wpe: t2("transformer.wpe.weight"),
-            h: (0..config.n_layer)
-                .map(|i| {
-                    let p = format!("transformer.h.{i}");
-                    Block {
-                        ln_1: layer_norm(&format!("{p}.ln_1")),
-                        attn: CausalSelfAttention {
-                            c_attn: linear(&format!("{p}.attn.c_attn")),
-                            c_proj: linear(&format!("{p}.attn.c_proj")),
-                        },
-                        ln_2: layer_norm(&format!("{p}.ln_2")),
-                        mlp: Mlp { c_fc: linear(&format!("{p}.mlp.c_fc")), c_proj: linear(&format!("{p}.mlp.c_proj")) },
-                    }
-                })
-                .collect(),
-            ln_f: layer_norm("transformer.ln_f"),
-            lm_head: (!config.tied_lm_head).then(|| t2("lm_head.weight")),
-            config,
+        let mut model = Gpt::unfilled(&weights.config, device);
+        for ((name, _), slot) in parameter_shapes(&weights.config).into_iter().zip(model.params_mut()) {
+            let tensor = weights.get(&name).clone();
+            match slot {
+                ParamSlot::Vector(param) => *param = Param::from_tensor(tensor1(tensor, device)),
+                ParamSlot::Matrix(param) => *param = Param::from_tensor(tensor2(tensor, device)),
+            }
         }
+        model
     }
-}
 
-impl<B: Backend> Gpt<B> {
     /// The parameters back under their state_dict names: the inverse of `from_weights`.
     pub fn to_weights(&self) -> Weights {
+        let mut model = self.clone();
         let mut tensors = std::collections::BTreeMap::new();
-        let mut put = |name: String, data: TensorData| {
+        for ((name, _), slot) in parameter_shapes(&self.config).into_iter().zip(model.params_mut()) {
+            let data = match slot {
+                ParamSlot::Vector(param) => param.val().into_data(),
+                ParamSlot::Matrix(param) => param.val().into_data(),
+            };
             let shape = data.shape.to_vec();
             tensors.insert(name, NamedTensor::new(shape, data.convert::<f32>().to_vec().expect("float data")));
-        };
-        let put_linear = |prefix: String, linear: &Linear<B>, put: &mut dyn FnMut(String, TensorData)| {
-            put(format!("{prefix}.weight"), linear.weight.val().into_data());
-            put(format!("{prefix}.bias"), linear.bias.val().into_data());
-        };
-        let put_norm = |prefix: String, norm: &LayerNorm<B>, put: &mut dyn FnMut(String, TensorData)| {
-            put(format!("{prefix}.weight"), norm.weight.val().into_data());
-            put(format!("{prefix}.bias"), norm.bias.val().into_data());
-        };
-        put("transformer.wte.weight".into(), self.wte.val().into_data());
-        put("transformer.wpe.weight".into(), self.wpe.val().into_data());
-        for (i, block) in self.h.iter().enumerate() {
-            let p = format!("transformer.h.{i}");
-            put_norm(format!("{p}.ln_1"), &block.ln_1, &mut put);
-            put_linear(format!("{p}.attn.c_attn"), &block.attn.c_attn, &mut put);
-            put_linear(format!("{p}.attn.c_proj"), &block.attn.c_proj, &mut put);
-            put_norm(format!("{p}.ln_2"), &block.ln_2, &mut put);
-            put_linear(format!("{p}.mlp.c_fc"), &block.mlp.c_fc, &mut put);
-            put_linear(format!("{p}.mlp.c_proj"), &block.mlp.c_proj, &mut put);
-        }
-        put_norm("transformer.ln_f".into(), &self.ln_f, &mut put);
-        if let Some(head) = &self.lm_head {
-            put("lm_head.weight".into(), head.val().into_data());
         }
         Weights { config: self.config.clone(), tensors, source: "<in memory>".into() }
     }
+
+    /// The model's structure with empty parameters, for `from_weights` to fill.
+    fn unfilled(config: &GptConfig, device: &B::Device) -> Gpt<B> {
+        let vector = || Param::from_tensor(Tensor::<B, 1>::empty([0], device));
+        let matrix = || Param::from_tensor(Tensor::<B, 2>::empty([0, 0], device));
+        let linear = || Linear { weight: matrix(), bias: vector() };
+        let layer_norm = || LayerNorm { weight: vector(), bias: vector() };
+        Gpt {
+            wte: matrix(),
+            wpe: matrix(),
+            h: (0..config.n_layer)
+                .map(|_| Block {
+                    ln_1: layer_norm(),
+                    attn: CausalSelfAttention { c_attn: linear(), c_proj: linear() },
+                    ln_2: layer_norm(),
+                    mlp: Mlp { c_fc: linear(), c_proj: linear() },
+                })
+                .collect(),
+            ln_f: layer_norm(),
+            lm_head: (!config.tied_lm_head).then(matrix),
+            config: config.clone(),
+        }
+    }
+
+    /// Every parameter in state_dict order, the order of `names::parameter_shapes`: the one walk
+    /// that loading and saving share, as PyTorch's `state_dict` is.
+    fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
+        let mut slots = vec![ParamSlot::Matrix(&mut self.wte), ParamSlot::Matrix(&mut self.wpe)];
+        fn linear<B: Backend>(linear: &mut Linear<B>) -> [ParamSlot<'_, B>; 2] {
+            [ParamSlot::Matrix(&mut linear.weight), ParamSlot::Vector(&mut linear.bias)]
+        }
+        fn norm<B: Backend>(norm: &mut LayerNorm<B>) -> [ParamSlot<'_, B>; 2] {
+            [ParamSlot::Vector(&mut norm.weight), ParamSlot::Vector(&mut norm.bias)]
+        }
+        for block in &mut self.h {
+            slots.extend(norm(&mut block.ln_1));
+            slots.extend(linear(&mut block.attn.c_attn));
+            slots.extend(linear(&mut block.attn.c_proj));
+            slots.extend(norm(&mut block.ln_2));
+            slots.extend(linear(&mut block.mlp.c_fc));
+            slots.extend(linear(&mut block.mlp.c_proj));
+        }
+        slots.extend(norm(&mut self.ln_f));
+        if let Some(head) = &mut self.lm_head {
+            slots.push(ParamSlot::Matrix(head));
+        }
+        slots
+    }
+}
+
+/// One learned tensor of the model, by rank.
+enum ParamSlot<'a, B: Backend> {
+    Vector(&'a mut Param<Tensor<B, 1>>),
+    Matrix(&'a mut Param<Tensor<B, 2>>),
 }
 
 pub(crate) fn tensor1<B: Backend>(t: NamedTensor, device: &B::Device) -> Tensor<B, 1> {

@@ -4,6 +4,7 @@
 pub mod activations;
 pub mod config;
 pub mod gpt;
+pub mod names;
 pub mod record;
 pub mod vocab;
 pub mod weights;
@@ -52,21 +53,22 @@ impl LoadedModel {
     }
 
     /// One sequence through the model, every intermediate kept.
-    pub fn activations(&self, tokens: &[usize]) -> Activations {
-        match self {
+    pub fn activations(&self, tokens: &[usize]) -> Result<Activations, ModelError> {
+        check_tokens(self.config(), tokens)?;
+        Ok(match self {
             LoadedModel::Ndarray(model) => record_forward(model, tokens),
             LoadedModel::Wgpu(model) => record_forward(model, tokens),
-        }
+        })
     }
 
-    /// Greedy continuation: each prediction is fed back, for as many tokens as the input has.
+    /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
-    pub fn generate(&self, tokens: &[usize], count: usize) -> Vec<usize> {
+    pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {
         let block_size = self.config().block_size;
         let mut context = tokens.to_vec();
         let mut generated = Vec::with_capacity(count);
         while generated.len() < count {
-            let activations = self.activations(&context);
+            let activations = self.activations(&context)?;
             let next = activations.predictions().last().map(|p| p.0).expect("at least one position");
             generated.push(next);
             if context.len() == block_size {
@@ -74,7 +76,37 @@ impl LoadedModel {
             }
             context.push(next);
         }
-        generated
+        Ok(generated)
+    }
+}
+
+/// Input the model cannot run, caught before it reaches burn (which would panic deep inside).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    #[error("no tokens to run: give at least one")]
+    Empty,
+    #[error("{len} tokens, but model '{model}' has a context of {block_size}")]
+    TooLong { len: usize, block_size: usize, model: String },
+    #[error("token {token} at position {position} is outside model '{model}''s vocabulary of {vocab_size}")]
+    UnknownToken { token: usize, position: usize, vocab_size: usize, model: String },
+}
+
+/// The checks of a forward pass's input: at least one token, no more than the context, each in the vocabulary.
+pub fn check_tokens(config: &GptConfig, tokens: &[usize]) -> Result<(), ModelError> {
+    if tokens.is_empty() {
+        return Err(ModelError::Empty);
+    }
+    if tokens.len() > config.block_size {
+        return Err(ModelError::TooLong { len: tokens.len(), block_size: config.block_size, model: config.name.clone() });
+    }
+    match tokens.iter().position(|&token| token >= config.vocab_size) {
+        Some(position) => Err(ModelError::UnknownToken {
+            token: tokens[position],
+            position,
+            vocab_size: config.vocab_size,
+            model: config.name.clone(),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -4,8 +4,9 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::activations::{activation_shapes, Activations, NamedTensor};
+use super::activations::{Activations, NamedTensor};
 use super::config::GptConfig;
+use super::names::activation_shapes;
 
 pub struct Recorder<B: Backend> {
     kept: Option<Vec<(String, Tensor<B, 1>)>>,

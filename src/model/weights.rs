@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::Value;
 
-use super::activations::{parameter_shapes, NamedTensor};
-use super::config::GptConfig;
+use super::activations::NamedTensor;
+use super::config::{GptConfig, preset_names};
+use super::names::parameter_shapes;
 
 /// A checkpoint as read from disk: the model's shape and its parameters by state_dict name.
 #[derive(Clone, Debug)]
@@ -156,26 +157,18 @@ fn config_from_json(path: &Path, config: &Value) -> Result<GptConfig, WeightErro
     };
     let (n_layer, n_head, n_embd, vocab_size, block_size) =
         (field("n_layer")?, field("n_head")?, field("n_embd")?, field("vocab_size")?, field("block_size")?);
-    if n_head == 0 || n_embd % n_head != 0 {
-        return Err(format_error(format!("config: n_embd {n_embd} is not a multiple of n_head {n_head}")));
-    }
-    let preset = ["nano", "gpt2", "gpt2-xl", "gpt3"]
-        .iter()
+    let shape = [n_layer, n_head, n_embd, vocab_size, block_size];
+    let preset = preset_names()
+        .into_iter()
         .map(|name| GptConfig::preset(name).expect("listed presets exist"))
-        .find(|p| (p.n_layer, p.n_head, p.n_embd, p.vocab_size, p.block_size) == (n_layer, n_head, n_embd, vocab_size, block_size));
-    Ok(match preset {
-        Some(preset) => preset,
-        // A shape of no preset still runs: untied unless the file says otherwise.
-        None => GptConfig {
-            name: config.get("model_type").and_then(Value::as_str).unwrap_or("custom").to_string(),
-            n_layer,
-            n_head,
-            n_embd,
-            vocab_size,
-            block_size,
-            tied_lm_head: config.get("tied_lm_head").and_then(Value::as_bool).unwrap_or(false),
-        },
-    })
+        .find(|p| [p.n_layer, p.n_head, p.n_embd, p.vocab_size, p.block_size] == shape);
+    if let Some(preset) = preset {
+        return Ok(preset);
+    }
+    // A shape of no preset still runs: untied unless the file says otherwise.
+    let name = config.get("model_type").and_then(Value::as_str).unwrap_or("custom");
+    let tied = config.get("tied_lm_head").and_then(Value::as_bool).unwrap_or(false);
+    GptConfig::new(name, shape, tied).map_err(|e| format_error(format!("config: {e}")))
 }
 
 /// The tensors of a minGPT-style JSON dump (weights, or the PyTorch intermediates used as test fixtures),

@@ -10,24 +10,25 @@ use super::camera::CameraPlugin;
 use super::hover::HoverPlugin;
 use super::lod::LodPlugin;
 use super::pick::PickPlugin;
-use super::scene::{BlockScene, ScenePlugin, SceneSource, ValuesState};
+use super::scene::{BlockScene, ScenePlugin, SceneSource, SceneValues, ValuesState};
 use super::stats::RenderStatsPlugin;
 use super::tour_player::{TourLink, TourPlugin, TourState};
 use super::ui::UiPlugin;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
-use crate::cli::CliResult;
+use super::RenderError;
 use crate::layout;
 
-/// The app with no subcommand: the tour `link` names (the nano-gpt tour by default) ready at its
-/// chapter and step, on nano with its weights. With LLMVIZ_WINDOW_CAMERA and no --tour, no tour.
-pub fn main(link: TourLink) -> CliResult {
+/// The app as it opens: the tour `link` names (the nano-gpt tour by default) ready at its chapter
+/// and step, on nano with its weights. With LLMVIZ_WINDOW_CAMERA and no tour named, no tour.
+pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
     if link == TourLink::default() && std::env::var_os(CAMERA_ENV).is_some() {
-        return run(super::scene_source("nano", None)?);
+        return run_scene_app(super::scene_source("nano", None).map_err(RenderError::Setup)?);
     }
-    let tour = TourState::open(&link)?;
+    let tour = TourState::open(&link).map_err(RenderError::Setup)?;
     let frame = tour.frame();
     let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
-    let source = super::scene_source(&frame.model, input.as_deref()).map_err(|e| format!("{}: {e}", tour.compiled.file))?;
+    let source = super::scene_source(&frame.model, input.as_deref())
+        .map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
     let window = Window { title: format!("llmviz: {}", tour.compiled.tour.title), ..default() };
     let exit = app(source, view, window)
@@ -35,32 +36,34 @@ pub fn main(link: TourLink) -> CliResult {
         .insert_resource(tour)
         .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
         .run();
-    match exit {
-        AppExit::Success => Ok(()),
-        AppExit::Error(code) => Err(format!("the app stopped with code {code}")),
-    }
+    exit_result(exit)
 }
 
-pub fn run(source: SceneSource) -> CliResult {
+/// The app on a scene without a tour.
+pub fn run_scene_app(source: SceneSource) -> Result<(), RenderError> {
     let layout = layout::build(&source.config);
     // The opening view; LLMVIZ_WINDOW_CAMERA=block:NAME opens on a block instead (with
     // LLMVIZ_WINDOW_SCREENSHOT, to look at the overlays from there).
     let view: ViewPoint = match std::env::var(CAMERA_ENV) {
-        Ok(choice) => CameraChoice::parse(&choice)?.view_point(&layout)?,
+        Ok(choice) => CameraChoice::parse(&choice).and_then(|choice| choice.view_point(&layout)).map_err(RenderError::Setup)?,
         Err(_) => layout.overview.into(),
     };
     let window = Window { title: "llmviz: how a GPT works".into(), ..default() };
     let exit = app(source, view, window)
         .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
         .run();
+    exit_result(exit)
+}
+
+fn exit_result(exit: AppExit) -> Result<(), RenderError> {
     match exit {
         AppExit::Success => Ok(()),
-        AppExit::Error(code) => Err(format!("the app stopped with code {code}")),
+        AppExit::Error(code) => Err(RenderError::Stopped(code.get())),
     }
 }
 
 /// The app in `window`, opening on `view`: the same in a native window and in the browser's
-/// canvas (`crate::web`), which each add how they start and stop.
+/// canvas, which each add how they start and stop.
 pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
@@ -90,13 +93,14 @@ pub const CAMERA_ENV: &str = "LLMVIZ_WINDOW_CAMERA";
 fn screenshot_window_and_exit(
     mut commands: Commands,
     scene: Option<Res<BlockScene>>,
+    values: Res<SceneValues>,
     stats: Res<super::stats::RenderStats>,
     mut settled: Local<u32>,
     mut taken: Local<bool>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
     redraw.write(RequestRedraw);
-    let ready = scene.is_some_and(|scene| matches!(scene.values, ValuesState::Ready | ValuesState::StructureOnly));
+    let ready = scene.is_some() && matches!(values.state, ValuesState::Ready | ValuesState::StructureOnly);
     let stats = stats.get();
     *settled = if ready && stats.waiting_pipelines == 0 && stats.batches > 0 { *settled + 1 } else { 0 };
     if *settled < 10 || *taken {
@@ -112,8 +116,8 @@ fn screenshot_window_and_exit(
 }
 
 /// While the forward pass runs, frames must keep coming to pick its result up.
-fn keep_redrawing_while_computing(scene: Option<Res<BlockScene>>, mut redraw: MessageWriter<RequestRedraw>) {
-    if scene.is_none_or(|scene| matches!(scene.values, ValuesState::Computing(_))) {
+fn keep_redrawing_while_computing(scene: Option<Res<BlockScene>>, values: Res<SceneValues>, mut redraw: MessageWriter<RequestRedraw>) {
+    if scene.is_none() || matches!(values.state, ValuesState::Computing(_)) {
         redraw.write(RequestRedraw);
     }
 }

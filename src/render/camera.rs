@@ -1,12 +1,15 @@
 //! Moving the camera in the window: orbit (right drag), pan (left drag), zoom towards the cursor
-//! (wheel), WASD/QE to fly (Shift: faster), double-click a block to fly to it, Home for the overview.
+//! (wheel), WASD/QE to fly (Shift: faster), double-click a block to fly to it, Home for the overview;
+//! on a touch screen (`TouchCameraPlugin`), one finger pans, two orbit and pinch-zoom, a tap clicks.
 //!
-//! The camera's state is its `ViewPoint` (eye and target). Controls change it directly; flights
+//! The camera's state is its `ViewPoint` (eye and target), whose methods do the geometry of each
+//! move. Controls change it directly; flights
 //! (`FlyTo`) are tweened with bevy_tweening, never jumps, and any control input stops a flight.
 //! Mouse and keyboard only reach the camera when egui does not want them.
 
 use std::time::Duration;
 
+use bevy::input::InputSystems;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::math::curve::EaseFunction;
 use bevy::prelude::*;
@@ -16,7 +19,6 @@ use bevy_tweening::{Lens, Tween, TweenAnim, TweeningPlugin};
 
 use super::scene::{Block, BlockScene, LodProxy};
 use super::view::{ViewPoint, apply_view};
-use crate::layout::ANCHOR_FOV_Y_DEGREES;
 
 /// A press and release within this many pixels is a click; more is a drag.
 pub const CLICK_SLOP_PX: f32 = 4.0;
@@ -107,7 +109,7 @@ fn track_clicks(
     }
 }
 
-/// Right drag orbits around the target (0.3° per pixel, elevation within ±87°); left drag pans.
+/// Right drag orbits around the target; left drag pans.
 fn orbit_and_pan(
     mut commands: Commands,
     buttons: Res<ButtonInput<MouseButton>>,
@@ -122,18 +124,10 @@ fn orbit_and_pan(
     let (entity, mut view) = camera.into_inner();
     if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
         commands.entity(entity).remove::<TweenAnim>();
-        let offset = view.eye - view.target;
-        let radius = offset.length();
-        let yaw = offset.x.atan2(offset.z) - delta.x * 0.3_f32.to_radians();
-        let elevation = ((offset.y / radius).asin() + delta.y * 0.3_f32.to_radians()).clamp(-87f32.to_radians(), 87f32.to_radians());
-        view.eye = view.target + radius * Vec3::new(elevation.cos() * yaw.sin(), elevation.sin(), elevation.cos() * yaw.cos());
+        *view = view.orbit(delta);
     } else if buttons.pressed(MouseButton::Left) {
         commands.entity(entity).remove::<TweenAnim>();
-        let (right, up, _) = view_axes(&view);
-        let world_per_px = 2.0 * view.distance() * (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).tan() / window.height();
-        let shift = (-delta.x * right + delta.y * up) * world_per_px;
-        view.eye += shift;
-        view.target += shift;
+        *view = view.pan(delta, window.height());
     }
 }
 
@@ -153,20 +147,19 @@ fn zoom_to_cursor(
     }
     let (entity, camera, transform, mut view) = camera.into_inner();
     commands.entity(entity).remove::<TweenAnim>();
-    let (_, _, forward) = view_axes(&view);
-    let focus = window
-        .cursor_position()
-        .and_then(|cursor| camera.viewport_to_world(transform, cursor).ok())
-        .and_then(|ray| {
-            let depth = ray.intersect_plane(view.target, InfinitePlane3d::new(forward))?;
-            Some(ray.get_point(depth))
-        })
-        .unwrap_or(view.target);
-    let factor = 0.85_f32.powf(lines);
-    let (eye, target) = (focus + (view.eye - focus) * factor, focus + (view.target - focus) * factor);
-    if (eye - target).length() > 0.5 {
-        *view = ViewPoint { eye, target };
-    }
+    let focus = window.cursor_position().map_or(view.target, |cursor| focus_at(camera, transform, &view, cursor));
+    *view = view.zoom(focus, 0.85_f32.powf(lines));
+}
+
+/// The point under `position` (window coordinates) at the depth of the view's target, which a
+/// zoom keeps in place.
+fn focus_at(camera: &Camera, transform: &GlobalTransform, view: &ViewPoint, position: Vec2) -> Vec3 {
+    let (_, _, forward) = view.axes();
+    camera
+        .viewport_to_world(transform, position)
+        .ok()
+        .and_then(|ray| Some(ray.get_point(ray.intersect_plane(view.target, InfinitePlane3d::new(forward))?)))
+        .unwrap_or(view.target)
 }
 
 /// WASD moves in the view plane and along the view, QE down and up; Shift is four times faster.
@@ -176,10 +169,7 @@ fn fly_with_keys(
     time: Res<Time>,
     camera: Single<(Entity, &mut ViewPoint), With<Camera3d>>,
 ) {
-    let (right, _, forward) = {
-        let (_, view) = &*camera;
-        view_axes(view)
-    };
+    let (right, _, forward) = camera.1.axes();
     let mut direction = Vec3::ZERO;
     for (key, step) in [
         (KeyCode::KeyW, forward),
@@ -247,7 +237,7 @@ fn fly_to_double_clicked_block(
             if let Some(distance) = ray_box(ray, proxy.min, proxy.max)
                 && nearest.is_none_or(|(d, _)| distance < d)
             {
-                nearest = Some((distance, frame_box(proxy.min, proxy.max, view)));
+                nearest = Some((distance, view.framing(proxy.min, proxy.max)));
             }
         }
         if let Some((_, target)) = nearest {
@@ -288,11 +278,119 @@ impl Lens<ViewPoint> for ViewPointLens {
     }
 }
 
-/// Right, up and forward of a view (y up).
-fn view_axes(view: &ViewPoint) -> (Vec3, Vec3, Vec3) {
-    let forward = (view.target - view.eye).normalize_or(Vec3::NEG_Z);
-    let right = forward.cross(Vec3::Y).normalize_or(Vec3::X);
-    (right, right.cross(forward), forward)
+/// A touch that ends within this many pixels of where it started is a tap.
+pub const TAP_SLOP_PX: f32 = 10.0;
+/// Two taps this close in time and place are a double tap (which, as a double click, flies to a block).
+pub const DOUBLE_TAP: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Touch controls for the camera (touch screens and the browser), the same moves as the mouse's: one finger pans (left drag), two
+/// fingers orbit with their midpoint (right drag) and zoom as they spread or pinch (wheel), and a
+/// tap is a left click, which picks.
+pub struct TouchCameraPlugin;
+
+impl Plugin for TouchCameraPlugin {
+    fn build(&self, app: &mut App) {
+        // Before `Update`, so that a tap's click and the picking of the cell under the finger (see
+        // `render::pick`) meet in the same frame.
+        app.init_resource::<TouchGesture>().add_systems(PreUpdate, (touch_camera, touch_taps).chain().after(InputSystems));
+    }
+}
+
+/// The gesture in progress: whether a second finger took part (then lifting is not a tap), where
+/// each finger was when the camera last followed it, and the last tap, for double taps.
+#[derive(Resource, Default)]
+struct TouchGesture {
+    multi_touch: bool,
+    /// Bevy's `Touch::previous_position` moves on only in frames that bring touch events, so a
+    /// frame without one would repeat the last move: the camera follows these instead.
+    followed: std::collections::HashMap<u64, Vec2>,
+    last_tap: Option<(Vec2, std::time::Duration)>,
+}
+
+impl TouchGesture {
+    /// Where `touch` was when the camera last followed it; where it is now for a new finger.
+    fn previous(&self, touch: &bevy::input::touch::Touch) -> Vec2 {
+        self.followed.get(&touch.id()).copied().unwrap_or(touch.position())
+    }
+}
+
+/// What two fingers did between two frames: how far their midpoint moved (pixels), and how much
+/// closer the camera should get (their previous spacing over their current: below 1 as they spread).
+pub fn two_finger_motion(previous: [Vec2; 2], current: [Vec2; 2]) -> (Vec2, f32) {
+    let midpoint = |[a, b]: [Vec2; 2]| (a + b) / 2.0;
+    let spacing = |[a, b]: [Vec2; 2]| a.distance(b).max(1.0);
+    (midpoint(current) - midpoint(previous), spacing(previous) / spacing(current))
+}
+
+/// One finger pans, two orbit and zoom about what is between them.
+fn touch_camera(
+    mut commands: Commands,
+    touches: Res<Touches>,
+    egui: Option<Res<EguiWantsInput>>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    camera: Single<(Entity, &Camera, &GlobalTransform, &mut ViewPoint), With<Camera3d>>,
+    mut gesture: ResMut<TouchGesture>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let down: Vec<_> = touches.iter().collect();
+    if egui.is_some_and(|egui| egui.wants_any_pointer_input()) {
+        // A finger on the panel moves nothing, and moves nothing when it comes back to the scene.
+        gesture.followed = down.iter().map(|touch| (touch.id(), touch.position())).collect();
+        return;
+    }
+    if down.len() >= 2 {
+        gesture.multi_touch = true;
+    }
+    let (entity, camera, camera_transform, mut view) = camera.into_inner();
+    let moved = match down.as_slice() {
+        [finger] if !gesture.multi_touch => {
+            let delta = finger.position() - gesture.previous(finger);
+            (delta != Vec2::ZERO).then(|| view.pan(delta, window.height()))
+        }
+        [a, b, ..] => {
+            let (midpoint_delta, factor) =
+                two_finger_motion([gesture.previous(a), gesture.previous(b)], [a.position(), b.position()]);
+            let focus = focus_at(camera, camera_transform, &view, (a.position() + b.position()) / 2.0);
+            (midpoint_delta != Vec2::ZERO || factor != 1.0).then(|| view.orbit(midpoint_delta).zoom(focus, factor))
+        }
+        _ => None,
+    };
+    gesture.followed = down.iter().map(|touch| (touch.id(), touch.position())).collect();
+    if let Some(moved) = moved {
+        // A finger on the scene takes over from a flight, as the mouse does.
+        commands.entity(entity).remove::<TweenAnim>();
+        *view = moved;
+        redraw.write(RequestRedraw);
+    }
+}
+
+/// A finger lifted where it went down, with no second finger in the gesture, is a tap: a left
+/// click, or a double click when it follows another tap closely.
+fn touch_taps(
+    touches: Res<Touches>,
+    time: Res<Time<Real>>,
+    egui: Option<Res<EguiWantsInput>>,
+    mut gesture: ResMut<TouchGesture>,
+    mut clicks: MessageWriter<Click>,
+) {
+    if egui.is_some_and(|egui| egui.wants_any_pointer_input()) {
+        return;
+    }
+    for touch in touches.iter_just_released() {
+        let tap = !gesture.multi_touch && touch.distance().length() <= TAP_SLOP_PX;
+        if tap {
+            let now = time.elapsed();
+            let position = touch.position();
+            let double = gesture
+                .last_tap
+                .is_some_and(|(at, when)| at.distance(position) <= 2.0 * TAP_SLOP_PX && now - when <= DOUBLE_TAP);
+            gesture.last_tap = if double { None } else { Some((position, now)) };
+            clicks.write(Click { position, button: MouseButton::Left, double });
+        }
+    }
+    if touches.iter().next().is_none() {
+        gesture.multi_touch = false;
+    }
 }
 
 /// Distance along the ray to the box, if it hits.
@@ -303,13 +401,4 @@ pub fn ray_box(ray: Ray3d, min: Vec3, max: Vec3) -> Option<f32> {
     let near = t1.min(t2).max_element();
     let far = t1.max(t2).min_element();
     (far >= near.max(0.0)).then_some(near.max(0.0))
-}
-
-/// A view of a box from the current viewing direction, the whole box in frame.
-fn frame_box(min: Vec3, max: Vec3, current: &ViewPoint) -> ViewPoint {
-    let center = (min + max) / 2.0;
-    let radius = (max - min).length() / 2.0;
-    let (_, _, forward) = view_axes(current);
-    let distance = radius / (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).sin() * 1.1;
-    ViewPoint { eye: center - forward * distance, target: center }
 }

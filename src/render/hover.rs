@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use bevy::window::RequestRedraw;
 use bevy_egui::egui::{self, Align2, Color32, Pos2, Stroke};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
 use super::pick::{CellRef, Hovered, Pinned, cell_center_world};
-use super::scene::{BlockScene, BlockStyle};
+use super::scene::{BlockScene, BlockStyle, SceneValues};
 use crate::explain::{ExplainError, Explanation, Operand, Sources, explain};
+use crate::model::{Activations, Weights};
 use crate::layout::{self, Layout, Op};
 use crate::model::vocab::token_letter;
 
@@ -43,7 +43,7 @@ impl Plugin for HoverPlugin {
         app.init_resource::<Hovered>()
             .init_resource::<Pinned>()
             .init_resource::<Explanations>()
-            .add_systems(Update, (forget_old_scene, apply_focus).chain())
+            .add_systems(Update, (follow_values, forget_old_scene, apply_focus).chain())
             .add_systems(EguiPrimaryContextPass, draw_cards);
     }
 }
@@ -61,36 +61,63 @@ pub enum CardBody {
     Failed(String),
 }
 
-/// Explanations of the cells hovered and pinned, for the activations they were made from: a matmul's
+/// Explanations of the cells hovered and pinned, with the values they were made from: a matmul's
 /// explanation looks up a few hundred operands, too many to redo every frame.
 #[derive(Resource, Default)]
 pub struct Explanations {
-    /// Identity of the activations and weights the entries were made from.
-    made_from: Option<(usize, usize)>,
+    weights: Option<Arc<Weights>>,
+    activations: Option<Arc<Activations>>,
     entries: HashMap<CellRef, Arc<CardBody>>,
 }
 
 impl Explanations {
-    pub fn card(&mut self, scene: &BlockScene, cell: CellRef) -> Arc<CardBody> {
-        let made_from = (scene.activations.as_ref().map_or(0, |a| Arc::as_ptr(a) as usize), scene.weights.as_ref().map_or(0, |w| Arc::as_ptr(w) as usize));
-        if self.made_from != Some(made_from) || self.entries.len() > 256 {
-            self.made_from = Some(made_from);
+    /// Explains with these values from now on; explanations made with others are forgotten.
+    pub fn use_values(&mut self, weights: Option<&Arc<Weights>>, activations: Option<&Arc<Activations>>) {
+        fn same<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        if !same(self.weights.as_ref(), weights) || !same(self.activations.as_ref(), activations) {
+            self.weights = weights.cloned();
+            self.activations = activations.cloned();
             self.entries.clear();
         }
-        self.entries.entry(cell).or_insert_with(|| Arc::new(card_body(scene, cell))).clone()
+    }
+
+    pub fn card(&mut self, layout: &Layout, cell: CellRef) -> Arc<CardBody> {
+        if self.entries.len() > 256 {
+            self.entries.clear();
+        }
+        let (weights, activations) = (self.weights.as_deref(), self.activations.as_deref());
+        self.entries.entry(cell).or_insert_with(|| Arc::new(card_body(layout, weights, activations, cell))).clone()
+    }
+
+    /// The input tokens the explanations are about.
+    pub fn tokens(&self) -> &[usize] {
+        self.activations.as_ref().map_or(&[], |activations| &activations.tokens)
     }
 }
 
-/// Explains one cell of the scene with the values it shows now.
-pub fn card_body(scene: &BlockScene, cell: CellRef) -> CardBody {
-    let Some(weights) = &scene.weights else { return CardBody::StructureOnly };
-    let Some(activations) = &scene.activations else { return CardBody::Waiting };
-    let Some(block) = scene.layout.blocks.get(cell.block) else { return CardBody::Failed("no such block".into()) };
-    let sources = Sources { layout: &scene.layout, activations, weights };
+/// Explains one cell of the scene with the values it shows: the weights, and the activations
+/// computed with them once the forward pass is done.
+pub fn card_body(layout: &Layout, weights: Option<&Weights>, activations: Option<&Activations>, cell: CellRef) -> CardBody {
+    let Some(weights) = weights else { return CardBody::StructureOnly };
+    let Some(activations) = activations else { return CardBody::Waiting };
+    let Some(block) = layout.blocks.get(cell.block) else { return CardBody::Failed("no such block".into()) };
+    let sources = Sources { layout, activations, weights };
     match explain(&sources, &block.name, cell.cell) {
         Ok(explanation) => CardBody::Explained(Box::new(explanation)),
         Err(ExplainError::Masked(reason)) => CardBody::Masked(reason),
         Err(error) => CardBody::Failed(error.to_string()),
+    }
+}
+
+fn follow_values(values: Res<SceneValues>, mut explanations: ResMut<Explanations>) {
+    if values.is_changed() {
+        explanations.use_values(values.weights.as_ref(), values.activations.as_ref());
     }
 }
 
@@ -164,26 +191,20 @@ fn apply_focus(
     mut explanations: ResMut<Explanations>,
     mut styles: Query<&mut BlockStyle>,
     mut lit: Local<Vec<usize>>,
-    mut redraw: MessageWriter<RequestRedraw>,
 ) {
     let Some(scene) = scene else { return };
     let wanted = wanted_focus(&scene, &hovered, &pinned, &mut explanations);
-    let mut changed = false;
     let blocks = lit.iter().copied().chain(wanted.keys().copied());
     for block in blocks {
         let Some(&entity) = scene.blocks.get(block) else { continue };
         let Ok(mut style) = styles.get_mut(entity) else { continue };
         let focus = wanted.get(&block).copied();
         if style.focus != focus {
+            // Drawn in this frame: the scene writes changed styles to the GPU in `PostUpdate`.
             style.focus = focus;
-            changed = true;
         }
     }
     *lit = wanted.into_keys().collect();
-    if changed {
-        // Styles reach the GPU in the next frame; the app sleeps without one.
-        redraw.write(RequestRedraw);
-    }
 }
 
 /// Every block's focus, the hovered cell first, then its sources, then pinned cells.
@@ -191,7 +212,7 @@ pub fn wanted_focus(scene: &BlockScene, hovered: &Hovered, pinned: &Pinned, expl
     let mut wanted: HashMap<usize, Focus> = HashMap::new();
     if let Some(cell) = hovered.cell {
         wanted.insert(cell.block, (cell.cell.map(Some), HOVERED_FOCUS));
-        if let CardBody::Explained(explanation) = &*explanations.card(scene, cell) {
+        if let CardBody::Explained(explanation) = &*explanations.card(&scene.layout, cell) {
             for (block, pattern) in source_focus(&scene.layout, explanation) {
                 wanted.entry(block).or_insert((pattern, SOURCE_FOCUS));
             }
@@ -236,11 +257,11 @@ fn draw_cards(
         if !screen.expand(200.0).contains(anchor) {
             continue;
         }
-        let body = explanations.card(&scene, cell);
+        let body = explanations.card(&scene.layout, cell);
         let id = egui::Id::new(("pinned card", cell.block, cell.cell));
         let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
         let area = egui::Area::new(id).order(egui::Order::Foreground).fixed_pos(card_position(anchor, size, screen));
-        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, &scene.layout, &scene, cell, &body, true)));
+        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, &scene.layout, explanations.tokens(), cell, &body, true)));
         if response.inner {
             unpin = Some(number);
         }
@@ -260,7 +281,7 @@ fn draw_cards(
         && let Some(point) = hovered.pointer.map(|p| Pos2::new(p.x, p.y)).or_else(|| cell_on_screen(cell))
         && screen.contains(point)
     {
-        let body = explanations.card(&scene, cell);
+        let body = explanations.card(&scene.layout, cell);
         let id = egui::Id::new("hover card");
         // The card's size as last drawn (cards of one kind are alike), to put it where it fits.
         let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
@@ -268,7 +289,7 @@ fn draw_cards(
             .order(egui::Order::Tooltip)
             .interactable(false)
             .fixed_pos(card_position(point, size, screen))
-            .show(ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, &scene.layout, &scene, cell, &body, false)));
+            .show(ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, &scene.layout, explanations.tokens(), cell, &body, false)));
     }
     Ok(())
 }
@@ -351,7 +372,7 @@ fn describe_index(name: &str, value: usize, tokens: &[usize]) -> String {
 
 /// The card: block, indices, value, formula, sources with their colours; returns true when its
 /// close button was clicked.
-fn card_contents(ui: &mut egui::Ui, layout: &Layout, scene: &BlockScene, cell: CellRef, body: &CardBody, pinned: bool) -> bool {
+fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: CellRef, body: &CardBody, pinned: bool) -> bool {
     let block = &layout.blocks[cell.block];
     let mut close = false;
     ui.horizontal(|ui| {
@@ -363,7 +384,6 @@ fn card_contents(ui: &mut egui::Ui, layout: &Layout, scene: &BlockScene, cell: C
             });
         }
     });
-    let tokens: &[usize] = scene.activations.as_ref().map_or(&[], |a| &a.tokens);
     match body {
         CardBody::Explained(explanation) => {
             let index: Vec<String> =

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use super::scene::{BlockScene, SceneSource, ValuesState};
+use super::scene::{SceneSource, SceneValues, ValuesState};
 use crate::model::vocab::{letters, token_letter};
 use crate::model::{Activations, GptConfig, Weights};
 use crate::train::Checkpoint;
@@ -59,7 +59,7 @@ pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &G
 pub fn input_buttons(
     ui: &mut egui::Ui,
     source: &SceneSource,
-    scene: Option<&BlockScene>,
+    values: &SceneValues,
     input_text: &mut String,
     input_error: &mut Option<String>,
 ) -> Option<Vec<usize>> {
@@ -75,7 +75,7 @@ pub fn input_buttons(
                 new_tokens = Some(tokens);
             }
         }
-        let ready = scene.filter(|scene| scene.values == ValuesState::Ready).and_then(|scene| scene.activations.as_deref());
+        let ready = values.activations.as_deref().filter(|_| values.state == ValuesState::Ready);
         let next = match ready {
             Some(activations) => append_prediction(&source.tokens, activations, config),
             None => Err("the model is still running".into()),

@@ -232,7 +232,6 @@ pub fn lod_view(transform: &GlobalTransform, projection: &Projection, viewport_h
 /// Shows what each layer's detail calls for. A hidden block or box is parked: it loses its mesh and
 /// material as well as its visibility, so that Bevy's per-frame mesh and material systems do not
 /// even look at it, and GPT-3's 76,000 blocks cost no more per frame than nano's 200.
-#[allow(clippy::too_many_arguments)]
 fn apply_level_of_detail(
     mut commands: Commands,
     scene: Option<Res<BlockScene>>,

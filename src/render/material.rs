@@ -7,7 +7,7 @@
 use bevy::asset::{load_internal_asset, uuid_handle};
 use bevy::math::{IVec4, UVec4, Vec4};
 use bevy::prelude::*;
-use bevy::render::render_resource::{AsBindGroup, ShaderType};
+use bevy::render::render_resource::{AsBindGroup, ShaderType, encase};
 use bevy::render::storage::ShaderBuffer;
 use bevy::shader::ShaderRef;
 
@@ -23,9 +23,8 @@ pub struct BlockDescriptor {
     pub strides: IVec4,
     /// rgb: the colour family (linear); a: opacity.
     pub colour: Vec4,
-    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: 1 when the block's
-    /// values are hidden on purpose (`BlockStyle::show_values`, not read by the shader); w: how many
-    /// cells are computed, in `tour::timeline::reveal_rank` order (a tour's reveal), or −1 for all.
+    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: unused (0); w: how
+    /// many cells are computed, in `tour::timeline::reveal_rank` order (a tour's reveal), or −1 for all.
     pub style: Vec4,
     /// x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: the focus
     /// strength in percent, 0 for none. The pointer's cell and the cells it was computed from.
@@ -108,6 +107,14 @@ pub fn values_buffer(values: &[f32]) -> ShaderBuffer {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
     };
     ShaderBuffer::new(&bytes, Default::default())
+}
+
+/// Overwrites descriptor `index` in the bytes of a descriptor buffer, where the shader reads it.
+pub fn write_descriptor(buffer: &mut [u8], index: usize, descriptor: &BlockDescriptor) {
+    let size = BlockDescriptor::min_size().get() as usize;
+    let Some(bytes) = buffer.get_mut(index * size..(index + 1) * size) else { return };
+    let mut writer = encase::StorageBuffer::new(bytes);
+    writer.write(descriptor).expect("a descriptor fits its own size");
 }
 
 pub fn descriptors_buffer(descriptors: &[BlockDescriptor]) -> ShaderBuffer {

@@ -4,7 +4,10 @@
 //! `LodPlugin` swaps distant layers for proxy boxes, `RenderStatsPlugin` counts draw calls,
 //! `CameraPlugin` moves the camera, `UiPlugin` draws the egui overlays, `PickPlugin` finds the cell
 //! under the pointer and `HoverPlugin` lights it and its sources and shows its card. `offscreen` renders without
-//! a window (`llmviz screenshot`, `llmviz bench`); `app` is the windowed app.
+//! a window (for `llmviz screenshot` and `llmviz bench`); `app` is the windowed app.
+//!
+//! The renderer knows nothing of the command line or the page: it offers functions that return
+//! values or a `RenderError`, and prints nothing.
 
 pub mod app;
 pub mod camera;
@@ -20,11 +23,10 @@ pub mod scene;
 pub mod stats;
 pub mod tour_panel;
 pub mod tour_player;
+pub mod tour_tweens;
 pub mod ui;
 pub mod values;
 pub mod view;
-
-use bevy::math::UVec2;
 
 use crate::model::vocab::parse_letters;
 use crate::model::{GptConfig, Weights};
@@ -49,11 +51,22 @@ pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, Str
     Ok(SceneSource::with_weights(weights, tokens))
 }
 
-/// `1920x1080` → (1920, 1080); each side 16..=8192 pixels.
-pub fn parse_size(text: &str) -> Result<UVec2, String> {
-    let parsed = text.split_once(['x', 'X']).and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
-    match parsed {
-        Some((width, height)) if (16..=8192).contains(&width) && (16..=8192).contains(&height) => Ok(UVec2::new(width, height)),
-        _ => Err(format!("--size '{text}': expected WIDTHxHEIGHT, each 16 to 8192 pixels, e.g. 1920x1080")),
-    }
+/// Why the renderer could not show or capture what it was asked to, as one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// What to show cannot be set up: an unknown model, block or cell, input outside the
+    /// vocabulary, a tour that does not open.
+    #[error("{0}")]
+    Setup(String),
+    /// The forward pass whose values the scene shows failed.
+    #[error("{0}")]
+    Values(String),
+    #[error("the scene was not ready after {seconds} s ({pipelines} pipelines compiling, {batches} batches drawn)")]
+    NotReady { seconds: u64, pipelines: usize, batches: usize },
+    #[error("{0}")]
+    Capture(String),
+    #[error("{path}: cannot write: {message}")]
+    Write { path: String, message: String },
+    #[error("the app stopped with code {0}")]
+    Stopped(u8),
 }

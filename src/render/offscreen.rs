@@ -1,4 +1,4 @@
-//! Rendering without a window or display server: `llmviz screenshot` and `llmviz bench`.
+//! Rendering without a window or display server: what `llmviz screenshot` and `llmviz bench` show.
 //!
 //! The app renders into an image. It is driven frame by frame from here rather than by a runner, so
 //! a screenshot can wait until every pipeline is compiled and the values are uploaded, and the
@@ -22,96 +22,103 @@ use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 
 use super::lod::LodPlugin;
-use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, ValuesState};
+use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, SceneValues, ValuesState};
 use super::stats::{RenderStats, RenderStatsPlugin};
+use super::values::ForwardWorker;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
-use super::{parse_size, scene_source};
-use crate::cli::CliResult;
+use super::tour_player::{tour_at, tour_offscreen};
+use super::{RenderError, scene_source};
 use crate::layout;
 
-#[derive(clap::Args, Debug)]
-pub struct ScreenshotArgs {
-    /// The PNG to write.
-    #[arg(long)]
-    pub out: PathBuf,
+/// A view of a model to render: `llmviz screenshot` without `--tour`.
+#[derive(Clone, Debug)]
+pub struct ViewShot {
     /// nano (with its weights), gpt2, gpt2-xl or gpt3 (structure only).
-    #[arg(long, default_value = "nano")]
     pub model: String,
-    /// WIDTHxHEIGHT in pixels.
-    #[arg(long, default_value = "1920x1080")]
-    pub size: String,
-    /// overview, or block:NAME for a block's view (e.g. block:block0.head0.q).
-    #[arg(long, default_value = "overview")]
-    pub camera: String,
-    /// Input letters (models with weights only); CBABBC for nano when omitted.
-    #[arg(long)]
+    /// Input letters (models with weights only); CBABBC for nano when None.
     pub input: Option<String>,
-    /// Render a tour's scene instead: its model, camera and blocks at --chapter and --time.
-    #[arg(long)]
-    pub tour: Option<PathBuf>,
-    /// The tour chapter, by id; the first when omitted.
-    #[arg(long, requires = "tour")]
-    pub chapter: Option<String>,
-    /// Seconds into the chapter's timeline (clamped to its length); its start when omitted.
-    #[arg(long, requires = "tour")]
-    pub time: Option<f32>,
-    /// Show a cell as hovered, NAME:I,J or NAME:I,J,K: its highlights and its card (e.g. block0.head0.q:2,3).
-    #[arg(long)]
+    pub size: UVec2,
+    pub camera: CameraChoice,
+    /// A cell shown as hovered, `NAME:I,J` or `NAME:I,J,K`: its highlights and its card.
     pub hover: Option<String>,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct BenchArgs {
-    #[arg(long, default_value = "nano")]
-    pub model: String,
-    /// Frames to time, after the scene is ready.
-    #[arg(long, default_value_t = 60)]
-    pub frames: usize,
-    /// WIDTHxHEIGHT in pixels.
-    #[arg(long, default_value = "1280x720")]
-    pub size: String,
+/// A tour's scene to render: its model, camera and blocks at a chapter and time.
+#[derive(Clone, Debug)]
+pub struct TourShot {
+    pub file: PathBuf,
+    /// The chapter's id; the first chapter when None.
+    pub chapter: Option<String>,
+    /// Seconds into the chapter (clamped to its length); its start when None.
+    pub time: Option<f32>,
+    pub size: UVec2,
 }
 
-pub fn screenshot(args: ScreenshotArgs) -> CliResult {
-    if args.tour.is_some() {
-        return super::tour_player::tour_screenshot(args);
-    }
-    let size = parse_size(&args.size)?;
-    let source = scene_source(&args.model, args.input.as_deref())?;
-    let camera = CameraChoice::parse(&args.camera)?;
+/// A rendered view, with how many blocks and boxes were spawned for it.
+pub struct ViewPicture {
+    pub frame: Frame,
+    pub entities: usize,
+}
+
+/// A rendered tour scene, with the chapter and time it shows.
+pub struct TourPicture {
+    pub frame: Frame,
+    pub chapter: String,
+    pub time: f32,
+}
+
+/// Frame times after the scene is ready.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchReport {
+    pub entities: usize,
+    pub batches: usize,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+}
+
+/// Renders a view of a model once everything is drawn.
+pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
+    let source = scene_source(&shot.model, shot.input.as_deref()).map_err(RenderError::Setup)?;
     let layout = layout::build(&source.config);
-    let view = camera.view_point(&layout)?;
-    let mut offscreen = match &args.hover {
-        Some(hover) => super::hover::offscreen_hovering(source, size, view, super::pick::parse_cell_ref(hover, &layout)?),
-        None => Offscreen::new(source, size, view),
+    let view = shot.camera.view_point(&layout).map_err(RenderError::Setup)?;
+    let mut offscreen = match &shot.hover {
+        Some(hover) => {
+            let cell = super::pick::parse_cell_ref(hover, &layout).map_err(RenderError::Setup)?;
+            super::hover::offscreen_hovering(source, shot.size, view, cell)
+        }
+        None => Offscreen::new(source, shot.size, view),
     };
     offscreen.wait_until_ready()?;
     let frame = offscreen.capture()?;
-    frame.save_png(&args.out)?;
-    println!("wrote {} ({}x{}, {} entities)", args.out.display(), frame.width, frame.height, offscreen.entity_count());
-    Ok(())
+    Ok(ViewPicture { frame, entities: offscreen.entity_count() })
 }
 
-pub fn bench(args: BenchArgs) -> CliResult {
-    let size = parse_size(&args.size)?;
-    if args.frames == 0 {
-        return Err("--frames must be at least 1".into());
-    }
-    let source = scene_source(&args.model, None)?;
-    let view = CameraChoice::Overview.view_point(&layout::build(&source.config))?;
+/// Renders a tour's scene at a chapter and time.
+pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
+    let tour = tour_at(&shot.file, shot.chapter.as_deref(), shot.time).map_err(RenderError::Setup)?;
+    let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
+    let mut offscreen = tour_offscreen(tour, shot.size).map_err(RenderError::Setup)?;
+    offscreen.wait_until_ready()?;
+    let frame = offscreen.capture()?;
+    Ok(TourPicture { frame, chapter, time })
+}
+
+/// Renders `frames` frames of a model's overview once it is ready, and times them.
+pub fn bench(model: &str, frames: usize, size: UVec2) -> Result<BenchReport, RenderError> {
+    let source = scene_source(model, None).map_err(RenderError::Setup)?;
+    let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).map_err(RenderError::Setup)?;
     let mut offscreen = Offscreen::new(source, size, view);
     offscreen.wait_until_ready()?;
-    let mut times: Vec<Duration> = (0..args.frames).map(|_| offscreen.timed_frame()).collect();
+    let mut times: Vec<Duration> = (0..frames.max(1)).map(|_| offscreen.timed_frame()).collect();
     times.sort();
     let millis = |d: Duration| d.as_secs_f64() * 1000.0;
-    let median = millis(times[times.len() / 2]);
-    let p95 = millis(times[((times.len() as f64 * 0.95).ceil() as usize).clamp(1, times.len()) - 1]);
-    println!(
-        "entities {}, batches {}, median {median:.1} ms, p95 {p95:.1} ms",
-        offscreen.entity_count(),
-        offscreen.stats().batches
-    );
-    Ok(())
+    let p95_index = ((times.len() as f64 * 0.95).ceil() as usize).clamp(1, times.len()) - 1;
+    Ok(BenchReport {
+        entities: offscreen.entity_count(),
+        batches: offscreen.stats().batches,
+        median_ms: millis(times[times.len() / 2]),
+        p95_ms: millis(times[p95_index]),
+    })
 }
 
 /// An RGBA8 (sRGB) picture read back from the GPU.
@@ -128,7 +135,7 @@ impl Frame {
         self.rgba[offset..offset + 4].try_into().expect("four channels")
     }
 
-    pub fn save_png(&self, path: &std::path::Path) -> Result<(), String> {
+    pub fn save_png(&self, path: &std::path::Path) -> Result<(), RenderError> {
         let image = Image::new(
             Extent3d { width: self.width, height: self.height, depth_or_array_layers: 1 },
             TextureDimension::D2,
@@ -136,8 +143,9 @@ impl Frame {
             TextureFormat::Rgba8UnormSrgb,
             RenderAssetUsages::MAIN_WORLD,
         );
-        let picture = image.try_into_dynamic().map_err(|e| format!("{}: {e}", path.display()))?;
-        picture.to_rgb8().save(path).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+        let write_error = |message: String| RenderError::Write { path: path.display().to_string(), message };
+        let picture = image.try_into_dynamic().map_err(|e| write_error(e.to_string()))?;
+        picture.to_rgb8().save(path).map_err(|e| write_error(e.to_string()))
     }
 }
 
@@ -206,47 +214,46 @@ impl Offscreen {
     }
 
     /// Runs frames until the values are in the buffers, every pipeline is compiled and the scene
-    /// has been drawn for a few frames.
-    pub fn wait_until_ready(&mut self) -> Result<(), String> {
+    /// has been drawn for a few frames. Each frame renders before `update` returns, so values
+    /// received in a frame are uploaded and drawn in it.
+    pub fn wait_until_ready(&mut self) -> Result<(), RenderError> {
         let start = Instant::now();
         let mut settled = 0;
-        let mut last_version = 0;
         while settled < SETTLED_FRAMES {
             if start.elapsed() > READY_TIMEOUT {
                 let stats = self.stats();
-                return Err(format!(
-                    "the scene was not ready after {} s ({} pipelines compiling, {} batches drawn)",
-                    READY_TIMEOUT.as_secs(),
-                    stats.waiting_pipelines,
-                    stats.batches
-                ));
+                return Err(RenderError::NotReady {
+                    seconds: READY_TIMEOUT.as_secs(),
+                    pipelines: stats.waiting_pipelines,
+                    batches: stats.batches,
+                });
             }
             self.app.update();
             let world = self.app.world();
-            let Some(scene) = world.get_resource::<BlockScene>() else { continue };
-            let values_final = match &scene.values {
+            if world.get_resource::<BlockScene>().is_none() {
+                continue;
+            }
+            let values_final = match &world.resource::<SceneValues>().state {
                 ValuesState::Ready | ValuesState::StructureOnly => true,
                 ValuesState::Computing(_) => false,
-                ValuesState::Failed(message) => return Err(message.clone()),
+                ValuesState::Failed(message) => return Err(RenderError::Values(message.clone())),
             };
             let stats = self.stats();
-            let uploading = scene.buffer_version != last_version;
-            last_version = scene.buffer_version;
-            if values_final && !uploading && stats.waiting_pipelines == 0 && stats.batches > 0 {
+            if values_final && stats.waiting_pipelines == 0 && stats.batches > 0 {
                 settled += 1;
             } else {
                 settled = 0;
             }
             if !values_final {
-                // The forward pass runs on its own thread; don't spin the cores it needs.
-                std::thread::sleep(Duration::from_millis(10));
+                // The forward pass runs on its own thread: nothing changes until it is done.
+                self.app.world().resource::<ForwardWorker>().wait();
             }
         }
         Ok(())
     }
 
     /// Renders one more frame and reads it back.
-    pub fn capture(&mut self) -> Result<Frame, String> {
+    pub fn capture(&mut self) -> Result<Frame, RenderError> {
         let captured: Arc<Mutex<Option<Image>>> = Arc::default();
         let slot = captured.clone();
         self.app.world_mut().spawn(Screenshot::image(self.target.clone())).observe(move |screenshot: On<ScreenshotCaptured>| {
@@ -258,7 +265,7 @@ impl Offscreen {
                 return frame_from_image(image, self.size);
             }
         }
-        Err("the screenshot was not captured within 100 frames".into())
+        Err(RenderError::Capture("the screenshot was not captured within 100 frames".into()))
     }
 
     /// One frame, waiting until the GPU has finished it.
@@ -275,11 +282,12 @@ impl Offscreen {
     }
 }
 
-fn frame_from_image(image: Image, size: UVec2) -> Result<Frame, String> {
-    let picture = image.try_into_dynamic().map_err(|e| format!("cannot read the rendered image: {e}"))?;
+fn frame_from_image(image: Image, size: UVec2) -> Result<Frame, RenderError> {
+    let picture = image.try_into_dynamic().map_err(|e| RenderError::Capture(format!("cannot read the rendered image: {e}")))?;
     let rgba = picture.to_rgba8().into_raw();
     if rgba.len() != (size.x * size.y * 4) as usize {
-        return Err(format!("the rendered image has {} bytes, expected {}x{}x4", rgba.len(), size.x, size.y));
+        let message = format!("the rendered image has {} bytes, expected {}x{}x4", rgba.len(), size.x, size.y);
+        return Err(RenderError::Capture(message));
     }
     Ok(Frame { width: size.x, height: size.y, rgba })
 }

@@ -190,18 +190,18 @@ pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, String> {
     Ok(CellRef { block, cell })
 }
 
+/// A drawn block (with its style) or level-of-detail box (without), where it is and whether it shows.
+type Shown<'a> = (Option<&'a Block>, Option<&'a BlockStyle>, &'a GlobalTransform, &'a InheritedVisibility);
+
 /// Picks the cell under the cursor each frame (the camera, the pointer or a tour may have moved),
 /// unless egui has the pointer.
-#[allow(clippy::type_complexity)]
-#[allow(clippy::too_many_arguments)]
 fn track_pointer(
     window: Single<&Window, With<PrimaryWindow>>,
     touches: Res<Touches>,
     egui: Option<Res<EguiWantsInput>>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
     scene: Option<Res<BlockScene>>,
-    blocks: Query<(&Block, &GlobalTransform, &BlockStyle, &InheritedVisibility), With<Mesh3d>>,
-    proxies: Query<(&GlobalTransform, &InheritedVisibility), (With<LodProxy>, With<Mesh3d>)>,
+    shown: Query<Shown, (Or<(With<Block>, With<LodProxy>)>, With<Mesh3d>)>,
     mut hovered: ResMut<Hovered>,
 ) {
     // A finger is the pointer while it touches and in the frame it lifts (a tap picks there), before
@@ -211,15 +211,14 @@ fn track_pointer(
     let (camera, camera_transform) = *camera;
     let found = match (cursor, &scene) {
         (Some(cursor), Some(scene)) => camera.viewport_to_world(camera_transform, cursor).ok().and_then(|ray| {
-            let shown_blocks = blocks
+            let targets = shown
                 .iter()
-                .filter(|(_, _, style, visible)| visible.get() && style.opacity >= MIN_PICKED_OPACITY)
-                .map(|(block, transform, ..)| PickTarget { block: Some(block.index as usize), world_from_unit: transform.affine() });
-            let shown_proxies = proxies
-                .iter()
-                .filter(|(_, visible)| visible.get())
-                .map(|(transform, _)| PickTarget { block: None, world_from_unit: transform.affine() });
-            pick(&scene.layout, ray, shown_blocks.chain(shown_proxies))
+                .filter(|(_, style, _, visible)| visible.get() && style.is_none_or(|style| style.opacity >= MIN_PICKED_OPACITY))
+                .map(|(block, _, transform, _)| PickTarget {
+                    block: block.map(|block| block.index as usize),
+                    world_from_unit: transform.affine(),
+                });
+            pick(&scene.layout, ray, targets)
         }),
         _ => None,
     };

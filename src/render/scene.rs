@@ -2,7 +2,9 @@
 //! material, with per-block data in a storage buffer of descriptors indexed by `MeshTag`.
 //!
 //! `SceneSource` says what to show. Changing its model despawns the scene and spawns the new one;
-//! changing its input or weights reruns the forward pass and refills the value buffer.
+//! changing its input or weights reruns the forward pass and refills `PackedValues`. Each block's
+//! look is its `BlockStyle` component; the descriptor buffer is written from the styles and the
+//! packed values whenever either changes, in place, so that Bevy's asset change detection uploads it.
 
 use std::sync::Arc;
 
@@ -13,7 +15,9 @@ use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
 
 use super::lod::{self, LodPlan};
-use super::material::{BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, values_buffer};
+use super::material::{
+    BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, values_buffer, write_descriptor,
+};
 use super::values::{ForwardWorker, PackedValues, pack_values};
 use crate::layout::{self, Layout};
 use crate::model::{Activations, GptConfig, Weights};
@@ -78,9 +82,10 @@ impl Default for BlockStyle {
 }
 
 /// Where the values of the current scene stand.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum ValuesState {
     /// No weights: the scene shows structure only.
+    #[default]
     StructureOnly,
     /// The forward pass of this generation is running; weights already show.
     Computing(u64),
@@ -89,7 +94,17 @@ pub enum ValuesState {
     Failed(String),
 }
 
-/// The spawned scene: its layout, entities, GPU buffers and values.
+/// The numbers the scene shows: the weights, the activations of the current input computed with
+/// them, and how far the forward pass is. `PackedValues` holds them as the shader reads them.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct SceneValues {
+    pub weights: Option<Arc<Weights>>,
+    pub activations: Option<Arc<Activations>>,
+    pub state: ValuesState,
+}
+
+/// The spawned scene: its layout, the entity of each block and box, and the GPU buffers and
+/// materials they share. What each block looks like is in its components (`BlockStyle`).
 #[derive(Resource)]
 pub struct BlockScene {
     pub layout: Arc<Layout>,
@@ -97,21 +112,11 @@ pub struct BlockScene {
     pub blocks: Vec<Entity>,
     pub proxies: Vec<Entity>,
     pub lod: LodPlan,
-    /// One per block, then one per proxy: the CPU copy of the descriptor buffer.
-    pub descriptors: Vec<BlockDescriptor>,
-    pub packed: PackedValues,
-    /// The weights whose values are in the buffer, and the activations shown with them.
-    pub weights: Option<Arc<Weights>>,
-    pub activations: Option<Arc<Activations>>,
-    pub values: ValuesState,
+    /// One `BlockDescriptor` per block, then one per proxy, by `MeshTag`.
     pub descriptor_buffer: Handle<ShaderBuffer>,
     pub value_buffer: Handle<ShaderBuffer>,
     pub opaque: Handle<BlockMaterial>,
     pub blended: Handle<BlockMaterial>,
-    /// Set when `descriptors` changed and must be uploaded.
-    pub descriptors_dirty: bool,
-    /// Bumped whenever a buffer is replaced, so that waiters know an upload is under way.
-    pub buffer_version: u64,
 }
 
 /// The cube every block and proxy is a scaled copy of.
@@ -125,17 +130,16 @@ impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(BlockMaterialPlugin)
             .insert_resource(ForwardWorker::spawn())
+            .init_resource::<SceneValues>()
+            .init_resource::<PackedValues>()
             .add_systems(Startup, create_block_mesh)
             .add_systems(
                 Update,
-                (
-                    rebuild_scene.run_if(resource_changed::<SceneSource>),
-                    receive_values,
-                    sync_block_styles,
-                    upload_descriptors,
-                )
-                    .chain(),
-            );
+                ((respawn_scene, start_forward_pass).chain().run_if(resource_changed::<SceneSource>), receive_values).chain(),
+            )
+            // After everything that styles blocks in `Update` (the tour, hovering), so each frame
+            // draws the styles it set.
+            .add_systems(PostUpdate, (upload_values, write_all_descriptors, write_changed_descriptors, choose_materials).chain());
     }
 }
 
@@ -143,96 +147,75 @@ fn create_block_mesh(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>) {
     commands.insert_resource(BlockMesh(meshes.add(block_mesh())));
 }
 
-/// A new model respawns everything; a new input or new weights only reruns the forward pass.
-fn rebuild_scene(world: &mut World) {
-    let source = world.resource::<SceneSource>().clone();
-    let same_model = world.get_resource::<BlockScene>().is_some_and(|scene| scene.layout.config == source.config);
-    if !same_model {
-        let spawned: Vec<Entity> = world.query_filtered::<Entity, With<SceneEntity>>().iter(world).collect();
-        for entity in spawned {
-            world.despawn(entity);
-        }
-        let start = bevy::platform::time::Instant::now();
-        let scene = spawn_scene(world, Arc::new(layout::build(&source.config)));
-        info!(
-            "spawned {}: {} blocks and {} level-of-detail boxes in {:.2} s",
-            source.config.name,
-            scene.blocks.len(),
-            scene.proxies.len(),
-            start.elapsed().as_secs_f32()
-        );
-        world.insert_resource(scene);
+/// A new model despawns the old scene and spawns the new one, with no values yet.
+fn respawn_scene(
+    mut commands: Commands,
+    source: Res<SceneSource>,
+    scene: Option<Res<BlockScene>>,
+    spawned: Query<Entity, With<SceneEntity>>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut materials: ResMut<Assets<BlockMaterial>>,
+) {
+    if scene.is_some_and(|scene| scene.layout.config == source.config) {
+        return;
     }
-    world.resource_scope(|world, mut scene: Mut<BlockScene>| {
-        world.resource_scope(|world, mut worker: Mut<ForwardWorker>| {
-            world.resource_scope(|world, mut materials: Mut<Assets<BlockMaterial>>| {
-                let mut buffers = world.resource_mut::<Assets<ShaderBuffer>>();
-                start_values(&mut scene, &source, &mut worker, &mut buffers, &mut materials);
-            });
-        });
-    });
+    for entity in &spawned {
+        commands.entity(entity).despawn();
+    }
+    let start = bevy::platform::time::Instant::now();
+    let scene = spawn_scene(&mut commands, Arc::new(layout::build(&source.config)), &mut buffers, &mut materials);
+    info!(
+        "spawned {}: {} blocks and {} level-of-detail boxes in {:.2} s",
+        source.config.name,
+        scene.blocks.len(),
+        scene.proxies.len(),
+        start.elapsed().as_secs_f32()
+    );
+    commands.insert_resource(scene);
+    commands.insert_resource(SceneValues::default());
+    commands.insert_resource(PackedValues::default());
 }
 
 /// Spawns one entity per block and per level-of-detail proxy, every one hidden (and without mesh and
 /// material) until `lod` decides what is shown.
-pub fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
+pub fn spawn_scene(
+    commands: &mut Commands,
+    layout: Arc<Layout>,
+    buffers: &mut Assets<ShaderBuffer>,
+    materials: &mut Assets<BlockMaterial>,
+) -> BlockScene {
     let lod = lod::plan(&layout);
-    let packed = PackedValues::default();
-    let mut descriptors: Vec<BlockDescriptor> =
-        layout.blocks.iter().map(|block| block_descriptor(block, &packed, BlockStyle::default())).collect();
-    descriptors.extend(lod.proxies.iter().map(|proxy| proxy_descriptor(proxy.family)));
-    let mut buffers = world.resource_mut::<Assets<ShaderBuffer>>();
+    // Buffers of their final sizes from the start: a GPU buffer that grows would need new bind groups.
+    let descriptors = all_descriptors(&layout, &lod, &PackedValues::default(), |_| BlockStyle::default());
     let descriptor_buffer = buffers.add(descriptors_buffer(&descriptors));
     let value_buffer = buffers.add(values_buffer(&[]));
-    let mut materials = world.resource_mut::<Assets<BlockMaterial>>();
     let opaque = materials.add(BlockMaterial { descriptors: descriptor_buffer.clone(), values: value_buffer.clone(), blend: false });
     let blended = materials.add(BlockMaterial { descriptors: descriptor_buffer.clone(), values: value_buffer.clone(), blend: true });
 
-    let block_bundles = layout.blocks.iter().enumerate().map(|(index, block)| {
-        let min = Vec3::from(block.position);
-        // Parked: `lod` gives a block its mesh and material when it is shown.
-        (
-            MeshTag(index as u32),
-            box_transform(min, min + Vec3::from(block.size())),
-            Visibility::Hidden,
-            NoCpuCulling,
-            Name::new(block.name.clone()),
-            Block { index: index as u32 },
-            BlockStyle::default(),
-            SceneEntity,
-        )
-    });
-    let blocks: Vec<Entity> = world.spawn_batch(block_bundles).collect();
+    let blocks = layout
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(index, block)| {
+            let min = Vec3::from(block.position);
+            // Parked: `lod` gives a block its mesh and material when it is shown.
+            let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity);
+            let bundle = (MeshTag(index as u32), box_transform(min, min + Vec3::from(block.size())), parked);
+            commands.spawn((bundle, Name::new(block.name.clone()), Block { index: index as u32 }, BlockStyle::default())).id()
+        })
+        .collect();
     let first_proxy_tag = layout.blocks.len() as u32;
-    let proxy_bundles = lod.proxies.iter().enumerate().map(|(index, proxy)| {
-        (
-            MeshTag(first_proxy_tag + index as u32),
-            box_transform(proxy.min, proxy.max),
-            Visibility::Hidden,
-            NoCpuCulling,
-            LodProxy { index: index as u32 },
-            SceneEntity,
-        )
-    });
-    let proxies: Vec<Entity> = world.spawn_batch(proxy_bundles).collect();
-
-    BlockScene {
-        layout,
-        blocks,
-        proxies,
-        lod,
-        descriptors,
-        packed,
-        weights: None,
-        activations: None,
-        values: ValuesState::StructureOnly,
-        descriptor_buffer,
-        value_buffer,
-        opaque,
-        blended,
-        descriptors_dirty: false,
-        buffer_version: 1,
-    }
+    let proxies = lod
+        .proxies
+        .iter()
+        .enumerate()
+        .map(|(index, proxy)| {
+            let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity);
+            let tag = MeshTag(first_proxy_tag + index as u32);
+            commands.spawn((tag, box_transform(proxy.min, proxy.max), parked, LodProxy { index: index as u32 })).id()
+        })
+        .collect();
+    BlockScene { layout, blocks, proxies, lod, descriptor_buffer, value_buffer, opaque, blended }
 }
 
 /// The unit cube's transform that makes it the box min..max.
@@ -242,107 +225,156 @@ pub fn box_transform(min: Vec3, max: Vec3) -> Transform {
 
 /// Starts the forward pass whose activations follow. New weights show at once; with the same
 /// weights, the previous input's activations stay until the new ones arrive.
-fn start_values(
-    scene: &mut BlockScene,
-    source: &SceneSource,
-    worker: &mut ForwardWorker,
-    buffers: &mut Assets<ShaderBuffer>,
-    materials: &mut Assets<BlockMaterial>,
+fn start_forward_pass(
+    source: Res<SceneSource>,
+    scene: Option<Res<BlockScene>>,
+    mut values: ResMut<SceneValues>,
+    mut packed: ResMut<PackedValues>,
+    mut worker: ResMut<ForwardWorker>,
 ) {
-    match &source.weights {
-        None => scene.values = ValuesState::StructureOnly,
-        Some(weights) => {
-            let generation = worker.request(weights.clone(), source.tokens.clone());
-            scene.values = ValuesState::Computing(generation);
-        }
-    }
-    let same_weights = match (&scene.weights, &source.weights) {
+    values.state = match &source.weights {
+        None => ValuesState::StructureOnly,
+        Some(weights) => ValuesState::Computing(worker.request(weights.clone(), source.tokens.clone())),
+    };
+    let same_weights = match (&values.weights, &source.weights) {
         (Some(shown), Some(new)) => Arc::ptr_eq(shown, new),
         (None, None) => true,
         _ => false,
     };
-    if !same_weights {
-        scene.weights = source.weights.clone();
-        scene.activations = None;
-        set_values(scene, pack_values(&scene.layout, source.weights.as_deref(), None), buffers, materials);
+    if !same_weights && let Some(scene) = scene {
+        values.weights = source.weights.clone();
+        values.activations = None;
+        *packed = pack_values(&scene.layout, source.weights.as_deref(), None);
     }
 }
 
-/// Takes the newest forward pass, packs its activations with the weights and uploads them.
+/// Takes the newest forward pass and packs its activations with the weights.
 fn receive_values(
-    scene: Option<ResMut<BlockScene>>,
+    scene: Option<Res<BlockScene>>,
     worker: Res<ForwardWorker>,
-    mut buffers: ResMut<Assets<ShaderBuffer>>,
-    mut materials: ResMut<Assets<BlockMaterial>>,
+    mut values: ResMut<SceneValues>,
+    mut packed: ResMut<PackedValues>,
 ) {
-    let Some(mut scene) = scene else { return };
+    let Some(scene) = scene else { return };
     let Some(result) = worker.poll() else { return };
-    if scene.values != ValuesState::Computing(result.generation) {
+    if values.state != ValuesState::Computing(result.generation) {
         return;
     }
     match result.activations {
         Ok(activations) => {
-            let packed = pack_values(&scene.layout, scene.weights.as_deref(), Some(&activations));
-            scene.activations = Some(Arc::new(activations));
-            scene.values = ValuesState::Ready;
-            set_values(&mut scene, packed, &mut buffers, &mut materials);
+            *packed = pack_values(&scene.layout, values.weights.as_deref(), Some(&activations));
+            values.activations = Some(Arc::new(activations));
+            values.state = ValuesState::Ready;
         }
         Err(message) => {
             error!("{message}");
-            scene.values = ValuesState::Failed(message);
+            values.state = ValuesState::Failed(message);
         }
     }
 }
 
-fn set_values(scene: &mut BlockScene, packed: PackedValues, buffers: &mut Assets<ShaderBuffer>, materials: &mut Assets<BlockMaterial>) {
-    let same_size = scene.packed.values.len().max(1) == packed.values.len().max(1);
-    if same_size {
-        // Same handle, same size: Bevy writes into the existing GPU buffer, the bind groups stay valid.
-        let _ = buffers.insert(&scene.value_buffer, values_buffer(&packed.values));
-    } else {
-        // A new GPU buffer needs new bind groups: point both materials at a new buffer asset.
-        scene.value_buffer = buffers.add(values_buffer(&packed.values));
-        for material in [&scene.opaque, &scene.blended] {
-            if let Some(mut material) = materials.get_mut(material) {
-                material.values = scene.value_buffer.clone();
-            }
+/// New packed values reach the GPU: written into the value buffer when they fit it, else into a
+/// new buffer that both materials then read.
+fn upload_values(
+    packed: Res<PackedValues>,
+    scene: Option<ResMut<BlockScene>>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut materials: ResMut<Assets<BlockMaterial>>,
+) {
+    let Some(mut scene) = scene else { return };
+    if !packed.is_changed() {
+        return;
+    }
+    let fits = buffers.get(&scene.value_buffer).is_some_and(|buffer| buffer_len(buffer) == values_len(&packed.values));
+    if fits && let Some(mut buffer) = buffers.get_mut(&scene.value_buffer) {
+        // Same size: Bevy writes into the existing GPU buffer, the bind groups stay valid.
+        *buffer = values_buffer(&packed.values);
+        return;
+    }
+    scene.value_buffer = buffers.add(values_buffer(&packed.values));
+    for material in [&scene.opaque, &scene.blended] {
+        if let Some(mut material) = materials.get_mut(material) {
+            material.values = scene.value_buffer.clone();
         }
     }
-    scene.packed = packed;
-    scene.buffer_version += 1;
-    refresh_block_descriptors(scene, None);
 }
 
-/// Rewrites the descriptors of every block (or of those given) from the packed values and their styles.
-fn refresh_block_descriptors(scene: &mut BlockScene, styles: Option<&[(u32, BlockStyle)]>) {
-    let BlockScene { layout, descriptors, packed, .. } = scene;
-    match styles {
-        Some(styles) => {
-            for &(index, style) in styles {
-                descriptors[index as usize] = block_descriptor(&layout.blocks[index as usize], packed, style);
-            }
-        }
-        None => {
-            for (index, block) in layout.blocks.iter().enumerate() {
-                let style = style_of(&descriptors[index]);
-                descriptors[index] = block_descriptor(block, packed, style);
-            }
+fn buffer_len(buffer: &ShaderBuffer) -> usize {
+    buffer.data.as_ref().map_or(0, Vec::len)
+}
+
+/// The bytes `values_buffer` makes of `values`.
+fn values_len(values: &[f32]) -> usize {
+    4 * values.len().max(1)
+}
+
+/// Every descriptor, by `MeshTag`: the blocks with their styles, then the proxies.
+fn all_descriptors(
+    layout: &Layout,
+    lod: &LodPlan,
+    packed: &PackedValues,
+    style: impl Fn(usize) -> BlockStyle,
+) -> Vec<BlockDescriptor> {
+    let blocks = layout.blocks.iter().enumerate().map(|(index, block)| block_descriptor(block, packed, style(index)));
+    blocks.chain(lod.proxies.iter().map(|proxy| proxy_descriptor(proxy.family))).collect()
+}
+
+/// When the values change (or a new scene appears), every block's descriptor is written again.
+fn write_all_descriptors(
+    scene: Option<Res<BlockScene>>,
+    packed: Res<PackedValues>,
+    blocks: Query<(&Block, &BlockStyle)>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+) {
+    let Some(scene) = scene else { return };
+    if !packed.is_changed() && !scene.is_added() {
+        return;
+    }
+    let mut styles = vec![BlockStyle::default(); scene.layout.blocks.len()];
+    for (block, style) in &blocks {
+        if let Some(slot) = styles.get_mut(block.index as usize) {
+            *slot = *style;
         }
     }
-    scene.descriptors_dirty = true;
+    let descriptors = all_descriptors(&scene.layout, &scene.lod, &packed, |index| styles[index]);
+    if let Some(mut buffer) = buffers.get_mut(&scene.descriptor_buffer) {
+        *buffer = descriptors_buffer(&descriptors);
+    }
 }
 
-/// The style a descriptor was built with (values shown or not is kept in the descriptor's own fields).
-fn style_of(descriptor: &BlockDescriptor) -> BlockStyle {
-    BlockStyle {
-        opacity: descriptor.colour.w,
-        highlight: descriptor.style.y,
-        show_values: descriptor.style.z == 0.0,
-        revealed_cells: (descriptor.style.w >= 0.0).then_some(descriptor.style.w as u32),
-        focus: (descriptor.focus.w > 0).then(|| {
-            let axis = |v: i32| (v >= 0).then_some(v as u32);
-            ([axis(descriptor.focus.x), axis(descriptor.focus.y), axis(descriptor.focus.z)], descriptor.focus.w as f32 / 100.0)
-        }),
+/// Blocks whose style changed get their descriptors rewritten in place, in the buffer asset's
+/// bytes; changing the asset is what uploads it.
+fn write_changed_descriptors(
+    scene: Option<Res<BlockScene>>,
+    packed: Res<PackedValues>,
+    changed: Query<(&Block, &BlockStyle), Changed<BlockStyle>>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+) {
+    let Some(scene) = scene else { return };
+    // Spawning marks every style as changed; `write_all_descriptors` wrote them all then.
+    if changed.is_empty() || packed.is_changed() || scene.is_added() {
+        return;
+    }
+    let Some(mut buffer) = buffers.get_mut(&scene.descriptor_buffer) else { return };
+    let Some(bytes) = buffer.data.as_mut() else { return };
+    for (block, style) in &changed {
+        let Some(layout_block) = scene.layout.blocks.get(block.index as usize) else { continue };
+        write_descriptor(bytes, block.index as usize, &block_descriptor(layout_block, &packed, *style));
+    }
+}
+
+/// Faded blocks move to the blended material and back. A parked block (no material) gets the
+/// right one when `lod` shows it.
+fn choose_materials(
+    scene: Option<Res<BlockScene>>,
+    mut changed: Query<(&BlockStyle, &mut MeshMaterial3d<BlockMaterial>), Changed<BlockStyle>>,
+) {
+    let Some(scene) = scene else { return };
+    for (style, mut material) in &mut changed {
+        let wanted = if style.opacity < 1.0 { &scene.blended } else { &scene.opaque };
+        if material.0 != *wanted {
+            material.0 = wanted.clone();
+        }
     }
 }
 
@@ -367,13 +399,7 @@ pub fn block_descriptor(block: &layout::Block, packed: &PackedValues, style: Blo
         cells: UVec4::new(block.cells[0], block.cells[1], block.cells[2], 0),
         strides,
         colour: Vec4::new(r, g, b, style.opacity),
-        // z remembers that values were hidden on purpose, so a refill of values keeps them hidden.
-        style: Vec4::new(
-            scale,
-            style.highlight,
-            if style.show_values { 0.0 } else { 1.0 },
-            style.revealed_cells.map_or(-1.0, |n| n as f32),
-        ),
+        style: Vec4::new(scale, style.highlight, 0.0, style.revealed_cells.map_or(-1.0, |n| n as f32)),
         focus: match style.focus {
             Some((cell, strength)) => {
                 let axis = |i: usize| cell[i].map_or(-1, |c| c as i32);
@@ -400,41 +426,4 @@ pub fn proxy_descriptor(family: layout::Family) -> BlockDescriptor {
         style: Vec4::new(0.0, 0.0, 0.0, -1.0),
         focus: BlockDescriptor::NO_FOCUS,
     }
-}
-
-/// A block's style and, unless it is parked by `lod`, its material.
-type StyledBlock<'a> = (&'a Block, &'a BlockStyle, Option<&'a mut MeshMaterial3d<BlockMaterial>>);
-
-/// Changed styles reach the descriptors; faded blocks move to the blended material and back.
-fn sync_block_styles(
-    scene: Option<ResMut<BlockScene>>,
-    mut changed: Query<StyledBlock, Changed<BlockStyle>>,
-) {
-    let Some(mut scene) = scene else { return };
-    let mut styles = Vec::new();
-    for (block, style, material) in &mut changed {
-        styles.push((block.index, *style));
-        // A parked block (no material) gets the right one when `lod` shows it.
-        let wanted = if style.opacity < 1.0 { &scene.blended } else { &scene.opaque };
-        if let Some(mut material) = material
-            && material.0 != *wanted
-        {
-            material.0 = wanted.clone();
-        }
-    }
-    // Spawning marks every style as changed; the descriptors already match then.
-    let differs = styles.iter().any(|&(index, style)| style_of(&scene.descriptors[index as usize]) != style);
-    if differs {
-        refresh_block_descriptors(&mut scene, Some(&styles));
-    }
-}
-
-fn upload_descriptors(scene: Option<ResMut<BlockScene>>, mut buffers: ResMut<Assets<ShaderBuffer>>) {
-    let Some(mut scene) = scene else { return };
-    if !scene.descriptors_dirty {
-        return;
-    }
-    let _ = buffers.insert(&scene.descriptor_buffer, descriptors_buffer(&scene.descriptors));
-    scene.descriptors_dirty = false;
-    scene.buffer_version += 1;
 }

@@ -2,15 +2,16 @@
 //! place in it, and each frame the `TourFrame` at that place applied to the camera and the blocks.
 //!
 //! The pure core (`crate::tour`) says what the scene is at a tour time. Here the chapter's tracks
-//! become bevy_tweening sequences on entities of their own (`crate::tour::tweens`), seeked to the
-//! tour time every frame; what they write, with the chapter's instant events, is copied onto the
-//! world only when it changed: the camera's `ViewPoint`, each block's `BlockStyle` and
-//! `Transform`, the model on screen and whether labels show. So the scene at tour time t is the
-//! same however the reader got to t. The sidebar is `tour_panel`.
+//! become bevy_tweening sequences on entities of their own (`tour_tweens`), seeked to the tour
+//! time whenever it moves; what they write, with the chapter's instant events, is the frame
+//! (`AppliedTour`), written once, and small systems apply it where it changed: the model on
+//! screen, each block's `BlockStyle` and `Transform`, the focus, the camera's `ViewPoint` and
+//! whether labels show. So the scene at tour time t is the same however the reader got to t. The
+//! sidebar is `tour_panel`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy::window::RequestRedraw;
@@ -22,8 +23,8 @@ use crate::layout::Layout;
 use crate::tour::live::carry_over;
 use crate::tour::player::Continued;
 use crate::tour::timeline::revealed_cells;
-use crate::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
-use crate::tour::{BlockState, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
+use super::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use crate::tour::{BlockState, CameraPose, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
 
 /// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
 /// it is there (so that edits reload), else this copy built in.
@@ -186,23 +187,12 @@ pub struct TourHover {
 /// How bright hovered links make their blocks.
 const HOVER_HIGHLIGHT: f32 = 0.8;
 
-/// What was last applied to the world, so a frame is applied only when something changed.
+/// The tour's frame at the player's time, as the tweens make it: written once a frame, and only
+/// when it differs, then applied to the world by the small systems after `make_tour_frame`. The
+/// sidebar's focus notes read it too.
 #[derive(Resource, Default)]
 pub struct AppliedTour {
-    /// The frame on screen, for the sidebar and the focus notes.
     pub frame: Option<TourFrame>,
-    hover: Vec<usize>,
-    /// The layout the styles were applied to (a new scene needs them again).
-    layout: Weak<Layout>,
-    /// Blocks given a style or transform other than the default, to reset when they leave the frame.
-    touched: HashSet<usize>,
-    /// Blocks whose focus the tour set.
-    focused: HashSet<usize>,
-    /// Frames to apply again after a new scene appeared (the model switcher's flight comes a
-    /// frame later and must not win over the tour's camera).
-    settle: u32,
-    /// The tour moved the camera last time it applied; the reader's own moves come after.
-    pub camera: Option<ViewPoint>,
 }
 
 /// Tour systems that need no window: reloading, playing, seeking the tweens and applying.
@@ -215,7 +205,11 @@ pub fn add_tour_systems(app: &mut App) {
         .add_message::<RequestRedraw>()
         .add_systems(
             Update,
-            (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, apply_tour_frame).chain(),
+            (
+                (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
+                (switch_tour_model, apply_tour_blocks, apply_tour_focus, apply_tour_camera, apply_tour_labels).chain(),
+            )
+                .chain(),
         );
 }
 
@@ -350,95 +344,81 @@ pub fn block_transform(layout: &Layout, block: usize, state: BlockState) -> Tran
     transform
 }
 
-/// Copies the tour frame onto the world when it, the hovered links or the scene changed.
-#[allow(clippy::too_many_arguments)]
-fn apply_tour_frame(
-    mut commands: Commands,
+/// Writes the frame the tweens make into `AppliedTour` when it changed.
+fn make_tour_frame(
     tour: Option<Res<TourState>>,
-    scene: Option<Res<BlockScene>>,
-    mut source: ResMut<SceneSource>,
-    hover: Res<TourHover>,
-    mut applied: ResMut<AppliedTour>,
-    mut labels: ResMut<TourLabels>,
-    mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
-    mut camera: Query<(Entity, &mut ViewPoint), With<Camera3d>>,
     tweened_camera: Query<&TweenedCamera>,
     tweened_blocks: Query<&TweenedBlock>,
-    mut redraw: MessageWriter<RequestRedraw>,
+    mut applied: ResMut<AppliedTour>,
 ) {
     let Some(tour) = tour else { return };
-    let Some(frame) = tweened_frame(&tour, tweened_camera.iter().next(), tweened_blocks.iter().copied()) else {
-        return;
-    };
+    let frame = tweened_frame(&tour, tweened_camera.iter().next(), tweened_blocks.iter().copied());
+    if frame.is_some() && applied.frame != frame {
+        applied.frame = frame;
+    }
+}
 
-    // Another model first: the scene is respawned, and the frame applies once it is there. A model
-    // the reader picked in the switcher stays until the tour moves on.
-    let frame_changed = applied.frame.as_ref() != Some(&frame);
-    if source.config.name != frame.model {
-        if !frame_changed {
-            return;
-        }
-        let input = if frame.model == "nano" { tour.compiled.tour.input.as_deref() } else { None };
-        match super::scene_source(&frame.model, input) {
-            Ok(new_source) => *source = new_source,
-            Err(message) => {
-                error!("tour model '{}': {message}", frame.model);
-                // Not again every frame: the tour stays on the model shown until it moves on.
-                applied.frame = Some(frame);
-                return;
-            }
-        }
-        redraw.write(RequestRedraw);
+/// The scene when it shows the frame's model; None while another model is shown or being spawned.
+fn scene_of<'a>(frame: &TourFrame, scene: Option<&'a BlockScene>) -> Option<&'a BlockScene> {
+    scene.filter(|scene| scene.layout.config.name == frame.model)
+}
+
+/// A scene's identity: a new scene has new entities, and what was applied to the old one is gone.
+fn scene_id(scene: &BlockScene) -> usize {
+    Arc::as_ptr(&scene.layout) as usize
+}
+
+/// The tour moved to another model: the scene is respawned with it. A model the reader picked in
+/// the switcher stays until the tour's frame changes.
+fn switch_tour_model(
+    applied: Res<AppliedTour>,
+    tour: Option<Res<TourState>>,
+    mut source: ResMut<SceneSource>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let (Some(frame), Some(tour)) = (&applied.frame, tour) else { return };
+    if !applied.is_changed() || source.config.name == frame.model {
         return;
     }
-    let Some(scene) = scene else { return };
-    if scene.layout.config.name != frame.model {
-        redraw.write(RequestRedraw);
+    let input = if frame.model == "nano" { tour.compiled.tour.input.as_deref() } else { None };
+    match super::scene_source(&frame.model, input) {
+        Ok(new_source) => {
+            *source = new_source;
+            redraw.write(RequestRedraw);
+        }
+        Err(message) => error!("tour model '{}': {message}", frame.model),
+    }
+}
+
+/// Each block's style and transform as the frame (and the links hovered in the sidebar) says,
+/// when either changed or a new scene appeared; blocks the tour no longer touches go back to
+/// their defaults. The focus is left to `apply_tour_focus` and the pointer.
+fn apply_tour_blocks(
+    applied: Res<AppliedTour>,
+    scene: Option<Res<BlockScene>>,
+    hover: Res<TourHover>,
+    mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
+    mut touched: Local<(usize, HashSet<usize>)>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let Some(frame) = &applied.frame else { return };
+    let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
+    let new_scene = touched.0 != scene_id(scene);
+    if !new_scene && !applied.is_changed() && !hover.is_changed() {
         return;
     }
-    let new_scene = !Weak::ptr_eq(&applied.layout, &Arc::downgrade(&scene.layout));
     if new_scene {
-        applied.layout = Arc::downgrade(&scene.layout);
-        // Entities of the old scene are gone: nothing of ours is left to reset.
-        applied.touched.clear();
-        applied.focused.clear();
-        applied.settle = 2;
+        *touched = (scene_id(scene), HashSet::new());
     }
-    let unchanged = !new_scene && applied.frame.as_ref() == Some(&frame) && applied.hover == hover.blocks;
-    if unchanged && applied.settle == 0 {
-        // The pointer's focus wins while it hovers; when it lets go of a block the tour points
-        // at, the tour's focus comes back.
-        for focus in &frame.focus {
-            if let Some(&entity) = scene.blocks.get(focus.block)
-                && let Ok((mut style, _)) = blocks.get_mut(entity)
-                && style.focus.is_none()
-            {
-                style.focus = Some((focus_cells(focus.cells), 1.0));
-                redraw.write(RequestRedraw);
-            }
-        }
-        return;
-    }
-    applied.settle = applied.settle.saturating_sub(1);
-
-    // Blocks: those in the frame, those hovered, and those to reset.
-    let hovered: HashSet<usize> = hover.blocks.iter().copied().filter(|&b| b < scene.blocks.len()).collect();
-    let focus: BTreeMap<usize, [Option<u32>; 3]> = frame
-        .focus
-        .iter()
-        .filter(|focus| focus.block < scene.blocks.len())
-        .map(|focus| (focus.block, focus_cells(focus.cells)))
-        .collect();
+    let count = scene.blocks.len();
+    let hovered: HashSet<usize> = hover.blocks.iter().copied().filter(|&b| b < count).collect();
+    let in_frame = frame.blocks.keys().copied().filter(|&b| b < count);
+    let all: HashSet<usize> = in_frame.chain(hovered.iter().copied()).chain(touched.1.iter().copied()).collect();
     let mut now_touched = HashSet::new();
-    let in_frame = frame.blocks.keys().copied().filter(|&b| b < scene.blocks.len());
-    let all: HashSet<usize> = in_frame.chain(hovered.iter().copied()).chain(applied.touched.iter().copied()).collect();
     for block in all {
         let state = frame.block(block);
         let Ok((mut style, mut transform)) = blocks.get_mut(scene.blocks[block]) else { continue };
-        let layout_block = &scene.layout.blocks[block];
-        let mut wanted = block_style(state, layout_block.cells, hovered.contains(&block));
-        // The focus belongs to the pointer unless the tour points at this block.
-        wanted.focus = style.focus;
+        let wanted = BlockStyle { focus: style.focus, ..block_style(state, scene.layout.blocks[block].cells, hovered.contains(&block)) };
         if *style != wanted {
             *style = wanted;
         }
@@ -450,45 +430,92 @@ fn apply_tour_frame(
             now_touched.insert(block);
         }
     }
-    // Focus: set the tour's, clear what the tour set before and no longer does.
-    for (&block, &cells) in &focus {
-        if let Ok((mut style, _)) = blocks.get_mut(scene.blocks[block])
+    touched.1 = now_touched;
+    // The styles reach the GPU in the scene's systems; the app sleeps without a frame.
+    redraw.write(RequestRedraw);
+}
+
+/// The tour's focus on its blocks: set when the frame changes, cleared from blocks it left. The
+/// pointer's focus wins while it hovers; when it lets go of a block the tour points at, the
+/// tour's focus comes back.
+fn apply_tour_focus(
+    applied: Res<AppliedTour>,
+    scene: Option<Res<BlockScene>>,
+    mut styles: Query<&mut BlockStyle>,
+    mut focused: Local<(usize, HashSet<usize>)>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    let Some(frame) = &applied.frame else { return };
+    let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
+    let new_scene = focused.0 != scene_id(scene);
+    let wanted: BTreeMap<usize, [Option<u32>; 3]> = frame
+        .focus
+        .iter()
+        .filter(|focus| focus.block < scene.blocks.len())
+        .map(|focus| (focus.block, focus_cells(focus.cells)))
+        .collect();
+    let renew = new_scene || applied.is_changed();
+    for (&block, &cells) in &wanted {
+        if let Ok(mut style) = styles.get_mut(scene.blocks[block])
+            && (renew || style.focus.is_none())
             && style.focus != Some((cells, 1.0))
         {
             style.focus = Some((cells, 1.0));
+            redraw.write(RequestRedraw);
         }
     }
-    for &block in applied.focused.iter().filter(|block| !focus.contains_key(block)) {
-        if let Some(&entity) = scene.blocks.get(block)
-            && let Ok((mut style, _)) = blocks.get_mut(entity)
-        {
+    if !renew {
+        return;
+    }
+    let left = if new_scene { HashSet::new() } else { std::mem::take(&mut focused.1) };
+    for block in left.into_iter().filter(|block| !wanted.contains_key(block)) {
+        if let Ok(mut style) = styles.get_mut(scene.blocks[block]) {
             style.focus = None;
         }
     }
-    applied.focused = focus.keys().copied().collect();
-    applied.touched = now_touched;
+    *focused = (scene_id(scene), wanted.into_keys().collect());
+}
 
-    // The camera follows the tour when the tour moved, not when only the hover changed, so the
-    // reader's own view survives hovering links.
-    let time_moved =
-        applied.frame.as_ref().is_none_or(|shown| shown.time != frame.time || shown.camera != frame.camera);
-    if (time_moved || new_scene || applied.settle > 0)
-        && let Ok((entity, mut view)) = camera.single_mut()
-    {
-        let pose = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
-        if *view != pose {
-            *view = pose;
-        }
-        applied.camera = Some(pose);
-        commands.entity(entity).remove::<TweenAnim>();
+/// Frames in which a new scene's camera is set again: the model switcher's flight to a new
+/// model's overview starts a frame later and must not win over the tour's camera.
+const SETTLE_FRAMES: u32 = 2;
+
+/// The camera follows the tour when the tour moved it (or a new scene appeared), not when only
+/// the hovered links changed, so the reader's own view survives hovering links. The tour's pose
+/// stops a flight under way.
+fn apply_tour_camera(
+    mut commands: Commands,
+    applied: Res<AppliedTour>,
+    scene: Option<Res<BlockScene>>,
+    mut camera: Query<(Entity, &mut ViewPoint), With<Camera3d>>,
+    mut shown: Local<Option<(usize, f32, CameraPose)>>,
+    mut settle: Local<u32>,
+) {
+    let Some(frame) = &applied.frame else { return };
+    let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
+    let now = (scene_id(scene), frame.time, frame.camera);
+    if shown.is_some_and(|(id, ..)| id != now.0) || shown.is_none() {
+        *settle = SETTLE_FRAMES;
     }
-    if labels.0 != frame.labels {
+    if *shown == Some(now) && *settle == 0 {
+        return;
+    }
+    *shown = Some(now);
+    *settle = settle.saturating_sub(1);
+    let Ok((entity, mut view)) = camera.single_mut() else { return };
+    let pose = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    if *view != pose {
+        *view = pose;
+    }
+    commands.entity(entity).remove::<TweenAnim>();
+}
+
+fn apply_tour_labels(applied: Res<AppliedTour>, mut labels: ResMut<TourLabels>) {
+    if let Some(frame) = &applied.frame
+        && labels.0 != frame.labels
+    {
         labels.0 = frame.labels;
     }
-    applied.hover = hover.blocks.clone();
-    applied.frame = Some(frame);
-    // The styles reach the GPU in the scene's systems, which may have run already this frame.
-    redraw.write(RequestRedraw);
 }
 
 /// The tour in the window: the systems above, Space and Backspace, and the sidebar.
@@ -550,19 +577,4 @@ pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::
         add_tour_systems(app);
         app.insert_resource(tour);
     }))
-}
-
-/// `llmviz screenshot --tour FILE --chapter ID --time SECONDS --out FILE.png`.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn tour_screenshot(args: super::offscreen::ScreenshotArgs) -> crate::cli::CliResult {
-    let file = args.tour.as_deref().expect("called with --tour");
-    let size = super::parse_size(&args.size)?;
-    let tour = tour_at(file, args.chapter.as_deref(), args.time)?;
-    let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
-    let mut offscreen = tour_offscreen(tour, size)?;
-    offscreen.wait_until_ready()?;
-    let frame = offscreen.capture()?;
-    frame.save_png(&args.out)?;
-    println!("wrote {} ({}x{}, chapter '{chapter}' at {time:.2} s)", args.out.display(), frame.width, frame.height);
-    Ok(())
 }

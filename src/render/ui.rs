@@ -8,12 +8,12 @@ use bevy_egui::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 
 use super::camera::FlyTo;
-use super::scene::{Block, BlockScene, BlockStyle, SceneSource, ValuesState};
+use super::scene::{Block, BlockScene, BlockStyle, SceneSource, SceneValues, ValuesState};
 use super::tour_panel::TourPanelWidth;
 use super::tour_player::TourLabels;
 use crate::layout::{self, LabelKind};
 use crate::model::vocab::{parse_letters, token_letter};
-use crate::model::{GptConfig, Weights};
+use crate::model::{Activations, GptConfig, Weights};
 
 /// The models the switcher offers: (preset, button text).
 pub const MODELS: [(&str, &str); 4] = [("nano", "nano-gpt"), ("gpt2", "GPT-2 (small)"), ("gpt2-xl", "GPT-2 (XL)"), ("gpt3", "GPT-3")];
@@ -104,6 +104,7 @@ fn model_card(
     mut contexts: EguiContexts,
     mut source: ResMut<SceneSource>,
     scene: Option<Res<BlockScene>>,
+    values: Res<SceneValues>,
     mut state: ResMut<UiState>,
     panel: Option<Res<TourPanelWidth>>,
     checkpoints: Option<Res<super::live_input::TrainingCheckpoints>>,
@@ -117,14 +118,14 @@ fn model_card(
             ui.heading(display_name(&config.name));
             ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
             ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.block_size));
-            let values = match scene.as_ref().map(|scene| &scene.values) {
+            let values_text = match scene.as_ref().map(|_| &values.state) {
                 Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
                 Some(ValuesState::Computing(_)) => "running the model…".to_string(),
                 Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
                 Some(ValuesState::Failed(message)) => message.clone(),
                 None => "building…".to_string(),
             };
-            ui.label(egui::RichText::new(values).italics());
+            ui.label(egui::RichText::new(values_text).italics());
             if source.weights.is_some() {
                 if state.input_text.is_empty() {
                     state.input_text = source.tokens.iter().map(|&t| token_letter(t)).collect();
@@ -145,7 +146,7 @@ fn model_card(
                     }
                 });
                 let UiState { input_text, input_error, .. } = &mut *state;
-                if let Some(tokens) = super::live_input::input_buttons(ui, &source, scene.as_deref(), input_text, input_error)
+                if let Some(tokens) = super::live_input::input_buttons(ui, &source, &values, input_text, input_error)
                     && tokens != source.tokens
                 {
                     source.tokens = tokens;
@@ -194,6 +195,7 @@ fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>) -> Result
 fn anchored_text(
     mut contexts: EguiContexts,
     scene: Option<Res<BlockScene>>,
+    values: Res<SceneValues>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
     blocks: Query<(&Block, &ViewVisibility, &BlockStyle)>,
     tour_labels: Option<Res<TourLabels>>,
@@ -276,14 +278,21 @@ fn anchored_text(
         }
     }
 
-    draw_model_ends(&painter, &scene, camera, transform);
+    if let Some(activations) = &values.activations {
+        draw_model_ends(&painter, &scene.layout, activations, camera, transform);
+    }
     Ok(())
 }
 
 /// The input tokens over the `tokens` block and, under `probs`, each position's predicted token
 /// with its probability drawn as a bar.
-fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera, transform: &GlobalTransform) {
-    let Some(activations) = &scene.activations else { return };
+fn draw_model_ends(
+    painter: &egui::Painter,
+    layout: &layout::Layout,
+    activations: &Activations,
+    camera: &Camera,
+    transform: &GlobalTransform,
+) {
     let project = |point: [f32; 3]| camera.world_to_viewport(transform, Vec3::from(point)).ok().map(|p| Pos2::new(p.x, p.y));
     let cell_px = |block: &layout::Block, cell: [u32; 3]| -> Option<(Pos2, f32)> {
         let center = block.cell_center(cell);
@@ -291,7 +300,7 @@ fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera,
         let (center, right) = (project(center)?, project(right)?);
         Some((center, center.distance(right)))
     };
-    if let Some(tokens_block) = scene.layout.block("tokens") {
+    if let Some(tokens_block) = layout.block("tokens") {
         for (position, &token) in activations.tokens.iter().enumerate() {
             let Some((center, size)) = cell_px(tokens_block, [position as u32, 0, 0]) else { continue };
             if size < 10.0 {
@@ -303,7 +312,7 @@ fn draw_model_ends(painter: &egui::Painter, scene: &BlockScene, camera: &Camera,
             painter.text(tile.center(), Align2::CENTER_CENTER, token_letter(token), FontId::proportional((box_size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
-    if let Some(probs_block) = scene.layout.block("probs") {
+    if let Some(probs_block) = layout.block("probs") {
         let last_row = probs_block.cells[1] - 1;
         for (position, (token, probability)) in activations.predictions().into_iter().enumerate() {
             let Some((center, size)) = cell_px(probs_block, [position as u32, last_row, 0]) else { continue };

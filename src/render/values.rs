@@ -1,12 +1,14 @@
 //! The numbers in the cells: the burn forward pass of the loaded weights on the current input, packed
 //! with the weights into the one value buffer the block shader reads.
 //!
-//! The forward pass runs on its own thread (burn's wgpu backend; lavapipe where there is no GPU), so
-//! the app stays responsive while it runs; it reruns whenever the input or the weights change.
+//! The forward pass runs on its own thread (burn's wgpu backend; lavapipe where there is no GPU), or
+//! in the browser as an async task, so the app stays responsive while it runs; it reruns whenever
+//! the input or the weights change.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+
+use async_channel::{Receiver, Sender, TryRecvError};
 
 use bevy::prelude::*;
 
@@ -15,8 +17,9 @@ use crate::model::{Activations, NamedTensor, Weights};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::model::{BackendKind, LoadedModel};
 
-/// Every value the blocks show, in one flat buffer, and where each tensor starts in it.
-#[derive(Clone, Debug, Default)]
+/// Every value the blocks show, in one flat buffer, and where each tensor starts in it: what the
+/// value buffer holds.
+#[derive(Resource, Clone, Debug, Default)]
 pub struct PackedValues {
     pub values: Vec<f32>,
     pub tensors: HashMap<String, PackedTensor>,
@@ -113,35 +116,40 @@ pub struct ForwardResult {
     pub activations: Result<Activations, String>,
 }
 
-/// The thread that runs forward passes, keeping the last loaded model.
+/// The worker that runs forward passes, keeping the last loaded model: a thread natively, an async
+/// task in the browser. It waits on its channel for work; the app only looks for results.
 #[derive(Resource)]
 pub struct ForwardWorker {
     requests: Sender<ForwardRequest>,
-    results: Mutex<Receiver<ForwardResult>>,
+    results: Receiver<ForwardResult>,
+    /// A result taken by `wait` and not yet by `poll`.
+    waited: Mutex<Option<ForwardResult>>,
     generation: u64,
 }
 
 impl ForwardWorker {
     pub fn spawn() -> ForwardWorker {
-        let (requests, request_receiver) = mpsc::channel::<ForwardRequest>();
-        let (result_sender, results) = mpsc::channel();
-        // The browser has no threads: there an async task runs the passes (see `web`).
-        #[cfg(target_arch = "wasm32")]
-        crate::web::spawn_forward_task(request_receiver, result_sender);
+        let (requests, request_receiver) = async_channel::unbounded::<ForwardRequest>();
+        let (result_sender, results) = async_channel::unbounded();
         #[cfg(not(target_arch = "wasm32"))]
         std::thread::Builder::new()
             .name("llmviz-forward".into())
             .spawn(move || forward_thread(request_receiver, result_sender))
             .expect("the forward-pass thread starts");
-        ForwardWorker { requests, results: Mutex::new(results), generation: 0 }
+        // The browser has no threads: an async task on the page's event loop runs the passes.
+        #[cfg(target_arch = "wasm32")]
+        bevy::tasks::AsyncComputeTaskPool::get_or_init(bevy::tasks::TaskPool::default)
+            .spawn(browser::forward_task(request_receiver, result_sender))
+            .detach();
+        ForwardWorker { requests, results, waited: Mutex::new(None), generation: 0 }
     }
 
     /// Queues a forward pass and returns its generation; results of older generations are stale.
     pub fn request(&mut self, weights: Arc<Weights>, tokens: Vec<usize>) -> u64 {
         self.generation += 1;
         let request = ForwardRequest { generation: self.generation, weights, tokens };
-        // A send fails only when the thread has died, which `poll` then reports.
-        let _ = self.requests.send(request);
+        // A send fails only when the worker has stopped, which `poll` then reports.
+        let _ = self.requests.try_send(request);
         self.generation
     }
 
@@ -149,15 +157,25 @@ impl ForwardWorker {
         self.generation
     }
 
+    /// Blocks until a pass has finished (or the worker has stopped), leaving its result to `poll`:
+    /// for offscreen rendering, which has nothing to draw until then. Natively only: the browser
+    /// cannot block.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait(&self) {
+        let mut waited = self.waited.lock().expect("forward results lock");
+        if waited.is_none() {
+            *waited = self.results.recv_blocking().ok();
+        }
+    }
+
     /// The newest finished pass, if any finished since the last call.
     pub fn poll(&self) -> Option<ForwardResult> {
-        let results = self.results.lock().expect("forward results lock");
-        let mut newest = None;
+        let mut newest = self.waited.lock().expect("forward results lock").take();
         loop {
-            match results.try_recv() {
+            match self.results.try_recv() {
                 Ok(result) => newest = Some(result),
-                Err(mpsc::TryRecvError::Empty) => return newest,
-                Err(mpsc::TryRecvError::Disconnected) => {
+                Err(TryRecvError::Empty) => return newest,
+                Err(TryRecvError::Closed) => {
                     return newest.or(Some(ForwardResult {
                         generation: self.generation,
                         activations: Err("the forward-pass thread stopped".into()),
@@ -168,33 +186,83 @@ impl ForwardWorker {
     }
 }
 
+/// The newest request waiting, skipping those overtaken while the last pass ran: only the newest
+/// input matters.
+fn newest(mut request: ForwardRequest, requests: &Receiver<ForwardRequest>) -> ForwardRequest {
+    while let Ok(newer) = requests.try_recv() {
+        request = newer;
+    }
+    request
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
     let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
-    while let Ok(mut request) = requests.recv() {
-        // Only the newest input matters: skip requests that were overtaken while the last one ran.
-        while let Ok(newer) = requests.try_recv() {
-            request = newer;
-        }
+    while let Ok(request) = requests.recv_blocking() {
+        let request = newest(request, &requests);
         let activations = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let same_weights = loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights));
             if !same_weights {
                 loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Wgpu)));
             }
             let (_, model) = loaded.as_ref().expect("loaded above");
-            model.activations(&request.tokens)
+            model.activations(&request.tokens).map_err(|error| error.to_string())
         }))
-        .map_err(|panic| {
+        .unwrap_or_else(|panic| {
             loaded = None;
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown error".into());
-            format!("the forward pass failed: {message}")
-        });
-        if results.send(ForwardResult { generation: request.generation, activations }).is_err() {
+            Err(message)
+        })
+        .map_err(|message| format!("the forward pass failed: {message}"));
+        if results.send_blocking(ForwardResult { generation: request.generation, activations }).is_err() {
             return;
         }
+    }
+}
+
+/// The browser's forward passes: burn's wgpu backend on the page's WebGPU, which gives out its
+/// device and reads buffers back only asynchronously.
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use std::sync::Arc;
+
+    use async_channel::{Receiver, Sender};
+    use bevy::log::info;
+    use burn::backend::wgpu::graphics::AutoGraphicsApi;
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, init_setup_async};
+
+    use super::{ForwardRequest, ForwardResult, newest};
+    use crate::model::{Activations, GpuBackend, Gpt, ModelError, Recorder, Weights, check_tokens, token_tensor};
+
+    pub async fn forward_task(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
+        // burn's client must exist before the first tensor is made on `WgpuDevice::default()`.
+        init_setup_async::<AutoGraphicsApi>(&WgpuDevice::default(), RuntimeOptions::default()).await;
+        let mut loaded: Option<(Arc<Weights>, Gpt<GpuBackend>)> = None;
+        while let Ok(request) = requests.recv().await {
+            let request = newest(request, &requests);
+            if !loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
+                loaded = Some((request.weights.clone(), Gpt::from_weights(&request.weights, &WgpuDevice::default())));
+            }
+            let (_, model) = loaded.as_ref().expect("loaded above");
+            let activations = forward(model, &request.tokens).await.map_err(|error| format!("the forward pass failed: {error}"));
+            if results.send(ForwardResult { generation: request.generation, activations }).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// `LoadedModel::activations`, with the read back awaited instead of blocked on.
+    async fn forward(model: &Gpt<GpuBackend>, tokens: &[usize]) -> Result<Activations, ModelError> {
+        check_tokens(&model.config, tokens)?;
+        let started = bevy::platform::time::Instant::now();
+        let mut recorder = Recorder::on();
+        model.forward(token_tensor::<GpuBackend>(tokens, &WgpuDevice::default()), &mut recorder);
+        let activations = recorder.finish_async(&model.config, tokens).await;
+        info!("forward pass of {} tokens on WebGPU: {:.0} ms", tokens.len(), started.elapsed().as_secs_f32() * 1000.0);
+        Ok(activations)
     }
 }

@@ -39,7 +39,60 @@ impl ViewPoint {
     pub fn lerp(&self, to: &ViewPoint, t: f32) -> ViewPoint {
         ViewPoint { eye: self.eye.lerp(to.eye, t), target: self.target.lerp(to.target, t) }
     }
+
+    /// Right, up and forward (y up).
+    pub fn axes(&self) -> (Vec3, Vec3, Vec3) {
+        let forward = (self.target - self.eye).normalize_or(Vec3::NEG_Z);
+        let right = forward.cross(Vec3::Y).normalize_or(Vec3::X);
+        (right, right.cross(forward), forward)
+    }
+
+    /// Moved sideways so that what is under the pointer (or a finger) stays under it, on a view
+    /// `window_height` pixels tall.
+    pub fn pan(&self, delta_px: Vec2, window_height: f32) -> ViewPoint {
+        let (right, up, _) = self.axes();
+        let world_per_px = 2.0 * self.distance() * (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).tan() / window_height.max(1.0);
+        let shift = (-delta_px.x * right + delta_px.y * up) * world_per_px;
+        ViewPoint { eye: self.eye + shift, target: self.target + shift }
+    }
+
+    /// The eye moved around the target, `ORBIT_DEGREES_PER_PX` a pixel, its elevation within
+    /// ±`MAX_ELEVATION_DEGREES` so that the view never flips over the pole.
+    pub fn orbit(&self, delta_px: Vec2) -> ViewPoint {
+        let offset = self.eye - self.target;
+        let radius = offset.length();
+        let per_px = ORBIT_DEGREES_PER_PX.to_radians();
+        let limit = MAX_ELEVATION_DEGREES.to_radians();
+        let yaw = offset.x.atan2(offset.z) - delta_px.x * per_px;
+        let elevation = ((offset.y / radius).asin() + delta_px.y * per_px).clamp(-limit, limit);
+        let direction = Vec3::new(elevation.cos() * yaw.sin(), elevation.sin(), elevation.cos() * yaw.cos());
+        ViewPoint { eye: self.target + radius * direction, target: self.target }
+    }
+
+    /// Eye and target moved `factor` of their way towards `focus` (below 1 is closer), so that
+    /// `focus` stays where it is on screen; never nearer the target than `MIN_DISTANCE`.
+    pub fn zoom(&self, focus: Vec3, factor: f32) -> ViewPoint {
+        let eye = focus + (self.eye - focus) * factor;
+        let target = focus + (self.target - focus) * factor;
+        if (eye - target).length() > MIN_DISTANCE { ViewPoint { eye, target } } else { *self }
+    }
+
+    /// A view of a box from this view's direction, the whole box in frame.
+    pub fn framing(&self, min: Vec3, max: Vec3) -> ViewPoint {
+        let center = (min + max) / 2.0;
+        let radius = (max - min).length() / 2.0;
+        let (_, _, forward) = self.axes();
+        let distance = radius / (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).sin() * 1.1;
+        ViewPoint { eye: center - forward * distance, target: center }
+    }
 }
+
+/// How far a drag of one pixel orbits the view.
+pub const ORBIT_DEGREES_PER_PX: f32 = 0.3;
+/// How far above or below the target the eye may orbit.
+pub const MAX_ELEVATION_DEGREES: f32 = 87.0;
+/// How close zooming may bring the eye to the target.
+pub const MIN_DISTANCE: f32 = 0.5;
 
 /// Which view `--camera` asks for.
 #[derive(Clone, Debug, PartialEq)]

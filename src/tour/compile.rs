@@ -12,8 +12,8 @@ use super::timeline::{
     BlockTracks, CameraPose, ChapterTimeline, Event, Move, StepTimes, TEXT_IN_SECONDS, Track, reveal_rank,
 };
 use super::{Layouts, Pattern, TourError, is_computed};
-use crate::layout::anchor::{cross, dot, normalize, sub};
-use crate::layout::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, CELL, Layout};
+use crate::layout::anchor::Framing;
+use crate::layout::{Anchor, CELL, Layout};
 
 /// Where errors are reported from: the file, and the chapter and step being read.
 struct Report<'a> {
@@ -160,9 +160,34 @@ fn compile_chapter(
     let hidden = chapter.hidden.as_ref().map(|pattern| resolve_computed(pattern, opening_layout, "hidden", report));
 
     // Times first: they depend on nothing but the durations, and tell which model each action sees.
-    let mut steps = Vec::with_capacity(chapter.steps.len());
-    let mut breaks = Vec::new();
-    let mut placed = Vec::new();
+    let schedule = schedule(chapter, report);
+    let models = ModelSwitches::find(&opening_model, &schedule.placed, layouts, report);
+    let mut built = Built::new(models.names.len());
+    for (order, item) in schedule.placed.iter().enumerate() {
+        report.step = Some(item.step + 1);
+        let model = models.at(item.start, order);
+        let layout = layouts.get(&models.names[model]).expect("built above");
+        let action = PlacedAction { item, order, model, layout };
+        built.add(&action, &models.names, layouts, report);
+    }
+    check_texts(chapter, &schedule, &models, layouts, chapter_ids, report);
+
+    let hidden: HashSet<usize> = hidden.unwrap_or_default().into_iter().collect();
+    let opening_camera = opening_camera.unwrap_or_else(|| pose_of(opening_layout.overview));
+    Some(built.into_timeline(chapter, schedule, models.names, &hidden, opening_camera))
+}
+
+/// Where a chapter's steps and actions fall on its timeline, and where playback stops.
+struct Schedule<'a> {
+    steps: Vec<StepTimes>,
+    breaks: Vec<f32>,
+    placed: Vec<Placed<'a>>,
+}
+
+/// Lays the steps end to end: each step's text, then its actions, each at its `at` or after the
+/// one before it. Checks starts and durations.
+fn schedule<'a>(chapter: &'a Chapter, report: &mut Report) -> Schedule<'a> {
+    let mut schedule = Schedule { steps: Vec::with_capacity(chapter.steps.len()), breaks: Vec::new(), placed: Vec::new() };
     let mut time = 0.0_f32;
     for (step_index, step) in chapter.steps.iter().enumerate() {
         report.step = Some(step_index + 1);
@@ -173,48 +198,64 @@ fn compile_chapter(
         let actions_start = start + TEXT_IN_SECONDS;
         let mut cursor = 0.0_f32;
         for (index, action) in step.actions.iter().enumerate() {
-            let field = |name: &str| format!("actions[{index}].{name}");
-            let mut offset = cursor;
-            if let Some(at) = action.at() {
-                if at.is_finite() && at >= 0.0 {
-                    offset = at;
-                } else {
-                    report.error(field("at"), format!("{} at {at}: a start must be 0 or more seconds", action.kind()));
-                }
-            }
-            let duration = action.duration();
-            let timed = matches!(
-                action,
-                Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Wait(_)
-            );
-            let duration = if timed && !(duration.is_finite() && duration > 0.0) {
-                let name =
-                    if matches!(action, Action::Wait(_)) { format!("actions[{index}]") } else { field("duration") };
-                report.error(name, format!("{} duration {duration}: must be more than 0 seconds", action.kind()));
-                0.0
-            } else {
-                duration
-            };
+            let offset = action_offset(action, index, cursor, report);
+            let duration = action_duration(action, index, report);
             if matches!(action, Action::Break) {
-                breaks.push(actions_start + offset);
+                schedule.breaks.push(actions_start + offset);
             }
-            placed.push(Placed { action, step: step_index, index, start: actions_start + offset });
+            schedule.placed.push(Placed { action, step: step_index, index, start: actions_start + offset });
             cursor = cursor.max(offset + duration);
         }
         let end = actions_start + cursor;
-        breaks.push(end);
-        steps.push(StepTimes { start, actions_start, end });
+        schedule.breaks.push(end);
+        schedule.steps.push(StepTimes { start, actions_start, end });
         time = end;
     }
-    breaks.sort_by(f32::total_cmp);
-    breaks.dedup();
+    schedule.breaks.sort_by(f32::total_cmp);
+    schedule.breaks.dedup();
+    schedule
+}
 
-    // Model switches, in time order; an action sees the model switched to last at or before it,
-    // a switch declared before it at the same time included.
-    let mut models = vec![opening_model.clone()];
-    let mut switches: Vec<(f32, usize, usize)> = Vec::new(); // (time, declaration order, model)
-    for (order, item) in placed.iter().enumerate() {
-        if let Action::Model { name, .. } = item.action {
+/// Seconds after the step's actions start: the action's `at`, else where the actions before it end.
+fn action_offset(action: &Action, index: usize, cursor: f32, report: &mut Report) -> f32 {
+    match action.at() {
+        Some(at) if at.is_finite() && at >= 0.0 => at,
+        Some(at) => {
+            report.error(format!("actions[{index}].at"), format!("{} at {at}: a start must be 0 or more seconds", action.kind()));
+            cursor
+        }
+        None => cursor,
+    }
+}
+
+/// How long an action takes; a timed action must take some time.
+fn action_duration(action: &Action, index: usize, report: &mut Report) -> f32 {
+    let duration = action.duration();
+    let timed = matches!(action, Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Wait(_));
+    if timed && !(duration.is_finite() && duration > 0.0) {
+        let field = if matches!(action, Action::Wait(_)) {
+            format!("actions[{index}]")
+        } else {
+            format!("actions[{index}].duration")
+        };
+        report.error(field, format!("{} duration {duration}: must be more than 0 seconds", action.kind()));
+        return 0.0;
+    }
+    duration
+}
+
+/// The models a chapter shows, the opening one first, and when it switches between them.
+struct ModelSwitches {
+    names: Vec<String>,
+    /// (time, declaration order, index into `names`), in time order.
+    switches: Vec<(f32, usize, usize)>,
+}
+
+impl ModelSwitches {
+    fn find(opening_model: &str, placed: &[Placed], layouts: &Layouts, report: &mut Report) -> ModelSwitches {
+        let mut models = ModelSwitches { names: vec![opening_model.to_string()], switches: Vec::new() };
+        for (order, item) in placed.iter().enumerate() {
+            let Action::Model { name, .. } = item.action else { continue };
             report.step = Some(item.step + 1);
             if layouts.get(name).is_none() {
                 report.error(
@@ -223,182 +264,231 @@ fn compile_chapter(
                 );
                 continue;
             }
-            let slot = models.iter().position(|model| model == name).unwrap_or_else(|| {
-                models.push(name.clone());
-                models.len() - 1
+            let slot = models.names.iter().position(|model| model == name).unwrap_or_else(|| {
+                models.names.push(name.clone());
+                models.names.len() - 1
             });
-            switches.push((item.start, order, slot));
+            models.switches.push((item.start, order, slot));
         }
+        models.switches.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        models
     }
-    switches.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let model_at = |time: f32, order: usize| {
-        switches
+
+    /// The model an action sees: the one switched to last at or before it, a switch declared
+    /// before it at the same time included.
+    fn at(&self, time: f32, order: usize) -> usize {
+        self.switches
             .iter()
             .rev()
             .find(|&&(at, switch_order, _)| at < time || (at == time && switch_order <= order))
             .map_or(0, |s| s.2)
-    };
+    }
+}
 
-    let mut camera_moves = Vec::new();
-    let mut block_moves: Vec<BTreeMap<usize, BlockMoves>> = vec![BTreeMap::new(); models.len()];
-    let mut events: Vec<(f32, usize, Event)> = Vec::new();
-    for (order, item) in placed.iter().enumerate() {
-        report.step = Some(item.step + 1);
-        let model = model_at(item.start, order);
-        let layout = layouts.get(&models[model]).expect("built above");
-        let field = |name: &str| format!("actions[{}].{name}", item.index);
-        match item.action {
-            Action::Camera { to, duration, zoom, easing, .. } => {
-                if !(zoom.is_finite() && *zoom > 0.0) {
-                    report.error(field("zoom"), format!("zoom {zoom}: must be more than 0"));
-                }
-                if let Some(pose) = resolve_camera(to, layout, &field("to"), report) {
-                    let pose = zoomed(pose, *zoom);
-                    camera_moves.push(Move { start: item.start, duration: *duration, to: pose, easing: *easing });
-                }
-            }
-            Action::Tween { blocks, duration, opacity, highlight, offset, scale, easing, .. } => {
-                if opacity.is_none() && highlight.is_none() && offset.is_none() && scale.is_none() {
-                    report.error(field("blocks"), "Tween changes nothing: give opacity, highlight, offset or scale");
-                }
-                check_unit(*opacity, &field("opacity"), report);
-                check_unit(*highlight, &field("highlight"), report);
-                if let Some(scale) = scale
-                    && !(scale.is_finite() && *scale > 0.0)
-                {
-                    report.error(field("scale"), format!("scale {scale}: must be more than 0"));
-                }
-                if let Some(offset) = offset
-                    && !offset.iter().all(|v| v.is_finite())
-                {
-                    report.error(field("offset"), format!("offset {offset:?}: must be finite"));
-                }
-                let offset = offset.map(|cells| cells.map(|v| v * CELL));
-                for block in resolve_blocks(blocks, layout, &field("blocks"), report) {
-                    let moves = block_moves[model].entry(block).or_default();
-                    let at = |to| Move { start: item.start, duration: *duration, to, easing: *easing };
-                    moves.opacity.extend(opacity.map(at));
-                    moves.highlight.extend(highlight.map(at));
-                    moves.scale.extend(scale.map(at));
-                    moves.offset.extend(offset.map(|to| Move {
-                        start: item.start,
-                        duration: *duration,
-                        to,
-                        easing: *easing,
-                    }));
-                }
-            }
-            Action::Reveal { blocks, duration, until, sequential, easing, .. } => {
-                let revealed = resolve_computed(blocks, layout, &field("blocks"), report);
-                let targets: Vec<(usize, f32)> = revealed
-                    .iter()
-                    .filter_map(|&block| match reveal_target(*until, layout.blocks[block].cells) {
-                        Ok(to) => Some((block, to)),
-                        Err(message) => {
-                            report.error(field("until"), format!("block '{}': {message}", layout.blocks[block].name));
-                            None
-                        }
-                    })
-                    .collect();
-                // All at once, or one after another with time shares growing as √cells.
-                let weights: Vec<f64> = targets
-                    .iter()
-                    .map(
-                        |&(block, _)| if *sequential { (layout.blocks[block].cell_count() as f64).sqrt() } else { 1.0 },
-                    )
-                    .collect();
-                let total_weight: f64 = if *sequential { weights.iter().sum() } else { 1.0 };
-                let mut start = item.start as f64;
-                for ((block, to), weight) in targets.into_iter().zip(weights) {
-                    let share = (*duration as f64 * weight / total_weight) as f32;
-                    let moves = block_moves[model].entry(block).or_default();
-                    moves.reveal.push(Move { start: start as f32, duration: share, to, easing: *easing });
-                    if *sequential {
-                        start += share as f64;
-                    }
-                }
-            }
+/// An action with where it falls and the model it acts on.
+struct PlacedAction<'a> {
+    item: &'a Placed<'a>,
+    /// Declaration order in the chapter, which breaks ties between actions at the same time.
+    order: usize,
+    /// An index into the chapter's models.
+    model: usize,
+    layout: &'a Layout,
+}
+
+impl PlacedAction<'_> {
+    fn field(&self, name: &str) -> String {
+        format!("actions[{}].{name}", self.item.index)
+    }
+
+    fn move_to<T>(&self, duration: f32, to: T, easing: Easing) -> Move<T> {
+        Move { start: self.item.start, duration, to, easing }
+    }
+}
+
+/// What a chapter's actions add up to: camera moves, per-model block moves and instant events.
+struct Built {
+    camera_moves: Vec<Move<CameraPose>>,
+    block_moves: Vec<BTreeMap<usize, BlockMoves>>,
+    events: Vec<(f32, usize, Event)>,
+}
+
+impl Built {
+    fn new(models: usize) -> Built {
+        Built { camera_moves: Vec::new(), block_moves: vec![BTreeMap::new(); models], events: Vec::new() }
+    }
+
+    fn add(&mut self, action: &PlacedAction, models: &[String], layouts: &Layouts, report: &mut Report) {
+        let (start, order) = (action.item.start, action.order);
+        match action.item.action {
+            Action::Camera { to, duration, zoom, easing, .. } => self.camera(action, to, (*duration, *zoom, *easing), report),
+            Action::Tween { .. } => self.tween(action, report),
+            Action::Reveal { .. } => self.reveal(action, report),
             Action::Hide { blocks, .. } => {
-                for block in resolve_computed(blocks, layout, &field("blocks"), report) {
-                    let moves = block_moves[model].entry(block).or_default();
-                    moves.reveal.push(Move { start: item.start, duration: 0.0, to: 0.0, easing: Easing::Linear });
+                for block in resolve_computed(blocks, action.layout, &action.field("blocks"), report) {
+                    let moves = self.block_moves[action.model].entry(block).or_default();
+                    moves.reveal.push(action.move_to(0.0, 0.0, Easing::Linear));
                 }
             }
-            Action::Focus { block, cells, note, .. } => {
-                let Some(block_index) = layout.find(block) else {
-                    report.error(field("block"), unknown_block(block, layout));
-                    continue;
-                };
-                if let Err(message) = check_cells(*cells, layout.blocks[block_index].cells) {
-                    report.error(field("cells"), format!("block '{block}': {message}"));
-                    continue;
-                }
-                let event = Event::Focus { model, block: block_index, cells: *cells, note: note.clone() };
-                events.push((item.start, order, event));
-            }
-            Action::Unfocus => events.push((item.start, order, Event::Unfocus)),
-            Action::Labels(show) => events.push((item.start, order, Event::Labels(*show))),
+            Action::Focus { block, cells, note, .. } => self.focus(action, block, *cells, note, report),
+            Action::Unfocus => self.events.push((start, order, Event::Unfocus)),
+            Action::Labels(show) => self.events.push((start, order, Event::Labels(*show))),
             Action::Model { name, camera, .. } => {
-                let Some(slot) = models.iter().position(|model| model == name) else { continue };
+                let Some(slot) = models.iter().position(|model| model == name) else { return };
                 let layout = layouts.get(name).expect("built above");
                 let pose = match camera {
-                    Some(target) => resolve_camera(target, layout, &field("camera"), report),
+                    Some(target) => resolve_camera(target, layout, &action.field("camera"), report),
                     None => Some(pose_of(layout.overview)),
                 };
                 if let Some(pose) = pose {
-                    camera_moves.push(Move { start: item.start, duration: 0.0, to: pose, easing: Easing::Linear });
+                    self.camera_moves.push(action.move_to(0.0, pose, Easing::Linear));
                 }
-                events.push((item.start, order, Event::Model(slot)));
+                self.events.push((start, order, Event::Model(slot)));
             }
             Action::Wait(_) | Action::Break => {}
         }
     }
 
-    report.step = None;
+    fn camera(&mut self, action: &PlacedAction, to: &CameraTarget, (duration, zoom, easing): (f32, f32, Easing), report: &mut Report) {
+        if !(zoom.is_finite() && zoom > 0.0) {
+            report.error(action.field("zoom"), format!("zoom {zoom}: must be more than 0"));
+        }
+        if let Some(pose) = resolve_camera(to, action.layout, &action.field("to"), report) {
+            self.camera_moves.push(action.move_to(duration, zoomed(pose, zoom), easing));
+        }
+    }
+
+    fn tween(&mut self, action: &PlacedAction, report: &mut Report) {
+        let Action::Tween { blocks, duration, opacity, highlight, offset, scale, easing, .. } = action.item.action else {
+            return;
+        };
+        if opacity.is_none() && highlight.is_none() && offset.is_none() && scale.is_none() {
+            report.error(action.field("blocks"), "Tween changes nothing: give opacity, highlight, offset or scale");
+        }
+        check_unit(*opacity, &action.field("opacity"), report);
+        check_unit(*highlight, &action.field("highlight"), report);
+        if let Some(scale) = scale
+            && !(scale.is_finite() && *scale > 0.0)
+        {
+            report.error(action.field("scale"), format!("scale {scale}: must be more than 0"));
+        }
+        if let Some(offset) = offset
+            && !offset.iter().all(|v| v.is_finite())
+        {
+            report.error(action.field("offset"), format!("offset {offset:?}: must be finite"));
+        }
+        let offset = offset.map(|cells| cells.map(|v| v * CELL));
+        for block in resolve_blocks(blocks, action.layout, &action.field("blocks"), report) {
+            let moves = self.block_moves[action.model].entry(block).or_default();
+            let at = |to| action.move_to(*duration, to, *easing);
+            moves.opacity.extend(opacity.map(at));
+            moves.highlight.extend(highlight.map(at));
+            moves.scale.extend(scale.map(at));
+            moves.offset.extend(offset.map(|to| action.move_to(*duration, to, *easing)));
+        }
+    }
+
+    fn reveal(&mut self, action: &PlacedAction, report: &mut Report) {
+        let Action::Reveal { blocks, duration, until, sequential, easing, .. } = action.item.action else { return };
+        let layout = action.layout;
+        let revealed = resolve_computed(blocks, layout, &action.field("blocks"), report);
+        let targets: Vec<(usize, f32)> = revealed
+            .iter()
+            .filter_map(|&block| match reveal_target(*until, layout.blocks[block].cells) {
+                Ok(to) => Some((block, to)),
+                Err(message) => {
+                    report.error(action.field("until"), format!("block '{}': {message}", layout.blocks[block].name));
+                    None
+                }
+            })
+            .collect();
+        // All at once, or one after another with time shares growing as √cells.
+        let weights: Vec<f64> = targets
+            .iter()
+            .map(|&(block, _)| if *sequential { (layout.blocks[block].cell_count() as f64).sqrt() } else { 1.0 })
+            .collect();
+        let total_weight: f64 = if *sequential { weights.iter().sum() } else { 1.0 };
+        let mut start = action.item.start as f64;
+        for ((block, to), weight) in targets.into_iter().zip(weights) {
+            let share = (*duration as f64 * weight / total_weight) as f32;
+            let moves = self.block_moves[action.model].entry(block).or_default();
+            moves.reveal.push(Move { start: start as f32, duration: share, to, easing: *easing });
+            if *sequential {
+                start += share as f64;
+            }
+        }
+    }
+
+    fn focus(&mut self, action: &PlacedAction, block: &str, cells: Cells, note: &Option<String>, report: &mut Report) {
+        let Some(block_index) = action.layout.find(block) else {
+            report.error(action.field("block"), unknown_block(block, action.layout));
+            return;
+        };
+        if let Err(message) = check_cells(cells, action.layout.blocks[block_index].cells) {
+            report.error(action.field("cells"), format!("block '{block}': {message}"));
+            return;
+        }
+        let event = Event::Focus { model: action.model, block: block_index, cells, note: note.clone() };
+        self.events.push((action.item.start, action.order, event));
+    }
+
+    /// The timeline: every animated block's moves as tracks (the chapter's hidden blocks of its
+    /// opening model start with no values), and the events in time order.
+    fn into_timeline(
+        mut self,
+        chapter: &Chapter,
+        schedule: Schedule,
+        models: Vec<String>,
+        hidden: &HashSet<usize>,
+        opening_camera: CameraPose,
+    ) -> ChapterTimeline {
+        for &block in hidden {
+            self.block_moves[0].entry(block).or_default();
+        }
+        let blocks = self
+            .block_moves
+            .into_iter()
+            .enumerate()
+            .map(|(model, moves)| {
+                let reveal_initial = |block: &usize| if model == 0 && hidden.contains(block) { 0.0 } else { 1.0 };
+                moves.into_iter().map(|(block, moves)| (block, moves.into_tracks(reveal_initial(&block)))).collect()
+            })
+            .collect();
+        self.events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        ChapterTimeline {
+            id: chapter.id.clone(),
+            title: chapter.title.clone(),
+            models,
+            length: schedule.steps.last().map_or(0.0, |step| step.end),
+            steps: schedule.steps,
+            breaks: schedule.breaks,
+            labels: chapter.labels,
+            camera: Track::new(opening_camera, self.camera_moves),
+            blocks,
+            events: self.events.into_iter().map(|(time, _, event)| (time, event)).collect(),
+        }
+    }
+}
+
+/// Each step's paragraphs, read against the model shown once the step's actions are done (the
+/// paragraphs stay on screen after them).
+fn check_texts(
+    chapter: &Chapter,
+    schedule: &Schedule,
+    models: &ModelSwitches,
+    layouts: &Layouts,
+    chapter_ids: &HashSet<&str>,
+    report: &mut Report,
+) {
     for (step_index, step) in chapter.steps.iter().enumerate() {
         report.step = Some(step_index + 1);
-        // Paragraphs stay on screen after the step's actions, so they are read against the model
-        // shown once those are done.
-        let after_step = placed.iter().filter(|item| item.step <= step_index).count();
-        let model = model_at(steps[step_index].end, after_step);
-        let layout = layouts.get(&models[model]).expect("built above");
+        let after_step = schedule.placed.iter().filter(|item| item.step <= step_index).count();
+        let model = models.at(schedule.steps[step_index].end, after_step);
+        let layout = layouts.get(&models.names[model]).expect("built above");
         for (paragraph_index, paragraph) in step.text.iter().enumerate() {
             check_paragraph(paragraph, &format!("text[{paragraph_index}]"), layout, chapter_ids, report);
         }
     }
     report.step = None;
-
-    let hidden: HashSet<usize> = hidden.unwrap_or_default().into_iter().collect();
-    for &block in &hidden {
-        block_moves[0].entry(block).or_default();
-    }
-    let blocks = block_moves
-        .into_iter()
-        .enumerate()
-        .map(|(model, moves)| {
-            moves
-                .into_iter()
-                .map(|(block, moves)| {
-                    let reveal_initial = if model == 0 && hidden.contains(&block) { 0.0 } else { 1.0 };
-                    (block, moves.into_tracks(reveal_initial))
-                })
-                .collect()
-        })
-        .collect();
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let opening_camera = opening_camera.unwrap_or_else(|| pose_of(opening_layout.overview));
-    Some(ChapterTimeline {
-        id: chapter.id.clone(),
-        title: chapter.title.clone(),
-        models,
-        length: steps.last().map_or(0.0, |step| step.end),
-        steps,
-        breaks,
-        labels: chapter.labels,
-        camera: Track::new(opening_camera, camera_moves),
-        blocks,
-        events: events.into_iter().map(|(time, _, event)| (time, event)).collect(),
-    })
 }
 
 /// The moves of one block's properties, collected before they become tracks.
@@ -514,25 +604,10 @@ fn resolve_blocks(pattern: &str, layout: &Layout, field: &str, report: &mut Repo
 fn unknown_block(name: &str, layout: &Layout) -> String {
     // The nearest names by edit distance, to catch a typo.
     let mut scored: Vec<(usize, &str)> =
-        layout.blocks.iter().map(|block| (edit_distance(&block.name, name), block.name.as_str())).collect();
+        layout.blocks.iter().map(|block| (strsim::levenshtein(&block.name, name), block.name.as_str())).collect();
     scored.sort();
     let near: Vec<&str> = scored.iter().take(3).map(|&(_, candidate)| candidate).collect();
     format!("unknown block '{name}' in model '{}' (nearest: {})", layout.config.name, near.join(", "))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 fn pose_of(anchor: Anchor) -> CameraPose {
@@ -561,7 +636,7 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
             let blocks = resolve_blocks(pattern, layout, field, report);
             let (min, max) =
                 union(blocks.iter().map(|&block| (layout.blocks[block].position, layout.blocks[block].max())))?;
-            Some(frame(layout, min, max))
+            Some(frame(min, max))
         }
         CameraTarget::Section { text, layer } => {
             let matching: Vec<_> = layout
@@ -605,7 +680,7 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
                 (center.map(|c| c - CELL / 2.0), center.map(|c| c + CELL / 2.0))
             });
             let (min, max) = union(corners.into_iter())?;
-            Some(frame(layout, min, max))
+            Some(frame(min, max))
         }
         CameraTarget::Pose { eye, target } => {
             if eye.iter().chain(target).all(|v| v.is_finite()) && eye != target {
@@ -635,31 +710,8 @@ fn union(boxes: impl Iterator<Item = ([f32; 3], [f32; 3])>) -> Option<([f32; 3],
     })
 }
 
-/// A view of a box from the direction the layout's block anchors look from, at the distance where
-/// the box just fits, as the layout frames blocks: thin boxes framed as if 8 cells wide.
-fn frame(layout: &Layout, min: [f32; 3], max: [f32; 3]) -> CameraPose {
-    const MIN_FRAMED_CELLS: f64 = 8.0;
-    const FRAME_MARGIN: f64 = 0.1;
-    let anchor = layout.blocks.first().map_or(layout.overview, |block| block.anchor);
-    let back = normalize(sub(anchor.eye.map(f64::from), anchor.target.map(f64::from)));
-    let forward = back.map(|v| -v);
-    let right = normalize(cross(forward, [0.0, 1.0, 0.0]));
-    let up = cross(right, forward);
-    let tan_y = ((ANCHOR_FOV_Y_DEGREES as f64).to_radians() / 2.0).tan() * (1.0 - FRAME_MARGIN);
-    let tan_x = tan_y * ANCHOR_ASPECT as f64;
-    let min_extent = MIN_FRAMED_CELLS * CELL as f64;
-    let center = [0, 1, 2].map(|axis| (min[axis] as f64 + max[axis] as f64) / 2.0);
-    let half = [0, 1, 2].map(|axis| ((max[axis] as f64 - min[axis] as f64) / 2.0).max(min_extent / 2.0));
-    let mut distance = min_extent;
-    for corner in 0..8 {
-        let offset = [0, 1, 2].map(|axis| if corner >> axis & 1 == 1 { half[axis] } else { -half[axis] });
-        let depth = dot(offset, forward);
-        distance = distance
-            .max(dot(offset, right).abs() / tan_x - depth)
-            .max(dot(offset, up).abs() / tan_y - depth)
-            .max(min_extent - depth);
-    }
-    let eye = [0, 1, 2].map(|axis| center[axis] + back[axis] * distance);
-    CameraPose { eye: eye.map(|v| v as f32), target: center.map(|v| v as f32) }
+/// A view of a box as the layout frames its blocks: from the same direction, at the distance where
+/// the box just fits, thin boxes framed as if 8 cells wide.
+fn frame(min: [f32; 3], max: [f32; 3]) -> CameraPose {
+    pose_of(Framing::blocks().frame(min.map(f64::from), max.map(f64::from)))
 }
-

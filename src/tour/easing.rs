@@ -1,9 +1,9 @@
-//! Easing curves for tour animations, by the names bevy's `EaseFunction` gives them.
+//! Easing curves for tour animations, by the names Bevy's `EaseFunction` gives them.
 //!
-//! Sampled through `bevy::math`'s own `EasingCurve`, as bevy_tweening samples its `EaseMethod`, so
-//! a value the player computes is the value a bevy_tweening tween seeked to the same time holds.
+//! Sampled through `bevy_math`'s own `EasingCurve`, which the renderer's tweens sample too, so a
+//! value the timeline computes is the value a tween seeked to the same time holds.
 
-use bevy::math::curve::{Curve, EaseFunction, EasingCurve};
+use bevy_math::curve::{Curve, EaseFunction, EasingCurve};
 use serde::{Deserialize, Serialize};
 
 /// The easing curves a tour may name: a small, readable subset of `EaseFunction`.
@@ -48,7 +48,7 @@ impl Easing {
         Easing::BackOut,
     ];
 
-    /// The bevy function of the same name: what a bevy_tweening `Tween` for this action is built with.
+    /// The `EaseFunction` of the same name: what the renderer's tween for this action is built with.
     pub fn ease_function(self) -> EaseFunction {
         match self {
             Easing::Linear => EaseFunction::Linear,

@@ -1,11 +1,11 @@
 //! The open tour file, reloaded when it changes: an edit takes effect without restarting, and a
 //! broken edit leaves the last good tour running beside its errors.
 //!
-//! Polling, not OS file events: the app calls `poll` a few times a second, which costs one
-//! `metadata` call and works the same on every platform (and on files replaced by editors).
+//! Polling, not OS file events: the app calls `poll` a few times a second, which reads the file
+//! and compares its text with the last one read. That works the same on every platform, on files
+//! replaced by editors, and for two edits within one tick of the file system's clock.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use super::{CompiledTour, Layouts, TourError};
 
@@ -25,30 +25,24 @@ pub struct LiveTour {
     pub tour: CompiledTour,
     /// The errors of the file as it is now, one line each; empty when it checks clean.
     pub errors: Vec<String>,
-    seen: Option<(SystemTime, u64)>,
+    /// The text last read, good or not.
     text: String,
 }
 
 impl LiveTour {
     /// Opens a tour; it must check clean the first time, since there is no good tour to fall back on.
     pub fn open(path: &Path, layouts: &mut Layouts) -> Result<LiveTour, Vec<TourError>> {
-        let seen = stamp(path);
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let tour = CompiledTour::load(path, layouts)?;
-        Ok(LiveTour { path: path.to_path_buf(), tour, errors: Vec::new(), seen, text })
+        Ok(LiveTour { path: path.to_path_buf(), tour, errors: Vec::new(), text })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Reloads the file if its modification time or size changed and its text with it.
+    /// Reloads the file if its text changed.
     pub fn poll(&mut self, layouts: &mut Layouts) -> Polled {
-        let now = stamp(&self.path);
-        if now == self.seen {
-            return Polled::Unchanged;
-        }
-        self.seen = now;
         let Ok(text) = std::fs::read_to_string(&self.path) else {
             // Mid-save or removed: wait for the next change.
             return Polled::Unchanged;
@@ -73,11 +67,6 @@ impl LiveTour {
             }
         }
     }
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 /// Where the reader should be after a reload: the same chapter (by id, else the first) at the

@@ -1,16 +1,15 @@
 //! Guided tours: RON files of chapters, steps, commentary and timed actions, and the player that
 //! turns a chapter and a tour time into the scene to draw.
 //!
-//! Data and functions, no Bevy systems: the app's tour plugin keeps a `Player` in a resource,
-//! advances it by the frame time, seeks the chapter's bevy_tweening sequences (`tweens`) to
-//! `player.time` and applies what they write, with the rest of `ChapterTimeline::evaluate`, to the
-//! camera, the blocks and the sidebar every frame. The scene at tour time t depends on t alone.
+//! Data and functions, no Bevy: the renderer's tour player keeps a `Player`, advances it by the
+//! frame time, seeks the chapter's tween sequences (built from the tracks here) to `player.time`
+//! and applies what they write, with the rest of `ChapterTimeline::evaluate`, to the camera, the
+//! blocks and the sidebar. The scene at tour time t depends on t alone.
 //!
 //! - `format`: the serde types of a tour file, and reading and writing RON;
 //! - `markup`: the commentary's `*emphasis*` and `[text](block:NAME)` links;
 //! - `compile`: checking a tour against its models' layouts and building the timelines;
 //! - `timeline`: tracks, segments and `evaluate`;
-//! - `tweens`: the tracks as bevy_tweening sequences, seeked rather than ticked;
 //! - `player`: playing, breaks, Space and Backspace, scrubbing, speed;
 //! - `live`: the open tour file, reloaded when it changes.
 
@@ -21,10 +20,9 @@ pub mod live;
 pub mod markup;
 pub mod player;
 pub mod timeline;
-pub mod tweens;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::layout::{self, Layout};
 use crate::model::config::{GptConfig, UnknownModel};
@@ -211,25 +209,4 @@ impl CompiledTour {
             }
         }
     }
-}
-
-/// `llmviz tour check FILE...`: prints "FILE: ok (N chapters, M steps)" for each good file and
-/// returns every error of the others, one per line.
-pub fn check_command(files: &[PathBuf]) -> Result<(), String> {
-    let mut layouts = Layouts::default();
-    let mut errors = Vec::new();
-    for path in files {
-        match CompiledTour::load(path, &mut layouts) {
-            Ok(compiled) => {
-                println!(
-                    "{}: ok ({} chapters, {} steps)",
-                    path.display(),
-                    compiled.chapters.len(),
-                    compiled.step_count()
-                )
-            }
-            Err(file_errors) => errors.extend(file_errors.iter().map(ToString::to_string)),
-        }
-    }
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
 }

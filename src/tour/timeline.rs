@@ -7,8 +7,8 @@
 //! segments before it, so `evaluate(t)` reads the scene at `t` without any history: scrubbing
 //! back, replaying or jumping to a step gives the picture that playing to it gives.
 //!
-//! The app plays these tracks as bevy_tweening sequences seeked to the tour time (`tweens`); this
-//! is what they must agree with.
+//! The renderer plays these tracks as tween sequences seeked to the tour time; this is what they
+//! must agree with.
 
 use std::collections::BTreeMap;
 

@@ -14,13 +14,14 @@ fn sum_of_products(e: &Explanation, left: &str, right: &str) -> f64 {
     e.terms.iter().map(|term| term[left].value as f64 * term[right].value as f64).sum()
 }
 
-/// The value recomputed from the explanation alone, by the formula of its operation.
-fn recompute(e: &Explanation, weights: &Weights) -> f64 {
+/// The value recomputed from the explanation, by the formula of its operation, from the weights
+/// and the input tokens where the explanation has no operands.
+fn recompute(e: &Explanation, weights: &Weights, tokens: &[usize]) -> f64 {
     let operand = |role: &str| e.operands[role].value as f64;
     let xs = || e.terms.iter().map(|term| term["x"].value as f64);
     match e.op {
         Op::Param => weights.tensors[&e.tensor].get(&e.index).unwrap() as f64,
-        Op::Input => e.value as f64,
+        Op::Input => tokens[e.index[0]] as f64,
         Op::Embedding => operand("token_embedding") + operand("position_embedding"),
         Op::Matmul => e.operands.get("bias").map_or(0.0, |b| b.value as f64) + sum_of_products(e, "a", "w"),
         Op::ResidualAdd => operand("a") + operand("b"),
@@ -46,7 +47,7 @@ fn recompute(e: &Explanation, weights: &Weights) -> f64 {
 fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass() {
     let weights = Weights::default_model();
     let tokens = [2, 1, 0, 1, 1, 2]; // CBABBC
-    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).unwrap();
     let layout = layout::build(&weights.config);
     let sources = Sources { layout: &layout, activations: &activations, weights: &weights };
     let mut ops_seen = HashSet::new();
@@ -64,7 +65,7 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
                 }
                 Err(other) => panic!("{} {cell:?}: {other}", block.name),
             };
-            let recomputed = recompute(&e, &weights);
+            let recomputed = recompute(&e, &weights, &tokens);
             assert!((recomputed - e.value as f64).abs() <= TOLERANCE, "{} {cell:?} ({:?}): explained {} but operands give {recomputed}", e.block, e.op, e.value);
             let expected = activations.get(&e.tensor).or_else(|| weights.tensors.get(&e.tensor)).unwrap().get(&e.index).unwrap();
             assert_eq!(e.value, expected, "{} {cell:?}: value is not the forward pass's", e.block);

@@ -7,7 +7,7 @@ use llmviz::layout::{
     ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, Axis, Block, BlockKind, CELL, LAYERS_PER_COLUMN, LabelKind, Layout,
     Op, build,
 };
-use llmviz::model::activations::{activation_shapes, parameter_shapes};
+use llmviz::model::names::{activation_shapes, parameter_shapes};
 use llmviz::model::config::GptConfig;
 
 const PRESETS: [&str; 4] = ["nano", "gpt2", "gpt2-xl", "gpt3"];

@@ -1,6 +1,8 @@
 //! The one integration-test crate: one binary to build and link, with a module per part of llmviz.
 
 mod cli;
+mod gpu;
+mod house;
 mod explain;
 mod layout;
 mod model;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use llmviz::model::activations::activation_shapes;
+use llmviz::model::names::activation_shapes;
 use llmviz::model::weights::load_json_tensors;
 use llmviz::model::{BackendKind, GptConfig, LoadedModel, NamedTensor, WeightError, Weights};
 
@@ -50,7 +50,7 @@ fn assert_matches_pytorch(backend: BackendKind) -> usize {
     let mut compared = 0;
     for b in 0..idx.shape[0] {
         let tokens: Vec<usize> = batch_row(idx, b).iter().map(|&t| t as usize).collect();
-        let ours = model.activations(&tokens);
+        let ours = model.activations(&tokens).unwrap();
         for (partial, theirs) in &partials {
             let Some(name) = our_name(partial) else { continue };
             let mine = ours.get(&name).unwrap_or_else(|| panic!("no activation '{name}' for partial '{partial}'"));
@@ -86,7 +86,7 @@ fn nano_matches_pytorch_within_1e_4_on_wgpu() {
 fn forward_captures_every_named_activation_with_its_shape() {
     let weights = reference_weights();
     let tokens = [2, 1, 0, 1, 1, 2];
-    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).unwrap();
     for (name, shape) in activation_shapes(&weights.config, tokens.len()) {
         let tensor = activations.get(&name).unwrap_or_else(|| panic!("missing '{name}'"));
         assert_eq!(tensor.shape, shape, "{name}");
@@ -105,7 +105,7 @@ fn forward_captures_every_named_activation_with_its_shape() {
 fn sorts_cbabbc_into_abbbcc() {
     let weights = reference_weights();
     let model = LoadedModel::new(&weights, BackendKind::Ndarray);
-    let generated = model.generate(&[2, 1, 0, 1, 1, 2], 6);
+    let generated = model.generate(&[2, 1, 0, 1, 1, 2], 6).unwrap();
     assert_eq!(generated, vec![0, 1, 1, 1, 2, 2]);
 }
 
@@ -114,7 +114,7 @@ fn parameter_count_of_nano_is_85728() {
     assert_eq!(GptConfig::nano().param_count(), 85_728);
     assert_eq!(GptConfig::preset("gpt2").unwrap().param_count(), 124_439_808);
     let weights = reference_weights();
-    let stored: usize = llmviz::model::activations::parameter_shapes(&weights.config)
+    let stored: usize = llmviz::model::names::parameter_shapes(&weights.config)
         .iter()
         .map(|(name, _)| weights.tensors[name].data.len())
         .sum();
@@ -143,8 +143,8 @@ fn safetensors_round_trip_gives_the_same_activations() {
     let reloaded = Weights::load(&path).unwrap();
     assert_eq!(reloaded.config, weights.config);
     let tokens = [0, 2, 1];
-    let a = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
-    let b = LoadedModel::new(&reloaded, BackendKind::Ndarray).activations(&tokens);
+    let a = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).unwrap();
+    let b = LoadedModel::new(&reloaded, BackendKind::Ndarray).activations(&tokens).unwrap();
     assert_eq!(a, b);
 }
 
@@ -178,4 +178,26 @@ fn missing_tensor_and_bad_json_are_clear_errors() {
     let path = write_temp("dtype.json", root.to_string().as_bytes());
     let message = Weights::load(&path).unwrap_err().to_string();
     assert!(message.contains("transformer.wte.weight") && message.contains("torch.float16"), "{message}");
+}
+
+#[test]
+fn a_config_whose_width_does_not_divide_by_its_heads_is_refused_when_built() {
+    use llmviz::model::config::ConfigError;
+    assert_eq!(GptConfig::new("odd", [2, 5, 48, 3, 11], false), Err(ConfigError::HeadsDoNotDivide { n_embd: 48, n_head: 5 }));
+    assert_eq!(GptConfig::new("headless", [2, 0, 48, 3, 11], false), Err(ConfigError::Zero { field: "n_head" }));
+    let even = GptConfig::new("even", [2, 4, 48, 3, 11], false).expect("48 channels split over 4 heads");
+    assert_eq!(even.head_size(), 12);
+}
+
+#[test]
+fn the_model_refuses_more_tokens_than_its_context_and_tokens_outside_its_vocabulary() {
+    use llmviz::model::ModelError;
+    let model = LoadedModel::new(&Weights::default_model(), BackendKind::Ndarray);
+    let too_long = model.activations(&[0; 12]).unwrap_err();
+    assert_eq!(too_long, ModelError::TooLong { len: 12, block_size: 11, model: "nano".into() });
+    assert_eq!(too_long.to_string(), "12 tokens, but model 'nano' has a context of 11");
+    assert_eq!(model.activations(&[]).unwrap_err(), ModelError::Empty);
+    let unknown = model.activations(&[0, 3]).unwrap_err();
+    assert_eq!(unknown, ModelError::UnknownToken { token: 3, position: 1, vocab_size: 3, model: "nano".into() });
+    assert!(model.activations(&[0; 11]).is_ok(), "a full context runs");
 }

@@ -3,8 +3,9 @@
 //! hovered cell and the cells it was computed from; the hover screenshot shows the card; changing
 //! the input reruns the forward pass.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use bevy::time::TimeUpdateStrategy;
 
 use bevy::prelude::*;
 use bevy::window::RequestRedraw;
@@ -17,14 +18,13 @@ use llmviz::render::hover::{CARD_FILL, HOVERED_FOCUS, SOURCE_FOCUS, card_positio
 use llmviz::render::live_input::{RANDOM_LENGTH, append_prediction, random_letters};
 use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::pick::{CellRef, Hovered, PickPlugin, PickTarget, Pinned, cell_center_world, parse_cell_ref, pick};
-use llmviz::render::scene::{BlockScene, BlockStyle, SceneSource, box_transform};
+use llmviz::render::scene::{BlockScene, BlockStyle, SceneSource, SceneValues, box_transform};
 use llmviz::render::scene_source;
 use llmviz::render::view::{CameraChoice, ViewPoint};
 
+use crate::gpu::gpu;
 use crate::cli::{assert_clean_failure, llmviz};
 
-/// One offscreen app at a time: each renders on all cores, and lavapipe compiles pipelines per app.
-static GPU: Mutex<()> = Mutex::new(());
 
 /// Every block where the layout puts it, as the scene spawns it.
 fn untransformed_targets(layout: &Layout) -> Vec<PickTarget> {
@@ -171,11 +171,11 @@ fn every_nano_block_names_the_cells_it_was_computed_from() {
     let weights = Weights::default_model();
     let layout = layout::build(&weights.config);
     let tokens = parse_letters("CBABBC", &weights.config).unwrap();
-    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens);
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).unwrap();
     let sources = Sources { layout: &layout, activations: &activations, weights: &weights };
     for block in &layout.blocks {
-        let cell = [0, 0, 0];
-        let Ok(explanation) = explain(&sources, &block.name, cell) else { continue };
+        // Cell (0, 0, 0) is computed in every block: the first token, the first key.
+        let explanation = explain(&sources, &block.name, [0, 0, 0]).unwrap_or_else(|e| panic!("{}: {e}", block.name));
         let focus = source_focus(&layout, &explanation);
         let computed = !matches!(block.op, layout::Op::Param | layout::Op::Input);
         assert_eq!(!focus.is_empty(), computed, "{}: sources {focus:?}", block.name);
@@ -200,7 +200,7 @@ fn focus_of(offscreen: &mut Offscreen, name: &str) -> Option<([Option<u32>; 3], 
 
 #[test]
 fn hovering_a_q_cell_lights_it_its_ln1_row_and_its_q_weight_row() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let source = scene_source("nano", None).unwrap();
     let layout = layout::build(&source.config);
     let view = CameraChoice::Block("block0.head0.q".into()).view_point(&layout).unwrap();
@@ -233,7 +233,7 @@ fn is_card_fill(pixel: [u8; 4]) -> bool {
 
 #[test]
 fn the_hover_screenshot_lights_the_cell_and_shows_the_card() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     // Room beside the cell for the card, so the card does not cover it.
     let size = UVec2::new(960, 540);
     let source = scene_source("nano", None).unwrap();
@@ -270,18 +270,18 @@ fn the_hover_screenshot_lights_the_cell_and_shows_the_card() {
 
 #[test]
 fn changing_the_input_reruns_the_forward_pass_in_the_scene() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let source = scene_source("nano", None).unwrap();
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
     let mut offscreen = Offscreen::new(source.clone(), UVec2::new(64, 36), view);
     offscreen.wait_until_ready().unwrap();
-    let before = offscreen.world_mut().resource::<BlockScene>().activations.clone().expect("activations");
+    let before = offscreen.world_mut().resource::<SceneValues>().activations.clone().expect("activations");
     assert_eq!(before.tokens, source.tokens);
 
     let tokens = parse_letters("AACBB", &source.config).unwrap();
     offscreen.world_mut().resource_mut::<SceneSource>().tokens = tokens.clone();
     offscreen.wait_until_ready().unwrap();
-    let after = offscreen.world_mut().resource::<BlockScene>().activations.clone().expect("activations");
+    let after = offscreen.world_mut().resource::<SceneValues>().activations.clone().expect("activations");
     assert_eq!(after.tokens, tokens);
     assert_ne!(before.get("x").unwrap().data[..48], after.get("x").unwrap().data[..48], "t = 0 changed from C to A");
     assert_eq!(after.get("probs").unwrap().shape[0], 5);
@@ -293,7 +293,7 @@ fn next_token_appends_the_most_probable_prediction_until_the_context_is_full() {
     let model = LoadedModel::new(&weights, BackendKind::Ndarray);
     let mut tokens = parse_letters("CBABBC", &weights.config).unwrap();
     while tokens.len() < weights.config.block_size {
-        let activations = model.activations(&tokens);
+        let activations = model.activations(&tokens).unwrap();
         let (predicted, _) = *activations.predictions().last().unwrap();
         let next = append_prediction(&tokens, &activations, &weights.config).unwrap();
         assert_eq!(next, [tokens.clone(), vec![predicted]].concat());
@@ -302,10 +302,10 @@ fn next_token_appends_the_most_probable_prediction_until_the_context_is_full() {
     // The sort task: the model writes the input's letters in order.
     let written: String = tokens[6..].iter().map(|&t| llmviz::model::vocab::token_letter(t)).collect();
     assert_eq!(written, "ABBBC");
-    let activations = model.activations(&tokens);
+    let activations = model.activations(&tokens).unwrap();
     assert!(append_prediction(&tokens, &activations, &weights.config).unwrap_err().contains("context is full"));
     // Activations of another input are refused, not appended to.
-    let other = model.activations(&tokens[..6]);
+    let other = model.activations(&tokens[..6]).unwrap();
     assert!(append_prediction(&tokens[..5], &other, &weights.config).is_err());
 }
 
@@ -323,10 +323,15 @@ fn random_input_is_six_letters_of_the_vocabulary_and_varies() {
     assert!(distinct.len() > 10, "{inputs:?}");
 }
 
-/// The app's pointer plugin without a window: clicks arrive as `Click` messages, the hovered cell is set by hand.
+/// How far each update of the pointer app moves its clock.
+const FRAME: Duration = Duration::from_millis(50);
+
+/// The app's pointer plugin without a window: clicks arrive as `Click` messages, the hovered cell
+/// is set by hand, and each update is `FRAME` later than the last.
 fn pointer_app(hovered: CellRef) -> App {
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
+        .insert_resource(TimeUpdateStrategy::ManualDuration(FRAME))
         .add_message::<Click>()
         .add_message::<RequestRedraw>()
         .init_resource::<ButtonInput<KeyCode>>()
@@ -340,9 +345,11 @@ fn click(app: &mut App, double: bool) {
     app.update();
 }
 
+/// Runs frames until just past the double-click time since the last click.
 fn after_double_click_time(app: &mut App) {
-    std::thread::sleep(DOUBLE_CLICK + Duration::from_millis(50));
-    app.update();
+    for _ in 0..=DOUBLE_CLICK.as_millis() / FRAME.as_millis() {
+        app.update();
+    }
 }
 
 #[test]

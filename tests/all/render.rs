@@ -1,8 +1,6 @@
 //! The renderer on lavapipe (or any Vulkan): offscreen pictures checked pixel by pixel, draw calls
 //! counted, level of detail and value packing checked without a GPU, and the CLI's bad input.
 
-use std::sync::Mutex;
-
 use bevy::camera::CameraProjection;
 use bevy::prelude::*;
 use llmviz::layout::{self, Layout};
@@ -12,15 +10,14 @@ use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::SceneSource;
 use llmviz::render::values::pack_values;
 use llmviz::render::view::{CameraChoice, ViewPoint};
-use llmviz::render::{parse_size, scene_source};
+use llmviz::cli::parse_size;
+use llmviz::render::scene_source;
 
+use crate::gpu::gpu;
 use crate::cli::{assert_clean_failure, llmviz};
 
-/// One offscreen app at a time: each renders on all cores, and lavapipe compiles pipelines per app.
-static GPU: Mutex<()> = Mutex::new(());
-
 fn render(source: SceneSource, size: UVec2, view: ViewPoint) -> (Frame, usize) {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let mut offscreen = Offscreen::new(source, size, view);
     offscreen.wait_until_ready().expect("the scene becomes ready");
     let batches = offscreen.stats().batches;
@@ -184,7 +181,7 @@ fn activations_past_the_input_are_packed_as_nan() {
     let weights = Weights::default_model();
     let layout = layout::build(&weights.config);
     let model = llmviz::model::LoadedModel::new(&weights, llmviz::model::BackendKind::Ndarray);
-    let activations = model.activations(&[2, 1, 0]);
+    let activations = model.activations(&[2, 1, 0]).unwrap();
     let packed = pack_values(&layout, Some(&weights), Some(&activations));
     let x = packed.tensors["x"];
     let c = weights.config.n_embd;
@@ -226,7 +223,7 @@ fn screenshot_refuses_bad_input_with_one_line() {
 #[test]
 fn a_faded_block_is_blended_with_the_background() {
     use llmviz::render::scene::{Block, BlockStyle};
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let source = scene_source("nano", None).unwrap();
     let layout = layout::build(&source.config);
     let wte = layout.find("wte").unwrap() as u32;
@@ -271,16 +268,19 @@ fn a_faded_block_is_blended_with_the_background() {
 
 #[test]
 fn a_new_input_reruns_the_model_and_refills_the_values() {
-    use llmviz::render::scene::BlockScene;
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    use llmviz::render::scene::SceneValues;
+    use llmviz::render::values::PackedValues;
+    let _gpu = gpu();
     let source = scene_source("nano", Some("CBABBC")).unwrap();
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
     let mut offscreen = Offscreen::new(source, UVec2::new(160, 90), view);
     offscreen.wait_until_ready().unwrap();
     let x_of = |offscreen: &mut Offscreen| {
-        let scene = offscreen.world_mut().resource::<BlockScene>();
-        let x = scene.packed.tensors["x"];
-        (scene.activations.as_ref().unwrap().tokens.clone(), scene.packed.values[x.base..x.base + 48].to_vec())
+        let world = offscreen.world_mut();
+        let packed = world.resource::<PackedValues>();
+        let x = packed.tensors["x"];
+        let tokens = world.resource::<SceneValues>().activations.as_ref().unwrap().tokens.clone();
+        (tokens, packed.values[x.base..x.base + 48].to_vec())
     };
     let (tokens, first_row) = x_of(&mut offscreen);
     assert_eq!(tokens, vec![2, 1, 0, 1, 1, 2]);

@@ -8,7 +8,7 @@ use bevy::ecs::world::World;
 use llmviz::layout::{self, Layout};
 use llmviz::model::config::GptConfig;
 use llmviz::tour::timeline::{reveal_rank, revealed_cells};
-use llmviz::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use llmviz::render::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use llmviz::tour::{
     Action, BlockState, CameraPose, ChapterTimeline, CompiledTour, Layouts, Pattern, Player, TEXT_IN_SECONDS, Tour, TourError,
     markup,
@@ -211,19 +211,28 @@ fn every_error_is_reported_not_just_the_first() {
 }
 
 #[test]
-fn check_command_prints_ok_or_returns_every_error_one_per_line() {
+fn tour_check_prints_ok_per_good_file_and_every_error_one_per_line() {
     let directory = std::env::temp_dir().join(format!("llmviz-tour-check-{}", std::process::id()));
     std::fs::create_dir_all(&directory).unwrap();
     let good = directory.join("good.ron");
     let bad = directory.join("bad.ron");
     std::fs::write(&good, nano_tour(r#"Step(text: ["hello"])"#)).unwrap();
     std::fs::write(&bad, nano_tour(r#"Step(actions: [Camera(to: Block("y"), duration: 0.0)])"#)).unwrap();
-    assert_eq!(llmviz::tour::check_command(std::slice::from_ref(&good)), Ok(()));
-    let message = llmviz::tour::check_command(&[good, bad.clone()]).expect_err("bad.ron is broken");
+    let (good_text, bad_text) = (good.display().to_string(), bad.display().to_string());
+    let output = crate::cli::llmviz(&["tour", "check", &good_text]);
+    assert!(output.status.success(), "{}", crate::cli::stderr(&output));
+    assert_eq!(crate::cli::stdout(&output), format!("{good_text}: ok (1 chapters, 1 steps)\n"));
+
+    let output = crate::cli::llmviz(&["tour", "check", &good_text, &bad_text]);
+    assert!(!output.status.success());
+    assert_eq!(crate::cli::stdout(&output), format!("{good_text}: ok (1 chapters, 1 steps)\n"));
+    let message = crate::cli::stderr(&output);
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines.len(), 2, "{message}");
-    let prefix = format!("{}: chapter 'only', step 1, field actions[0].", bad.display());
-    assert!(lines.iter().all(|line| line.starts_with(&prefix)), "{message}");
+    let prefix = format!("error: {bad_text}: chapter 'only', step 1, field actions[0].");
+    assert!(lines[0].starts_with(&prefix), "{message}");
+    let prefix = format!("{bad_text}: chapter 'only', step 1, field actions[0].");
+    assert!(lines[1].starts_with(&prefix), "{message}");
     std::fs::remove_dir_all(&directory).ok();
 }
 
@@ -580,8 +589,12 @@ fn step_times_increase_through_every_shipped_chapter() {
 
 #[test]
 fn shipped_tours_check_clean() {
-    let files: Vec<PathBuf> = SHIPPED.iter().map(|name| shipped(name)).collect();
-    assert_eq!(llmviz::tour::check_command(&files), Ok(()));
+    let mut layouts = Layouts::default();
+    for name in SHIPPED {
+        if let Err(errors) = CompiledTour::load(&shipped(name), &mut layouts) {
+            panic!("{name}: {errors:?}");
+        }
+    }
 }
 
 #[test]

@@ -2,20 +2,19 @@
 //! tour screenshots show the chapter moving, deep links fail in one line, and edits reload.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
 use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::{BlockScene, BlockStyle};
 use llmviz::render::tour_player::{AppliedTour, TourHover, TourState, tour_at, tour_offscreen};
 use llmviz::render::view::ViewPoint;
-use llmviz::tour::tweens::TweenedBlock;
+use llmviz::render::tour_tweens::TweenedBlock;
 use llmviz::tour::{BlockState, Polled};
 
+use crate::gpu::gpu;
 use crate::cli::{assert_clean_failure, llmviz, stderr};
 
-/// One offscreen app at a time: each renders on all cores.
-static GPU: Mutex<()> = Mutex::new(());
 
 const SIZE: UVec2 = UVec2::new(320, 180);
 const TOUR: &str = "tours/nano-gpt.ron";
@@ -73,7 +72,7 @@ fn busy_time(tour: &TourState) -> f32 {
 
 #[test]
 fn scrubbing_away_and_back_gives_the_scene_of_going_there_directly() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let probe = tour_at(&tour_file(), Some("projection"), None).expect("the tour opens");
     let time = busy_time(&probe);
     let length = probe.timeline().length;
@@ -160,7 +159,7 @@ fn tour_picture(chapter: &str, time: f32) -> Frame {
 
 #[test]
 fn tour_screenshots_at_two_times_of_a_chapter_differ() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     // The embedding chapter: at its start the input embedding is empty; by 8.3 s columns 0 to 3
     // are computed and column 3 is focused.
     let start = tour_picture("embedding", 0.0);
@@ -174,7 +173,7 @@ fn tour_screenshots_at_two_times_of_a_chapter_differ() {
 
 #[test]
 fn tour_screenshot_command_writes_the_picture_and_clamps_time() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let out = std::env::temp_dir().join(format!("llmviz-tour-shot-{}.png", std::process::id()));
     let out_text = out.display().to_string();
     let output = llmviz(&[
@@ -248,7 +247,7 @@ fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads_it() {
 
 #[test]
 fn playing_stops_at_the_next_break_with_the_scene_of_going_there_directly() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     // From the start of the embedding chapter's third step, playing runs its reveal of x to the step's end.
     let start = tour_at(&tour_file(), Some("embedding"), None).unwrap();
     let (from, stop) = {
@@ -260,14 +259,23 @@ fn playing_stops_at_the_next_break_with_the_scene_of_going_there_directly() {
     offscreen.wait_until_ready().expect("the scene becomes ready");
     let there_directly = scene_state(&mut offscreen);
 
+    // The tour's clock moves a 30th of a second a frame, whatever the frames cost on lavapipe.
+    const FRAME: f32 = 1.0 / 30.0;
+    let world = offscreen.world_mut();
+    world.insert_resource(TimeUpdateStrategy::ManualDuration(std::time::Duration::from_secs_f32(FRAME)));
     seek(&mut offscreen, from);
     offscreen.world_mut().resource_mut::<TourState>().player.playing = true;
-    let started = std::time::Instant::now();
-    while offscreen.world_mut().resource::<TourState>().player.playing {
-        assert!(started.elapsed().as_secs() < 60, "still playing after a minute");
+    // Playing at speed 1 reaches the break in (stop − from) / FRAME frames; a few more are slack.
+    let frames = ((stop - from) / FRAME).ceil() as usize + 5;
+    for _ in 0..frames {
+        if !offscreen.world_mut().resource::<TourState>().player.playing {
+            break;
+        }
         offscreen.timed_frame();
     }
-    assert_eq!(offscreen.world_mut().resource::<TourState>().player.time, stop, "stopped at the break");
+    let player = &offscreen.world_mut().resource::<TourState>().player;
+    assert!(!player.playing, "still playing after {frames} frames of {FRAME} s");
+    assert_eq!(player.time, stop, "stopped at the break");
     for _ in 0..2 {
         offscreen.timed_frame();
     }
@@ -298,7 +306,7 @@ fn the_default_tour_opens_ready_at_the_first_chapters_start() {
 
 #[test]
 fn a_model_switch_in_the_tour_respawns_the_scene_and_scrubbing_back_restores_nano() {
-    let _gpu = GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _gpu = gpu();
     let scale = Path::new(env!("CARGO_MANIFEST_DIR")).join("tours/scale.ron");
     // Chapter gpt-2 opens on nano and switches to gpt2 when its first step's actions start.
     let opening = tour_at(&scale, Some("gpt-2"), Some(0.0)).unwrap();

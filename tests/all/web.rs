@@ -3,7 +3,8 @@
 
 use bevy::math::{Vec2, Vec3};
 use llmviz::render::view::ViewPoint;
-use llmviz::web::{DeepLink, TOURS, open_tour, orbit, pan, tour_link, two_finger_motion, zoom};
+use llmviz::render::camera::{TouchCameraPlugin, two_finger_motion};
+use llmviz::web::{DeepLink, TOURS, open_tour, tour_link};
 
 fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: Option<&str>) -> DeepLink {
     DeepLink {
@@ -66,20 +67,20 @@ fn spreading_two_fingers_zooms_in_and_moving_them_together_orbits() {
 fn touch_moves_keep_the_view_sensible() {
     let view = ViewPoint { eye: Vec3::new(0.0, 0.0, 100.0), target: Vec3::ZERO };
     // Orbiting keeps the distance and the target.
-    let orbited = orbit(view, Vec2::new(120.0, -40.0));
+    let orbited = view.orbit(Vec2::new(120.0, -40.0));
     assert!((orbited.distance() - 100.0).abs() < 1e-3);
     assert_eq!(orbited.target, view.target);
     // Panning keeps the direction and the distance, and moves the scene with the finger: a drag to
     // the right moves the camera to the left.
-    let panned = pan(view, Vec2::new(50.0, 0.0), 800.0);
+    let panned = view.pan(Vec2::new(50.0, 0.0), 800.0);
     assert!(panned.eye.x < 0.0 && (panned.eye - panned.target - (view.eye - view.target)).length() < 1e-3);
     // Zooming scales the distance, and stops short of the target.
-    assert!((zoom(view, view.target, 0.5).distance() - 50.0).abs() < 1e-3);
-    assert_eq!(zoom(view, view.target, 0.001), view);
+    assert!((view.zoom(view.target, 0.5).distance() - 50.0).abs() < 1e-3);
+    assert_eq!(view.zoom(view.target, 0.001), view);
     // About a point off the axis, that point keeps its place in the view: its offset from the
     // line of sight shrinks with the distance.
     let focus = Vec3::new(10.0, 0.0, 0.0);
-    let zoomed = zoom(view, focus, 0.5);
+    let zoomed = view.zoom(focus, 0.5);
     assert!((zoomed.distance() - 50.0).abs() < 1e-3);
     assert!((zoomed.target - Vec3::new(5.0, 0.0, 0.0)).length() < 1e-4, "{zoomed:?}");
 }
@@ -137,7 +138,7 @@ fn touch_app(view: ViewPoint) -> (bevy::app::App, bevy::ecs::entity::Entity, bev
     use bevy::prelude::*;
     use bevy::window::{PrimaryWindow, RequestRedraw};
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, bevy::input::InputPlugin, llmviz::web::TouchCameraPlugin))
+    app.add_plugins((MinimalPlugins, bevy::input::InputPlugin, TouchCameraPlugin))
         .add_message::<llmviz::render::camera::Click>()
         .add_message::<RequestRedraw>();
     let window = app.world_mut().spawn((Window::default(), PrimaryWindow)).id();
@@ -160,7 +161,7 @@ fn a_finger_that_stops_stops_the_camera() {
     app.update();
     touch(&mut app, window, TouchPhase::Moved, 0, Vec2::new(150.0, 100.0));
     app.update();
-    let panned = pan(start, Vec2::new(50.0, 0.0), 720.0);
+    let panned = start.pan(Vec2::new(50.0, 0.0), 720.0);
     assert!((view(&mut app).eye - panned.eye).length() < 1e-3, "{:?} vs {panned:?}", view(&mut app));
     // Frames without touch events: the finger rests, and so does the view.
     for _ in 0..3 {
@@ -169,7 +170,7 @@ fn a_finger_that_stops_stops_the_camera() {
     assert!((view(&mut app).eye - panned.eye).length() < 1e-3, "the view drifted to {:?}", view(&mut app));
     touch(&mut app, window, TouchPhase::Moved, 0, Vec2::new(160.0, 100.0));
     app.update();
-    let further = pan(panned, Vec2::new(10.0, 0.0), 720.0);
+    let further = panned.pan(Vec2::new(10.0, 0.0), 720.0);
     assert!((view(&mut app).eye - further.eye).length() < 1e-3, "{:?} vs {further:?}", view(&mut app));
     touch(&mut app, window, TouchPhase::Ended, 0, Vec2::new(160.0, 100.0));
     app.update();

@@ -21,7 +21,7 @@ use bevy::ecs::entity::Entity;
 use bevy::math::curve::EaseFunction;
 use bevy_tweening::{Lens, Sequence, Tween, Tweenable};
 
-use super::timeline::{BlockState, CameraPose, ChapterTimeline, Interpolate, Segment, Track};
+use crate::tour::timeline::{BlockState, CameraPose, ChapterTimeline, Interpolate, Segment, Track};
 
 /// How long the last hold outlasts the chapter, so that a seek to the chapter's end (or past it)
 /// still lands inside a tween.

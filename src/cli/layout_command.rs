@@ -1,0 +1,48 @@
+//! `llmviz layout`: the arrangement of a model's blocks, as a summary or JSON, or its build time.
+
+use super::{CliResult, print_stdout};
+use crate::model::GptConfig;
+
+#[derive(clap::Args, Debug)]
+pub struct LayoutArgs {
+    /// nano, gpt2, gpt2-xl or gpt3.
+    #[arg(long, default_value = "nano")]
+    pub model: String,
+    #[arg(long)]
+    pub json: bool,
+    /// Time building the layout (median of repeated builds) instead of printing it.
+    #[arg(long)]
+    pub bench: bool,
+}
+
+pub fn layout_command(args: LayoutArgs) -> CliResult {
+    let config = GptConfig::preset(&args.model).map_err(|e| e.to_string())?;
+    if args.bench {
+        let mut times: Vec<f64> = (0..11)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                let layout = crate::layout::build(&config);
+                let elapsed = started.elapsed().as_secs_f64() * 1e3;
+                drop(layout);
+                elapsed
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let blocks = crate::layout::build(&config).blocks.len();
+        println!("layout {}: {blocks} blocks, median build {:.1} ms over {} builds", config.name, times[times.len() / 2], times.len());
+        return Ok(());
+    }
+    let layout = crate::layout::build(&config);
+    if args.json {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // A reader that stops early (`| head`) is fine; anything else is worth reporting.
+        match layout.write_json(&mut out).map_err(std::io::Error::from).and_then(|()| writeln!(out)) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(format!("writing JSON: {e}")),
+            _ => {}
+        }
+        return Ok(());
+    }
+    print_stdout(layout.summary().trim_end());
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The `llmviz` command line: the app when no subcommand is given, and the headless tools.
+//!
+//! Every command lives here, a file per family: its clap arguments, what it prints and its exit
+//! code. The library modules it calls (`model`, `layout`, `explain`, `tour`, `render`, `train`)
+//! return values and errors and print nothing, so nothing flows back from them into the command line.
+
+mod layout_command;
+mod model_commands;
+mod render_commands;
+mod tour_command;
+mod train_commands;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bevy_math::UVec2;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::model::{BackendKind, Weights};
+use crate::render::tour_player::TourLink;
+
+#[derive(Parser, Debug)]
+#[command(name = "llmviz", version, about = "A 3D visualization of how a GPT works")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The app opens this tour (tours/nano-gpt.ron when omitted).
+    #[arg(long)]
+    pub tour: Option<PathBuf>,
+    /// The tour chapter to open, by id (e.g. self-attention).
+    #[arg(long)]
+    pub chapter: Option<String>,
+    /// The step of --chapter to open, from 1.
+    #[arg(long)]
+    pub step: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the model on an input and print its tokens, predictions or every intermediate tensor.
+    Inspect(model_commands::InspectArgs),
+    /// Render one view to a PNG without a window or display server.
+    Screenshot(render_commands::ScreenshotArgs),
+    /// Render frames offscreen from the overview camera and print their median and p95 times.
+    Bench(render_commands::BenchArgs),
+    /// Print the 3D layout of a model: a summary, or every block as JSON.
+    Layout(layout_command::LayoutArgs),
+    /// How one cell's value was calculated, with the numbers that went in.
+    Explain(model_commands::ExplainArgs),
+    /// Work with tour files.
+    #[command(subcommand)]
+    Tour(tour_command::TourCommand),
+    /// Train nano-gpt on the sort task and save safetensors weights.
+    Train(train_commands::TrainArgs),
+    /// Greedy sorting accuracy over all 729 possible inputs.
+    Eval(train_commands::EvalArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    Ndarray,
+    Wgpu,
+}
+
+impl From<BackendArg> for BackendKind {
+    fn from(arg: BackendArg) -> BackendKind {
+        match arg {
+            BackendArg::Ndarray => BackendKind::Ndarray,
+            BackendArg::Wgpu => BackendKind::Wgpu,
+        }
+    }
+}
+
+/// One line for the user, never a panic: every command's failure comes back as this.
+pub type CliResult = Result<(), String>;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Inspect(args)) => model_commands::inspect(args),
+        Some(Command::Layout(args)) => layout_command::layout_command(args),
+        Some(Command::Explain(args)) => model_commands::explain_command(args),
+        Some(Command::Tour(command)) => tour_command::tour_command(command),
+        Some(Command::Train(args)) => train_commands::train(args),
+        Some(Command::Eval(args)) => train_commands::eval(args),
+        Some(Command::Screenshot(args)) => render_commands::screenshot(args),
+        Some(Command::Bench(args)) => render_commands::bench(args),
+        None => {
+            let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step };
+            crate::render::app::run_tour_app(link).map_err(|error| error.to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a command's result. A reader that stops early (`| head`) is not an error worth a panic.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+/// `1920x1080` → (1920, 1080); each side 16..=8192 pixels.
+pub fn parse_size(text: &str) -> Result<UVec2, String> {
+    let parsed = text.split_once(['x', 'X']).and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((width, height)) if (16..=8192).contains(&width) && (16..=8192).contains(&height) => Ok(UVec2::new(width, height)),
+        _ => Err(format!("--size '{text}': expected WIDTHxHEIGHT, each 16 to 8192 pixels, e.g. 1920x1080")),
+    }
+}
+
+/// `--weights PATH`, or the built-in nano-sort model when it is not given.
+fn load_weights(path: Option<&Path>) -> Result<Weights, String> {
+    match path {
+        Some(path) => Weights::load(path).map_err(|e| e.to_string()),
+        None => Ok(Weights::default_model()),
+    }
+}

@@ -1,0 +1,113 @@
+//! `llmviz train` and `llmviz eval`: nano-gpt trained on the sort task, and its accuracy.
+
+use std::path::PathBuf;
+
+use super::{BackendArg, CliResult, load_weights};
+use crate::model::{BackendKind, CpuBackend, GpuBackend, GptConfig, LoadedModel, Weights};
+use crate::train::{TrainOptions, sort_accuracy};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[arg(long, default_value = "models/nano-sort.safetensors")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
+    pub seed: u64,
+    #[arg(long, default_value_t = TrainOptions::default().steps)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value = "ndarray")]
+    pub backend: BackendArg,
+    /// Also save the weights after these steps (0: the random start), comma-separated, into
+    /// OUT's stem + `.checkpoints/`, for the app's training-step slider.
+    #[arg(long, value_delimiter = ',')]
+    pub checkpoints: Vec<usize>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Weights to evaluate; the built-in model when omitted.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "ndarray")]
+    pub backend: BackendArg,
+}
+
+pub fn train(args: TrainArgs) -> CliResult {
+    use burn::backend::Autodiff;
+    let options = TrainOptions { seed: args.seed, steps: args.steps, ..TrainOptions::default() };
+    if options.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    let config = GptConfig::nano();
+    let bar = indicatif::ProgressBar::new(options.steps as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  {elapsed} (eta {eta})")
+            .expect("valid template"),
+    );
+    let on_progress = |p: crate::train::Progress| {
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("{:.4}", p.loss));
+    };
+    if let Some(&past) = args.checkpoints.iter().find(|&&step| step > options.steps) {
+        return Err(format!("--checkpoints {past}: past the last step, {}", options.steps));
+    }
+    let checkpoint_dir = crate::train::checkpoint_dir(&args.out);
+    let mut saved = Vec::new();
+    let mut save_error = None;
+    let on_checkpoint = |step: usize, weights: Weights| {
+        let (correct, _) = accuracy(&LoadedModel::new(&weights, BackendKind::Ndarray));
+        let checkpoint = crate::train::Checkpoint { step, weights: weights.into(), correct };
+        match crate::train::save_checkpoint(&checkpoint_dir, &checkpoint) {
+            Ok(path) => saved.push(format!("{} ({correct}/729)", path.display())),
+            Err(error) => save_error = save_error.take().or(Some(error)),
+        }
+    };
+    let started = std::time::Instant::now();
+    let checkpoints = &args.checkpoints;
+    let weights = match BackendKind::from(args.backend) {
+        BackendKind::Ndarray => crate::train::train_with_checkpoints::<Autodiff<CpuBackend>>(
+            &config, &options, &Default::default(), checkpoints, on_progress, on_checkpoint,
+        ),
+        BackendKind::Wgpu => crate::train::train_with_checkpoints::<Autodiff<GpuBackend>>(
+            &config, &options, &Default::default(), checkpoints, on_progress, on_checkpoint,
+        ),
+    };
+    bar.finish();
+    if let Some(error) = save_error {
+        return Err(error);
+    }
+    for line in &saved {
+        println!("checkpoint {line}");
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    }
+    weights.save_safetensors(&args.out).map_err(|e| e.to_string())?;
+    let model = LoadedModel::new(&weights, BackendKind::Ndarray);
+    let (correct, total) = accuracy(&model);
+    println!(
+        "trained {} steps (seed {}) in {:.1} s: accuracy {correct}/{total} = {:.2}%; saved {}",
+        options.steps,
+        options.seed,
+        started.elapsed().as_secs_f64(),
+        100.0 * correct as f64 / total as f64,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn accuracy(model: &LoadedModel) -> (usize, usize) {
+    match model {
+        LoadedModel::Ndarray(gpt) => sort_accuracy(gpt),
+        LoadedModel::Wgpu(gpt) => sort_accuracy(gpt),
+    }
+}
+
+pub fn eval(args: EvalArgs) -> CliResult {
+    let weights = load_weights(args.weights.as_deref())?;
+    if weights.config.vocab_size != 3 || weights.config.block_size < 11 {
+        return Err(format!("{}: not a sort-task model (needs vocab 3, context 11)", weights.source.display()));
+    }
+    let model = LoadedModel::new(&weights, args.backend.into());
+    let (correct, total) = accuracy(&model);
+    println!("{}: sorted {correct}/{total} = {:.2}%", weights.source.display(), 100.0 * correct as f64 / total as f64);
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Every tensor's name, spelled in one place: the activations a forward pass records, under the
+//! names the layout draws them by (`block0.ln1`), and the parameters under their PyTorch state_dict
+//! names (`transformer.h.0.ln_1.weight`), so that loading a checkpoint is a lookup.
+//!
+//! The model, the layout, `explain` and the tests all build names with these functions.
+
+use super::config::GptConfig;
+
+/// The token embedding, [V, C]; also the LM head when the head is tied.
+pub const WTE: &str = "transformer.wte.weight";
+/// The position embedding, [T, C].
+pub const WPE: &str = "transformer.wpe.weight";
+/// The final LayerNorm's parameters: `LN_F` + `.weight` (γ) and `.bias` (β).
+pub const LN_F: &str = "transformer.ln_f";
+/// An untied LM head, [V, C] (minGPT's nano model has one).
+pub const LM_HEAD: &str = "lm_head.weight";
+
+/// The modules of a layer, as `layer_param` takes them: each has a `.weight` and a `.bias`.
+pub const LN_1: &str = "ln_1";
+pub const C_ATTN: &str = "attn.c_attn";
+pub const ATTN_PROJ: &str = "attn.c_proj";
+pub const LN_2: &str = "ln_2";
+pub const C_FC: &str = "mlp.c_fc";
+pub const MLP_PROJ: &str = "mlp.c_proj";
+
+/// An activation of layer `layer`, as the forward pass records it: `layer(0, "ln1")` = `block0.ln1`.
+pub fn layer(layer: usize, name: &str) -> String {
+    format!("block{layer}.{name}")
+}
+
+/// A drawn slice of one head of a layer: `head(0, 2, "q")` = `block0.head2.q`.
+pub fn head(layer: usize, head: usize, part: &str) -> String {
+    format!("block{layer}.head{head}.{part}")
+}
+
+/// A parameter (or module) of layer `layer` under its state_dict name: `layer_param(0, "ln_1.weight")`
+/// = `transformer.h.0.ln_1.weight`.
+pub fn layer_param(layer: usize, name: &str) -> String {
+    format!("transformer.h.{layer}.{name}")
+}
+
+/// The LM head's weight: `wte` itself when tied.
+pub fn lm_head(config: &GptConfig) -> &'static str {
+    if config.tied_lm_head { WTE } else { LM_HEAD }
+}
+
+/// `block1.q` → (Some(1), `q`); `ln_f` → (None, `ln_f`): the inverse of `layer`.
+pub fn split_layer(tensor: &str) -> (Option<usize>, &str) {
+    tensor
+        .strip_prefix("block")
+        .and_then(|rest| rest.split_once('.'))
+        .and_then(|(layer, name)| layer.parse().ok().map(|layer| (Some(layer), name)))
+        .unwrap_or((None, tensor))
+}
+
+/// The name and shape of every activation a forward pass over `t` tokens captures, in the order they arise.
+/// T is the input's length, C channels, H heads of size A, V vocab.
+pub fn activation_shapes(config: &GptConfig, t: usize) -> Vec<(String, Vec<usize>)> {
+    let (c, h, a, v) = (config.n_embd, config.n_head, config.head_size(), config.vocab_size);
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("tok_emb".into(), vec![t, c]),
+        ("pos_emb".into(), vec![t, c]),
+        ("x".into(), vec![t, c]),
+    ];
+    for i in 0..config.n_layer {
+        let b = |name: &str| layer(i, name);
+        shapes.extend([
+            (b("ln1_mean"), vec![t]),
+            (b("ln1_std"), vec![t]),
+            (b("ln1"), vec![t, c]),
+            (b("qkv"), vec![t, 3 * c]),
+            (b("q"), vec![h, t, a]),
+            (b("k"), vec![h, t, a]),
+            (b("v"), vec![h, t, a]),
+            (b("att"), vec![h, t, t]),
+            (b("att_max"), vec![h, t]),
+            (b("att_sumexp"), vec![h, t]),
+            (b("att_sm"), vec![h, t, t]),
+            (b("y"), vec![t, c]),
+            (b("attn_proj"), vec![t, c]),
+            (b("attn_resid"), vec![t, c]),
+            (b("ln2_mean"), vec![t]),
+            (b("ln2_std"), vec![t]),
+            (b("ln2"), vec![t, c]),
+            (b("fc"), vec![t, 4 * c]),
+            (b("gelu"), vec![t, 4 * c]),
+            (b("mlp"), vec![t, c]),
+            (b("mlp_resid"), vec![t, c]),
+        ]);
+    }
+    shapes.extend([
+        ("ln_f_mean".into(), vec![t]),
+        ("ln_f_std".into(), vec![t]),
+        ("ln_f".into(), vec![t, c]),
+        ("logits".into(), vec![t, v]),
+        ("logits_max".into(), vec![t]),
+        ("logits_sumexp".into(), vec![t]),
+        ("probs".into(), vec![t, v]),
+    ]);
+    shapes
+}
+
+/// The state_dict name and shape of every learned parameter (Linear weights are [out, in]), in the
+/// order `Gpt::params_mut` walks them. A tied LM head has no entry of its own: it is `WTE`.
+/// Training draws its initial weights in this order, so the order is part of a seed's result.
+pub fn parameter_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
+    let (c, v) = (config.n_embd, config.vocab_size);
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![(WTE.into(), vec![v, c]), (WPE.into(), vec![config.block_size, c])];
+    for i in 0..config.n_layer {
+        let weight = |module: &str| layer_param(i, &format!("{module}.weight"));
+        let bias = |module: &str| layer_param(i, &format!("{module}.bias"));
+        shapes.extend([
+            (weight(LN_1), vec![c]),
+            (bias(LN_1), vec![c]),
+            (weight(C_ATTN), vec![3 * c, c]),
+            (bias(C_ATTN), vec![3 * c]),
+            (weight(ATTN_PROJ), vec![c, c]),
+            (bias(ATTN_PROJ), vec![c]),
+            (weight(LN_2), vec![c]),
+            (bias(LN_2), vec![c]),
+            (weight(C_FC), vec![4 * c, c]),
+            (bias(C_FC), vec![4 * c]),
+            (weight(MLP_PROJ), vec![c, 4 * c]),
+            (bias(MLP_PROJ), vec![c]),
+        ]);
+    }
+    shapes.extend([(format!("{LN_F}.weight"), vec![c]), (format!("{LN_F}.bias"), vec![c])]);
+    if !config.tied_lm_head {
+        shapes.push((LM_HEAD.into(), vec![v, c]));
+    }
+    shapes
+}
