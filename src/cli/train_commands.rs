@@ -96,8 +96,8 @@ pub fn train(args: TrainArgs) -> CliResult {
 
 fn accuracy(model: &LoadedModel) -> (usize, usize) {
     match model {
-        LoadedModel::Ndarray(gpt) => sort_accuracy(gpt),
-        LoadedModel::Wgpu(gpt) => sort_accuracy(gpt),
+        LoadedModel::Ndarray(gpt) => sort_accuracy(gpt.as_ref()),
+        LoadedModel::Wgpu(gpt) => sort_accuracy(gpt.as_ref()),
     }
 }
 

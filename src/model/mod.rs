@@ -31,17 +31,18 @@ pub enum BackendKind {
     Wgpu,
 }
 
-/// A model loaded onto one backend, ready to run inputs.
+/// A model loaded onto one backend, ready to run inputs. Boxed: the two backends' models differ
+/// in size, and only one is ever held.
 pub enum LoadedModel {
-    Ndarray(Gpt<CpuBackend>),
-    Wgpu(Gpt<GpuBackend>),
+    Ndarray(Box<Gpt<CpuBackend>>),
+    Wgpu(Box<Gpt<GpuBackend>>),
 }
 
 impl LoadedModel {
     pub fn new(weights: &Weights, backend: BackendKind) -> LoadedModel {
         match backend {
-            BackendKind::Ndarray => LoadedModel::Ndarray(Gpt::from_weights(weights, &NdArrayDevice::Cpu)),
-            BackendKind::Wgpu => LoadedModel::Wgpu(Gpt::from_weights(weights, &WgpuDevice::default())),
+            BackendKind::Ndarray => LoadedModel::Ndarray(Box::new(Gpt::from_weights(weights, &NdArrayDevice::Cpu))),
+            BackendKind::Wgpu => LoadedModel::Wgpu(Box::new(Gpt::from_weights(weights, &WgpuDevice::default()))),
         }
     }
 
@@ -56,8 +57,8 @@ impl LoadedModel {
     pub fn activations(&self, tokens: &[usize]) -> Result<Activations, ModelError> {
         check_tokens(self.config(), tokens)?;
         Ok(match self {
-            LoadedModel::Ndarray(model) => record_forward(model, tokens),
-            LoadedModel::Wgpu(model) => record_forward(model, tokens),
+            LoadedModel::Ndarray(model) => record_forward(model.as_ref(), tokens),
+            LoadedModel::Wgpu(model) => record_forward(model.as_ref(), tokens),
         })
     }
 

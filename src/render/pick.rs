@@ -192,6 +192,8 @@ pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, String> {
 
 /// A drawn block (with its style) or level-of-detail box (without), where it is and whether it shows.
 type Shown<'a> = (Option<&'a Block>, Option<&'a BlockStyle>, &'a GlobalTransform, &'a InheritedVisibility);
+/// Blocks and level-of-detail boxes that have a mesh: those `lod` has not parked.
+type Drawn = (Or<(With<Block>, With<LodProxy>)>, With<Mesh3d>);
 
 /// Picks the cell under the cursor each frame (the camera, the pointer or a tour may have moved),
 /// unless egui has the pointer.
@@ -201,7 +203,7 @@ fn track_pointer(
     egui: Option<Res<EguiWantsInput>>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
     scene: Option<Res<BlockScene>>,
-    shown: Query<Shown, (Or<(With<Block>, With<LodProxy>)>, With<Mesh3d>)>,
+    shown: Query<Shown, Drawn>,
     mut hovered: ResMut<Hovered>,
 ) {
     // A finger is the pointer while it touches and in the frame it lifts (a tap picks there), before
