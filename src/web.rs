@@ -198,7 +198,7 @@ mod browser {
             None => (link.model.clone().unwrap_or_else(|| "nano".into()), link.input.clone(), None),
         };
         let source = render::scene_source(&model, input.as_deref()).unwrap_or_else(|problem| {
-            page_status("warning", &problem);
+            page_status("warning", &problem.to_string());
             render::scene_source("nano", None).expect("nano with its built-in weights opens")
         });
         let view = view.unwrap_or_else(|| crate::layout::build(&source.config).overview.into());

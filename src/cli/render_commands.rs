@@ -63,7 +63,7 @@ pub fn screenshot(args: ScreenshotArgs) -> CliResult {
         model: args.model,
         input: args.input,
         size,
-        camera: CameraChoice::parse(&args.camera)?,
+        camera: CameraChoice::parse(&args.camera).map_err(|e| e.to_string())?,
         hover: args.hover,
     };
     let picture = offscreen::render_view(&shot).map_err(|e| e.to_string())?;

@@ -22,9 +22,9 @@ use crate::layout;
 /// and step, on nano with its weights. With LLMVIZ_WINDOW_CAMERA and no tour named, no tour.
 pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
     if link == TourLink::default() && std::env::var_os(CAMERA_ENV).is_some() {
-        return run_scene_app(super::scene_source("nano", None).map_err(RenderError::Setup)?);
+        return run_scene_app(super::scene_source("nano", None)?);
     }
-    let tour = TourState::open(&link).map_err(RenderError::Setup)?;
+    let tour = TourState::open(&link)?;
     let frame = tour.frame();
     let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
     let source = super::scene_source(&frame.model, input.as_deref())
@@ -45,7 +45,7 @@ pub fn run_scene_app(source: SceneSource) -> Result<(), RenderError> {
     // The opening view; LLMVIZ_WINDOW_CAMERA=block:NAME opens on a block instead (with
     // LLMVIZ_WINDOW_SCREENSHOT, to look at the overlays from there).
     let view: ViewPoint = match std::env::var(CAMERA_ENV) {
-        Ok(choice) => CameraChoice::parse(&choice).and_then(|choice| choice.view_point(&layout)).map_err(RenderError::Setup)?,
+        Ok(choice) => CameraChoice::parse(&choice)?.view_point(&layout)?,
         Err(_) => layout.overview.into(),
     };
     let window = Window { title: "llmviz: how a GPT works".into(), ..default() };

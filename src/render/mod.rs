@@ -37,22 +37,23 @@ pub const DEFAULT_INPUT: &str = "CBABBC";
 
 /// What to show for a model name: nano with its built-in weights on `input` (CBABBC by default);
 /// the larger presets as structure only, since no weights ship for them.
-pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, String> {
-    let config = GptConfig::preset(model).map_err(|e| e.to_string())?;
+pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, RenderError> {
+    let config = GptConfig::preset(model).map_err(|e| RenderError::Setup(e.to_string()))?;
     if config.name != "nano" {
         if let Some(input) = input {
-            return Err(format!("--input '{input}': model '{model}' has no weights to run, only its structure is shown"));
+            let message = format!("--input '{input}': model '{model}' has no weights to run, only its structure is shown");
+            return Err(RenderError::Setup(message));
         }
         return Ok(SceneSource::structure_only(config));
     }
     let weights = Weights::default_model();
     let input = input.unwrap_or(DEFAULT_INPUT);
-    let tokens = parse_letters(input, &weights.config).map_err(|e| format!("--input: {e}"))?;
+    let tokens = parse_letters(input, &weights.config).map_err(|e| RenderError::Setup(format!("--input: {e}")))?;
     Ok(SceneSource::with_weights(weights, tokens))
 }
 
 /// Why the renderer could not show or capture what it was asked to, as one line for the user.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     /// What to show cannot be set up: an unknown model, block or cell, input outside the
     /// vocabulary, a tour that does not open.

@@ -78,12 +78,12 @@ pub struct BenchReport {
 
 /// Renders a view of a model once everything is drawn.
 pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
-    let source = scene_source(&shot.model, shot.input.as_deref()).map_err(RenderError::Setup)?;
+    let source = scene_source(&shot.model, shot.input.as_deref())?;
     let layout = layout::build(&source.config);
-    let view = shot.camera.view_point(&layout).map_err(RenderError::Setup)?;
+    let view = shot.camera.view_point(&layout)?;
     let mut offscreen = match &shot.hover {
         Some(hover) => {
-            let cell = super::pick::parse_cell_ref(hover, &layout).map_err(RenderError::Setup)?;
+            let cell = super::pick::parse_cell_ref(hover, &layout)?;
             super::hover::offscreen_hovering(source, shot.size, view, cell)
         }
         None => Offscreen::new(source, shot.size, view),
@@ -95,9 +95,9 @@ pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
 
 /// Renders a tour's scene at a chapter and time.
 pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
-    let tour = tour_at(&shot.file, shot.chapter.as_deref(), shot.time).map_err(RenderError::Setup)?;
+    let tour = tour_at(&shot.file, shot.chapter.as_deref(), shot.time)?;
     let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
-    let mut offscreen = tour_offscreen(tour, shot.size).map_err(RenderError::Setup)?;
+    let mut offscreen = tour_offscreen(tour, shot.size)?;
     offscreen.wait_until_ready()?;
     let frame = offscreen.capture()?;
     Ok(TourPicture { frame, chapter, time })
@@ -105,8 +105,8 @@ pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
 
 /// Renders `frames` frames of a model's overview once it is ready, and times them.
 pub fn bench(model: &str, frames: usize, size: UVec2) -> Result<BenchReport, RenderError> {
-    let source = scene_source(model, None).map_err(RenderError::Setup)?;
-    let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).map_err(RenderError::Setup)?;
+    let source = scene_source(model, None)?;
+    let view = CameraChoice::Overview.view_point(&layout::build(&source.config))?;
     let mut offscreen = Offscreen::new(source, size, view);
     offscreen.wait_until_ready()?;
     let mut times: Vec<Duration> = (0..frames.max(1)).map(|_| offscreen.timed_frame()).collect();

@@ -15,6 +15,7 @@ use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 
 use super::camera::{Click, DOUBLE_CLICK};
+use super::RenderError;
 use super::scene::{Block, BlockScene, BlockStyle, LodProxy};
 use crate::layout::Layout;
 
@@ -170,7 +171,11 @@ pub fn cell_center_world(layout: &Layout, cell: CellRef, world_from_unit: &Globa
 }
 
 /// `NAME:I,J` or `NAME:I,J,K` → the cell, checked against the layout.
-pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, String> {
+pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, RenderError> {
+    parse_cell_text(text, layout).map_err(RenderError::Setup)
+}
+
+fn parse_cell_text(text: &str, layout: &Layout) -> Result<CellRef, String> {
     let Some((name, cell_text)) = text.rsplit_once(':') else {
         return Err(format!("--hover '{text}': expected NAME:I,J or NAME:I,J,K, e.g. block0.head0.q:2,3"));
     };

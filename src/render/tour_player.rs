@@ -17,6 +17,7 @@ use bevy::prelude::*;
 use bevy::window::RequestRedraw;
 use bevy_tweening::TweenAnim;
 
+use super::RenderError;
 use super::scene::{BlockScene, BlockStyle, SceneSource, box_transform};
 use super::view::ViewPoint;
 use crate::layout::Layout;
@@ -81,7 +82,11 @@ impl TourState {
 
     /// Opens what a `TourLink` names: the file (or the default tour), at the chapter's step (or
     /// its start; the first chapter's start without a chapter). Errors are one line.
-    pub fn open(link: &TourLink) -> Result<TourState, String> {
+    pub fn open(link: &TourLink) -> Result<TourState, RenderError> {
+        TourState::open_link(link).map_err(RenderError::Setup)
+    }
+
+    fn open_link(link: &TourLink) -> Result<TourState, String> {
         if link.step.is_some() && link.chapter.is_none() {
             return Err("--step needs a --chapter to count in".into());
         }
@@ -552,12 +557,12 @@ fn tour_keys(
 }
 
 /// Where a tour is at `--chapter ID --time SECONDS`: opened there, paused.
-pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, String> {
+pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, RenderError> {
     let link = TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None };
     let mut tour = TourState::open(&link)?;
     if let Some(time) = time {
         if !time.is_finite() {
-            return Err(format!("--time {time}: expected seconds into the chapter"));
+            return Err(RenderError::Setup(format!("--time {time}: expected seconds into the chapter")));
         }
         let TourState { compiled, chapter, player, .. } = &mut tour;
         player.seek(&compiled.chapters[*chapter], time);
@@ -567,11 +572,11 @@ pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<
 
 /// An offscreen app showing `tour` where its player is: its model, camera and blocks.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::Offscreen, String> {
+pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::Offscreen, RenderError> {
     let frame = tour.frame();
     let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
     let source =
-        super::scene_source(&frame.model, input.as_deref()).map_err(|e| format!("{}: {e}", tour.compiled.file))?;
+        super::scene_source(&frame.model, input.as_deref()).map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
     Ok(super::offscreen::Offscreen::with_plugins(source, size, view, |app| {
         add_tour_systems(app);

@@ -7,6 +7,7 @@ use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::prelude::*;
 use bevy::render::view::Msaa;
 
+use super::RenderError;
 use crate::layout::{ANCHOR_FOV_Y_DEGREES, Anchor, Layout};
 
 /// The background: white, as in the reference.
@@ -103,20 +104,21 @@ pub enum CameraChoice {
 
 impl CameraChoice {
     /// `overview` or `block:NAME`.
-    pub fn parse(text: &str) -> Result<CameraChoice, String> {
+    pub fn parse(text: &str) -> Result<CameraChoice, RenderError> {
         match text.split_once(':') {
             None if text == "overview" => Ok(CameraChoice::Overview),
             Some(("block", name)) if !name.is_empty() => Ok(CameraChoice::Block(name.to_string())),
-            _ => Err(format!("--camera '{text}': expected 'overview' or 'block:NAME'")),
+            _ => Err(RenderError::Setup(format!("--camera '{text}': expected 'overview' or 'block:NAME'"))),
         }
     }
 
-    pub fn view_point(&self, layout: &Layout) -> Result<ViewPoint, String> {
+    pub fn view_point(&self, layout: &Layout) -> Result<ViewPoint, RenderError> {
         match self {
             CameraChoice::Overview => Ok(layout.overview.into()),
             CameraChoice::Block(name) => layout.block(name).map(|block| block.anchor.into()).ok_or_else(|| {
                 let examples: Vec<&str> = layout.blocks.iter().take(4).map(|b| b.name.as_str()).collect();
-                format!("--camera: model '{}' has no block '{name}' (blocks are named like {})", layout.config.name, examples.join(", "))
+                let names = examples.join(", ");
+                RenderError::Setup(format!("--camera: model '{}' has no block '{name}' (blocks are named like {names})", layout.config.name))
             }),
         }
     }

@@ -203,7 +203,7 @@ fn bad_sizes_and_cameras_are_refused() {
     let nano = layout::build(&GptConfig::nano());
     assert!(CameraChoice::parse("block:").is_err() && CameraChoice::parse("top").is_err());
     let missing = CameraChoice::parse("block:nonesuch").unwrap().view_point(&nano).unwrap_err();
-    assert!(missing.contains("nonesuch"), "{missing}");
+    assert!(missing.to_string().contains("nonesuch"), "{missing}");
 }
 
 #[test]
