@@ -2,9 +2,11 @@
 //!
 //! One plugin per concern: `ScenePlugin` spawns the blocks and keeps their values current,
 //! `LodPlugin` swaps distant layers for proxy boxes, `RenderStatsPlugin` counts draw calls,
-//! `CameraPlugin` moves the camera, `UiPlugin` draws the egui overlays, `PickPlugin` finds the cell
-//! under the pointer and `HoverPlugin` lights it and its sources and shows its card. `offscreen` renders without
-//! a window (for `llmviz screenshot` and `llmviz bench`); `app` is the windowed app.
+//! `CameraPlugin` moves the camera (`TouchCameraPlugin` by touch), `UiPlugin` draws the egui
+//! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
+//! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`).
+//! `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app` is the
+//! windowed app.
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.

@@ -1,5 +1,5 @@
-//! A chapter's tracks as bevy_tweening sequences, which the player seeks to the tour time every
-//! frame with `set_elapsed` instead of ticking them, so what they write depends on the time alone.
+//! A chapter's tracks as bevy_tweening sequences, which the player seeks to the tour time whenever
+//! it moves, with `set_elapsed`, instead of ticking them, so what they write depends on the time alone.
 //!
 //! Each track becomes one `Sequence` that covers the whole chapter without a hole: a hold (a tween
 //! that writes one value) up to its first move, its moves (tweens with the move's easing), holds
