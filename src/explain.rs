@@ -271,14 +271,8 @@ fn matmul(sources: &Sources, target: &Target) -> Worked {
     // q, k, v are [H, T, A]: their token is the middle index.
     let t = if matches!(target.name, "q" | "k" | "v") { target.index[1] } else { target.index[0] };
     let width = sources.weights.tensors[&weight].shape[1];
-    let inputs = sources.row(&input, &[t], width);
-    let weights = sources.row(&weight, &[row], width);
-    let mut worked = Worked::default();
-    let mut sum = 0.0f64;
-    for (a, w) in inputs.into_iter().zip(weights) {
-        sum += a.value as f64 * w.value as f64;
-        worked.terms.push(BTreeMap::from([("a", a), ("w", w)]));
-    }
+    let (terms, sum) = products(("a", sources.row(&input, &[t], width)), ("w", sources.row(&weight, &[row], width)));
+    let mut worked = Worked { terms, ..Worked::default() };
     let bias_text = match bias {
         Some(bias) => {
             let operand = sources.operand(&bias, vec![row]);
@@ -367,18 +361,10 @@ fn attn_score(sources: &Sources, target: &Target) -> Result<Worked, ExplainError
     }
     let q = sources.row(&target.layer_tensor("q"), &[h, t], a_size);
     let k = sources.row(&target.layer_tensor("k"), &[h, t2], a_size);
-    let mut worked = Worked::default();
-    let mut sum = 0.0f64;
-    for (q, k) in q.into_iter().zip(k) {
-        sum += q.value as f64 * k.value as f64;
-        worked.terms.push(BTreeMap::from([("q", q), ("k", k)]));
-    }
-    worked.formula = format!(
-        "q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}",
-        dot_preview(&worked.terms, "q", "k", sum),
-        fmt(target.value)
-    );
-    Ok(worked)
+    let (terms, sum) = products(("q", q), ("k", k));
+    let formula =
+        format!("q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}", dot_preview(&terms, "q", "k", sum), fmt(target.value));
+    Ok(Worked { terms, formula, ..Worked::default() })
 }
 
 fn softmax_stats(sources: &Sources, target: &Target) -> Worked {
@@ -435,17 +421,21 @@ fn attn_value(sources: &Sources, target: &Target) -> Worked {
     let (h, a) = (ch / a_size, ch % a_size);
     let weights = sources.row(&target.layer_tensor("att_sm"), &[h, t], t + 1);
     let values: Vec<Operand> = (0..=t).map(|t2| sources.operand(&target.layer_tensor("v"), vec![h, t2, a])).collect();
-    let mut worked = Worked::default();
-    let mut sum = 0.0f64;
-    for (p, v) in weights.into_iter().zip(values) {
-        sum += p.value as f64 * v.value as f64;
-        worked.terms.push(BTreeMap::from([("p", p), ("v", v)]));
-    }
-    worked.formula = format!(
-        "Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})",
-        dot_preview(&worked.terms, "p", "v", sum)
-    );
-    worked
+    let (terms, sum) = products(("p", weights), ("v", values));
+    let formula =
+        format!("Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})", dot_preview(&terms, "p", "v", sum));
+    Worked { terms, formula, ..Worked::default() }
+}
+
+/// A dot product's terms, each pairing an element of the left row with one of the right under the
+/// roles given, and their sum, accumulated in f64 in term order.
+fn products(
+    (left_role, left): (&'static str, Vec<Operand>),
+    (right_role, right): (&'static str, Vec<Operand>),
+) -> (Vec<BTreeMap<&'static str, Operand>>, f64) {
+    let sum = left.iter().zip(&right).map(|(l, r)| l.value as f64 * r.value as f64).sum();
+    let terms = left.into_iter().zip(right).map(|(l, r)| BTreeMap::from([(left_role, l), (right_role, r)])).collect();
+    (terms, sum)
 }
 
 /// The tensor a norm reads and the prefix of its statistics: `block0.ln1_mean` -> (`x`, `block0.ln1`).
