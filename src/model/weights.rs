@@ -34,6 +34,9 @@ pub enum WeightError {
     Missing { path: PathBuf, tensor: String, expected: Vec<usize> },
     #[error("{path}: tensor '{tensor}' has shape {found:?}, expected {expected:?}")]
     Shape { path: PathBuf, tensor: String, expected: Vec<usize>, found: Vec<usize> },
+    /// A NaN or an infinity: the forward pass would spread it and print `p=-inf` or NaN probabilities.
+    #[error("{path}: tensor '{tensor}' holds {value} at index {index:?}: weights must be finite numbers")]
+    NonFinite { path: PathBuf, tensor: String, index: Vec<usize>, value: f32 },
 }
 
 /// Where the default model lives in the repository, and the name it is served under beside the web page.
@@ -82,6 +85,7 @@ impl Weights {
             _ => read_mingpt_json(path, bytes)?,
         };
         weights.check_shapes()?;
+        weights.check_finite()?;
         Ok(weights)
     }
 
@@ -106,6 +110,23 @@ impl Weights {
                     tensor: name,
                     expected,
                     found: tensor.shape.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every parameter holds finite numbers; the first that does not is named with its index,
+    /// parameters in state_dict order.
+    pub fn check_finite(&self) -> Result<(), WeightError> {
+        for (name, _) in parameter_shapes(&self.config) {
+            let tensor = &self.tensors[&name];
+            if let Some(offset) = tensor.data.iter().position(|value| !value.is_finite()) {
+                return Err(WeightError::NonFinite {
+                    path: self.source.clone(),
+                    index: unravel(offset, &tensor.shape),
+                    value: tensor.data[offset],
+                    tensor: name,
                 });
             }
         }
@@ -143,6 +164,16 @@ impl Weights {
             message: format!("cannot write safetensors: {e}"),
         })
     }
+}
+
+/// The multi-index of a row-major offset.
+fn unravel(mut offset: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (axis, &size) in shape.iter().enumerate().rev() {
+        index[axis] = offset % size.max(1);
+        offset /= size.max(1);
+    }
+    index
 }
 
 /// The checkpoint's `model_type` or our own preset name, mapped to a preset; the shape fields must then agree.

@@ -201,3 +201,33 @@ fn the_model_refuses_more_tokens_than_its_context_and_tokens_outside_its_vocabul
     assert_eq!(unknown, ModelError::UnknownToken { token: 3, position: 1, vocab_size: 3, model: "nano".into() });
     assert!(model.activations(&[0; 11]).is_ok(), "a full context runs");
 }
+
+#[test]
+fn a_nan_or_an_infinity_in_a_weight_is_refused_with_its_tensor_and_index() {
+    let mut weights = reference_weights();
+    let tensor = weights.tensors.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap();
+    let offset = tensor.offset(&[3, 7]).unwrap();
+    tensor.data[offset] = f32::NAN;
+    let path = write_temp("nan.safetensors", b"");
+    weights.save_safetensors(&path).unwrap();
+    let error = Weights::load(&path).unwrap_err();
+    assert!(
+        matches!(&error, WeightError::NonFinite { tensor, index, .. } if tensor == "transformer.h.1.mlp.c_fc.weight" && index == &[3, 7]),
+        "{error:?}"
+    );
+    let output = crate::cli::llmviz(&["inspect", "--weights", path.to_str().unwrap(), "--input", "CBA"]);
+    crate::cli::assert_clean_failure(&output, "tensor 'transformer.h.1.mlp.c_fc.weight' holds NaN at index [3, 7]");
+
+    // minGPT's JSON too: an infinity in the last element of wte.
+    use base64::Engine;
+    let text = std::fs::read_to_string(fixture("models/gpt-nano-sort-model.json")).unwrap();
+    let mut root: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let encoded = root["transformer.wte.weight"]["data"].as_str().unwrap();
+    let mut bytes = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+    let last = bytes.len() - 4;
+    bytes[last..].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    root["transformer.wte.weight"]["data"] = base64::engine::general_purpose::STANDARD.encode(&bytes).into();
+    let path = write_temp("inf.json", root.to_string().as_bytes());
+    let message = Weights::load(&path).unwrap_err().to_string();
+    assert!(message.contains("tensor 'transformer.wte.weight' holds inf at index [2, 47]"), "{message}");
+}
