@@ -38,14 +38,6 @@ impl BlockDescriptor {
     pub const NO_VALUES: i32 = -1;
     /// `focus` when nothing is focused.
     pub const NO_FOCUS: IVec4 = IVec4::new(-1, -1, -1, 0);
-
-    pub fn is_proxy(&self) -> bool {
-        self.cells.w & Self::PROXY != 0
-    }
-
-    pub fn has_values(&self) -> bool {
-        self.strides.w != Self::NO_VALUES
-    }
 }
 
 /// The material of every block. Two instances exist, differing only in `blend`.

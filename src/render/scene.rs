@@ -178,7 +178,7 @@ fn respawn_scene(
 
 /// Spawns one entity per block and per level-of-detail proxy, every one hidden (and without mesh and
 /// material) until `lod` decides what is shown.
-pub fn spawn_scene(
+fn spawn_scene(
     commands: &mut Commands,
     layout: Arc<Layout>,
     buffers: &mut Assets<ShaderBuffer>,

@@ -277,7 +277,7 @@ fn seek_tour_tweens(
 
 /// The frame the tweens make: the camera and the blocks as they wrote them, the rest (focus,
 /// labels, the model, the step) from the chapter's events. None until the tweens are spawned.
-pub fn tweened_frame(
+fn tweened_frame(
     tour: &TourState,
     camera: Option<&TweenedCamera>,
     blocks: impl Iterator<Item = TweenedBlock>,
@@ -499,7 +499,7 @@ fn apply_tour_camera(
     let Some(frame) = &applied.frame else { return };
     let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
     let now = (scene_id(scene), frame.time, frame.camera);
-    if shown.is_some_and(|(id, ..)| id != now.0) || shown.is_none() {
+    if shown.is_none_or(|(id, ..)| id != now.0) {
         *settle = SETTLE_FRAMES;
     }
     if *shown == Some(now) && *settle == 0 {

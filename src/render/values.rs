@@ -153,10 +153,6 @@ impl ForwardWorker {
         self.generation
     }
 
-    pub fn latest_generation(&self) -> u64 {
-        self.generation
-    }
-
     /// Blocks until a pass has finished (or the worker has stopped), leaving its result to `poll`:
     /// for offscreen rendering, which has nothing to draw until then. Natively only: the browser
     /// cannot block.
