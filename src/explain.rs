@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::layout::{Block, BlockKind, Layout, Op};
-use crate::model::vocab::token_letter;
-use crate::model::config::LN_EPS;
+use crate::model::GptConfig;
+use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, Weights, names};
 
 /// One number that went into a cell: where it is drawn and which tensor element it is.
@@ -35,7 +35,12 @@ pub struct Explanation {
     pub value: f32,
     pub op: Op,
     /// The repeated part of a sum or statistic, each a map from role (`a`, `w`, `q`, `k`, `p`, `v`, `x`) to its operand.
+    /// Up to `MAX_TERMS` in index order; a longer row (GPT-2's 768-term dot products, its 50,257
+    /// logits) keeps its `SUMMARY_TERMS` largest, largest first: the largest products of a dot product,
+    /// the largest scores of a softmax, the values farthest from zero of a layer norm.
     pub terms: Vec<BTreeMap<&'static str, Operand>>,
+    /// How many terms the sum or statistic has, all of which went into the value.
+    pub terms_total: usize,
     /// The single inputs, by role (`bias`, `x`, `mean`, `std`, `gamma`, `beta`, `max`, `sumexp`, `a`, `b`, ...).
     pub operands: BTreeMap<&'static str, Operand>,
     /// The calculation with its actual numbers, for people.
@@ -93,9 +98,67 @@ impl Sources<'_> {
         }
     }
 
-    fn row(&self, tensor: &str, prefix: &[usize], len: usize) -> Vec<Operand> {
-        (0..len).map(|i| self.operand(tensor, [prefix, &[i]].concat())).collect()
+    /// The elements `prefix + [i]` of a tensor for i < len, as a `Row`.
+    fn row(&self, role: &'static str, tensor: &str, prefix: &[usize], len: usize) -> Row {
+        Row { role, tensor: tensor.to_string(), indices: (0..len).map(|i| [prefix, &[i]].concat()).collect() }
     }
+
+    fn values(&self, row: &Row) -> Vec<f32> {
+        let tensor = self.activations.get(&row.tensor).or_else(|| self.weights.tensors.get(&row.tensor));
+        row.indices.iter().map(|index| tensor.and_then(|t| t.get(index)).unwrap_or(f32::NAN)).collect()
+    }
+
+    /// A dot product of two rows: its sum over every term, in f64 and term order, and its terms,
+    /// each pairing the rows' elements under their roles (summarised for long rows).
+    fn products(&self, left: &Row, right: &Row) -> (Vec<BTreeMap<&'static str, Operand>>, f64, usize) {
+        let (l, r) = (self.values(left), self.values(right));
+        let sum = l.iter().zip(&r).map(|(&a, &b)| a as f64 * b as f64).sum();
+        let kept = kept_terms(&l.iter().zip(&r).map(|(&a, &b)| (a * b).abs()).collect::<Vec<_>>());
+        let terms = kept
+            .into_iter()
+            .map(|i| {
+                BTreeMap::from([
+                    (left.role, self.operand(&left.tensor, left.indices[i].clone())),
+                    (right.role, self.operand(&right.tensor, right.indices[i].clone())),
+                ])
+            })
+            .collect();
+        (terms, sum, l.len())
+    }
+
+    /// The terms of a statistic over one row (a mean, a max, a Σexp), kept by how far they reach.
+    fn row_terms(&self, row: &Row, reach: impl Fn(f32) -> f32) -> (Vec<BTreeMap<&'static str, Operand>>, usize) {
+        let values = self.values(row);
+        let kept = kept_terms(&values.iter().map(|&v| reach(v)).collect::<Vec<_>>());
+        let terms = kept.into_iter().map(|i| BTreeMap::from([(row.role, self.operand(&row.tensor, row.indices[i].clone()))])).collect();
+        (terms, values.len())
+    }
+}
+
+/// Elements of one tensor that take part in a calculation under one role.
+struct Row {
+    role: &'static str,
+    tensor: String,
+    indices: Vec<Vec<usize>>,
+}
+
+/// Rows up to this long show every term (all of nano's, whose longest is the MLP's 4C = 192).
+pub const MAX_TERMS: usize = 256;
+/// How many terms a longer row shows: its largest.
+pub const SUMMARY_TERMS: usize = 16;
+
+/// Which terms to show of a row whose terms weigh `sizes`: all in order when few, else the
+/// `SUMMARY_TERMS` largest, largest first.
+fn kept_terms(sizes: &[f32]) -> Vec<usize> {
+    if sizes.len() <= MAX_TERMS {
+        return (0..sizes.len()).collect();
+    }
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    let magnitude = |i: usize| if sizes[i].is_nan() { f32::NEG_INFINITY } else { sizes[i] };
+    order.select_nth_unstable_by(SUMMARY_TERMS - 1, |&a, &b| magnitude(b).total_cmp(&magnitude(a)));
+    order.truncate(SUMMARY_TERMS);
+    order.sort_by(|&a, &b| magnitude(b).total_cmp(&magnitude(a)).then(a.cmp(&b)));
+    order
 }
 
 /// The cell of `block` that shows `index`, if any: the block's linear map inverted.
@@ -149,6 +212,7 @@ impl Target<'_> {
 #[derive(Default)]
 struct Worked {
     terms: Vec<BTreeMap<&'static str, Operand>>,
+    terms_total: usize,
     operands: BTreeMap<&'static str, Operand>,
     formula: String,
 }
@@ -173,7 +237,7 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
     let target = Target { block, index, value, layer, name };
     let worked = match block.op {
         Op::Param => param(&target),
-        Op::Input => Worked { formula: input(&target), ..Worked::default() },
+        Op::Input => Worked { formula: input(&sources.layout.config, &target), ..Worked::default() },
         Op::Embedding => embedding(sources, &target),
         Op::Matmul => matmul(sources, &target),
         Op::ResidualAdd => residual_add(sources, &target),
@@ -193,6 +257,7 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         index_names,
         value,
         op: block.op,
+        terms_total: worked.terms_total.max(worked.terms.len()),
         terms: worked.terms,
         operands: worked.operands,
         formula: worked.formula,
@@ -224,9 +289,18 @@ fn param(target: &Target) -> Worked {
     Worked { formula, ..Worked::default() }
 }
 
-fn input(target: &Target) -> String {
+fn input(config: &GptConfig, target: &Target) -> String {
     let token = target.value as usize;
-    format!("input token {} at t = {}: index {token}", token_letter(token), target.index[0])
+    format!("input token {} at t = {}: index {token}", token_name(config, token), target.index[0])
+}
+
+/// A token as its vocabulary spells it: `B`, or GPT-2's `" world"` in quotes to show its spaces.
+pub fn token_name(config: &GptConfig, token: usize) -> String {
+    match Tokenizer::of(config) {
+        Some(tokenizer @ Tokenizer::Letters(_)) => tokenizer.piece(token),
+        Some(tokenizer) => format!("{:?}", tokenizer.piece(token)),
+        None => format!("#{token}"),
+    }
 }
 
 fn embedding(sources: &Sources, target: &Target) -> Worked {
@@ -236,7 +310,7 @@ fn embedding(sources: &Sources, target: &Target) -> Worked {
     let pos = sources.operand(names::WPE, vec![t, ch]);
     let formula = format!(
         "token_embedding[{} = {token}, c = {ch}] + position_embedding[t = {t}, c = {ch}] = {} + {} = {}",
-        token_letter(token),
+        token_name(&sources.layout.config, token),
         fmt(tok.value),
         fmt(pos.value),
         fmt(target.value)
@@ -271,8 +345,8 @@ fn matmul(sources: &Sources, target: &Target) -> Worked {
     // q, k, v are [H, T, A]: their token is the middle index.
     let t = if matches!(target.name, "q" | "k" | "v") { target.index[1] } else { target.index[0] };
     let width = sources.weights.tensors[&weight].shape[1];
-    let (terms, sum) = products(("a", sources.row(&input, &[t], width)), ("w", sources.row(&weight, &[row], width)));
-    let mut worked = Worked { terms, ..Worked::default() };
+    let (terms, sum, total) = sources.products(&sources.row("a", &input, &[t], width), &sources.row("w", &weight, &[row], width));
+    let mut worked = Worked { terms, terms_total: total, ..Worked::default() };
     let bias_text = match bias {
         Some(bias) => {
             let operand = sources.operand(&bias, vec![row]);
@@ -282,10 +356,11 @@ fn matmul(sources: &Sources, target: &Target) -> Worked {
         }
         None => String::new(),
     };
+    let tied = if weight == names::WTE { " (the head is tied: row v of the token embedding)" } else { "" };
     worked.formula = format!(
-        "{}Σ a_i·w_i over {width} terms = {bias_text}({}) = {}",
+        "{}Σ a_i·w_i over {width} terms = {bias_text}({}) = {}{tied}",
         if bias_text.is_empty() { "" } else { "bias + " },
-        dot_preview(&worked.terms, "a", "w", sum),
+        dot_preview(&worked.terms, total, "a", "w", sum),
         fmt(target.value)
     );
     worked
@@ -308,22 +383,22 @@ fn residual_add(sources: &Sources, target: &Target) -> Worked {
 fn ln_stats(sources: &Sources, target: &Target) -> Worked {
     let c = sources.layout.config.n_embd;
     let (norm_input, prefix) = ln_input(target.name, target.layer, sources.layout.config.n_layer);
-    let row = sources.row(&norm_input, &[target.index[0]], c);
+    let row = sources.row("x", &norm_input, &[target.index[0]], c);
     let mut worked = Worked::default();
     if target.name.ends_with("_mean") {
-        let mean: f64 = row.iter().map(|o| o.value as f64).sum::<f64>() / c as f64;
+        let mean: f64 = sources.values(&row).iter().map(|&x| x as f64).sum::<f64>() / c as f64;
         worked.formula = format!("E[x] = Σ x_i / {c} = {}", fmt(mean as f32));
     } else {
         let mean_operand = sources.operand(&format!("{prefix}_mean"), vec![target.index[0]]);
         worked.formula = format!(
             "sqrt(Var[x] + ε) = sqrt(Σ (x_i − {})² / {c} + {:e}) = {}",
             fmt(mean_operand.value),
-            LN_EPS as f32,
+            sources.layout.config.layer_norm_epsilon as f32,
             fmt(target.value)
         );
         worked.operands.insert("mean", mean_operand);
     }
-    worked.terms = row.into_iter().map(|x| BTreeMap::from([("x", x)])).collect();
+    (worked.terms, worked.terms_total) = sources.row_terms(&row, f32::abs);
     worked
 }
 
@@ -359,12 +434,12 @@ fn attn_score(sources: &Sources, target: &Target) -> Result<Worked, ExplainError
             "the query at t = {t} may not look at the later key t2 = {t2}; the causal mask sets the score to −∞ so its softmax weight is 0"
         )));
     }
-    let q = sources.row(&target.layer_tensor("q"), &[h, t], a_size);
-    let k = sources.row(&target.layer_tensor("k"), &[h, t2], a_size);
-    let (terms, sum) = products(("q", q), ("k", k));
+    let q = sources.row("q", &target.layer_tensor("q"), &[h, t], a_size);
+    let k = sources.row("k", &target.layer_tensor("k"), &[h, t2], a_size);
+    let (terms, sum, total) = sources.products(&q, &k);
     let formula =
-        format!("q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}", dot_preview(&terms, "q", "k", sum), fmt(target.value));
-    Ok(Worked { terms, formula, ..Worked::default() })
+        format!("q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}", dot_preview(&terms, total, "q", "k", sum), fmt(target.value));
+    Ok(Worked { terms, terms_total: total, formula, ..Worked::default() })
 }
 
 fn softmax_stats(sources: &Sources, target: &Target) -> Worked {
@@ -372,13 +447,14 @@ fn softmax_stats(sources: &Sources, target: &Target) -> Worked {
     let row = softmax_row(sources, &scores, &target.index);
     let mut worked = Worked::default();
     if target.name.ends_with("max") {
-        worked.formula = format!("max over the row's {} unmasked scores = {}", row.len(), fmt(target.value));
+        worked.formula = format!("max over the row's {} unmasked scores = {}", row.indices.len(), fmt(target.value));
     } else {
         let max = sources.operand(&format!("{prefix}_max"), target.index.clone());
         worked.formula = format!("Σ exp(x − max) = Σ exp(x − {}) = {}", fmt(max.value), fmt(target.value));
         worked.operands.insert("max", max);
     }
-    worked.terms = row.into_iter().map(|x| BTreeMap::from([("x", x)])).collect();
+    // The largest scores are the ones that decide a softmax.
+    (worked.terms, worked.terms_total) = sources.row_terms(&row, |x| x);
     worked
 }
 
@@ -419,23 +495,12 @@ fn attn_value(sources: &Sources, target: &Target) -> Worked {
     let a_size = sources.layout.config.head_size();
     let (t, ch) = (target.index[0], target.index[1]);
     let (h, a) = (ch / a_size, ch % a_size);
-    let weights = sources.row(&target.layer_tensor("att_sm"), &[h, t], t + 1);
-    let values: Vec<Operand> = (0..=t).map(|t2| sources.operand(&target.layer_tensor("v"), vec![h, t2, a])).collect();
-    let (terms, sum) = products(("p", weights), ("v", values));
+    let weights = sources.row("p", &target.layer_tensor("att_sm"), &[h, t], t + 1);
+    let values = Row { role: "v", tensor: target.layer_tensor("v"), indices: (0..=t).map(|t2| vec![h, t2, a]).collect() };
+    let (terms, sum, total) = sources.products(&weights, &values);
     let formula =
-        format!("Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})", dot_preview(&terms, "p", "v", sum));
-    Worked { terms, formula, ..Worked::default() }
-}
-
-/// A dot product's terms, each pairing an element of the left row with one of the right under the
-/// roles given, and their sum, accumulated in f64 in term order.
-fn products(
-    (left_role, left): (&'static str, Vec<Operand>),
-    (right_role, right): (&'static str, Vec<Operand>),
-) -> (Vec<BTreeMap<&'static str, Operand>>, f64) {
-    let sum = left.iter().zip(&right).map(|(l, r)| l.value as f64 * r.value as f64).sum();
-    let terms = left.into_iter().zip(right).map(|(l, r)| BTreeMap::from([(left_role, l), (right_role, r)])).collect();
-    (terms, sum)
+        format!("Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})", dot_preview(&terms, total, "p", "v", sum));
+    Worked { terms, terms_total: total, formula, ..Worked::default() }
 }
 
 /// The tensor a norm reads and the prefix of its statistics: `block0.ln1_mean` -> (`x`, `block0.ln1`).
@@ -459,12 +524,12 @@ fn softmax_input(name: &str, layer: Option<usize>) -> (String, String) {
 }
 
 /// The unmasked scores of one softmax row: keys up to the query for attention, every token for logits.
-fn softmax_row(sources: &Sources, scores: &str, row_index: &[usize]) -> Vec<Operand> {
+fn softmax_row(sources: &Sources, scores: &str, row_index: &[usize]) -> Row {
     let len = match row_index.len() {
         2 => row_index[1] + 1,
         _ => sources.layout.config.vocab_size,
     };
-    sources.row(scores, row_index, len)
+    sources.row("x", scores, row_index, len)
 }
 
 fn index_names(tensor: &str, rank: usize) -> Vec<&'static str> {
@@ -490,13 +555,15 @@ fn fmt(value: f32) -> String {
     format!("{value:.4}")
 }
 
-/// "0.12·-0.30 + 0.05·0.91 + … = 1.2345": the first terms of a dot product and its sum.
-fn dot_preview(terms: &[BTreeMap<&'static str, Operand>], left: &str, right: &str, sum: f64) -> String {
+/// "0.12·-0.30 + 0.05·0.91 + … = 1.2345": the first terms of a dot product (its largest, for a
+/// summarised one) and its sum over all of them.
+fn dot_preview(terms: &[BTreeMap<&'static str, Operand>], total: usize, left: &str, right: &str, sum: f64) -> String {
     const SHOWN: usize = 3;
     let mut parts: Vec<String> =
         terms.iter().take(SHOWN).map(|term| format!("{}·{}", fmt(term[left].value), fmt(term[right].value))).collect();
-    if terms.len() > SHOWN {
+    if total > SHOWN {
         parts.push("…".into());
     }
-    format!("{} = {}", parts.join(" + "), fmt(sum as f32))
+    let largest = if total > terms.len() { format!("largest of {total}: ") } else { String::new() };
+    format!("{largest}{} = {}", parts.join(" + "), fmt(sum as f32))
 }

@@ -137,7 +137,6 @@ mod browser {
 
     use super::{DeepLink, open_tour, tour_link};
     use crate::model::Weights;
-    use crate::model::vocab::token_letter;
     use crate::model::weights::{DEFAULT_MODEL_PATH, WEB_DEFAULT_MODEL};
     use crate::render::camera::TouchCameraPlugin;
     use crate::render::pick::{Hovered, Pinned};
@@ -313,7 +312,7 @@ mod browser {
         if source.config.name != "nano" {
             link.model = Some(source.config.name.clone());
         } else if source.weights.is_some() {
-            let input: String = source.tokens.iter().map(|&token| token_letter(token)).collect();
+            let input = crate::render::live_input::input_text_of(&source.config, &source.tokens);
             if input != DEFAULT_INPUT {
                 link.input = Some(input);
             }

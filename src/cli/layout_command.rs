@@ -1,6 +1,6 @@
 //! `llmviz layout`: the arrangement of a model's blocks, as a summary or JSON, or its build time.
 
-use super::{CliResult, print_stdout};
+use super::{CliResult, ModelInput, print_stdout};
 use crate::model::GptConfig;
 
 #[derive(clap::Args, Debug)]
@@ -8,6 +8,11 @@ pub struct LayoutArgs {
     /// nano, gpt2, gpt2-xl or gpt3.
     #[arg(long, default_value = "nano")]
     pub model: String,
+    /// A checkpoint's layout instead of a preset's: T = --max-tokens columns, at most its context.
+    #[arg(long)]
+    pub weights: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = super::DEFAULT_MAX_TOKENS, value_parser = super::parse_max_tokens)]
+    pub max_tokens: usize,
     #[arg(long)]
     pub json: bool,
     /// Time building the layout (median of repeated builds) instead of printing it.
@@ -16,7 +21,13 @@ pub struct LayoutArgs {
 }
 
 pub fn layout_command(args: LayoutArgs) -> CliResult {
-    let config = GptConfig::preset(&args.model).map_err(|e| e.to_string())?;
+    let config = match &args.weights {
+        Some(path) => {
+            let input = ModelInput { weights: Some(path.clone()), max_tokens: args.max_tokens, ..ModelInput::default() };
+            input.weights()?.config
+        }
+        None => GptConfig::preset(&args.model).map_err(|e| e.to_string())?,
+    };
     if args.bench {
         let mut times: Vec<f64> = (0..11)
             .map(|_| {
@@ -44,5 +55,13 @@ pub fn layout_command(args: LayoutArgs) -> CliResult {
         return Ok(());
     }
     print_stdout(layout.summary().trim_end());
+    if config.tokens() < config.block_size {
+        print_stdout(&format!(
+            "parameters (the checkpoint's): {} (the position embedding is drawn for the first {} of its {} positions)",
+            crate::layout::group_digits(config.param_count()),
+            config.tokens(),
+            config.block_size
+        ));
+    }
     Ok(())
 }

@@ -16,7 +16,10 @@ use std::process::ExitCode;
 use bevy_math::UVec2;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::model::{BackendKind, Weights};
+use crate::model::tokenizer::{keep_tokens, tokenize};
+use crate::model::vocab::parse_letters;
+use crate::model::{BackendKind, GptConfig, Weights};
+use crate::render::scene::SceneSource;
 use crate::render::tour_player::TourLink;
 
 #[derive(Parser, Debug)]
@@ -33,6 +36,79 @@ pub struct Cli {
     /// The step of --chapter to open, from 1.
     #[arg(long)]
     pub step: Option<usize>,
+    /// Open these weights on this text instead of the tour (see `llmviz inspect --help`).
+    #[command(flatten)]
+    pub model: ModelInput,
+}
+
+/// The model and what it reads, shared by every command that runs one: `--weights`, then
+/// `--text` (any model) or `--input` (nano's letters).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ModelInput {
+    /// Weights: a Hugging Face GPT-2 folder (config.json + model.safetensors), a .safetensors file
+    /// or a minGPT .json; the built-in nano-sort model when omitted.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Text for the model to read, tokenized as the model's vocabulary spells it (GPT-2's BPE, or
+    /// nano's letters).
+    #[arg(long, conflicts_with = "input")]
+    pub text: Option<String>,
+    /// Letters of the sort task, e.g. CBABBC (models with a letter vocabulary).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// The most tokens drawn and run: attention grows with the square of the length. Longer text
+    /// keeps its first tokens, with a warning.
+    #[arg(long, default_value_t = DEFAULT_MAX_TOKENS, value_parser = parse_max_tokens)]
+    pub max_tokens: usize,
+}
+
+/// T of a checkpoint's layout when `--max-tokens` is not given.
+pub const DEFAULT_MAX_TOKENS: usize = 64;
+
+/// `--max-tokens`: 1 to 2048 (GPT-3's context; attention of more would not be drawn in any useful time).
+fn parse_max_tokens(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=2048).contains(&n) => Ok(n),
+        _ => Err(format!("'{text}': expected a number of tokens from 1 to 2048")),
+    }
+}
+
+impl ModelInput {
+    /// True when neither weights nor text nor letters were given.
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_none() && self.text.is_none() && self.input.is_none()
+    }
+
+    /// The weights, drawn and run with at most `--max-tokens` tokens.
+    pub fn weights(&self) -> Result<Weights, String> {
+        let mut weights = load_weights(self.weights.as_deref())?;
+        weights.config = weights.config.with_max_tokens(self.max_tokens);
+        Ok(weights)
+    }
+
+    /// The tokens of `--text` or `--input` for `config`'s model, `default` (letters) when neither
+    /// was given. Text longer than the model takes keeps its first tokens and warns on stderr.
+    pub fn tokens(&self, config: &GptConfig, default: Option<&str>) -> Result<Vec<usize>, String> {
+        match (&self.text, self.input.as_deref().or(default)) {
+            (Some(text), _) => {
+                let tokens = tokenize(config, text).map_err(|e| format!("--text: {e}"))?;
+                let (tokens, warning) = keep_tokens(config, tokens);
+                if let Some(warning) = warning {
+                    eprintln!("warning: --text: {warning}");
+                }
+                Ok(tokens)
+            }
+            (None, Some(input)) => parse_letters(input, config).map_err(|e| format!("--input: {e}")),
+            (None, None) => Err("give --text TEXT (any model) or --input LETTERS (nano's letters)".into()),
+        }
+    }
+
+    /// Weights and tokens together, as the scene shows them.
+    pub fn scene(&self, default: Option<&str>) -> Result<SceneSource, String> {
+        let weights = self.weights()?;
+        let tokens = self.tokens(&weights.config, default)?;
+        Ok(SceneSource::with_weights(weights, tokens))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +161,10 @@ pub fn main() -> ExitCode {
         Some(Command::Eval(args)) => train_commands::eval(args),
         Some(Command::Screenshot(args)) => render_commands::screenshot(args),
         Some(Command::Bench(args)) => render_commands::bench(args),
+        None if !cli.model.is_empty() => cli
+            .model
+            .scene(Some(crate::render::DEFAULT_INPUT))
+            .and_then(|source| crate::render::app::run_scene_app(source).map_err(|error| error.to_string())),
         None => {
             let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step };
             crate::render::app::run_tour_app(link).map_err(|error| error.to_string())

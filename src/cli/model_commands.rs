@@ -1,35 +1,31 @@
 //! `llmviz inspect` and `llmviz explain`: the model run on an input, and one cell's calculation.
 
-use std::path::PathBuf;
-
 use serde_json::{Map, Value, json};
 
-use super::{BackendArg, CliResult, load_weights, print_stdout};
-use crate::model::vocab::{parse_letters, token_letter};
+use super::{BackendArg, CliResult, ModelInput, print_stdout};
+use crate::layout::group_digits;
+use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, BackendKind, LoadedModel};
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// Weights (minGPT .json or .safetensors); the built-in nano-sort model when omitted.
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// Input letters of the sort task, e.g. CBABBC.
-    #[arg(long)]
-    pub input: String,
+    #[command(flatten)]
+    pub model: ModelInput,
     #[arg(long, value_enum, default_value = "ndarray")]
     pub backend: BackendArg,
-    /// Print every tensor as JSON instead of a summary.
+    /// Print the tokens, their pieces and every tensor as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
-    /// Continue the input greedily, feeding each prediction back, for as many tokens as the input has.
-    #[arg(long)]
-    pub generate: bool,
+    /// Continue the input greedily, feeding each prediction back: N tokens, as many as the input has when N is omitted.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0", value_name = "N")]
+    pub generate: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    #[arg(long, default_value = "CBABBC")]
-    pub input: String,
+    /// Weights and text; nano reads CBABBC when neither --text nor --input is given.
+    #[command(flatten)]
+    pub model: ModelInput,
     /// A block name from `llmviz layout --json`, e.g. block0.head1.att.
     #[arg(long)]
     pub block: String,
@@ -37,36 +33,45 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub cell: String,
     #[arg(long)]
-    pub weights: Option<PathBuf>,
-    #[arg(long)]
     pub json: bool,
 }
 
 pub fn inspect(args: InspectArgs) -> CliResult {
-    let weights = load_weights(args.weights.as_deref())?;
-    let tokens = parse_letters(&args.input, &weights.config).map_err(|e| format!("--input: {e}"))?;
+    let weights = args.model.weights()?;
+    let tokens = args.model.tokens(&weights.config, None)?;
+    let tokenizer = Tokenizer::of(&weights.config);
+    let piece = |token: usize| tokenizer.as_ref().map_or_else(|| format!("<{token}>"), |t| t.piece(token));
     let model = LoadedModel::new(&weights, args.backend.into());
-    let activations = model.activations(&tokens).map_err(|e| format!("--input: {e}"))?;
+    let activations = model.activations(&tokens).map_err(|e| format!("--text: {e}"))?;
     if args.json {
-        print_stdout(&activations_json(&activations).to_string());
+        let pieces: Vec<String> = tokens.iter().map(|&t| piece(t)).collect();
+        print_stdout(&activations_json(&activations, &pieces).to_string());
         return Ok(());
     }
-    let letters: String = tokens.iter().map(|&t| token_letter(t)).collect();
-    println!("model   {} ({} parameters)", weights.config.name, weights.config.param_count());
-    println!("input   {letters}  tokens {tokens:?}");
+    println!("model   {} ({} parameters)", weights.config.name, group_digits(weights.config.param_count()));
+    println!("tokens  {tokens:?}");
     for (position, (next, probability)) in activations.predictions().iter().enumerate() {
-        println!("  t={position:<2} {} -> {}  p={probability:.4}", token_letter(tokens[position]), token_letter(*next));
+        println!("  t={position:<2} {:<14} -> {:<14} p={probability:.4}", quoted(&piece(tokens[position])), quoted(&piece(*next)));
     }
-    if args.generate {
-        let generated = model.generate(&tokens, tokens.len()).map_err(|e| format!("--generate: {e}"))?;
-        let generated: String = generated.into_iter().map(token_letter).collect();
-        println!("generated {generated}");
+    if let Some(count) = args.generate {
+        let count = if count == 0 { tokens.len() } else { count };
+        let generated = model.generate(&tokens, count).map_err(|e| format!("--generate: {e}"))?;
+        let text = match &tokenizer {
+            Some(tokenizer) => tokenizer.decode(&generated),
+            None => format!("{generated:?}"),
+        };
+        print_stdout(&format!("generated {text}"));
     }
     Ok(())
 }
 
-/// `{"tokens": [...], "tensors": {NAME: {"shape", "data"}}}`; future attention scores are null.
-pub fn activations_json(activations: &Activations) -> Value {
+/// A token's piece in quotes, its spaces and newlines visible.
+fn quoted(piece: &str) -> String {
+    format!("{piece:?}")
+}
+
+/// `{"tokens": [...], "pieces": [...], "tensors": {NAME: {"shape", "data"}}}`; future attention scores are null.
+pub fn activations_json(activations: &Activations, pieces: &[String]) -> Value {
     let mut tensors = Map::new();
     for (name, tensor) in &activations.tensors {
         let masked_scores = name.ends_with(".att");
@@ -83,15 +88,15 @@ pub fn activations_json(activations: &Activations) -> Value {
         };
         tensors.insert(name.clone(), json!({ "shape": tensor.shape, "data": data }));
     }
-    json!({ "tokens": activations.tokens, "tensors": tensors })
+    json!({ "tokens": activations.tokens, "pieces": pieces, "tensors": tensors })
 }
 
 pub fn explain_command(args: ExplainArgs) -> CliResult {
-    let weights = load_weights(args.weights.as_deref())?;
-    let tokens = parse_letters(&args.input, &weights.config).map_err(|e| format!("--input: {e}"))?;
+    let weights = args.model.weights()?;
+    let tokens = args.model.tokens(&weights.config, Some(crate::render::DEFAULT_INPUT))?;
     let cell = crate::explain::parse_cell(&args.cell).map_err(|e| format!("--cell '{}': {e}", args.cell))?;
     let layout = crate::layout::build(&weights.config);
-    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).map_err(|e| format!("--input: {e}"))?;
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).map_err(|e| format!("--text: {e}"))?;
     let sources = crate::explain::Sources { layout: &layout, activations: &activations, weights: &weights };
     let explanation = crate::explain::explain(&sources, &args.block, cell).map_err(|e| e.to_string())?;
     if args.json {

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{CliResult, parse_size};
+use super::{CliResult, ModelInput, parse_size};
+use crate::render::scene::SceneSource;
 use crate::render::offscreen::{self, TourShot, ViewShot};
 use crate::render::view::CameraChoice;
 
@@ -20,9 +21,9 @@ pub struct ScreenshotArgs {
     /// overview, or block:NAME for a block's view (e.g. block:block0.head0.q).
     #[arg(long, default_value = "overview")]
     pub camera: String,
-    /// Input letters (models with weights only); CBABBC for nano when omitted.
-    #[arg(long)]
-    pub input: Option<String>,
+    /// Weights and text (then --model is not used); nano reads CBABBC when neither --text nor --input is given.
+    #[command(flatten)]
+    pub input: ModelInput,
     /// Render a tour's scene instead: its model, camera and blocks at --chapter and --time.
     #[arg(long)]
     pub tour: Option<PathBuf>,
@@ -41,6 +42,9 @@ pub struct ScreenshotArgs {
 pub struct BenchArgs {
     #[arg(long, default_value = "nano")]
     pub model: String,
+    /// Weights and text (then --model is not used).
+    #[command(flatten)]
+    pub input: ModelInput,
     /// Frames to time, after the scene is ready.
     #[arg(long, default_value_t = 60)]
     pub frames: usize,
@@ -60,8 +64,7 @@ pub fn screenshot(args: ScreenshotArgs) -> CliResult {
         return Ok(());
     }
     let shot = ViewShot {
-        model: args.model,
-        input: args.input,
+        source: scene_of(&args.model, &args.input)?,
         size,
         camera: CameraChoice::parse(&args.camera).map_err(|e| e.to_string())?,
         hover: args.hover,
@@ -78,10 +81,18 @@ pub fn bench(args: BenchArgs) -> CliResult {
     if args.frames == 0 {
         return Err("--frames must be at least 1".into());
     }
-    let report = offscreen::bench(&args.model, args.frames, size).map_err(|e| e.to_string())?;
+    let report = offscreen::bench(scene_of(&args.model, &args.input)?, args.frames, size).map_err(|e| e.to_string())?;
     println!(
         "entities {}, batches {}, median {:.1} ms, p95 {:.1} ms",
         report.entities, report.batches, report.median_ms, report.p95_ms
     );
     Ok(())
+}
+
+/// The scene of `--weights`/`--text` when given, else of the preset `--model` (nano on `--input`).
+fn scene_of(model: &str, input: &ModelInput) -> Result<SceneSource, String> {
+    if input.weights.is_some() || input.text.is_some() {
+        return input.scene(Some(crate::render::DEFAULT_INPUT));
+    }
+    crate::render::scene_source(model, input.input.as_deref()).map_err(|e| e.to_string())
 }

@@ -119,7 +119,7 @@ struct Arranger<'a> {
 
 impl<'a> Arranger<'a> {
     fn new(config: &'a GptConfig) -> Arranger<'a> {
-        let (t, c, a, v) = (config.block_size, config.n_embd, config.head_size(), config.vocab_size);
+        let (t, c, a, v) = (config.tokens(), config.n_embd, config.head_size(), config.vocab_size);
         // Spacing grows with C so that the gaps of a large model stay visible from where its blocks are.
         let gap = (c as f64 / 16.0).ceil().max(4.0);
         let pair_gap = (gap / 4.0).floor().max(1.0);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Hyper-parameters of a minGPT/GPT-2 style model. Names follow the checkpoints' `config`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GptConfig {
     pub name: String,
     pub n_layer: usize,
@@ -13,10 +13,21 @@ pub struct GptConfig {
     pub block_size: usize,
     /// GPT-2 and GPT-3 reuse the token embedding as the LM head; minGPT's nano model does not.
     pub tied_lm_head: bool,
+    /// LayerNorm's ε, added to the biased variance inside the square root (`layer_norm_epsilon`).
+    #[serde(default = "default_ln_eps")]
+    pub layer_norm_epsilon: f64,
+    /// The most tokens drawn and run, when fewer than the context: attention grows with the square
+    /// of the length, so a checkpoint with a context of 1024 is drawn with `--max-tokens` columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<usize>,
 }
 
-/// LayerNorm's ε, as in GPT-2 and minGPT: added to the biased variance inside the square root.
+/// LayerNorm's ε in GPT-2 and minGPT, and for files that do not say.
 pub const LN_EPS: f64 = 1e-5;
+
+fn default_ln_eps() -> f64 {
+    LN_EPS
+}
 
 /// (name, n_layer, n_head, n_embd, vocab_size, block_size, tied_lm_head)
 const PRESETS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
@@ -60,7 +71,17 @@ impl GptConfig {
         if n_embd % n_head != 0 {
             return Err(ConfigError::HeadsDoNotDivide { n_embd, n_head });
         }
-        Ok(GptConfig { name: name.to_string(), n_layer, n_head, n_embd, vocab_size, block_size, tied_lm_head })
+        Ok(GptConfig {
+            name: name.to_string(),
+            n_layer,
+            n_head,
+            n_embd,
+            vocab_size,
+            block_size,
+            tied_lm_head,
+            layer_norm_epsilon: LN_EPS,
+            max_tokens: None,
+        })
     }
 
     pub fn preset(name: &str) -> Result<GptConfig, UnknownModel> {
@@ -76,6 +97,17 @@ impl GptConfig {
 
     pub fn nano() -> GptConfig {
         GptConfig::preset("nano").expect("nano is a preset")
+    }
+
+    /// T of the layout and the most tokens a forward pass takes: the context, or `max_tokens` when smaller.
+    pub fn tokens(&self) -> usize {
+        self.max_tokens.map_or(self.block_size, |cap| cap.min(self.block_size))
+    }
+
+    /// The same model drawn and run with at most `cap` tokens.
+    pub fn with_max_tokens(mut self, cap: usize) -> GptConfig {
+        self.max_tokens = Some(cap.max(1));
+        self
     }
 
     /// A: the size of one attention head.

@@ -8,7 +8,7 @@ use burn::tensor::module::embedding;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use super::activations::NamedTensor;
-use super::config::{GptConfig, LN_EPS};
+use super::config::GptConfig;
 use super::names::{self, parameter_shapes};
 use super::record::Recorder;
 use super::weights::Weights;
@@ -61,9 +61,9 @@ pub struct Gpt<B: Backend> {
 
 impl<B: Backend> LayerNorm<B> {
     /// Biased variance and eps inside the root, as PyTorch. Returns the normalised x and its row statistics.
-    fn forward<const D: usize>(&self, x: Tensor<B, D>) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
+    fn forward<const D: usize>(&self, x: Tensor<B, D>, eps: f64) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
         let (var, mean) = x.clone().var_mean_bias(D - 1); // [.., 1]
-        let std = (var + LN_EPS).sqrt(); // [.., 1]
+        let std = (var + eps).sqrt(); // [.., 1]
         let normalised = (x - mean.clone()) / std.clone();
         let out = normalised * self.weight.val().unsqueeze() + self.bias.val().unsqueeze();
         (out, mean, std)
@@ -138,15 +138,16 @@ impl<B: Backend> Mlp<B> {
 }
 
 impl<B: Backend> Block<B> {
-    fn forward(&self, x: Tensor<B, 3>, n_head: usize, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
-        let (ln1, mean, std) = self.ln_1.forward(x.clone()); // [B, T, C]
+    fn forward(&self, x: Tensor<B, 3>, config: &GptConfig, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
+        let (n_head, eps) = (config.n_head, config.layer_norm_epsilon);
+        let (ln1, mean, std) = self.ln_1.forward(x.clone(), eps); // [B, T, C]
         rec.keep(|| names::layer(layer, "ln1_mean"), &mean);
         rec.keep(|| names::layer(layer, "ln1_std"), &std);
         rec.keep(|| names::layer(layer, "ln1"), &ln1);
         let x = x + self.attn.forward(ln1, n_head, layer, rec);
         rec.keep(|| names::layer(layer, "attn_resid"), &x);
 
-        let (ln2, mean, std) = self.ln_2.forward(x.clone());
+        let (ln2, mean, std) = self.ln_2.forward(x.clone(), eps);
         rec.keep(|| names::layer(layer, "ln2_mean"), &mean);
         rec.keep(|| names::layer(layer, "ln2_std"), &std);
         rec.keep(|| names::layer(layer, "ln2"), &ln2);
@@ -168,10 +169,10 @@ impl<B: Backend> Gpt<B> {
         rec.keep(|| "x".into(), &x);
 
         for (layer, block) in self.h.iter().enumerate() {
-            x = block.forward(x, self.config.n_head, layer, rec);
+            x = block.forward(x, &self.config, layer, rec);
         }
 
-        let (x, mean, std) = self.ln_f.forward(x);
+        let (x, mean, std) = self.ln_f.forward(x, self.config.layer_norm_epsilon);
         rec.keep(|| "ln_f_mean".into(), &mean);
         rec.keep(|| "ln_f_std".into(), &std);
         rec.keep(|| "ln_f".into(), &x);

@@ -4,8 +4,10 @@
 pub mod activations;
 pub mod config;
 pub mod gpt;
+pub mod huggingface;
 pub mod names;
 pub mod record;
+pub mod tokenizer;
 pub mod vocab;
 pub mod weights;
 
@@ -65,7 +67,7 @@ impl LoadedModel {
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
     pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {
-        let block_size = self.config().block_size;
+        let block_size = self.config().tokens();
         let mut context = tokens.to_vec();
         let mut generated = Vec::with_capacity(count);
         while generated.len() < count {
@@ -97,8 +99,8 @@ pub fn check_tokens(config: &GptConfig, tokens: &[usize]) -> Result<(), ModelErr
     if tokens.is_empty() {
         return Err(ModelError::Empty);
     }
-    if tokens.len() > config.block_size {
-        return Err(ModelError::TooLong { len: tokens.len(), block_size: config.block_size, model: config.name.clone() });
+    if tokens.len() > config.tokens() {
+        return Err(ModelError::TooLong { len: tokens.len(), block_size: config.tokens(), model: config.name.clone() });
     }
     match tokens.iter().position(|&token| token >= config.vocab_size) {
         Some(position) => Err(ModelError::UnknownToken {
@@ -124,6 +126,26 @@ fn record_forward<B: Backend>(model: &Gpt<B>, tokens: &[usize]) -> Activations {
 }
 
 impl Activations {
+    /// Per position, the `k` most likely next tokens with their probabilities, most likely first.
+    pub fn top_predictions(&self, k: usize) -> Vec<Vec<(usize, f32)>> {
+        let probs = &self.tensors["probs"];
+        probs
+            .data
+            .chunks(probs.shape[1])
+            .map(|row| {
+                let mut order: Vec<usize> = (0..row.len()).collect();
+                let k = k.min(row.len());
+                if k == 0 {
+                    return Vec::new();
+                }
+                order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
+                order.truncate(k);
+                order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+                order.into_iter().map(|token| (token, row[token])).collect()
+            })
+            .collect()
+    }
+
     /// Per position, the most likely next token and its probability.
     pub fn predictions(&self) -> Vec<(usize, f32)> {
         let probs = &self.tensors["probs"];

@@ -10,6 +10,8 @@ pub enum InputError {
     TooLong { len: usize, max: usize },
     #[error("'{letter}' at position {position} is not in the vocabulary {vocab}")]
     Unknown { letter: char, position: usize, vocab: String },
+    #[error("the text is empty: type something for the model to read")]
+    EmptyText,
     #[error("model '{model}' has a vocabulary of {vocab_size} tokens and no letter tokenizer")]
     NoTokenizer { model: String, vocab_size: usize },
 }

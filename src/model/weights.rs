@@ -60,15 +60,23 @@ fn default_model_bytes() -> &'static [u8] {
 }
 
 impl Weights {
-    /// Reads `.json` (minGPT dump) or `.safetensors`, by extension, and checks every parameter's shape.
+    /// Reads a Hugging Face GPT-2 folder (`config.json` + `model.safetensors`), a `.safetensors`
+    /// file (ours, or Hugging Face's with the `config.json` beside it if there is one) or a minGPT
+    /// `.json` dump, and checks every parameter's shape and value.
     pub fn load(path: &Path) -> Result<Weights, WeightError> {
-        let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })?;
-        Weights::parse(path, &bytes)
+        let (config_path, file) = if path.is_dir() { super::huggingface::folder_paths(path) } else { (path.with_file_name("config.json"), path.to_owned()) };
+        let bytes = read_file(&file)?;
+        let config_text = match std::fs::read_to_string(&config_path) {
+            Ok(text) => Some(text),
+            Err(source) if path.is_dir() => return Err(WeightError::Io { path: config_path, source }),
+            Err(_) => None,
+        };
+        Weights::parse_with(&file, &bytes, config_text.as_deref().map(|text| (config_path.as_path(), text)))
     }
 
     /// Reads a `.safetensors` file and the string metadata stored with it (the config among it).
     pub fn load_with_metadata(path: &Path) -> Result<(Weights, BTreeMap<String, String>), WeightError> {
-        let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })?;
+        let bytes = read_file(path)?;
         let weights = Weights::parse(path, &bytes)?;
         let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| WeightError::Format {
             path: path.to_owned(),
@@ -80,9 +88,27 @@ impl Weights {
 
     /// Parses a file's bytes; `path` names it in errors and chooses the format by its extension.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
-        let weights = match path.extension().and_then(|e| e.to_str()) {
-            Some("safetensors") => read_safetensors(path, bytes)?,
-            _ => read_mingpt_json(path, bytes)?,
+        Weights::parse_with(path, bytes, None)
+    }
+
+    /// `parse`, with the path and text of the `config.json` found beside the file. A safetensors
+    /// file that carries no llmviz config in its metadata is read as Hugging Face's GPT-2, shaped
+    /// by that `config.json` or, without one, by its tensors.
+    pub fn parse_with(path: &Path, bytes: &[u8], hf_config: Option<(&Path, &str)>) -> Result<Weights, WeightError> {
+        let weights = if is_safetensors(path) {
+            let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightError::Format {
+                path: path.to_owned(),
+                message: format!("not a safetensors file: {e}"),
+            })?;
+            match metadata.metadata().as_ref().and_then(|m| m.get("config")) {
+                Some(config) => read_safetensors(path, bytes, config)?,
+                None => {
+                    let config = hf_config.map(|(config_path, text)| super::huggingface::folder_config(config_path, text, path)).transpose()?;
+                    super::huggingface::read_hf_safetensors(path, bytes, config)?
+                }
+            }
+        } else {
+            read_mingpt_json(path, bytes)?
         };
         weights.check_shapes()?;
         weights.check_finite()?;
@@ -120,15 +146,7 @@ impl Weights {
     /// parameters in state_dict order.
     pub fn check_finite(&self) -> Result<(), WeightError> {
         for (name, _) in parameter_shapes(&self.config) {
-            let tensor = &self.tensors[&name];
-            if let Some(offset) = tensor.data.iter().position(|value| !value.is_finite()) {
-                return Err(WeightError::NonFinite {
-                    path: self.source.clone(),
-                    index: unravel(offset, &tensor.shape),
-                    value: tensor.data[offset],
-                    tensor: name,
-                });
-            }
+            first_non_finite(&self.source, &name, &self.tensors[&name])?;
         }
         Ok(())
     }
@@ -163,6 +181,65 @@ impl Weights {
             path: path.to_owned(),
             message: format!("cannot write safetensors: {e}"),
         })
+    }
+}
+
+fn is_safetensors(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("safetensors")
+}
+
+/// A file's bytes: natively through a memory map, so that a 500 MB checkpoint is not copied
+/// before it is decoded; the browser has no files to map.
+#[cfg(not(target_arch = "wasm32"))]
+fn read_file(path: &Path) -> Result<FileBytes, WeightError> {
+    let io = |source| WeightError::Io { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::other("is a folder without model.safetensors")));
+    }
+    // SAFETY: the map is only read, and dropped once the tensors are decoded into owned vectors;
+    // a file truncated meanwhile by another process is outside what any reader can defend against.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+type FileBytes = memmap2::Mmap;
+
+#[cfg(target_arch = "wasm32")]
+fn read_file(path: &Path) -> Result<Vec<u8>, WeightError> {
+    std::fs::read(path).map_err(|source| WeightError::Io { path: path.to_owned(), source })
+}
+
+/// A safetensors tensor widened to f32: F32, F16 and BF16 are read, other dtypes are an error naming it.
+pub(crate) fn decode_tensor(path: &Path, name: &str, view: &safetensors::tensor::TensorView) -> Result<NamedTensor, WeightError> {
+    use safetensors::Dtype;
+    let bytes = view.data();
+    let halves = |widen: fn(u16) -> f32| bytes.chunks_exact(2).map(|b| widen(u16::from_le_bytes([b[0], b[1]]))).collect();
+    let data: Vec<f32> = match view.dtype() {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => halves(|bits| half::f16::from_bits(bits).to_f32()),
+        Dtype::BF16 => halves(|bits| half::bf16::from_bits(bits).to_f32()),
+        other => {
+            return Err(WeightError::Tensor {
+                path: path.to_owned(),
+                tensor: name.to_owned(),
+                message: format!("unknown dtype {other:?}, expected F32, F16 or BF16"),
+            });
+        }
+    };
+    Ok(NamedTensor { shape: view.shape().to_vec(), data })
+}
+
+/// The first NaN or infinity of a tensor, as an error naming the tensor and the value's index.
+pub(crate) fn first_non_finite(path: &Path, name: &str, tensor: &NamedTensor) -> Result<(), WeightError> {
+    match tensor.data.iter().position(|value| !value.is_finite()) {
+        Some(offset) => Err(WeightError::NonFinite {
+            path: path.to_owned(),
+            tensor: name.to_owned(),
+            index: unravel(offset, &tensor.shape),
+            value: tensor.data[offset],
+        }),
+        None => Ok(()),
     }
 }
 
@@ -272,30 +349,19 @@ fn decode_json_tensor(path: &Path, name: &str, entry: &Value) -> Result<NamedTen
     Ok(NamedTensor { shape, data })
 }
 
-fn read_safetensors(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
+/// Our own safetensors: state_dict names, Linear weights [out, in], the config in the metadata.
+fn read_safetensors(path: &Path, bytes: &[u8], config: &str) -> Result<Weights, WeightError> {
     let format_error = |message: String| WeightError::Format { path: path.to_owned(), message };
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| format_error(format!("not a safetensors file: {e}")))?;
-    let config = match metadata.metadata().as_ref().and_then(|m| m.get("config")) {
-        Some(text) => {
-            let value: Value =
-                serde_json::from_str(text).map_err(|e| format_error(format!("metadata 'config' is not JSON: {e}")))?;
-            config_from_json(path, &value)?
-        }
-        None => GptConfig::nano(),
-    };
+    let value: Value = serde_json::from_str(config).map_err(|e| format_error(format!("metadata 'config' is not JSON: {e}")))?;
+    let config = config_from_json(path, &value)?;
     let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format_error(format!("not a safetensors file: {e}")))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in file.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(WeightError::Tensor {
-                path: path.to_owned(),
-                tensor: name,
-                message: format!("unknown dtype {:?}, expected F32", view.dtype()),
-            });
+        if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") {
+            continue;
         }
-        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        tensors.insert(name, NamedTensor { shape: view.shape().to_vec(), data });
+        let tensor = decode_tensor(path, &name, &view)?;
+        tensors.insert(name, tensor);
     }
     Ok(Weights { config, tensors, source: path.to_owned() })
 }

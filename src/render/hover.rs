@@ -18,7 +18,8 @@ use super::scene::{BlockScene, BlockStyle, SceneValues};
 use crate::explain::{ExplainError, Explanation, Operand, Sources, explain};
 use crate::model::{Activations, Weights};
 use crate::layout::{self, Layout, Op};
-use crate::model::vocab::token_letter;
+use crate::explain::token_name;
+use crate::model::GptConfig;
 
 /// How strongly the hovered cell is lit (its row and column get a part of it, see blocks.wgsl).
 pub const HOVERED_FOCUS: f32 = 1.0;
@@ -359,12 +360,18 @@ fn index_meaning(name: &str) -> &'static str {
     }
 }
 
-/// "t = 2 (token 2, 'B')": an index with its meaning, and the letter at a token position.
-fn describe_index(name: &str, value: usize, tokens: &[usize]) -> String {
+/// A token in quotes: 'B', or GPT-2's " world" (its own quotes show its spaces).
+fn quoted_token(config: &GptConfig, token: usize) -> String {
+    let name = token_name(config, token);
+    if name.starts_with('"') { name } else { format!("'{name}'") }
+}
+
+/// "t = 2 (token 2, 'B')": an index with its meaning, and the token at a token position.
+fn describe_index(config: &GptConfig, name: &str, value: usize, tokens: &[usize]) -> String {
     let meaning = index_meaning(name);
     match name {
-        "t" | "t2" if value < tokens.len() => format!("{name} = {value} ({meaning} {value}, '{}')", token_letter(tokens[value])),
-        "v" => format!("{name} = {value} ({meaning} '{}')", token_letter(value)),
+        "t" | "t2" if value < tokens.len() => format!("{name} = {value} ({meaning} {value}, {})", quoted_token(config, tokens[value])),
+        "v" => format!("{name} = {value} ({meaning} {})", quoted_token(config, value)),
         _ if meaning.is_empty() => format!("{name} = {value}"),
         _ => format!("{name} = {value} ({meaning})"),
     }
@@ -387,7 +394,7 @@ fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: Cel
     match body {
         CardBody::Explained(explanation) => {
             let index: Vec<String> =
-                explanation.index_names.iter().zip(&explanation.index).map(|(name, &i)| describe_index(name, i, tokens)).collect();
+                explanation.index_names.iter().zip(&explanation.index).map(|(name, &i)| describe_index(&layout.config, name, i, tokens)).collect();
             ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
             ui.label(egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED));
             ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
@@ -402,22 +409,22 @@ fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: Cel
             sources_list(ui, layout, explanation);
         }
         CardBody::Masked(reason) => {
-            cell_coordinates(ui, block, cell, tokens);
+            cell_coordinates(ui, &layout.config, block, cell, tokens);
             ui.separator();
             ui.label(egui::RichText::new("masked").strong().color(Color32::from_rgb(150, 40, 30)));
             ui.label(egui::RichText::new(reason).color(INK));
         }
         CardBody::StructureOnly => {
-            cell_coordinates(ui, block, cell, tokens);
+            cell_coordinates(ui, &layout.config, block, cell, tokens);
             ui.label(egui::RichText::new(format!("{} of {}", block.kind.as_str(), block.tensor)).color(MUTED));
             ui.label(egui::RichText::new("no weights ship for this preset: structure only, no values").italics().color(INK));
         }
         CardBody::Waiting => {
-            cell_coordinates(ui, block, cell, tokens);
+            cell_coordinates(ui, &layout.config, block, cell, tokens);
             ui.label(egui::RichText::new("running the model…").italics().color(INK));
         }
         CardBody::Failed(message) => {
-            cell_coordinates(ui, block, cell, tokens);
+            cell_coordinates(ui, &layout.config, block, cell, tokens);
             ui.colored_label(Color32::DARK_RED, message);
         }
     }
@@ -425,7 +432,7 @@ fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: Cel
 }
 
 /// The cell along the block's axes, where there is no explanation to give the tensor's indices.
-fn cell_coordinates(ui: &mut egui::Ui, block: &layout::Block, cell: CellRef, tokens: &[usize]) {
+fn cell_coordinates(ui: &mut egui::Ui, config: &GptConfig, block: &layout::Block, cell: CellRef, tokens: &[usize]) {
     let mut parts: Vec<String> = Vec::new();
     if let Some(layer) = block.layer {
         parts.push(format!("layer {layer}"));
@@ -435,7 +442,7 @@ fn cell_coordinates(ui: &mut egui::Ui, block: &layout::Block, cell: CellRef, tok
     }
     for (axis, name) in block.axes.iter().enumerate() {
         if let Some(name) = name {
-            parts.push(describe_index(name.as_str(), cell.cell[axis] as usize, tokens));
+            parts.push(describe_index(config, name.as_str(), cell.cell[axis] as usize, tokens));
         }
     }
     ui.label(egui::RichText::new(parts.join(", ")).color(MUTED));
@@ -474,11 +481,12 @@ fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation) {
     };
     if let Some(first) = explanation.terms.first() {
         for (role, operand) in first {
-            let count = explanation.terms.len();
+            let (shown, total) = (explanation.terms.len(), explanation.terms_total);
             let where_drawn = operand.block.clone().unwrap_or_else(|| operand.tensor.clone());
+            let count = if shown < total { format!("{total} values (the {shown} largest lit)") } else { format!("{total} values") };
             ui.horizontal(|ui| {
                 swatch(ui, family_of(operand));
-                ui.label(egui::RichText::new(format!("{role}: {count} values of {where_drawn}")).color(INK));
+                ui.label(egui::RichText::new(format!("{role}: {count} of {where_drawn}")).color(INK));
             });
         }
     }

@@ -14,7 +14,8 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use super::scene::{SceneSource, SceneValues, ValuesState};
-use crate::model::vocab::{letters, token_letter};
+use crate::model::tokenizer::Tokenizer;
+use crate::model::vocab::letters;
 use crate::model::{Activations, GptConfig, Weights};
 use crate::train::Checkpoint;
 
@@ -26,7 +27,7 @@ pub fn random_letters(config: &GptConfig, seed: u64) -> String {
     let Some(letters) = letters(config) else { return String::new() };
     // xorshift64*: a few letters need no more randomness than this.
     let mut state = seed | 1;
-    (0..RANDOM_LENGTH.min(config.block_size))
+    (0..RANDOM_LENGTH.min(config.tokens()))
         .map(|_| {
             state ^= state >> 12;
             state ^= state << 25;
@@ -40,8 +41,8 @@ pub fn random_letters(config: &GptConfig, seed: u64) -> String {
 /// The input with the model's prediction at its last position appended: the most probable token.
 /// `activations` must be those of `tokens`.
 pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &GptConfig) -> Result<Vec<usize>, String> {
-    if tokens.len() >= config.block_size {
-        return Err(format!("the context is full: {} tokens", config.block_size));
+    if tokens.len() >= config.tokens() {
+        return Err(format!("the context is full: {} tokens", config.tokens()));
     }
     if activations.tokens != tokens {
         return Err("the model is still running on this input".into());
@@ -66,7 +67,8 @@ pub fn input_buttons(
     let config = &source.config;
     let mut new_tokens = None;
     ui.horizontal(|ui| {
-        if ui.button("random").on_hover_text("six random letters").clicked() {
+        let letters = !Tokenizer::of(config).is_some_and(|t| t.takes_free_text());
+        if letters && ui.button("random").on_hover_text("six random letters").clicked() {
             let seed = RandomState::new().hash_one(input_text.as_str());
             let text = random_letters(config, seed);
             if let Ok(tokens) = crate::model::vocab::parse_letters(&text, config) {
@@ -82,18 +84,32 @@ pub fn input_buttons(
         };
         let button = ui.add_enabled(next.is_ok(), egui::Button::new("next token"));
         let button = match &next {
-            Ok(tokens) => button.on_hover_text(format!("append the prediction '{}' and run again", token_letter(*tokens.last().unwrap_or(&0)))),
+            Ok(tokens) => button.on_hover_text(format!(
+                "append the prediction {} and run again",
+                crate::explain::token_name(config, *tokens.last().unwrap_or(&0))
+            )),
             Err(why) => button.on_disabled_hover_text(why.as_str()),
         };
         if button.clicked()
             && let Ok(tokens) = next
         {
-            *input_text = tokens.iter().map(|&t| token_letter(t)).collect();
+            *input_text = input_text_of(config, &tokens);
             *input_error = None;
             new_tokens = Some(tokens);
         }
     });
     new_tokens
+}
+
+/// The text of `tokens` as the input box shows it: letters, or GPT-2's text.
+pub fn input_text_of(config: &GptConfig, tokens: &[usize]) -> String {
+    Tokenizer::of(config).map(|t| t.decode(tokens)).unwrap_or_default()
+}
+
+/// The tokens of what was typed, kept to what the model draws, and a note when some were dropped.
+pub fn read_input(config: &GptConfig, text: &str) -> Result<(Vec<usize>, Option<String>), String> {
+    let tokens = crate::model::tokenizer::tokenize(config, text).map_err(|e| e.to_string())?;
+    Ok(crate::model::tokenizer::keep_tokens(config, tokens))
 }
 
 /// Where the checkpoints of the default model are looked for, from the working directory.

@@ -25,6 +25,7 @@ pub mod scene;
 pub mod stats;
 pub mod tour_panel;
 pub mod tour_player;
+pub mod token_strip;
 pub mod tour_tweens;
 pub mod ui;
 pub mod values;

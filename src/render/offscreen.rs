@@ -27,16 +27,14 @@ use super::stats::{RenderStats, RenderStatsPlugin};
 use super::values::ForwardWorker;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
 use super::tour_player::{tour_at, tour_offscreen};
-use super::{RenderError, scene_source};
+use super::RenderError;
 use crate::layout;
 
 /// A view of a model to render: `llmviz screenshot` without `--tour`.
 #[derive(Clone, Debug)]
 pub struct ViewShot {
-    /// nano (with its weights), gpt2, gpt2-xl or gpt3 (structure only).
-    pub model: String,
-    /// Input letters (models with weights only); CBABBC for nano when None.
-    pub input: Option<String>,
+    /// The model and its input (`scene_source` for a preset).
+    pub source: SceneSource,
     pub size: UVec2,
     pub camera: CameraChoice,
     /// A cell shown as hovered, `NAME:I,J` or `NAME:I,J,K`: its highlights and its card.
@@ -78,7 +76,7 @@ pub struct BenchReport {
 
 /// Renders a view of a model once everything is drawn.
 pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
-    let source = scene_source(&shot.model, shot.input.as_deref())?;
+    let source = shot.source.clone();
     let layout = layout::build(&source.config);
     let view = shot.camera.view_point(&layout)?;
     let mut offscreen = match &shot.hover {
@@ -103,9 +101,8 @@ pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
     Ok(TourPicture { frame, chapter, time })
 }
 
-/// Renders `frames` frames of a model's overview once it is ready, and times them.
-pub fn bench(model: &str, frames: usize, size: UVec2) -> Result<BenchReport, RenderError> {
-    let source = scene_source(model, None)?;
+/// Renders `frames` frames of a scene's overview once it is ready, and times them.
+pub fn bench(source: SceneSource, frames: usize, size: UVec2) -> Result<BenchReport, RenderError> {
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config))?;
     let mut offscreen = Offscreen::new(source, size, view);
     offscreen.wait_until_ready()?;

@@ -12,7 +12,9 @@ use super::scene::{Block, BlockScene, BlockStyle, SceneSource, SceneValues, Valu
 use super::tour_panel::TourPanelWidth;
 use super::tour_player::TourLabels;
 use crate::layout::{self, LabelKind};
-use crate::model::vocab::{parse_letters, token_letter};
+use crate::explain::token_name;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::vocab::parse_letters;
 use crate::model::{Activations, GptConfig, Weights};
 
 /// The models the switcher offers: (preset, button text).
@@ -39,7 +41,10 @@ impl Plugin for UiPlugin {
         app.add_plugins(EguiPlugin::default())
             .init_resource::<UiState>()
             .add_systems(Update, (toggle_help, fly_to_new_model))
-            .add_systems(EguiPrimaryContextPass, (light_theme, anchored_text, model_bar, model_card, help_window).chain());
+            .add_systems(
+                EguiPrimaryContextPass,
+                (light_theme, anchored_text, model_bar, model_card, super::token_strip::token_strip, help_window).chain(),
+            );
     }
 }
 
@@ -117,10 +122,14 @@ fn model_card(
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.heading(display_name(&config.name));
             ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
-            ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.block_size));
+            ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.tokens()));
             let values_text = match scene.as_ref().map(|_| &values.state) {
                 Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
                 Some(ValuesState::Computing(_)) => "running the model…".to_string(),
+                Some(ValuesState::Ready) if values.weights_left_out > 0 => format!(
+                    "values: this input's activations; the {} weights are drawn as blocks without their values (too many for one value buffer)",
+                    layout::group_digits(values.weights_left_out)
+                ),
                 Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
                 Some(ValuesState::Failed(message)) => message.clone(),
                 None => "building…".to_string(),
@@ -128,15 +137,16 @@ fn model_card(
             ui.label(egui::RichText::new(values_text).italics());
             if source.weights.is_some() {
                 if state.input_text.is_empty() {
-                    state.input_text = source.tokens.iter().map(|&t| token_letter(t)).collect();
+                    state.input_text = super::live_input::input_text_of(&config, &source.tokens);
                 }
+                let free_text = Tokenizer::of(&config).is_some_and(|t| t.takes_free_text());
                 ui.horizontal(|ui| {
-                    ui.label("input");
-                    let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(120.0));
+                    ui.label(if free_text { "text" } else { "input" });
+                    let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(if free_text { 260.0 } else { 120.0 }));
                     if edit.changed() {
-                        match parse_letters(&state.input_text, &config) {
-                            Ok(tokens) => {
-                                state.input_error = None;
+                        match super::live_input::read_input(&config, &state.input_text) {
+                            Ok((tokens, note)) => {
+                                state.input_error = note;
                                 if tokens != source.tokens {
                                     source.tokens = tokens;
                                 }
@@ -309,7 +319,7 @@ fn draw_model_ends(
             let box_size = size * 0.9;
             let tile = Rect::from_center_size(center - egui::vec2(0.0, size * 1.2), egui::vec2(box_size, box_size));
             painter.rect_stroke(tile, 2.0, Stroke::new(1.0, Color32::from_gray(120)), egui::StrokeKind::Inside);
-            painter.text(tile.center(), Align2::CENTER_CENTER, token_letter(token), FontId::proportional((box_size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
+            painter.text(tile.center(), Align2::CENTER_CENTER, token_name(&layout.config, token), FontId::proportional((box_size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
     if let Some(probs_block) = layout.block("probs") {
@@ -325,7 +335,7 @@ fn draw_model_ends(
             let filled = Rect::from_min_max(Pos2::new(frame.min.x, frame.max.y - bar_height * probability.clamp(0.0, 1.0)), frame.max);
             painter.rect_stroke(frame, 1.0, Stroke::new(1.0, Color32::from_gray(150)), egui::StrokeKind::Inside);
             painter.rect_filled(filled, 1.0, Color32::from_rgb(80, 170, 90));
-            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_letter(token), FontId::proportional((size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
+            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_name(&layout.config, token), FontId::proportional((size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
 }

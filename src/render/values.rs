@@ -23,7 +23,13 @@ use crate::model::{BackendKind, LoadedModel};
 pub struct PackedValues {
     pub values: Vec<f32>,
     pub tensors: HashMap<String, PackedTensor>,
+    /// Values of weights left out because they would not fit the buffer (their blocks show no values).
+    pub weights_left_out: u64,
 }
+
+/// The most values one buffer holds: WebGPU's default `maxStorageBufferBindingSize`, 128 MiB of
+/// f32. GPT-2's 124M weights do not fit; its activations (at 64 tokens, some 20M) do.
+pub const MAX_PACKED_VALUES: usize = (128 << 20) / 4;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PackedTensor {
@@ -40,43 +46,65 @@ pub struct PackedTensor {
 /// the full context (T = block_size); positions the input does not reach are NaN, which the shader
 /// draws as empty cells. With weights, room for every activation is kept even before the forward
 /// pass has run, so the buffer keeps its size (and its GPU buffer) when the activations arrive.
-/// A tensor whose shape cannot sit in the layout's is left out: its blocks show no values.
+/// Weights are left out when they would take the buffer past `MAX_PACKED_VALUES`.
 pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Option<&Activations>) -> PackedValues {
     let mut packed = PackedValues::default();
     let Some(weights) = weights else { return packed };
-    for block in &layout.blocks {
-        if packed.tensors.contains_key(&block.tensor) {
-            continue;
-        }
-        let shape = block.tensor_shape();
-        let source = weights.tensors.get(&block.tensor).or_else(|| activations.and_then(|a| a.get(&block.tensor)));
-        let (data, computed, scale) = match source {
-            Some(source) => match pad_to(source, &shape) {
-                Some(padded) => (padded, true, colour_scale(&source.data)),
-                None => continue,
-            },
-            None => (vec![f32::NAN; shape.iter().product()], false, 1.0),
-        };
-        let base = packed.values.len();
-        packed.values.extend_from_slice(&data);
-        packed.tensors.insert(block.tensor.clone(), PackedTensor { base, scale, computed });
+    let mut seen = std::collections::HashSet::new();
+    let tensors: Vec<(&str, Vec<usize>)> = layout
+        .blocks
+        .iter()
+        .filter(|block| seen.insert(block.tensor.as_str()))
+        .map(|block| (block.tensor.as_str(), block.tensor_shape()))
+        .collect();
+    // Activations first: they are what a forward pass shows. Weights follow while they fit, all
+    // or none, so that a model's weights are either all drawn or visibly not.
+    let (params, activation_tensors): (Vec<_>, Vec<_>) = tensors.into_iter().partition(|(name, _)| weights.tensors.contains_key(*name));
+    for (name, shape) in &activation_tensors {
+        pack_tensor(&mut packed, name, shape, activations.and_then(|a| a.get(name)));
+    }
+    let param_values: usize = params.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+    if packed.values.len() + param_values > MAX_PACKED_VALUES {
+        packed.weights_left_out = param_values as u64;
+        return packed;
+    }
+    for (name, shape) in &params {
+        pack_tensor(&mut packed, name, shape, weights.tensors.get(*name));
     }
     packed
 }
 
-/// `tensor` placed in a larger row-major array of `shape` (same rank, no dimension shorter), NaN elsewhere.
+/// Appends one tensor in the layout's shape; one that has not been computed yet keeps NaN room.
+/// A tensor whose shape cannot sit in the layout's is left out: its blocks show no values.
+fn pack_tensor(packed: &mut PackedValues, name: &str, shape: &[usize], source: Option<&NamedTensor>) {
+    let (data, computed, scale) = match source {
+        Some(source) => match pad_to(source, shape) {
+            Some(padded) => (padded, true, colour_scale(&source.data)),
+            None => return,
+        },
+        None => (vec![f32::NAN; shape.iter().product()], false, 1.0),
+    };
+    let base = packed.values.len();
+    packed.values.extend_from_slice(&data);
+    packed.tensors.insert(name.to_string(), PackedTensor { base, scale, computed });
+}
+
+/// `tensor` placed in a row-major array of `shape` (same rank): NaN where the tensor is shorter,
+/// cut where it is longer (a checkpoint's position embedding beyond the drawn tokens).
 fn pad_to(tensor: &NamedTensor, shape: &[usize]) -> Option<Vec<f32>> {
     if tensor.shape == shape {
         return Some(tensor.data.clone());
     }
-    if tensor.shape.len() != shape.len() || tensor.shape.iter().zip(shape).any(|(have, want)| have > want) {
+    if tensor.shape.len() != shape.len() {
         return None;
     }
     let mut padded = vec![f32::NAN; shape.iter().product()];
     let mut index = vec![0usize; shape.len()];
     for &value in &tensor.data {
-        let offset = index.iter().zip(shape).fold(0, |offset, (&i, &n)| offset * n + i);
-        padded[offset] = value;
+        if index.iter().zip(shape).all(|(&i, &n)| i < n) {
+            let offset = index.iter().zip(shape).fold(0, |offset, (&i, &n)| offset * n + i);
+            padded[offset] = value;
+        }
         // Next multi-index of the source tensor, last dimension fastest.
         for axis in (0..index.len()).rev() {
             index[axis] += 1;

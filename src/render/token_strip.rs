@@ -1,0 +1,107 @@
+//! For models that read free text (GPT-2): the token strip along the top, each token's piece and
+//! id, and the output end's panel, each position's five most likely next tokens.
+//!
+//! nano's letters are drawn in the scene itself, over its `tokens` block (see `ui::anchored_text`);
+//! GPT-2's 64 columns are too narrow from the overview to letter a piece into each.
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::EguiContexts;
+
+use super::scene::{SceneValues, ValuesState};
+use super::tour_panel::TourPanelWidth;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::{Activations, GptConfig};
+
+/// How many next tokens the output panel lists for each position.
+pub const TOP_K: usize = 5;
+
+/// A token's piece as the strip shows it: a leading space as `·`, newlines and tabs as `↵` and `→`.
+pub fn visible_piece(piece: &str) -> String {
+    let mut shown = String::with_capacity(piece.len());
+    for (i, ch) in piece.chars().enumerate() {
+        shown.push(match ch {
+            ' ' if i == 0 => '·',
+            '\n' => '↵',
+            '\t' => '→',
+            other => other,
+        });
+    }
+    shown
+}
+
+/// The five most likely next tokens of each position, worked out once per forward pass.
+#[derive(Default)]
+pub struct TopCache {
+    of: Option<Arc<Activations>>,
+    top: Vec<Vec<(usize, f32)>>,
+}
+
+impl TopCache {
+    fn top(&mut self, activations: &Arc<Activations>) -> &[Vec<(usize, f32)>] {
+        if !self.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, activations)) {
+            self.top = activations.top_predictions(TOP_K);
+            self.of = Some(activations.clone());
+        }
+        &self.top
+    }
+}
+
+pub fn token_strip(
+    mut contexts: EguiContexts,
+    values: Res<SceneValues>,
+    source: Res<super::scene::SceneSource>,
+    panel: Option<Res<TourPanelWidth>>,
+    mut cache: Local<TopCache>,
+) -> Result {
+    let config = &source.config;
+    let Some(tokenizer) = Tokenizer::of(config).filter(Tokenizer::takes_free_text) else { return Ok(()) };
+    if source.weights.is_none() {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    let left = panel.map_or(0.0, |panel| panel.0) + 12.0;
+    egui::Area::new(egui::Id::new("token strip")).anchor(Align2::LEFT_TOP, [left, 44.0]).show(ctx, |ui| {
+        egui::Frame::popup(ui.style()).show(ui, |ui| {
+            ui.set_max_width(ctx.content_rect().width() - left - 24.0);
+            egui::ScrollArea::horizontal().show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for &token in &source.tokens {
+                        ui.vertical(|ui| {
+                            ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace().color(Color32::from_gray(20)));
+                            ui.label(RichText::new(token.to_string()).small().color(Color32::from_gray(110)));
+                        });
+                    }
+                });
+            });
+        });
+    });
+    let ready = values.activations.as_ref().filter(|_| values.state == ValuesState::Ready);
+    if let Some(activations) = ready {
+        next_tokens(ctx, config, &tokenizer, activations, cache.top(activations));
+    }
+    Ok(())
+}
+
+/// Bottom right, by the output end: per position, the token read and its five likeliest successors.
+fn next_tokens(ctx: &egui::Context, config: &GptConfig, tokenizer: &Tokenizer, activations: &Activations, top: &[Vec<(usize, f32)>]) {
+    egui::Area::new(egui::Id::new("next tokens")).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
+        egui::Frame::popup(ui.style()).show(ui, |ui| {
+            ui.label(RichText::new(format!("next token: the {TOP_K} most likely after each position ({})", config.name)).strong());
+            egui::ScrollArea::vertical().max_height(220.0).stick_to_bottom(true).show(ui, |ui| {
+                egui::Grid::new("next tokens grid").striped(true).show(ui, |ui| {
+                    for (position, (&token, candidates)) in activations.tokens.iter().zip(top).enumerate() {
+                        ui.label(RichText::new(format!("t={position}")).small());
+                        ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace());
+                        for &(next, probability) in candidates {
+                            ui.label(RichText::new(format!("{} {:.1}%", visible_piece(&tokenizer.piece(next)), probability * 100.0)).monospace());
+                        }
+                        ui.end_row();
+                    }
+                });
+            });
+        });
+    });
+}
