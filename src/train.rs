@@ -109,7 +109,7 @@ pub fn sort_batch(rng: &mut SplitMix64, batch_size: usize) -> (Vec<usize>, Vec<u
 
 /// Mean cross-entropy of the answer positions: where position 5 predicts the first sorted letter, and so on.
 pub fn sort_loss<B: Backend>(model: &Gpt<B>, inputs: &[usize], targets: &[usize], batch_size: usize) -> Tensor<B, 1> {
-    let device = model.wte.val().device();
+    let device = model.wte.device();
     let t = 2 * SORT_LENGTH - 1;
     let idx = Tensor::<B, 2, Int>::from_data(
         TensorData::new(inputs.iter().map(|&x| x as i64).collect::<Vec<_>>(), [batch_size, t]),
@@ -190,7 +190,7 @@ impl<E: burn::tensor::ElementConversion> ElemF32 for E {
 
 /// Every one of the 3^6 = 729 problems, solved greedily; returns (correct, total).
 pub fn sort_accuracy<B: Backend>(model: &Gpt<B>) -> (usize, usize) {
-    let device = model.wte.val().device();
+    let device = model.wte.device();
     let problems: Vec<Vec<usize>> =
         (0..3usize.pow(SORT_LENGTH as u32)).map(|n| (0..SORT_LENGTH).map(|i| (n / 3usize.pow(i as u32)) % 3).collect()).collect();
     let mut contexts = problems.clone();

@@ -123,6 +123,8 @@ pub enum Command {
     Layout(layout_command::LayoutArgs),
     /// How one cell's value was calculated, with the numbers that went in.
     Explain(model_commands::ExplainArgs),
+    /// Split text into a model's tokens (GPT-2's BPE by default) and print their ids and pieces.
+    Tokenize(model_commands::TokenizeArgs),
     /// Work with tour files.
     #[command(subcommand)]
     Tour(tour_command::TourCommand),
@@ -156,6 +158,7 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(args)) => model_commands::inspect(args),
         Some(Command::Layout(args)) => layout_command::layout_command(args),
         Some(Command::Explain(args)) => model_commands::explain_command(args),
+        Some(Command::Tokenize(args)) => model_commands::tokenize(args),
         Some(Command::Tour(command)) => tour_command::tour_command(command),
         Some(Command::Train(args)) => train_commands::train(args),
         Some(Command::Eval(args)) => train_commands::eval(args),

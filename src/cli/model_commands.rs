@@ -36,6 +36,56 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct TokenizeArgs {
+    /// The text to tokenize.
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    pub text: Option<String>,
+    /// A file whose text to tokenize.
+    #[arg(long)]
+    pub file: Option<std::path::PathBuf>,
+    /// The model whose vocabulary to use: a preset (gpt2's BPE, nano's letters) ...
+    #[arg(long, default_value = "gpt2")]
+    pub model: String,
+    /// ... or a checkpoint's.
+    #[arg(long)]
+    pub weights: Option<std::path::PathBuf>,
+    /// Print {"tokens": [...], "pieces": [...]} instead of a line per token.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `llmviz tokenize`: every token of a text, with no cap; the time it took goes to stderr.
+pub fn tokenize(args: TokenizeArgs) -> CliResult {
+    let config = match &args.weights {
+        Some(path) => crate::model::Weights::load(path).map_err(|e| e.to_string())?.config,
+        None => crate::model::GptConfig::preset(&args.model).map_err(|e| e.to_string())?,
+    };
+    let text = match (&args.text, &args.file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?,
+        (None, None) => unreachable!("clap requires --text or --file"),
+    };
+    let tokenizer = Tokenizer::of(&config).ok_or_else(|| format!("model '{}' has no tokenizer llmviz knows", config.name))?;
+    // The BPE's tables are built on first use; that is not what the figure is about.
+    if tokenizer.takes_free_text() {
+        tokenizer.encode("warm up").map_err(|e| e.to_string())?;
+    }
+    let started = std::time::Instant::now();
+    let tokens = tokenizer.encode(&text).map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    let pieces: Vec<String> = tokens.iter().map(|&t| tokenizer.piece(t)).collect();
+    if args.json {
+        print_stdout(&json!({ "tokens": tokens, "pieces": pieces }).to_string());
+    } else {
+        let lines: Vec<String> = tokens.iter().zip(&pieces).map(|(id, piece)| format!("{id:>6} {}", quoted(piece))).collect();
+        print_stdout(&lines.join("\n"));
+    }
+    let words = text.split_whitespace().count();
+    eprintln!("{} tokens ({words} words, {} bytes) in {:.1} ms", tokens.len(), text.len(), elapsed.as_secs_f64() * 1e3);
+    Ok(())
+}
+
 pub fn inspect(args: InspectArgs) -> CliResult {
     let weights = args.model.weights()?;
     let tokens = args.model.tokens(&weights.config, None)?;

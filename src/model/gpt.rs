@@ -47,14 +47,22 @@ pub struct Block<B: Backend> {
     pub mlp: Mlp<B>,
 }
 
+/// A [V, C] matrix with a row per token (the token embedding, an untied head), kept in blocks of
+/// rows that each fit one GPU buffer binding: GPT-2's token embedding is 154 MB, and WebGPU (and
+/// lavapipe) bind at most 128 MiB at once. A small vocabulary is one block.
+#[derive(Module, Debug)]
+pub struct VocabRows<B: Backend> {
+    pub blocks: Vec<Param<Tensor<B, 2>>>,
+}
+
 #[derive(Module, Debug)]
 pub struct Gpt<B: Backend> {
-    pub wte: Param<Tensor<B, 2>>,
+    pub wte: VocabRows<B>,
     pub wpe: Param<Tensor<B, 2>>,
     pub h: Vec<Block<B>>,
     pub ln_f: LayerNorm<B>,
     /// None when tied: the head is then `wte` itself.
-    pub lm_head: Option<Param<Tensor<B, 2>>>,
+    pub lm_head: Option<VocabRows<B>>,
     #[module(skip)]
     pub config: GptConfig,
 }
@@ -161,7 +169,7 @@ impl<B: Backend> Gpt<B> {
     /// Token ids [B, T] -> logits [B, T, V]. `rec` keeps the intermediates when it is recording.
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let [batch, t] = idx.dims();
-        let tok_emb = embedding(self.wte.val(), idx); // [B, T, C]
+        let tok_emb = self.wte.embed(idx); // [B, T, C]
         let pos_emb = self.wpe.val().narrow(0, 0, t).unsqueeze::<3>(); // [1, T, C]
         rec.keep(|| "tok_emb".into(), &tok_emb);
         rec.keep(|| "pos_emb".into(), &pos_emb);
@@ -177,8 +185,8 @@ impl<B: Backend> Gpt<B> {
         rec.keep(|| "ln_f_std".into(), &std);
         rec.keep(|| "ln_f".into(), &x);
         let c = self.config.n_embd;
-        let head = self.lm_head.as_ref().unwrap_or(&self.wte).val(); // [V, C]
-        let logits = x.reshape([batch * t, c]).matmul(head.transpose()).reshape([batch, t, self.config.vocab_size]);
+        let head = self.lm_head.as_ref().unwrap_or(&self.wte); // [V, C]
+        let logits = head.logits(x.reshape([batch * t, c])).reshape([batch, t, self.config.vocab_size]);
         rec.keep(|| "logits".into(), &logits);
         if rec.is_recording() {
             let (probs, max, sumexp) = softmax_with_stats(logits.clone());
@@ -197,6 +205,7 @@ impl<B: Backend> Gpt<B> {
             match slot {
                 ParamSlot::Vector(param) => *param = Param::from_tensor(tensor1(tensor, device)),
                 ParamSlot::Matrix(param) => *param = Param::from_tensor(tensor2(tensor, device)),
+                ParamSlot::Vocab(rows) => *rows = VocabRows::from_tensor(&tensor, device),
             }
         }
         model
@@ -210,6 +219,7 @@ impl<B: Backend> Gpt<B> {
             let data = match slot {
                 ParamSlot::Vector(param) => param.val().into_data(),
                 ParamSlot::Matrix(param) => param.val().into_data(),
+                ParamSlot::Vocab(rows) => rows.matrix().into_data(),
             };
             let shape = data.shape.to_vec();
             tensors.insert(name, NamedTensor::new(shape, data.convert::<f32>().to_vec().expect("float data")));
@@ -223,8 +233,9 @@ impl<B: Backend> Gpt<B> {
         let matrix = || Param::from_tensor(Tensor::<B, 2>::empty([0, 0], device));
         let linear = || Linear { weight: matrix(), bias: vector() };
         let layer_norm = || LayerNorm { weight: vector(), bias: vector() };
+        let vocab = || VocabRows { blocks: vec![matrix()] };
         Gpt {
-            wte: matrix(),
+            wte: vocab(),
             wpe: matrix(),
             h: (0..config.n_layer)
                 .map(|_| Block {
@@ -235,7 +246,7 @@ impl<B: Backend> Gpt<B> {
                 })
                 .collect(),
             ln_f: layer_norm(),
-            lm_head: (!config.tied_lm_head).then(matrix),
+            lm_head: (!config.tied_lm_head).then(vocab),
             config: config.clone(),
         }
     }
@@ -243,7 +254,7 @@ impl<B: Backend> Gpt<B> {
     /// Every parameter in state_dict order, the order of `names::parameter_shapes`: the one walk
     /// that loading and saving share, as PyTorch's `state_dict` is.
     fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
-        let mut slots = vec![ParamSlot::Matrix(&mut self.wte), ParamSlot::Matrix(&mut self.wpe)];
+        let mut slots = vec![ParamSlot::Vocab(&mut self.wte), ParamSlot::Matrix(&mut self.wpe)];
         fn linear<B: Backend>(linear: &mut Linear<B>) -> [ParamSlot<'_, B>; 2] {
             [ParamSlot::Matrix(&mut linear.weight), ParamSlot::Vector(&mut linear.bias)]
         }
@@ -260,7 +271,7 @@ impl<B: Backend> Gpt<B> {
         }
         slots.extend(norm(&mut self.ln_f));
         if let Some(head) = &mut self.lm_head {
-            slots.push(ParamSlot::Matrix(head));
+            slots.push(ParamSlot::Vocab(head));
         }
         slots
     }
@@ -270,6 +281,69 @@ impl<B: Backend> Gpt<B> {
 enum ParamSlot<'a, B: Backend> {
     Vector(&'a mut Param<Tensor<B, 1>>),
     Matrix(&'a mut Param<Tensor<B, 2>>),
+    Vocab(&'a mut VocabRows<B>),
+}
+
+/// The most bytes one GPU buffer binding holds everywhere llmviz runs: WebGPU's default
+/// `maxStorageBufferBindingSize`, which lavapipe shares.
+pub const MAX_BINDING_BYTES: usize = 128 << 20;
+
+impl<B: Backend> VocabRows<B> {
+    /// Splits a [V, C] matrix into blocks of as many rows as fit one binding.
+    pub fn from_tensor(tensor: &NamedTensor, device: &B::Device) -> VocabRows<B> {
+        VocabRows::from_tensor_in(tensor, device, MAX_BINDING_BYTES / 4 / tensor.shape[1].max(1))
+    }
+
+    /// Splits a [V, C] matrix into blocks of `per_block` rows (the last may be shorter).
+    pub fn from_tensor_in(tensor: &NamedTensor, device: &B::Device, per_block: usize) -> VocabRows<B> {
+        let (rows, c) = (tensor.shape[0], tensor.shape[1]);
+        let per_block = per_block.max(1);
+        let blocks = tensor
+            .data
+            .chunks(per_block * c)
+            .map(|chunk| Param::from_tensor(Tensor::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / c, c]), device)))
+            .collect::<Vec<_>>();
+        debug_assert_eq!(blocks.iter().map(|b| b.dims()[0]).sum::<usize>(), rows);
+        VocabRows { blocks }
+    }
+
+    /// The whole matrix again (for saving; on the CPU).
+    pub fn matrix(&self) -> Tensor<B, 2> {
+        Tensor::cat(self.blocks.iter().map(|b| b.val()).collect(), 0)
+    }
+
+    pub fn device(&self) -> B::Device {
+        self.blocks[0].val().device()
+    }
+
+    /// Rows by token id: [B, T] -> [B, T, C]. With several blocks, each looks up the tokens it
+    /// holds and the rest are masked out.
+    pub fn embed(&self, idx: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        if let [only] = &self.blocks[..] {
+            return embedding(only.val(), idx);
+        }
+        let mut start = 0;
+        let mut out: Option<Tensor<B, 3>> = None;
+        for block in &self.blocks {
+            let rows = block.dims()[0];
+            let local = idx.clone().sub_scalar(start as i64);
+            let inside = local.clone().greater_equal_elem(0).bool_and(local.clone().lower_elem(rows as i64)); // [B, T]
+            let rows_of = embedding(block.val(), local.clamp(0, rows as i64 - 1)); // [B, T, C]
+            let kept = rows_of * inside.float().unsqueeze_dim::<3>(2);
+            out = Some(match out {
+                Some(sum) => sum + kept,
+                None => kept,
+            });
+            start += rows;
+        }
+        out.expect("at least one block")
+    }
+
+    /// x [N, C] times the matrix transposed: [N, V], a block of columns per block of rows.
+    pub fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let parts: Vec<Tensor<B, 2>> = self.blocks.iter().map(|block| x.clone().matmul(block.val().transpose())).collect();
+        if parts.len() == 1 { parts.into_iter().next().expect("one") } else { Tensor::cat(parts, 1) }
+    }
 }
 
 pub(crate) fn tensor1<B: Backend>(t: NamedTensor, device: &B::Device) -> Tensor<B, 1> {

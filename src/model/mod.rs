@@ -60,7 +60,10 @@ impl LoadedModel {
         check_tokens(self.config(), tokens)?;
         Ok(match self {
             LoadedModel::Ndarray(model) => record_forward(model.as_ref(), tokens),
-            LoadedModel::Wgpu(model) => record_forward(model.as_ref(), tokens),
+            LoadedModel::Wgpu(model) => {
+                check_gpu_tokens(self.config(), tokens)?;
+                record_forward(model.as_ref(), tokens)
+            }
         })
     }
 
@@ -90,8 +93,20 @@ pub enum ModelError {
     Empty,
     #[error("{len} tokens, but model '{model}' has a context of {block_size}")]
     TooLong { len: usize, block_size: usize, model: String },
+    #[error("{len} tokens: on the GPU at most {most} fit, since the logits of every position over {vocab_size} tokens must fit one 128 MiB buffer; use fewer (--max-tokens) or --backend ndarray")]
+    TooLongForGpu { len: usize, most: usize, vocab_size: usize },
     #[error("token {token} at position {position} is outside model '{model}''s vocabulary of {vocab_size}")]
     UnknownToken { token: usize, position: usize, vocab_size: usize, model: String },
+}
+
+/// On the GPU, the logits of every position, [T, V], must fit one buffer binding (1024 tokens of
+/// GPT-2 would take 205 MB): longer inputs are refused before burn would fail inside its server.
+pub fn check_gpu_tokens(config: &GptConfig, tokens: &[usize]) -> Result<(), ModelError> {
+    let most = gpt::MAX_BINDING_BYTES / 4 / config.vocab_size;
+    if tokens.len() > most {
+        return Err(ModelError::TooLongForGpu { len: tokens.len(), most, vocab_size: config.vocab_size });
+    }
+    Ok(())
 }
 
 /// The checks of a forward pass's input: at least one token, no more than the context, each in the vocabulary.
@@ -119,7 +134,7 @@ pub fn token_tensor<B: Backend>(tokens: &[usize], device: &B::Device) -> Tensor<
 }
 
 fn record_forward<B: Backend>(model: &Gpt<B>, tokens: &[usize]) -> Activations {
-    let device = model.wte.val().device();
+    let device = model.wte.device();
     let mut rec = Recorder::on();
     model.forward(token_tensor::<B>(tokens, &device), &mut rec);
     rec.finish(&model.config, tokens)

@@ -35,27 +35,51 @@ impl<B: Backend> Recorder<B> {
         }
     }
 
-    /// Reads everything kept back in one transfer and gives each tensor its canonical shape
-    /// (see `activation_shapes`), dropping the batch axis of one.
+    /// Reads everything kept back, a few transfers of at most `READ_BACK_VALUES` each, and gives
+    /// each tensor its canonical shape (see `activation_shapes`), dropping the batch axis of one.
     pub fn finish(self, config: &GptConfig, tokens: &[usize]) -> Activations {
-        let kept = self.kept.expect("finish is only called on a recording Recorder");
-        let lengths: Vec<usize> = kept.iter().map(|(_, t)| t.dims()[0]).collect();
-        let names: Vec<String> = kept.iter().map(|(name, _)| name.clone()).collect();
-        let all = Tensor::cat(kept.into_iter().map(|(_, t)| t).collect(), 0);
-        let values: Vec<f32> = all.into_data().convert::<f32>().to_vec().expect("float tensor data");
+        let (names, lengths, groups) = self.into_groups();
+        let values = groups.into_iter().flat_map(|group| read(group.into_data())).collect();
         assemble(config, tokens, &names, &lengths, values)
     }
 
     /// The same as `finish`, for the browser, where reading from the GPU must not block.
     pub async fn finish_async(self, config: &GptConfig, tokens: &[usize]) -> Activations {
+        let (names, lengths, groups) = self.into_groups();
+        let mut values = Vec::with_capacity(lengths.iter().sum());
+        for group in groups {
+            values.extend(read(group.into_data_async().await.expect("device read succeeds")));
+        }
+        assemble(config, tokens, &names, &lengths, values)
+    }
+
+    /// The kept tensors' names and lengths, and the tensors joined into groups small enough for
+    /// one GPU buffer each (GPT-2's activations over 64 tokens are some 80 MB).
+    fn into_groups(self) -> (Vec<String>, Vec<usize>, Vec<Tensor<B, 1>>) {
         let kept = self.kept.expect("finish is only called on a recording Recorder");
         let lengths: Vec<usize> = kept.iter().map(|(_, t)| t.dims()[0]).collect();
         let names: Vec<String> = kept.iter().map(|(name, _)| name.clone()).collect();
-        let all = Tensor::cat(kept.into_iter().map(|(_, t)| t).collect(), 0);
-        let data = all.into_data_async().await.expect("device read succeeds");
-        let values: Vec<f32> = data.convert::<f32>().to_vec().expect("float tensor data");
-        assemble(config, tokens, &names, &lengths, values)
+        let mut groups: Vec<Vec<Tensor<B, 1>>> = vec![Vec::new()];
+        let mut group_len = 0;
+        for (_, tensor) in kept {
+            let len = tensor.dims()[0];
+            if group_len + len > READ_BACK_VALUES && group_len > 0 {
+                groups.push(Vec::new());
+                group_len = 0;
+            }
+            group_len += len;
+            groups.last_mut().expect("one group at least").push(tensor);
+        }
+        let joined = groups.into_iter().filter(|g| !g.is_empty()).map(|g| Tensor::cat(g, 0)).collect();
+        (names, lengths, joined)
     }
+}
+
+/// The most values read back in one transfer: 64 MB of f32, half of WebGPU's default binding.
+const READ_BACK_VALUES: usize = 16 << 20;
+
+fn read(data: burn::tensor::TensorData) -> Vec<f32> {
+    data.convert::<f32>().to_vec().expect("float tensor data")
 }
 
 fn assemble(config: &GptConfig, tokens: &[usize], names: &[String], lengths: &[usize], values: Vec<f32>) -> Activations {

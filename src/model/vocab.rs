@@ -35,21 +35,11 @@ pub fn parse_letters(input: &str, config: &GptConfig) -> Result<Vec<usize>, Inpu
         model: config.name.clone(),
         vocab_size: config.vocab_size,
     })?;
-    let vocab = vocab_list(config);
     let input = input.trim();
     if input.is_empty() {
-        return Err(InputError::Empty { max: config.block_size, vocab });
+        return Err(InputError::Empty { max: config.block_size, vocab: vocab_list(config) });
     }
-    let tokens = input
-        .chars()
-        .enumerate()
-        .map(|(position, letter)| {
-            letters
-                .iter()
-                .position(|&l| l == letter.to_ascii_uppercase())
-                .ok_or(InputError::Unknown { letter, position, vocab: vocab.clone() })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let tokens = super::tokenizer::Tokenizer::Letters(letters).encode(input)?;
     if tokens.len() > config.block_size {
         return Err(InputError::TooLong { len: tokens.len(), max: config.block_size });
     }

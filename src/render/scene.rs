@@ -101,8 +101,8 @@ pub struct SceneValues {
     pub weights: Option<Arc<Weights>>,
     pub activations: Option<Arc<Activations>>,
     pub state: ValuesState,
-    /// Weight values drawn without their numbers: too many for the value buffer (GPT-2's 124M).
-    pub weights_left_out: u64,
+    /// Values drawn without their numbers: too many for the value buffer (GPT-2's 124M weights).
+    pub values_left_out: u64,
 }
 
 /// The spawned scene: its layout, the entity of each block and box, and the GPU buffers and
@@ -247,7 +247,7 @@ fn start_forward_pass(
         values.weights = source.weights.clone();
         values.activations = None;
         *packed = pack_values(&scene.layout, source.weights.as_deref(), None);
-        values.weights_left_out = packed.weights_left_out;
+        values.values_left_out = packed.left_out;
     }
 }
 
@@ -266,7 +266,7 @@ fn receive_values(
     match result.activations {
         Ok(activations) => {
             *packed = pack_values(&scene.layout, values.weights.as_deref(), Some(&activations));
-            values.weights_left_out = packed.weights_left_out;
+            values.values_left_out = packed.left_out;
             values.activations = Some(Arc::new(activations));
             values.state = ValuesState::Ready;
         }

@@ -126,9 +126,9 @@ fn model_card(
             let values_text = match scene.as_ref().map(|_| &values.state) {
                 Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
                 Some(ValuesState::Computing(_)) => "running the model…".to_string(),
-                Some(ValuesState::Ready) if values.weights_left_out > 0 => format!(
-                    "values: this input's activations; the {} weights are drawn as blocks without their values (too many for one value buffer)",
-                    layout::group_digits(values.weights_left_out)
+                Some(ValuesState::Ready) if values.values_left_out > 0 => format!(
+                    "values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.",
+                    layout::group_digits(values.values_left_out)
                 ),
                 Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
                 Some(ValuesState::Failed(message)) => message.clone(),

@@ -23,8 +23,9 @@ use crate::model::{BackendKind, LoadedModel};
 pub struct PackedValues {
     pub values: Vec<f32>,
     pub tensors: HashMap<String, PackedTensor>,
-    /// Values of weights left out because they would not fit the buffer (their blocks show no values).
-    pub weights_left_out: u64,
+    /// Values left out because they would not fit the buffer (their blocks show no values):
+    /// GPT-2's weights, and the largest activations of a long text.
+    pub left_out: u64,
 }
 
 /// The most values one buffer holds: WebGPU's default `maxStorageBufferBindingSize`, 128 MiB of
@@ -61,11 +62,16 @@ pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Opti
     // or none, so that a model's weights are either all drawn or visibly not.
     let (params, activation_tensors): (Vec<_>, Vec<_>) = tensors.into_iter().partition(|(name, _)| weights.tensors.contains_key(*name));
     for (name, shape) in &activation_tensors {
+        let size = shape.iter().product::<usize>();
+        if packed.values.len() + size > MAX_PACKED_VALUES {
+            packed.left_out += size as u64;
+            continue;
+        }
         pack_tensor(&mut packed, name, shape, activations.and_then(|a| a.get(name)));
     }
     let param_values: usize = params.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
     if packed.values.len() + param_values > MAX_PACKED_VALUES {
-        packed.weights_left_out = param_values as u64;
+        packed.left_out += param_values as u64;
         return packed;
     }
     for (name, shape) in &params {
@@ -282,6 +288,7 @@ mod browser {
     /// `LoadedModel::activations`, with the read back awaited instead of blocked on.
     async fn forward(model: &Gpt<GpuBackend>, tokens: &[usize]) -> Result<Activations, ModelError> {
         check_tokens(&model.config, tokens)?;
+        crate::model::check_gpu_tokens(&model.config, tokens)?;
         let started = bevy::platform::time::Instant::now();
         let mut recorder = Recorder::on();
         model.forward(token_tensor::<GpuBackend>(tokens, &WgpuDevice::default()), &mut recorder);

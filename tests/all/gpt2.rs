@@ -398,3 +398,76 @@ fn the_tokenizer_is_a_property_of_the_model() {
     let custom = GptConfig::new("custom", [1, 1, 4, 100, 8], false).unwrap();
     assert!(Tokenizer::of(&custom).is_none());
 }
+
+#[test]
+fn tokenize_prints_every_token_of_a_text_or_a_file() {
+    let output = llmviz(&["tokenize", "--text", "Hello world, it's", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["tokens"], serde_json::json!([15496, 995, 11, 340, 338]));
+    assert!(stderr(&output).starts_with("5 tokens (3 words, 17 bytes) in "), "{}", stderr(&output));
+    let file = temp_dir("tokenize").join("text.txt");
+    std::fs::write(&file, "we'll\n").unwrap();
+    let output = llmviz(&["tokenize", "--file", arg(&file)]);
+    assert_eq!(stdout(&output), "   732 \"we\"\n  1183 \"'ll\"\n   198 \"\\n\"\n");
+    let output = llmviz(&["tokenize", "--model", "nano", "--text", "CAB"]);
+    assert_eq!(stdout(&output), "     2 \"C\"\n     0 \"A\"\n     1 \"B\"\n");
+}
+
+#[test]
+fn a_checkpoints_scene_packs_its_activations_and_the_drawn_positions_of_wpe() {
+    use bevy_math::UVec2;
+    use llmviz::render::offscreen::Offscreen;
+    use llmviz::render::scene::{SceneSource, SceneValues};
+    use llmviz::render::values::PackedValues;
+    use llmviz::render::view::CameraChoice;
+    let _gpu = crate::gpu::gpu();
+    let mut weights = Weights::load(&fixture_dir()).unwrap();
+    weights.config = weights.config.with_max_tokens(8);
+    let wpe = weights.tensors["transformer.wpe.weight"].data[..8 * 8].to_vec();
+    let source = SceneSource::with_weights(weights, vec![15496, 995, 11]);
+    let view = CameraChoice::Overview.view_point(&llmviz::layout::build(&source.config)).unwrap();
+    let mut offscreen = Offscreen::new(source, UVec2::new(160, 90), view);
+    offscreen.wait_until_ready().unwrap();
+    let world = offscreen.world_mut();
+    assert_eq!(world.resource::<SceneValues>().values_left_out, 0, "the tiny model's weights fit");
+    let packed = world.resource::<PackedValues>();
+    // x is [T = 8, C = 8]: the three tokens' rows as numpy has them, NaN past the text.
+    let x = packed.tensors["x"];
+    let (_, expected) = reference();
+    for (ours, theirs) in packed.values[x.base..x.base + 24].iter().zip(&expected["x"].data[..24]) {
+        assert!((ours - theirs).abs() < 1e-4, "{ours} vs {theirs}");
+    }
+    assert!(packed.values[x.base + 24..x.base + 64].iter().all(|v| v.is_nan()));
+    // The position embedding has 16 rows; the 8 drawn are its first.
+    let drawn = packed.tensors["transformer.wpe.weight"];
+    assert_eq!(packed.values[drawn.base..drawn.base + 64], wpe[..]);
+}
+
+#[test]
+fn a_vocabulary_split_over_gpu_sized_blocks_gives_the_same_numbers() {
+    use llmviz::model::gpt::VocabRows;
+    use llmviz::model::names::WTE;
+    let weights = Weights::load(&fixture_dir()).unwrap();
+    // GPT-2's 154 MB token embedding is two blocks; here 50,257 rows in blocks of 10,000 make six.
+    let split = |model: LoadedModel| match model {
+        LoadedModel::Ndarray(mut gpt) => {
+            gpt.wte = VocabRows::from_tensor_in(&weights.tensors[WTE], &Default::default(), 10_000);
+            assert_eq!(gpt.wte.blocks.len(), 6);
+            LoadedModel::Ndarray(gpt)
+        }
+        LoadedModel::Wgpu(mut gpt) => {
+            gpt.wte = VocabRows::from_tensor_in(&weights.tensors[WTE], &Default::default(), 10_000);
+            LoadedModel::Wgpu(gpt)
+        }
+    };
+    let (tokens, expected) = reference();
+    let _gpu = crate::gpu::gpu();
+    for backend in [BackendKind::Ndarray, BackendKind::Wgpu] {
+        let activations = split(LoadedModel::new(&weights, backend)).activations(&tokens).unwrap();
+        for name in ["tok_emb", "x", "logits", "probs"] {
+            let worst = activations.tensors[name].data.iter().zip(&expected[name].data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst <= 1e-4, "{name} on {backend:?}: {worst}");
+        }
+    }
+}
