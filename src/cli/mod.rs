@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use bevy_math::UVec2;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::model::tokenizer::{keep_tokens, tokenize};
+use crate::model::tokenizer::{Tokenizer, keep_tokens, tokenize};
 use crate::model::vocab::parse_letters;
 use crate::model::{BackendKind, GptConfig, Weights};
 use crate::render::scene::SceneSource;
@@ -62,6 +62,9 @@ pub struct ModelInput {
     pub max_tokens: usize,
 }
 
+/// What a model that reads text reads when no `--text` is given: nanoGPT's sampling prompt.
+pub const DEFAULT_TEXT: &str = "Hello, I'm a language model,";
+
 /// T of a checkpoint's layout when `--max-tokens` is not given.
 pub const DEFAULT_MAX_TOKENS: usize = 64;
 
@@ -86,12 +89,16 @@ impl ModelInput {
         Ok(weights)
     }
 
-    /// The tokens of `--text` or `--input` for `config`'s model, `default` (letters) when neither
-    /// was given. Text longer than the model takes keeps its first tokens and warns on stderr.
-    pub fn tokens(&self, config: &GptConfig, default: Option<&str>) -> Result<Vec<usize>, String> {
-        match (&self.text, self.input.as_deref().or(default)) {
+    /// The tokens of `--text` or `--input` for `config`'s model; with `defaults`, when neither was
+    /// given, nano's CBABBC or, for a model that reads text, `DEFAULT_TEXT`. Text longer than the
+    /// model takes keeps its first tokens and warns on stderr.
+    pub fn tokens(&self, config: &GptConfig, defaults: bool) -> Result<Vec<usize>, String> {
+        let free_text = Tokenizer::of(config).is_some_and(|t| t.takes_free_text());
+        let default_text = (defaults && free_text && self.input.is_none()).then(|| DEFAULT_TEXT.to_string());
+        let default_letters = (defaults && !free_text).then_some(crate::render::DEFAULT_INPUT);
+        match (self.text.clone().or(default_text), self.input.as_deref().or(default_letters)) {
             (Some(text), _) => {
-                let tokens = tokenize(config, text).map_err(|e| format!("--text: {e}"))?;
+                let tokens = tokenize(config, &text).map_err(|e| format!("--text: {e}"))?;
                 let (tokens, warning) = keep_tokens(config, tokens);
                 if let Some(warning) = warning {
                     eprintln!("warning: --text: {warning}");
@@ -103,10 +110,10 @@ impl ModelInput {
         }
     }
 
-    /// Weights and tokens together, as the scene shows them.
-    pub fn scene(&self, default: Option<&str>) -> Result<SceneSource, String> {
+    /// Weights and tokens together, as the scene shows them (with the default input when none is given).
+    pub fn scene(&self) -> Result<SceneSource, String> {
         let weights = self.weights()?;
-        let tokens = self.tokens(&weights.config, default)?;
+        let tokens = self.tokens(&weights.config, true)?;
         Ok(SceneSource::with_weights(weights, tokens))
     }
 }
@@ -166,7 +173,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bench(args)) => render_commands::bench(args),
         None if !cli.model.is_empty() => cli
             .model
-            .scene(Some(crate::render::DEFAULT_INPUT))
+            .scene()
             .and_then(|source| crate::render::app::run_scene_app(source).map_err(|error| error.to_string())),
         None => {
             let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step };

@@ -23,7 +23,7 @@ pub struct InspectArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    /// Weights and text; nano reads CBABBC when neither --text nor --input is given.
+    /// Weights and text; when neither --text nor --input is given, nano reads CBABBC and GPT-2 "Hello, I'm a language model,".
     #[command(flatten)]
     pub model: ModelInput,
     /// A block name from `llmviz layout --json`, e.g. block0.head1.att.
@@ -88,7 +88,7 @@ pub fn tokenize(args: TokenizeArgs) -> CliResult {
 
 pub fn inspect(args: InspectArgs) -> CliResult {
     let weights = args.model.weights()?;
-    let tokens = args.model.tokens(&weights.config, None)?;
+    let tokens = args.model.tokens(&weights.config, false)?;
     let tokenizer = Tokenizer::of(&weights.config);
     let piece = |token: usize| tokenizer.as_ref().map_or_else(|| format!("<{token}>"), |t| t.piece(token));
     let model = LoadedModel::new(&weights, args.backend.into());
@@ -143,7 +143,7 @@ pub fn activations_json(activations: &Activations, pieces: &[String]) -> Value {
 
 pub fn explain_command(args: ExplainArgs) -> CliResult {
     let weights = args.model.weights()?;
-    let tokens = args.model.tokens(&weights.config, Some(crate::render::DEFAULT_INPUT))?;
+    let tokens = args.model.tokens(&weights.config, true)?;
     let cell = crate::explain::parse_cell(&args.cell).map_err(|e| format!("--cell '{}': {e}", args.cell))?;
     let layout = crate::layout::build(&weights.config);
     let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).map_err(|e| format!("--text: {e}"))?;

@@ -21,7 +21,7 @@ pub struct ScreenshotArgs {
     /// overview, or block:NAME for a block's view (e.g. block:block0.head0.q).
     #[arg(long, default_value = "overview")]
     pub camera: String,
-    /// Weights and text (then --model is not used); nano reads CBABBC when neither --text nor --input is given.
+    /// Weights and text (then --model is not used); without --text or --input, nano reads CBABBC and GPT-2 "Hello, I'm a language model,".
     #[command(flatten)]
     pub input: ModelInput,
     /// Render a tour's scene instead: its model, camera and blocks at --chapter and --time.
@@ -92,7 +92,7 @@ pub fn bench(args: BenchArgs) -> CliResult {
 /// The scene of `--weights`/`--text` when given, else of the preset `--model` (nano on `--input`).
 fn scene_of(model: &str, input: &ModelInput) -> Result<SceneSource, String> {
     if input.weights.is_some() || input.text.is_some() {
-        return input.scene(Some(crate::render::DEFAULT_INPUT));
+        return input.scene();
     }
     crate::render::scene_source(model, input.input.as_deref()).map_err(|e| e.to_string())
 }

@@ -32,6 +32,17 @@ pub fn visible_piece(piece: &str) -> String {
     shown
 }
 
+/// A probability as a percentage with two significant digits or so: 42%, 3.1%, 0.0021%.
+pub fn percent(probability: f32) -> String {
+    let percent = probability * 100.0;
+    match percent {
+        p if p >= 10.0 => format!("{p:.0}%"),
+        p if p >= 1.0 => format!("{p:.1}%"),
+        p if p >= 0.01 => format!("{p:.2}%"),
+        p => format!("{p:.4}%"),
+    }
+}
+
 /// The five most likely next tokens of each position, worked out once per forward pass.
 #[derive(Default)]
 pub struct TopCache {
@@ -96,7 +107,7 @@ fn next_tokens(ctx: &egui::Context, config: &GptConfig, tokenizer: &Tokenizer, a
                         ui.label(RichText::new(format!("t={position}")).small());
                         ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace());
                         for &(next, probability) in candidates {
-                            ui.label(RichText::new(format!("{} {:.1}%", visible_piece(&tokenizer.piece(next)), probability * 100.0)).monospace());
+                            ui.label(RichText::new(format!("{} {}", visible_piece(&tokenizer.piece(next)), percent(probability))).monospace());
                         }
                         ui.end_row();
                     }

@@ -471,3 +471,24 @@ fn a_vocabulary_split_over_gpu_sized_blocks_gives_the_same_numbers() {
         }
     }
 }
+
+#[test]
+fn without_text_a_checkpoint_reads_nanogpts_prompt() {
+    let output = llmviz(&["explain", "--weights", arg(&fixture_dir()), "--block", "x", "--cell", "3,0", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let explanation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(explanation["index"], serde_json::json!([3, 0]));
+    // "Hello, I'm a language model,": Hello | , | ␣I | 'm | ...
+    assert!(explanation["formula"].as_str().unwrap().contains("\"'m\" = 1101"), "{}", explanation["formula"]);
+    let output = llmviz(&["inspect", "--weights", arg(&fixture_dir())]);
+    assert_clean_failure(&output, "give --text TEXT (any model) or --input LETTERS");
+}
+
+#[test]
+fn logits_too_large_for_one_gpu_buffer_are_refused_before_burn_sees_them() {
+    let gpt2 = GptConfig::preset("gpt2").unwrap();
+    // 667 positions × 50,257 logits × 4 bytes fit WebGPU's 128 MiB binding; 668 do not.
+    assert!(llmviz::model::check_gpu_tokens(&gpt2, &[0; 667]).is_ok());
+    let error = llmviz::model::check_gpu_tokens(&gpt2, &[0; 668]).unwrap_err().to_string();
+    assert!(error.starts_with("668 tokens: on the GPU at most 667 fit"), "{error}");
+}
