@@ -4,6 +4,7 @@
 //! code. The library modules it calls (`model`, `layout`, `explain`, `tour`, `render`, `train`)
 //! return values and errors and print nothing, so nothing flows back from them into the command line.
 
+mod fetch_command;
 mod layout_command;
 mod model_commands;
 mod render_commands;
@@ -132,6 +133,8 @@ pub enum Command {
     Explain(model_commands::ExplainArgs),
     /// Split text into a model's tokens (GPT-2's BPE by default) and print their ids and pieces.
     Tokenize(model_commands::TokenizeArgs),
+    /// Download a GPT-2 checkpoint from Hugging Face into a folder that --weights opens.
+    Fetch(fetch_command::FetchArgs),
     /// Work with tour files.
     #[command(subcommand)]
     Tour(tour_command::TourCommand),
@@ -167,6 +170,7 @@ pub fn main() -> ExitCode {
         Some(Command::Explain(args)) => model_commands::explain_command(args),
         Some(Command::Tokenize(args)) => model_commands::tokenize(args),
         Some(Command::Tour(command)) => tour_command::tour_command(command),
+        Some(Command::Fetch(args)) => fetch_command::fetch(args),
         Some(Command::Train(args)) => train_commands::train(args),
         Some(Command::Eval(args)) => train_commands::eval(args),
         Some(Command::Screenshot(args)) => render_commands::screenshot(args),

@@ -4,6 +4,7 @@ mod cli;
 mod gpu;
 mod house;
 mod explain;
+mod fetch;
 mod gpt2;
 mod layout;
 mod model;
