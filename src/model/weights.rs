@@ -103,8 +103,9 @@ impl Weights {
             match metadata.metadata().as_ref().and_then(|m| m.get("config")) {
                 Some(config) => read_safetensors(path, bytes, config)?,
                 None => {
+                    // Checks each tensor's shape and values as it reads it, naming it as stored.
                     let config = hf_config.map(|(config_path, text)| super::huggingface::folder_config(config_path, text, path)).transpose()?;
-                    super::huggingface::read_hf_safetensors(path, bytes, config)?
+                    return super::huggingface::read_hf_safetensors(path, bytes, config);
                 }
             }
         } else {
