@@ -1,16 +1,17 @@
 //! The windowed app: the scene, its level of detail, the camera controls and the egui overlays.
-//! It redraws only when something happens (reactive winit): input, a flight, a running forward pass.
+//! It redraws only when something happens (reactive winit, `idle`): input, a flight, a playing
+//! tour, a running forward pass.
 
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::window::RequestRedraw;
-use bevy::winit::WinitSettings;
 
 use super::camera::CameraPlugin;
 use super::hover::HoverPlugin;
+use super::idle::IdlePlugin;
 use super::lod::LodPlugin;
 use super::pick::PickPlugin;
-use super::scene::{BlockScene, ScenePlugin, SceneSource, SceneValues, ValuesState};
+use super::scene::{BlockScene, ScenePlugin, SceneSource, SceneValues};
 use super::stats::RenderStatsPlugin;
 use super::tour_player::{TourLink, TourPlugin, TourState};
 use super::ui::UiPlugin;
@@ -67,14 +68,12 @@ fn exit_result(exit: AppExit) -> Result<(), RenderError> {
 pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
-        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin))
-        .insert_resource(WinitSettings::desktop_app())
+        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin, IdlePlugin))
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)
         .add_systems(Startup, move |mut commands: Commands| {
             commands.spawn(scene_camera(view));
-        })
-        .add_systems(Update, keep_redrawing_while_computing);
+        });
     #[cfg(not(target_arch = "wasm32"))]
     match super::live_input::TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR)) {
         Ok(checkpoints) => {
@@ -100,9 +99,8 @@ fn screenshot_window_and_exit(
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
     redraw.write(RequestRedraw);
-    let ready = scene.is_some() && matches!(values.state, ValuesState::Ready | ValuesState::StructureOnly);
-    let stats = stats.get();
-    *settled = if ready && stats.waiting_pipelines == 0 && stats.batches > 0 { *settled + 1 } else { 0 };
+    let ready = super::idle::scene_ready(scene.as_deref(), &values, &stats.get());
+    *settled = if ready { *settled + 1 } else { 0 };
     if *settled < 10 || *taken {
         return;
     }
@@ -113,11 +111,4 @@ fn screenshot_window_and_exit(
             exit.write(AppExit::Success);
         },
     );
-}
-
-/// While the forward pass runs, frames must keep coming to pick its result up.
-fn keep_redrawing_while_computing(scene: Option<Res<BlockScene>>, values: Res<SceneValues>, mut redraw: MessageWriter<RequestRedraw>) {
-    if scene.is_none() || matches!(values.state, ValuesState::Computing(_)) {
-        redraw.write(RequestRedraw);
-    }
 }

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod camera;
 pub mod hover;
+pub mod idle;
 pub mod live_input;
 pub mod lod;
 pub mod material;

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bevy::prelude::*;
 use bevy::window::RequestRedraw;
@@ -32,8 +33,9 @@ use crate::tour::{BlockState, CameraPose, Cells, ChapterTimeline, CompiledTour, 
 pub const DEFAULT_TOUR_FILE: &str = "tours/nano-gpt.ron";
 pub const BUILT_IN_TOUR: &str = include_str!("../../tours/nano-gpt.ron");
 
-/// How often the open tour file is checked for changes.
-const RELOAD_POLL_SECONDS: f32 = 0.5;
+/// How often the open tour file is read for changes, off the app's thread.
+#[cfg(not(target_arch = "wasm32"))]
+const RELOAD_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where to open a tour: `--tour FILE --chapter ID --step N`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,7 +59,6 @@ pub struct TourState {
     pub chapter: usize,
     pub player: Player,
     pub layouts: Layouts,
-    reload_timer: Timer,
 }
 
 impl TourState {
@@ -76,7 +77,6 @@ impl TourState {
             chapter,
             player: Player::paused_at(time),
             layouts,
-            reload_timer: Timer::from_seconds(RELOAD_POLL_SECONDS, TimerMode::Repeating),
         }
     }
 
@@ -288,19 +288,49 @@ fn tweened_frame(
     Some(frame)
 }
 
-fn reload_tour_file(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
-    let Some(mut tour) = tour else { return };
-    if tour.live.is_none() || !tour.reload_timer.tick(time.delta()).just_finished() {
+/// Raised by the thread watching the open tour file (`watch_tour_file`) when its text changed.
+#[derive(Resource, Clone, Default)]
+pub struct TourFileChanged(Arc<AtomicBool>);
+
+fn reload_tour_file(tour: Option<ResMut<TourState>>, changed: Option<Res<TourFileChanged>>, mut redraw: MessageWriter<RequestRedraw>) {
+    let (Some(mut tour), Some(changed)) = (tour, changed) else { return };
+    if !changed.0.swap(false, Ordering::Relaxed) {
         return;
     }
     match tour.poll_file() {
         Polled::Reloaded => info!("reloaded {}", tour.compiled.file),
-        Polled::Broken => {
-            warn!("{} does not check; the last good version stays in use", tour.compiled.file);
-            redraw.write(RequestRedraw);
-        }
-        Polled::Unchanged => {}
+        Polled::Broken => warn!("{} does not check; the last good version stays in use", tour.compiled.file),
+        Polled::Unchanged => return,
     }
+    redraw.write(RequestRedraw);
+}
+
+/// The app sleeps while nothing moves, so it cannot poll the tour file itself: a thread reads it
+/// every `RELOAD_POLL` and, when the text changed, raises `TourFileChanged` and wakes the app.
+/// Reading a small file twice a second costs nothing measurable.
+#[cfg(not(target_arch = "wasm32"))]
+fn watch_tour_file(mut commands: Commands, tour: Option<Res<TourState>>, proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>) {
+    let Some(path) = tour.as_ref().and_then(|tour| tour.live.as_ref()).map(|live| live.path().to_path_buf()) else { return };
+    let changed = TourFileChanged::default();
+    commands.insert_resource(changed.clone());
+    let proxy = proxy.map(|proxy| (*proxy).clone());
+    let mut last = std::fs::read(&path).ok();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(RELOAD_POLL);
+            let now = std::fs::read(&path).ok();
+            if now.is_some() && now != last {
+                last = now;
+                changed.0.store(true, Ordering::Relaxed);
+                if let Some(proxy) = &proxy
+                    && proxy.send_event(bevy::winit::WinitUserEvent::WakeUp).is_err()
+                {
+                    // The app has ended.
+                    return;
+                }
+            }
+        }
+    });
 }
 
 fn advance_tour(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
@@ -530,6 +560,8 @@ impl Plugin for TourPlugin {
     fn build(&self, app: &mut App) {
         add_tour_systems(app);
         app.add_systems(Update, tour_keys.before(advance_tour));
+        #[cfg(not(target_arch = "wasm32"))]
+        app.add_systems(Startup, watch_tour_file);
         super::tour_panel::add_panel(app);
     }
 }

@@ -1,9 +1,10 @@
 //! The open tour file, reloaded when it changes: an edit takes effect without restarting, and a
 //! broken edit leaves the last good tour running beside its errors.
 //!
-//! Polling, not OS file events: the app calls `poll` a few times a second, which reads the file
-//! and compares its text with the last one read. That works the same on every platform, on files
-//! replaced by editors, and for two edits within one tick of the file system's clock.
+//! Polling, not OS file events: a thread beside the app reads the file twice a second and, when
+//! its text changed, has the app call `poll`, which reads it again and compares its text with the
+//! last one read. That works the same on every platform, on files replaced by editors, and for
+//! two edits within one tick of the file system's clock.
 
 use std::path::{Path, PathBuf};
 

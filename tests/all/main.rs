@@ -3,6 +3,7 @@
 mod cli;
 mod gpu;
 mod house;
+mod idle;
 mod explain;
 mod fetch;
 mod gpt2;

@@ -1,0 +1,160 @@
+//! Idle is free: with nothing moving and no input, the app draws no frame at all.
+//!
+//! Bevy's reactive winit loop sleeps until an event or a `RequestRedraw` arrives. Three things
+//! broke that sleep, and this plugin answers each:
+//! - `WinitSettings::desktop_app()` still wakes every 5 s (60 s unfocused): the wait is now unbounded;
+//! - bevy_egui 0.42 hands egui a `ModifiersChanged` event every frame, whether the modifiers
+//!   changed or not; egui takes any event as a reason to repaint at once and wakes the loop, so
+//!   each frame asked for the next. `drop_unchanged_modifiers` lets only real changes through;
+//! - bevy_egui wakes the loop when egui asks for a repaint now, not when it asks for one later (a
+//!   tooltip after its delay, a text cursor's blink), which the timers used to catch:
+//!   `wake_egui_when_asked` wakes it for both;
+//! - the systems that keep frames coming ask only while there is something to show: here while
+//!   the scene loads (pipelines compiling, the forward pass running), and beside what they
+//!   animate for a flight or a playing tour.
+//!
+//! `LLMVIZ_FRAME_LOG=1` prints a line on stderr for each frame, for the test that counts frames
+//! while the app is idle (tests/all/idle.rs).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::window::RequestRedraw;
+use bevy::winit::{EventLoopProxy, EventLoopProxyWrapper, UpdateMode, WinitSettings, WinitUserEvent};
+use bevy_egui::{EguiContext, EguiInput, EguiInputSet, EguiPreUpdateSet, egui};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen::JsCast;
+
+use super::scene::{BlockScene, SceneValues, ValuesState};
+use super::stats::{FrameStats, RenderStats};
+
+pub const FRAME_LOG_ENV: &str = "LLMVIZ_FRAME_LOG";
+
+/// Reactive updates without a timer, and egui woken only by real input. Needs the `EguiPlugin`.
+pub struct IdlePlugin;
+
+impl Plugin for IdlePlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(WinitSettings {
+            focused_mode: UpdateMode::reactive(Duration::MAX),
+            unfocused_mode: UpdateMode::reactive_low_power(Duration::MAX),
+        })
+        .add_systems(
+            PreUpdate,
+            (
+                wake_egui_when_asked.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass),
+                drop_unchanged_modifiers.after(EguiInputSet::WriteEguiEvents).before(EguiPreUpdateSet::BeginPass),
+            ),
+        )
+        .add_systems(Update, keep_redrawing_while_loading)
+        .add_systems(Last, log_frame.run_if(|| std::env::var_os(FRAME_LOG_ENV).is_some()));
+    }
+}
+
+/// Replaces bevy_egui's repaint callback on each new context with one that also honours delays.
+fn wake_egui_when_asked(mut contexts: Query<&mut EguiContext, Added<EguiContext>>, proxy: Option<Res<EventLoopProxyWrapper>>) {
+    let Some(proxy) = proxy else { return };
+    for mut context in &mut contexts {
+        let wake_after = waker((**proxy).clone());
+        context.get_mut().set_request_repaint_callback(move |info| wake_after(info.delay));
+    }
+}
+
+/// A function that wakes the event loop after a delay. Natively one thread per context holds the
+/// earliest deadline asked for and sleeps until it, without a frame in between.
+#[cfg(not(target_arch = "wasm32"))]
+fn waker(proxy: EventLoopProxy<WinitUserEvent>) -> impl Fn(Duration) + Send + Sync + 'static {
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::Instant;
+    let (deadlines, received) = std::sync::mpsc::channel::<Instant>();
+    let wake = proxy.clone();
+    std::thread::spawn(move || {
+        let mut next: Option<Instant> = None;
+        loop {
+            let asked = match next {
+                None => received.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => received.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match asked {
+                Ok(at) => next = Some(next.map_or(at, |next| next.min(at))),
+                Err(RecvTimeoutError::Timeout) => {
+                    next = None;
+                    if wake.send_event(WinitUserEvent::WakeUp).is_err() {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    });
+    move |delay: Duration| {
+        if delay.is_zero() {
+            let _ = proxy.send_event(WinitUserEvent::WakeUp);
+        } else if delay < Duration::from_secs(3600) {
+            let _ = deadlines.send(Instant::now() + delay);
+        }
+    }
+}
+
+/// In the page, a `setTimeout` per delayed request.
+#[cfg(target_arch = "wasm32")]
+fn waker(proxy: EventLoopProxy<WinitUserEvent>) -> impl Fn(Duration) + Send + Sync + 'static {
+    move |delay: Duration| {
+        if delay.is_zero() {
+            let _ = proxy.send_event(WinitUserEvent::WakeUp);
+            return;
+        }
+        let Some(window) = web_sys::window() else { return };
+        let later = proxy.clone();
+        let wake = wasm_bindgen::closure::Closure::once_into_js(move || {
+            let _ = later.send_event(WinitUserEvent::WakeUp);
+        });
+        let milliseconds = delay.as_millis().min(i32::MAX as u128) as i32;
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(wake.unchecked_ref(), milliseconds);
+    }
+}
+
+/// Keeps a context's `ModifiersChanged` event only when the modifiers differ from those egui
+/// last received. A focus change makes egui forget its modifiers, so the next ones go through.
+fn drop_unchanged_modifiers(mut inputs: Query<(Entity, &mut EguiInput)>, mut told: Local<HashMap<Entity, egui::Modifiers>>) {
+    for (context, mut input) in &mut inputs {
+        let input = &mut input.0;
+        if input.events.iter().any(|event| matches!(event, egui::Event::WindowFocused(_))) {
+            told.remove(&context);
+        }
+        input.events.retain(|event| match event {
+            egui::Event::ModifiersChanged(modifiers) => told.insert(context, *modifiers) != Some(*modifiers),
+            _ => true,
+        });
+    }
+}
+
+/// Whether the scene is on screen as it will stay: spawned, its values computed (or none to
+/// compute), no pipeline compiling and at least one block drawn.
+pub fn scene_ready(scene: Option<&BlockScene>, values: &SceneValues, stats: &FrameStats) -> bool {
+    scene.is_some()
+        && matches!(values.state, ValuesState::Ready | ValuesState::StructureOnly)
+        && stats.waiting_pipelines == 0
+        && stats.batches > 0
+}
+
+/// Until the scene is ready, frames keep coming, so that compiling pipelines and the forward
+/// pass's result are picked up without waiting for input. A pass that failed waits for new input.
+fn keep_redrawing_while_loading(
+    scene: Option<Res<BlockScene>>,
+    values: Res<SceneValues>,
+    stats: Res<RenderStats>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
+    if !matches!(values.state, ValuesState::Failed(_)) && !scene_ready(scene.as_deref(), &values, &stats.get()) {
+        redraw.write(RequestRedraw);
+    }
+}
+
+/// `frame N ready|loading`, N counting the frames rendered.
+fn log_frame(scene: Option<Res<BlockScene>>, values: Res<SceneValues>, stats: Res<RenderStats>) {
+    let stats = stats.get();
+    let ready = scene_ready(scene.as_deref(), &values, &stats);
+    eprintln!("llmviz frame {} {}", stats.frames, if ready { "ready" } else { "loading" });
+}
