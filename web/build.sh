@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the browser version of llmviz into web/dist/: index.html, the JS glue (llmviz.js) and the
-# WebAssembly (llmviz_bg.wasm), then prints the .wasm's size raw and gzipped.
+# Builds the browser version of llmviz into web/dist/: index.html, the JS glue (llmviz.js), the
+# WebAssembly (llmviz_bg.wasm) and the default model, each with brotli and gzip copies for the
+# server to send (web/compress.mjs), then prints their sizes.
 #
 #   ./web/build.sh            # then serve web/dist, e.g. node web/serve.mjs, and open http://127.0.0.1:8080/
 #
@@ -45,16 +46,11 @@ if [ "${LLMVIZ_WASM_OPT:-1}" != 0 ]; then
     mv web/dist/llmviz_bg.opt.wasm web/dist/llmviz_bg.wasm
 fi
 
-cp web/index.html web/dist/index.html
+raw=$(stat -c %s web/dist/llmviz_bg.wasm)
+# The page shows download progress against the .wasm's own size (index.html says why).
+sed "s/<meta name=\"llmviz-wasm-bytes\" content=\"\">/<meta name=\"llmviz-wasm-bytes\" content=\"$raw\">/" web/index.html > web/dist/index.html
 # The default model is downloaded beside the .wasm (src/model/weights.rs says why).
 cp models/nano-sort.safetensors web/dist/nano-sort.safetensors
 
-raw=$(stat -c %s web/dist/llmviz_bg.wasm)
-gzipped=$(gzip -9 -c web/dist/llmviz_bg.wasm | wc -c)
-model=$(stat -c %s web/dist/nano-sort.safetensors)
-model_gzipped=$(gzip -9 -c web/dist/nano-sort.safetensors | wc -c)
-awk -v raw="$raw" -v gz="$gzipped" -v model="$model" -v model_gz="$model_gzipped" 'BEGIN {
-    printf "web/dist/llmviz_bg.wasm: %.2f MB raw, %.2f MB gzipped\n", raw / 1e6, gz / 1e6
-    printf "web/dist/nano-sort.safetensors: %.2f MB raw, %.2f MB gzipped\n", model / 1e6, model_gz / 1e6
-    printf "the page downloads %.2f MB raw, %.2f MB gzipped\n", (raw + model) / 1e6, (gz + model_gz) / 1e6
-}'
+# Precompressed copies for the server to send (web/serve.mjs), and the sizes.
+node web/compress.mjs web/dist/index.html web/dist/llmviz.js web/dist/llmviz_bg.wasm web/dist/nano-sort.safetensors

@@ -11,9 +11,12 @@ pub mod tokenizer;
 pub mod vocab;
 pub mod weights;
 
+use burn::backend::NdArray;
+#[cfg(not(target_arch = "wasm32"))]
+use burn::backend::Wgpu;
 use burn::backend::ndarray::NdArrayDevice;
+#[cfg(not(target_arch = "wasm32"))]
 use burn::backend::wgpu::WgpuDevice;
-use burn::backend::{NdArray, Wgpu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -24,12 +27,17 @@ pub use record::Recorder;
 pub use weights::{WeightError, Weights};
 
 pub type CpuBackend = NdArray<f32>;
+/// Native only: the page runs nano on the CPU, which is quicker there than compiling compute
+/// pipelines, and leaves burn's wgpu backend out of the .wasm (a third of its size).
+#[cfg(not(target_arch = "wasm32"))]
 pub type GpuBackend = Wgpu;
 
-/// Where the forward pass runs: the CPU (ndarray) or the GPU through wgpu (lavapipe where there is no GPU).
+/// Where the forward pass runs: the CPU (ndarray) or the GPU through wgpu (lavapipe where there is
+/// no GPU; native only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
     Ndarray,
+    #[cfg(not(target_arch = "wasm32"))]
     Wgpu,
 }
 
@@ -37,6 +45,7 @@ pub enum BackendKind {
 /// in size, and only one is ever held.
 pub enum LoadedModel {
     Ndarray(Box<Gpt<CpuBackend>>),
+    #[cfg(not(target_arch = "wasm32"))]
     Wgpu(Box<Gpt<GpuBackend>>),
 }
 
@@ -44,6 +53,7 @@ impl LoadedModel {
     pub fn new(weights: &Weights, backend: BackendKind) -> LoadedModel {
         match backend {
             BackendKind::Ndarray => LoadedModel::Ndarray(Box::new(Gpt::from_weights(weights, &NdArrayDevice::Cpu))),
+            #[cfg(not(target_arch = "wasm32"))]
             BackendKind::Wgpu => LoadedModel::Wgpu(Box::new(Gpt::from_weights(weights, &WgpuDevice::default()))),
         }
     }
@@ -51,6 +61,7 @@ impl LoadedModel {
     pub fn config(&self) -> &GptConfig {
         match self {
             LoadedModel::Ndarray(model) => &model.config,
+            #[cfg(not(target_arch = "wasm32"))]
             LoadedModel::Wgpu(model) => &model.config,
         }
     }
@@ -60,6 +71,7 @@ impl LoadedModel {
         check_tokens(self.config(), tokens)?;
         Ok(match self {
             LoadedModel::Ndarray(model) => record_forward(model.as_ref(), tokens),
+            #[cfg(not(target_arch = "wasm32"))]
             LoadedModel::Wgpu(model) => {
                 check_gpu_tokens(self.config(), tokens)?;
                 record_forward(model.as_ref(), tokens)

@@ -43,16 +43,6 @@ impl<B: Backend> Recorder<B> {
         assemble(config, tokens, &names, &lengths, values)
     }
 
-    /// The same as `finish`, for the browser, where reading from the GPU must not block.
-    pub async fn finish_async(self, config: &GptConfig, tokens: &[usize]) -> Activations {
-        let (names, lengths, groups) = self.into_groups();
-        let mut values = Vec::with_capacity(lengths.iter().sum());
-        for group in groups {
-            values.extend(read(group.into_data_async().await.expect("device read succeeds")));
-        }
-        assemble(config, tokens, &names, &lengths, values)
-    }
-
     /// The kept tensors' names and lengths, and the tensors joined into groups small enough for
     /// one GPU buffer each (GPT-2's activations over 64 tokens are some 80 MB).
     fn into_groups(self) -> (Vec<String>, Vec<usize>, Vec<Tensor<B, 1>>) {

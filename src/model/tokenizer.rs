@@ -2,7 +2,8 @@
 //! vocabulary, GPT-2's byte-level BPE for GPT-2's 50,257 tokens.
 //!
 //! The BPE is `tiktoken-rs`'s `r50k_base`, GPT-2's own merges, embedded in the binary: it runs
-//! offline, natively and in the browser.
+//! offline. Native only for now: the page has no GPT-2 weights to run, and tiktoken with its ranks
+//! and regex engines would be a tenth of the page's download (see `bpe`).
 
 use super::config::GptConfig;
 use super::vocab::{InputError, letters, vocab_list};
@@ -23,7 +24,7 @@ impl Tokenizer {
     pub fn of(config: &GptConfig) -> Option<Tokenizer> {
         match letters(config) {
             Some(letters) => Some(Tokenizer::Letters(letters)),
-            None => (config.vocab_size == GPT2_VOCAB_SIZE).then_some(Tokenizer::Gpt2),
+            None => (config.vocab_size == GPT2_VOCAB_SIZE && bpe::AVAILABLE).then_some(Tokenizer::Gpt2),
         }
     }
 
@@ -36,7 +37,7 @@ impl Tokenizer {
     /// `<|endoftext|>` in the text is spelled out, not read as the special token.
     pub fn encode(&self, text: &str) -> Result<Vec<usize>, InputError> {
         match self {
-            Tokenizer::Gpt2 => Ok(bpe().encode_ordinary(text).into_iter().map(|id| id as usize).collect()),
+            Tokenizer::Gpt2 => Ok(bpe::encode(text)),
             Tokenizer::Letters(letters) => {
                 let vocab = letters.iter().map(char::to_string).collect::<Vec<_>>().join(", ");
                 text.trim()
@@ -58,12 +59,12 @@ impl Tokenizer {
     pub fn piece(&self, token: usize) -> String {
         match self {
             Tokenizer::Letters(letters) => letters.get(token).map_or_else(|| format!("<{token}>"), char::to_string),
-            Tokenizer::Gpt2 => match bpe().decode_bytes(&[token as u32]) {
-                Ok(bytes) => match String::from_utf8(bytes) {
+            Tokenizer::Gpt2 => match bpe::decode_bytes(&[token as u32]) {
+                Some(bytes) => match String::from_utf8(bytes) {
                     Ok(text) => text,
                     Err(partial) => partial.into_bytes().iter().map(|b| format!("\\x{b:02X}")).collect(),
                 },
-                Err(_) => format!("<{token}>"),
+                None => format!("<{token}>"),
             },
         }
     }
@@ -74,14 +75,39 @@ impl Tokenizer {
             Tokenizer::Letters(_) => tokens.iter().map(|&t| self.piece(t)).collect(),
             Tokenizer::Gpt2 => {
                 let ids: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
-                bpe().decode_bytes(&ids).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
+                bpe::decode_bytes(&ids).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
             }
         }
     }
 }
 
-fn bpe() -> &'static tiktoken_rs::CoreBPE {
-    tiktoken_rs::r50k_base_singleton()
+/// GPT-2's BPE through tiktoken (natively).
+#[cfg(not(target_arch = "wasm32"))]
+mod bpe {
+    pub const AVAILABLE: bool = true;
+
+    pub fn encode(text: &str) -> Vec<usize> {
+        tiktoken_rs::r50k_base_singleton().encode_ordinary(text).into_iter().map(|id| id as usize).collect()
+    }
+
+    pub fn decode_bytes(ids: &[u32]) -> Option<Vec<u8>> {
+        tiktoken_rs::r50k_base_singleton().decode_bytes(ids).ok()
+    }
+}
+
+/// The page has no BPE: `Tokenizer::of` gives no tokenizer for GPT-2's vocabulary there, so these
+/// are never reached.
+#[cfg(target_arch = "wasm32")]
+mod bpe {
+    pub const AVAILABLE: bool = false;
+
+    pub fn encode(_text: &str) -> Vec<usize> {
+        Vec::new()
+    }
+
+    pub fn decode_bytes(_ids: &[u32]) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The tokens of `text` for `config`'s model, at least one.

@@ -67,7 +67,7 @@ fn exit_result(exit: AppExit) -> Result<(), RenderError> {
 /// canvas, which each add how they start and stop.
 pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
+    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }).set(super::material::lean_pbr()))
         .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin, IdlePlugin))
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)

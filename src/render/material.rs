@@ -6,6 +6,8 @@
 
 use bevy::asset::{load_internal_asset, uuid_handle};
 use bevy::math::{IVec4, UVec4, Vec4};
+use bevy::light::cluster::GlobalClusterSettings;
+use bevy::pbr::PbrPlugin;
 use bevy::prelude::*;
 use bevy::render::render_resource::{AsBindGroup, ShaderType, encase};
 use bevy::render::storage::ShaderBuffer;
@@ -82,6 +84,21 @@ impl Plugin for BlockMaterialPlugin {
         load_internal_asset!(app, BLOCKS_SHADER, "../../shaders/blocks.wgsl", Shader::from_wgsl);
         app.add_plugins(MaterialPlugin::<BlockMaterial>::default());
     }
+
+    /// The scene has no lights to cluster: no clustering pipelines either (five of them, seconds
+    /// on a software GPU such as the page's SwiftShader). Runs after `PbrPlugin::finish`, which
+    /// turns GPU clustering on where the device allows it.
+    fn finish(&self, app: &mut App) {
+        if let Some(mut clusters) = app.world_mut().get_resource_mut::<GlobalClusterSettings>() {
+            clusters.gpu_clustering = None;
+        }
+    }
+}
+
+/// Bevy's PBR as the blocks need it: no deferred lighting (a pipeline compiled for nothing) and no
+/// prepass for its standard material.
+pub fn lean_pbr() -> PbrPlugin {
+    PbrPlugin { prepass_enabled: false, add_default_deferred_lighting_plugin: false, ..default() }
 }
 
 /// The unit cube every block is a scaled copy of: positions and normals only (the shader needs no UVs).

@@ -171,6 +171,7 @@ impl Offscreen {
         let mut app = App::new();
         let mut plugins = DefaultPlugins
             .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
+            .set(super::material::lean_pbr())
             .disable::<WinitPlugin>()
             .disable::<TerminalCtrlCHandlerPlugin>()
             // Each update renders its own frame before returning, so a frame can be timed and captured.

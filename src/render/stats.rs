@@ -1,12 +1,13 @@
 //! What the render world did last frame: draw calls (batches) of the 3D phases and pipelines still
-//! compiling. The offscreen tools wait on the second and report the first.
+//! compiling, and the pipelines compiled (logged as they come). The offscreen tools wait on the
+//! second and report the first.
 
 use std::sync::{Arc, Mutex};
 
 use bevy::core_pipeline::core_3d::{AlphaMask3d, Opaque3d, Transparent3d};
 use bevy::prelude::*;
 use bevy::render::render_phase::{BinnedPhaseItem, PhaseItem, ViewBinnedRenderPhases, ViewSortedRenderPhases};
-use bevy::render::render_resource::PipelineCache;
+use bevy::render::render_resource::{CachedPipelineState, PipelineCache, PipelineDescriptor};
 use bevy::render::{Render, RenderApp, RenderSystems};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct FrameStats {
     pub batches: usize,
     /// Render pipelines queued or compiling.
     pub waiting_pipelines: usize,
+    /// Pipelines compiled so far (each costs seconds on a software GPU such as SwiftShader).
+    pub compiled_pipelines: usize,
     /// Render-world frames counted so far.
     pub frames: u64,
 }
@@ -75,7 +78,21 @@ fn count_batches(
     let mut shared = stats.0.lock().expect("render stats lock");
     shared.batches = batches;
     shared.waiting_pipelines = pipelines.waiting_pipelines().count();
+    let compiled: Vec<_> = pipelines.pipelines().filter(|p| matches!(p.state, CachedPipelineState::Ok(_))).collect();
+    if compiled.len() != shared.compiled_pipelines {
+        shared.compiled_pipelines = compiled.len();
+        let labels: Vec<String> = compiled.iter().map(|pipeline| pipeline_label(&pipeline.descriptor)).collect();
+        info!("{} pipelines compiled: {}", compiled.len(), labels.join(", "));
+    }
     shared.frames += 1;
+}
+
+fn pipeline_label(descriptor: &PipelineDescriptor) -> String {
+    let label = match descriptor {
+        PipelineDescriptor::RenderPipelineDescriptor(render) => render.label.clone(),
+        PipelineDescriptor::ComputePipelineDescriptor(compute) => compute.label.clone(),
+    };
+    label.map_or_else(|| "unlabelled".into(), |label| label.into_owned())
 }
 
 /// Draw calls of a binned phase: one per multidraw batch set and per batchable bin, one per

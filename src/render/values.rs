@@ -1,9 +1,9 @@
 //! The numbers in the cells: the burn forward pass of the loaded weights on the current input, packed
 //! with the weights into the one value buffer the block shader reads.
 //!
-//! The forward pass runs on its own thread (burn's wgpu backend; lavapipe where there is no GPU), or
-//! in the browser as an async task, so the app stays responsive while it runs; it reruns whenever
-//! the input or the weights change.
+//! The forward pass runs on the CPU (burn's ndarray backend) on its own thread, or in the browser
+//! as an async task, so the app stays responsive while it runs; it reruns whenever the input or
+//! the weights change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -258,46 +258,32 @@ fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardRes
     }
 }
 
-/// The browser's forward passes: burn's wgpu backend on the page's WebGPU, which gives out its
-/// device and reads buffers back only asynchronously.
+/// The browser's forward passes, on the CPU as natively (see `forward_thread`): an async task on
+/// the page's event loop, which a pass of nano holds for a few milliseconds.
 #[cfg(target_arch = "wasm32")]
 mod browser {
     use std::sync::Arc;
 
     use async_channel::{Receiver, Sender};
     use bevy::log::info;
-    use burn::backend::wgpu::graphics::AutoGraphicsApi;
-    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, init_setup_async};
 
     use super::{ForwardRequest, ForwardResult, newest};
-    use crate::model::{Activations, GpuBackend, Gpt, ModelError, Recorder, Weights, check_tokens, token_tensor};
+    use crate::model::{BackendKind, LoadedModel, Weights};
 
     pub async fn forward_task(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
-        // burn's client must exist before the first tensor is made on `WgpuDevice::default()`.
-        init_setup_async::<AutoGraphicsApi>(&WgpuDevice::default(), RuntimeOptions::default()).await;
-        let mut loaded: Option<(Arc<Weights>, Gpt<GpuBackend>)> = None;
+        let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
         while let Ok(request) = requests.recv().await {
             let request = newest(request, &requests);
             if !loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
-                loaded = Some((request.weights.clone(), Gpt::from_weights(&request.weights, &WgpuDevice::default())));
+                loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Ndarray)));
             }
             let (_, model) = loaded.as_ref().expect("loaded above");
-            let activations = forward(model, &request.tokens).await.map_err(|error| format!("the forward pass failed: {error}"));
+            let started = bevy::platform::time::Instant::now();
+            let activations = model.activations(&request.tokens).map_err(|error| format!("the forward pass failed: {error}"));
+            info!("forward pass of {} tokens: {:.1} ms", request.tokens.len(), started.elapsed().as_secs_f32() * 1000.0);
             if results.send(ForwardResult { generation: request.generation, activations }).await.is_err() {
                 return;
             }
         }
-    }
-
-    /// `LoadedModel::activations`, with the read back awaited instead of blocked on.
-    async fn forward(model: &Gpt<GpuBackend>, tokens: &[usize]) -> Result<Activations, ModelError> {
-        check_tokens(&model.config, tokens)?;
-        crate::model::check_gpu_tokens(&model.config, tokens)?;
-        let started = bevy::platform::time::Instant::now();
-        let mut recorder = Recorder::on();
-        model.forward(token_tensor::<GpuBackend>(tokens, &WgpuDevice::default()), &mut recorder);
-        let activations = recorder.finish_async(&model.config, tokens).await;
-        info!("forward pass of {} tokens on WebGPU: {:.0} ms", tokens.len(), started.elapsed().as_secs_f32() * 1000.0);
-        Ok(activations)
     }
 }

@@ -12,19 +12,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serve } from '../serve.mjs';
+import { CHROMIUM, QUIET, WEBGPU, frameCounter, framesDrawn, idleFrames, line, measure } from '../bench.mjs';
 
 const web = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(web, 'dist');
 const output = join(web, 'test-output');
-const chromiumPath = process.env.LLMVIZ_CHROMIUM ?? '/usr/bin/chromium';
+const chromiumPath = CHROMIUM;
 // SwiftShader compiles every pipeline on the CPU: the first frame takes a while.
 const READY_MS = 240_000;
 
-// Quiet on a machine without network; the WebGPU flags are the ones known to work under Xvfb.
-const QUIET = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--disable-quic', '--disable-default-apps'];
-const WEBGPU = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader'];
+// QUIET keeps Chromium off the network; WEBGPU are the flags known to work under Xvfb (web/bench.mjs).
 
 let server;
 let origin;
@@ -49,9 +46,11 @@ after(async () => {
   server?.close();
 });
 
-/** A page whose console errors and uncaught exceptions are collected, at `path`. */
+/** A page whose console errors and uncaught exceptions are collected, at `path`; its frames are
+ * counted (web/bench.mjs's `frameCounter`). */
 async function open(path, viewport = { width: 1200, height: 700 }) {
   const page = await browser.newPage({ viewport });
+  await page.addInitScript(frameCounter);
   const errors = [];
   const log = [];
   page.on('console', (message) => {
@@ -160,6 +159,33 @@ test('the page opens the nano-gpt tour without console errors, the model drawn, 
   // The address says where the reader is, to be shared.
   assert.equal(query(page), '?tour=nano-gpt&chapter=overview&step=1');
   await page.close();
+});
+
+test('once ready, the page draws no frame while nothing moves, and draws again for the pointer', async () => {
+  for (const path of ['/', '/?model=gpt3']) {
+    const opened = await openReady(path);
+    const { page, errors } = opened;
+    await page.mouse.move(1195, 695);
+    const idle = await idleFrames(page, 4);
+    assert.equal(idle, 0, `${path}: ${idle} frames drawn in 4 s without input`);
+    const before = await framesDrawn(page);
+    await page.mouse.move(700, 350);
+    await page.mouse.move(720, 360);
+    await page.waitForFunction((count) => window.llmvizFrames.length > count, before, { timeout: 10_000 })
+      .catch(() => assert.fail(`${path}: the pointer moved over the scene and no frame followed`));
+    assert.deepEqual(errors, [], 'console errors');
+    await page.close();
+  }
+});
+
+test('web/bench.mjs measures both models in a short run', async () => {
+  for (const model of ['nano', 'gpt3']) {
+    const figures = await measure(origin, model, { idleSeconds: 2, orbitSteps: 20 });
+    console.log(line(figures));
+    assert.ok(figures.first > 0 && figures.first <= figures.ready, `first frame ${figures.first} s, ready ${figures.ready} s`);
+    assert.equal(figures.idle, 0, `${model}: frames drawn while idle`);
+    assert.ok(figures.orbit.frames >= 10, `${model}: only ${figures.orbit.frames} frames while orbiting 20 steps`);
+  }
 });
 
 test('a deep link opens the tour at its chapter and step, and Space advances the tour', async () => {
