@@ -1,7 +1,7 @@
 //! Idle is free: with nothing moving and no input, the app draws no frame at all.
 //!
-//! Bevy's reactive winit loop sleeps until an event or a `RequestRedraw` arrives. Three things
-//! broke that sleep, and this plugin answers each:
+//! Bevy's reactive winit loop sleeps until an event or a `RequestRedraw` arrives. Four things
+//! kept it from sleeping, and this plugin answers each:
 //! - `WinitSettings::desktop_app()` still wakes every 5 s (60 s unfocused): the wait is now unbounded;
 //! - bevy_egui 0.42 hands egui a `ModifiersChanged` event every frame, whether the modifiers
 //!   changed or not; egui takes any event as a reason to repaint at once and wakes the loop, so
