@@ -272,6 +272,10 @@ mod browser {
         mut drawn: Local<bool>,
         mut redraw: MessageWriter<RequestRedraw>,
     ) {
+        // Loading ends once: afterwards a view with no block in it draws no batch, which is not loading.
+        if reported.starts_with("ready\n") {
+            return;
+        }
         let (mut stage, detail) = loading_stage(scene.as_deref(), &values, &stats.get());
         // A few drawn frames in a row before `ready`: the first drawn frame may still be empty.
         *settled = if stage == "ready" { *settled + 1 } else { 0 };

@@ -17,6 +17,7 @@
 //! while the app is idle (tests/all/idle.rs).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -140,14 +141,24 @@ pub fn scene_ready(scene: Option<&BlockScene>, values: &SceneValues, stats: &Fra
 }
 
 /// Until the scene is ready, frames keep coming, so that compiling pipelines and the forward
-/// pass's result are picked up without waiting for input. A pass that failed waits for new input.
+/// pass's result are picked up without waiting for input. Once a scene has been ready it stays so
+/// (a view with no block in it draws no batch, and must not count as loading) until its values
+/// are recomputed or another scene replaces it. A pass that failed waits for new input.
 fn keep_redrawing_while_loading(
     scene: Option<Res<BlockScene>>,
     values: Res<SceneValues>,
     stats: Res<RenderStats>,
+    mut ready_scene: Local<Option<usize>>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    if !matches!(values.state, ValuesState::Failed(_)) && !scene_ready(scene.as_deref(), &values, &stats.get()) {
+    let id = scene.as_deref().map(|scene| Arc::as_ptr(&scene.layout) as usize);
+    if matches!(values.state, ValuesState::Computing(_)) {
+        *ready_scene = None;
+    } else if scene_ready(scene.as_deref(), &values, &stats.get()) {
+        *ready_scene = id;
+    }
+    let settled = id.is_some() && *ready_scene == id;
+    if !settled && !matches!(values.state, ValuesState::Failed(_)) {
         redraw.write(RequestRedraw);
     }
 }
