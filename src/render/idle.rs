@@ -17,7 +17,6 @@
 //! while the app is idle (tests/all/idle.rs).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -151,7 +150,7 @@ fn keep_redrawing_while_loading(
     mut ready_scene: Local<Option<usize>>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    let id = scene.as_deref().map(|scene| Arc::as_ptr(&scene.layout) as usize);
+    let id = scene.as_deref().map(BlockScene::id);
     if matches!(values.state, ValuesState::Computing(_)) {
         *ready_scene = None;
     } else if scene_ready(scene.as_deref(), &values, &stats.get()) {

@@ -121,6 +121,13 @@ pub struct BlockScene {
     pub blended: Handle<BlockMaterial>,
 }
 
+impl BlockScene {
+    /// The scene's identity: a new scene has new entities, and what was applied to the old one is gone.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.layout) as usize
+    }
+}
+
 /// The cube every block and proxy is a scaled copy of.
 #[derive(Resource)]
 pub struct BlockMesh(pub Handle<Mesh>);

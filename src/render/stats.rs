@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bevy::core_pipeline::core_3d::{AlphaMask3d, Opaque3d, Transparent3d};
 use bevy::prelude::*;
 use bevy::render::render_phase::{BinnedPhaseItem, PhaseItem, ViewBinnedRenderPhases, ViewSortedRenderPhases};
-use bevy::render::render_resource::{CachedPipelineState, PipelineCache, PipelineDescriptor};
+use bevy::render::render_resource::{CachedPipeline, CachedPipelineState, PipelineCache, PipelineDescriptor};
 use bevy::render::{Render, RenderApp, RenderSystems};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,11 +78,13 @@ fn count_batches(
     let mut shared = stats.0.lock().expect("render stats lock");
     shared.batches = batches;
     shared.waiting_pipelines = pipelines.waiting_pipelines().count();
-    let compiled: Vec<_> = pipelines.pipelines().filter(|p| matches!(p.state, CachedPipelineState::Ok(_))).collect();
-    if compiled.len() != shared.compiled_pipelines {
-        shared.compiled_pipelines = compiled.len();
-        let labels: Vec<String> = compiled.iter().map(|pipeline| pipeline_label(&pipeline.descriptor)).collect();
-        info!("{} pipelines compiled: {}", compiled.len(), labels.join(", "));
+    let compiled = |pipeline: &&CachedPipeline| matches!(pipeline.state, CachedPipelineState::Ok(_));
+    let count = pipelines.pipelines().filter(compiled).count();
+    // Labels only when the count changed: this runs every frame.
+    if count != shared.compiled_pipelines {
+        shared.compiled_pipelines = count;
+        let labels: Vec<String> = pipelines.pipelines().filter(compiled).map(|pipeline| pipeline_label(&pipeline.descriptor)).collect();
+        info!("{count} pipelines compiled: {}", labels.join(", "));
     }
     shared.frames += 1;
 }

@@ -398,11 +398,6 @@ fn scene_of<'a>(frame: &TourFrame, scene: Option<&'a BlockScene>) -> Option<&'a 
     scene.filter(|scene| scene.layout.config.name == frame.model)
 }
 
-/// A scene's identity: a new scene has new entities, and what was applied to the old one is gone.
-fn scene_id(scene: &BlockScene) -> usize {
-    Arc::as_ptr(&scene.layout) as usize
-}
-
 /// The tour moved to another model: the scene is respawned with it. A model the reader picked in
 /// the switcher stays until the tour's frame changes.
 fn switch_tour_model(
@@ -438,12 +433,12 @@ fn apply_tour_blocks(
 ) {
     let Some(frame) = &applied.frame else { return };
     let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
-    let new_scene = touched.0 != scene_id(scene);
+    let new_scene = touched.0 != scene.id();
     if !new_scene && !applied.is_changed() && !hover.is_changed() {
         return;
     }
     if new_scene {
-        *touched = (scene_id(scene), HashSet::new());
+        *touched = (scene.id(), HashSet::new());
     }
     let count = scene.blocks.len();
     let hovered: HashSet<usize> = hover.blocks.iter().copied().filter(|&b| b < count).collect();
@@ -482,7 +477,7 @@ fn apply_tour_focus(
 ) {
     let Some(frame) = &applied.frame else { return };
     let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
-    let new_scene = focused.0 != scene_id(scene);
+    let new_scene = focused.0 != scene.id();
     let wanted: BTreeMap<usize, [Option<u32>; 3]> = frame
         .focus
         .iter()
@@ -508,7 +503,7 @@ fn apply_tour_focus(
             style.focus = None;
         }
     }
-    *focused = (scene_id(scene), wanted.into_keys().collect());
+    *focused = (scene.id(), wanted.into_keys().collect());
 }
 
 /// Frames in which a new scene's camera is set again: the model switcher's flight to a new
@@ -528,7 +523,7 @@ fn apply_tour_camera(
 ) {
     let Some(frame) = &applied.frame else { return };
     let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
-    let now = (scene_id(scene), frame.time, frame.camera);
+    let now = (scene.id(), frame.time, frame.camera);
     if shown.is_none_or(|(id, ..)| id != now.0) {
         *settle = SETTLE_FRAMES;
     }
