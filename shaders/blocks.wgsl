@@ -94,6 +94,15 @@ fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+// +inf marks a value that is itself NaN or infinite (a broken weight, or an overflow in the forward
+// pass): `render::values::NON_FINITE_MARK`.
+fn is_non_finite_mark(x: f32) -> bool {
+    return bitcast<u32>(x) == 0x7f800000u;
+}
+
+// A colour no family and no focus uses, so a broken value stands out at once.
+const NON_FINITE_COLOUR = vec3<f32>(1.0, 0.0, 0.85);
+
 // Sign and magnitude against the family; `scaled` = ±1 is full colour.
 fn value_colour(family: vec3<f32>, scaled: f32) -> vec3<f32> {
     let magnitude = clamp(abs(scaled), 0.0, 1.0);
@@ -206,6 +215,10 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
         colour = mix(fill, framed, grid_detail);
         // Far away the block is one flat colour: its family, a little darker than its body.
         colour = mix(mix(vec3(0.8), family, 0.5), colour, value_detail);
+        // Except where a value is not a number: seen from any distance, as often as it occurs.
+        if is_non_finite_mark(value) {
+            colour = NON_FINITE_COLOUR;
+        }
     }
 
     // Cell grid lines, heavier every 16 cells, fading out with distance.

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::model::tokenizer::{Tokenizer, keep_tokens, tokenize};
 use crate::model::vocab::parse_letters;
-use crate::model::{BackendKind, GptConfig, Weights};
+use crate::model::{BackendKind, GptConfig, NonFinite, Weights};
 use crate::render::scene::SceneSource;
 use crate::render::tour_player::TourLink;
 
@@ -61,6 +61,10 @@ pub struct ModelInput {
     /// keeps its first tokens, with a warning.
     #[arg(long, default_value_t = DEFAULT_MAX_TOKENS, value_parser = parse_max_tokens)]
     pub max_tokens: usize,
+    /// Load weights holding NaN or infinite values instead of refusing them: their cells, and the
+    /// activations they spoil, are drawn magenta.
+    #[arg(long)]
+    pub allow_nonfinite: bool,
 }
 
 /// What a model that reads text reads when no `--text` is given: nanoGPT's sampling prompt.
@@ -85,9 +89,13 @@ impl ModelInput {
 
     /// The weights, drawn and run with at most `--max-tokens` tokens.
     pub fn weights(&self) -> Result<Weights, String> {
-        let mut weights = load_weights(self.weights.as_deref())?;
+        let mut weights = load_weights(self.weights.as_deref(), self.non_finite())?;
         weights.config = weights.config.with_max_tokens(self.max_tokens);
         Ok(weights)
+    }
+
+    pub fn non_finite(&self) -> NonFinite {
+        if self.allow_nonfinite { NonFinite::Allow } else { NonFinite::Refuse }
     }
 
     /// The tokens of `--text` or `--input` for `config`'s model; with `defaults`, when neither was
@@ -209,10 +217,15 @@ pub fn parse_size(text: &str) -> Result<UVec2, String> {
     }
 }
 
-/// `--weights PATH`, or the built-in nano-sort model when it is not given.
-fn load_weights(path: Option<&Path>) -> Result<Weights, String> {
-    match path {
-        Some(path) => Weights::load(path).map_err(|e| e.to_string()),
-        None => Ok(Weights::default_model()),
+/// `--weights PATH`, or the built-in nano-sort model when it is not given. Non-finite values that
+/// are let in are said once, on stderr.
+fn load_weights(path: Option<&Path>, non_finite: NonFinite) -> Result<Weights, String> {
+    let weights = match path {
+        Some(path) => Weights::load_with(path, non_finite).map_err(|e| e.to_string())?,
+        None => Weights::default_model(),
+    };
+    if let Some(summary) = weights.non_finite_summary() {
+        eprintln!("warning: --allow-nonfinite: {summary}");
     }
+    Ok(weights)
 }

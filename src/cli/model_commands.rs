@@ -93,6 +93,13 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     let piece = |token: usize| tokenizer.as_ref().map_or_else(|| format!("<{token}>"), |t| t.piece(token));
     let model = LoadedModel::new(&weights, args.backend.into());
     let activations = model.activations(&tokens).map_err(|e| format!("--text: {e}"))?;
+    // Probabilities of NaN mean nothing: say where the first non-finite value arose instead.
+    if let Some(first) = activations.first_non_finite(&weights.config) {
+        if !args.model.allow_nonfinite {
+            return Err(format!("{first}: the weights overflow on this input (--allow-nonfinite prints the results anyway)"));
+        }
+        eprintln!("warning: {first}");
+    }
     if args.json {
         let pieces: Vec<String> = tokens.iter().map(|&t| piece(t)).collect();
         print_stdout(&activations_json(&activations, &pieces).to_string());

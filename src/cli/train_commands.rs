@@ -102,7 +102,7 @@ fn accuracy(model: &LoadedModel) -> (usize, usize) {
 }
 
 pub fn eval(args: EvalArgs) -> CliResult {
-    let weights = load_weights(args.weights.as_deref())?;
+    let weights = load_weights(args.weights.as_deref(), crate::model::NonFinite::Refuse)?;
     if weights.config.vocab_size != 3 || weights.config.block_size < 11 {
         return Err(format!("{}: not a sort-task model (needs vocab 3, context 11)", weights.source.display()));
     }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::activations::NamedTensor;
 use super::config::{GptConfig, LN_EPS};
 use super::names::{self, LM_HEAD, parameter_shapes};
-use super::weights::{WeightError, Weights, decode_tensor, first_non_finite};
+use super::weights::{NonFinite, WeightError, Weights, decode_tensor, first_non_finite};
 
 /// The number of heads of GPT-2's sizes, by width: the only hyper-parameter a checkpoint's shapes do not give.
 const HEADS_BY_WIDTH: [(usize, usize); 4] = [(768, 12), (1024, 16), (1280, 20), (1600, 25)];
@@ -109,7 +109,7 @@ fn config_from_tensors(path: &Path, file: &safetensors::SafeTensors, name: &str)
 }
 
 /// Reads a Hugging Face GPT-2 safetensors file, with its `config.json` when there is one.
-pub fn read_hf_safetensors(path: &Path, bytes: &[u8], config: Option<GptConfig>) -> Result<Weights, WeightError> {
+pub fn read_hf_safetensors(path: &Path, bytes: &[u8], config: Option<GptConfig>, non_finite: NonFinite) -> Result<Weights, WeightError> {
     let file = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| WeightError::Format { path: path.to_owned(), message: format!("not a safetensors file: {e}") })?;
     let mut config = match config {
@@ -129,13 +129,13 @@ pub fn read_hf_safetensors(path: &Path, bytes: &[u8], config: Option<GptConfig>)
             tensor: stored_form(&ours).to_string(),
             expected: stored_shape(&ours, &expected),
         })?;
-        let tensor = read_tensor(path, &file, stored_name, &stored_shape(&ours, &expected))?;
+        let tensor = read_tensor(path, &file, stored_name, &stored_shape(&ours, &expected), non_finite)?;
         let tensor = if is_conv1d_weight(&ours) { transpose(&tensor) } else { tensor };
         tensors.insert(ours, tensor);
     }
     // An `lm_head.weight` is used when present; one equal to `wte` is the tie written out, drawn once.
     if let Some(stored_name) = stored.get(LM_HEAD) {
-        let head = read_tensor(path, &file, stored_name, &[config.vocab_size, config.n_embd])?;
+        let head = read_tensor(path, &file, stored_name, &[config.vocab_size, config.n_embd], non_finite)?;
         if head != tensors[names::WTE] {
             config.tied_lm_head = false;
             tensors.insert(LM_HEAD.to_string(), head);
@@ -149,7 +149,13 @@ fn stored_shape(ours: &str, shape: &[usize]) -> Vec<usize> {
     if is_conv1d_weight(ours) { shape.iter().rev().copied().collect() } else { shape.to_vec() }
 }
 
-fn read_tensor(path: &Path, file: &safetensors::SafeTensors, stored_name: &str, expected: &[usize]) -> Result<NamedTensor, WeightError> {
+fn read_tensor(
+    path: &Path,
+    file: &safetensors::SafeTensors,
+    stored_name: &str,
+    expected: &[usize],
+    non_finite: NonFinite,
+) -> Result<NamedTensor, WeightError> {
     let view = file.tensor(stored_name).map_err(|e| WeightError::Tensor {
         path: path.to_owned(),
         tensor: stored_name.to_string(),
@@ -164,7 +170,9 @@ fn read_tensor(path: &Path, file: &safetensors::SafeTensors, stored_name: &str, 
         });
     }
     let tensor = decode_tensor(path, stored_name, &view)?;
-    first_non_finite(path, stored_name, &tensor)?;
+    if non_finite == NonFinite::Refuse {
+        first_non_finite(path, stored_name, &tensor)?;
+    }
     Ok(tensor)
 }
 

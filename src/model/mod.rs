@@ -24,7 +24,7 @@ pub use activations::{Activations, NamedTensor};
 pub use config::GptConfig;
 pub use gpt::Gpt;
 pub use record::Recorder;
-pub use weights::{WeightError, Weights};
+pub use weights::{NonFinite, WeightError, Weights, unravel};
 
 pub type CpuBackend = NdArray<f32>;
 /// Native only: the page runs nano on the CPU, which is quicker there than compiling compute
@@ -152,7 +152,57 @@ fn record_forward<B: Backend>(model: &Gpt<B>, tokens: &[usize]) -> Activations {
     rec.finish(&model.config, tokens)
 }
 
+/// Where a forward pass first produced a NaN or an infinity: extreme weights (finite, but large
+/// enough to overflow) or non-finite ones loaded with `NonFinite::Allow`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFiniteActivation {
+    /// The activation, as the layout names its block (`block0.fc`).
+    pub tensor: String,
+    pub index: Vec<usize>,
+    pub value: f32,
+    /// Every non-finite activation value of the pass, the first included.
+    pub count: usize,
+}
+
+impl std::fmt::Display for NonFiniteActivation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let others = match self.count {
+            1 => String::new(),
+            n => format!(" ({n} non-finite values in all)"),
+        };
+        write!(f, "the forward pass produced {} first in '{}' at index {:?}{others}", self.value, self.tensor, self.index)
+    }
+}
+
+/// True for the entries a forward pass sets to −inf on purpose: attention scores of a query
+/// (`index[1]`) for keys after it (`index[2]`), masked before the softmax (`block0.att`, [H, T, T]).
+pub fn is_masked_score(tensor: &str, index: &[usize]) -> bool {
+    names::split_layer(tensor).1 == "att" && index.len() == 3 && index[2] > index[1]
+}
+
 impl Activations {
+    /// The first NaN or infinity of the pass in the order its tensors arose (`names::activation_shapes`),
+    /// the causal mask's −inf scores apart; None when every value is finite.
+    pub fn first_non_finite(&self, config: &GptConfig) -> Option<NonFiniteActivation> {
+        let mut first: Option<NonFiniteActivation> = None;
+        let mut count = 0;
+        for (name, _) in names::activation_shapes(config, self.tokens.len()) {
+            let Some(tensor) = self.tensors.get(&name) else { continue };
+            for (offset, &value) in tensor.data.iter().enumerate() {
+                if value.is_finite() {
+                    continue;
+                }
+                let index = unravel(offset, &tensor.shape);
+                if is_masked_score(&name, &index) {
+                    continue;
+                }
+                count += 1;
+                first.get_or_insert(NonFiniteActivation { tensor: name.clone(), index, value, count: 0 });
+            }
+        }
+        first.map(|first| NonFiniteActivation { count, ..first })
+    }
+
     /// Per position, the `k` most likely next tokens with their probabilities, most likely first.
     pub fn top_predictions(&self, k: usize) -> Vec<Vec<(usize, f32)>> {
         let probs = &self.tensors["probs"];

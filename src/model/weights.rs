@@ -39,6 +39,17 @@ pub enum WeightError {
     NonFinite { path: PathBuf, tensor: String, index: Vec<usize>, value: f32 },
 }
 
+/// What a load does with a NaN or an infinity in a parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NonFinite {
+    /// Refused, naming the tensor and the value's index: such a model prints `p=NaN` and draws nonsense.
+    #[default]
+    Refuse,
+    /// Loaded as it is (`--allow-nonfinite`), to look at a broken checkpoint: its non-finite cells
+    /// are drawn in their own colour, and the forward pass says where its first one arose.
+    Allow,
+}
+
 /// Where the default model lives in the repository, and the name it is served under beside the web page.
 pub const DEFAULT_MODEL_PATH: &str = "models/nano-sort.safetensors";
 
@@ -64,6 +75,11 @@ impl Weights {
     /// file (ours, or Hugging Face's with the `config.json` beside it if there is one) or a minGPT
     /// `.json` dump, and checks every parameter's shape and value.
     pub fn load(path: &Path) -> Result<Weights, WeightError> {
+        Weights::load_with(path, NonFinite::Refuse)
+    }
+
+    /// `load`, refusing or allowing non-finite values.
+    pub fn load_with(path: &Path, non_finite: NonFinite) -> Result<Weights, WeightError> {
         let (config_path, file) = if path.is_dir() { super::huggingface::folder_paths(path) } else { (path.with_file_name("config.json"), path.to_owned()) };
         let bytes = read_file(&file)?;
         let config_text = match std::fs::read_to_string(&config_path) {
@@ -71,7 +87,8 @@ impl Weights {
             Err(source) if path.is_dir() => return Err(WeightError::Io { path: config_path, source }),
             Err(_) => None,
         };
-        Weights::parse_with(&file, &bytes, config_text.as_deref().map(|text| (config_path.as_path(), text)))
+        let hf_config = config_text.as_deref().map(|text| (config_path.as_path(), text));
+        Weights::parse_checked(&file, &bytes, hf_config, non_finite)
     }
 
     /// Reads a `.safetensors` file and the string metadata stored with it (the config among it).
@@ -95,6 +112,11 @@ impl Weights {
     /// file that carries no llmviz config in its metadata is read as Hugging Face's GPT-2, shaped
     /// by that `config.json` or, without one, by its tensors.
     pub fn parse_with(path: &Path, bytes: &[u8], hf_config: Option<(&Path, &str)>) -> Result<Weights, WeightError> {
+        Weights::parse_checked(path, bytes, hf_config, NonFinite::Refuse)
+    }
+
+    /// `parse_with`, refusing or allowing non-finite values.
+    pub fn parse_checked(path: &Path, bytes: &[u8], hf_config: Option<(&Path, &str)>, non_finite: NonFinite) -> Result<Weights, WeightError> {
         let weights = if is_safetensors(path) {
             let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightError::Format {
                 path: path.to_owned(),
@@ -105,14 +127,16 @@ impl Weights {
                 None => {
                     // Checks each tensor's shape and values as it reads it, naming it as stored.
                     let config = hf_config.map(|(config_path, text)| super::huggingface::folder_config(config_path, text, path)).transpose()?;
-                    return super::huggingface::read_hf_safetensors(path, bytes, config);
+                    return super::huggingface::read_hf_safetensors(path, bytes, config, non_finite);
                 }
             }
         } else {
             read_mingpt_json(path, bytes)?
         };
         weights.check_shapes()?;
-        weights.check_finite()?;
+        if non_finite == NonFinite::Refuse {
+            weights.check_finite()?;
+        }
         Ok(weights)
     }
 
@@ -150,6 +174,22 @@ impl Weights {
             first_non_finite(&self.source, &name, &self.tensors[&name])?;
         }
         Ok(())
+    }
+
+    /// How many parameter values are NaN or infinite: 0 unless loaded with `NonFinite::Allow`.
+    pub fn non_finite_count(&self) -> usize {
+        parameter_shapes(&self.config).iter().map(|(name, _)| self.tensors[name].data.iter().filter(|v| !v.is_finite()).count()).sum()
+    }
+
+    /// Weights let in with non-finite values, in words: how many, and the first (None when all are finite).
+    pub fn non_finite_summary(&self) -> Option<String> {
+        match self.check_finite() {
+            Err(WeightError::NonFinite { tensor, index, value, .. }) => Some(format!(
+                "the weights hold {} NaN or infinite values, the first {value} in '{tensor}' at index {index:?}",
+                self.non_finite_count()
+            )),
+            _ => None,
+        }
     }
 
     pub fn get(&self, name: &str) -> &NamedTensor {
@@ -245,7 +285,7 @@ pub(crate) fn first_non_finite(path: &Path, name: &str, tensor: &NamedTensor) ->
 }
 
 /// The multi-index of a row-major offset.
-fn unravel(mut offset: usize, shape: &[usize]) -> Vec<usize> {
+pub fn unravel(mut offset: usize, shape: &[usize]) -> Vec<usize> {
     let mut index = vec![0; shape.len()];
     for (axis, &size) in shape.iter().enumerate().rev() {
         index[axis] = offset % size.max(1);

@@ -103,6 +103,8 @@ pub struct SceneValues {
     pub state: ValuesState,
     /// Values drawn without their numbers: too many for the value buffer (GPT-2's 124M weights).
     pub values_left_out: u64,
+    /// Where the weights or the last forward pass hold NaN or infinite values (drawn magenta), in words.
+    pub non_finite: Vec<String>,
 }
 
 /// The spawned scene: its layout, the entity of each block and box, and the GPU buffers and
@@ -253,6 +255,7 @@ fn start_forward_pass(
     if !same_weights && let Some(scene) = scene {
         values.weights = source.weights.clone();
         values.activations = None;
+        values.non_finite.clear();
         *packed = pack_values(&scene.layout, source.weights.as_deref(), None);
         values.values_left_out = packed.left_out;
     }
@@ -276,6 +279,10 @@ fn receive_values(
             values.values_left_out = packed.left_out;
             values.activations = Some(Arc::new(activations));
             values.state = ValuesState::Ready;
+            values.non_finite = result.non_finite;
+            for problem in &values.non_finite {
+                warn!("{problem}");
+            }
         }
         Err(message) => {
             error!("{message}");

@@ -22,6 +22,9 @@ pub const MODELS: [(&str, &str); 4] = [("nano", "nano-gpt"), ("gpt2", "GPT-2 (sm
 
 /// Text is only drawn on things at least this tall on screen.
 const MIN_LABEL_PX: f32 = 28.0;
+
+/// The model card's note of NaN or infinite values: the magenta the shader draws them in, darkened to read as text.
+const NON_FINITE_INK: egui::Color32 = egui::Color32::from_rgb(170, 0, 150);
 /// The largest token letter: close up, a letter scaled with its cell outgrows egui's 2048-pixel font
 /// atlas, and egui panics.
 const MAX_TOKEN_PX: f32 = 160.0;
@@ -135,6 +138,12 @@ fn model_card(
                 None => "building…".to_string(),
             };
             ui.label(egui::RichText::new(values_text).italics());
+            for problem in &values.non_finite {
+                ui.scope(|ui| {
+                    ui.set_max_width(420.0);
+                    ui.label(egui::RichText::new(format!("{problem}: such cells are drawn magenta")).color(NON_FINITE_INK));
+                });
+            }
             if source.weights.is_some() {
                 if state.input_text.is_empty() {
                     state.input_text = super::live_input::input_text_of(&config, &source.tokens);

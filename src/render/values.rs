@@ -13,7 +13,7 @@ use async_channel::{Receiver, Sender, TryRecvError};
 use bevy::prelude::*;
 
 use crate::layout::Layout;
-use crate::model::{Activations, NamedTensor, Weights};
+use crate::model::{Activations, NamedTensor, Weights, is_masked_score, unravel};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::model::{BackendKind, LoadedModel};
 
@@ -83,7 +83,8 @@ pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Opti
 /// Appends one tensor in the layout's shape; one that has not been computed yet keeps NaN room.
 /// A tensor whose shape cannot sit in the layout's is left out: its blocks show no values.
 fn pack_tensor(packed: &mut PackedValues, name: &str, shape: &[usize], source: Option<&NamedTensor>) {
-    let (data, computed, scale) = match source {
+    let marked = source.map(|source| mark_non_finite(name, source));
+    let (data, computed, scale) = match marked.as_deref() {
         Some(source) => match pad_to(source, shape) {
             Some(padded) => (padded, true, colour_scale(&source.data)),
             None => return,
@@ -93,6 +94,27 @@ fn pack_tensor(packed: &mut PackedValues, name: &str, shape: &[usize], source: O
     let base = packed.values.len();
     packed.values.extend_from_slice(&data);
     packed.tensors.insert(name.to_string(), PackedTensor { base, scale, computed });
+}
+
+/// What the shader draws as a non-finite value (in its own colour): +inf. NaN stays for cells with
+/// no value (past the input) and −inf for the scores the causal mask hides, both drawn empty, so
+/// every NaN and infinity of the data itself becomes +inf.
+pub const NON_FINITE_MARK: f32 = f32::INFINITY;
+
+/// `tensor` with its non-finite values (the mask's −inf scores apart) set to `NON_FINITE_MARK`;
+/// borrowed as it is when it has none, as it almost always has.
+fn mark_non_finite<'a>(name: &str, tensor: &'a NamedTensor) -> std::borrow::Cow<'a, NamedTensor> {
+    if tensor.data.iter().all(|v| v.is_finite()) {
+        return std::borrow::Cow::Borrowed(tensor);
+    }
+    let mut marked = tensor.clone();
+    for (offset, value) in marked.data.iter_mut().enumerate() {
+        let meant = *value == f32::NEG_INFINITY && is_masked_score(name, &unravel(offset, &tensor.shape));
+        if !value.is_finite() && !meant {
+            *value = NON_FINITE_MARK;
+        }
+    }
+    std::borrow::Cow::Owned(marked)
 }
 
 /// `tensor` placed in a row-major array of `shape` (same rank): NaN where the tensor is shorter,
@@ -148,6 +170,21 @@ pub struct ForwardRequest {
 pub struct ForwardResult {
     pub generation: u64,
     pub activations: Result<Activations, String>,
+    /// What is not a number in the weights or in this pass, first of each, for the user to read
+    /// (found here, off the app's thread: GPT-2 has 124M weights and 20M activations to look through).
+    pub non_finite: Vec<String>,
+}
+
+/// The first non-finite weight (loaded with `--allow-nonfinite`) and activation, said in words.
+fn non_finite_report(weights: &Weights, activations: &Result<Activations, String>) -> Vec<String> {
+    let mut report = Vec::new();
+    report.extend(weights.non_finite_summary());
+    if let Ok(activations) = activations
+        && let Some(first) = activations.first_non_finite(&weights.config)
+    {
+        report.push(first.to_string());
+    }
+    report
 }
 
 /// The worker that runs forward passes, keeping the last loaded model: a thread natively, an async
@@ -209,6 +246,7 @@ impl ForwardWorker {
                     return newest.or(Some(ForwardResult {
                         generation: self.generation,
                         activations: Err("the forward-pass thread stopped".into()),
+                        non_finite: Vec::new(),
                     }));
                 }
             }
@@ -252,7 +290,8 @@ fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardRes
             Err(message)
         })
         .map_err(|message| format!("the forward pass failed: {message}"));
-        if results.send_blocking(ForwardResult { generation: request.generation, activations }).is_err() {
+        let non_finite = non_finite_report(&request.weights, &activations);
+        if results.send_blocking(ForwardResult { generation: request.generation, activations, non_finite }).is_err() {
             return;
         }
     }
@@ -267,7 +306,7 @@ mod browser {
     use async_channel::{Receiver, Sender};
     use bevy::log::info;
 
-    use super::{ForwardRequest, ForwardResult, newest};
+    use super::{ForwardRequest, ForwardResult, newest, non_finite_report};
     use crate::model::{BackendKind, LoadedModel, Weights};
 
     pub async fn forward_task(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
@@ -281,7 +320,8 @@ mod browser {
             let started = bevy::platform::time::Instant::now();
             let activations = model.activations(&request.tokens).map_err(|error| format!("the forward pass failed: {error}"));
             info!("forward pass of {} tokens: {:.1} ms", request.tokens.len(), started.elapsed().as_secs_f32() * 1000.0);
-            if results.send(ForwardResult { generation: request.generation, activations }).await.is_err() {
+            let non_finite = non_finite_report(&request.weights, &activations);
+            if results.send(ForwardResult { generation: request.generation, activations, non_finite }).await.is_err() {
                 return;
             }
         }

@@ -203,6 +203,10 @@ fn bad_checkpoints_are_one_named_error_each() {
         tensor.data[2 * 24 + 5] = f32::NAN;
     });
     assert_clean_failure(&inspect(&dir), "tensor 'transformer.h.0.attn.c_attn.weight' holds NaN at index [2, 5]");
+    // Let in, the NaN is stored [in, out]: it reaches output channel 5 of the first projection.
+    let allowed = llmviz(&["inspect", "--weights", arg(&dir), "--text", "Hello", "--allow-nonfinite"]);
+    assert!(allowed.status.success(), "{}", stderr(&allowed));
+    assert!(stderr(&allowed).contains("the forward pass produced NaN first in 'block0.qkv' at index [0, 5]"), "{}", stderr(&allowed));
 
     let dir = write_variant("inf-bf16", &Variant { dtype: Dtype::BF16, ..plain }, |tensors| {
         tensors.iter_mut().find(|t| t.name == "ln_f.bias").unwrap().data[7] = f32::NEG_INFINITY;

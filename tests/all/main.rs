@@ -9,6 +9,7 @@ mod fetch;
 mod gpt2;
 mod layout;
 mod model;
+mod nonfinite;
 mod pick;
 mod render;
 mod tour;
