@@ -9,6 +9,7 @@
 
 pub(crate) mod anchor;
 mod arrange;
+pub mod map;
 mod report;
 
 use std::collections::HashMap;

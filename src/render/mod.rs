@@ -18,6 +18,7 @@ pub mod idle;
 pub mod live_input;
 pub mod lod;
 pub mod material;
+pub mod model_map;
 // Offscreen rendering drives the app loop itself, with threads: native only.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod offscreen;

@@ -99,6 +99,9 @@ fn tour_panel(
                     ui.set_width(PANEL_WIDTH - 24.0);
                     ui.set_height(screen.height() - 24.0);
                     chapter_bar(ui, &tour, &mut requests);
+                    if let Some(layout) = layout.as_deref() {
+                        map_section(ui, &tour, layout, &mut requests);
+                    }
                     if !tour.errors.is_empty() {
                         errors(ui, &tour.errors);
                     }
@@ -127,13 +130,13 @@ fn tour_panel(
     Ok(())
 }
 
-/// The table of contents, every chapter a click away and the open one marked (it folds away to
-/// leave the commentary more room), then ‹ Chapter: title ›.
+/// The list of chapters, every one a click away and the open one marked (folded at first: the map
+/// below is the table of contents the reader sees), then ‹ Chapter: title ›.
 fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
     let count = tour.compiled.chapters.len();
     egui::CollapsingHeader::new(RichText::new(&tour.compiled.tour.title).strong())
         .id_salt("contents")
-        .default_open(true)
+        .default_open(false)
         .show(ui, |ui| {
             for (index, chapter) in tour.compiled.chapters.iter().enumerate() {
                 let text = format!("{}. {}", index + 1, chapter.title);
@@ -155,6 +158,21 @@ fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
         if ui.add_enabled(tour.chapter + 1 < count, egui::Button::new(" › ")).on_hover_text("Next chapter").clicked()
         {
             requests.open_chapter = Some(tour.chapter + 1);
+        }
+    });
+    ui.separator();
+}
+
+/// The map of the model, folding away like the contents: hovering a part lights its blocks,
+/// clicking it opens its chapter.
+fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layout, requests: &mut Requests) {
+    let current = tour.compiled.tour.chapters[tour.chapter].id.clone();
+    let has_chapter = |id: &str| tour.compiled.tour.chapter(id).is_some();
+    egui::CollapsingHeader::new(RichText::new("Map of the model").strong()).id_salt("map").default_open(true).show(ui, |ui| {
+        let action = super::model_map::map_ui(ui, layout, &current, has_chapter);
+        requests.hover.extend(action.hover);
+        if let Some(id) = action.open {
+            requests.open_chapter_id = Some(id.to_string());
         }
     });
     ui.separator();

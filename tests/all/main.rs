@@ -9,6 +9,7 @@ mod fetch;
 mod gpt2;
 mod layout;
 mod model;
+mod model_map;
 mod nonfinite;
 mod pick;
 mod render;
