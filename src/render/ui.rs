@@ -21,7 +21,7 @@ use crate::model::{Activations, GptConfig, Weights};
 pub const MODELS: [(&str, &str); 4] = [("nano", "nano-gpt"), ("gpt2", "GPT-2 (small)"), ("gpt2-xl", "GPT-2 (XL)"), ("gpt3", "GPT-3")];
 
 /// Text is only drawn on things at least this tall on screen.
-const MIN_LABEL_PX: f32 = 28.0;
+pub const MIN_LABEL_PX: f32 = 28.0;
 
 /// The model card's note of NaN or infinite values: the magenta the shader draws them in, darkened to read as text.
 const NON_FINITE_INK: egui::Color32 = egui::Color32::from_rgb(170, 0, 150);
@@ -123,62 +123,67 @@ fn model_card(
     // Bottom left: the top of a model, where its input is, stays clear.
     egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_BOTTOM, [left + 12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
-            ui.heading(display_name(&config.name));
-            ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
-            ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.tokens()));
-            let values_text = match scene.as_ref().map(|_| &values.state) {
-                Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
-                Some(ValuesState::Computing(_)) => "running the model…".to_string(),
-                Some(ValuesState::Ready) if values.values_left_out > 0 => format!(
-                    "values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.",
-                    layout::group_digits(values.values_left_out)
-                ),
-                Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
-                Some(ValuesState::Failed(message)) => message.clone(),
-                None => "building…".to_string(),
-            };
-            ui.label(egui::RichText::new(values_text).italics());
-            for problem in &values.non_finite {
-                ui.scope(|ui| {
-                    ui.set_max_width(420.0);
-                    ui.label(egui::RichText::new(format!("{problem}: such cells are drawn magenta")).color(NON_FINITE_INK));
-                });
-            }
-            if source.weights.is_some() {
-                if state.input_text.is_empty() {
-                    state.input_text = super::live_input::input_text_of(&config, &source.tokens);
+            // The card folds to its title, leaving the scene to the reader.
+            let title = egui::RichText::new(display_name(&config.name)).heading();
+            egui::CollapsingHeader::new(title).id_salt("model card").default_open(true).show(ui, |ui| {
+                // Wide enough for the shape line of GPT-2 and GPT-3 on one line.
+                ui.set_min_width(300.0);
+                ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
+                ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.tokens()));
+                let values_text = match scene.as_ref().map(|_| &values.state) {
+                    Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
+                    Some(ValuesState::Computing(_)) => "running the model…".to_string(),
+                    Some(ValuesState::Ready) if values.values_left_out > 0 => format!(
+                        "values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.",
+                        layout::group_digits(values.values_left_out)
+                    ),
+                    Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
+                    Some(ValuesState::Failed(message)) => message.clone(),
+                    None => "building…".to_string(),
+                };
+                ui.label(egui::RichText::new(values_text).italics());
+                for problem in &values.non_finite {
+                    ui.scope(|ui| {
+                        ui.set_max_width(420.0);
+                        ui.label(egui::RichText::new(format!("{problem}: such cells are drawn magenta")).color(NON_FINITE_INK));
+                    });
                 }
-                let free_text = Tokenizer::of(&config).is_some_and(|t| t.takes_free_text());
-                ui.horizontal(|ui| {
-                    ui.label(if free_text { "text" } else { "input" });
-                    let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(if free_text { 260.0 } else { 120.0 }));
-                    if edit.changed() {
-                        match super::live_input::read_input(&config, &state.input_text) {
-                            Ok((tokens, note)) => {
-                                state.input_error = note;
-                                if tokens != source.tokens {
-                                    source.tokens = tokens;
-                                }
-                            }
-                            Err(error) => state.input_error = Some(error.to_string()),
-                        }
+                if source.weights.is_some() {
+                    if state.input_text.is_empty() {
+                        state.input_text = super::live_input::input_text_of(&config, &source.tokens);
                     }
-                });
-                let UiState { input_text, input_error, .. } = &mut *state;
-                if let Some(tokens) = super::live_input::input_buttons(ui, &source, &values, input_text, input_error)
-                    && tokens != source.tokens
-                {
-                    source.tokens = tokens;
+                    let free_text = Tokenizer::of(&config).is_some_and(|t| t.takes_free_text());
+                    ui.horizontal(|ui| {
+                        ui.label(if free_text { "text" } else { "input" });
+                        let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(if free_text { 260.0 } else { 120.0 }));
+                        if edit.changed() {
+                            match super::live_input::read_input(&config, &state.input_text) {
+                                Ok((tokens, note)) => {
+                                    state.input_error = note;
+                                    if tokens != source.tokens {
+                                        source.tokens = tokens;
+                                    }
+                                }
+                                Err(error) => state.input_error = Some(error.to_string()),
+                            }
+                        }
+                    });
+                    let UiState { input_text, input_error, .. } = &mut *state;
+                    if let Some(tokens) = super::live_input::input_buttons(ui, &source, &values, input_text, input_error)
+                        && tokens != source.tokens
+                    {
+                        source.tokens = tokens;
+                    }
+                    if let Some(error) = &state.input_error {
+                        ui.colored_label(Color32::DARK_RED, error);
+                    }
+                    if let Some(checkpoints) = &checkpoints
+                        && let Some(weights) = super::live_input::training_slider(ui, &source, checkpoints)
+                    {
+                        source.weights = Some(weights);
+                    }
                 }
-                if let Some(error) = &state.input_error {
-                    ui.colored_label(Color32::DARK_RED, error);
-                }
-                if let Some(checkpoints) = &checkpoints
-                    && let Some(weights) = super::live_input::training_slider(ui, &source, checkpoints)
-                {
-                    source.weights = Some(weights);
-                }
-            }
+            });
         });
     });
     Ok(())
@@ -237,13 +242,6 @@ fn anchored_text(
     // Where text is drawn already: a label that would overlap one is left out, the larger
     // sections first, then block names, then dimensions, so nothing is drawn over anything.
     let mut taken: Vec<Rect> = Vec::new();
-    let mut place = |rect: Rect| -> bool {
-        let free = !taken.iter().any(|other| other.expand(2.0).intersects(rect));
-        if free {
-            taken.push(rect);
-        }
-        free
-    };
     let mut labels: Vec<(&crate::layout::Label, Rect)> = scene
         .layout
         .labels
@@ -253,18 +251,19 @@ fn anchored_text(
         .filter(|(_, rect)| screen.intersects(*rect))
         .collect();
     labels.sort_by(|(_, a), (_, b)| b.height().total_cmp(&a.height()));
-    for (label, rect) in labels.iter().filter(|(label, _)| label.kind == LabelKind::Section) {
-        if rect.height() < 3.0 * MIN_LABEL_PX {
-            continue;
-        }
-        let size = (rect.height() / 30.0).clamp(11.0, 20.0);
-        let galley = painter.layout_no_wrap(label.text.clone(), FontId::proportional(size), ink);
-        let text = Align2::RIGHT_TOP.anchor_size(rect.left_top() - egui::vec2(4.0, 0.0), galley.size());
-        if place(text) {
-            painter.line_segment([rect.left_top(), rect.left_bottom()], Stroke::new(1.0, Color32::from_gray(150)));
-            painter.galley(text.min, galley, ink);
-        }
+    let measure = |text: &str, size: f32| painter.layout_no_wrap(text.to_string(), FontId::proportional(size), ink).size();
+    for placed in place_section_labels(&labels, &mut taken, measure) {
+        let galley = painter.layout_no_wrap(labels[placed.label].0.text.clone(), FontId::proportional(placed.size), ink);
+        painter.line_segment(placed.bracket, Stroke::new(1.0, Color32::from_gray(150)));
+        painter.galley(placed.text.min, galley, ink);
     }
+    let mut place = |rect: Rect| -> bool {
+        let free = !taken.iter().any(|other| other.expand(2.0).intersects(rect));
+        if free {
+            taken.push(rect);
+        }
+        free
+    };
 
     let mut tags: Vec<(&crate::layout::Block, Rect)> = blocks
         .iter()
@@ -301,6 +300,63 @@ fn anchored_text(
         draw_model_ends(&painter, &scene.layout, activations, camera, transform);
     }
     Ok(())
+}
+
+/// A section label placed on screen: which of the candidates, its text's rectangle and font size,
+/// and its bracket.
+pub struct PlacedLabel {
+    pub label: usize,
+    pub text: Rect,
+    pub size: f32,
+    pub bracket: [Pos2; 2],
+}
+
+/// The section labels that fit, the largest sections first: each is left out when it would be
+/// too small to read or would overlap text placed before it (`taken`, which it extends).
+/// `labels` are the sections' screen rectangles; `measure` gives a text's size at a font size.
+pub fn place_section_labels(
+    labels: &[(&layout::Label, Rect)],
+    taken: &mut Vec<Rect>,
+    measure: impl Fn(&str, f32) -> egui::Vec2,
+) -> Vec<PlacedLabel> {
+    let mut order: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].0.kind == LabelKind::Section).collect();
+    order.sort_by(|&a, &b| labels[b].1.height().total_cmp(&labels[a].1.height()));
+    let mut placed = Vec::new();
+    for index in order {
+        let (label, rect) = labels[index];
+        // A layer's name is worth a shorter bracket than a part's.
+        let tallest = if is_whole(label) { MIN_LABEL_PX } else { 3.0 * MIN_LABEL_PX };
+        if rect.height() < tallest {
+            continue;
+        }
+        let size = (rect.height() / 30.0).clamp(11.0, 20.0);
+        let (text, bracket) = section_label_place(label, rect, measure(&label.text, size));
+        if !taken.iter().any(|other| other.expand(2.0).intersects(text)) {
+            taken.push(text);
+            placed.push(PlacedLabel { label: index, text, size, bracket });
+        }
+    }
+    placed
+}
+
+/// True for the sections that are a whole step of the model: a layer, the embedding, the output.
+fn is_whole(label: &layout::Label) -> bool {
+    label.layer.is_none() || label.text.starts_with("Transformer")
+}
+
+/// Where a section's name goes, and the bracket that shows what it names. A whole layer, the
+/// embedding or the output is named above its middle, over a bracket along its top, when the name
+/// fits its width: nano's layers stand side by side in columns, each named over its own. Otherwise
+/// (GPT-2's narrow layers stacked in one column, or a part inside a layer: a head, self-attention,
+/// the MLP) the name stands at its left, beside a bracket down its side.
+pub fn section_label_place(label: &layout::Label, rect: Rect, text: egui::Vec2) -> (Rect, [Pos2; 2]) {
+    if is_whole(label) && text.x <= rect.width() {
+        let text = Align2::CENTER_BOTTOM.anchor_size(rect.center_top() - egui::vec2(0.0, 4.0), text);
+        (text, [rect.left_top(), rect.right_top()])
+    } else {
+        let text = Align2::RIGHT_TOP.anchor_size(rect.left_top() - egui::vec2(4.0, 0.0), text);
+        (text, [rect.left_top(), rect.left_bottom()])
+    }
 }
 
 /// The input tokens over the `tokens` block and, under `probs`, each position's predicted token

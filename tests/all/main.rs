@@ -7,6 +7,7 @@ mod idle;
 mod explain;
 mod fetch;
 mod gpt2;
+mod labels;
 mod layout;
 mod model;
 mod model_map;
