@@ -359,8 +359,9 @@ pub fn section_label_place(label: &layout::Label, rect: Rect, text: egui::Vec2) 
     }
 }
 
-/// The input tokens over the `tokens` block and, under `probs`, each position's predicted token
-/// with its probability drawn as a bar.
+/// The input tokens over the `tokens` block, each its letter (or GPT-2's piece) with its token
+/// index under it and an arrow to the column of the token embedding it selects, and under `probs`
+/// each position's predicted token with its probability drawn as a bar.
 fn draw_model_ends(
     painter: &egui::Painter,
     layout: &layout::Layout,
@@ -375,16 +376,30 @@ fn draw_model_ends(
         let (center, right) = (project(center)?, project(right)?);
         Some((center, center.distance(right)))
     };
+    // A piece of GPT-2's needs a wider cell than one letter to be read.
+    let tokenizer = Tokenizer::of(&layout.config);
+    let free_text = tokenizer.as_ref().is_some_and(Tokenizer::takes_free_text);
+    let smallest = if free_text { 24.0 } else { 10.0 };
     if let Some(tokens_block) = layout.block("tokens") {
         for (position, &token) in activations.tokens.iter().enumerate() {
             let Some((center, size)) = cell_px(tokens_block, [position as u32, 0, 0]) else { continue };
-            if size < 10.0 {
+            if size < smallest {
                 break;
             }
-            let box_size = size * 0.9;
-            let tile = Rect::from_center_size(center - egui::vec2(0.0, size * 1.2), egui::vec2(box_size, box_size));
-            painter.rect_stroke(tile, 2.0, Stroke::new(1.0, Color32::from_gray(120)), egui::StrokeKind::Inside);
-            painter.text(tile.center(), Align2::CENTER_CENTER, token_name(&layout.config, token), FontId::proportional((box_size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
+            let tile = Rect::from_center_size(center - egui::vec2(0.0, size * 1.5), egui::vec2(size * 0.9, size * 1.4));
+            // Filled, so that a section's bracket along the top of the embedding passes behind it.
+            painter.rect(tile, 2.0, Color32::from_gray(252), Stroke::new(1.0, Color32::from_gray(120)), egui::StrokeKind::Inside);
+            let text = match &tokenizer {
+                Some(tokenizer) if free_text => super::token_strip::visible_piece(&tokenizer.piece(token)),
+                _ => token_name(&layout.config, token),
+            };
+            let letter = FontId::proportional((size * if free_text { 0.3 } else { 0.6 }).min(MAX_TOKEN_PX));
+            painter.text(tile.center_top() + egui::vec2(0.0, size * 0.5), Align2::CENTER_CENTER, text, letter, Color32::from_gray(30));
+            let index = FontId::proportional((size * 0.3).min(MAX_TOKEN_PX / 2.0));
+            painter.text(tile.center_bottom() - egui::vec2(0.0, size * 0.3), Align2::CENTER_CENTER, token.to_string(), index, Color32::from_gray(110));
+            if let Some(wte) = layout.block("wte") {
+                lookup_arrow(painter, &project, tokens_block, wte, position, token);
+            }
         }
     }
     if let Some(probs_block) = layout.block("probs") {
@@ -403,6 +418,31 @@ fn draw_model_ends(
             painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_name(&layout.config, token), FontId::proportional((size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
         }
     }
+}
+
+/// The embedding's lookup: an arrow from input position `position` (the bottom of its cell of
+/// `tokens`) to the top of column `token` of the token embedding, the column it copies.
+fn lookup_arrow(
+    painter: &egui::Painter,
+    project: &dyn Fn([f32; 3]) -> Option<Pos2>,
+    tokens: &layout::Block,
+    wte: &layout::Block,
+    position: usize,
+    token: usize,
+) {
+    if token as u32 >= wte.cells[0] {
+        return;
+    }
+    let mut from = tokens.cell_center([position as u32, 0, 0]);
+    from[1] = tokens.position[1];
+    let mut to = wte.cell_center([token as u32, 0, 0]);
+    to[1] = wte.max()[1];
+    let (Some(from), Some(to)) = (project(from), project(to)) else { return };
+    let colour = Color32::from_rgb(90, 150, 100);
+    painter.line_segment([from, to], Stroke::new(1.0, colour));
+    let along = (to - from).normalized();
+    let side = egui::vec2(-along.y, along.x) * 3.5;
+    painter.add(egui::Shape::convex_polygon(vec![to, to - along * 8.0 + side, to - along * 8.0 - side], colour, Stroke::NONE));
 }
 
 /// A block's name inside its section: "block0.head1.q.weight" reads "q.weight" beside head 1 of
