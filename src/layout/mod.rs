@@ -9,6 +9,7 @@
 
 pub(crate) mod anchor;
 mod arrange;
+pub mod connectors;
 pub mod map;
 mod report;
 

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod camera;
+pub mod connectors;
 pub mod hover;
 pub mod idle;
 pub mod live_input;

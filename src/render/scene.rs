@@ -139,7 +139,7 @@ pub struct ScenePlugin;
 
 impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(BlockMaterialPlugin)
+        app.add_plugins((BlockMaterialPlugin, super::connectors::ConnectorPlugin))
             .insert_resource(ForwardWorker::spawn())
             .init_resource::<SceneValues>()
             .init_resource::<PackedValues>()

@@ -1,6 +1,7 @@
 //! The one integration-test crate: one binary to build and link, with a module per part of llmviz.
 
 mod cli;
+mod connectors;
 mod gpu;
 mod house;
 mod idle;

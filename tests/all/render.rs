@@ -138,7 +138,7 @@ fn known_values_colour_the_expected_cells() {
 }
 
 #[test]
-fn nano_and_gpt2_draw_in_the_same_number_of_batches() {
+fn nano_and_gpt2_draw_in_the_same_number_of_batches_but_for_nanos_connectors() {
     let batches = |model: &str| {
         let source = scene_source(model, None).unwrap();
         let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
@@ -146,7 +146,8 @@ fn nano_and_gpt2_draw_in_the_same_number_of_batches() {
     };
     let (nano, gpt2) = (batches("nano"), batches("gpt2"));
     assert!(nano > 0, "nano drew nothing");
-    assert_eq!(nano, gpt2, "batches: nano {nano}, gpt2 {gpt2}");
+    // All of nano's connectors are one more instanced draw; GPT-2 is too large to get them.
+    assert_eq!(nano, gpt2 + 1, "batches: nano {nano}, gpt2 {gpt2}");
 }
 
 /// Level of detail keeps what is drawn small: from the overview, GPT-3's blocks are drawn as fewer
@@ -306,7 +307,8 @@ fn screenshot_writes_a_png_and_bench_prints_one_line() {
     let line = crate::cli::stdout(&output);
     let words: Vec<&str> = line.split_whitespace().collect();
     assert!(
-        matches!(words.as_slice(), ["entities", _, "batches", "1,", "median", _, "ms,", "p95", _, "ms"]),
+        // nano's blocks in one draw, its connectors in another.
+        matches!(words.as_slice(), ["entities", _, "batches", "2,", "median", _, "ms,", "p95", _, "ms"]),
         "{line}"
     );
 }

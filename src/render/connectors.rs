@@ -1,0 +1,152 @@
+//! The data flow drawn in the scene: thin rods along the routes of `layout::connectors`, from each
+//! block to each block computed from it. All rods are unit cubes stretched along a segment, drawn
+//! with the blocks' shader as flat boxes through a material of their own: one instanced draw for
+//! every connector. They are dim, and lit where they lead into a block in focus (the one under the
+//! pointer and the cells it was computed from, or the tour's) or lit up.
+//!
+//! Only models small enough to read as a whole get them (nano); the reference draws its arrows for
+//! nano alone too.
+
+use bevy::camera::visibility::NoCpuCulling;
+use bevy::math::{IVec4, UVec4, Vec4};
+use bevy::mesh::MeshTag;
+use bevy::prelude::*;
+use bevy::render::storage::ShaderBuffer;
+
+use super::material::{BlockDescriptor, BlockMaterial, descriptors_buffer, values_buffer, write_descriptor};
+use super::scene::{Block, BlockMesh, BlockScene, BlockStyle, SceneEntity};
+use crate::layout::connectors::{Connector, route_connectors};
+use crate::layout::CELL;
+
+/// The most blocks a model may have for its connectors to be drawn: nano has 206, GPT-2 2,294.
+pub const MAX_CONNECTED_BLOCKS: usize = 1000;
+
+/// A rod's thickness, in cells: thin beside a one-cell row, still seen from afar (the shader grows
+/// any box to a pixel and a half).
+const THICKNESS: f32 = 0.25;
+
+/// Dim slate; lit, the same colour at full strength.
+const COLOUR: [f32; 3] = [0.16, 0.2, 0.3];
+
+/// One rod: a straight segment of a connector.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectorSegment {
+    /// Index into `Connectors::connectors`.
+    pub connector: u32,
+}
+
+/// The connectors of the current scene, their rods' shared buffers, and which are lit.
+#[derive(Resource)]
+pub struct Connectors {
+    /// The `BlockScene::id` they were routed for.
+    pub scene: usize,
+    pub connectors: Vec<Connector>,
+    /// Per connector: lit because it leads into a block in focus or lit up.
+    pub lit: Vec<bool>,
+    /// Per rod (by `MeshTag`), its connector.
+    pub segments: Vec<u32>,
+    descriptors: Handle<ShaderBuffer>,
+}
+
+pub struct ConnectorPlugin;
+
+impl Plugin for ConnectorPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, spawn_connectors).add_systems(PostUpdate, light_connectors);
+    }
+}
+
+/// A new scene gets its connectors: routed, and a rod spawned per segment (despawned with the scene).
+fn spawn_connectors(
+    mut commands: Commands,
+    scene: Option<Res<BlockScene>>,
+    connectors: Option<Res<Connectors>>,
+    mesh: Option<Res<BlockMesh>>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut materials: ResMut<Assets<BlockMaterial>>,
+) {
+    let (Some(scene), Some(mesh)) = (scene, mesh) else { return };
+    if connectors.is_some_and(|connectors| connectors.scene == scene.id()) {
+        return;
+    }
+    let routed = if scene.layout.blocks.len() <= MAX_CONNECTED_BLOCKS { route_connectors(&scene.layout) } else { Vec::new() };
+    let rods: Vec<(u32, Vec3, Vec3)> = routed
+        .iter()
+        .enumerate()
+        .flat_map(|(index, connector)| {
+            connector.points.windows(2).map(move |pair| (index as u32, Vec3::from(pair[0]), Vec3::from(pair[1])))
+        })
+        .collect();
+    let descriptors: Vec<BlockDescriptor> = rods.iter().map(|_| rod_descriptor(false)).collect();
+    let descriptors = buffers.add(descriptors_buffer(&descriptors));
+    let material = materials.add(BlockMaterial { descriptors: descriptors.clone(), values: buffers.add(values_buffer(&[])), blend: false });
+    for (tag, &(connector, a, b)) in rods.iter().enumerate() {
+        let half = Vec3::splat(THICKNESS * CELL / 2.0);
+        commands.spawn((
+            Mesh3d(mesh.0.clone()),
+            MeshMaterial3d(material.clone()),
+            MeshTag(tag as u32),
+            super::scene::box_transform(a.min(b) - half, a.max(b) + half),
+            NoCpuCulling,
+            SceneEntity,
+            ConnectorSegment { connector },
+        ));
+    }
+    let lit = vec![false; routed.len()];
+    let segments = rods.iter().map(|&(connector, _, _)| connector).collect();
+    commands.insert_resource(Connectors { scene: scene.id(), connectors: routed, lit, segments, descriptors });
+}
+
+/// Whether a block's look asks for its inputs to be shown: it is in focus or lit up.
+fn wants_inputs(style: &BlockStyle) -> bool {
+    style.focus.is_some() || style.highlight > 0.3
+}
+
+/// When block styles change, the connectors into blocks in focus light up and the others dim;
+/// a connector to or from a block a tour has faded is hidden with it.
+fn light_connectors(
+    connectors: Option<ResMut<Connectors>>,
+    scene: Option<Res<BlockScene>>,
+    changed: Query<(), Changed<BlockStyle>>,
+    styles: Query<(&Block, &BlockStyle)>,
+    mut rods: Query<(&ConnectorSegment, &mut Visibility)>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+) {
+    let (Some(mut connectors), Some(scene)) = (connectors, scene) else { return };
+    if changed.is_empty() || connectors.scene != scene.id() {
+        return;
+    }
+    let mut by_block = vec![BlockStyle::default(); scene.layout.blocks.len()];
+    for (block, style) in &styles {
+        if let Some(slot) = by_block.get_mut(block.index as usize) {
+            *slot = *style;
+        }
+    }
+    let lit: Vec<bool> = connectors.connectors.iter().map(|c| wants_inputs(&by_block[c.to])).collect();
+    if lit != connectors.lit {
+        let Some(mut buffer) = buffers.get_mut(&connectors.descriptors) else { return };
+        let Some(bytes) = buffer.data.as_mut() else { return };
+        for (tag, &connector) in connectors.segments.iter().enumerate() {
+            write_descriptor(bytes, tag, &rod_descriptor(lit[connector as usize]));
+        }
+        connectors.lit = lit;
+    }
+    for (rod, mut visibility) in &mut rods {
+        let connector = &connectors.connectors[rod.connector as usize];
+        let shown = by_block[connector.from].opacity >= 0.99 && by_block[connector.to].opacity >= 0.99;
+        let wanted = if shown { Visibility::Inherited } else { Visibility::Hidden };
+        visibility.set_if_neq(wanted);
+    }
+}
+
+/// A rod as the block shader draws it: one flat box (the level-of-detail flag), dim or lit.
+fn rod_descriptor(lit: bool) -> BlockDescriptor {
+    let [r, g, b] = COLOUR;
+    BlockDescriptor {
+        cells: UVec4::new(1, 1, 1, BlockDescriptor::PROXY),
+        strides: IVec4::new(0, 0, 0, BlockDescriptor::NO_VALUES),
+        colour: Vec4::new(r, g, b, 1.0),
+        style: Vec4::new(0.0, if lit { 1.0 } else { 0.0 }, 0.0, -1.0),
+        focus: BlockDescriptor::NO_FOCUS,
+    }
+}
