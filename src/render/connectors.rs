@@ -28,6 +28,17 @@ const THICKNESS: f32 = 0.25;
 /// Dim slate; lit, the same colour at full strength.
 const COLOUR: [f32; 3] = [0.16, 0.2, 0.3];
 
+/// The most rods that carry lit connectors on, across the faces of a block in focus, to its one
+/// focused cell: up to three per connector, for up to eight inputs.
+const TAIL_RODS: usize = 24;
+
+/// A rod that carries a lit connector from where it meets its block to the focused cell: hidden
+/// unless a block with its inputs lit has one cell in focus (the hovered cell).
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectorTail {
+    pub slot: u32,
+}
+
 /// One rod: a straight segment of a connector.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectorSegment {
@@ -77,7 +88,8 @@ fn spawn_connectors(
             connector.points.windows(2).map(move |pair| (index as u32, Vec3::from(pair[0]), Vec3::from(pair[1])))
         })
         .collect();
-    let descriptors: Vec<BlockDescriptor> = rods.iter().map(|_| rod_descriptor(false)).collect();
+    let mut descriptors: Vec<BlockDescriptor> = rods.iter().map(|_| rod_descriptor(false)).collect();
+    descriptors.extend((0..TAIL_RODS).map(|_| rod_descriptor(true)));
     let descriptors = buffers.add(descriptors_buffer(&descriptors));
     let material = materials.add(BlockMaterial { descriptors: descriptors.clone(), values: buffers.add(values_buffer(&[])), blend: false });
     for (tag, &(connector, a, b)) in rods.iter().enumerate() {
@@ -91,6 +103,10 @@ fn spawn_connectors(
             SceneEntity,
             ConnectorSegment { connector },
         ));
+    }
+    for slot in 0..TAIL_RODS {
+        let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity, ConnectorTail { slot: slot as u32 });
+        commands.spawn((Mesh3d(mesh.0.clone()), MeshMaterial3d(material.clone()), MeshTag((rods.len() + slot) as u32), Transform::default(), parked));
     }
     let lit = vec![false; routed.len()];
     let segments = rods.iter().map(|&(connector, _, _)| connector).collect();
@@ -109,7 +125,8 @@ fn light_connectors(
     scene: Option<Res<BlockScene>>,
     changed: Query<(), Changed<BlockStyle>>,
     styles: Query<(&Block, &BlockStyle)>,
-    mut rods: Query<(&ConnectorSegment, &mut Visibility)>,
+    mut rods: Query<(&ConnectorSegment, &mut Visibility), Without<ConnectorTail>>,
+    mut tails: Query<(&ConnectorTail, &mut Transform, &mut Visibility), Without<ConnectorSegment>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
     let (Some(mut connectors), Some(scene)) = (connectors, scene) else { return };
@@ -137,6 +154,64 @@ fn light_connectors(
         let wanted = if shown { Visibility::Inherited } else { Visibility::Hidden };
         visibility.set_if_neq(wanted);
     }
+    let segments = tail_segments(&scene.layout, &connectors, &by_block);
+    for (tail, mut transform, mut visibility) in &mut tails {
+        match segments.get(tail.slot as usize) {
+            Some(&(a, b)) => {
+                let half = Vec3::splat(THICKNESS * CELL / 2.0);
+                transform.set_if_neq(super::scene::box_transform(a.min(b) - half, a.max(b) + half));
+                visibility.set_if_neq(Visibility::Inherited);
+            }
+            None => {
+                visibility.set_if_neq(Visibility::Hidden);
+            }
+        }
+    }
+}
+
+/// For each lit connector into a block with one cell in focus, the rods from where the connector
+/// meets the block to that cell on the front face (where cells are read): along the face it meets
+/// to the front edge, then across the front face, so each input's line ends at the cell it feeds.
+/// Each rod lies on its face, lifted off it by half its thickness.
+pub fn tail_segments(layout: &crate::layout::Layout, connectors: &Connectors, styles: &[BlockStyle]) -> Vec<(Vec3, Vec3)> {
+    let mut segments = Vec::new();
+    let lift = THICKNESS * CELL / 2.0;
+    for (connector, _) in connectors.connectors.iter().zip(&connectors.lit).filter(|(_, lit)| **lit) {
+        let Some(([Some(x), Some(y), Some(z)], _)) = styles[connector.to].focus else { continue };
+        let block = &layout.blocks[connector.to];
+        let (min, max) = (Vec3::from(block.position), Vec3::from(block.max()));
+        let end = Vec3::from(*connector.points.last().expect("a connector has two ends"));
+        let eps = 1e-3 * CELL;
+        // The face the connector meets: the axis along which its end lies on the box's surface.
+        let Some(normal) = (0..3).find_map(|axis| {
+            let mut normal = Vec3::ZERO;
+            normal[axis] = if (end[axis] - max[axis]).abs() < eps {
+                1.0
+            } else if (end[axis] - min[axis]).abs() < eps {
+                -1.0
+            } else {
+                return None;
+            };
+            Some(normal)
+        }) else {
+            continue;
+        };
+        let front = Vec3::Z;
+        let mut on_front = end;
+        if normal != front {
+            // Along the face it meets, to the front edge.
+            on_front.z = max.z;
+            segments.push((end + normal * lift, on_front + normal * lift));
+        }
+        let mut cell = Vec3::from(block.cell_center([x, y, z]));
+        cell.z = max.z;
+        let corner = Vec3::new(cell.x, on_front.y, max.z);
+        segments.push((on_front + front * lift, corner + front * lift));
+        segments.push((corner + front * lift, cell + front * lift));
+    }
+    segments.retain(|(a, b)| a != b);
+    segments.truncate(TAIL_RODS);
+    segments
 }
 
 /// A rod as the block shader draws it: one flat box (the level-of-detail flag), dim or lit.

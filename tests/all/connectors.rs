@@ -85,4 +85,23 @@ fn nanos_connectors_are_drawn_dim_and_light_up_into_a_block_in_focus() {
     let q = layout.find("block0.head0.q").unwrap();
     let k = layout.find("block0.head0.k").unwrap();
     assert_eq!(lit, vec![(q, att), (k, att)], "exactly the scores' inputs, q and k, light up");
+
+    // Each lit line goes on across att's faces to the focused cell.
+    use llmviz::render::connectors::ConnectorTail;
+    let tails: Vec<Transform> = world
+        .query::<(&ConnectorTail, &Transform, &ViewVisibility)>()
+        .iter(world)
+        .filter(|(_, _, visible)| visible.get())
+        .map(|(_, transform, _)| *transform)
+        .collect();
+    // q and k meet att on its right side: along it to the front edge, across the front face, down to the cell.
+    assert_eq!(tails.len(), 6, "three rods for each of the two lit connectors: {tails:?}");
+    let mut cell = Vec3::from(layout.blocks[att].cell_center([1, 0, 0]));
+    cell.z = layout.blocks[att].max()[2];
+    let reaches = |t: &Transform| {
+        let (min, max) = (t.translation - t.scale / 2.0, t.translation + t.scale / 2.0);
+        // The cell's centre on the front face lies within the rod (which lies on that face).
+        (0..3).all(|k| cell[k] >= min[k] - 1e-3 && cell[k] <= max[k] + 1e-3)
+    };
+    assert_eq!(tails.iter().filter(|t| reaches(t)).count(), 2, "each line ends at the focused cell: {tails:?}");
 }
