@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod camera;
+pub mod gpu;
 pub mod hover;
 pub mod idle;
 pub mod live_input;
@@ -74,4 +75,10 @@ pub enum RenderError {
     Write { path: String, message: String },
     #[error("the app stopped with code {0}")]
     Stopped(u8),
+    /// wgpu offers no adapter for the backends the renderer asks for (no driver installed).
+    #[error("no GPU adapter: {0} (install a Vulkan driver, e.g. mesa-vulkan-drivers)")]
+    NoAdapter(String),
+    /// The GPU device was lost, or wgpu reported an error, while the app ran.
+    #[error("{0}")]
+    Gpu(String),
 }

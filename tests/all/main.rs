@@ -2,6 +2,7 @@
 
 mod cli;
 mod gpu;
+mod gpu_failure;
 mod house;
 mod idle;
 mod explain;
