@@ -23,7 +23,6 @@ use crate::layout;
 /// The app as it opens: the tour `link` names (the nano-gpt tour by default) ready at its chapter
 /// and step, on nano with its weights. With LLMVIZ_WINDOW_CAMERA and no tour named, no tour.
 pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
-    super::gpu::require_adapter()?;
     if link == TourLink::default() && std::env::var_os(CAMERA_ENV).is_some() {
         return run_scene_app(super::scene_source("nano", None)?);
     }
@@ -33,6 +32,7 @@ pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
     let source = super::scene_source(&frame.model, input.as_deref())
         .map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    super::gpu::require_adapter()?;
     let window = Window { title: format!("llmviz: {}", tour.compiled.tour.title), ..default() };
     let mut app = app(source, view, window);
     app.add_plugins(TourPlugin)
@@ -43,7 +43,6 @@ pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
 
 /// The app on a scene without a tour.
 pub fn run_scene_app(source: SceneSource) -> Result<(), RenderError> {
-    super::gpu::require_adapter()?;
     let layout = layout::build(&source.config);
     // The opening view; LLMVIZ_WINDOW_CAMERA=block:NAME opens on a block instead (with
     // LLMVIZ_WINDOW_SCREENSHOT, to look at the overlays from there).
@@ -51,6 +50,7 @@ pub fn run_scene_app(source: SceneSource) -> Result<(), RenderError> {
         Ok(choice) => CameraChoice::parse(&choice)?.view_point(&layout)?,
         Err(_) => layout.overview.into(),
     };
+    super::gpu::require_adapter()?;
     let window = Window { title: "llmviz: how a GPT works".into(), ..default() };
     let mut app = app(source, view, window);
     app.add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()));

@@ -77,15 +77,13 @@ pub struct BenchReport {
 
 /// Renders a view of a model once everything is drawn.
 pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
-    super::gpu::require_adapter()?;
     let source = shot.source.clone();
     let layout = layout::build(&source.config);
     let view = shot.camera.view_point(&layout)?;
-    let mut offscreen = match &shot.hover {
-        Some(hover) => {
-            let cell = super::pick::parse_cell_ref(hover, &layout)?;
-            super::hover::offscreen_hovering(source, shot.size, view, cell)
-        }
+    let hovered = shot.hover.as_ref().map(|hover| super::pick::parse_cell_ref(hover, &layout)).transpose()?;
+    super::gpu::require_adapter()?;
+    let mut offscreen = match hovered {
+        Some(cell) => super::hover::offscreen_hovering(source, shot.size, view, cell),
         None => Offscreen::new(source, shot.size, view),
     };
     offscreen.wait_until_ready()?;
@@ -96,7 +94,6 @@ pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
 /// Renders a tour's scene at a chapter and time.
 pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
     let tour = tour_at(&shot.file, shot.chapter.as_deref(), shot.time)?;
-    super::gpu::require_adapter()?;
     let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
     let mut offscreen = tour_offscreen(tour, shot.size)?;
     offscreen.wait_until_ready()?;

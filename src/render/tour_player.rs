@@ -606,6 +606,7 @@ pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::
     let source =
         super::scene_source(&frame.model, input.as_deref()).map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    super::gpu::require_adapter()?;
     Ok(super::offscreen::Offscreen::with_plugins(source, size, view, |app| {
         add_tour_systems(app);
         app.insert_resource(tour);
