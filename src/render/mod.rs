@@ -5,8 +5,9 @@
 //! `CameraPlugin` moves the camera (`TouchCameraPlugin` by touch), `UiPlugin` draws the egui
 //! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
 //! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`).
-//! `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app` is the
-//! windowed app.
+//! `GpuPlugin` (`gpu`) ends the app with the reason when the GPU device is lost or wgpu reports an
+//! error. `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app`
+//! is the windowed app.
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.
