@@ -7,6 +7,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_dis
 use bevy::window::RequestRedraw;
 
 use super::camera::CameraPlugin;
+use super::gpu::{GpuFailure, GpuPlugin};
 use super::hover::HoverPlugin;
 use super::idle::IdlePlugin;
 use super::lod::LodPlugin;
@@ -31,13 +32,13 @@ pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
     let source = super::scene_source(&frame.model, input.as_deref())
         .map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    super::gpu::require_adapter()?;
     let window = Window { title: format!("llmviz: {}", tour.compiled.tour.title), ..default() };
-    let exit = app(source, view, window)
-        .add_plugins(TourPlugin)
+    let mut app = app(source, view, window);
+    app.add_plugins(TourPlugin)
         .insert_resource(tour)
-        .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
-        .run();
-    exit_result(exit)
+        .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()));
+    run(app)
 }
 
 /// The app on a scene without a tour.
@@ -49,14 +50,19 @@ pub fn run_scene_app(source: SceneSource) -> Result<(), RenderError> {
         Ok(choice) => CameraChoice::parse(&choice)?.view_point(&layout)?,
         Err(_) => layout.overview.into(),
     };
+    super::gpu::require_adapter()?;
     let window = Window { title: "llmviz: how a GPT works".into(), ..default() };
-    let exit = app(source, view, window)
-        .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()))
-        .run();
-    exit_result(exit)
+    let mut app = app(source, view, window);
+    app.add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()));
+    run(app)
 }
 
-fn exit_result(exit: AppExit) -> Result<(), RenderError> {
+/// Runs the app until its window closes; a lost GPU device ends it with the reason (Bevy cannot
+/// recreate its device, so the window could show nothing more).
+fn run(mut app: App) -> Result<(), RenderError> {
+    let failure = app.world().resource::<GpuFailure>().clone();
+    let exit = app.run();
+    failure.check()?;
     match exit {
         AppExit::Success => Ok(()),
         AppExit::Error(code) => Err(RenderError::Stopped(code.get())),
@@ -67,7 +73,12 @@ fn exit_result(exit: AppExit) -> Result<(), RenderError> {
 /// canvas, which each add how they start and stop.
 pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }).set(super::material::lean_pbr()))
+    let plugins = DefaultPlugins
+        .set(WindowPlugin { primary_window: Some(window), ..default() })
+        .set(super::gpu::render_plugin())
+        .set(super::material::lean_pbr());
+    app.add_plugins(plugins)
+        .add_plugins(GpuPlugin)
         .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin, IdlePlugin))
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)
@@ -75,11 +86,12 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
             commands.spawn(scene_camera(view));
         });
     #[cfg(not(target_arch = "wasm32"))]
-    match super::live_input::TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR)) {
-        Ok(checkpoints) => {
-            app.insert_resource(checkpoints);
+    {
+        let checkpoints = super::live_input::TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR));
+        if let Some(why) = &checkpoints.unavailable {
+            warn!("{why}");
         }
-        Err(error) => warn!("no training slider: {error}"),
+        app.insert_resource(checkpoints);
     }
     app
 }

@@ -115,42 +115,84 @@ pub fn read_input(config: &GptConfig, text: &str) -> Result<(Vec<usize>, Option<
 /// Where the checkpoints of the default model are looked for, from the working directory.
 pub const CHECKPOINT_DIR: &str = "models/nano-sort.checkpoints";
 
-/// The default model's training checkpoints, by step; empty where there are none (the browser,
-/// or a checkout without `models/nano-sort.checkpoints/`), and then no slider shows.
+/// The default model's training checkpoints, by step, read once as the app starts (so files that
+/// change afterwards change nothing); empty where there are none (the browser, or a checkout
+/// without `models/nano-sort.checkpoints/`), and then no slider shows.
 #[derive(Resource, Clone, Debug, Default)]
-pub struct TrainingCheckpoints(pub Vec<Checkpoint>);
+pub struct TrainingCheckpoints {
+    pub points: Vec<Checkpoint>,
+    /// Why there is no slider though the folder is there: no checkpoint in it, or one that does
+    /// not load (removed while being read, half-written), named.
+    pub unavailable: Option<String>,
+}
 
 impl TrainingCheckpoints {
-    /// The checkpoints in `dir`, if it exists; one that does not load is an error naming it.
-    pub fn load(dir: &Path) -> Result<TrainingCheckpoints, String> {
+    /// The checkpoints in `dir`; none, silently, when there is no such folder.
+    pub fn load(dir: &Path) -> TrainingCheckpoints {
         if !dir.is_dir() {
-            return Ok(TrainingCheckpoints::default());
+            return TrainingCheckpoints::default();
         }
-        Ok(TrainingCheckpoints(crate::train::load_checkpoints(dir)?))
+        let unavailable = |why: String| TrainingCheckpoints { points: Vec::new(), unavailable: Some(format!("no training slider: {why}")) };
+        match crate::train::load_checkpoints(dir) {
+            Ok(points) if points.is_empty() => {
+                unavailable(format!("{} has no checkpoints (llmviz train --checkpoints writes them)", dir.display()))
+            }
+            Ok(points) => TrainingCheckpoints { points, unavailable: None },
+            Err(error) => unavailable(error),
+        }
     }
 
     /// The checkpoint `weights` are, if any.
     pub fn index_of(&self, weights: &Arc<Weights>) -> Option<usize> {
-        self.0.iter().position(|point| Arc::ptr_eq(&point.weights, weights))
+        self.points.iter().position(|point| Arc::ptr_eq(&point.weights, weights))
+    }
+}
+
+/// What the model card shows of the training checkpoints for the model on screen.
+#[derive(Debug)]
+pub enum TrainingSlider<'a> {
+    /// Nothing: not the model the checkpoints are of, or no checkpoints were looked for.
+    Hidden,
+    /// The slider over these checkpoints.
+    Shown(&'a [Checkpoint]),
+    /// Why the slider is missing: the message names the folder or the file.
+    Unavailable(&'a str),
+}
+
+/// Whether the slider shows for `source`: nano with weights, and checkpoints of its shape.
+pub fn training_slider_for<'a>(source: &SceneSource, checkpoints: &'a TrainingCheckpoints) -> TrainingSlider<'a> {
+    if source.weights.is_none() {
+        return TrainingSlider::Hidden;
+    }
+    match (checkpoints.points.last(), &checkpoints.unavailable) {
+        (Some(last), _) if last.weights.config == source.config => TrainingSlider::Shown(&checkpoints.points),
+        (None, Some(why)) if source.config.name == "nano" => TrainingSlider::Unavailable(why),
+        _ => TrainingSlider::Hidden,
     }
 }
 
 /// A slider over the training checkpoints: the weights to show when it moved. The model's own
-/// weights (not a checkpoint) sit at the last step, which they are.
+/// weights (not a checkpoint) sit at the last step, which they are. Where the checkpoints did not
+/// load, a line says why instead.
 pub fn training_slider(ui: &mut egui::Ui, source: &SceneSource, checkpoints: &TrainingCheckpoints) -> Option<Arc<Weights>> {
+    let points = match training_slider_for(source, checkpoints) {
+        TrainingSlider::Hidden => return None,
+        TrainingSlider::Unavailable(why) => {
+            ui.label(egui::RichText::new(why).italics().color(egui::Color32::DARK_RED));
+            return None;
+        }
+        TrainingSlider::Shown(points) => points,
+    };
     let weights = source.weights.as_ref()?;
-    let last = checkpoints.0.len().checked_sub(1)?;
-    if checkpoints.0[last].weights.config != source.config {
-        return None;
-    }
+    let last = points.len() - 1;
     let shown = checkpoints.index_of(weights).unwrap_or(last);
     let mut index = shown;
-    let point = &checkpoints.0[index];
+    let point = &points[index];
     ui.horizontal(|ui| {
         ui.label("training");
         ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false))
             .on_hover_text("the weights as they were after this many training steps (llmviz train --checkpoints)");
     });
     ui.label(format!("step {}: sorts {} of 729", point.step, point.correct));
-    (index != shown).then(|| checkpoints.0[index].weights.clone())
+    (index != shown).then(|| points[index].weights.clone())
 }

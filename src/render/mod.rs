@@ -5,8 +5,9 @@
 //! `CameraPlugin` moves the camera (`TouchCameraPlugin` by touch), `UiPlugin` draws the egui
 //! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
 //! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`).
-//! `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app` is the
-//! windowed app.
+//! `GpuPlugin` (`gpu`) ends the app with the reason when the GPU device is lost or wgpu reports an
+//! error. `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app`
+//! is the windowed app.
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod camera;
 pub mod connectors;
+pub mod gpu;
 pub mod hover;
 pub mod idle;
 pub mod live_input;
@@ -76,4 +78,10 @@ pub enum RenderError {
     Write { path: String, message: String },
     #[error("the app stopped with code {0}")]
     Stopped(u8),
+    /// wgpu offers no adapter for the backends the renderer asks for (no driver installed).
+    #[error("no GPU adapter: {0} (install a Vulkan driver, e.g. mesa-vulkan-drivers)")]
+    NoAdapter(String),
+    /// The GPU device was lost, or wgpu reported an error, while the app ran.
+    #[error("{0}")]
+    Gpu(String),
 }

@@ -21,6 +21,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 
+use super::gpu::{GpuFailure, GpuPlugin};
 use super::lod::LodPlugin;
 use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, SceneValues, ValuesState};
 use super::stats::{RenderStats, RenderStatsPlugin};
@@ -79,11 +80,10 @@ pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
     let source = shot.source.clone();
     let layout = layout::build(&source.config);
     let view = shot.camera.view_point(&layout)?;
-    let mut offscreen = match &shot.hover {
-        Some(hover) => {
-            let cell = super::pick::parse_cell_ref(hover, &layout)?;
-            super::hover::offscreen_hovering(source, shot.size, view, cell)
-        }
+    let hovered = shot.hover.as_ref().map(|hover| super::pick::parse_cell_ref(hover, &layout)).transpose()?;
+    super::gpu::require_adapter()?;
+    let mut offscreen = match hovered {
+        Some(cell) => super::hover::offscreen_hovering(source, shot.size, view, cell),
         None => Offscreen::new(source, shot.size, view),
     };
     offscreen.wait_until_ready()?;
@@ -104,9 +104,14 @@ pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
 /// Renders `frames` frames of a scene's overview once it is ready, and times them.
 pub fn bench(source: SceneSource, frames: usize, size: UVec2) -> Result<BenchReport, RenderError> {
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config))?;
+    super::gpu::require_adapter()?;
     let mut offscreen = Offscreen::new(source, size, view);
     offscreen.wait_until_ready()?;
-    let mut times: Vec<Duration> = (0..frames.max(1)).map(|_| offscreen.timed_frame()).collect();
+    let mut times = Vec::with_capacity(frames.max(1));
+    for _ in 0..frames.max(1) {
+        times.push(offscreen.timed_frame());
+        offscreen.gpu_failure()?;
+    }
     times.sort();
     let millis = |d: Duration| d.as_secs_f64() * 1000.0;
     let p95_index = ((times.len() as f64 * 0.95).ceil() as usize).clamp(1, times.len()) - 1;
@@ -171,6 +176,7 @@ impl Offscreen {
         let mut app = App::new();
         let mut plugins = DefaultPlugins
             .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
+            .set(super::gpu::render_plugin())
             .set(super::material::lean_pbr())
             .disable::<WinitPlugin>()
             .disable::<TerminalCtrlCHandlerPlugin>()
@@ -182,7 +188,7 @@ impl Offscreen {
             plugins = plugins.set(LogPlugin { level: bevy::log::Level::WARN, ..default() });
         }
         app.add_plugins(plugins)
-            .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin))
+            .add_plugins((GpuPlugin, ScenePlugin, LodPlugin, RenderStatsPlugin))
             .insert_resource(ClearColor(BACKGROUND))
             .insert_resource(source)
             .add_systems(PostUpdate, apply_view.before(TransformSystems::Propagate));
@@ -227,6 +233,7 @@ impl Offscreen {
                 });
             }
             self.app.update();
+            self.gpu_failure()?;
             let world = self.app.world();
             if world.get_resource::<BlockScene>().is_none() {
                 continue;
@@ -259,11 +266,18 @@ impl Offscreen {
         });
         for _ in 0..100 {
             self.app.update();
+            self.gpu_failure()?;
             if let Some(image) = captured.lock().expect("screenshot slot").take() {
                 return frame_from_image(image, self.size);
             }
         }
         Err(RenderError::Capture("the screenshot was not captured within 100 frames".into()))
+    }
+
+    /// Ok while the GPU works; once the device is lost or wgpu reports an error, that error
+    /// (rendering has stopped then: further frames would draw nothing).
+    pub fn gpu_failure(&self) -> Result<(), RenderError> {
+        self.app.world().resource::<GpuFailure>().check()
     }
 
     /// One frame, waiting until the GPU has finished it.

@@ -178,17 +178,22 @@ fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layo
     ui.separator();
 }
 
+/// The heading of the errors box, and its lines: the first errors, and how many more there are.
+pub fn error_box(errors: &[String]) -> (&'static str, Vec<String>) {
+    const SHOWN: usize = 6;
+    let mut lines: Vec<String> = errors.iter().take(SHOWN).cloned().collect();
+    if errors.len() > SHOWN {
+        lines.push(format!("… and {} more", errors.len() - SHOWN));
+    }
+    ("The tour file does not load; still showing the last good version:", lines)
+}
+
 fn errors(ui: &mut egui::Ui, errors: &[String]) {
+    let (heading, lines) = error_box(errors);
     egui::Frame::NONE.fill(Color32::from_rgb(253, 232, 232)).inner_margin(egui::Margin::same(6)).show(ui, |ui| {
-        ui.colored_label(
-            Color32::DARK_RED,
-            RichText::new("The tour file does not check; still showing the last good version:").strong(),
-        );
-        for error in errors.iter().take(6) {
-            ui.colored_label(Color32::DARK_RED, RichText::new(error).monospace().small());
-        }
-        if errors.len() > 6 {
-            ui.colored_label(Color32::DARK_RED, format!("… and {} more", errors.len() - 6));
+        ui.colored_label(Color32::DARK_RED, RichText::new(heading).strong());
+        for line in lines {
+            ui.colored_label(Color32::DARK_RED, RichText::new(line).monospace().small());
         }
     });
     ui.add_space(4.0);

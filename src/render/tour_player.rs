@@ -299,7 +299,7 @@ fn reload_tour_file(tour: Option<ResMut<TourState>>, changed: Option<Res<TourFil
     }
     match tour.poll_file() {
         Polled::Reloaded => info!("reloaded {}", tour.compiled.file),
-        Polled::Broken => warn!("{} does not check; the last good version stays in use", tour.compiled.file),
+        Polled::Broken => warn!("{} does not load; the last good version stays in use", tour.compiled.file),
         Polled::Unchanged => return,
     }
     redraw.write(RequestRedraw);
@@ -318,8 +318,9 @@ fn watch_tour_file(mut commands: Commands, tour: Option<Res<TourState>>, proxy: 
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(RELOAD_POLL);
+            // A file removed counts as a change too: the panel says it is gone.
             let now = std::fs::read(&path).ok();
-            if now.is_some() && now != last {
+            if now != last {
                 last = now;
                 changed.0.store(true, Ordering::Relaxed);
                 if let Some(proxy) = &proxy
@@ -605,6 +606,7 @@ pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::
     let source =
         super::scene_source(&frame.model, input.as_deref()).map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    super::gpu::require_adapter()?;
     Ok(super::offscreen::Offscreen::with_plugins(source, size, view, |app| {
         add_tour_systems(app);
         app.insert_resource(tour);

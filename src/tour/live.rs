@@ -1,5 +1,6 @@
 //! The open tour file, reloaded when it changes: an edit takes effect without restarting, and a
-//! broken edit leaves the last good tour running beside its errors.
+//! broken edit (or the file removed, or caught half-written) leaves the last good tour running
+//! beside its errors.
 //!
 //! Polling, not OS file events: a thread beside the app reads the file twice a second and, when
 //! its text changed, has the app call `poll`, which reads it again and compares its text with the
@@ -26,14 +27,14 @@ pub struct LiveTour {
     pub tour: CompiledTour,
     /// The errors of the file as it is now, one line each; empty when it checks clean.
     pub errors: Vec<String>,
-    /// The text last read, good or not.
-    text: String,
+    /// The text last read, good or not; None when the file could not be read.
+    text: Option<String>,
 }
 
 impl LiveTour {
     /// Opens a tour; it must check clean the first time, since there is no good tour to fall back on.
     pub fn open(path: &Path, layouts: &mut Layouts) -> Result<LiveTour, Vec<TourError>> {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let text = std::fs::read_to_string(path).ok();
         let tour = CompiledTour::load(path, layouts)?;
         Ok(LiveTour { path: path.to_path_buf(), tour, errors: Vec::new(), text })
     }
@@ -42,18 +43,24 @@ impl LiveTour {
         &self.path
     }
 
-    /// Reloads the file if its text changed.
+    /// Reloads the file if its text changed. A file that cannot be read (removed, or between an
+    /// editor's delete and write) is broken like a bad edit, and whatever text it has next is new.
     pub fn poll(&mut self, layouts: &mut Layouts) -> Polled {
-        let Ok(text) = std::fs::read_to_string(&self.path) else {
-            // Mid-save or removed: wait for the next change.
-            return Polled::Unchanged;
+        let file = self.path.display().to_string();
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(_) if self.text.is_none() => return Polled::Unchanged,
+            Err(error) => {
+                self.text = None;
+                self.errors = vec![format!("{file}: cannot read: {error}")];
+                return Polled::Broken;
+            }
         };
-        if text == self.text {
+        if self.text.as_ref() == Some(&text) {
             return Polled::Unchanged;
         }
-        self.text = text;
-        let file = self.path.display().to_string();
-        let compiled = super::Tour::parse(&self.text, &file)
+        let text = self.text.insert(text);
+        let compiled = super::Tour::parse(text, &file)
             .map_err(|error| vec![error])
             .and_then(|tour| CompiledTour::compile(tour, &file, layouts));
         match compiled {

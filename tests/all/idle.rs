@@ -19,7 +19,7 @@ const SETTLED: Duration = Duration::from_secs(1);
 const GUARD: Duration = Duration::from_secs(300);
 
 /// A child process killed when dropped, so that a failing test leaves nothing running.
-struct Killed(Child);
+pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for Killed {
 }
 
 /// An X server on a free display; its number, as `:N`, for DISPLAY.
-fn start_x_server() -> (Killed, String) {
+pub fn start_x_server() -> (Killed, String) {
     // -displayfd: Xvfb picks a free display and writes its number once it accepts clients.
     let mut server = Command::new("Xvfb")
         .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])

@@ -3,6 +3,7 @@
 mod cli;
 mod connectors;
 mod gpu;
+mod gpu_failure;
 mod house;
 mod idle;
 mod explain;

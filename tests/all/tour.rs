@@ -780,6 +780,40 @@ fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads() {
 }
 
 #[test]
+fn a_tour_file_removed_or_half_written_keeps_the_last_good_tour_and_names_the_file() {
+    use llmviz::tour::{LiveTour, Polled};
+    let directory = std::env::temp_dir().join(format!("llmviz-tour-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join("live.ron");
+    let file = path.display().to_string();
+    let mut layouts = Layouts::default();
+    let good = nano_tour(r#"Step(text: ["first"]), Step(text: ["second"])"#);
+    std::fs::write(&path, &good).unwrap();
+    let mut live = LiveTour::open(&path, &mut layouts).expect("good at first");
+
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(live.poll(&mut layouts), Polled::Broken);
+    assert_eq!(live.errors.len(), 1);
+    assert!(live.errors[0].starts_with(&format!("{file}: cannot read: ")), "{:?}", live.errors);
+    assert_eq!(live.tour.tour.chapters[0].steps.len(), 2, "the last good tour stays");
+    assert_eq!(live.poll(&mut layouts), Polled::Unchanged, "still gone: nothing new to say");
+
+    // Caught half-written: the text cut off in its last step.
+    let cut = good.find("second").unwrap();
+    std::fs::write(&path, &good[..cut]).unwrap();
+    assert_eq!(live.poll(&mut layouts), Polled::Broken);
+    let line = good[..cut].lines().count();
+    assert!(live.errors[0].starts_with(&format!("{file}:{line}:")), "file:line expected: {:?}", live.errors);
+    assert_eq!(live.tour.tour.chapters[0].steps.len(), 2, "the last good tour stays");
+
+    // Written out in full again, even as it was: the tour is read again and the errors go.
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(live.poll(&mut layouts), Polled::Reloaded);
+    assert!(live.errors.is_empty(), "{:?}", live.errors);
+    std::fs::remove_dir_all(&directory).ok();
+}
+
+#[test]
 fn hovering_a_dimension_link_lights_the_blocks_along_it() {
     let layout = nano();
     let spans = markup::parse("[T](dim:t) and [heads](block:block0.head*.y)").unwrap();

@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::{BlockScene, BlockStyle};
+use llmviz::render::tour_panel::error_box;
 use llmviz::render::tour_player::{AppliedTour, TourHover, TourState, tour_at, tour_offscreen};
 use llmviz::render::view::ViewPoint;
 use llmviz::render::tour_tweens::TweenedBlock;
@@ -243,6 +244,39 @@ fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads_it() {
     assert_eq!(tour.timeline().title, "Embedding, edited");
     assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0), "the reader stays where they were");
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_removed_tour_file_is_named_in_the_panel_and_the_tour_plays_on_until_it_returns() {
+    let path = std::env::temp_dir().join(format!("llmviz-removed-{}.ron", std::process::id()));
+    let good = std::fs::read_to_string(tour_file()).unwrap();
+    std::fs::write(&path, &good).unwrap();
+    let mut tour = tour_at(&path, Some("embedding"), Some(3.0)).expect("the copy opens");
+    let chapters = tour.compiled.chapters.len();
+
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(tour.poll_file(), Polled::Broken);
+    let (heading, lines) = error_box(&tour.errors);
+    assert!(heading.contains("still showing the last good version"), "{heading}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{}: cannot read", path.display())), "{lines:?}");
+    assert_eq!(tour.compiled.chapters.len(), chapters, "the last good tour stays");
+    assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0));
+
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(tour.poll_file(), Polled::Reloaded);
+    assert!(tour.errors.is_empty(), "{:?}", tour.errors);
+    assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0), "the reader stays where they were");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn the_panel_lists_six_errors_and_counts_the_rest() {
+    let errors: Vec<String> = (1..=9).map(|line| format!("tour.ron:{line}:1: error {line}")).collect();
+    let (_, lines) = error_box(&errors);
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[..6], errors[..6]);
+    assert_eq!(lines[6], "… and 3 more");
 }
 
 #[test]

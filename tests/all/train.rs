@@ -125,3 +125,48 @@ fn the_shipped_checkpoints_are_the_shipped_models_training_run() {
         assert_eq!(sort_accuracy(&model).0, checkpoint.correct, "step {}", checkpoint.step);
     }
 }
+
+/// The shipped checkpoints copied into a fresh folder, for tests that spoil them.
+fn copy_of_shipped_checkpoints(name: &str) -> std::path::PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/nano-sort.checkpoints");
+    let dir = std::env::temp_dir().join(format!("llmviz-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_training_slider_hides_with_a_message_naming_a_checkpoint_that_does_not_load() {
+    use llmviz::render::live_input::{TrainingCheckpoints, TrainingSlider, training_slider_for};
+    let nano = llmviz::render::scene_source("nano", None).unwrap();
+    let dir = copy_of_shipped_checkpoints("slider");
+    let all = TrainingCheckpoints::load(&dir);
+    assert!(matches!(training_slider_for(&nano, &all), TrainingSlider::Shown(points) if points.len() == 9), "{all:?}");
+
+    // Caught half-written (a training run saving it as the app starts).
+    let step_50 = dir.join("step-00050.safetensors");
+    let bytes = std::fs::read(&step_50).unwrap();
+    std::fs::write(&step_50, &bytes[..bytes.len() / 2]).unwrap();
+    let half = TrainingCheckpoints::load(&dir);
+    let TrainingSlider::Unavailable(why) = training_slider_for(&nano, &half) else { panic!("{half:?}") };
+    assert!(why.starts_with("no training slider: ") && why.contains(&step_50.display().to_string()), "{why}");
+
+    // The folder there, its files gone.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let empty = TrainingCheckpoints::load(&dir);
+    let TrainingSlider::Unavailable(why) = training_slider_for(&nano, &empty) else { panic!("{empty:?}") };
+    assert!(why.contains(&format!("{} has no checkpoints", dir.display())), "{why}");
+
+    // No folder at all (the app started outside the repository): no slider, nothing to explain.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(training_slider_for(&nano, &TrainingCheckpoints::load(&dir)), TrainingSlider::Hidden));
+    // Nor on a model the checkpoints are not of.
+    let gpt2 = llmviz::render::scene_source("gpt2", None).unwrap();
+    assert!(matches!(training_slider_for(&gpt2, &half), TrainingSlider::Hidden));
+}
