@@ -7,7 +7,7 @@
 // - first frame: from navigation to the first frame with the model's blocks in it (the app says so
 //   with `data-drawn`);
 // - ready: to the scene drawn with its values and the loading panel gone (`data-state=ready`);
-// - idle: frames drawn in the next 10 s with no input (after a second to settle);
+// - idle: frames drawn in the next 10 s with no input (counted once no frame has come for 1.5 s);
 // - orbit: the interval between frames while a right-button drag turns the view, real input events;
 // - memory: the JS heap in use plus the wasm's memory, after the orbit.
 // A frame is a call to `GPUCanvasContext.getCurrentTexture`, which the app makes once per frame it draws.
@@ -58,9 +58,19 @@ export async function waitReady(page) {
   if (!state.startsWith('ready')) throw new Error(`the page ended in ${state}`);
 }
 
-/** Frames drawn in `seconds` with no input, after a second for the last frames to land. */
+/**
+ * Frames drawn in `seconds` with no input, once the frames of the last input have landed: after a
+ * pointer move egui draws a few more as the pointer comes to rest, the last some 0.8 s later on
+ * this machine's SwiftShader, later still when the machine is busy. So the count starts after a
+ * quiet second and a half with no frame (looked for over at most 20 s).
+ */
 export async function idleFrames(page, seconds) {
-  await page.waitForTimeout(1000);
+  let [count, quietSince] = [await framesDrawn(page), Date.now()];
+  for (const giveUp = Date.now() + 20_000; Date.now() - quietSince < 1500 && Date.now() < giveUp;) {
+    await page.waitForTimeout(100);
+    const now = await framesDrawn(page);
+    if (now !== count) [count, quietSince] = [now, Date.now()];
+  }
   const before = await framesDrawn(page);
   await page.waitForTimeout(seconds * 1000);
   return (await framesDrawn(page)) - before;
