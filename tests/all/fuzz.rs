@@ -9,8 +9,10 @@
 //! file or flag, never a panic, never a hang, and memory bounded by the input's size (a header that
 //! claims a 10^12-element tensor is refused before anything is allocated for it).
 //!
-//! `LLMVIZ_FUZZ_CASES=N ./test.sh fuzz` runs N random cases per reader (CI runs `DEFAULT_CASES`);
-//! `--nocapture` shows how many each reader survived. Translations of tours do not exist yet.
+//! `LLMVIZ_FUZZ_CASES=N ./test.sh fuzz` runs N random cases per reader (CI runs `DEFAULT_CASES`;
+//! tours a `TOUR_SHARE`-th of them), plus every truncation of the checkpoints; `-- --nocapture`
+//! shows how many each reader survived and the most memory a case took. Translations of tours do
+//! not exist yet, so none are fuzzed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
