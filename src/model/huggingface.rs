@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::activations::NamedTensor;
 use super::config::{GptConfig, LN_EPS};
-use super::names::{self, LM_HEAD, parameter_shapes};
+use super::names::{self, LM_HEAD, each_parameter_shape};
 use super::weights::{NonFinite, WeightError, Weights, decode_tensor, first_non_finite};
 
 /// The number of heads of GPT-2's sizes, by width: the only hyper-parameter a checkpoint's shapes do not give.
@@ -99,7 +99,7 @@ fn config_from_tensors(path: &Path, file: &safetensors::SafeTensors, name: &str)
         .iter()
         .filter_map(|n| stored_form(n).strip_prefix("h.")?.split_once('.')?.0.parse::<usize>().ok())
         .max()
-        .map_or(0, |last| last + 1);
+        .map_or(0, |last| last.saturating_add(1));
     let n_head = HEADS_BY_WIDTH.iter().find(|(width, _)| *width == n_embd).map(|&(_, heads)| heads).ok_or_else(|| {
         format_error(format!(
             "cannot tell the number of heads of a model {n_embd} wide (GPT-2's widths are 768, 1024, 1280 and 1600): put its config.json beside it"
@@ -123,7 +123,8 @@ pub fn read_hf_safetensors(path: &Path, bytes: &[u8], config: Option<GptConfig>,
         .map(|n| (our_name(stored_form(n)), n.to_string()))
         .collect();
     let mut tensors = BTreeMap::new();
-    for (ours, expected) in parameter_shapes(&config) {
+    // One at a time: the first tensor missing or misshapen ends the read, whatever the config claims.
+    for (ours, expected) in each_parameter_shape(&config) {
         let stored_name = stored.get(&ours).ok_or_else(|| WeightError::Missing {
             path: path.to_owned(),
             tensor: stored_form(&ours).to_string(),

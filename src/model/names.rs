@@ -104,13 +104,20 @@ pub fn activation_shapes(config: &GptConfig, t: usize) -> Vec<(String, Vec<usize
 /// order `Gpt::params_mut` walks them. A tied LM head has no entry of its own: it is `WTE`.
 /// Training draws its initial weights in this order, so the order is part of a seed's result.
 pub fn parameter_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
+    each_parameter_shape(config).collect()
+}
+
+/// `parameter_shapes` one at a time, for checking a file's config against its tensors: a config
+/// that claims 10^12 layers, or a width whose triple overflows, is refused at the first tensor it
+/// lacks (`WTE` is first, so a width is checked before any layer's shapes multiply it) without
+/// first listing parameters it could never hold.
+pub fn each_parameter_shape(config: &GptConfig) -> impl Iterator<Item = (String, Vec<usize>)> + '_ {
     let (c, v) = (config.n_embd, config.vocab_size);
-    let mut shapes: Vec<(String, Vec<usize>)> =
-        vec![(WTE.into(), vec![v, c]), (WPE.into(), vec![config.block_size, c])];
-    for i in 0..config.n_layer {
+    let embeddings = [(WTE.to_string(), vec![v, c]), (WPE.to_string(), vec![config.block_size, c])];
+    let layers = (0..config.n_layer).flat_map(move |i| {
         let weight = |module: &str| layer_param(i, &format!("{module}.weight"));
         let bias = |module: &str| layer_param(i, &format!("{module}.bias"));
-        shapes.extend([
+        [
             (weight(LN_1), vec![c]),
             (bias(LN_1), vec![c]),
             (weight(C_ATTN), vec![3 * c, c]),
@@ -123,11 +130,9 @@ pub fn parameter_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
             (bias(C_FC), vec![4 * c]),
             (weight(MLP_PROJ), vec![c, 4 * c]),
             (bias(MLP_PROJ), vec![c]),
-        ]);
-    }
-    shapes.extend([(format!("{LN_F}.weight"), vec![c]), (format!("{LN_F}.bias"), vec![c])]);
-    if !config.tied_lm_head {
-        shapes.push((LM_HEAD.into(), vec![v, c]));
-    }
-    shapes
+        ]
+    });
+    let final_norm = [(format!("{LN_F}.weight"), vec![c]), (format!("{LN_F}.bias"), vec![c])];
+    let lm_head = (!config.tied_lm_head).then(|| (LM_HEAD.to_string(), vec![v, c]));
+    embeddings.into_iter().chain(layers).chain(final_norm).chain(lm_head)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::activations::NamedTensor;
 use super::config::{GptConfig, preset_names};
-use super::names::parameter_shapes;
+use super::names::each_parameter_shape;
 
 /// A checkpoint as read from disk: the model's shape and its parameters by state_dict name.
 #[derive(Clone, Debug)]
@@ -149,7 +149,7 @@ impl Weights {
     /// Every parameter the config calls for is present with its exact shape. Extra tensors
     /// (minGPT's `attn.bias` causal masks) are allowed and ignored.
     pub fn check_shapes(&self) -> Result<(), WeightError> {
-        for (name, expected) in parameter_shapes(&self.config) {
+        for (name, expected) in each_parameter_shape(&self.config) {
             let tensor = self.tensors.get(&name).ok_or_else(|| WeightError::Missing {
                 path: self.source.clone(),
                 tensor: name.clone(),
@@ -170,7 +170,7 @@ impl Weights {
     /// Every parameter holds finite numbers; the first that does not is named with its index,
     /// parameters in state_dict order.
     pub fn check_finite(&self) -> Result<(), WeightError> {
-        for (name, _) in parameter_shapes(&self.config) {
+        for (name, _) in each_parameter_shape(&self.config) {
             first_non_finite(&self.source, &name, &self.tensors[&name])?;
         }
         Ok(())
@@ -178,7 +178,7 @@ impl Weights {
 
     /// How many parameter values are NaN or infinite: 0 unless loaded with `NonFinite::Allow`.
     pub fn non_finite_count(&self) -> usize {
-        parameter_shapes(&self.config).iter().map(|(name, _)| self.tensors[name].data.iter().filter(|v| !v.is_finite()).count()).sum()
+        each_parameter_shape(&self.config).map(|(name, _)| self.tensors[&name].data.iter().filter(|v| !v.is_finite()).count()).sum()
     }
 
     /// Weights let in with non-finite values, in words: how many, and the first (None when all are finite).
@@ -379,12 +379,11 @@ fn decode_json_tensor(path: &Path, name: &str, entry: &Value) -> Result<NamedTen
     let raw = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|e| tensor_error(format!("field 'data': not valid base64: {e}")))?;
-    let expected_len = shape.iter().product::<usize>() * 4;
-    if raw.len() != expected_len {
-        return Err(tensor_error(format!(
-            "field 'data': {} bytes, but shape {shape:?} of float32 needs {expected_len}",
-            raw.len()
-        )));
+    // Checked: a shape such as [2^32, 2^32, 2^32] overflows any product.
+    let expected_len = shape.iter().try_fold(4usize, |len, &size| len.checked_mul(size));
+    if expected_len != Some(raw.len()) {
+        let needs = expected_len.map_or_else(|| "more than can be addressed".to_string(), |len| len.to_string());
+        return Err(tensor_error(format!("field 'data': {} bytes, but shape {shape:?} of float32 needs {needs}", raw.len())));
     }
     let data = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     Ok(NamedTensor { shape, data })
