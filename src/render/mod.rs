@@ -5,8 +5,8 @@
 //! `CameraPlugin` moves the camera (`TouchCameraPlugin` by touch), `UiPlugin` draws the egui
 //! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
 //! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`).
-//! `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app` is the
-//! windowed app.
+//! `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`), `soak` drives
+//! it through hours of use (`llmviz soak`); `app` is the windowed app.
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.
@@ -23,6 +23,9 @@ pub mod material;
 pub mod offscreen;
 pub mod pick;
 pub mod scene;
+// The soak drives the offscreen app: native only.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod soak;
 pub mod stats;
 pub mod tour_panel;
 pub mod tour_player;

@@ -11,6 +11,7 @@ mod layout;
 mod model;
 mod pick;
 mod render;
+mod soak;
 mod tour;
 mod tour_player;
 mod train;
