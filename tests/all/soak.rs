@@ -7,6 +7,7 @@ use bevy::render::storage::ShaderBuffer;
 use llmviz::layout;
 use llmviz::render::offscreen::Offscreen;
 use llmviz::render::scene_source;
+use llmviz::render::ui::font_px;
 use llmviz::tour::Tour;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
@@ -115,4 +116,17 @@ fn gpu_bytes_count_the_scenes_buffers_and_the_target_and_drop_when_a_scene_goes(
     offscreen.world_mut().insert_resource(scene_source("nano", None).expect("nano"));
     offscreen.wait_until_ready().expect("nano is drawn again");
     assert_eq!(offscreen.stats().gpu_bytes, nano_bytes, "GPT-2 XL's buffers are freed");
+}
+
+/// egui keeps a glyph per size drawn: text that follows the zoom must come in few sizes.
+#[test]
+fn text_sizes_that_follow_the_zoom_come_in_few_sizes_each_close_to_the_size_asked() {
+    let asked: Vec<f32> = (0..=1500).map(|step| 10.0 + step as f32 * 0.1).collect();
+    let mut snapped: Vec<f32> = asked.iter().map(|&px| font_px(px)).collect();
+    for (&px, &size) in asked.iter().zip(&snapped) {
+        assert!((size - px).abs() <= 0.1 * px + 0.5, "{px} px drawn at {size}");
+    }
+    snapped.dedup();
+    // Four octaves of four steps each, and both ends.
+    assert!(snapped.len() <= 17, "{} sizes from 10 to 160 px: {snapped:?}", snapped.len());
 }
