@@ -8,6 +8,7 @@ mod fetch_command;
 mod layout_command;
 mod model_commands;
 mod render_commands;
+mod soak_command;
 mod tour_command;
 mod train_commands;
 
@@ -135,6 +136,9 @@ pub enum Command {
     Screenshot(render_commands::ScreenshotArgs),
     /// Render frames offscreen from the overview camera and print their median and p95 times.
     Bench(render_commands::BenchArgs),
+    /// Run the app offscreen for minutes of touring, model switches, inputs, slider moves and
+    /// hovers, printing its memory every minute.
+    Soak(soak_command::SoakArgs),
     /// Print the 3D layout of a model: a summary, or every block as JSON.
     Layout(layout_command::LayoutArgs),
     /// How one cell's value was calculated, with the numbers that went in.
@@ -183,6 +187,7 @@ pub fn main() -> ExitCode {
         Some(Command::Eval(args)) => train_commands::eval(args),
         Some(Command::Screenshot(args)) => render_commands::screenshot(args),
         Some(Command::Bench(args)) => render_commands::bench(args),
+        Some(Command::Soak(args)) => soak_command::soak(args),
         None if !cli.model.is_empty() => cli
             .model
             .scene()

@@ -6,8 +6,8 @@
 //! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
 //! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`).
 //! `GpuPlugin` (`gpu`) ends the app with the reason when the GPU device is lost or wgpu reports an
-//! error. `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`); `app`
-//! is the windowed app.
+//! error. `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`), `soak`
+//! drives it through hours of use (`llmviz soak`); `app` is the windowed app.
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.
@@ -27,6 +27,9 @@ pub mod model_map;
 pub mod offscreen;
 pub mod pick;
 pub mod scene;
+// The soak drives the offscreen app: native only.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod soak;
 pub mod stats;
 pub mod tour_panel;
 pub mod tour_player;

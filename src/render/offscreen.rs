@@ -24,7 +24,7 @@ use bevy::winit::WinitPlugin;
 use super::gpu::{GpuFailure, GpuPlugin};
 use super::lod::LodPlugin;
 use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, SceneValues, ValuesState};
-use super::stats::{RenderStats, RenderStatsPlugin};
+use super::stats::{OwnedTextures, RenderStats, RenderStatsPlugin};
 use super::values::ForwardWorker;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
 use super::tour_player::{tour_at, tour_offscreen};
@@ -203,6 +203,9 @@ impl Offscreen {
         let mut target = Image::new_target_texture(size.x, size.y, TextureFormat::Rgba8UnormSrgb, None);
         target.texture_descriptor.usage |= TextureUsages::COPY_SRC;
         let target = app.world_mut().resource_mut::<Assets<Image>>().add(target);
+        if let Some(render_app) = app.get_sub_app_mut(bevy::render::RenderApp) {
+            render_app.insert_resource(OwnedTextures(vec![target.id()]));
+        }
         app.world_mut().spawn((scene_camera(view), RenderTarget::Image(target.clone().into())));
         Offscreen { app, target, size }
     }
@@ -287,6 +290,15 @@ impl Offscreen {
         let device = self.app.world().resource::<RenderDevice>();
         let _ = device.poll(PollType::wait_indefinitely());
         start.elapsed()
+    }
+
+    /// One frame, as the app runs it.
+    pub fn update(&mut self) {
+        self.app.update();
+    }
+
+    pub fn world(&self) -> &World {
+        self.app.world()
     }
 
     pub fn world_mut(&mut self) -> &mut World {

@@ -329,7 +329,7 @@ pub fn place_section_labels(
         if rect.height() < tallest {
             continue;
         }
-        let size = (rect.height() / 30.0).clamp(11.0, 20.0);
+        let size = font_px((rect.height() / 30.0).clamp(11.0, 20.0));
         let (text, bracket) = section_label_place(label, rect, measure(&label.text, size));
         if !taken.iter().any(|other| other.expand(2.0).intersects(text)) {
             taken.push(text);
@@ -393,9 +393,9 @@ fn draw_model_ends(
                 Some(tokenizer) if free_text => super::token_strip::visible_piece(&tokenizer.piece(token)),
                 _ => token_name(&layout.config, token),
             };
-            let letter = FontId::proportional((size * if free_text { 0.3 } else { 0.6 }).min(MAX_TOKEN_PX));
+            let letter = FontId::proportional(font_px((size * if free_text { 0.3 } else { 0.6 }).min(MAX_TOKEN_PX)));
             painter.text(tile.center_top() + egui::vec2(0.0, size * 0.5), Align2::CENTER_CENTER, text, letter, Color32::from_gray(30));
-            let index = FontId::proportional((size * 0.3).min(MAX_TOKEN_PX / 2.0));
+            let index = FontId::proportional(font_px((size * 0.3).min(MAX_TOKEN_PX / 2.0)));
             painter.text(tile.center_bottom() - egui::vec2(0.0, size * 0.3), Align2::CENTER_CENTER, token.to_string(), index, Color32::from_gray(110));
             if let Some(wte) = layout.block("wte") {
                 lookup_arrow(painter, &project, tokens_block, wte, position, token);
@@ -415,7 +415,7 @@ fn draw_model_ends(
             let filled = Rect::from_min_max(Pos2::new(frame.min.x, frame.max.y - bar_height * probability.clamp(0.0, 1.0)), frame.max);
             painter.rect_stroke(frame, 1.0, Stroke::new(1.0, Color32::from_gray(150)), egui::StrokeKind::Inside);
             painter.rect_filled(filled, 1.0, Color32::from_rgb(80, 170, 90));
-            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_name(&layout.config, token), FontId::proportional((size * 0.6).min(MAX_TOKEN_PX)), Color32::from_gray(30));
+            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_name(&layout.config, token), FontId::proportional(font_px((size * 0.6).min(MAX_TOKEN_PX))), Color32::from_gray(30));
         }
     }
 }
@@ -443,6 +443,15 @@ fn lookup_arrow(
     let along = (to - from).normalized();
     let side = egui::vec2(-along.y, along.x) * 3.5;
     painter.add(egui::Shape::convex_polygon(vec![to, to - along * 8.0 + side, to - along * 8.0 - side], colour, Stroke::NONE));
+}
+
+/// A text size that follows the zoom, snapped to a ladder of quarter octaves (11, 13, 16, 19, 23 ...
+/// px; each within 10 % of `px`). egui keeps every glyph at every size it was drawn at in its
+/// font atlas until the atlas is 80 % full: text sized continuously with the zoom filled it (2048²
+/// pixels, held three times over by egui and bevy_egui: 50 MB) with glyphs drawn once.
+pub fn font_px(px: f32) -> f32 {
+    let quarter_octaves = (px.max(1.0).log2() * 4.0).round();
+    2f32.powf(quarter_octaves / 4.0).round()
 }
 
 /// A block's name inside its section: "block0.head1.q.weight" reads "q.weight" beside head 1 of

@@ -17,6 +17,7 @@ mod model_map;
 mod nonfinite;
 mod pick;
 mod render;
+mod soak;
 mod tour;
 mod tour_player;
 mod train;
