@@ -285,11 +285,11 @@ fn act(action: Action, progress: &mut SoakProgress, counts: &mut SoakCounts, now
         }
         Action::Slider => {
             let Some(checkpoints) = now.checkpoints.as_deref() else { return };
-            let fits = checkpoints.0.first().is_some_and(|point| point.weights.config == now.source.config);
+            let fits = checkpoints.points.first().is_some_and(|point| point.weights.config == now.source.config);
             if !fits || now.source.weights.is_none() {
                 return;
             }
-            let weights = checkpoints.0[progress.below(checkpoints.0.len())].weights.clone();
+            let weights = checkpoints.points[progress.below(checkpoints.points.len())].weights.clone();
             now.source.weights = Some(weights);
             counts.slider_moves += 1;
         }
@@ -403,7 +403,10 @@ fn soak_app(run: &SoakRun) -> Result<super::offscreen::Offscreen, RenderError> {
     let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
     let source = super::scene_source(&frame.model, input.as_deref())?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
-    let checkpoints = TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR)).map_err(RenderError::Setup)?;
+    let checkpoints = TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR));
+    if let Some(why) = &checkpoints.unavailable {
+        return Err(RenderError::Setup(why.clone()));
+    }
     Ok(super::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
         app.add_plugins((UiPlugin, CameraPlugin, HoverPlugin, TourPlugin, SoakPlugin)).insert_resource(tour).insert_resource(checkpoints);
     }))
