@@ -89,7 +89,9 @@ fn spawn_connectors(
         })
         .collect();
     let mut descriptors: Vec<BlockDescriptor> = rods.iter().map(|_| rod_descriptor(false)).collect();
-    descriptors.extend((0..TAIL_RODS).map(|_| rod_descriptor(true)));
+    // A model without connectors needs no rods to carry them to a cell either.
+    let tail_rods = if routed.is_empty() { 0 } else { TAIL_RODS };
+    descriptors.extend((0..tail_rods).map(|_| rod_descriptor(true)));
     let descriptors = buffers.add(descriptors_buffer(&descriptors));
     let material = materials.add(BlockMaterial { descriptors: descriptors.clone(), values: buffers.add(values_buffer(&[])), blend: false });
     for (tag, &(connector, a, b)) in rods.iter().enumerate() {
@@ -104,7 +106,7 @@ fn spawn_connectors(
             ConnectorSegment { connector },
         ));
     }
-    for slot in 0..TAIL_RODS {
+    for slot in 0..tail_rods {
         let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity, ConnectorTail { slot: slot as u32 });
         commands.spawn((Mesh3d(mesh.0.clone()), MeshMaterial3d(material.clone()), MeshTag((rods.len() + slot) as u32), Transform::default(), parked));
     }

@@ -175,16 +175,25 @@ pub struct ForwardResult {
     pub non_finite: Vec<String>,
 }
 
-/// The first non-finite weight (loaded with `--allow-nonfinite`) and activation, said in words.
-fn non_finite_report(weights: &Weights, activations: &Result<Activations, String>) -> Vec<String> {
-    let mut report = Vec::new();
-    report.extend(weights.non_finite_summary());
-    if let Ok(activations) = activations
-        && let Some(first) = activations.first_non_finite(&weights.config)
-    {
-        report.push(first.to_string());
+/// The non-finite weights (loaded with `--allow-nonfinite`) of the weights last run, in words:
+/// looked for once per set of weights, not once per input.
+#[derive(Default)]
+struct WeightsNote(Option<(Arc<Weights>, Option<String>)>);
+
+impl WeightsNote {
+    /// The first non-finite weight of `weights` and the first non-finite activation of this pass.
+    fn report(&mut self, weights: &Arc<Weights>, activations: &Result<Activations, String>) -> Vec<String> {
+        if !self.0.as_ref().is_some_and(|(noted, _)| Arc::ptr_eq(noted, weights)) {
+            self.0 = Some((weights.clone(), weights.non_finite_summary()));
+        }
+        let mut report: Vec<String> = self.0.as_ref().and_then(|(_, note)| note.clone()).into_iter().collect();
+        if let Ok(activations) = activations
+            && let Some(first) = activations.first_non_finite(&weights.config)
+        {
+            report.push(first.to_string());
+        }
+        report
     }
-    report
 }
 
 /// The worker that runs forward passes, keeping the last loaded model: a thread natively, an async
@@ -270,6 +279,7 @@ fn newest(mut request: ForwardRequest, requests: &Receiver<ForwardRequest>) -> F
 #[cfg(not(target_arch = "wasm32"))]
 fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
     let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
+    let mut note = WeightsNote::default();
     while let Ok(request) = requests.recv_blocking() {
         let request = newest(request, &requests);
         let activations = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -290,7 +300,7 @@ fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardRes
             Err(message)
         })
         .map_err(|message| format!("the forward pass failed: {message}"));
-        let non_finite = non_finite_report(&request.weights, &activations);
+        let non_finite = note.report(&request.weights, &activations);
         if results.send_blocking(ForwardResult { generation: request.generation, activations, non_finite }).is_err() {
             return;
         }
@@ -306,11 +316,12 @@ mod browser {
     use async_channel::{Receiver, Sender};
     use bevy::log::info;
 
-    use super::{ForwardRequest, ForwardResult, newest, non_finite_report};
+    use super::{ForwardRequest, ForwardResult, WeightsNote, newest};
     use crate::model::{BackendKind, LoadedModel, Weights};
 
     pub async fn forward_task(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
         let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
+        let mut note = WeightsNote::default();
         while let Ok(request) = requests.recv().await {
             let request = newest(request, &requests);
             if !loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
@@ -320,7 +331,7 @@ mod browser {
             let started = bevy::platform::time::Instant::now();
             let activations = model.activations(&request.tokens).map_err(|error| format!("the forward pass failed: {error}"));
             info!("forward pass of {} tokens: {:.1} ms", request.tokens.len(), started.elapsed().as_secs_f32() * 1000.0);
-            let non_finite = non_finite_report(&request.weights, &activations);
+            let non_finite = note.report(&request.weights, &activations);
             if results.send(ForwardResult { generation: request.generation, activations, non_finite }).await.is_err() {
                 return;
             }
