@@ -32,6 +32,11 @@ struct BlockDescriptor {
     // x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: strength in
     // percent, 0 for none
     focus: vec4<i32>,
+    // x, y, z: the first cell of a box a tour's `Compute` shows computed besides `style.w`; w: how
+    // many of its cells, in reveal order within the box
+    window: vec4<i32>,
+    // x, y, z: the box's size in cells (0 for none)
+    window_size: vec4<u32>,
 }
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> descriptors: array<BlockDescriptor>;
@@ -127,6 +132,17 @@ fn reveal_rank(cell: vec3<f32>, cells: vec3<f32>) -> f32 {
     return (cell.x * cells.z + cell.z) * cells.y + cell.y;
 }
 
+// Whether a cell is among the first `window.w` cells of the descriptor's window box, in reveal
+// order within the box.
+fn in_window(cell: vec3<f32>, window: vec4<i32>, window_size: vec4<u32>) -> bool {
+    let local = vec3<i32>(cell) - window.xyz;
+    let size = vec3<i32>(window_size.xyz);
+    if window.w <= 0 || any(local < vec3(0)) || any(local >= size) {
+        return false;
+    }
+    return reveal_rank(vec3<f32>(local), vec3<f32>(size)) < f32(window.w);
+}
+
 // How strongly a cell is lit, 0..1: the focused cell, row, column or block (−1 matches any) fully.
 // A focus on one single cell (the hovered one) also lights its row and column, the cells that
 // differ from it along one axis only, at a third.
@@ -199,7 +215,8 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     let base = block.strides.w;
     let cell = clamp(floor(in.cell_position), vec3(0.0), cells - 1.0);
     // Cells a tour has not computed yet show no value.
-    let revealed = block.style.w < 0.0 || reveal_rank(cell, cells) < block.style.w;
+    let revealed = block.style.w < 0.0 || reveal_rank(cell, cells) < block.style.w
+        || in_window(cell, block.window, block.window_size);
     if base >= 0 && revealed {
         let value = values[base + i32(dot(vec3<i32>(cell), block.strides.xyz))];
         // A cell without a value (past the input, or a masked score) is left empty.

@@ -3,6 +3,8 @@
 //! Pure: a layout, the activations of one input and the weights in, an `Explanation` out. The hover card,
 //! `llmviz explain` and the tests all read the same one, so what the card says is what was checked.
 
+pub mod walk;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -171,7 +171,7 @@ fn light_connectors(
     }
 }
 
-/// For each lit connector into a block with one cell in focus, the rods from where the connector
+/// For each lit connector into a block with one cell in full focus, the rods from where the connector
 /// meets the block to that cell on the front face (where cells are read): along the face it meets
 /// to the front edge, then across the front face, so each input's line ends at the cell it feeds.
 /// Each rod lies on its face, lifted off it by half its thickness.
@@ -179,7 +179,12 @@ pub fn tail_segments(layout: &crate::layout::Layout, connectors: &Connectors, st
     let mut segments = Vec::new();
     let lift = THICKNESS * CELL / 2.0;
     for (connector, _) in connectors.connectors.iter().zip(&connectors.lit).filter(|(_, lit)| **lit) {
-        let Some(([Some(x), Some(y), Some(z)], _)) = styles[connector.to].focus else { continue };
+        let Some(([Some(x), Some(y), Some(z)], strength)) = styles[connector.to].focus else { continue };
+        // A tour's computation lights cells a little less: its cell changes as it goes, and the
+        // rods would cover the cells it has filled.
+        if strength < 1.0 {
+            continue;
+        }
         let block = &layout.blocks[connector.to];
         let (min, max) = (Vec3::from(block.position), Vec3::from(block.max()));
         let end = Vec3::from(*connector.points.last().expect("a connector has two ends"));
@@ -225,5 +230,7 @@ fn rod_descriptor(lit: bool) -> BlockDescriptor {
         colour: Vec4::new(r, g, b, 1.0),
         style: Vec4::new(0.0, if lit { 1.0 } else { 0.0 }, 0.0, -1.0),
         focus: BlockDescriptor::NO_FOCUS,
+        window: BlockDescriptor::NO_WINDOW,
+        window_size: UVec4::ZERO,
     }
 }

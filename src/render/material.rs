@@ -31,6 +31,11 @@ pub struct BlockDescriptor {
     /// x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: the focus
     /// strength in percent, 0 for none. The pointer's cell and the cells it was computed from.
     pub focus: IVec4,
+    /// x, y, z: the first cell of a box of cells a tour's `Compute` shows computed, whatever
+    /// `style.w` says; w: how many of them, in `reveal_rank` order within the box.
+    pub window: IVec4,
+    /// x, y, z: the size of that box in cells (0 for none).
+    pub window_size: UVec4,
 }
 
 impl BlockDescriptor {
@@ -40,6 +45,8 @@ impl BlockDescriptor {
     pub const NO_VALUES: i32 = -1;
     /// `focus` when nothing is focused.
     pub const NO_FOCUS: IVec4 = IVec4::new(-1, -1, -1, 0);
+    /// `window` when no extra cells are computed.
+    pub const NO_WINDOW: IVec4 = IVec4::new(0, 0, 0, 0);
 }
 
 /// The material of every block. Two instances exist, differing only in `blend`.
@@ -134,6 +141,8 @@ pub fn descriptors_buffer(descriptors: &[BlockDescriptor]) -> ShaderBuffer {
             colour: Vec4::ONE,
             style: Vec4::new(0.0, 0.0, 0.0, -1.0),
             focus: BlockDescriptor::NO_FOCUS,
+            window: BlockDescriptor::NO_WINDOW,
+            window_size: UVec4::ZERO,
         }])
     } else {
         ShaderBuffer::from(descriptors.to_vec())

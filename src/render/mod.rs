@@ -4,7 +4,8 @@
 //! `LodPlugin` swaps distant layers for proxy boxes, `RenderStatsPlugin` counts draw calls,
 //! `CameraPlugin` moves the camera (`TouchCameraPlugin` by touch), `UiPlugin` draws the egui
 //! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
-//! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`).
+//! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`,
+//! and `compute` for its animated calculations and flying cells).
 //! `GpuPlugin` (`gpu`) ends the app with the reason when the GPU device is lost or wgpu reports an
 //! error. `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`), `soak`
 //! drives it through hours of use (`llmviz soak`); `app` is the windowed app.
@@ -14,7 +15,9 @@
 
 pub mod app;
 pub mod camera;
+pub mod compute;
 pub mod connectors;
+pub mod figures;
 pub mod gpu;
 pub mod hover;
 pub mod idle;

@@ -73,12 +73,23 @@ pub struct BlockStyle {
     /// A cell to light up, None along an axis for all of it (a row or a column), with a strength 0..1.
     /// One single cell (every axis Some) also lights its row and column, at a third (the hovered cell).
     pub focus: Option<([Option<u32>; 3], f32)>,
+    /// Cells a tour's `Compute` shows computed besides the first `revealed_cells`.
+    pub window: Option<RevealWindow>,
 }
 
 impl Default for BlockStyle {
     fn default() -> BlockStyle {
-        BlockStyle { opacity: 1.0, highlight: 0.0, show_values: true, revealed_cells: None, focus: None }
+        BlockStyle { opacity: 1.0, highlight: 0.0, show_values: true, revealed_cells: None, focus: None, window: None }
     }
+}
+
+/// A box of a block's cells, the first `revealed` of which (in `reveal_rank` order within the box)
+/// are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RevealWindow {
+    pub min: [u32; 3],
+    pub size: [u32; 3],
+    pub revealed: u32,
 }
 
 /// Where the values of the current scene stand.
@@ -116,7 +127,7 @@ pub struct BlockScene {
     pub blocks: Vec<Entity>,
     pub proxies: Vec<Entity>,
     pub lod: LodPlan,
-    /// One `BlockDescriptor` per block, then one per proxy, by `MeshTag`.
+    /// One `BlockDescriptor` per block, then one per proxy, then one per flying copy, by `MeshTag`.
     pub descriptor_buffer: Handle<ShaderBuffer>,
     pub value_buffer: Handle<ShaderBuffer>,
     pub opaque: Handle<BlockMaterial>,
@@ -150,9 +161,16 @@ impl Plugin for ScenePlugin {
             )
             // After everything that styles blocks in `Update` (the tour, hovering), so each frame
             // draws the styles it set.
-            .add_systems(PostUpdate, (upload_values, write_all_descriptors, write_changed_descriptors, choose_materials).chain());
+            .add_systems(
+                PostUpdate,
+                (upload_values, write_all_descriptors, write_changed_descriptors, choose_materials).chain().in_set(DescriptorsWritten),
+            );
     }
 }
+
+/// The scene's systems that write its descriptor buffer: what writes more into it runs after them.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DescriptorsWritten;
 
 fn create_block_mesh(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>) {
     commands.insert_resource(BlockMesh(meshes.add(block_mesh())));
@@ -326,7 +344,8 @@ fn values_len(values: &[f32]) -> usize {
     4 * values.len().max(1)
 }
 
-/// Every descriptor, by `MeshTag`: the blocks with their styles, then the proxies.
+/// Every descriptor, by `MeshTag`: the blocks with their styles, then the proxies, then room for
+/// the copies a tour's `Fly` moves (written by `compute`).
 fn all_descriptors(
     layout: &Layout,
     lod: &LodPlan,
@@ -334,7 +353,8 @@ fn all_descriptors(
     style: impl Fn(usize) -> BlockStyle,
 ) -> Vec<BlockDescriptor> {
     let blocks = layout.blocks.iter().enumerate().map(|(index, block)| block_descriptor(block, packed, style(index)));
-    blocks.chain(lod.proxies.iter().map(|proxy| proxy_descriptor(proxy.family))).collect()
+    let copies = (0..super::compute::FLY_SLOTS).map(|_| proxy_descriptor(layout::Family::Activation));
+    blocks.chain(lod.proxies.iter().map(|proxy| proxy_descriptor(proxy.family))).chain(copies).collect()
 }
 
 /// When the values change (or a new scene appears), every block's descriptor is written again.
@@ -425,6 +445,11 @@ pub fn block_descriptor(block: &layout::Block, packed: &PackedValues, style: Blo
             }
             None => BlockDescriptor::NO_FOCUS,
         },
+        window: style.window.map_or(BlockDescriptor::NO_WINDOW, |window| {
+            let [x, y, z] = window.min.map(|c| c as i32);
+            IVec4::new(x, y, z, window.revealed.min(i32::MAX as u32) as i32)
+        }),
+        window_size: style.window.map_or(UVec4::ZERO, |window| UVec4::new(window.size[0], window.size[1], window.size[2], 0)),
     }
 }
 
@@ -443,5 +468,7 @@ pub fn proxy_descriptor(family: layout::Family) -> BlockDescriptor {
         colour: Vec4::new(r, g, b, 1.0),
         style: Vec4::new(0.0, 0.0, 0.0, -1.0),
         focus: BlockDescriptor::NO_FOCUS,
+        window: BlockDescriptor::NO_WINDOW,
+        window_size: UVec4::ZERO,
     }
 }

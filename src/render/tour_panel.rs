@@ -29,7 +29,7 @@ pub struct TourPanelWidth(pub f32);
 
 pub(super) fn add_panel(app: &mut App) {
     app.init_resource::<TourPanelWidth>()
-        .add_systems(EguiPrimaryContextPass, (tour_panel, focus_notes))
+        .add_systems(EguiPrimaryContextPass, tour_panel)
         .add_systems(Update, centre_view_right_of_panel);
 }
 
@@ -222,6 +222,10 @@ fn commentary(
                     paragraph_ui(ui, paragraph, layout, requests);
                     ui.add_space(6.0);
                 }
+                for &(_, figure) in frame.figures.iter().filter(|(step, _)| *step == step_index) {
+                    super::figures::figure_ui(ui, figure);
+                    ui.add_space(6.0);
+                }
                 step_controls(ui, tour, step_index, requests);
             });
         if current && tour.player.playing {
@@ -392,7 +396,7 @@ fn apply(tour: &mut TourState, requests: Requests) -> bool {
 }
 
 /// The notes of the tour's focus, in dark tags above the cells they point at.
-fn focus_notes(
+pub(super) fn focus_notes(
     mut contexts: EguiContexts,
     applied: Res<AppliedTour>,
     scene: Option<Res<BlockScene>>,

@@ -19,7 +19,8 @@ use bevy::window::RequestRedraw;
 use bevy_tweening::TweenAnim;
 
 use super::RenderError;
-use super::scene::{BlockScene, BlockStyle, SceneSource, box_transform};
+use super::compute::{ComputeView, derive_compute_view};
+use super::scene::{BlockScene, BlockStyle, RevealWindow, SceneSource, box_transform};
 use super::view::ViewPoint;
 use crate::layout::Layout;
 use crate::tour::live::carry_over;
@@ -207,15 +208,19 @@ pub fn add_tour_systems(app: &mut App) {
         .init_resource::<TourHover>()
         .init_resource::<AppliedTour>()
         .init_resource::<TweenedChapter>()
+        .init_resource::<ComputeView>()
+        .init_resource::<super::hover::Explanations>()
         .add_message::<RequestRedraw>()
         .add_systems(
             Update,
             (
                 (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
+                derive_compute_view,
                 (switch_tour_model, apply_tour_blocks, apply_tour_focus, apply_tour_camera, apply_tour_labels).chain(),
             )
                 .chain(),
         );
+    super::compute::add_flights(app);
 }
 
 /// The chapter whose tweens are spawned, and how many times tweens were spawned.
@@ -347,16 +352,19 @@ fn advance_tour(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redr
     redraw.write(RequestRedraw);
 }
 
-/// The style a block has in a tour frame; `hovered` adds the link highlight.
-pub fn block_style(state: BlockState, cells: [u32; 3], hovered: bool) -> BlockStyle {
+/// The style a block has in a tour frame; `hovered` adds the link highlight, `window` the cells
+/// a `Compute` shows.
+pub fn block_style(state: BlockState, cells: [u32; 3], hovered: bool, window: Option<RevealWindow>) -> BlockStyle {
     let revealed = revealed_cells(cells, state.reveal);
     let total: u64 = cells.iter().map(|&n| n as u64).product();
+    let window = window.filter(|window| window.revealed > 0 && revealed < total);
     BlockStyle {
         opacity: state.opacity.clamp(0.0, 1.0),
         highlight: if hovered { state.highlight.max(HOVER_HIGHLIGHT) } else { state.highlight.clamp(0.0, 1.0) },
-        show_values: revealed > 0,
+        show_values: revealed > 0 || window.is_some(),
         revealed_cells: (revealed < total).then(|| revealed.min(u32::MAX as u64) as u32),
         focus: None,
+        window,
     }
 }
 
@@ -425,7 +433,7 @@ fn switch_tour_model(
 /// when either changed or a new scene appeared; blocks the tour no longer touches go back to
 /// their defaults. The focus is left to `apply_tour_focus` and the pointer.
 fn apply_tour_blocks(
-    applied: Res<AppliedTour>,
+    (applied, computed): (Res<AppliedTour>, Res<ComputeView>),
     scene: Option<Res<BlockScene>>,
     hover: Res<TourHover>,
     mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
@@ -435,7 +443,7 @@ fn apply_tour_blocks(
     let Some(frame) = &applied.frame else { return };
     let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
     let new_scene = touched.0 != scene.id();
-    if !new_scene && !applied.is_changed() && !hover.is_changed() {
+    if !new_scene && !applied.is_changed() && !hover.is_changed() && !computed.is_changed() {
         return;
     }
     if new_scene {
@@ -443,13 +451,15 @@ fn apply_tour_blocks(
     }
     let count = scene.blocks.len();
     let hovered: HashSet<usize> = hover.blocks.iter().copied().filter(|&b| b < count).collect();
-    let in_frame = frame.blocks.keys().copied().filter(|&b| b < count);
+    let in_frame = frame.blocks.keys().chain(computed.windows.keys()).copied().filter(|&b| b < count);
     let all: HashSet<usize> = in_frame.chain(hovered.iter().copied()).chain(touched.1.iter().copied()).collect();
     let mut now_touched = HashSet::new();
     for block in all {
         let state = frame.block(block);
         let Ok((mut style, mut transform)) = blocks.get_mut(scene.blocks[block]) else { continue };
-        let wanted = BlockStyle { focus: style.focus, ..block_style(state, scene.layout.blocks[block].cells, hovered.contains(&block)) };
+        let window = computed.windows.get(&block).copied();
+        let wanted =
+            BlockStyle { focus: style.focus, ..block_style(state, scene.layout.blocks[block].cells, hovered.contains(&block), window) };
         if *style != wanted {
             *style = wanted;
         }
@@ -457,7 +467,7 @@ fn apply_tour_blocks(
         if *transform != wanted_transform {
             *transform = wanted_transform;
         }
-        if state != BlockState::default() || hovered.contains(&block) {
+        if state != BlockState::default() || hovered.contains(&block) || window.is_some() {
             now_touched.insert(block);
         }
     }
@@ -470,7 +480,7 @@ fn apply_tour_blocks(
 /// pointer's focus wins while it hovers; when it lets go of a block the tour points at, the
 /// tour's focus comes back.
 fn apply_tour_focus(
-    applied: Res<AppliedTour>,
+    (applied, computed): (Res<AppliedTour>, Res<ComputeView>),
     scene: Option<Res<BlockScene>>,
     mut styles: Query<&mut BlockStyle>,
     mut focused: Local<(usize, HashSet<usize>)>,
@@ -479,19 +489,21 @@ fn apply_tour_focus(
     let Some(frame) = &applied.frame else { return };
     let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
     let new_scene = focused.0 != scene.id();
-    let wanted: BTreeMap<usize, [Option<u32>; 3]> = frame
+    // A computation's lit operands win over a `Focus` on the same block: they are more precise.
+    let wanted: BTreeMap<usize, ([Option<u32>; 3], f32)> = frame
         .focus
         .iter()
-        .filter(|focus| focus.block < scene.blocks.len())
-        .map(|focus| (focus.block, focus_cells(focus.cells)))
+        .map(|focus| (focus.block, (focus_cells(focus.cells), 1.0)))
+        .chain(computed.focus.iter().map(|(&block, &cells)| (block, (cells, COMPUTE_FOCUS))))
+        .filter(|&(block, _)| block < scene.blocks.len())
         .collect();
-    let renew = new_scene || applied.is_changed();
-    for (&block, &cells) in &wanted {
+    let renew = new_scene || applied.is_changed() || computed.is_changed();
+    for (&block, &focus) in &wanted {
         if let Ok(mut style) = styles.get_mut(scene.blocks[block])
             && (renew || style.focus.is_none())
-            && style.focus != Some((cells, 1.0))
+            && style.focus != Some(focus)
         {
-            style.focus = Some((cells, 1.0));
+            style.focus = Some(focus);
             redraw.write(RequestRedraw);
         }
     }
@@ -506,6 +518,11 @@ fn apply_tour_focus(
     }
     *focused = (scene.id(), wanted.into_keys().collect());
 }
+
+/// How strongly a computation lights its cells: a little under a `Focus`, so that only the
+/// pointer's cell and the tour's own focus draw the connectors on to the cell (which would cover
+/// a column as it is computed).
+pub const COMPUTE_FOCUS: f32 = 0.9;
 
 /// Frames in which a new scene's camera is set again: the model switcher's flight to a new
 /// model's overview starts a frame later and must not win over the tour's camera.
@@ -555,6 +572,7 @@ pub struct TourPlugin;
 impl Plugin for TourPlugin {
     fn build(&self, app: &mut App) {
         add_tour_systems(app);
+        super::compute::add_tour_overlays(app);
         app.add_systems(Update, tour_keys.before(advance_tour));
         #[cfg(not(target_arch = "wasm32"))]
         app.add_systems(Startup, watch_tour_file);
@@ -608,7 +626,9 @@ pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
     super::gpu::require_adapter()?;
     Ok(super::offscreen::Offscreen::with_plugins(source, size, view, |app| {
+        app.add_plugins(bevy_egui::EguiPlugin::default());
         add_tour_systems(app);
+        super::compute::add_tour_overlays(app);
         app.insert_resource(tour);
     }))
 }

@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::easing::Easing;
-use super::format::{Action, CameraTarget, Cells, Chapter, Tour};
+use super::format::{Action, CameraTarget, Cells, CellsOf, Chapter, ComputeStyle, Tour};
 use super::markup::{self, Span};
 use super::timeline::{
-    BlockTracks, CameraPose, ChapterTimeline, Event, Move, StepTimes, TEXT_IN_SECONDS, Track, reveal_rank,
+    BlockTracks, CameraPose, ChapterTimeline, ComputeSpan, Event, FlightSpan, Move, StepTimes, TEXT_IN_SECONDS, Track,
+    cells_region, reveal_rank,
 };
 use super::{Layouts, Pattern, TourError, is_computed};
 use crate::layout::anchor::Framing;
@@ -160,7 +161,8 @@ fn compile_chapter(
     let hidden = chapter.hidden.as_ref().map(|pattern| resolve_computed(pattern, opening_layout, "hidden", report));
 
     // Times first: they depend on nothing but the durations, and tell which model each action sees.
-    let schedule = schedule(chapter, report);
+    let wait_after_text = chapter.wait_after_text.unwrap_or(tour.wait_after_text);
+    let schedule = schedule(chapter, wait_after_text, report);
     let models = ModelSwitches::find(&opening_model, &schedule.placed, layouts, report);
     let mut built = Built::new(models.names.len());
     for (order, item) in schedule.placed.iter().enumerate() {
@@ -185,8 +187,9 @@ struct Schedule<'a> {
 }
 
 /// Lays the steps end to end: each step's text, then its actions, each at its `at` or after the
-/// one before it. Checks starts and durations.
-fn schedule<'a>(chapter: &'a Chapter, report: &mut Report) -> Schedule<'a> {
+/// one before it. Checks starts and durations. With `wait_after_text`, a step with something to
+/// watch waits for Space once its paragraphs are in.
+fn schedule<'a>(chapter: &'a Chapter, wait_after_text: bool, report: &mut Report) -> Schedule<'a> {
     let mut schedule = Schedule { steps: Vec::with_capacity(chapter.steps.len()), breaks: Vec::new(), placed: Vec::new() };
     let mut time = 0.0_f32;
     for (step_index, step) in chapter.steps.iter().enumerate() {
@@ -207,6 +210,9 @@ fn schedule<'a>(chapter: &'a Chapter, report: &mut Report) -> Schedule<'a> {
             cursor = cursor.max(offset + duration);
         }
         let end = actions_start + cursor;
+        if wait_after_text && cursor > 0.0 {
+            schedule.breaks.push(actions_start);
+        }
         schedule.breaks.push(end);
         schedule.steps.push(StepTimes { start, actions_start, end });
         time = end;
@@ -231,7 +237,10 @@ fn action_offset(action: &Action, index: usize, cursor: f32, report: &mut Report
 /// How long an action takes; a timed action must take some time.
 fn action_duration(action: &Action, index: usize, report: &mut Report) -> f32 {
     let duration = action.duration();
-    let timed = matches!(action, Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Wait(_));
+    let timed = matches!(
+        action,
+        Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Compute { .. } | Action::Fly { .. } | Action::Wait(_)
+    );
     if timed && !(duration.is_finite() && duration > 0.0) {
         let field = if matches!(action, Action::Wait(_)) {
             format!("actions[{index}]")
@@ -305,16 +314,29 @@ impl PlacedAction<'_> {
     }
 }
 
-/// What a chapter's actions add up to: camera moves, per-model block moves and instant events.
+/// What a chapter's actions add up to: camera moves, per-model block moves, instant events,
+/// computations and flights.
 struct Built {
     camera_moves: Vec<Move<CameraPose>>,
     block_moves: Vec<BTreeMap<usize, BlockMoves>>,
     events: Vec<(f32, usize, Event)>,
+    /// With their declaration order; `until` is set once all are known.
+    computes: Vec<(usize, ComputeSpan)>,
+    /// (model, block, time) of each `Hide`, which ends the cells a `Compute` showed.
+    hides: Vec<(usize, usize, f32)>,
+    flights: Vec<FlightSpan>,
 }
 
 impl Built {
     fn new(models: usize) -> Built {
-        Built { camera_moves: Vec::new(), block_moves: vec![BTreeMap::new(); models], events: Vec::new() }
+        Built {
+            camera_moves: Vec::new(),
+            block_moves: vec![BTreeMap::new(); models],
+            events: Vec::new(),
+            computes: Vec::new(),
+            hides: Vec::new(),
+            flights: Vec::new(),
+        }
     }
 
     fn add(&mut self, action: &PlacedAction, models: &[String], layouts: &Layouts, report: &mut Report) {
@@ -327,10 +349,14 @@ impl Built {
                 for block in resolve_computed(blocks, action.layout, &action.field("blocks"), report) {
                     let moves = self.block_moves[action.model].entry(block).or_default();
                     moves.reveal.push(action.move_to(0.0, 0.0, Easing::Linear));
+                    self.hides.push((action.model, block, start));
                 }
             }
             Action::Focus { block, cells, note, .. } => self.focus(action, block, *cells, note, report),
             Action::Unfocus => self.events.push((start, order, Event::Unfocus)),
+            Action::Compute { block, cells, duration, style, .. } => self.compute(action, block, *cells, (*duration, *style), report),
+            Action::Fly { from, to, duration, easing, .. } => self.fly(action, from, to, (*duration, *easing), report),
+            Action::Figure(figure) => self.events.push((start, order, Event::Figure { step: action.item.step, figure: *figure })),
             Action::Labels(show) => self.events.push((start, order, Event::Labels(*show))),
             Action::Model { name, camera, .. } => {
                 let Some(slot) = models.iter().position(|model| model == name) else { return };
@@ -431,6 +457,93 @@ impl Built {
         self.events.push((action.item.start, action.order, event));
     }
 
+    fn compute(&mut self, action: &PlacedAction, block: &str, cells: Cells, (duration, style): (f32, ComputeStyle), report: &mut Report) {
+        let Some(index) = action.layout.find(block) else {
+            report.error(action.field("block"), unknown_block(block, action.layout));
+            return;
+        };
+        let found = &action.layout.blocks[index];
+        if !is_computed(found) {
+            report.error(action.field("block"), format!("'{block}' is a weight or the input, which is never computed"));
+            return;
+        }
+        if let Err(message) = check_cells(cells, found.cells) {
+            report.error(action.field("cells"), format!("block '{block}': {message}"));
+            return;
+        }
+        if style == ComputeStyle::Walk && !matches!(cells, Cells::Cell(..)) {
+            report.error(action.field("cells"), "a Walk follows one cell: give Cell(x, y), or use style: Sweep");
+            return;
+        }
+        let span = ComputeSpan {
+            model: action.model,
+            block: index,
+            cells,
+            style,
+            step: action.item.step,
+            start: action.item.start,
+            duration,
+            until: f32::INFINITY,
+        };
+        self.computes.push((action.order, span));
+    }
+
+    fn fly(&mut self, action: &PlacedAction, from: &CellsOf, to: &CellsOf, (duration, easing): (f32, Easing), report: &mut Report) {
+        let layout = action.layout;
+        let mut find = |cells: &CellsOf, field: &str| -> Option<usize> {
+            let Some(index) = layout.find(&cells.block) else {
+                report.error(action.field(&format!("{field}.block")), unknown_block(&cells.block, layout));
+                return None;
+            };
+            if let Err(message) = check_cells(cells.cells, layout.blocks[index].cells) {
+                report.error(action.field(&format!("{field}.cells")), format!("block '{}': {message}", cells.block));
+                return None;
+            }
+            Some(index)
+        };
+        let (Some(from_block), Some(to_block)) = (find(from, "from"), find(to, "to")) else { return };
+        let (_, size) = cells_region(from.cells, layout.blocks[from_block].cells);
+        let (landing, _) = cells_region(to.cells, layout.blocks[to_block].cells);
+        let room = layout.blocks[to_block].cells;
+        if (0..3).any(|axis| landing[axis] + size[axis] > room[axis]) {
+            report.error(
+                action.field("to"),
+                format!(
+                    "{:?} cells of '{}' landing at cell {landing:?} of '{}' would overhang its {room:?} cells",
+                    size, from.block, to.block
+                ),
+            );
+            return;
+        }
+        self.flights.push(FlightSpan {
+            model: action.model,
+            from_block,
+            from: from.cells,
+            to_block,
+            to: to.cells,
+            start: action.item.start,
+            duration,
+            easing,
+        });
+    }
+
+    /// Each computation's cells show until the same block is computed again or hidden.
+    fn compute_spans(&mut self) -> Vec<ComputeSpan> {
+        self.computes.sort_by(|a, b| a.1.start.total_cmp(&b.1.start).then(a.0.cmp(&b.0)));
+        let spans: Vec<ComputeSpan> = self.computes.iter().map(|(_, span)| *span).collect();
+        spans
+            .iter()
+            .enumerate()
+            .map(|(index, span)| {
+                let same_block = |model: usize, block: usize| model == span.model && block == span.block;
+                let next_compute = spans[index + 1..].iter().find(|later| same_block(later.model, later.block)).map(|later| later.start);
+                let hidden = self.hides.iter().filter(|&&(model, block, at)| same_block(model, block) && at > span.start).map(|h| h.2);
+                let until = next_compute.into_iter().chain(hidden).fold(f32::INFINITY, f32::min);
+                ComputeSpan { until, ..*span }
+            })
+            .collect()
+    }
+
     /// The timeline: every animated block's moves as tracks (the chapter's hidden blocks of its
     /// opening model start with no values), and the events in time order.
     fn into_timeline(
@@ -441,6 +554,7 @@ impl Built {
         hidden: &HashSet<usize>,
         opening_camera: CameraPose,
     ) -> ChapterTimeline {
+        let computes = self.compute_spans();
         for &block in hidden {
             self.block_moves[0].entry(block).or_default();
         }
@@ -454,6 +568,7 @@ impl Built {
             })
             .collect();
         self.events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.flights.sort_by(|a, b| a.start.total_cmp(&b.start));
         ChapterTimeline {
             id: chapter.id.clone(),
             title: chapter.title.clone(),
@@ -465,6 +580,8 @@ impl Built {
             camera: Track::new(opening_camera, self.camera_moves),
             blocks,
             events: self.events.into_iter().map(|(time, _, event)| (time, event)).collect(),
+            computes,
+            flights: self.flights,
         }
     }
 }

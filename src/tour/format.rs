@@ -22,6 +22,10 @@ pub struct Tour {
     /// The letters fed to the model, e.g. "CBABBC"; the app's default input when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// Whether each step waits for Space after its paragraphs appear, before its actions play, so
+    /// the reader reads, then watches. Chapters may say otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub wait_after_text: bool,
     pub chapters: Vec<Chapter>,
 }
 
@@ -44,6 +48,9 @@ pub struct Chapter {
     /// Whether section and dimension labels show when the chapter opens.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub labels: bool,
+    /// The tour's `wait_after_text` for this chapter alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_after_text: Option<bool>,
     pub steps: Vec<Step>,
 }
 
@@ -92,6 +99,33 @@ pub enum Cells {
     Row(u32),
     /// Column, row (the front layer of a deep block).
     Cell(u32, u32),
+}
+
+/// Some cells of one block, as `Fly` moves them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellsOf {
+    pub block: String,
+    pub cells: Cells,
+}
+
+/// How `Compute` shows a calculation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ComputeStyle {
+    /// One cell, term by term: each term's operand cells light up in turn while a panel beside the
+    /// cell fills in the running sum; the cell takes its value at the end.
+    #[default]
+    Walk,
+    /// Many cells, one after another in the order `Reveal` computes them, each one's operands lit
+    /// while it is computed.
+    Sweep,
+}
+
+/// A figure the side panel shows under a step's paragraphs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Figure {
+    /// GELU and ReLU over −4..4, on the same axes.
+    GeluVsRelu,
 }
 
 /// One timed thing a step does. Actions run one after another: each starts when everything listed
@@ -168,6 +202,32 @@ pub enum Action {
     },
     /// Clear every focus.
     Unfocus,
+    /// Animate how cells of a computed block get their values, from what `explain` says of them
+    /// (the operation, its operands and terms): `Walk` one cell term by term with a formula panel,
+    /// or `Sweep` many cells one by one. The cells keep their values afterwards, until the block is
+    /// hidden or computed again.
+    Compute {
+        block: String,
+        cells: Cells,
+        duration: f32,
+        #[serde(default, skip_serializing_if = "is_walk")]
+        style: ComputeStyle,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<f32>,
+    },
+    /// Move a copy of some cells from where they are to another block: it lifts off, flies and
+    /// lands with its first cell (top left, front) on the first cell of `to`, then vanishes.
+    Fly {
+        from: CellsOf,
+        to: CellsOf,
+        duration: f32,
+        #[serde(default = "smooth", skip_serializing_if = "is_smooth")]
+        easing: Easing,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<f32>,
+    },
+    /// Show a figure in the side panel under this step's paragraphs.
+    Figure(Figure),
     /// Show or hide section and dimension labels.
     Labels(bool),
     /// Switch the scene to another model and cut the camera to `camera` in it (its overview when absent).
@@ -194,6 +254,9 @@ impl Action {
             Action::Hide { .. } => "Hide",
             Action::Focus { .. } => "Focus",
             Action::Unfocus => "Unfocus",
+            Action::Compute { .. } => "Compute",
+            Action::Fly { .. } => "Fly",
+            Action::Figure(_) => "Figure",
             Action::Labels(_) => "Labels",
             Action::Model { .. } => "Model",
             Action::Wait(_) => "Wait",
@@ -209,17 +272,21 @@ impl Action {
             | Action::Reveal { at, .. }
             | Action::Hide { at, .. }
             | Action::Focus { at, .. }
+            | Action::Compute { at, .. }
+            | Action::Fly { at, .. }
             | Action::Model { at, .. } => *at,
-            Action::Unfocus | Action::Labels(_) | Action::Wait(_) | Action::Break => None,
+            Action::Unfocus | Action::Labels(_) | Action::Wait(_) | Action::Break | Action::Figure(_) => None,
         }
     }
 
     /// How long the action takes on the timeline; 0 for the instant ones.
     pub fn duration(&self) -> f32 {
         match self {
-            Action::Camera { duration, .. } | Action::Tween { duration, .. } | Action::Reveal { duration, .. } => {
-                *duration
-            }
+            Action::Camera { duration, .. }
+            | Action::Tween { duration, .. }
+            | Action::Reveal { duration, .. }
+            | Action::Compute { duration, .. }
+            | Action::Fly { duration, .. } => *duration,
             Action::Wait(seconds) => *seconds,
             _ => 0.0,
         }
@@ -259,6 +326,9 @@ fn linear() -> Easing {
 }
 fn is_linear(easing: &Easing) -> bool {
     *easing == Easing::Linear
+}
+fn is_walk(style: &ComputeStyle) -> bool {
+    *style == ComputeStyle::Walk
 }
 
 /// Optional values are written bare (`at: 1.5`, not `at: Some(1.5)`), in reading and in writing.

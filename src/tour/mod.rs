@@ -28,11 +28,13 @@ use crate::layout::{self, Layout};
 use crate::model::config::{GptConfig, UnknownModel};
 
 pub use easing::Easing;
-pub use format::{Action, CameraTarget, Cells, Chapter, Step, Tour};
+pub use format::{Action, CameraTarget, Cells, CellsOf, Chapter, ComputeStyle, Figure, Step, Tour};
 pub use live::{LiveTour, Polled};
 pub use markup::Span;
 pub use player::Player;
-pub use timeline::{BlockState, CameraPose, ChapterTimeline, FocusFrame, StepTimes, TEXT_IN_SECONDS, TourFrame};
+pub use timeline::{
+    BlockState, CameraPose, ChapterTimeline, ComputeFrame, FlightFrame, FocusFrame, StepTimes, TEXT_IN_SECONDS, TourFrame,
+};
 
 /// A problem with a tour file, as one line: where it is, then what is wrong.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::easing::Easing;
-use super::format::Cells;
+use super::format::{Cells, ComputeStyle, Figure};
 
 /// How long a step's paragraphs take to fade in before its actions start.
 pub const TEXT_IN_SECONDS: f32 = 0.5;
@@ -76,6 +76,78 @@ pub struct TourFrame {
     pub step: usize,
     /// How far the current step's paragraphs have faded in, 0 to 1.
     pub text_in: f32,
+    /// Cells of the model on screen computed by `Compute` actions: running, or done and still shown.
+    pub computes: Vec<ComputeFrame>,
+    /// Copies of cells in flight.
+    pub flights: Vec<FlightFrame>,
+    /// Figures shown, each under the paragraphs of its step (from 0).
+    pub figures: Vec<(usize, Figure)>,
+}
+
+/// A `Compute` at some tour time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ComputeFrame {
+    /// Index into the active model's `Layout::blocks`.
+    pub block: usize,
+    pub cells: Cells,
+    pub style: ComputeStyle,
+    /// 0 when it starts, 1 once done: its cells then all show their values.
+    pub progress: f32,
+    /// The step it belongs to, from 0.
+    pub step: usize,
+}
+
+impl ComputeFrame {
+    pub fn running(&self) -> bool {
+        self.progress < 1.0
+    }
+}
+
+/// A `Fly` copy at some tour time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlightFrame {
+    pub from_block: usize,
+    pub from: Cells,
+    pub to_block: usize,
+    pub to: Cells,
+    /// How far along its path, eased: 0 where it took off, 1 landed.
+    pub progress: f32,
+}
+
+/// A `Compute` placed on the timeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ComputeSpan {
+    /// An index into `ChapterTimeline::models`.
+    pub model: usize,
+    pub block: usize,
+    pub cells: Cells,
+    pub style: ComputeStyle,
+    /// The step it belongs to, from 0.
+    pub step: usize,
+    pub start: f32,
+    pub duration: f32,
+    /// When its cells stop showing: the next `Compute` of the same block, or a `Hide` of it.
+    pub until: f32,
+}
+
+impl ComputeSpan {
+    fn frame(&self, time: f32) -> ComputeFrame {
+        let progress = if time >= self.start + self.duration { 1.0 } else { ((time - self.start) / self.duration).clamp(0.0, 1.0) };
+        ComputeFrame { block: self.block, cells: self.cells, style: self.style, progress, step: self.step }
+    }
+}
+
+/// A `Fly` placed on the timeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlightSpan {
+    pub model: usize,
+    pub from_block: usize,
+    pub from: Cells,
+    pub to_block: usize,
+    pub to: Cells,
+    pub start: f32,
+    pub duration: f32,
+    pub easing: Easing,
 }
 
 impl TourFrame {
@@ -280,6 +352,8 @@ pub enum Event {
     Labels(bool),
     /// Switch to `ChapterTimeline::models[model]`; clears focus.
     Model(usize),
+    /// Show a figure under the paragraphs of step `step` (from 0).
+    Figure { step: usize, figure: Figure },
 }
 
 /// One chapter, ready to evaluate at any time.
@@ -299,6 +373,9 @@ pub struct ChapterTimeline {
     pub blocks: Vec<BTreeMap<usize, BlockTracks>>,
     /// Sorted by time; equal times in declaration order.
     pub events: Vec<(f32, Event)>,
+    /// In start order.
+    pub computes: Vec<ComputeSpan>,
+    pub flights: Vec<FlightSpan>,
 }
 
 impl ChapterTimeline {
@@ -308,6 +385,7 @@ impl ChapterTimeline {
         let mut model = 0;
         let mut labels = self.labels;
         let mut focus: Vec<FocusFrame> = Vec::new();
+        let mut figures = Vec::new();
         for (_, event) in self.events.iter().take_while(|(event_time, _)| *event_time <= time) {
             match event {
                 Event::Focus { model: focus_model, block, cells, note } => {
@@ -322,8 +400,27 @@ impl ChapterTimeline {
                     model = *switched;
                     focus.clear();
                 }
+                Event::Figure { step, figure } => figures.push((*step, *figure)),
             }
         }
+        let computes = self
+            .computes
+            .iter()
+            .filter(|span| span.model == model && span.start <= time && time < span.until)
+            .map(|span| span.frame(time))
+            .collect();
+        let flights = self
+            .flights
+            .iter()
+            .filter(|span| span.model == model && span.start <= time && time < span.start + span.duration)
+            .map(|span| FlightFrame {
+                from_block: span.from_block,
+                from: span.from,
+                to_block: span.to_block,
+                to: span.to,
+                progress: span.easing.sample((time - span.start) / span.duration),
+            })
+            .collect();
         let blocks = self.blocks[model].iter().map(|(&block, tracks)| (block, tracks.state(time))).collect();
         let step = self.step_at(time);
         let text_in = ((time - self.steps[step].start) / TEXT_IN_SECONDS).clamp(0.0, 1.0);
@@ -338,6 +435,9 @@ impl ChapterTimeline {
             labels,
             step,
             text_in,
+            computes,
+            flights,
+            figures,
         }
     }
 
@@ -386,4 +486,57 @@ pub fn revealed_cells(cells: [u32; 3], reveal: f32) -> u64 {
 pub fn reveal_rank(cells: [u32; 3], cell: [u32; 3]) -> u64 {
     let (depth, height) = (cells[2] as u64, cells[1] as u64);
     (cell[0] as u64 * depth + cell[2] as u64) * height + cell[1] as u64
+}
+
+/// The cells a selection covers in a block of `size` cells: its first cell and its size. A `Cell`
+/// is one cell of the front layer; a row or column goes through every layer.
+pub fn cells_region(cells: Cells, size: [u32; 3]) -> ([u32; 3], [u32; 3]) {
+    match cells {
+        Cells::All => ([0, 0, 0], size),
+        Cells::Column(x) => ([x, 0, 0], [1, size[1], size[2]]),
+        Cells::Row(y) => ([0, y, 0], [size[0], 1, size[2]]),
+        Cells::Cell(x, y) => ([x, y, 0], [1, 1, 1]),
+    }
+}
+
+/// The cell of rank `rank` within a region, in `reveal_rank` order (the region's own).
+pub fn region_cell(min: [u32; 3], size: [u32; 3], rank: u64) -> [u32; 3] {
+    let (height, depth) = (size[1].max(1) as u64, size[2].max(1) as u64);
+    let y = rank % height;
+    let z = (rank / height) % depth;
+    let x = rank / (height * depth);
+    [min[0] + x as u32, min[1] + y as u32, min[2] + z as u32]
+}
+
+/// How many of a `Sweep`'s `count` cells are done at `progress`, and the one being computed then
+/// (None once all are done).
+pub fn sweep_position(progress: f32, count: u64) -> (u64, Option<u64>) {
+    if progress >= 1.0 || count == 0 {
+        return (count, None);
+    }
+    let done = ((progress.max(0.0) as f64 * count as f64).floor() as u64).min(count - 1);
+    (done, Some(done))
+}
+
+/// Steps a `Walk` shows one at a time before it speeds up.
+pub const WALK_SLOW_STEPS: usize = 3;
+
+/// How many of a `Walk`'s `steps` (its terms, or for an operation without terms its operands)
+/// show at `progress`, and whether the result does. The first `WALK_SLOW_STEPS` take one beat
+/// each, the rest share three beats between them (they speed up), and the result takes the last
+/// beat. The first step shows as the walk starts.
+pub fn walk_shown(progress: f32, steps: usize) -> (usize, bool) {
+    let slow = steps.min(WALK_SLOW_STEPS);
+    let fast_beats = if steps > slow { 3.0 } else { 0.0 };
+    let beats = slow as f64 + fast_beats + 1.0;
+    let at = progress.clamp(0.0, 1.0) as f64 * beats;
+    if at >= slow as f64 + fast_beats {
+        return (steps, true);
+    }
+    if at < slow as f64 {
+        return ((at.floor() as usize + 1).min(steps), false);
+    }
+    let fast = steps - slow;
+    let fast_shown = ((at - slow as f64) / fast_beats * fast as f64).floor() as usize + 1;
+    (slow + fast_shown.min(fast), false)
 }

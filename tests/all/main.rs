@@ -1,6 +1,7 @@
 //! The one integration-test crate: one binary to build and link, with a module per part of llmviz.
 
 mod cli;
+mod compute;
 mod connectors;
 mod gpu;
 mod gpu_failure;

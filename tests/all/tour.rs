@@ -752,7 +752,8 @@ fn the_documented_example_checks_clean() {
     let markdown = std::fs::read_to_string(shipped("docs/tour-format.md")).unwrap();
     let example = markdown.split("```ron\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a ron block");
     let compiled = compile_ok(example);
-    assert_eq!(compiled.chapters[0].breaks.len(), 3, "the Break and the end of each of the two steps");
+    // The Break, the end of each of the four steps, and the wait after the text of the two that animate.
+    assert_eq!(compiled.chapters[0].breaks.len(), 7);
 }
 
 #[test]
