@@ -212,7 +212,10 @@ pub fn flight_box(layout: &Layout, frame: &TourFrame, flight: &FlightFrame) -> (
         let offset = Vec3::from(frame.block(block).offset);
         (a.min(b) - Vec3::splat(CELL / 2.0) + offset, a.max(b) + Vec3::splat(CELL / 2.0) + offset)
     };
-    let (start, end) = (region(flight.from_block, from_min), region(flight.to_block, to_min));
+    let start = region(flight.from_block, from_min);
+    let landing = region(flight.to_block, to_min);
+    let shift = Vec3::from(flight.offset);
+    let end = (landing.0 + shift, landing.1 + shift);
     let s = flight.progress.clamp(0.0, 1.0);
     // Up and towards the viewer, so the arc shows from the front as well as from the side.
     let travel = (end.0 - start.0).length();

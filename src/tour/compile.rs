@@ -169,7 +169,7 @@ fn compile_chapter(
         report.step = Some(item.step + 1);
         let model = models.at(item.start, order);
         let layout = layouts.get(&models.names[model]).expect("built above");
-        let action = PlacedAction { item, order, model, layout };
+        let action = PlacedAction { item, order, model, layout, step_end: schedule.steps[item.step].end };
         built.add(&action, &models.names, layouts, report);
     }
     check_texts(chapter, &schedule, &models, layouts, chapter_ids, report);
@@ -302,6 +302,8 @@ struct PlacedAction<'a> {
     /// An index into the chapter's models.
     model: usize,
     layout: &'a Layout,
+    /// Where the action's step ends.
+    step_end: f32,
 }
 
 impl PlacedAction<'_> {
@@ -355,7 +357,9 @@ impl Built {
             Action::Focus { block, cells, note, .. } => self.focus(action, block, *cells, note, report),
             Action::Unfocus => self.events.push((start, order, Event::Unfocus)),
             Action::Compute { block, cells, duration, style, .. } => self.compute(action, block, *cells, (*duration, *style), report),
-            Action::Fly { from, to, duration, easing, .. } => self.fly(action, from, to, (*duration, *easing), report),
+            Action::Fly { from, to, duration, easing, offset, stay, .. } => {
+                self.fly(action, (from, to, *offset, *stay), (*duration, *easing), report)
+            }
             Action::Figure(figure) => self.events.push((start, order, Event::Figure { step: action.item.step, figure: *figure })),
             Action::Labels(show) => self.events.push((start, order, Event::Labels(*show))),
             Action::Model { name, camera, .. } => {
@@ -488,7 +492,13 @@ impl Built {
         self.computes.push((action.order, span));
     }
 
-    fn fly(&mut self, action: &PlacedAction, from: &CellsOf, to: &CellsOf, (duration, easing): (f32, Easing), report: &mut Report) {
+    fn fly(
+        &mut self,
+        action: &PlacedAction,
+        (from, to, offset, stay): (&CellsOf, &CellsOf, Option<[f32; 3]>, bool),
+        (duration, easing): (f32, Easing),
+        report: &mut Report,
+    ) {
         let layout = action.layout;
         let mut find = |cells: &CellsOf, field: &str| -> Option<usize> {
             let Some(index) = layout.find(&cells.block) else {
@@ -505,7 +515,14 @@ impl Built {
         let (_, size) = cells_region(from.cells, layout.blocks[from_block].cells);
         let (landing, _) = cells_region(to.cells, layout.blocks[to_block].cells);
         let room = layout.blocks[to_block].cells;
-        if (0..3).any(|axis| landing[axis] + size[axis] > room[axis]) {
+        if let Some(offset) = offset
+            && !offset.iter().all(|v| v.is_finite())
+        {
+            report.error(action.field("offset"), format!("offset {offset:?}: must be finite"));
+            return;
+        }
+        // Landing beside the block, a copy may reach past it; landing on it, it must fit.
+        if offset.is_none() && (0..3).any(|axis| landing[axis] + size[axis] > room[axis]) {
             report.error(
                 action.field("to"),
                 format!(
@@ -521,9 +538,11 @@ impl Built {
             from: from.cells,
             to_block,
             to: to.cells,
+            offset: offset.unwrap_or_default().map(|cells| cells * CELL),
             start: action.item.start,
             duration,
             easing,
+            stays_until: stay.then_some(action.step_end),
         });
     }
 

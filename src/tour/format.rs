@@ -221,6 +221,13 @@ pub enum Action {
         from: CellsOf,
         to: CellsOf,
         duration: f32,
+        /// Cells to move the landing place by (x right, y up, z towards the viewer), to land
+        /// beside `to` rather than on it: the heads' outputs stacked under the first, say.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<[f32; 3]>,
+        /// Keep the copy where it landed until the step ends.
+        #[serde(default, skip_serializing_if = "is_false")]
+        stay: bool,
         #[serde(default = "smooth", skip_serializing_if = "is_smooth")]
         easing: Easing,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,6 +110,8 @@ pub struct FlightFrame {
     pub from: Cells,
     pub to_block: usize,
     pub to: Cells,
+    /// Added to the landing place, in world units.
+    pub offset: [f32; 3],
     /// How far along its path, eased: 0 where it took off, 1 landed.
     pub progress: f32,
 }
@@ -145,9 +147,21 @@ pub struct FlightSpan {
     pub from: Cells,
     pub to_block: usize,
     pub to: Cells,
+    /// Added to the landing place, in world units.
+    pub offset: [f32; 3],
     pub start: f32,
     pub duration: f32,
     pub easing: Easing,
+    /// For a copy that stays where it landed: its step's end, until which it stays.
+    pub stays_until: Option<f32>,
+}
+
+impl FlightSpan {
+    /// Whether the copy is in the scene at `time`: from take-off until it lands, or until its
+    /// step's end inclusive for one that stays (it is there while the tour waits).
+    fn shown(&self, time: f32) -> bool {
+        self.start <= time && (time < self.start + self.duration || self.stays_until.is_some_and(|end| time <= end))
+    }
 }
 
 impl TourFrame {
@@ -412,12 +426,13 @@ impl ChapterTimeline {
         let flights = self
             .flights
             .iter()
-            .filter(|span| span.model == model && span.start <= time && time < span.start + span.duration)
+            .filter(|span| span.model == model && span.shown(time))
             .map(|span| FlightFrame {
                 from_block: span.from_block,
                 from: span.from,
                 to_block: span.to_block,
                 to: span.to,
+                offset: span.offset,
                 progress: span.easing.sample((time - span.start) / span.duration),
             })
             .collect();

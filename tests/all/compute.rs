@@ -114,7 +114,7 @@ fn a_walk_takes_its_first_terms_one_beat_each_then_speeds_up_and_ends_on_the_res
             assert_eq!(walk_shown(at, terms).0, step, "{terms} terms at {at}");
         }
         let result_from = (beats - 1.0) / beats;
-        assert_eq!(walk_shown(result_from - 0.01, terms).1, false);
+        assert!(!walk_shown(result_from - 0.01, terms).1, "{terms} terms: no result before the last beat");
         assert_eq!(walk_shown(result_from + 0.01, terms), (terms, true));
     }
 }
@@ -333,4 +333,26 @@ fn scrubbing_into_flights_sweeps_and_walks_shows_what_going_there_directly_shows
     let card = CARD_FILL.to_array();
     let panel_pixels = picture.rgba.chunks(4).filter(|p| p[..3] == card[..3]).count();
     assert!(panel_pixels > 2000, "the panel covers {panel_pixels} pixels");
+}
+
+#[test]
+fn copies_that_stay_are_there_while_the_tour_waits_and_gone_in_the_next_step() {
+    let tour = shipped_tour();
+    let layout = layout::build(&Weights::default_model().config);
+    let projection = chapter(&tour, "projection");
+    let first = projection.steps[0];
+    let waiting = projection.evaluate(first.end);
+    assert_eq!(waiting.flights.len(), 2, "both heads' copies stacked while the tour waits");
+    let head0 = layout.find("block0.head0.y").unwrap();
+    for (below, flight) in waiting.flights.iter().enumerate() {
+        assert_eq!(flight.progress, 1.0);
+        assert_eq!(flight.to_block, head0);
+        let (min, max) = flight_box(&layout, &waiting, flight);
+        let under = &layout.blocks[head0];
+        // Landed straight under the first head's output, one block height further down each.
+        let rows = under.cells[1] as f32 * CELL;
+        assert!((max.y - (under.max()[1] - rows * (below as f32 + 1.0))).abs() < 1e-3, "copy {below} at {min:?}..{max:?}");
+        assert!((min.x - under.position[0]).abs() < 1e-3);
+    }
+    assert!(projection.evaluate(projection.steps[1].actions_start).flights.is_empty(), "gone in the next step");
 }

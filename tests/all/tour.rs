@@ -83,6 +83,11 @@ fn every_action_kind_round_trips_through_ron() {
             Hide(blocks: "x", at: 9.0),
             Focus(block: "x", cells: Row(4), note: "a row"),
             Unfocus,
+            Compute(block: "block0.head0.q", cells: Cell(3, 0), duration: 4.0, at: 1.0),
+            Compute(block: "x", cells: Column(3), duration: 2.0, style: Sweep),
+            Fly(from: (block: "wte", cells: Column(1)), to: (block: "x", cells: Column(3)), duration: 1.5, easing: Linear),
+            Fly(from: (block: "block0.head1.y", cells: All), to: (block: "block0.head0.y", cells: All), duration: 1.5, offset: (0.0, -16.0, 0.0), stay: true),
+            Figure(GeluVsRelu),
             Labels(false),
             Model(name: "gpt2", camera: Block("tokens")),
             Model(name: "nano"),
@@ -91,7 +96,7 @@ fn every_action_kind_round_trips_through_ron() {
         ])"#,
     );
     let tour = Tour::parse(&text, "kinds.ron").expect("parses");
-    assert_eq!(tour.chapters[0].steps[0].actions.len(), 14);
+    assert_eq!(tour.chapters[0].steps[0].actions.len(), 19);
     assert_eq!(Tour::parse(&tour.to_ron(), "written.ron").expect("reads back"), tour);
     compile_ok(&text);
 }
@@ -648,7 +653,11 @@ fn every_block_referenced_by_shipped_tours_exists_in_its_models_layout() {
                         Action::Tween { blocks, .. } | Action::Reveal { blocks, .. } | Action::Hide { blocks, .. } => {
                             refer(&model, blocks)
                         }
-                        Action::Focus { block, .. } => refer(&model, block),
+                        Action::Focus { block, .. } | Action::Compute { block, .. } => refer(&model, block),
+                        Action::Fly { from, to, .. } => {
+                            refer(&model, &from.block);
+                            refer(&model, &to.block);
+                        }
                         _ => {}
                     }
                 }

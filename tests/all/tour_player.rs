@@ -71,14 +71,39 @@ fn busy_time(tour: &TourState) -> f32 {
         .expect("the chapter moves and highlights blocks")
 }
 
+/// The shipped tour with its projection chapter stacking the heads by moving the blocks
+/// themselves (as it did before it flew copies of them), so that a chapter moves blocks.
+fn moving_tour_file() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(tour_file()).unwrap();
+    let mut moving = String::new();
+    for line in text.lines() {
+        let flown = ["block0.head1.y", "block0.head2.y"].iter().position(|head| line.contains(&format!("Fly(from: (block: \"{head}\"")));
+        moving += &match flown {
+            Some(h) => format!(
+                "Tween(blocks: \"block0.head{}.y\", offset: (0.0, {}.0, {}.0), duration: 1.5, at: 2.8),",
+                h + 1,
+                -16 * (h as i32 + 1),
+                36 * (h + 1)
+            ),
+            None => line.to_string(),
+        };
+        moving.push('\n');
+    }
+    assert_ne!(moving.trim(), text.trim(), "the projection chapter's flights were found");
+    let path = std::env::temp_dir().join(format!("llmviz-moving-tour-{}.ron", std::process::id()));
+    std::fs::write(&path, moving).unwrap();
+    path
+}
+
 #[test]
 fn scrubbing_away_and_back_gives_the_scene_of_going_there_directly() {
     let _gpu = gpu();
-    let probe = tour_at(&tour_file(), Some("projection"), None).expect("the tour opens");
+    let file = moving_tour_file();
+    let probe = tour_at(&file, Some("projection"), None).expect("the tour opens");
     let time = busy_time(&probe);
     let length = probe.timeline().length;
 
-    let direct = tour_at(&tour_file(), Some("projection"), Some(time)).expect("the tour opens");
+    let direct = tour_at(&file, Some("projection"), Some(time)).expect("the tour opens");
     let mut offscreen = tour_offscreen(direct, SIZE).expect("an offscreen app");
     offscreen.wait_until_ready().expect("the scene becomes ready");
     let there_directly = scene_state(&mut offscreen);
