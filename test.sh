@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every llmviz test. On a fresh Debian machine it first installs what the tests need:
 # lavapipe (mesa-vulkan-drivers), a software Vulkan on which wgpu, burn and Bevy render without a GPU,
-# and an X server with a pointer to move (xvfb, xdotool) for the app in a window (tests/all/idle.rs).
+# an X server with a pointer to move (xvfb, xdotool) for the app in a window (tests/all/idle.rs),
+# and ffmpeg, which turns `render-tour`'s frames into an MP4 (tests/all/languages.rs).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-tests/need-packages.sh test.sh mesa-vulkan-drivers xvfb xdotool
+tests/need-packages.sh test.sh mesa-vulkan-drivers xvfb xdotool ffmpeg
 
 # The wgpu tests must run on a real Vulkan driver, never be skipped: fail early and clearly without one.
 if ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then

@@ -8,6 +8,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod explain;
+pub mod i18n;
 pub mod layout;
 pub mod model;
 pub mod render;

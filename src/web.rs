@@ -27,6 +27,8 @@ pub struct DeepLink {
     pub chapter: Option<String>,
     /// Counted from 1, as in the tour's sidebar.
     pub step: Option<usize>,
+    /// The language, as `i18n::known_language` reads it: `es`, `zh-CN`.
+    pub lang: Option<&'static str>,
 }
 
 impl DeepLink {
@@ -41,6 +43,13 @@ impl DeepLink {
                 "input" => link.input = value(),
                 "tour" => link.tour = value(),
                 "chapter" => link.chapter = value(),
+                "lang" => {
+                    let text = value().unwrap_or_default();
+                    link.lang = Some(crate::i18n::known_language(&text).ok_or_else(|| {
+                        let known: Vec<&str> = crate::i18n::LANGUAGES.iter().map(|(tag, _)| *tag).collect();
+                        format!("?lang={text}: llmviz speaks {}", known.join(", "))
+                    })?);
+                }
                 "step" => {
                     let text = value().unwrap_or_default();
                     match text.parse::<usize>() {
@@ -60,12 +69,14 @@ impl DeepLink {
     /// The query string for this link, `?` included, or empty when everything is at its default.
     pub fn to_query(&self) -> String {
         let step = self.step.map(|step| step.to_string());
+        let lang = self.lang.map(str::to_string);
         let pairs = [
             ("tour", self.tour.as_ref()),
             ("chapter", self.chapter.as_ref()),
             ("step", step.as_ref()),
             ("model", self.model.as_ref()),
             ("input", self.input.as_ref()),
+            ("lang", lang.as_ref()),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (key, value) in pairs {
@@ -105,7 +116,11 @@ pub fn open_tour(link: &DeepLink) -> Option<Result<TourState, String>> {
                 Some(chapter) => compiled.deep_link(chapter, link.step)?,
                 None => (0, 0.0),
             };
-            Ok(TourState::new(compiled, None, layouts, chapter, time))
+            let mut state = TourState::new(compiled, None, layouts, chapter, time);
+            if let Some(language) = link.lang {
+                state.set_language(language);
+            }
+            Ok(state)
         });
     Some(opened)
 }
@@ -119,6 +134,7 @@ pub fn tour_link(tour: &TourState) -> DeepLink {
         tour: id,
         chapter: Some(timeline.id.clone()),
         step: Some(timeline.step_at(tour.player.time) + 1),
+        lang: (tour.language != "en").then_some(tour.language),
         ..DeepLink::default()
     }
 }
@@ -214,6 +230,10 @@ mod browser {
             ..default()
         };
         let mut app = render::app::app(source, view, window);
+        // The address's language, else the browser's where llmviz speaks it.
+        let browser_language = web_sys::window().and_then(|window| window.navigator().language());
+        let language = link.lang.or_else(|| browser_language.as_deref().and_then(crate::i18n::known_language));
+        app.insert_resource(crate::render::language::Language(language.unwrap_or("en")));
         app.add_plugins(TouchCameraPlugin)
             .add_systems(PreUpdate, set_page_fonts.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass))
             .add_systems(Update, (report_loading, follow_in_url, report_to_page));
@@ -233,6 +253,7 @@ mod browser {
         fonts.font_data.insert("Hack".into(), Arc::new(hack));
         fonts.families.insert(egui::FontFamily::Proportional, vec!["Ubuntu-Light".into(), "Hack".into()]);
         fonts.families.insert(egui::FontFamily::Monospace, vec!["Hack".into(), "Ubuntu-Light".into()]);
+        crate::render::language::add_cjk_font(&mut fonts);
         fonts
     }
 

@@ -38,6 +38,10 @@ pub struct Cli {
     /// The step of --chapter to open, from 1.
     #[arg(long)]
     pub step: Option<usize>,
+    /// The language of the tour and the app's own words: en, es or zh-CN (the system's language
+    /// where llmviz speaks it, else en).
+    #[arg(long, value_parser = parse_language)]
+    pub lang: Option<&'static str>,
     /// Open these weights on this text instead of the tour (see `llmviz inspect --help`).
     #[command(flatten)]
     pub model: ModelInput,
@@ -134,6 +138,9 @@ pub enum Command {
     Inspect(model_commands::InspectArgs),
     /// Render one view to a PNG without a window or display server.
     Screenshot(render_commands::ScreenshotArgs),
+    /// Render a tour, or one chapter, frame by frame offscreen with its text as a caption band:
+    /// numbered PNGs, or an MP4 (H.264) through ffmpeg.
+    RenderTour(render_commands::RenderTourArgs),
     /// Render frames offscreen from the overview camera and print their median and p95 times.
     Bench(render_commands::BenchArgs),
     /// Run the app offscreen for minutes of touring, model switches, inputs, slider moves and
@@ -186,6 +193,7 @@ pub fn main() -> ExitCode {
         Some(Command::Train(args)) => train_commands::train(args),
         Some(Command::Eval(args)) => train_commands::eval(args),
         Some(Command::Screenshot(args)) => render_commands::screenshot(args),
+        Some(Command::RenderTour(args)) => render_commands::render_tour(args),
         Some(Command::Bench(args)) => render_commands::bench(args),
         Some(Command::Soak(args)) => soak_command::soak(args),
         None if !cli.model.is_empty() => cli
@@ -193,7 +201,7 @@ pub fn main() -> ExitCode {
             .scene()
             .and_then(|source| crate::render::app::run_scene_app(source).map_err(|error| error.to_string())),
         None => {
-            let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step };
+            let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step, language: cli.lang };
             crate::render::app::run_tour_app(link).map_err(|error| error.to_string())
         }
     };
@@ -204,6 +212,14 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--lang`: a language llmviz speaks, as its tag (`es-ES` and `zh` are `es` and `zh-CN`).
+pub fn parse_language(text: &str) -> Result<&'static str, String> {
+    crate::i18n::known_language(text).ok_or_else(|| {
+        let known: Vec<&str> = crate::i18n::LANGUAGES.iter().map(|(tag, _)| *tag).collect();
+        format!("'{text}' is not a language llmviz speaks: expected one of {}", known.join(", "))
+    })
 }
 
 /// Prints a command's result. A reader that stops early (`| head`) is not an error worth a panic.

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use super::{BackendArg, CliResult, ModelInput, print_stdout};
 use crate::layout::group_digits;
 use crate::model::tokenizer::Tokenizer;
+use crate::model::sampling::{self, Rng, Sampling};
 use crate::model::{Activations, BackendKind, LoadedModel};
 
 #[derive(clap::Args, Debug)]
@@ -16,9 +17,31 @@ pub struct InspectArgs {
     /// Print the tokens, their pieces and every tensor as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
-    /// Continue the input greedily, feeding each prediction back: N tokens, as many as the input has when N is omitted.
+    /// Continue the input, feeding each prediction back: N tokens, as many as the input has when N
+    /// is omitted. The most likely token each time, unless --temperature is given.
     #[arg(long, num_args = 0..=1, default_missing_value = "0", value_name = "N")]
     pub generate: Option<usize>,
+    /// Sample instead: divide the logits by T (more than 0) before the softmax.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// With --temperature: draw only from the K likeliest tokens.
+    #[arg(long, value_name = "K", requires = "temperature")]
+    pub top_k: Option<usize>,
+    /// With --temperature: draw only from the likeliest tokens whose probabilities add up to P.
+    #[arg(long, value_name = "P", requires = "temperature")]
+    pub top_p: Option<f32>,
+    /// With --temperature: the generator's seed (one is picked, and printed, when omitted).
+    #[arg(long, value_name = "S", requires = "temperature")]
+    pub seed: Option<u64>,
+}
+
+impl InspectArgs {
+    /// The sampling asked for, checked; None for greedy.
+    fn sampling(&self) -> Result<Option<Sampling>, String> {
+        self.temperature
+            .map(|temperature| Sampling { temperature, top_k: self.top_k, top_p: self.top_p }.checked())
+            .transpose()
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,6 +110,7 @@ pub fn tokenize(args: TokenizeArgs) -> CliResult {
 }
 
 pub fn inspect(args: InspectArgs) -> CliResult {
+    let sampling = args.sampling()?;
     let weights = args.model.weights()?;
     let tokens = args.model.tokens(&weights.config, false)?;
     let tokenizer = Tokenizer::of(&weights.config);
@@ -102,7 +126,11 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     }
     if args.json {
         let pieces: Vec<String> = tokens.iter().map(|&t| piece(t)).collect();
-        print_stdout(&activations_json(&activations, &pieces).to_string());
+        let mut json = activations_json(&activations, &pieces);
+        if let Some(sampling) = &sampling {
+            json["sampled_probs"] = sampled_json(&activations, sampling);
+        }
+        print_stdout(&json.to_string());
         return Ok(());
     }
     println!("model   {} ({} parameters)", weights.config.name, group_digits(weights.config.param_count()));
@@ -112,7 +140,16 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     }
     if let Some(count) = args.generate {
         let count = if count == 0 { tokens.len() } else { count };
-        let generated = model.generate(&tokens, count).map_err(|e| format!("--generate: {e}"))?;
+        let generated = match &sampling {
+            None => model.generate(&tokens, count),
+            Some(sampling) => {
+                let seed = args.seed.unwrap_or_else(sampling::fresh_seed);
+                // Before the result, so that the last line stays `generated TEXT`.
+                print_stdout(&format!("seed {seed} ({sampling})"));
+                model.generate_sampled(&tokens, count, sampling, &mut Rng::new(seed))
+            }
+        }
+        .map_err(|e| format!("--generate: {e}"))?;
         let text = match &tokenizer {
             Some(tokenizer) => tokenizer.decode(&generated),
             None => format!("{generated:?}"),
@@ -120,6 +157,20 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         print_stdout(&format!("generated {text}"));
     }
     Ok(())
+}
+
+/// Every position's distribution as `sampling` reshapes it: `{"temperature", "top_k", "top_p", "shape", "data"}`.
+fn sampled_json(activations: &Activations, sampling: &Sampling) -> Value {
+    let logits = &activations.tensors["logits"];
+    let vocab = logits.shape[1];
+    let data: Vec<f32> = logits.data.chunks(vocab).flat_map(|row| sampling::reshape(row, sampling).probs).collect();
+    json!({
+        "temperature": sampling.temperature,
+        "top_k": sampling.top_k,
+        "top_p": sampling.top_p,
+        "shape": logits.shape,
+        "data": data,
+    })
 }
 
 /// A token's piece in quotes, its spaces and newlines visible.

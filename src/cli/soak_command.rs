@@ -62,7 +62,7 @@ pub fn soak(args: SoakArgs) -> CliResult {
     let plan = SoakPlan { models, tour_speed: args.tour_speed, seed: args.seed, ..SoakPlan::default() };
     let run = SoakRun {
         plan,
-        tour: TourLink { file: args.tour, chapter: None, step: None },
+        tour: TourLink { file: args.tour, chapter: None, step: None, language: None },
         size: parse_size(&args.size)?,
         duration: args.minutes.map(|minutes| Duration::from_secs_f64(minutes * 60.0)),
         cycles: args.cycles,

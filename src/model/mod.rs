@@ -7,6 +7,7 @@ pub mod gpt;
 pub mod huggingface;
 pub mod names;
 pub mod record;
+pub mod sampling;
 pub mod tokenizer;
 pub mod vocab;
 pub mod weights;
@@ -82,12 +83,25 @@ impl LoadedModel {
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
     pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {
+        self.continue_with(tokens, count, |activations| activations.predictions().last().map(|p| p.0).expect("at least one position"))
+    }
+
+    /// Sampled continuation: each next token drawn from the last position's distribution as
+    /// `sampling` reshapes it, with `rng`, then fed back.
+    pub fn generate_sampled(&self, tokens: &[usize], count: usize, sampling: &sampling::Sampling, rng: &mut sampling::Rng) -> Result<Vec<usize>, ModelError> {
+        self.continue_with(tokens, count, |activations| {
+            let logits = activations.last_logits();
+            sampling::sample(&sampling::reshape(logits, sampling).probs, rng)
+        })
+    }
+
+    fn continue_with(&self, tokens: &[usize], count: usize, mut next_of: impl FnMut(&Activations) -> usize) -> Result<Vec<usize>, ModelError> {
         let block_size = self.config().tokens();
         let mut context = tokens.to_vec();
         let mut generated = Vec::with_capacity(count);
         while generated.len() < count {
             let activations = self.activations(&context)?;
-            let next = activations.predictions().last().map(|p| p.0).expect("at least one position");
+            let next = next_of(&activations);
             generated.push(next);
             if context.len() == block_size {
                 break;
@@ -224,6 +238,13 @@ impl Activations {
     }
 
     /// Per position, the most likely next token and its probability.
+    /// The last position's logits: what the next token is chosen from.
+    pub fn last_logits(&self) -> &[f32] {
+        let logits = &self.tensors["logits"];
+        let vocab = logits.shape[1];
+        &logits.data[logits.data.len() - vocab..]
+    }
+
     pub fn predictions(&self) -> Vec<(usize, f32)> {
         let probs = &self.tensors["probs"];
         let vocab = probs.shape[1];

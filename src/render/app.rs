@@ -35,6 +35,9 @@ pub fn run_tour_app(link: TourLink) -> Result<(), RenderError> {
     super::gpu::require_adapter()?;
     let window = Window { title: format!("llmviz: {}", tour.compiled.tour.title), ..default() };
     let mut app = app(source, view, window);
+    if let Some(language) = link.language {
+        app.insert_resource(super::language::Language(language));
+    }
     app.add_plugins(TourPlugin)
         .insert_resource(tour)
         .add_systems(Update, screenshot_window_and_exit.run_if(|| std::env::var_os(SCREENSHOT_ENV).is_some()));
@@ -80,6 +83,7 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     app.add_plugins(plugins)
         .add_plugins(GpuPlugin)
         .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin, IdlePlugin))
+        .add_plugins(super::language::LanguagePlugin)
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)
         .add_systems(Startup, move |mut commands: Commands| {

@@ -235,7 +235,7 @@ pub fn wanted_focus(scene: &BlockScene, hovered: &Hovered, pinned: &Pinned, expl
 fn draw_cards(
     mut contexts: EguiContexts,
     scene: Option<Res<BlockScene>>,
-    hovered: Res<Hovered>,
+    (hovered, language): (Res<Hovered>, Option<Res<super::language::Language>>),
     mut pinned: ResMut<Pinned>,
     mut explanations: ResMut<Explanations>,
     camera: Query<(&Camera, &GlobalTransform), With<Camera3d>>,
@@ -243,6 +243,7 @@ fn draw_cards(
 ) -> Result {
     let Some(scene) = scene else { return Ok(()) };
     let Some((camera, camera_transform)) = camera.iter().find(|(camera, _)| camera.is_active) else { return Ok(()) };
+    let language = language.map_or("en", |language| language.0);
     let ctx = contexts.ctx_mut()?;
     let screen = ctx.content_rect();
     // Where a cell is on screen now, if it is in front of the camera.
@@ -262,7 +263,7 @@ fn draw_cards(
         let id = egui::Id::new(("pinned card", cell.block, cell.cell));
         let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
         let area = egui::Area::new(id).order(egui::Order::Foreground).fixed_pos(card_position(anchor, size, screen));
-        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, &scene.layout, explanations.tokens(), cell, &body, true)));
+        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, true)));
         if response.inner {
             unpin = Some(number);
         }
@@ -290,7 +291,7 @@ fn draw_cards(
             .order(egui::Order::Tooltip)
             .interactable(false)
             .fixed_pos(card_position(point, size, screen))
-            .show(ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, &scene.layout, explanations.tokens(), cell, &body, false)));
+            .show(ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, false)));
     }
     Ok(())
 }
@@ -379,7 +380,7 @@ fn describe_index(config: &GptConfig, name: &str, value: usize, tokens: &[usize]
 
 /// The card: block, indices, value, formula, sources with their colours; returns true when its
 /// close button was clicked.
-fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: CellRef, body: &CardBody, pinned: bool) -> bool {
+fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens: &[usize], cell: CellRef, body: &CardBody, pinned: bool) -> bool {
     let block = &layout.blocks[cell.block];
     let mut close = false;
     ui.horizontal(|ui| {
@@ -399,19 +400,19 @@ fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: Cel
             ui.label(egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED));
             ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
             ui.separator();
-            ui.label(egui::RichText::new(operation_title(explanation.op)).strong().color(INK));
+            ui.label(egui::RichText::new(crate::i18n::tr(language, operation_title(explanation.op))).strong().color(INK));
             ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
             if explanation.op == Op::Gelu
                 && let Some(x) = explanation.operands.get("x")
             {
                 gelu_plot(ui, x.value, explanation.value);
             }
-            sources_list(ui, layout, explanation);
+            sources_list(ui, layout, explanation, language);
         }
         CardBody::Masked(reason) => {
             cell_coordinates(ui, &layout.config, block, cell, tokens);
             ui.separator();
-            ui.label(egui::RichText::new("masked").strong().color(Color32::from_rgb(150, 40, 30)));
+            ui.label(egui::RichText::new(crate::i18n::tr(language, "masked")).strong().color(Color32::from_rgb(150, 40, 30)));
             ui.label(egui::RichText::new(reason).color(INK));
         }
         CardBody::StructureOnly => {
@@ -421,7 +422,7 @@ fn card_contents(ui: &mut egui::Ui, layout: &Layout, tokens: &[usize], cell: Cel
         }
         CardBody::Waiting => {
             cell_coordinates(ui, &layout.config, block, cell, tokens);
-            ui.label(egui::RichText::new("running the model…").italics().color(INK));
+            ui.label(egui::RichText::new(crate::i18n::tr(language, "running the model…")).italics().color(INK));
         }
         CardBody::Failed(message) => {
             cell_coordinates(ui, &layout.config, block, cell, tokens);
@@ -468,12 +469,12 @@ fn operation_title(op: Op) -> &'static str {
 
 /// What was read, colour-linked to its block: each role of the repeated terms (as a row or column)
 /// and each single operand with its value.
-fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation) {
+fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation, language: &str) {
     if explanation.terms.is_empty() && explanation.operands.is_empty() {
         return;
     }
     ui.add_space(4.0);
-    ui.label(egui::RichText::new("computed from").color(MUTED));
+    ui.label(egui::RichText::new(crate::i18n::tr(language, "computed from")).color(MUTED));
     let family_of = |operand: &Operand| -> Color32 {
         let family = operand.block.as_deref().and_then(|name| layout.block(name)).map(|block| block.family());
         // A tensor without a block of its own is a parameter (`tok_emb` reads wte).

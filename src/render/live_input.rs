@@ -59,8 +59,7 @@ pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &G
 /// and the forward pass rerun, only when the input does change.
 pub fn input_buttons(
     ui: &mut egui::Ui,
-    source: &SceneSource,
-    values: &SceneValues,
+    (source, values, language): (&SceneSource, &SceneValues, super::language::Language),
     input_text: &mut String,
     input_error: &mut Option<String>,
 ) -> Option<Vec<usize>> {
@@ -68,7 +67,7 @@ pub fn input_buttons(
     let mut new_tokens = None;
     ui.horizontal(|ui| {
         let letters = !Tokenizer::of(config).is_some_and(|t| t.takes_free_text());
-        if letters && ui.button("random").on_hover_text("six random letters").clicked() {
+        if letters && ui.button(language.tr("random")).on_hover_text(language.tr("six random letters")).clicked() {
             let seed = RandomState::new().hash_one(input_text.as_str());
             let text = random_letters(config, seed);
             if let Ok(tokens) = crate::model::vocab::parse_letters(&text, config) {
@@ -82,7 +81,7 @@ pub fn input_buttons(
             Some(activations) => append_prediction(&source.tokens, activations, config),
             None => Err("the model is still running".into()),
         };
-        let button = ui.add_enabled(next.is_ok(), egui::Button::new("next token"));
+        let button = ui.add_enabled(next.is_ok(), egui::Button::new(language.tr("next token")));
         let button = match &next {
             Ok(tokens) => button.on_hover_text(format!(
                 "append the prediction {} and run again",
@@ -174,7 +173,12 @@ pub fn training_slider_for<'a>(source: &SceneSource, checkpoints: &'a TrainingCh
 /// A slider over the training checkpoints: the weights to show when it moved. The model's own
 /// weights (not a checkpoint) sit at the last step, which they are. Where the checkpoints did not
 /// load, a line says why instead.
-pub fn training_slider(ui: &mut egui::Ui, source: &SceneSource, checkpoints: &TrainingCheckpoints) -> Option<Arc<Weights>> {
+pub fn training_slider(
+    ui: &mut egui::Ui,
+    source: &SceneSource,
+    checkpoints: &TrainingCheckpoints,
+    language: super::language::Language,
+) -> Option<Arc<Weights>> {
     let points = match training_slider_for(source, checkpoints) {
         TrainingSlider::Hidden => return None,
         TrainingSlider::Unavailable(why) => {
@@ -189,10 +193,10 @@ pub fn training_slider(ui: &mut egui::Ui, source: &SceneSource, checkpoints: &Tr
     let mut index = shown;
     let point = &points[index];
     ui.horizontal(|ui| {
-        ui.label("training");
+        ui.label(language.tr("training"));
         ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false))
             .on_hover_text("the weights as they were after this many training steps (llmviz train --checkpoints)");
     });
-    ui.label(format!("step {}: sorts {} of 729", point.step, point.correct));
+    ui.label(language.fill("step {}: sorts {} of {}", &[&point.step, &point.correct, &729]));
     (index != shown).then(|| points[index].weights.clone())
 }

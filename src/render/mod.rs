@@ -15,12 +15,14 @@
 
 pub mod app;
 pub mod camera;
+pub mod caption;
 pub mod compute;
 pub mod connectors;
 pub mod figures;
 pub mod gpu;
 pub mod hover;
 pub mod idle;
+pub mod language;
 pub mod live_input;
 pub mod lod;
 pub mod material;

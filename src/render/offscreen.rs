@@ -27,7 +27,7 @@ use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, SceneValue
 use super::stats::{OwnedTextures, RenderStats, RenderStatsPlugin};
 use super::values::ForwardWorker;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
-use super::tour_player::{tour_at, tour_offscreen};
+use super::tour_player::{TourState, tour_at, tour_offscreen_with};
 use super::RenderError;
 use crate::layout;
 
@@ -51,6 +51,37 @@ pub struct TourShot {
     /// Seconds into the chapter (clamped to its length); its start when None.
     pub time: Option<f32>,
     pub size: UVec2,
+    /// The language of its texts; the tour's own when None.
+    pub language: Option<&'static str>,
+    /// The step's text in a band under the scene.
+    pub caption: bool,
+}
+
+/// A tour rendered frame by frame, as `llmviz render-tour` makes a video of it.
+#[derive(Clone, Debug)]
+pub struct TourFilm {
+    pub file: PathBuf,
+    /// One chapter by id, or the whole tour when None.
+    pub chapter: Option<String>,
+    pub language: Option<&'static str>,
+    pub size: UVec2,
+    pub fps: f32,
+}
+
+/// One frame of a film, with where it is.
+pub struct FilmFrame {
+    /// From 0, over the whole film.
+    pub index: u64,
+    pub total: u64,
+    pub chapter: String,
+    pub time: f32,
+    pub frame: Frame,
+}
+
+/// How many frames a chapter of `length` seconds takes at `fps`: one at each 1/fps from its start,
+/// its start and (when it falls on one) its end included.
+pub fn film_frames(length: f32, fps: f32) -> u64 {
+    (length as f64 * fps as f64 + 1e-6).floor() as u64 + 1
 }
 
 /// A rendered view, with how many blocks and boxes were spawned for it.
@@ -93,12 +124,65 @@ pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
 
 /// Renders a tour's scene at a chapter and time.
 pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
-    let tour = tour_at(&shot.file, shot.chapter.as_deref(), shot.time)?;
+    let mut tour = tour_at(&shot.file, shot.chapter.as_deref(), shot.time)?;
+    if let Some(language) = shot.language {
+        tour.set_language(language);
+    }
     let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
-    let mut offscreen = tour_offscreen(tour, shot.size)?;
+    let mut offscreen = tour_offscreen_with(tour, shot.size, shot.caption)?;
     offscreen.wait_until_ready()?;
     let frame = offscreen.capture()?;
     Ok(TourPicture { frame, chapter, time })
+}
+
+/// Renders every frame of a chapter, or of every chapter in turn (the tour's waits take no time),
+/// with the caption band, handing each to `each` as it is drawn. Returns how many were drawn. The
+/// same film gives the same frames: each shows its tour time alone, seeked to, never played.
+pub fn render_film(film: &TourFilm, mut each: impl FnMut(FilmFrame) -> Result<(), RenderError>) -> Result<u64, RenderError> {
+    if !(film.fps.is_finite() && film.fps > 0.0) {
+        return Err(RenderError::Setup(format!("--fps {}: must be more than 0", film.fps)));
+    }
+    let mut tour = tour_at(&film.file, film.chapter.as_deref(), None)?;
+    if let Some(language) = film.language {
+        tour.set_language(language);
+    }
+    let chapters: Vec<usize> = match film.chapter {
+        Some(_) => vec![tour.chapter],
+        None => (0..tour.compiled.chapters.len()).collect(),
+    };
+    let total: u64 = chapters.iter().map(|&chapter| film_frames(tour.compiled.chapters[chapter].length, film.fps)).sum();
+    let mut offscreen = tour_offscreen_with(tour, film.size, true)?;
+    let mut index = 0;
+    for chapter in chapters {
+        offscreen.world_mut().resource_mut::<TourState>().open_chapter(chapter, false);
+        let (id, length) = {
+            let tour = offscreen.world().resource::<TourState>();
+            (tour.timeline().id.clone(), tour.timeline().length)
+        };
+        for number in 0..film_frames(length, film.fps) {
+            let time = (number as f64 / film.fps as f64) as f32;
+            {
+                let mut tour = offscreen.world_mut().resource_mut::<TourState>();
+                let TourState { compiled, chapter, player, .. } = &mut *tour;
+                player.seek(&compiled.chapters[*chapter], time);
+            }
+            // A model switched to, or the first frame: wait for its scene and pipelines.
+            offscreen.update();
+            let mut waits = 0;
+            while !(offscreen.is_ready() && offscreen.shows_tour_model()) {
+                waits += 1;
+                if waits > 100 {
+                    return Err(RenderError::Setup(format!("chapter '{id}' at {time:.2} s: its model's scene did not appear")));
+                }
+                offscreen.wait_until_ready()?;
+                offscreen.update();
+            }
+            let frame = offscreen.capture()?;
+            each(FilmFrame { index, total, chapter: id.clone(), time, frame })?;
+            index += 1;
+        }
+    }
+    Ok(index)
 }
 
 /// Renders `frames` frames of a scene's overview once it is ready, and times them.
@@ -258,6 +342,22 @@ impl Offscreen {
             }
         }
         Ok(())
+    }
+
+    /// Whether the scene is drawn as it should be now: spawned, its values final, nothing compiling.
+    pub fn is_ready(&self) -> bool {
+        let world = self.app.world();
+        let values_final = matches!(world.get_resource::<SceneValues>().map(|v| &v.state), Some(ValuesState::Ready | ValuesState::StructureOnly));
+        let stats = self.stats();
+        world.get_resource::<BlockScene>().is_some() && values_final && stats.waiting_pipelines == 0 && stats.batches > 0
+    }
+
+    /// Whether the scene is of the model the tour shows now.
+    fn shows_tour_model(&self) -> bool {
+        let world = self.app.world();
+        let wanted = world.get_resource::<TourState>().map(|tour| tour.frame().model);
+        let shown = world.get_resource::<BlockScene>().map(|scene| scene.layout.config.name.clone());
+        wanted.is_none() || wanted == shown
     }
 
     /// Renders one more frame and reads it back.

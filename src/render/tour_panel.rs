@@ -1,7 +1,8 @@
 //! The tour's sidebar, on the left as in the reference: the chapters, the commentary revealed as the
 //! tour advances (links light up their blocks when hovered), "Press Space to continue", Continue and
-//! Skip, a play button per step, the chapter's timeline to scrub, the speed, and the errors of a
-//! broken edit. It shows the player's state and changes it; the scene follows in `tour_player`.
+//! Skip, a play button per step, the chapter's timeline to scrub, the speed, the language, and the
+//! errors of a broken edit. It shows the player's state and changes it; the scene follows in
+//! `tour_player`.
 //! Focus notes are drawn beside their cells in the 3D view.
 
 use bevy::prelude::*;
@@ -9,8 +10,10 @@ use bevy::window::RequestRedraw;
 use bevy_egui::egui::{self, Color32, FontId, RichText, Stroke};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
+use super::language::Language;
 use super::scene::BlockScene;
 use super::tour_player::{AppliedTour, TourHover, TourState};
+use crate::i18n::{LANGUAGES, fill, tr};
 use crate::layout::CELL;
 use crate::tour::{Cells, Span, link_targets, markup};
 
@@ -67,6 +70,7 @@ struct Requests {
     pause: bool,
     speed: Option<f32>,
     hover: Vec<usize>,
+    language: Option<&'static str>,
 }
 
 fn tour_panel(
@@ -75,7 +79,7 @@ fn tour_panel(
     scene: Option<Res<BlockScene>>,
     mut hover: ResMut<TourHover>,
     mut width: ResMut<TourPanelWidth>,
-    mut redraw: MessageWriter<RequestRedraw>,
+    (mut redraw, mut language): (MessageWriter<RequestRedraw>, ResMut<Language>),
 ) -> Result {
     let Some(mut tour) = tour else {
         return Ok(());
@@ -103,7 +107,7 @@ fn tour_panel(
                         map_section(ui, &tour, layout, &mut requests);
                     }
                     if !tour.errors.is_empty() {
-                        errors(ui, &tour.errors);
+                        errors(ui, tour.language, &tour.errors);
                     }
                     let footer_height = 96.0;
                     let commentary_height = (ui.available_height() - footer_height).max(80.0);
@@ -122,6 +126,11 @@ fn tour_panel(
 
     if hover.blocks != requests.hover {
         hover.blocks = std::mem::take(&mut requests.hover);
+    }
+    if let Some(chosen) = requests.language.take() {
+        // `follow_language` translates the tour.
+        language.0 = chosen;
+        redraw.write(RequestRedraw);
     }
     let changed = apply(&mut tour, requests);
     if changed {
@@ -145,17 +154,18 @@ fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
                 }
             }
         });
+    language_menu(ui, tour, requests);
     ui.separator();
     ui.horizontal(|ui| {
-        if ui.add_enabled(tour.chapter > 0, egui::Button::new(" ‹ ")).on_hover_text("Previous chapter").clicked() {
+        if ui.add_enabled(tour.chapter > 0, egui::Button::new(" ‹ ")).on_hover_text(tr(tour.language, "Previous chapter")).clicked() {
             requests.open_chapter = Some(tour.chapter - 1);
         }
-        let title = format!("Chapter {} of {count}: {}", tour.chapter + 1, tour.timeline().title);
+        let title = fill(tour.language, "Chapter {} of {}: {}", &[&(tour.chapter + 1), &count, &tour.timeline().title]);
         ui.add_sized(
             [PANEL_WIDTH - 120.0, 20.0],
             egui::Label::new(RichText::new(title).strong()).truncate(),
         );
-        if ui.add_enabled(tour.chapter + 1 < count, egui::Button::new(" › ")).on_hover_text("Next chapter").clicked()
+        if ui.add_enabled(tour.chapter + 1 < count, egui::Button::new(" › ")).on_hover_text(tr(tour.language, "Next chapter")).clicked()
         {
             requests.open_chapter = Some(tour.chapter + 1);
         }
@@ -163,13 +173,32 @@ fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
     ui.separator();
 }
 
+/// The languages llmviz speaks, the one shown selected; with a note when the tour has no
+/// translation into it.
+fn language_menu(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
+    ui.horizontal(|ui| {
+        ui.label(tr(tour.language, "Language"));
+        let shown = LANGUAGES.iter().find(|(tag, _)| *tag == tour.language).map_or(tour.language, |(_, name)| *name);
+        egui::ComboBox::from_id_salt("language").selected_text(shown).show_ui(ui, |ui| {
+            for &(tag, name) in &LANGUAGES {
+                if ui.selectable_label(tag == tour.language, name).clicked() && tag != tour.language {
+                    requests.language = Some(tag);
+                }
+            }
+        });
+    });
+    if let Some(note) = &tour.translation_note {
+        ui.label(RichText::new(note).small().color(Color32::from_gray(110)));
+    }
+}
+
 /// The map of the model, folding away like the contents: hovering a part lights its blocks,
 /// clicking it opens its chapter.
 fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layout, requests: &mut Requests) {
     let current = tour.compiled.tour.chapters[tour.chapter].id.clone();
     let has_chapter = |id: &str| tour.compiled.tour.chapter(id).is_some();
-    egui::CollapsingHeader::new(RichText::new("Map of the model").strong()).id_salt("map").default_open(true).show(ui, |ui| {
-        let action = super::model_map::map_ui(ui, layout, &current, has_chapter);
+    egui::CollapsingHeader::new(RichText::new(tr(tour.language, "Map of the model")).strong()).id_salt("map").default_open(true).show(ui, |ui| {
+        let action = super::model_map::map_ui(ui, (layout, tour.language), &current, has_chapter);
         requests.hover.extend(action.hover);
         if let Some(id) = action.open {
             requests.open_chapter_id = Some(id.to_string());
@@ -179,17 +208,17 @@ fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layo
 }
 
 /// The heading of the errors box, and its lines: the first errors, and how many more there are.
-pub fn error_box(errors: &[String]) -> (&'static str, Vec<String>) {
+pub fn error_box(language: &str, errors: &[String]) -> (&'static str, Vec<String>) {
     const SHOWN: usize = 6;
     let mut lines: Vec<String> = errors.iter().take(SHOWN).cloned().collect();
     if errors.len() > SHOWN {
         lines.push(format!("… and {} more", errors.len() - SHOWN));
     }
-    ("The tour file does not load; still showing the last good version:", lines)
+    (tr(language, "The tour file does not load; still showing the last good version:"), lines)
 }
 
-fn errors(ui: &mut egui::Ui, errors: &[String]) {
-    let (heading, lines) = error_box(errors);
+fn errors(ui: &mut egui::Ui, language: &str, errors: &[String]) {
+    let (heading, lines) = error_box(language, errors);
     egui::Frame::NONE.fill(Color32::from_rgb(253, 232, 232)).inner_margin(egui::Margin::same(6)).show(ui, |ui| {
         ui.colored_label(Color32::DARK_RED, RichText::new(heading).strong());
         for line in lines {
@@ -236,7 +265,7 @@ fn commentary(
     if !tour.player.playing && !tour.player.at_end(timeline) {
         ui.add_space(4.0);
         ui.vertical_centered(|ui| {
-            let text = if tour.player.time == 0.0 { "Press Space to start" } else { "Press Space to continue" };
+            let text = tr(tour.language, if tour.player.time == 0.0 { "Press Space to start" } else { "Press Space to continue" });
             egui::Frame::NONE.fill(PILL).corner_radius(12.0).inner_margin(egui::Margin::symmetric(12, 6)).show(
                 ui,
                 |ui| {
@@ -248,7 +277,7 @@ fn commentary(
         ui.add_space(4.0);
         ui.vertical_centered(|ui| {
             ui.label(
-                RichText::new("End of the chapter: Space opens the next one.").italics().color(Color32::from_gray(90)),
+                RichText::new(tr(tour.language, "End of the chapter: Space opens the next one.")).italics().color(Color32::from_gray(90)),
             );
         });
     }
@@ -302,13 +331,13 @@ fn step_controls(ui: &mut egui::Ui, tour: &TourState, step_index: usize, request
     ui.horizontal(|ui| {
         let playing_here = tour.player.playing && timeline.step_at(tour.player.time) == step_index;
         if playing_here {
-            if ui.small_button("pause").on_hover_text("Pause here").clicked() {
+            if ui.small_button(tr(tour.language, "pause")).on_hover_text(tr(tour.language, "Pause here")).clicked() {
                 requests.pause = true;
             }
-        } else if ui.small_button("▶ play").on_hover_text("Play this step from its start").clicked() {
+        } else if ui.small_button(tr(tour.language, "▶ play")).on_hover_text(tr(tour.language, "Play this step from its start")).clicked() {
             requests.play_step = Some(step_index);
         }
-        if ui.small_button("go to").on_hover_text("Go to where this step's animation starts").clicked() {
+        if ui.small_button(tr(tour.language, "go to")).on_hover_text(tr(tour.language, "Go to where this step's animation starts")).clicked() {
             requests.jump_step = Some(step_index);
         }
         // How far through this step the tour is.
@@ -327,28 +356,28 @@ fn footer(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
         let mut time = tour.player.time;
         ui.spacing_mut().slider_width = PANEL_WIDTH - 130.0;
         let slider = egui::Slider::new(&mut time, 0.0..=timeline.length.max(1e-3)).show_value(false);
-        if ui.add(slider).on_hover_text("Drag to scrub the chapter").changed() {
+        if ui.add(slider).on_hover_text(tr(tour.language, "Drag to scrub the chapter")).changed() {
             requests.seek = Some(time);
         }
         ui.label(RichText::new(format!("{:.1} / {:.1} s", tour.player.time, timeline.length)).small());
     });
     ui.horizontal(|ui| {
-        let continue_text = if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" };
+        let continue_text = tr(tour.language, if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" });
         if ui.add_sized([PANEL_WIDTH - 120.0, 28.0], egui::Button::new(continue_text).fill(PILL)).clicked() {
             requests.continue_playing = true;
         }
-        if ui.add_sized([70.0, 28.0], egui::Button::new("Skip")).on_hover_text("Jump to the next pause").clicked() {
+        if ui.add_sized([70.0, 28.0], egui::Button::new(tr(tour.language, "Skip"))).on_hover_text(tr(tour.language, "Jump to the next pause")).clicked() {
             requests.skip = true;
         }
     });
     ui.horizontal(|ui| {
-        ui.label("speed");
+        ui.label(tr(tour.language, "speed"));
         for speed in [0.5, 1.0, 2.0, 4.0] {
             if ui.selectable_label(tour.player.speed == speed, format!("{speed}×")).clicked() {
                 requests.speed = Some(speed);
             }
         }
-        ui.label(RichText::new("Backspace: back").small().color(Color32::from_gray(120)));
+        ui.label(RichText::new(tr(tour.language, "Backspace: back")).small().color(Color32::from_gray(120)));
     });
 }
 

@@ -27,12 +27,19 @@ use crate::tour::live::carry_over;
 use crate::tour::player::Continued;
 use crate::tour::timeline::revealed_cells;
 use super::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use crate::tour::translation::{Translation, apply};
 use crate::tour::{BlockState, CameraPose, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
 
 /// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
 /// it is there (so that edits reload), else this copy built in.
 pub const DEFAULT_TOUR_FILE: &str = "tours/nano-gpt.ron";
 pub const BUILT_IN_TOUR: &str = include_str!("../../tours/nano-gpt.ron");
+/// The shipped translations, by the tour's name and language, for a tour read from no file (the
+/// built-in copy, or the page's): `NAME.LANG.ron` beside the tour file wins where there is one.
+pub const BUILT_IN_TRANSLATIONS: [(&str, &str, &str); 2] = [
+    ("nano-gpt", "es", include_str!("../../tours/nano-gpt.es.ron")),
+    ("nano-gpt", "zh-CN", include_str!("../../tours/nano-gpt.zh-CN.ron")),
+];
 
 /// How often the open tour file is read for changes, off the app's thread.
 #[cfg(not(target_arch = "wasm32"))]
@@ -45,6 +52,8 @@ pub struct TourLink {
     pub chapter: Option<String>,
     /// From 1.
     pub step: Option<usize>,
+    /// The language to show the tour in (`es`, `zh-CN`); the tour's own when None.
+    pub language: Option<&'static str>,
 }
 
 /// The open tour and the reader's place in it.
@@ -60,6 +69,13 @@ pub struct TourState {
     pub chapter: usize,
     pub player: Player,
     pub layouts: Layouts,
+    /// The language shown: `en` is the tour as written.
+    pub language: &'static str,
+    /// The tour as written, which `compiled` is a translation of.
+    source: CompiledTour,
+    translation: Option<Translation>,
+    /// Why the language chosen does not show (no translation, or a broken one), in one line.
+    pub translation_note: Option<String>,
 }
 
 impl TourState {
@@ -72,13 +88,44 @@ impl TourState {
         time: f32,
     ) -> TourState {
         TourState {
+            source: compiled.clone(),
             compiled,
             live,
             errors: Vec::new(),
             chapter,
             player: Player::paused_at(time),
             layouts,
+            language: "en",
+            translation: None,
+            translation_note: None,
         }
+    }
+
+    /// Shows the tour in `language`: its translation beside the tour file, else the shipped one,
+    /// else the tour as written with a note why. Keeps the reader's chapter and time.
+    pub fn set_language(&mut self, language: &'static str) {
+        self.language = language;
+        (self.translation, self.translation_note) = match language {
+            "en" => (None, None),
+            _ => match find_translation(&self.source, language) {
+                Ok(translation) => (Some(translation), None),
+                Err(note) => (None, Some(note)),
+            },
+        };
+        self.translate();
+    }
+
+    /// `compiled` from `source` and the translation, at the same chapter and time.
+    fn translate(&mut self) {
+        let translated = self.translation.as_ref().and_then(|translation| {
+            let tour = apply(&self.source.tour, translation);
+            CompiledTour::compile(tour, &self.source.file, &mut self.layouts).ok()
+        });
+        let translated = translated.unwrap_or_else(|| self.source.clone());
+        let (chapter, time) = carry_over(&self.compiled, &translated, self.chapter, self.player.time);
+        self.compiled = translated;
+        self.chapter = chapter;
+        self.player.time = time;
     }
 
     /// Opens what a `TourLink` names: the file (or the default tour), at the chapter's step (or
@@ -108,7 +155,11 @@ impl TourState {
             Some(id) => compiled.deep_link(id, link.step)?,
             None => (0, 0.0),
         };
-        Ok(TourState::new(compiled, live, layouts, chapter, time))
+        let mut state = TourState::new(compiled, live, layouts, chapter, time);
+        if let Some(language) = link.language {
+            state.set_language(language);
+        }
+        Ok(state)
     }
 
     pub fn timeline(&self) -> &crate::tour::ChapterTimeline {
@@ -144,16 +195,36 @@ impl TourState {
         let polled = live.poll(&mut self.layouts);
         match polled {
             Polled::Reloaded => {
-                let (chapter, time) = carry_over(&self.compiled, &live.tour, self.chapter, self.player.time);
-                self.compiled = live.tour.clone();
+                self.source = live.tour.clone();
                 self.errors.clear();
-                self.chapter = chapter;
-                self.player.time = time;
+                self.set_language(self.language);
             }
             Polled::Broken => self.errors = live.errors.clone(),
             Polled::Unchanged => {}
         }
         polled
+    }
+}
+
+/// The translation of a tour into `language` that checks against it: `NAME.LANG.ron` beside the
+/// tour's file, else the shipped one of a tour of that name; else why there is none, in one line.
+fn find_translation(source: &CompiledTour, language: &str) -> Result<Translation, String> {
+    let path = Path::new(source.file.trim_start_matches("built-in "));
+    let beside = crate::tour::translation::translation_path(path, language);
+    let name = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
+    let translation = if beside.is_file() {
+        Translation::load(&beside).map_err(|error| error.to_string())?
+    } else {
+        let shipped = BUILT_IN_TRANSLATIONS.iter().find(|(tour, tag, _)| *tour == name && *tag == language);
+        let Some((_, _, text)) = shipped else {
+            return Err(format!("{} has no translation into {language}", source.file));
+        };
+        Translation::parse(text, &format!("built-in tours/{name}.{language}.ron")).map_err(|error| error.to_string())?
+    };
+    let checked = crate::tour::translation::check(&source.tour, &translation, &beside.display().to_string());
+    match checked.errors.first() {
+        Some(error) => Err(error.to_string()),
+        None => Ok(translation),
     }
 }
 
@@ -604,7 +675,7 @@ fn tour_keys(
 
 /// Where a tour is at `--chapter ID --time SECONDS`: opened there, paused.
 pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, RenderError> {
-    let link = TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None };
+    let link = TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None, language: None };
     let mut tour = TourState::open(&link)?;
     if let Some(time) = time {
         if !time.is_finite() {
@@ -619,16 +690,25 @@ pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<
 /// An offscreen app showing `tour` where its player is: its model, camera and blocks.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::Offscreen, RenderError> {
+    tour_offscreen_with(tour, size, false)
+}
+
+/// The same, with the tour's text in a caption band under the scene when `caption`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Result<super::offscreen::Offscreen, RenderError> {
     let frame = tour.frame();
     let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
     let source =
         super::scene_source(&frame.model, input.as_deref()).map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
     super::gpu::require_adapter()?;
-    Ok(super::offscreen::Offscreen::with_plugins(source, size, view, |app| {
-        app.add_plugins(bevy_egui::EguiPlugin::default());
+    Ok(super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
+        app.add_plugins((bevy_egui::EguiPlugin::default(), super::language::LanguagePlugin));
         add_tour_systems(app);
         super::compute::add_tour_overlays(app);
-        app.insert_resource(tour);
+        if caption {
+            super::caption::add_caption(app);
+        }
+        app.insert_resource(super::language::Language(tour.language)).insert_resource(tour);
     }))
 }

@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 
+use super::language::Language;
 use super::camera::FlyTo;
 use super::scene::{Block, BlockScene, BlockStyle, SceneSource, SceneValues, ValuesState};
 use super::tour_panel::TourPanelWidth;
@@ -80,7 +81,14 @@ fn fly_to_new_model(scene: Option<Res<BlockScene>>, mut shown: Local<Option<Asse
     *shown = Some(id);
 }
 
-fn model_bar(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, mut state: ResMut<UiState>, panel: Option<Res<TourPanelWidth>>) -> Result {
+fn model_bar(
+    mut contexts: EguiContexts,
+    mut source: ResMut<SceneSource>,
+    mut state: ResMut<UiState>,
+    panel: Option<Res<TourPanelWidth>>,
+    language: Res<Language>,
+) -> Result {
+    let language = *language;
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0);
     egui::Area::new(egui::Id::new("models")).anchor(Align2::LEFT_TOP, [left + 12.0, 12.0]).show(ctx, |ui| {
@@ -99,7 +107,7 @@ fn model_bar(mut contexts: EguiContexts, mut source: ResMut<SceneSource>, mut st
                     };
                 }
             }
-            if ui.button("?").on_hover_text("Controls (H)").clicked() {
+            if ui.button("?").on_hover_text(language.tr("Controls (H)")).clicked() {
                 state.help_open = !state.help_open;
             }
         });
@@ -112,11 +120,12 @@ fn model_card(
     mut contexts: EguiContexts,
     mut source: ResMut<SceneSource>,
     scene: Option<Res<BlockScene>>,
-    values: Res<SceneValues>,
+    (values, language): (Res<SceneValues>, Res<Language>),
     mut state: ResMut<UiState>,
     panel: Option<Res<TourPanelWidth>>,
     checkpoints: Option<Res<super::live_input::TrainingCheckpoints>>,
 ) -> Result {
+    let language = *language;
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0);
     let config = source.config.clone();
@@ -128,18 +137,19 @@ fn model_card(
             egui::CollapsingHeader::new(title).id_salt("model card").default_open(true).show(ui, |ui| {
                 // Wide enough for the shape line of GPT-2 and GPT-3 on one line.
                 ui.set_min_width(300.0);
-                ui.label(format!("{} parameters", layout::group_digits(config.param_count())));
-                ui.label(format!("{} layers, {} heads, C = {}, T = {}", config.n_layer, config.n_head, config.n_embd, config.tokens()));
+                ui.label(language.fill("{} parameters", &[&layout::group_digits(config.param_count())]));
+                let shape: [&dyn std::fmt::Display; 4] = [&config.n_layer, &config.n_head, &config.n_embd, &config.tokens()];
+                ui.label(language.fill("{} layers, {} heads, C = {}, T = {}", &shape));
                 let values_text = match scene.as_ref().map(|_| &values.state) {
-                    Some(ValuesState::StructureOnly) => "structure only: no weights for this preset, no values".to_string(),
-                    Some(ValuesState::Computing(_)) => "running the model…".to_string(),
+                    Some(ValuesState::StructureOnly) => language.tr("structure only: no weights for this preset, no values").to_string(),
+                    Some(ValuesState::Computing(_)) => language.tr("running the model…").to_string(),
                     Some(ValuesState::Ready) if values.values_left_out > 0 => format!(
                         "values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.",
                         layout::group_digits(values.values_left_out)
                     ),
-                    Some(ValuesState::Ready) => "values: weights and this input's activations".to_string(),
+                    Some(ValuesState::Ready) => language.tr("values: weights and this input's activations").to_string(),
                     Some(ValuesState::Failed(message)) => message.clone(),
-                    None => "building…".to_string(),
+                    None => language.tr("building…").to_string(),
                 };
                 ui.label(egui::RichText::new(values_text).italics());
                 for problem in &values.non_finite {
@@ -154,7 +164,7 @@ fn model_card(
                     }
                     let free_text = Tokenizer::of(&config).is_some_and(|t| t.takes_free_text());
                     ui.horizontal(|ui| {
-                        ui.label(if free_text { "text" } else { "input" });
+                        ui.label(language.tr(if free_text { "text" } else { "input" }));
                         let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(if free_text { 260.0 } else { 120.0 }));
                         if edit.changed() {
                             match super::live_input::read_input(&config, &state.input_text) {
@@ -169,7 +179,7 @@ fn model_card(
                         }
                     });
                     let UiState { input_text, input_error, .. } = &mut *state;
-                    if let Some(tokens) = super::live_input::input_buttons(ui, &source, &values, input_text, input_error)
+                    if let Some(tokens) = super::live_input::input_buttons(ui, (&source, &values, language), input_text, input_error)
                         && tokens != source.tokens
                     {
                         source.tokens = tokens;
@@ -178,7 +188,7 @@ fn model_card(
                         ui.colored_label(Color32::DARK_RED, error);
                     }
                     if let Some(checkpoints) = &checkpoints
-                        && let Some(weights) = super::live_input::training_slider(ui, &source, checkpoints)
+                        && let Some(weights) = super::live_input::training_slider(ui, &source, checkpoints, language)
                     {
                         source.weights = Some(weights);
                     }
@@ -189,10 +199,10 @@ fn model_card(
     Ok(())
 }
 
-fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>) -> Result {
+fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>, language: Res<Language>) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut open = state.help_open;
-    egui::Window::new("Controls").open(&mut open).collapsible(false).resizable(false).anchor(Align2::RIGHT_TOP, [-12.0, 12.0]).show(ctx, |ui| {
+    egui::Window::new(language.tr("Controls")).open(&mut open).collapsible(false).resizable(false).anchor(Align2::RIGHT_TOP, [-12.0, 12.0]).show(ctx, |ui| {
         egui::Grid::new("controls").striped(true).show(ui, |ui| {
             for (input, action) in [
                 ("right drag", "orbit"),
@@ -205,8 +215,8 @@ fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>) -> Result
                 ("Home", "back to the overview"),
                 ("? or H", "this help"),
             ] {
-                ui.strong(input);
-                ui.label(action);
+                ui.strong(language.tr(input));
+                ui.label(language.tr(action));
                 ui.end_row();
             }
         });
@@ -222,9 +232,19 @@ fn anchored_text(
     values: Res<SceneValues>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
     blocks: Query<(&Block, &ViewVisibility, &BlockStyle)>,
-    tour_labels: Option<Res<TourLabels>>,
+    (tour_labels, language): (Option<Res<TourLabels>>, Res<Language>),
 ) -> Result {
     let Some(scene) = scene else { return Ok(()) };
+    // The sections' names in the language shown; blocks and dimensions keep the model's names.
+    let translated: Vec<crate::layout::Label> = scene
+        .layout
+        .labels
+        .iter()
+        .map(|label| match label.kind {
+            LabelKind::Section => crate::layout::Label { text: crate::i18n::section_label(language.0, &label.text), ..label.clone() },
+            _ => label.clone(),
+        })
+        .collect();
     // A tour may hide the section and dimension labels.
     let show_labels = tour_labels.is_none_or(|labels| labels.0);
     let ctx = contexts.ctx_mut()?;
@@ -242,9 +262,7 @@ fn anchored_text(
     // Where text is drawn already: a label that would overlap one is left out, the larger
     // sections first, then block names, then dimensions, so nothing is drawn over anything.
     let mut taken: Vec<Rect> = Vec::new();
-    let mut labels: Vec<(&crate::layout::Label, Rect)> = scene
-        .layout
-        .labels
+    let mut labels: Vec<(&crate::layout::Label, Rect)> = translated
         .iter()
         .filter(|_| show_labels)
         .filter_map(|label| Some((label, front_rect(Vec3::from(label.min), Vec3::from(label.max))?)))

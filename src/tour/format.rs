@@ -339,7 +339,7 @@ fn is_walk(style: &ComputeStyle) -> bool {
 }
 
 /// Optional values are written bare (`at: 1.5`, not `at: Some(1.5)`), in reading and in writing.
-fn ron_options() -> ron::Options {
+pub(super) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME)
 }
 

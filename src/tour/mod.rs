@@ -19,6 +19,7 @@ pub mod format;
 pub mod live;
 pub mod markup;
 pub mod player;
+pub mod translation;
 pub mod timeline;
 
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ mod fetch;
 mod fuzz;
 mod gpt2;
 mod labels;
+mod languages;
 mod layout;
 mod model;
 mod model_map;

@@ -99,7 +99,7 @@ fn run_map(layout: &Layout, pointer: Option<egui::Pos2>) -> llmviz::render::mode
             input.events.push(egui::Event::PointerMoved(pointer));
         }
         let mut output = ctx.run_ui(input, |ui| {
-            last = Some(map_ui(ui, layout, "self-attention", |_| true));
+            last = Some(map_ui(ui, (layout, "en"), "self-attention", |_| true));
         });
         // Nothing paints here: the font atlas egui made is dropped unused.
         output.textures_delta.clear();

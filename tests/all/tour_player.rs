@@ -281,7 +281,7 @@ fn a_removed_tour_file_is_named_in_the_panel_and_the_tour_plays_on_until_it_retu
 
     std::fs::remove_file(&path).unwrap();
     assert_eq!(tour.poll_file(), Polled::Broken);
-    let (heading, lines) = error_box(&tour.errors);
+    let (heading, lines) = error_box("en", &tour.errors);
     assert!(heading.contains("still showing the last good version"), "{heading}");
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with(&format!("{}: cannot read", path.display())), "{lines:?}");
@@ -298,7 +298,7 @@ fn a_removed_tour_file_is_named_in_the_panel_and_the_tour_plays_on_until_it_retu
 #[test]
 fn the_panel_lists_six_errors_and_counts_the_rest() {
     let errors: Vec<String> = (1..=9).map(|line| format!("tour.ron:{line}:1: error {line}")).collect();
-    let (_, lines) = error_box(&errors);
+    let (_, lines) = error_box("en", &errors);
     assert_eq!(lines.len(), 7);
     assert_eq!(lines[..6], errors[..6]);
     assert_eq!(lines[6], "… and 3 more");

@@ -13,6 +13,7 @@ fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: O
         step,
         model: model.map(String::from),
         input: None,
+        lang: None,
     }
 }
 

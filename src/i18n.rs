@@ -1,0 +1,172 @@
+//! The app's own words in the languages its tours are translated into: buttons, the model card,
+//! the help, the hover card's headings, the map of the model and the labels in the 3D view.
+//!
+//! Keyed by the English text, so the code reads as it shows in English and a string without an
+//! entry stays English. Tours carry their own texts (`tour::translation`); the command line's
+//! output stays English. Pure data: no Bevy, no egui.
+
+/// The languages llmviz speaks, by tag, with their names as their speakers write them.
+pub const LANGUAGES: [(&str, &str); 3] = [("en", "English"), ("es", "Español"), ("zh-CN", "简体中文")];
+
+/// The language tags llmviz knows, from a tag as a system or browser gives it: `es_ES.UTF-8`,
+/// `es-419`, `zh`, `zh-Hans-CN`, `zh_CN` → `es`, `es`, `zh-CN`, `zh-CN`, `zh-CN`; None for others.
+pub fn known_language(tag: &str) -> Option<&'static str> {
+    let tag = tag.split(['.', '@']).next().unwrap_or_default().replace('_', "-").to_ascii_lowercase();
+    let primary = tag.split('-').next().unwrap_or_default();
+    match primary {
+        "en" => Some("en"),
+        "es" => Some("es"),
+        // Traditional Chinese is not Simplified: only the Simplified forms and plain `zh`.
+        "zh" if !(tag.contains("hant") || tag.ends_with("-tw") || tag.ends_with("-hk") || tag.ends_with("-mo")) => Some("zh-CN"),
+        _ => None,
+    }
+}
+
+/// The system's language where the environment says it (`LC_ALL`, `LC_MESSAGES`, `LANG`, the
+/// order POSIX reads them in) and llmviz speaks it.
+pub fn system_language() -> Option<&'static str> {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.is_empty())
+        .and_then(|value| known_language(&value))
+}
+
+/// `text` in `language`: its entry in the table, or `text` itself (English, or not translated).
+pub fn tr(language: &str, text: &'static str) -> &'static str {
+    let column = match language {
+        "es" => 1,
+        "zh-CN" => 2,
+        _ => return text,
+    };
+    STRINGS.iter().find(|row| row[0] == text).map_or(text, |row| row[column])
+}
+
+/// English, Spanish, Simplified Chinese. `{}` marks where a number or name goes, in order.
+pub const STRINGS: &[[&str; 3]] = &[
+    // The side panel.
+    ["Chapter {} of {}: {}", "Capítulo {} de {}: {}", "第 {} 章（共 {} 章）：{}"],
+    ["Previous chapter", "Capítulo anterior", "上一章"],
+    ["Next chapter", "Capítulo siguiente", "下一章"],
+    ["Chapters", "Capítulos", "章节"],
+    ["Map of the model", "Mapa del modelo", "模型结构图"],
+    ["Language", "Idioma", "语言"],
+    ["Press Space to start", "Pulsa Espacio para empezar", "按空格键开始"],
+    ["Press Space to continue", "Pulsa Espacio para continuar", "按空格键继续"],
+    ["End of the chapter: Space opens the next one.", "Fin del capítulo: Espacio abre el siguiente.", "本章结束：按空格键进入下一章。"],
+    ["pause", "pausa", "暂停"],
+    ["Pause here", "Pausar aquí", "在此暂停"],
+    ["▶ play", "▶ reproducir", "▶ 播放"],
+    ["Play this step from its start", "Reproducir este paso desde el principio", "从头播放这一步"],
+    ["go to", "ir", "跳到"],
+    ["Go to where this step's animation starts", "Ir adonde empieza la animación de este paso", "跳到这一步动画的开头"],
+    ["Drag to scrub the chapter", "Arrastra para recorrer el capítulo", "拖动以浏览本章"],
+    ["Continue (Space): finish", "Continuar (Espacio): terminar", "继续（空格）：完成"],
+    ["Continue (Space)", "Continuar (Espacio)", "继续（空格）"],
+    ["Skip", "Saltar", "跳过"],
+    ["Jump to the next pause", "Saltar a la siguiente pausa", "跳到下一个停顿"],
+    ["Backspace: back", "Retroceso: atrás", "退格键：返回"],
+    ["speed", "velocidad", "速度"],
+    ["The tour file does not load; still showing the last good version:", "El archivo del recorrido no carga; se sigue mostrando la última versión válida:", "导览文件无法加载；仍显示上一个有效版本："],
+    // The map of the model.
+    ["Token embed", "Embedding de token", "词元嵌入"],
+    ["Position embed", "Embedding de posición", "位置嵌入"],
+    ["Layer norm", "Normalización de capa", "层归一化"],
+    ["Multi-head causal self-attention", "Autoatención causal multicabeza", "多头因果自注意力"],
+    ["Projection", "Proyección", "投影"],
+    ["Feed forward (MLP)", "Red prealimentada (MLP)", "前馈网络（MLP）"],
+    ["Linear", "Lineal", "线性层"],
+    ["Softmax", "Softmax", "Softmax"],
+    ["Transformer block × {}", "Bloque transformer × {}", "Transformer 块 × {}"],
+    // Section labels in the 3D view.
+    ["Embedding", "Embedding", "嵌入"],
+    ["Self-attention", "Autoatención", "自注意力"],
+    ["MLP", "MLP", "MLP"],
+    ["Output", "Salida", "输出"],
+    ["Transformer {}", "Transformer {}", "Transformer {}"],
+    ["Head {}", "Cabeza {}", "注意力头 {}"],
+    // The model card and the model bar.
+    ["{} parameters", "{} parámetros", "{} 个参数"],
+    ["{} layers, {} heads, C = {}, T = {}", "{} capas, {} cabezas, C = {}, T = {}", "{} 层，{} 个头，C = {}，T = {}"],
+    ["values: weights and this input's activations", "valores: pesos y activaciones de esta entrada", "数值：权重与此输入的激活值"],
+    ["structure only: no weights for this preset, no values", "solo estructura: este modelo no trae pesos ni valores", "仅结构：此预设没有权重，也没有数值"],
+    ["running the model…", "ejecutando el modelo…", "正在运行模型…"],
+    ["building…", "construyendo…", "正在构建…"],
+    ["input", "entrada", "输入"],
+    ["text", "texto", "文本"],
+    ["random", "aleatoria", "随机"],
+    ["six random letters", "seis letras al azar", "六个随机字母"],
+    ["next token", "siguiente token", "下一个词元"],
+    ["training", "entrenamiento", "训练"],
+    ["Controls (H)", "Controles (H)", "操作 (H)"],
+    // The help.
+    ["Controls", "Controles", "操作"],
+    ["right drag", "arrastrar con el botón derecho", "右键拖动"],
+    ["left drag", "arrastrar con el botón izquierdo", "左键拖动"],
+    ["wheel", "rueda", "滚轮"],
+    ["double-click", "doble clic", "双击"],
+    ["? or H", "? o H", "? 或 H"],
+    ["orbit", "orbitar", "环绕"],
+    ["pan", "desplazar", "平移"],
+    ["zoom towards the cursor", "acercar hacia el cursor", "向光标处缩放"],
+    ["fly forward, left, back, right", "volar adelante, izquierda, atrás, derecha", "向前、左、后、右飞行"],
+    ["fly down, up", "volar abajo, arriba", "向下、向上飞行"],
+    ["fly faster", "volar más rápido", "加速飞行"],
+    ["fly to a block", "volar a un bloque", "飞到一个块"],
+    ["back to the overview", "volver a la vista general", "回到总览"],
+    ["this help", "esta ayuda", "本帮助"],
+    // The hover card.
+    ["computed from", "calculado a partir de", "由以下数值算出"],
+    ["masked", "enmascarado", "被遮蔽"],
+    ["input token", "token de entrada", "输入词元"],
+    ["token embedding + position embedding", "embedding de token + embedding de posición", "词元嵌入 + 位置嵌入"],
+    ["matrix multiply: bias + Σ a_i·w_i", "producto de matrices: sesgo + Σ a_i·w_i", "矩阵乘法：偏置 + Σ a_i·w_i"],
+    ["residual add: a + b", "suma residual: a + b", "残差相加：a + b"],
+    ["layer-norm statistic of the row", "estadística de normalización de la fila", "该行的层归一化统计量"],
+    ["layer norm: (x − μ) / σ · γ + β", "normalización de capa: (x − μ) / σ · γ + β", "层归一化：(x − μ) / σ · γ + β"],
+    ["attention score: q·k / sqrt(A)", "puntuación de atención: q·k / sqrt(A)", "注意力分数：q·k / sqrt(A)"],
+    ["softmax statistic of the row", "estadística del softmax de la fila", "该行的 softmax 统计量"],
+    ["softmax: exp(x − max) / Σ exp(x − max)", "softmax: exp(x − max) / Σ exp(x − max)", "softmax：exp(x − max) / Σ exp(x − max)"],
+    ["GELU", "GELU", "GELU"],
+    ["weighted sum of V: Σ softmax · v", "suma ponderada de V: Σ softmax · v", "V 的加权和：Σ softmax · v"],
+    ["the heads' outputs side by side (Σ softmax · v of the head)", "las salidas de las cabezas una junto a otra (Σ softmax · v de la cabeza)", "各注意力头的输出并排（该头的 Σ softmax · v）"],
+    ["a learned parameter", "un parámetro aprendido", "一个学习得到的参数"],
+];
+
+/// A text known only at run time (a section's name from the layout) in `language`, if the table has it.
+pub fn lookup(language: &str, text: &str) -> Option<&'static str> {
+    let column = match language {
+        "es" => 1,
+        "zh-CN" => 2,
+        _ => return None,
+    };
+    STRINGS.iter().find(|row| row[0] == text).map(|row| row[column])
+}
+
+/// A section label of the 3D view in `language`: "Transformer 2" and "Head 1" by their pattern,
+/// the others as the table has them, else as they are.
+pub fn section_label(language: &str, text: &str) -> String {
+    for template in ["Transformer {}", "Head {}"] {
+        let prefix = template.trim_end_matches("{}");
+        if let Some(number) = text.strip_prefix(prefix) {
+            return fill(language, template, &[&number]);
+        }
+    }
+    lookup(language, text).map_or_else(|| text.to_string(), str::to_string)
+}
+
+/// `template` in `language` with each `{}` replaced by the next of `values`.
+pub fn fill(language: &str, template: &'static str, values: &[&dyn std::fmt::Display]) -> String {
+    let mut text = String::new();
+    let mut values = values.iter();
+    let mut pieces = tr(language, template).split("{}").peekable();
+    while let Some(piece) = pieces.next() {
+        text += piece;
+        if pieces.peek().is_some()
+            && let Some(value) = values.next()
+        {
+            text += &value.to_string();
+        }
+    }
+    text
+}
