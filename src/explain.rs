@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::layout::{Block, BlockKind, Layout, Op};
 use crate::model::GptConfig;
 use crate::model::tokenizer::Tokenizer;
+use crate::model::sampling::{Sampling, reshape};
 use crate::model::{Activations, Weights, names};
 
 /// One number that went into a cell: where it is drawn and which tensor element it is.
@@ -452,7 +453,15 @@ fn softmax_stats(sources: &Sources, target: &Target) -> Worked {
         worked.formula = format!("max over the row's {} unmasked scores = {}", row.indices.len(), fmt(target.value));
     } else {
         let max = sources.operand(&format!("{prefix}_max"), target.index.clone());
-        worked.formula = format!("Σ exp(x − max) = Σ exp(x − {}) = {}", fmt(max.value), fmt(target.value));
+        worked.formula = match sources.activations.sampling.filter(|_| prefix == "logits") {
+            Some(sampling) => format!(
+                "Σ exp((x − max) / T) over the tokens kept = Σ exp((x − {}) / {}) = {} ({sampling})",
+                fmt(max.value),
+                sampling.temperature,
+                fmt(target.value)
+            ),
+            None => format!("Σ exp(x − max) = Σ exp(x − {}) = {}", fmt(max.value), fmt(target.value)),
+        };
         worked.operands.insert("max", max);
     }
     // The largest scores are the ones that decide a softmax.
@@ -461,6 +470,9 @@ fn softmax_stats(sources: &Sources, target: &Target) -> Worked {
 }
 
 fn softmax(sources: &Sources, target: &Target) -> Result<Worked, ExplainError> {
+    if let Some(sampling) = sources.activations.sampling.filter(|_| target.name == "probs") {
+        return Ok(sampled_probability(sources, target, &sampling));
+    }
     let (scores, prefix) = softmax_input(target.name, target.layer);
     let (row_index, last) = target.index.split_at(target.index.len() - 1);
     if target.name == "att_sm" && last[0] > row_index[1] {
@@ -480,6 +492,36 @@ fn softmax(sources: &Sources, target: &Target) -> Result<Worked, ExplainError> {
         fmt(target.value)
     );
     Ok(Worked { formula, ..Worked::default() }.with([("x", x), ("max", max), ("sumexp", sumexp)]))
+}
+
+/// An output probability as sampling reshapes it: the temperature in the softmax, and tokens
+/// cut off by top-k or top-p shown as such.
+fn sampled_probability(sources: &Sources, target: &Target, sampling: &Sampling) -> Worked {
+    let (t, v) = (target.index[0], target.index[1]);
+    let x = sources.operand("logits", vec![t, v]);
+    let max = sources.operand("logits_max", vec![t]);
+    let sumexp = sources.operand("logits_sumexp", vec![t]);
+    let row = sources.values(&sources.row("x", "logits", &[t], sources.layout.config.vocab_size));
+    let reshaped = reshape(&row, sampling);
+    let kept = reshaped.kept.iter().filter(|&&kept| kept).count();
+    let temperature = sampling.temperature;
+    let formula = if reshaped.kept.get(v).copied().unwrap_or(false) {
+        format!(
+            "exp((x − max) / T) / Σ exp((x − max) / T) over the {kept} tokens kept = exp(({} − {}) / {temperature}) / {} = {} ({sampling})",
+            fmt(x.value),
+            fmt(max.value),
+            fmt(sumexp.value),
+            fmt(target.value)
+        )
+    } else {
+        let why = match (sampling.top_k, sampling.top_p) {
+            (Some(k), None) => format!("top-k {k} keeps the {k} likeliest"),
+            (None, Some(p)) => format!("top-p {p} keeps the likeliest whose probabilities reach {p}"),
+            _ => format!("{sampling} keeps {kept}"),
+        };
+        format!("cut off: {why}, not this one, so its probability is 0")
+    };
+    Worked { formula, ..Worked::default() }.with([("x", x), ("max", max), ("sumexp", sumexp)])
 }
 
 fn gelu(sources: &Sources, target: &Target) -> Worked {

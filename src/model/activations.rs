@@ -42,10 +42,32 @@ impl NamedTensor {
 pub struct Activations {
     pub tokens: Vec<usize>,
     pub tensors: BTreeMap<String, NamedTensor>,
+    /// When the output was reshaped after the pass (`resampled`): how. `probs` and
+    /// `logits_sumexp` are then the reshaped distribution's.
+    pub sampling: Option<super::sampling::Sampling>,
 }
 
 impl Activations {
     pub fn get(&self, name: &str) -> Option<&NamedTensor> {
         self.tensors.get(name)
+    }
+
+    /// The same pass with its output distribution reshaped by `sampling`, every position's row:
+    /// the pass itself is not run again. The model's own softmax gives back the pass as it was.
+    pub fn resampled(&self, sampling: &super::sampling::Sampling) -> Activations {
+        let mut shown = self.clone();
+        shown.sampling = (!sampling.is_plain()).then_some(*sampling);
+        let Some(logits) = self.tensors.get("logits") else { return shown };
+        if sampling.is_plain() {
+            return shown;
+        }
+        let vocab = logits.shape[1];
+        let rows: Vec<super::sampling::Reshaped> =
+            logits.data.chunks(vocab).map(|row| super::sampling::reshape(row, sampling)).collect();
+        let probs = rows.iter().flat_map(|row| row.probs.iter().copied()).collect();
+        shown.tensors.insert("probs".into(), NamedTensor::new(logits.shape.clone(), probs));
+        let sums = rows.iter().map(|row| row.sumexp).collect();
+        shown.tensors.insert("logits_sumexp".into(), NamedTensor::new(vec![rows.len()], sums));
+        shown
     }
 }

@@ -237,7 +237,6 @@ impl Activations {
             .collect()
     }
 
-    /// Per position, the most likely next token and its probability.
     /// The last position's logits: what the next token is chosen from.
     pub fn last_logits(&self) -> &[f32] {
         let logits = &self.tensors["logits"];
@@ -245,6 +244,7 @@ impl Activations {
         &logits.data[logits.data.len() - vocab..]
     }
 
+    /// Per position, the most likely next token and its probability.
     pub fn predictions(&self) -> Vec<(usize, f32)> {
         let probs = &self.tensors["probs"];
         let vocab = probs.shape[1];

@@ -83,7 +83,7 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     app.add_plugins(plugins)
         .add_plugins(GpuPlugin)
         .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin, IdlePlugin))
-        .add_plugins(super::language::LanguagePlugin)
+        .add_plugins((super::language::LanguagePlugin, super::sampling::SamplingPlugin))
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)
         .add_systems(Startup, move |mut commands: Commands| {

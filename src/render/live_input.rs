@@ -54,7 +54,7 @@ pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &G
     Ok([tokens, &[next]].concat())
 }
 
-/// The "random" and "next token" buttons under the input box: the new input when one was clicked
+/// The "random" and "most likely" buttons under the input box: the new input when one was clicked
 /// (the box's text is rewritten to match). The source is only read, so that it is marked changed,
 /// and the forward pass rerun, only when the input does change.
 pub fn input_buttons(
@@ -81,7 +81,7 @@ pub fn input_buttons(
             Some(activations) => append_prediction(&source.tokens, activations, config),
             None => Err("the model is still running".into()),
         };
-        let button = ui.add_enabled(next.is_ok(), egui::Button::new(language.tr("next token")));
+        let button = ui.add_enabled(next.is_ok(), egui::Button::new(language.tr("most likely")));
         let button = match &next {
             Ok(tokens) => button.on_hover_text(format!(
                 "append the prediction {} and run again",
@@ -195,7 +195,7 @@ pub fn training_slider(
     ui.horizontal(|ui| {
         ui.label(language.tr("training"));
         ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false))
-            .on_hover_text("the weights as they were after this many training steps (llmviz train --checkpoints)");
+            .on_hover_text(language.tr("the weights as they were after this many training steps (llmviz train --checkpoints)"));
     });
     ui.label(language.fill("step {}: sorts {} of {}", &[&point.step, &point.correct, &729]));
     (index != shown).then(|| points[index].weights.clone())

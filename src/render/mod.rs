@@ -31,6 +31,7 @@ pub mod model_map;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod offscreen;
 pub mod pick;
+pub mod sampling;
 pub mod scene;
 // The soak drives the offscreen app: native only.
 #[cfg(not(target_arch = "wasm32"))]

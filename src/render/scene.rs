@@ -110,7 +110,11 @@ pub enum ValuesState {
 #[derive(Resource, Clone, Debug, Default)]
 pub struct SceneValues {
     pub weights: Option<Arc<Weights>>,
+    /// The activations shown: the forward pass's, with its output reshaped by the sampling
+    /// controls (`render::sampling`) when they are not the model's own softmax.
     pub activations: Option<Arc<Activations>>,
+    /// The forward pass's own activations.
+    pub forward: Option<Arc<Activations>>,
     pub state: ValuesState,
     /// Values drawn without their numbers: too many for the value buffer (GPT-2's 124M weights).
     pub values_left_out: u64,
@@ -157,7 +161,9 @@ impl Plugin for ScenePlugin {
             .add_systems(Startup, create_block_mesh)
             .add_systems(
                 Update,
-                ((respawn_scene, start_forward_pass).chain().run_if(resource_changed::<SceneSource>), receive_values).chain(),
+                ((respawn_scene, start_forward_pass).chain().run_if(resource_changed::<SceneSource>), receive_values)
+                    .chain()
+                    .in_set(ValuesReceived),
             )
             // After everything that styles blocks in `Update` (the tour, hovering), so each frame
             // draws the styles it set.
@@ -167,6 +173,10 @@ impl Plugin for ScenePlugin {
             );
     }
 }
+
+/// The scene's systems that run the forward pass and take its values: what reshapes them runs after.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValuesReceived;
 
 /// The scene's systems that write its descriptor buffer: what writes more into it runs after them.
 #[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
@@ -273,6 +283,7 @@ fn start_forward_pass(
     if !same_weights && let Some(scene) = scene {
         values.weights = source.weights.clone();
         values.activations = None;
+        values.forward = None;
         values.non_finite.clear();
         *packed = pack_values(&scene.layout, source.weights.as_deref(), None);
         values.values_left_out = packed.left_out;
@@ -295,7 +306,9 @@ fn receive_values(
         Ok(activations) => {
             *packed = pack_values(&scene.layout, values.weights.as_deref(), Some(&activations));
             values.values_left_out = packed.left_out;
-            values.activations = Some(Arc::new(activations));
+            let activations = Arc::new(activations);
+            values.forward = Some(activations.clone());
+            values.activations = Some(activations);
             values.state = ValuesState::Ready;
             values.non_finite = result.non_finite;
             for problem in &values.non_finite {

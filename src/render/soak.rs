@@ -408,7 +408,8 @@ fn soak_app(run: &SoakRun) -> Result<super::offscreen::Offscreen, RenderError> {
         return Err(RenderError::Setup(why.clone()));
     }
     Ok(super::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
-        app.add_plugins((UiPlugin, CameraPlugin, HoverPlugin, TourPlugin, SoakPlugin)).insert_resource(tour).insert_resource(checkpoints);
+        let shared = (super::language::LanguagePlugin, super::sampling::SamplingPlugin);
+        app.add_plugins((UiPlugin, CameraPlugin, HoverPlugin, TourPlugin, SoakPlugin, shared)).insert_resource(tour).insert_resource(checkpoints);
     }))
 }
 

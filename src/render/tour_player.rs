@@ -287,7 +287,7 @@ pub fn add_tour_systems(app: &mut App) {
             (
                 (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
                 derive_compute_view,
-                (switch_tour_model, apply_tour_blocks, apply_tour_focus, apply_tour_camera, apply_tour_labels).chain(),
+                (switch_tour_model, apply_tour_blocks, apply_tour_focus, apply_tour_camera, apply_tour_labels, apply_tour_sampling).chain(),
             )
                 .chain(),
         );
@@ -629,6 +629,22 @@ fn apply_tour_camera(
     commands.entity(entity).remove::<TweenAnim>();
 }
 
+/// The tour's sampling reaches the model card's controls when the tour changes it; the reader's
+/// own settings stand until then.
+fn apply_tour_sampling(
+    applied: Res<AppliedTour>,
+    controls: Option<ResMut<super::sampling::SamplingControls>>,
+    mut shown: Local<Option<crate::model::sampling::Sampling>>,
+) {
+    let (Some(frame), Some(mut controls)) = (&applied.frame, controls) else { return };
+    if *shown != Some(frame.sampling) {
+        *shown = Some(frame.sampling);
+        if controls.sampling != frame.sampling {
+            controls.sampling = frame.sampling;
+        }
+    }
+}
+
 fn apply_tour_labels(applied: Res<AppliedTour>, mut labels: ResMut<TourLabels>) {
     if let Some(frame) = &applied.frame
         && labels.0 != frame.labels
@@ -703,7 +719,7 @@ pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Resul
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
     super::gpu::require_adapter()?;
     Ok(super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
-        app.add_plugins((bevy_egui::EguiPlugin::default(), super::language::LanguagePlugin));
+        app.add_plugins((bevy_egui::EguiPlugin::default(), super::language::LanguagePlugin, super::sampling::SamplingPlugin));
         add_tour_systems(app);
         super::compute::add_tour_overlays(app);
         if caption {

@@ -120,7 +120,7 @@ fn model_card(
     mut contexts: EguiContexts,
     mut source: ResMut<SceneSource>,
     scene: Option<Res<BlockScene>>,
-    (values, language): (Res<SceneValues>, Res<Language>),
+    (values, language, mut sampling): (Res<SceneValues>, Res<Language>, ResMut<super::sampling::SamplingControls>),
     mut state: ResMut<UiState>,
     panel: Option<Res<TourPanelWidth>>,
     checkpoints: Option<Res<super::live_input::TrainingCheckpoints>>,
@@ -186,6 +186,14 @@ fn model_card(
                     }
                     if let Some(error) = &state.input_error {
                         ui.colored_label(Color32::DARK_RED, error);
+                    }
+                    let mut controls = *sampling;
+                    let drawn = super::sampling::sampling_ui(ui, &mut controls, (&source, &values, language));
+                    sampling.set_if_neq(controls);
+                    if let Some(tokens) = drawn {
+                        state.input_text = super::live_input::input_text_of(&config, &tokens);
+                        state.input_error = None;
+                        source.tokens = tokens;
                     }
                     if let Some(checkpoints) = &checkpoints
                         && let Some(weights) = super::live_input::training_slider(ui, &source, checkpoints, language)

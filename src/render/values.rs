@@ -80,6 +80,18 @@ pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Opti
     packed
 }
 
+/// Writes a tensor's new values where `pack_values` put it (an output reshaped by sampling), with
+/// its colour scale; a tensor not packed (or of another shape) is left as it is.
+pub fn repack(packed: &mut PackedValues, layout: &Layout, name: &str, tensor: &NamedTensor) {
+    let Some(entry) = packed.tensors.get(name).copied() else { return };
+    let Some(shape) = layout.blocks.iter().find(|block| block.tensor == name).map(|block| block.tensor_shape()) else { return };
+    let marked = mark_non_finite(name, tensor);
+    let Some(data) = pad_to(&marked, &shape) else { return };
+    let Some(room) = packed.values.get_mut(entry.base..entry.base + data.len()) else { return };
+    room.copy_from_slice(&data);
+    packed.tensors.insert(name.to_string(), PackedTensor { scale: colour_scale(&marked.data), computed: true, ..entry });
+}
+
 /// Appends one tensor in the layout's shape; one that has not been computed yet keeps NaN room.
 /// A tensor whose shape cannot sit in the layout's is left out: its blocks show no values.
 fn pack_tensor(packed: &mut PackedValues, name: &str, shape: &[usize], source: Option<&NamedTensor>) {

@@ -361,6 +361,17 @@ impl Built {
                 self.fly(action, (from, to, *offset, *stay), (*duration, *easing), report)
             }
             Action::Figure(figure) => self.events.push((start, order, Event::Figure { step: action.item.step, figure: *figure })),
+            Action::Sampling { temperature, top_k, top_p, .. } => {
+                let sampling = crate::model::sampling::Sampling { temperature: *temperature, top_k: *top_k, top_p: *top_p };
+                match sampling.checked() {
+                    Ok(sampling) => self.events.push((start, order, Event::Sampling(sampling))),
+                    Err(message) => {
+                        // `checked` names the command line's flag: --top-k is the field top_k.
+                        let flag = message.split(' ').next().unwrap_or_default().trim_start_matches("--").replace('-', "_");
+                        report.error(action.field(&flag), message.replace("--top-", "top_").replace("--", ""));
+                    }
+                }
+            }
             Action::Labels(show) => self.events.push((start, order, Event::Labels(*show))),
             Action::Model { name, camera, .. } => {
                 let Some(slot) = models.iter().position(|model| model == name) else { return };

@@ -235,6 +235,17 @@ pub enum Action {
     },
     /// Show a figure in the side panel under this step's paragraphs.
     Figure(Figure),
+    /// Reshape the output distribution as the model card's sampling controls do: the `probs`
+    /// block recolours (the forward pass is not rerun). Each chapter starts at temperature 1.
+    Sampling {
+        temperature: f32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top_k: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top_p: Option<f32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<f32>,
+    },
     /// Show or hide section and dimension labels.
     Labels(bool),
     /// Switch the scene to another model and cut the camera to `camera` in it (its overview when absent).
@@ -264,6 +275,7 @@ impl Action {
             Action::Compute { .. } => "Compute",
             Action::Fly { .. } => "Fly",
             Action::Figure(_) => "Figure",
+            Action::Sampling { .. } => "Sampling",
             Action::Labels(_) => "Labels",
             Action::Model { .. } => "Model",
             Action::Wait(_) => "Wait",
@@ -281,6 +293,7 @@ impl Action {
             | Action::Focus { at, .. }
             | Action::Compute { at, .. }
             | Action::Fly { at, .. }
+            | Action::Sampling { at, .. }
             | Action::Model { at, .. } => *at,
             Action::Unfocus | Action::Labels(_) | Action::Wait(_) | Action::Break | Action::Figure(_) => None,
         }

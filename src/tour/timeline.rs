@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::easing::Easing;
 use super::format::{Cells, ComputeStyle, Figure};
+use crate::model::sampling::Sampling;
 
 /// How long a step's paragraphs take to fade in before its actions start.
 pub const TEXT_IN_SECONDS: f32 = 0.5;
@@ -82,6 +83,8 @@ pub struct TourFrame {
     pub flights: Vec<FlightFrame>,
     /// Figures shown, each under the paragraphs of its step (from 0).
     pub figures: Vec<(usize, Figure)>,
+    /// How the output distribution is reshaped.
+    pub sampling: Sampling,
 }
 
 /// A `Compute` at some tour time.
@@ -368,6 +371,7 @@ pub enum Event {
     Model(usize),
     /// Show a figure under the paragraphs of step `step` (from 0).
     Figure { step: usize, figure: Figure },
+    Sampling(Sampling),
 }
 
 /// One chapter, ready to evaluate at any time.
@@ -400,6 +404,7 @@ impl ChapterTimeline {
         let mut labels = self.labels;
         let mut focus: Vec<FocusFrame> = Vec::new();
         let mut figures = Vec::new();
+        let mut sampling = Sampling::default();
         for (_, event) in self.events.iter().take_while(|(event_time, _)| *event_time <= time) {
             match event {
                 Event::Focus { model: focus_model, block, cells, note } => {
@@ -415,6 +420,7 @@ impl ChapterTimeline {
                     focus.clear();
                 }
                 Event::Figure { step, figure } => figures.push((*step, *figure)),
+                Event::Sampling(set) => sampling = *set,
             }
         }
         let computes = self
@@ -453,6 +459,7 @@ impl ChapterTimeline {
             computes,
             flights,
             figures,
+            sampling,
         }
     }
 

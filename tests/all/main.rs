@@ -19,6 +19,7 @@ mod model_map;
 mod nonfinite;
 mod pick;
 mod render;
+mod sampling;
 mod soak;
 mod tour;
 mod tour_player;

@@ -111,19 +111,30 @@ fn the_default_page_opens_the_nano_gpt_tour_and_a_model_link_none() {
 #[test]
 fn the_page_builds_in_every_tour_file_exactly_as_it_is() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tours");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .expect("tours/")
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "ron"))
-        .map(|path| {
-            let id = path.file_stem().unwrap().to_string_lossy().into_owned();
-            (id, std::fs::read_to_string(&path).expect("readable"))
-        })
-        .collect();
-    files.sort();
+    let (mut tours, mut translations): (Vec<(String, String)>, Vec<(String, String)>) = (Vec::new(), Vec::new());
+    for path in std::fs::read_dir(&dir).expect("tours/").map(|entry| entry.expect("a directory entry").path()) {
+        if path.extension().is_none_or(|ext| ext != "ron") {
+            continue;
+        }
+        let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        // NAME.LANG.ron beside NAME.ron is a translation.
+        match llmviz::tour::translation::source_of(&path).filter(|(source, _)| source.is_file()) {
+            Some(_) => translations.push((id, text)),
+            None => tours.push((id, text)),
+        }
+    }
+    tours.sort();
+    translations.sort();
     let mut built_in: Vec<(String, String)> = TOURS.iter().map(|(id, text)| (id.to_string(), text.to_string())).collect();
     built_in.sort();
-    assert_eq!(built_in, files, "web::TOURS lists every file of tours/ under its name");
+    assert_eq!(built_in, tours, "web::TOURS lists every tour of tours/ under its name");
+    let mut shipped: Vec<(String, String)> = llmviz::render::tour_player::BUILT_IN_TRANSLATIONS
+        .iter()
+        .map(|(tour, language, text)| (format!("{tour}.{language}"), text.to_string()))
+        .collect();
+    shipped.sort();
+    assert_eq!(shipped, translations, "the built-in translations are every translation of tours/");
 }
 
 #[test]
