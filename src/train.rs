@@ -35,39 +35,8 @@ impl Default for TrainOptions {
     }
 }
 
-/// SplitMix64: a few lines, and the same numbers for a seed on every platform and crate version,
-/// which is what "bit-identical for a given seed" needs.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Standard normal, by Box–Muller.
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
-        let u2 = self.next_f64();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
+/// The training's generator is the one sampling draws with: the same numbers for a seed everywhere.
+pub use crate::model::sampling::SplitMix64;
 
 /// GPT-2's initialisation: N(0, 0.02) weights, the residual projections scaled by 1/sqrt(2·n_layer),
 /// zero biases, LayerNorms at identity.

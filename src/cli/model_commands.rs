@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::{BackendArg, CliResult, ModelInput, print_stdout};
 use crate::layout::group_digits;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::sampling::{self, Rng, Sampling};
+use crate::model::sampling::{self, SplitMix64, Sampling};
 use crate::model::{Activations, BackendKind, LoadedModel};
 
 #[derive(clap::Args, Debug)]
@@ -146,7 +146,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
                 let seed = args.seed.unwrap_or_else(sampling::fresh_seed);
                 // Before the result, so that the last line stays `generated TEXT`.
                 print_stdout(&format!("seed {seed} ({sampling})"));
-                model.generate_sampled(&tokens, count, sampling, &mut Rng::new(seed))
+                model.generate_sampled(&tokens, count, sampling, &mut SplitMix64::new(seed))
             }
         }
         .map_err(|e| format!("--generate: {e}"))?;

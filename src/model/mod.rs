@@ -88,7 +88,7 @@ impl LoadedModel {
 
     /// Sampled continuation: each next token drawn from the last position's distribution as
     /// `sampling` reshapes it, with `rng`, then fed back.
-    pub fn generate_sampled(&self, tokens: &[usize], count: usize, sampling: &sampling::Sampling, rng: &mut sampling::Rng) -> Result<Vec<usize>, ModelError> {
+    pub fn generate_sampled(&self, tokens: &[usize], count: usize, sampling: &sampling::Sampling, rng: &mut sampling::SplitMix64) -> Result<Vec<usize>, ModelError> {
         self.continue_with(tokens, count, |activations| {
             let logits = activations.last_logits();
             sampling::sample(&sampling::reshape(logits, sampling).probs, rng)

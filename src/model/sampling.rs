@@ -104,14 +104,14 @@ pub fn greedy(probs: &[f32]) -> usize {
     probs.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &p)| if p > best.1 { (i, p) } else { best }).0
 }
 
-/// SplitMix64: tiny, fast, and the same numbers from a seed on every platform (only u64
-/// arithmetic, no floating point until the final division).
+/// SplitMix64: a few lines of integer arithmetic, and the same numbers for a seed on every
+/// platform and crate version: what a reproducible sample and a bit-identical training need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rng(u64);
+pub struct SplitMix64(u64);
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -122,15 +122,26 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// Uniform in [0, 1), from the top 53 bits.
+    /// Uniform in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Standard normal, by Box–Muller.
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 }
 
 /// A token drawn with the given probabilities (which add up to 1, give or take rounding): the
 /// first whose running total passes a uniform draw; the last kept one if rounding leaves a gap.
-pub fn sample(probs: &[f32], rng: &mut Rng) -> usize {
+pub fn sample(probs: &[f32], rng: &mut SplitMix64) -> usize {
     let draw = rng.next_f64();
     let mut total = 0.0;
     let mut last_kept = greedy(probs);
@@ -149,7 +160,7 @@ pub fn sample(probs: &[f32], rng: &mut Rng) -> usize {
 /// A seed for when none is given: from the clock, shown to the reader so the draw can be repeated.
 pub fn fresh_seed() -> u64 {
     let nanos = web_time_nanos();
-    Rng::new(nanos).next_u64() % 1_000_000
+    SplitMix64::new(nanos).next_u64() % 1_000_000
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -12,7 +12,7 @@ use bevy_egui::egui;
 use super::language::Language;
 use super::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
 use super::values::{PackedValues, repack};
-use crate::model::sampling::{Rng, Sampling, fresh_seed, sample};
+use crate::model::sampling::{SplitMix64, Sampling, fresh_seed, sample};
 
 /// What the reader (or the tour) chose, and the seed of the next draw.
 #[derive(Resource, Clone, Copy, Debug, PartialEq)]
@@ -97,9 +97,9 @@ pub fn sampling_ui(
         {
             let vocab = probs.shape[1];
             let last = &probs.data[probs.data.len() - vocab..];
-            let token = sample(last, &mut Rng::new(controls.seed));
+            let token = sample(last, &mut SplitMix64::new(controls.seed));
             controls.last = Some((token, controls.seed));
-            controls.seed = Rng::new(controls.seed).next_u64() % 1_000_000;
+            controls.seed = SplitMix64::new(controls.seed).next_u64() % 1_000_000;
             drawn = Some([source.tokens.as_slice(), &[token]].concat());
         }
         ui.label(egui::RichText::new(language.fill("seed {}", &[&controls.seed])).monospace());

@@ -19,6 +19,7 @@ use llmviz::tour::timeline::{WALK_SLOW_STEPS, walk_shown};
 use llmviz::tour::{ChapterTimeline, CompiledTour, ComputeStyle, Layouts, TourError, TourFrame};
 
 use crate::gpu::gpu;
+use crate::tour_player::seek;
 
 const TOUR: &str = "tours/nano-gpt.ron";
 
@@ -275,16 +276,6 @@ fn compute_state(offscreen: &mut Offscreen) -> ComputeState {
     ComputeState { view, styles, copies }
 }
 
-fn seek(offscreen: &mut Offscreen, time: f32) {
-    {
-        let mut tour = offscreen.world_mut().resource_mut::<TourState>();
-        let TourState { compiled, chapter, player, .. } = &mut *tour;
-        player.seek(&compiled.chapters[*chapter], time);
-    }
-    for _ in 0..4 {
-        offscreen.timed_frame();
-    }
-}
 
 /// The scene at a time inside a flight, a sweep and a walk is what going there directly gives,
 /// after scrubbing anywhere else; and the walk's picture has its panel.

@@ -3,7 +3,7 @@
 
 use llmviz::explain::{Sources, explain};
 use llmviz::layout;
-use llmviz::model::sampling::{Rng, Sampling, greedy, reshape, sample};
+use llmviz::model::sampling::{SplitMix64, Sampling, greedy, reshape, sample};
 use llmviz::model::{Activations, BackendKind, LoadedModel, Weights};
 
 use super::cli::{assert_clean_failure, llmviz, stderr, stdout};
@@ -57,11 +57,11 @@ fn top_k_and_top_p_keep_the_right_tokens_and_renormalise() {
 #[test]
 fn the_generator_is_splitmix64_and_a_seed_repeats_its_draws() {
     // SplitMix64 from state 0: Steele, Lea and Flood's reference values.
-    let mut rng = Rng::new(0);
+    let mut rng = SplitMix64::new(0);
     assert_eq!([rng.next_u64(), rng.next_u64(), rng.next_u64()], [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f]);
     let probs = [0.2_f32, 0.5, 0.3];
     let draws = |seed: u64| -> Vec<usize> {
-        let mut rng = Rng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         (0..1000).map(|_| sample(&probs, &mut rng)).collect()
     };
     assert_eq!(draws(42), draws(42));
@@ -73,7 +73,7 @@ fn the_generator_is_splitmix64_and_a_seed_repeats_its_draws() {
     for (count, p) in counts.iter().zip(probs) {
         assert!((*count as f32 / 1000.0 - p).abs() < 0.05, "{counts:?}");
     }
-    assert_eq!(sample(&[0.0, 1.0, 0.0], &mut Rng::new(1)), 1, "a cut token is never drawn");
+    assert_eq!(sample(&[0.0, 1.0, 0.0], &mut SplitMix64::new(1)), 1, "a cut token is never drawn");
 }
 
 #[test]

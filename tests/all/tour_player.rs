@@ -45,7 +45,7 @@ fn scene_state(offscreen: &mut Offscreen) -> SceneState {
 }
 
 /// Moves the player to `time`, paused, and runs frames until the scene has taken it up.
-fn seek(offscreen: &mut Offscreen, time: f32) {
+pub fn seek(offscreen: &mut Offscreen, time: f32) {
     {
         let mut tour = offscreen.world_mut().resource_mut::<TourState>();
         let TourState { compiled, chapter, player, .. } = &mut *tour;

@@ -111,7 +111,8 @@ fn the_default_page_opens_the_nano_gpt_tour_and_a_model_link_none() {
 #[test]
 fn the_page_builds_in_every_tour_file_exactly_as_it_is() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tours");
-    let (mut tours, mut translations): (Vec<(String, String)>, Vec<(String, String)>) = (Vec::new(), Vec::new());
+    let mut tours: Vec<(String, String)> = Vec::new();
+    let mut translations: Vec<(String, String)> = Vec::new();
     for path in std::fs::read_dir(&dir).expect("tours/").map(|entry| entry.expect("a directory entry").path()) {
         if path.extension().is_none_or(|ext| ext != "ron") {
             continue;

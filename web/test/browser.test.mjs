@@ -218,6 +218,26 @@ test('a deep link opens the tour at its chapter and step, and Space advances the
   await page.close();
 });
 
+test('?lang= shows the tour and the panel in Chinese or Spanish, and the address keeps it', async () => {
+  const shots = {};
+  let last = null;
+  for (const lang of ['', 'zh-CN', 'es']) {
+    const link = `?tour=nano-gpt&chapter=embedding&step=2${lang ? `&lang=${lang}` : ''}`;
+    const { page, errors } = await openReady(`/${link}`);
+    assert.equal(query(page), link, 'the address keeps the language');
+    shots[lang || 'en'] = await page.screenshot({ clip: { x: 0, y: 0, width: 400, height: 720 } });
+    writeFileSync(join(output, `panel-${lang || 'en'}.png`), shots[lang || 'en']);
+    assert.deepEqual(errors, [], `console errors with ?lang=${lang}`);
+    if (last) await last.close();
+    last = page;
+  }
+  for (const lang of ['zh-CN', 'es']) {
+    const changed = await difference(last, shots.en, shots[lang]);
+    assert.ok(changed > 0.02, `the panel in ${lang} differs from English in only ${(changed * 100).toFixed(2)} % of its pixels`);
+  }
+  await last.close();
+});
+
 test('hovering a cell shows its card', async () => {
   const opened = await openReady('/?model=nano');
   const { page, errors } = opened;
