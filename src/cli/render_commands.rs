@@ -141,6 +141,9 @@ pub fn render_tour(args: RenderTourArgs) -> CliResult {
     if mp4 {
         // Before minutes of rendering, not after.
         ffmpeg_version()?;
+        if let Some(parent) = args.out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: cannot create the folder: {e}", parent.display()))?;
+        }
     }
     let folder = if mp4 { std::env::temp_dir().join(format!("llmviz-render-tour-{}", std::process::id())) } else { args.out.clone() };
     std::fs::create_dir_all(&folder).map_err(|e| format!("{}: cannot create the folder: {e}", folder.display()))?;

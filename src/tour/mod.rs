@@ -11,7 +11,8 @@
 //! - `compile`: checking a tour against its models' layouts and building the timelines;
 //! - `timeline`: tracks, segments and `evaluate`;
 //! - `player`: playing, breaks, Space and Backspace, scrubbing, speed;
-//! - `live`: the open tour file, reloaded when it changes.
+//! - `live`: the open tour file, reloaded when it changes;
+//! - `translation`: a tour's texts in another language, checked against it and applied to it.
 
 pub mod compile;
 pub mod easing;

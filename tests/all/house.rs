@@ -173,8 +173,8 @@ fn the_renderer_never_reaches_into_the_command_line_or_the_page() {
 }
 
 #[test]
-fn model_layout_tour_and_explain_know_nothing_of_bevy_or_egui() {
-    for part in ["src/model", "src/layout", "src/tour", "src/explain.rs"] {
+fn model_layout_tour_explain_and_i18n_know_nothing_of_bevy_or_egui() {
+    for part in ["src/model", "src/layout", "src/tour", "src/explain.rs", "src/explain", "src/i18n.rs"] {
         let found = mentions(part, &["bevy::", "bevy_egui", "egui::", "bevy_tweening"]);
         assert!(found.is_empty(), "{}", found.join("\n"));
     }

@@ -244,7 +244,7 @@ fn render_tour_writes_every_frame_the_same_twice_and_an_mp4() {
     assert_eq!(frames, frames_in(&second), "two runs give the same frames, byte for byte");
     assert_ne!(frames[0].1, frames[11].1, "the camera moved");
 
-    let video = dir.join("one.mp4");
+    let video = dir.join("made/by/render-tour/one.mp4");
     render(&video);
     let probe = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "format=duration:stream=codec_name,pix_fmt,nb_frames", "-of", "default=noprint_wrappers=1"])
