@@ -216,3 +216,21 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     let after = world.resource::<llmviz::render::scene::SceneValues>().forward.clone().unwrap();
     assert!(std::sync::Arc::ptr_eq(&forward, &after), "no forward pass was run again");
 }
+
+#[test]
+fn a_gpt2_checkpoint_samples_its_full_vocabulary_the_same_for_a_seed() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-gpt2");
+    let run = |seed: &str| {
+        let args = ["inspect", "--weights", fixture.to_str().unwrap(), "--text", "Hello world", "--generate", "4", "--temperature", "1.5", "--top-p", "0.9", "--seed", seed];
+        let output = llmviz(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let text = run("5");
+    let lines: Vec<&str> = text.trim().lines().collect();
+    assert!(lines[lines.len() - 2].starts_with("seed 5 (temperature 1.5, top-p 0.9)"), "{text}");
+    assert!(lines.last().unwrap().starts_with("generated "), "{text}");
+    assert_eq!(run("5"), text);
+    // A random model's distribution is flat: other seeds draw other tokens.
+    assert!(["6", "7", "8"].iter().any(|seed| run(seed).lines().last() != text.lines().last()), "{text}");
+}
