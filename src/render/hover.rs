@@ -368,8 +368,8 @@ fn quoted_token(config: &GptConfig, token: usize) -> String {
 }
 
 /// "t = 2 (token 2, 'B')": an index with its meaning, and the token at a token position.
-fn describe_index(config: &GptConfig, name: &str, value: usize, tokens: &[usize]) -> String {
-    let meaning = index_meaning(name);
+fn describe_index((config, language): (&GptConfig, &str), name: &str, value: usize, tokens: &[usize]) -> String {
+    let meaning = crate::i18n::tr(language, index_meaning(name));
     match name {
         "t" | "t2" if value < tokens.len() => format!("{name} = {value} ({meaning} {value}, {})", quoted_token(config, tokens[value])),
         "v" => format!("{name} = {value} ({meaning} {})", quoted_token(config, value)),
@@ -388,14 +388,14 @@ fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens:
         ui.label(egui::RichText::new(&block.name).strong().size(15.0).color(INK));
         if pinned {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                close = ui.small_button("×").on_hover_text("unpin (Esc unpins all)").clicked();
+                close = ui.small_button("×").on_hover_text(crate::i18n::tr(language, "unpin (Esc unpins all)")).clicked();
             });
         }
     });
     match body {
         CardBody::Explained(explanation) => {
             let index: Vec<String> =
-                explanation.index_names.iter().zip(&explanation.index).map(|(name, &i)| describe_index(&layout.config, name, i, tokens)).collect();
+                explanation.index_names.iter().zip(&explanation.index).map(|(name, &i)| describe_index((&layout.config, language), name, i, tokens)).collect();
             ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
             ui.label(egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED));
             ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
@@ -410,22 +410,22 @@ fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens:
             sources_list(ui, layout, explanation, language);
         }
         CardBody::Masked(reason) => {
-            cell_coordinates(ui, &layout.config, block, cell, tokens);
+            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
             ui.separator();
             ui.label(egui::RichText::new(crate::i18n::tr(language, "masked")).strong().color(Color32::from_rgb(150, 40, 30)));
             ui.label(egui::RichText::new(reason).color(INK));
         }
         CardBody::StructureOnly => {
-            cell_coordinates(ui, &layout.config, block, cell, tokens);
+            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
             ui.label(egui::RichText::new(format!("{} of {}", block.kind.as_str(), block.tensor)).color(MUTED));
             ui.label(egui::RichText::new("no weights ship for this preset: structure only, no values").italics().color(INK));
         }
         CardBody::Waiting => {
-            cell_coordinates(ui, &layout.config, block, cell, tokens);
+            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
             ui.label(egui::RichText::new(crate::i18n::tr(language, "running the model…")).italics().color(INK));
         }
         CardBody::Failed(message) => {
-            cell_coordinates(ui, &layout.config, block, cell, tokens);
+            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
             ui.colored_label(Color32::DARK_RED, message);
         }
     }
@@ -433,17 +433,17 @@ fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens:
 }
 
 /// The cell along the block's axes, where there is no explanation to give the tensor's indices.
-fn cell_coordinates(ui: &mut egui::Ui, config: &GptConfig, block: &layout::Block, cell: CellRef, tokens: &[usize]) {
+fn cell_coordinates(ui: &mut egui::Ui, (config, language): (&GptConfig, &str), block: &layout::Block, cell: CellRef, tokens: &[usize]) {
     let mut parts: Vec<String> = Vec::new();
     if let Some(layer) = block.layer {
-        parts.push(format!("layer {layer}"));
+        parts.push(crate::i18n::fill(language, "layer {}", &[&layer]));
     }
     if let Some(head) = block.head {
-        parts.push(format!("head {head}"));
+        parts.push(crate::i18n::fill(language, "head {}", &[&head]));
     }
     for (axis, name) in block.axes.iter().enumerate() {
         if let Some(name) = name {
-            parts.push(describe_index(config, name.as_str(), cell.cell[axis] as usize, tokens));
+            parts.push(describe_index((config, language), name.as_str(), cell.cell[axis] as usize, tokens));
         }
     }
     ui.label(egui::RichText::new(parts.join(", ")).color(MUTED));
@@ -484,10 +484,14 @@ fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation, l
         for (role, operand) in first {
             let (shown, total) = (explanation.terms.len(), explanation.terms_total);
             let where_drawn = operand.block.clone().unwrap_or_else(|| operand.tensor.clone());
-            let count = if shown < total { format!("{total} values (the {shown} largest lit)") } else { format!("{total} values") };
+            let count = if shown < total {
+                crate::i18n::fill(language, "{} values (the {} largest lit)", &[&total, &shown])
+            } else {
+                crate::i18n::fill(language, "{} values", &[&total])
+            };
             ui.horizontal(|ui| {
                 swatch(ui, family_of(operand));
-                ui.label(egui::RichText::new(format!("{role}: {count} of {where_drawn}")).color(INK));
+                ui.label(egui::RichText::new(crate::i18n::fill(language, "{}: {} of {}", &[role, &count, &where_drawn])).color(INK));
             });
         }
     }

@@ -83,9 +83,9 @@ pub fn input_buttons(
         };
         let button = ui.add_enabled(next.is_ok(), egui::Button::new(language.tr("most likely")));
         let button = match &next {
-            Ok(tokens) => button.on_hover_text(format!(
+            Ok(tokens) => button.on_hover_text(language.fill(
                 "append the prediction {} and run again",
-                crate::explain::token_name(config, *tokens.last().unwrap_or(&0))
+                &[&crate::explain::token_name(config, *tokens.last().unwrap_or(&0))],
             )),
             Err(why) => button.on_disabled_hover_text(why.as_str()),
         };

@@ -91,7 +91,7 @@ pub fn map_ui(ui: &mut egui::Ui, (layout, language): (&Layout, &str), current: &
         let response = ui.interact(*rect, ui.id().with(("map", *part as usize)), Sense::click());
         let opens = has_chapter(part.chapter());
         let response = if opens { response.on_hover_cursor(egui::CursorIcon::PointingHand) } else { response };
-        let response = response.on_hover_text(hover_text(*part, map_box, opens));
+        let response = response.on_hover_text(hover_text(*part, map_box, opens, language));
         if response.hovered() {
             action.hover.clone_from(&map_box.blocks);
         }
@@ -113,9 +113,9 @@ pub fn map_ui(ui: &mut egui::Ui, (layout, language): (&Layout, &str), current: &
 }
 
 /// How many blocks a box lights, and where it leads.
-fn hover_text(part: Part, map_box: &MapBox, opens: bool) -> String {
-    let lights = format!("lights its {} blocks", map_box.blocks.len());
-    if opens { format!("{lights}; click: chapter '{}'", part.chapter()) } else { lights }
+fn hover_text(part: Part, map_box: &MapBox, opens: bool, language: &str) -> String {
+    let lights = crate::i18n::fill(language, "lights its {} blocks", &[&map_box.blocks.len()]);
+    if opens { crate::i18n::fill(language, "{}; click: chapter '{}'", &[&lights, &part.chapter()]) } else { lights }
 }
 
 /// The lines data flows along: the embeddings into their sum, the residual stream down the right

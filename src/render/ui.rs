@@ -143,9 +143,9 @@ fn model_card(
                 let values_text = match scene.as_ref().map(|_| &values.state) {
                     Some(ValuesState::StructureOnly) => language.tr("structure only: no weights for this preset, no values").to_string(),
                     Some(ValuesState::Computing(_)) => language.tr("running the model…").to_string(),
-                    Some(ValuesState::Ready) if values.values_left_out > 0 => format!(
+                    Some(ValuesState::Ready) if values.values_left_out > 0 => language.fill(
                         "values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.",
-                        layout::group_digits(values.values_left_out)
+                        &[&layout::group_digits(values.values_left_out)],
                     ),
                     Some(ValuesState::Ready) => language.tr("values: weights and this input's activations").to_string(),
                     Some(ValuesState::Failed(message)) => message.clone(),
@@ -155,7 +155,7 @@ fn model_card(
                 for problem in &values.non_finite {
                     ui.scope(|ui| {
                         ui.set_max_width(420.0);
-                        ui.label(egui::RichText::new(format!("{problem}: such cells are drawn magenta")).color(NON_FINITE_INK));
+                        ui.label(egui::RichText::new(language.fill("{}: such cells are drawn magenta", &[problem])).color(NON_FINITE_INK));
                     });
                 }
                 if source.weights.is_some() {

@@ -158,6 +158,8 @@ fn languages_are_known_from_system_and_browser_tags() {
 #[test]
 fn every_string_of_the_app_has_all_its_languages_with_the_same_blanks() {
     assert_eq!(LANGUAGES.len(), 3);
+    let keys: std::collections::HashSet<&str> = STRINGS.iter().map(|row| row[0]).collect();
+    assert_eq!(keys.len(), STRINGS.len(), "each English text once");
     for row in STRINGS {
         for text in row {
             assert!(!text.trim().is_empty(), "{row:?}");
