@@ -145,6 +145,10 @@ struct Row {
     indices: Vec<Vec<usize>>,
 }
 
+/// The single operands in the order the formulas read them, for whoever lists them.
+pub const OPERAND_ORDER: [&str; 12] =
+    ["token_embedding", "position_embedding", "a", "b", "x", "mean", "std", "gamma", "beta", "max", "sumexp", "bias"];
+
 /// Rows up to this long show every term (all of nano's, whose longest is the MLP's 4C = 192).
 pub const MAX_TERMS: usize = 256;
 /// How many terms a longer row shows: its largest.

@@ -48,7 +48,6 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["Chapter {} of {}: {}", "Capítulo {} de {}: {}", "第 {} 章（共 {} 章）：{}"],
     ["Previous chapter", "Capítulo anterior", "上一章"],
     ["Next chapter", "Capítulo siguiente", "下一章"],
-    ["Chapters", "Capítulos", "章节"],
     ["Map of the model", "Mapa del modelo", "模型结构图"],
     ["Language", "Idioma", "语言"],
     ["Press Space to start", "Pulsa Espacio para empezar", "按空格键开始"],

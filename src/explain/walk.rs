@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::{Explanation, Operand, fmt};
+use super::{Explanation, OPERAND_ORDER, Operand, fmt};
 use crate::layout::Op;
 
 /// How the terms of an operation add up.
@@ -17,9 +17,6 @@ enum Fold {
     Sum,
     Max,
 }
-
-/// The single operands of an operation without terms, in the order its formula reads them.
-const OPERAND_ORDER: [&str; 10] = ["token_embedding", "position_embedding", "a", "b", "x", "mean", "std", "gamma", "beta", "max"];
 
 /// How many steps a walk through this calculation has.
 pub fn steps(explanation: &Explanation) -> usize {

@@ -15,7 +15,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
 use super::pick::{CellRef, Hovered, Pinned, cell_center_world};
 use super::scene::{BlockScene, BlockStyle, SceneValues};
-use crate::explain::{ExplainError, Explanation, Operand, Sources, explain};
+use crate::explain::{ExplainError, Explanation, OPERAND_ORDER, Operand, Sources, explain};
 use crate::model::{Activations, Weights};
 use crate::layout::{self, Layout, Op};
 use crate::explain::token_name;
@@ -495,10 +495,8 @@ fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation, l
             });
         }
     }
-    // In the order the formula reads them.
-    const ORDER: [&str; 12] = ["token_embedding", "position_embedding", "a", "b", "x", "mean", "std", "gamma", "beta", "max", "sumexp", "bias"];
     let mut operands: Vec<(&&str, &Operand)> = explanation.operands.iter().collect();
-    operands.sort_by_key(|(role, _)| ORDER.iter().position(|known| known == *role).unwrap_or(ORDER.len()));
+    operands.sort_by_key(|(role, _)| OPERAND_ORDER.iter().position(|known| known == *role).unwrap_or(OPERAND_ORDER.len()));
     for (role, operand) in operands {
         let where_drawn = operand.block.clone().unwrap_or_else(|| operand.tensor.clone());
         ui.horizontal(|ui| {

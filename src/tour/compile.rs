@@ -842,13 +842,8 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
 
 /// The first and last cell of a selection (x, y, z), which span its box.
 fn cell_range(cells: Cells, size: [u32; 3]) -> ([u32; 3], [u32; 3]) {
-    let last = size.map(|n| n.saturating_sub(1));
-    match cells {
-        Cells::All => ([0, 0, 0], last),
-        Cells::Column(x) => ([x, 0, 0], [x, last[1], last[2]]),
-        Cells::Row(y) => ([0, y, 0], [last[0], y, last[2]]),
-        Cells::Cell(x, y) => ([x, y, 0], [x, y, 0]),
-    }
+    let (first, extent) = cells_region(cells, size);
+    (first, [0, 1, 2].map(|axis| first[axis] + extent[axis].saturating_sub(1)))
 }
 
 fn union(boxes: impl Iterator<Item = ([f32; 3], [f32; 3])>) -> Option<([f32; 3], [f32; 3])> {

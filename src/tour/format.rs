@@ -351,20 +351,26 @@ fn is_walk(style: &ComputeStyle) -> bool {
     *style == ComputeStyle::Walk
 }
 
+/// A tour file's RON (a tour, or a translation of one) read into `T`; a mistake is a `Syntax`
+/// error with the file, line and column.
+pub(super) fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, TourError> {
+    ron_options().from_str(text).map_err(|error| TourError::Syntax {
+        file: file.to_string(),
+        line: error.span.start.line,
+        col: error.span.start.col,
+        message: error.code.to_string(),
+    })
+}
+
 /// Optional values are written bare (`at: 1.5`, not `at: Some(1.5)`), in reading and in writing.
-pub(super) fn ron_options() -> ron::Options {
+fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME)
 }
 
 impl Tour {
     /// Parses a tour from RON text; `file` names it in errors, which carry line and column.
     pub fn parse(text: &str, file: &str) -> Result<Tour, TourError> {
-        ron_options().from_str(text).map_err(|error| TourError::Syntax {
-            file: file.to_string(),
-            line: error.span.start.line,
-            col: error.span.start.col,
-            message: error.code.to_string(),
-        })
+        parse_ron(text, file)
     }
 
     /// Reads and parses a tour file (syntax only; `compile` checks it against the model).

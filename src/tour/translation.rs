@@ -64,12 +64,7 @@ pub fn translation_path(tour: &Path, language: &str) -> PathBuf {
 impl Translation {
     /// Parses a translation from RON text; `file` names it in errors, with line and column.
     pub fn parse(text: &str, file: &str) -> Result<Translation, TourError> {
-        format::ron_options().from_str(text).map_err(|error| TourError::Syntax {
-            file: file.to_string(),
-            line: error.span.start.line,
-            col: error.span.start.col,
-            message: error.code.to_string(),
-        })
+        format::parse_ron(text, file)
     }
 
     pub fn load(path: &Path) -> Result<Translation, TourError> {
