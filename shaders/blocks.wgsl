@@ -2,7 +2,9 @@
 //
 // Bindings (material group, see src/render/material.rs `BlockMaterial`):
 //   @binding(0) descriptors: one `BlockDescriptor` per block, indexed by the entity's `MeshTag`
-//   @binding(1) values:      the values of every activation and weight, one flat f32 array
+//   @binding(1) page_a:      a page of values (16-bit floats, two to a word) and pyramids (a word
+//                            per tile), see src/render/pages.rs
+//   @binding(2) page_b:      the next page: a block's words start in page_a and may run on into it
 //
 // `BlockDescriptor` mirrors `render::material::BlockDescriptor`; change both together.
 //
@@ -21,8 +23,9 @@ const MIN_SIZE_PX: f32 = 1.5;
 struct BlockDescriptor {
     // x, y, z: cell counts; w: flags (1 = a level-of-detail proxy box, drawn flat)
     cells: vec4<u32>,
-    // x, y, z: step in `values` per cell along each axis; w: index of cell (0, 0, 0), or -1 when the
-    // block shows no values (not computed yet, or a preset without weights)
+    // x, y, z: step in the values per cell along each axis; w: index of cell (0, 0, 0)'s 16-bit value
+    // from the start of page_a, or -1 when the block shows no values (not computed yet, a preset
+    // without weights, or weights drawn from their pyramid only)
     strides: vec4<i32>,
     // rgb: the colour family (linear); a: opacity
     colour: vec4<f32>,
@@ -37,10 +40,14 @@ struct BlockDescriptor {
     window: vec4<i32>,
     // x, y, z: the box's size in cells (0 for none)
     window_size: vec4<u32>,
+    // x: the first word of the block's pyramid from the start of page_a, or -1 for none; y: its
+    // first level stored; z: its top level; w: words in a page
+    pyramid: vec4<i32>,
 }
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> descriptors: array<BlockDescriptor>;
-@group(#{MATERIAL_BIND_GROUP}) @binding(1) var<storage, read> values: array<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(1) var<storage, read> page_a: array<u32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(2) var<storage, read> page_b: array<u32>;
 
 struct Vertex {
     @builtin(instance_index) instance_index: u32,
@@ -94,15 +101,34 @@ const PROXY: u32 = 1u;
 const ZERO_VALUE = vec3<f32>(0.55, 0.55, 0.55);
 const NEGATIVE_END = vec3<f32>(0.015, 0.015, 0.02);
 
-// NaN marks a cell with no value (a position past the input); −inf a masked attention score.
-fn is_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+// A word of the block's two pages, counted from the start of the first.
+fn word_at(index: i32, page_words: i32) -> u32 {
+    if index < page_words {
+        return page_a[index];
+    }
+    return page_b[index - page_words];
 }
 
-// +inf marks a value that is itself NaN or infinite (a broken weight, or an overflow in the forward
-// pass): `render::values::NON_FINITE_MARK`.
-fn is_non_finite_mark(x: f32) -> bool {
-    return bitcast<u32>(x) == 0x7f800000u;
+// A cell's value as stored: an f16 (two to a word, the lower half first), read as bits so that
+// NaN and the infinities keep their meaning whatever the GPU does with non-finite floats.
+fn half_bits(index: i32, page_words: i32) -> u32 {
+    let word = word_at(index >> 1u, page_words);
+    return (word >> (16u * u32(index & 1))) & 0xffffu;
+}
+
+// An f16's exponent all ones: NaN marks a cell with no value (a position past the input), −inf a
+// masked attention score, +inf a value that is itself NaN or infinite (a broken weight, or an
+// overflow in the forward pass: `render::pages::NON_FINITE_MARK`).
+fn half_is_finite(bits: u32) -> bool {
+    return (bits & 0x7c00u) != 0x7c00u;
+}
+
+fn half_is_non_finite_mark(bits: u32) -> bool {
+    return bits == 0x7c00u;
+}
+
+fn half_value(bits: u32) -> f32 {
+    return unpack2x16float(bits).x;
 }
 
 // A colour no family and no focus uses, so a broken value stands out at once.
@@ -166,6 +192,49 @@ fn focus_strength(cell: vec3<f32>, focus: vec4<i32>) -> f32 {
 
 const FOCUS_COLOUR = vec3<f32>(1.0, 0.42, 0.05);
 
+// The average colour of a pyramid tile's cells (`render::pages::TileSums`): the shares of √|s|
+// on either side of zero, of empty cells, and a flag for a value that is not a number. A cell's
+// colour is linear in √|s| on each side, so this is the exact mean of the cells' colours.
+fn tile_colour(block: BlockDescriptor, cell: vec3<f32>, level: i32, family: vec3<f32>, body: vec3<f32>) -> vec3<f32> {
+    let cells = block.cells.xyz;
+    var offset = block.pyramid.x;
+    for (var l = block.pyramid.y; l < level; l++) {
+        let tiles = (cells.xy + vec2((1u << u32(l)) - 1u)) >> vec2(u32(l));
+        offset += i32(tiles.x * tiles.y * cells.z);
+    }
+    let tiles = (cells.xy + vec2((1u << u32(level)) - 1u)) >> vec2(u32(level));
+    let tile = vec3<u32>(cell) >> vec3(u32(level), u32(level), 0u);
+    let index = offset + i32((tile.z * tiles.y + tile.y) * tiles.x + tile.x);
+    let shares = unpack4x8unorm(word_at(index, block.pyramid.w));
+    if shares.w > 0.5 {
+        return NON_FINITE_COLOUR;
+    }
+    let filled = 1.0 - shares.z;
+    return ZERO_VALUE * filled + (family - ZERO_VALUE) * shares.x + (NEGATIVE_END - ZERO_VALUE) * shares.y + body * shares.z;
+}
+
+// The colour of a cell seen at `level_f` (log2 of the cells a pixel covers, biased): the cell
+// itself up close, then the pyramid's levels, blended between neighbouring levels so that a
+// block fades from its cells to its tiles' average colours without a seam or a shimmer.
+fn distant_colour(block: BlockDescriptor, cell: vec3<f32>, near: vec3<f32>, level_f: f32, family: vec3<f32>, body: vec3<f32>) -> vec3<f32> {
+    let first = f32(block.pyramid.y);
+    let top = f32(block.pyramid.z);
+    // Without the cells' own values (a model too large for them), the finest level stored is the nearest.
+    let lowest = select(first, 0.0, block.strides.w >= 0);
+    let level = clamp(level_f, lowest, top);
+    let below = floor(level);
+    let blend = level - below;
+    var colour_below = near;
+    if below >= 1.0 {
+        colour_below = tile_colour(block, cell, i32(below), family, body);
+    }
+    if blend <= 0.0 || below >= top {
+        return colour_below;
+    }
+    let colour_above = tile_colour(block, cell, i32(below) + 1, family, body);
+    return mix(colour_below, colour_above, blend);
+}
+
 // Distance, in pixels, from a coordinate to the nearest multiple of `period` cells.
 fn line_distance_px(coordinate: vec2<f32>, period: f32, cells_per_px: vec2<f32>) -> f32 {
     let to_line = abs(fract(coordinate / period + 0.5) - 0.5) * period;
@@ -213,27 +282,39 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     let body = body_colour(family);
     var colour = body;
     let base = block.strides.w;
+    let has_pyramid = block.pyramid.x >= 0;
     let cell = clamp(floor(in.cell_position), vec3(0.0), cells - 1.0);
     // Cells a tour has not computed yet show no value.
     let revealed = block.style.w < 0.0 || reveal_rank(cell, cells) < block.style.w
         || in_window(cell, block.window, block.window_size);
-    if base >= 0 && revealed {
-        let value = values[base + i32(dot(vec3<i32>(cell), block.strides.xyz))];
-        // A cell without a value (past the input, or a masked score) is left empty.
-        var fill = body;
-        if is_finite(value) {
-            fill = value_colour(family, value * block.style.x);
+    // About one pyramid tile per two pixels: each pixel then averages what it covers.
+    let level_f = log2(max(cells_per_px.x, cells_per_px.y)) + 1.0;
+    if (base >= 0 || has_pyramid) && revealed {
+        var near = body;
+        var non_finite = false;
+        if base >= 0 {
+            let bits = half_bits(base + i32(dot(vec3<i32>(cell), block.strides.xyz)), block.pyramid.w);
+            // A cell without a value (past the input, or a masked score) is left empty.
+            var fill = body;
+            if half_is_finite(bits) {
+                fill = value_colour(family, half_value(bits) * block.style.x);
+            }
+            // Up close a value is a square inside its cell, so neighbouring cells stay apart.
+            let inside = fract(face);
+            let margin = 0.12;
+            let in_square = all(inside > vec2(margin)) && all(inside < vec2(1.0 - margin));
+            let framed = select(body, fill, in_square);
+            near = mix(fill, framed, grid_detail);
+            non_finite = half_is_non_finite_mark(bits);
         }
-        // Up close a value is a square inside its cell, so neighbouring cells stay apart.
-        let inside = fract(face);
-        let margin = 0.12;
-        let in_square = all(inside > vec2(margin)) && all(inside < vec2(1.0 - margin));
-        let framed = select(body, fill, in_square);
-        colour = mix(fill, framed, grid_detail);
-        // Far away the block is one flat colour: its family, a little darker than its body.
-        colour = mix(mix(vec3(0.8), family, 0.5), colour, value_detail);
-        // Except where a value is not a number: seen from any distance, as often as it occurs.
-        if is_non_finite_mark(value) {
+        if has_pyramid {
+            colour = distant_colour(block, cell, near, level_f, family, body);
+        } else {
+            // A block without a pyramid (a flying copy of a few cells): one flat colour far away.
+            colour = mix(mix(vec3(0.8), family, 0.5), near, value_detail);
+        }
+        // A value that is not a number is seen from any distance (the pyramid flags its tiles too).
+        if non_finite {
             colour = NON_FINITE_COLOUR;
         }
     }

@@ -145,7 +145,7 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["{}; click: chapter '{}'", "{}; clic: capítulo '{}'", "{}；点击：章节“{}”"],
     ["append the prediction {} and run again", "añadir la predicción {} y ejecutar de nuevo", "追加预测 {} 并重新运行"],
     ["{}: such cells are drawn magenta", "{}: esas celdas se dibujan en magenta", "{}：这些单元格以品红色绘制"],
-    ["values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.", "valores: {} números (los pesos de GPT-2, o las activaciones más grandes de un texto largo) se dibujan\ncomo bloques sin sus valores: demasiados para un solo búfer. Al pasar el puntero se ven todos.", "数值：{} 个数（GPT-2 的权重，或长文本中最大的激活值）\n只画出块、不画数值：一个数值缓冲区放不下。悬停可查看全部。"],
+    ["values: {} weights are drawn as the average colours of tiles of cells, not cell by cell:\nall of them would not fit in the GPU's memory. Hover shows each one exactly.", "valores: {} pesos se dibujan con el color medio de bloques de celdas, no celda a celda:\nno cabrían todos en la memoria de la GPU. Al pasar el puntero se ve cada uno exacto.", "数值：{} 个权重按单元格小块的平均色绘制，不逐个画出：\nGPU 内存放不下全部数值。悬停可查看每个权重的值。"],
     ["masked", "enmascarado", "被遮蔽"],
     ["input token", "token de entrada", "输入词元"],
     ["token embedding + position embedding", "embedding de token + embedding de posición", "词元嵌入 + 位置嵌入"],

@@ -19,11 +19,11 @@ use bevy_egui::egui::{self, Color32, Pos2, Stroke};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
 use super::hover::{CARD_FILL, CardBody, Explanations, card_position, source_focus};
-use super::material::{BlockDescriptor, write_descriptor};
+use super::material::{BlockDescriptor, BlockMaterial, write_descriptor};
 use super::pick::{CellRef, cell_center_world};
 use super::scene::{BlockMesh, BlockScene, RevealWindow, SceneEntity, SceneValues, block_descriptor};
+use super::pages::PackedValues;
 use super::tour_player::AppliedTour;
-use super::values::PackedValues;
 use crate::explain::walk;
 use crate::layout::{CELL, Layout};
 use crate::tour::timeline::{cells_region, region_cell, sweep_position, walk_shown};
@@ -227,8 +227,10 @@ pub fn flight_box(layout: &Layout, frame: &TourFrame, flight: &FlightFrame) -> (
 fn copy_descriptor(layout: &Layout, packed: &PackedValues, flight: &FlightFrame) -> BlockDescriptor {
     let block = &layout.blocks[flight.from_block];
     let (min, size) = cells_region(flight.from, block.cells);
-    let mut descriptor = block_descriptor(block, packed, Default::default());
+    let mut descriptor = block_descriptor(layout, flight.from_block, packed, Default::default());
     descriptor.cells = UVec4::new(size[0], size[1], size[2], 0);
+    // The pyramid's tiles are the whole block's; a copy of a few cells is drawn from its values.
+    descriptor.pyramid.x = -1;
     if descriptor.strides.w >= 0 {
         let step = descriptor.strides;
         descriptor.strides.w += min[0] as i32 * step.x + min[1] as i32 * step.y + min[2] as i32 * step.z;
@@ -244,7 +246,7 @@ fn place_flights(
     (applied, packed): (Res<AppliedTour>, Res<PackedValues>),
     scene: Option<Res<BlockScene>>,
     mesh: Option<Res<BlockMesh>>,
-    mut copies: Query<(&FlyCopy, &mut Transform, &mut Visibility)>,
+    mut copies: Query<(&FlyCopy, &mut Transform, &mut Visibility, &mut MeshMaterial3d<BlockMaterial>)>,
     mut descriptors: ResMut<FlightDescriptors>,
 ) {
     let (Some(frame), Some(scene), Some(mesh)) = (&applied.frame, scene, mesh) else { return };
@@ -255,7 +257,7 @@ fn place_flights(
     if copies.is_empty() && !frame.flights.is_empty() {
         for slot in 0..FLY_SLOTS {
             let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity, FlyCopy { slot });
-            let drawn = (Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.opaque.clone()), MeshTag(first_tag + slot as u32));
+            let drawn = (Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.material(0, false)), MeshTag(first_tag + slot as u32));
             commands.spawn((drawn, Transform::default(), parked));
         }
     }
@@ -263,11 +265,18 @@ fn place_flights(
     for (slot, flight) in frame.flights.iter().take(FLY_SLOTS).enumerate() {
         slots[slot] = Some(copy_descriptor(&scene.layout, &packed, flight));
     }
-    for (copy, mut transform, mut visibility) in &mut copies {
+    for (copy, mut transform, mut visibility, mut material) in &mut copies {
         let wanted = match frame.flights.get(copy.slot) {
             Some(flight) => {
                 let (min, max) = flight_box(&scene.layout, frame, flight);
                 transform.set_if_neq(super::scene::box_transform(min, max));
+                // A copy reads its source's values, so it is drawn with the material of their page.
+                let tensor = &scene.layout.blocks[flight.from_block].tensor;
+                let page = packed.tensors.get(tensor).map_or(0, |tensor| tensor.page);
+                let source_material = scene.material(page, false);
+                if material.0 != source_material {
+                    material.0 = source_material;
+                }
                 Visibility::Inherited
             }
             None => Visibility::Hidden,

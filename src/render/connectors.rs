@@ -13,7 +13,7 @@ use bevy::mesh::MeshTag;
 use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
 
-use super::material::{BlockDescriptor, BlockMaterial, descriptors_buffer, values_buffer, write_descriptor};
+use super::material::{BlockDescriptor, BlockMaterial, descriptors_buffer, page_buffer, write_descriptor};
 use super::scene::{Block, BlockMesh, BlockScene, BlockStyle, SceneEntity};
 use crate::layout::connectors::{Connector, route_connectors};
 use crate::layout::CELL;
@@ -93,7 +93,8 @@ fn spawn_connectors(
     let tail_rods = if routed.is_empty() { 0 } else { TAIL_RODS };
     descriptors.extend((0..tail_rods).map(|_| rod_descriptor(true)));
     let descriptors = buffers.add(descriptors_buffer(&descriptors));
-    let material = materials.add(BlockMaterial { descriptors: descriptors.clone(), values: buffers.add(values_buffer(&[])), blend: false });
+    let no_values = buffers.add(page_buffer(&[]));
+    let material = materials.add(BlockMaterial { descriptors: descriptors.clone(), page_a: no_values.clone(), page_b: no_values, blend: false });
     for (tag, &(connector, a, b)) in rods.iter().enumerate() {
         let half = Vec3::splat(THICKNESS * CELL / 2.0);
         commands.spawn((
@@ -232,5 +233,6 @@ fn rod_descriptor(lit: bool) -> BlockDescriptor {
         focus: BlockDescriptor::NO_FOCUS,
         window: BlockDescriptor::NO_WINDOW,
         window_size: UVec4::ZERO,
+        pyramid: BlockDescriptor::NO_PYRAMID,
     }
 }

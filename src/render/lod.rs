@@ -14,7 +14,7 @@ use bevy::window::PrimaryWindow;
 use std::collections::HashSet;
 
 use super::material::BlockMaterial;
-use super::scene::{BlockMesh, BlockScene, BlockStyle};
+use super::scene::{BlockMesh, BlockScene, BlockStyle, ValuePage};
 use crate::layout::{Family, Layout};
 
 /// A layer whose bounding sphere is smaller than this on screen (radius, pixels) is drawn as proxies.
@@ -239,7 +239,7 @@ fn apply_level_of_detail(
     mut state: ResMut<LodState>,
     cameras: Query<(&GlobalTransform, &Projection, &Camera)>,
     window: Query<&Window, With<PrimaryWindow>>,
-    styles: Query<&BlockStyle>,
+    styles: Query<(&BlockStyle, &ValuePage)>,
 ) {
     let (Some(scene), Some(mesh)) = (scene, mesh) else { return };
     let Some((transform, projection, camera)) = cameras.iter().find(|(.., camera)| camera.is_active) else { return };
@@ -275,13 +275,13 @@ fn apply_level_of_detail(
 
     for index in shown_blocks {
         let entity = scene.blocks[index as usize];
-        let faded = styles.get(entity).is_ok_and(|style| style.opacity < 1.0);
-        let material = if faded { scene.blended.clone() } else { scene.opaque.clone() };
+        let (faded, page) = styles.get(entity).map_or((false, 0), |(style, page)| (style.opacity < 1.0, page.0));
+        let material = scene.material(page, faded);
         commands.entity(entity).insert((Mesh3d(mesh.0.clone()), MeshMaterial3d(material), Visibility::Inherited));
     }
     for index in shown_proxies {
         let entity = scene.proxies[index as usize];
-        commands.entity(entity).insert((Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.opaque.clone()), Visibility::Inherited));
+        commands.entity(entity).insert((Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.material(0, false)), Visibility::Inherited));
     }
     let parked = hidden_blocks.iter().map(|&i| scene.blocks[i as usize]).chain(hidden_proxies.iter().map(|&i| scene.proxies[i as usize]));
     for entity in parked {

@@ -1,8 +1,9 @@
 //! The one material every block is drawn with, and the per-block data its shader reads.
 //!
-//! All blocks share one cube mesh and one of two `BlockMaterial` instances (opaque, or blended for
-//! blocks a tour fades) over the same two storage buffers, so Bevy batches them into instanced
-//! draws. Each entity's `MeshTag` indexes `descriptors`.
+//! All blocks share one cube mesh and the descriptor buffer; each entity's `MeshTag` indexes it.
+//! The values lie in pages (`pages`): a `BlockMaterial` binds two neighbouring pages, and there are
+//! two per page (opaque, and blended for blocks a tour fades), so Bevy batches the blocks into an
+//! instanced draw per page and blending, not per block.
 
 use bevy::asset::{load_internal_asset, uuid_handle};
 use bevy::math::{IVec4, UVec4, Vec4};
@@ -20,8 +21,8 @@ pub const BLOCKS_SHADER: Handle<Shader> = uuid_handle!("6f1d2a8e-3c4b-4f6a-9e1d-
 pub struct BlockDescriptor {
     /// x, y, z: cell counts; w: flags (`PROXY`).
     pub cells: UVec4,
-    /// x, y, z: step in the value buffer per cell along each axis; w: index of cell (0, 0, 0), or
-    /// `NO_VALUES`.
+    /// x, y, z: step in the values per cell along each axis; w: index of cell (0, 0, 0)'s 16-bit
+    /// value counted from the start of the material's first page, or `NO_VALUES`.
     pub strides: IVec4,
     /// rgb: the colour family (linear); a: opacity.
     pub colour: Vec4,
@@ -36,6 +37,9 @@ pub struct BlockDescriptor {
     pub window: IVec4,
     /// x, y, z: the size of that box in cells (0 for none).
     pub window_size: UVec4,
+    /// x: the block's pyramid's first word, counted from the start of the material's first page, or
+    /// −1 for none; y: its first level stored; z: its top level; w: words in a page.
+    pub pyramid: IVec4,
 }
 
 impl BlockDescriptor {
@@ -47,15 +51,22 @@ impl BlockDescriptor {
     pub const NO_FOCUS: IVec4 = IVec4::new(-1, -1, -1, 0);
     /// `window` when no extra cells are computed.
     pub const NO_WINDOW: IVec4 = IVec4::new(0, 0, 0, 0);
+    /// `pyramid` for a block drawn without values.
+    pub const NO_PYRAMID: IVec4 = IVec4::new(-1, 0, 0, 1);
 }
 
-/// The material of every block. Two instances exist, differing only in `blend`.
+/// The material of the blocks whose values start in `page_a`. Two exist per page, differing only in
+/// `blend`.
 #[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
 pub struct BlockMaterial {
     #[storage(0, read_only)]
     pub descriptors: Handle<ShaderBuffer>,
-    #[storage(1, read_only)]
-    pub values: Handle<ShaderBuffer>,
+    /// A page of values and pyramids, and the next (or the same page again, for the last one): a
+    /// block's words start in the first and may run on into the second.
+    #[storage(1, read_only, visibility(fragment))]
+    pub page_a: Handle<ShaderBuffer>,
+    #[storage(2, read_only, visibility(fragment))]
+    pub page_b: Handle<ShaderBuffer>,
     /// Blended (drawn after the opaque blocks, no depth writes) for blocks that are faded.
     pub blend: bool,
 }
@@ -115,14 +126,20 @@ pub fn block_mesh() -> Mesh {
     mesh
 }
 
-/// A storage buffer holding `values` as little-endian f32 (at least one, as a binding cannot be empty).
-pub fn values_buffer(values: &[f32]) -> ShaderBuffer {
-    let bytes: Vec<u8> = if values.is_empty() {
-        f32::NAN.to_le_bytes().to_vec()
-    } else {
-        values.iter().flat_map(|v| v.to_le_bytes()).collect()
-    };
-    ShaderBuffer::new(&bytes, Default::default())
+/// A storage buffer holding a page's words (at least one, as a binding cannot be empty). Its bytes
+/// go to the render world and leave the main world's asset: the pages are kept once, in
+/// `PackedValues`, not in three copies of up to 128 MiB each.
+pub fn page_buffer(words: &[u32]) -> ShaderBuffer {
+    let bytes: Vec<u8> = if words.is_empty() { vec![0; 4] } else { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
+    let mut buffer = ShaderBuffer::new(&bytes, bevy::asset::RenderAssetUsages::RENDER_WORLD);
+    // Its size stays readable in the main world once the bytes have gone (`stats` counts it).
+    buffer.buffer_description.size = bytes.len() as u64;
+    buffer
+}
+
+/// The bytes `page_buffer` makes of a page of `words` words.
+pub fn page_bytes(words: usize) -> usize {
+    4 * words.max(1)
 }
 
 /// Overwrites descriptor `index` in the bytes of a descriptor buffer, where the shader reads it.
@@ -143,6 +160,7 @@ pub fn descriptors_buffer(descriptors: &[BlockDescriptor]) -> ShaderBuffer {
             focus: BlockDescriptor::NO_FOCUS,
             window: BlockDescriptor::NO_WINDOW,
             window_size: UVec4::ZERO,
+            pyramid: BlockDescriptor::NO_PYRAMID,
         }])
     } else {
         ShaderBuffer::from(descriptors.to_vec())

@@ -30,6 +30,7 @@ pub mod model_map;
 // Offscreen rendering drives the app loop itself, with threads: native only.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod offscreen;
+pub mod pages;
 pub mod pick;
 pub mod sampling;
 pub mod scene;

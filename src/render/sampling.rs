@@ -11,7 +11,7 @@ use bevy_egui::egui;
 
 use super::language::Language;
 use super::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
-use super::values::{PackedValues, repack};
+use super::pages::{PackedValues, repack};
 use crate::model::sampling::{SplitMix64, Sampling, fresh_seed, sample};
 
 /// What the reader (or the tour) chose, and the seed of the next draw.

@@ -2,9 +2,10 @@
 //! material, with per-block data in a storage buffer of descriptors indexed by `MeshTag`.
 //!
 //! `SceneSource` says what to show. Changing its model despawns the scene and spawns the new one;
-//! changing its input or weights reruns the forward pass and refills `PackedValues`. Each block's
-//! look is its `BlockStyle` component; the descriptor buffer is written from the styles and the
-//! packed values whenever either changes, in place, so that Bevy's asset change detection uploads it.
+//! changing its input or weights reruns the forward pass and refills `PackedValues`, whose pages
+//! that changed are uploaded. Each block's look is its `BlockStyle` component, and the page its
+//! values start in its `ValuePage`; the descriptor buffer is written from the styles and the packed
+//! values whenever either changes, in place, so that Bevy's asset change detection uploads it.
 
 use std::sync::Arc;
 
@@ -16,9 +17,10 @@ use bevy::render::storage::ShaderBuffer;
 
 use super::lod::{self, LodPlan};
 use super::material::{
-    BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, values_buffer, write_descriptor,
+    BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes, write_descriptor,
 };
-use super::values::{ForwardWorker, PackedValues, pack_values};
+use super::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values};
+use super::values::ForwardWorker;
 use crate::layout::{self, Layout};
 use crate::model::{Activations, GptConfig, Weights};
 
@@ -54,6 +56,10 @@ pub struct Block {
 pub struct LodProxy {
     pub index: u32,
 }
+
+/// The page a block's values start in: it is drawn with that page's material.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValuePage(pub u32);
 
 /// Everything spawned for the current model, despawned together when the model changes.
 #[derive(Component, Clone, Copy, Debug, Default)]
@@ -116,7 +122,7 @@ pub struct SceneValues {
     /// The forward pass's own activations.
     pub forward: Option<Arc<Activations>>,
     pub state: ValuesState,
-    /// Values drawn without their numbers: too many for the value buffer (GPT-2's 124M weights).
+    /// Values drawn only as the averages of their tiles: too many for the pages (GPT-2 XL's weights).
     pub values_left_out: u64,
     /// Where the weights or the last forward pass hold NaN or infinite values (drawn magenta), in words.
     pub non_finite: Vec<String>,
@@ -133,15 +139,30 @@ pub struct BlockScene {
     pub lod: LodPlan,
     /// One `BlockDescriptor` per block, then one per proxy, then one per flying copy, by `MeshTag`.
     pub descriptor_buffer: Handle<ShaderBuffer>,
-    pub value_buffer: Handle<ShaderBuffer>,
-    pub opaque: Handle<BlockMaterial>,
-    pub blended: Handle<BlockMaterial>,
+    /// The GPU's copies of `PackedValues::pages` (one empty page before there are values).
+    pub pages: Vec<UploadedPage>,
+    /// By page: the opaque and the blended material of the blocks whose values start in it.
+    pub materials: Vec<[Handle<BlockMaterial>; 2]>,
+}
+
+/// A page on the GPU: its buffer, its size, and the `PackedValues::versions` entry it holds.
+#[derive(Clone, Debug)]
+pub struct UploadedPage {
+    pub buffer: Handle<ShaderBuffer>,
+    pub bytes: usize,
+    pub version: Option<u64>,
 }
 
 impl BlockScene {
     /// The scene's identity: a new scene has new entities, and what was applied to the old one is gone.
     pub fn id(&self) -> usize {
         Arc::as_ptr(&self.layout) as usize
+    }
+
+    /// The material of blocks whose values start in `page`, blended for a faded block.
+    pub fn material(&self, page: u32, faded: bool) -> Handle<BlockMaterial> {
+        let pair = self.materials.get(page as usize).or(self.materials.first()).expect("a scene has a material from its start");
+        pair[faded as usize].clone()
     }
 }
 
@@ -158,6 +179,7 @@ impl Plugin for ScenePlugin {
             .insert_resource(ForwardWorker::spawn())
             .init_resource::<SceneValues>()
             .init_resource::<PackedValues>()
+            .init_resource::<Paging>()
             .add_systems(Startup, create_block_mesh)
             .add_systems(
                 Update,
@@ -169,7 +191,9 @@ impl Plugin for ScenePlugin {
             // draws the styles it set.
             .add_systems(
                 PostUpdate,
-                (upload_values, write_all_descriptors, write_changed_descriptors, choose_materials).chain().in_set(DescriptorsWritten),
+                (upload_values, assign_pages, write_all_descriptors, write_changed_descriptors, choose_materials)
+                    .chain()
+                    .in_set(DescriptorsWritten),
             );
     }
 }
@@ -227,9 +251,14 @@ fn spawn_scene(
     // Buffers of their final sizes from the start: a GPU buffer that grows would need new bind groups.
     let descriptors = all_descriptors(&layout, &lod, &PackedValues::default(), |_| BlockStyle::default());
     let descriptor_buffer = buffers.add(descriptors_buffer(&descriptors));
-    let value_buffer = buffers.add(values_buffer(&[]));
-    let opaque = materials.add(BlockMaterial { descriptors: descriptor_buffer.clone(), values: value_buffer.clone(), blend: false });
-    let blended = materials.add(BlockMaterial { descriptors: descriptor_buffer.clone(), values: value_buffer.clone(), blend: true });
+    let empty = UploadedPage { buffer: buffers.add(page_buffer(&[])), bytes: page_bytes(0), version: None };
+    let material = |blend: bool| BlockMaterial {
+        descriptors: descriptor_buffer.clone(),
+        page_a: empty.buffer.clone(),
+        page_b: empty.buffer.clone(),
+        blend,
+    };
+    let pair = [materials.add(material(false)), materials.add(material(true))];
 
     let blocks = layout
         .blocks
@@ -240,7 +269,8 @@ fn spawn_scene(
             // Parked: `lod` gives a block its mesh and material when it is shown.
             let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity);
             let bundle = (MeshTag(index as u32), box_transform(min, min + Vec3::from(block.size())), parked);
-            commands.spawn((bundle, Name::new(block.name.clone()), Block { index: index as u32 }, BlockStyle::default())).id()
+            let parts = (Block { index: index as u32 }, BlockStyle::default(), ValuePage::default());
+            commands.spawn((bundle, Name::new(block.name.clone()), parts)).id()
         })
         .collect();
     let first_proxy_tag = layout.blocks.len() as u32;
@@ -254,7 +284,7 @@ fn spawn_scene(
             commands.spawn((tag, box_transform(proxy.min, proxy.max), parked, LodProxy { index: index as u32 })).id()
         })
         .collect();
-    BlockScene { layout, blocks, proxies, lod, descriptor_buffer, value_buffer, opaque, blended }
+    BlockScene { layout, blocks, proxies, lod, descriptor_buffer, pages: vec![empty], materials: vec![pair] }
 }
 
 /// The unit cube's transform that makes it the box min..max.
@@ -268,7 +298,7 @@ fn start_forward_pass(
     source: Res<SceneSource>,
     scene: Option<Res<BlockScene>>,
     mut values: ResMut<SceneValues>,
-    mut packed: ResMut<PackedValues>,
+    (mut packed, paging): (ResMut<PackedValues>, Res<Paging>),
     mut worker: ResMut<ForwardWorker>,
 ) {
     values.state = match &source.weights {
@@ -285,12 +315,13 @@ fn start_forward_pass(
         values.activations = None;
         values.forward = None;
         values.non_finite.clear();
-        *packed = pack_values(&scene.layout, source.weights.as_deref(), None);
+        *packed = pack_values(&scene.layout, source.weights.as_deref(), None, *paging);
         values.values_left_out = packed.left_out;
     }
 }
 
-/// Takes the newest forward pass and packs its activations with the weights.
+/// Takes the newest forward pass and writes its activations where `start_forward_pass` kept room
+/// for them beside the weights.
 fn receive_values(
     scene: Option<Res<BlockScene>>,
     worker: Res<ForwardWorker>,
@@ -304,8 +335,7 @@ fn receive_values(
     }
     match result.activations {
         Ok(activations) => {
-            *packed = pack_values(&scene.layout, values.weights.as_deref(), Some(&activations));
-            values.values_left_out = packed.left_out;
+            fill_activations(&mut packed, &scene.layout, &activations);
             let activations = Arc::new(activations);
             values.forward = Some(activations.clone());
             values.activations = Some(activations);
@@ -322,8 +352,8 @@ fn receive_values(
     }
 }
 
-/// New packed values reach the GPU: written into the value buffer when they fit it, else into a
-/// new buffer that both materials then read.
+/// The pages that changed reach the GPU: written into their buffers when the size is the same,
+/// else into new buffers that the materials then bind. A material exists per page.
 fn upload_values(
     packed: Res<PackedValues>,
     scene: Option<ResMut<BlockScene>>,
@@ -334,27 +364,55 @@ fn upload_values(
     if !packed.is_changed() {
         return;
     }
-    let fits = buffers.get(&scene.value_buffer).is_some_and(|buffer| buffer_len(buffer) == values_len(&packed.values));
-    if fits && let Some(mut buffer) = buffers.get_mut(&scene.value_buffer) {
-        // Same size: Bevy writes into the existing GPU buffer, the bind groups stay valid.
-        *buffer = values_buffer(&packed.values);
-        return;
+    for (index, words) in packed.pages.iter().enumerate() {
+        let version = Some(packed.versions[index]);
+        let bytes = page_bytes(words.len());
+        match scene.pages.get_mut(index) {
+            Some(page) if page.version == version && page.bytes == bytes => continue,
+            // Same size: Bevy writes into the existing GPU buffer, the bind groups stay valid.
+            Some(page) if page.bytes == bytes => {
+                if let Some(mut buffer) = buffers.get_mut(&page.buffer) {
+                    *buffer = page_buffer(words);
+                }
+                page.version = version;
+            }
+            Some(page) => *page = UploadedPage { buffer: buffers.add(page_buffer(words)), bytes, version },
+            None => scene.pages.push(UploadedPage { buffer: buffers.add(page_buffer(words)), bytes, version }),
+        }
     }
-    scene.value_buffer = buffers.add(values_buffer(&packed.values));
-    for material in [&scene.opaque, &scene.blended] {
-        if let Some(mut material) = materials.get_mut(material) {
-            material.values = scene.value_buffer.clone();
+    let pages = packed.pages.len().max(1);
+    scene.pages.truncate(pages);
+    while scene.materials.len() < pages {
+        let descriptors = scene.descriptor_buffer.clone();
+        let empty = scene.pages[0].buffer.clone();
+        let material = |blend| BlockMaterial { descriptors: descriptors.clone(), page_a: empty.clone(), page_b: empty.clone(), blend };
+        let pair = [materials.add(material(false)), materials.add(material(true))];
+        scene.materials.push(pair);
+    }
+    for (index, pair) in scene.materials.iter().enumerate().take(pages) {
+        let page_a = &scene.pages[index].buffer;
+        let page_b = &scene.pages[(index + 1).min(pages - 1)].buffer;
+        for handle in pair {
+            let stale = materials.get(handle).is_some_and(|m| m.page_a != *page_a || m.page_b != *page_b);
+            if stale && let Some(mut material) = materials.get_mut(handle) {
+                material.page_a = page_a.clone();
+                material.page_b = page_b.clone();
+            }
         }
     }
 }
 
-fn buffer_len(buffer: &ShaderBuffer) -> usize {
-    buffer.data.as_ref().map_or(0, Vec::len)
-}
-
-/// The bytes `values_buffer` makes of `values`.
-fn values_len(values: &[f32]) -> usize {
-    4 * values.len().max(1)
+/// Each block is drawn with the material of the page its values start in.
+fn assign_pages(scene: Option<Res<BlockScene>>, packed: Res<PackedValues>, mut blocks: Query<(&Block, &mut ValuePage)>) {
+    let Some(scene) = scene else { return };
+    if !packed.is_changed() {
+        return;
+    }
+    for (block, mut page) in &mut blocks {
+        let Some(layout_block) = scene.layout.blocks.get(block.index as usize) else { continue };
+        let wanted = packed.tensors.get(&layout_block.tensor).map_or(0, |tensor| tensor.page);
+        page.set_if_neq(ValuePage(wanted));
+    }
 }
 
 /// Every descriptor, by `MeshTag`: the blocks with their styles, then the proxies, then room for
@@ -365,7 +423,7 @@ fn all_descriptors(
     packed: &PackedValues,
     style: impl Fn(usize) -> BlockStyle,
 ) -> Vec<BlockDescriptor> {
-    let blocks = layout.blocks.iter().enumerate().map(|(index, block)| block_descriptor(block, packed, style(index)));
+    let blocks = (0..layout.blocks.len()).map(|index| block_descriptor(layout, index, packed, style(index)));
     let copies = (0..super::compute::FLY_SLOTS).map(|_| proxy_descriptor(layout::Family::Activation));
     blocks.chain(lod.proxies.iter().map(|proxy| proxy_descriptor(proxy.family))).chain(copies).collect()
 }
@@ -409,42 +467,51 @@ fn write_changed_descriptors(
     let Some(mut buffer) = buffers.get_mut(&scene.descriptor_buffer) else { return };
     let Some(bytes) = buffer.data.as_mut() else { return };
     for (block, style) in &changed {
-        let Some(layout_block) = scene.layout.blocks.get(block.index as usize) else { continue };
-        write_descriptor(bytes, block.index as usize, &block_descriptor(layout_block, &packed, *style));
+        if block.index as usize >= scene.layout.blocks.len() {
+            continue;
+        }
+        write_descriptor(bytes, block.index as usize, &block_descriptor(&scene.layout, block.index as usize, &packed, *style));
     }
 }
 
-/// Faded blocks move to the blended material and back. A parked block (no material) gets the
-/// right one when `lod` shows it.
+/// Blocks whose style or page changed.
+type RestyledOrRepaged = Or<(Changed<BlockStyle>, Changed<ValuePage>)>;
+
+/// Faded blocks move to the blended material and back, and blocks whose values moved to another
+/// page to its material. A parked block (no material) gets the right one when `lod` shows it.
 fn choose_materials(
     scene: Option<Res<BlockScene>>,
-    mut changed: Query<(&BlockStyle, &mut MeshMaterial3d<BlockMaterial>), Changed<BlockStyle>>,
+    mut changed: Query<(&BlockStyle, &ValuePage, &mut MeshMaterial3d<BlockMaterial>), RestyledOrRepaged>,
 ) {
     let Some(scene) = scene else { return };
-    for (style, mut material) in &mut changed {
-        let wanted = if style.opacity < 1.0 { &scene.blended } else { &scene.opaque };
-        if material.0 != *wanted {
-            material.0 = wanted.clone();
+    for (style, page, mut material) in &mut changed {
+        let wanted = scene.material(page.0, style.opacity < 1.0);
+        if material.0 != wanted {
+            material.0 = wanted;
         }
     }
 }
 
-/// What the shader needs of one block: cells, where its values are, colour family and style.
-pub fn block_descriptor(block: &layout::Block, packed: &PackedValues, style: BlockStyle) -> BlockDescriptor {
+/// What the shader needs of layout block `index`: cells, where its values and its pyramid are
+/// (counted from the start of its page), colour family and style.
+pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, style: BlockStyle) -> BlockDescriptor {
+    let block = &layout.blocks[index];
     let [r, g, b] = family_colour(block.family());
     let tensor = packed.tensors.get(&block.tensor).filter(|tensor| tensor.computed && style.show_values);
-    let (strides, scale) = match tensor {
+    let (strides, scale, pyramid) = match tensor {
         Some(tensor) => {
+            let page_start = packed.page_start(tensor.page) as i64;
             // The cell → element map is linear, so three steps and a base describe it.
-            let origin = block.tensor_offset([0, 0, 0]) as i64;
-            let step = |axis: usize| {
-                let mut cell = [0u32; 3];
-                cell[axis] = 1;
-                (block.tensor_offset(cell) as i64 - origin) as i32
-            };
-            (IVec4::new(step(0), step(1), step(2), (tensor.base as i64 + origin) as i32), tensor.scale)
+            let (origin, [x, y, z]) = cell_strides(block);
+            let base = if tensor.finest == 0 { (tensor.base as i64 - 2 * page_start + origin) as i32 } else { BlockDescriptor::NO_VALUES };
+            let none = IVec4::new(-1, 0, 0, packed.page_words as i32);
+            let pyramid = packed.pyramids.get(index).copied().flatten().map_or(none, |pyramid| {
+                let at = (pyramid.base as i64 - page_start) as i32;
+                IVec4::new(at, pyramid.first as i32, pyramid.top as i32, packed.page_words as i32)
+            });
+            (IVec4::new(x as i32, y as i32, z as i32, base), tensor.scale, pyramid)
         }
-        None => (IVec4::new(0, 0, 0, BlockDescriptor::NO_VALUES), 1.0),
+        None => (IVec4::new(0, 0, 0, BlockDescriptor::NO_VALUES), 1.0, BlockDescriptor::NO_PYRAMID),
     };
     BlockDescriptor {
         cells: UVec4::new(block.cells[0], block.cells[1], block.cells[2], 0),
@@ -463,6 +530,7 @@ pub fn block_descriptor(block: &layout::Block, packed: &PackedValues, style: Blo
             IVec4::new(x, y, z, window.revealed.min(i32::MAX as u32) as i32)
         }),
         window_size: style.window.map_or(UVec4::ZERO, |window| UVec4::new(window.size[0], window.size[1], window.size[2], 0)),
+        pyramid,
     }
 }
 
@@ -483,5 +551,6 @@ pub fn proxy_descriptor(family: layout::Family) -> BlockDescriptor {
         focus: BlockDescriptor::NO_FOCUS,
         window: BlockDescriptor::NO_WINDOW,
         window_size: UVec4::ZERO,
+        pyramid: BlockDescriptor::NO_PYRAMID,
     }
 }

@@ -144,7 +144,7 @@ fn model_card(
                     Some(ValuesState::StructureOnly) => language.tr("structure only: no weights for this preset, no values").to_string(),
                     Some(ValuesState::Computing(_)) => language.tr("running the model…").to_string(),
                     Some(ValuesState::Ready) if values.values_left_out > 0 => language.fill(
-                        "values: {} numbers (GPT-2's weights, or the largest activations of a long text) are drawn\nas blocks without their values: too many for one value buffer. Hover shows them all.",
+                        "values: {} weights are drawn as the average colours of tiles of cells, not cell by cell:\nall of them would not fit in the GPU's memory. Hover shows each one exactly.",
                         &[&layout::group_digits(values.values_left_out)],
                     ),
                     Some(ValuesState::Ready) => language.tr("values: weights and this input's activations").to_string(),

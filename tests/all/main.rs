@@ -17,6 +17,7 @@ mod layout;
 mod model;
 mod model_map;
 mod nonfinite;
+mod pages;
 mod pick;
 mod render;
 mod sampling;

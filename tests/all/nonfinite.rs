@@ -9,7 +9,7 @@ use llmviz::model::names::activation_shapes;
 use llmviz::model::{BackendKind, LoadedModel, NonFinite, Weights};
 use llmviz::render::offscreen::Offscreen;
 use llmviz::render::scene::{SceneSource, SceneValues};
-use llmviz::render::values::{NON_FINITE_MARK, pack_values};
+use llmviz::render::pages::{NON_FINITE_MARK, Paging, pack_values};
 use llmviz::render::view::CameraChoice;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
@@ -109,11 +109,12 @@ fn non_finite_values_are_packed_as_the_mark_and_masked_scores_stay_empty() {
     let (weights, _) = nan_weights();
     let layout = layout::build(&weights.config);
     let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&[2, 1, 0]).unwrap();
-    let packed = pack_values(&layout, Some(&weights), Some(&activations));
-    let value = |name: &str, offset: usize| packed.values[packed.tensors[name].base + offset];
+    let packed = pack_values(&layout, Some(&weights), Some(&activations), Paging::default());
+    let value = |name: &str, offset: usize| packed.value(packed.tensors[name].base + offset).unwrap();
     let c_fc = &weights.tensors["transformer.h.1.mlp.c_fc.weight"];
     assert_eq!(value("transformer.h.1.mlp.c_fc.weight", c_fc.offset(&[3, 7]).unwrap()), NON_FINITE_MARK);
-    assert_eq!(value("transformer.h.1.mlp.c_fc.weight", c_fc.offset(&[3, 6]).unwrap()), c_fc.get(&[3, 6]).unwrap());
+    let stored = half::f16::from_f32(c_fc.get(&[3, 6]).unwrap()).to_f32();
+    assert_eq!(value("transformer.h.1.mlp.c_fc.weight", c_fc.offset(&[3, 6]).unwrap()), stored);
     // block1.fc is [T, 4C] in the layout, the full context: position 0's column 3 is marked, a
     // position past the input stays NaN (an empty cell).
     let width = activations.tensors["block1.fc"].shape[1];

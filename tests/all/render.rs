@@ -8,7 +8,7 @@ use llmviz::model::{GptConfig, Weights};
 use llmviz::render::lod::{self, LayerDetail, LodView};
 use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::SceneSource;
-use llmviz::render::values::pack_values;
+use llmviz::render::pages::{Paging, pack_values};
 use llmviz::render::view::{CameraChoice, ViewPoint};
 use llmviz::cli::parse_size;
 use llmviz::render::scene_source;
@@ -183,15 +183,16 @@ fn activations_past_the_input_are_packed_as_nan() {
     let layout = layout::build(&weights.config);
     let model = llmviz::model::LoadedModel::new(&weights, llmviz::model::BackendKind::Ndarray);
     let activations = model.activations(&[2, 1, 0]).unwrap();
-    let packed = pack_values(&layout, Some(&weights), Some(&activations));
+    let packed = pack_values(&layout, Some(&weights), Some(&activations), Paging::default());
     let x = packed.tensors["x"];
     let c = weights.config.n_embd;
     let t = weights.config.block_size;
-    let row = |position: usize| &packed.values[x.base + position * c..x.base + (position + 1) * c];
-    assert_eq!(row(1), &activations.tensors["x"].data[c..2 * c]);
+    let row = |position: usize| packed.values(x.base + position * c, c);
+    let as_f16 = |values: &[f32]| values.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect::<Vec<_>>();
+    assert_eq!(row(1), as_f16(&activations.tensors["x"].data[c..2 * c]));
     assert!(row(3).iter().all(|v| v.is_nan()) && row(t - 1).iter().all(|v| v.is_nan()));
-    let weights_only = pack_values(&layout, Some(&weights), None);
-    assert_eq!(weights_only.values.len(), packed.values.len(), "the buffer keeps its size when activations arrive");
+    let weights_only = pack_values(&layout, Some(&weights), None, Paging::default());
+    assert_eq!(weights_only.bytes(), packed.bytes(), "the pages keep their sizes when activations arrive");
     assert!(!weights_only.tensors["x"].computed && weights_only.tensors["transformer.wte.weight"].computed);
 }
 
@@ -270,7 +271,7 @@ fn a_faded_block_is_blended_with_the_background() {
 #[test]
 fn a_new_input_reruns_the_model_and_refills_the_values() {
     use llmviz::render::scene::SceneValues;
-    use llmviz::render::values::PackedValues;
+    use llmviz::render::pages::PackedValues;
     let _gpu = gpu();
     let source = scene_source("nano", Some("CBABBC")).unwrap();
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
@@ -281,7 +282,7 @@ fn a_new_input_reruns_the_model_and_refills_the_values() {
         let packed = world.resource::<PackedValues>();
         let x = packed.tensors["x"];
         let tokens = world.resource::<SceneValues>().activations.as_ref().unwrap().tokens.clone();
-        (tokens, packed.values[x.base..x.base + 48].to_vec())
+        (tokens, packed.values(x.base, 48))
     };
     let (tokens, first_row) = x_of(&mut offscreen);
     assert_eq!(tokens, vec![2, 1, 0, 1, 1, 2]);

@@ -169,6 +169,11 @@ fn the_output_chapter_shows_one_column_at_several_temperatures() {
     assert!(errors[0].to_string().ends_with("field actions[0].top_k: top_k 0: must be at least 1"), "{}", errors[0]);
 }
 
+/// Values as the value pages hold them: 16-bit floats.
+fn as_f16(values: &[f32]) -> Vec<f32> {
+    values.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+}
+
 /// The scene with the tour at a time of the output chapter: its shown and forward activations,
 /// and the packed `probs` values.
 fn scene_probs(offscreen: &mut llmviz::render::offscreen::Offscreen) -> (Option<Sampling>, Vec<f32>) {
@@ -176,9 +181,9 @@ fn scene_probs(offscreen: &mut llmviz::render::offscreen::Offscreen) -> (Option<
     let values = world.resource::<llmviz::render::scene::SceneValues>();
     assert_eq!(values.forward.as_ref().unwrap().sampling, None, "the forward pass stays as it ran");
     let sampling = values.activations.as_ref().unwrap().sampling;
-    let packed = world.resource::<llmviz::render::values::PackedValues>();
+    let packed = world.resource::<llmviz::render::pages::PackedValues>();
     let entry = packed.tensors["probs"];
-    (sampling, packed.values[entry.base..entry.base + 6 * 3].to_vec())
+    (sampling, packed.values(entry.base, 6 * 3))
 }
 
 #[test]
@@ -199,7 +204,7 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     let (sampling, shown) = scene_probs(&mut offscreen);
     assert_eq!(sampling.map(|s| s.temperature), Some(5.0));
     let expected = forward.resampled(&with(5.0, None, None));
-    assert_eq!(shown, expected.tensors["probs"].data[..18]);
+    assert_eq!(shown, as_f16(&expected.tensors["probs"].data[..18]));
 
     {
         let mut tour = offscreen.world_mut().resource_mut::<TourState>();
@@ -211,7 +216,7 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     }
     let (sampling, shown) = scene_probs(&mut offscreen);
     assert_eq!(sampling, None, "back at temperature 1: the model's own softmax");
-    assert_eq!(shown, forward.tensors["probs"].data[..18]);
+    assert_eq!(shown, as_f16(&forward.tensors["probs"].data[..18]));
     let world = offscreen.world();
     let after = world.resource::<llmviz::render::scene::SceneValues>().forward.clone().unwrap();
     assert!(std::sync::Arc::ptr_eq(&forward, &after), "no forward pass was run again");
