@@ -3,7 +3,8 @@
 //!
 //! Only what talks to the page lives here:
 //! - `DeepLink`: `?model=gpt3`, `?input=CBABBC`, `?tour=nano-gpt&chapter=self-attention&step=2`,
-//!   read at start and rewritten as the reader moves, so the address can be shared;
+//!   `?weights=URL&text=...` (a GPT-2 folder the page downloaded, see web/index.html), read at
+//!   start and rewritten as the reader moves, so the address can be shared;
 //! - in the browser only (`browser`): the page's entry point, the canvas, the default model the
 //!   page fetched, the loading progress it reports to the page, and the address bar (history).
 //!
@@ -29,6 +30,10 @@ pub struct DeepLink {
     pub step: Option<usize>,
     /// The language, as `i18n::known_language` reads it: `es`, `zh-CN`.
     pub lang: Option<&'static str>,
+    /// A checkpoint folder (or `.safetensors` file) the page downloads and opens, by URL.
+    pub weights: Option<String>,
+    /// The text a model that reads text reads.
+    pub text: Option<String>,
 }
 
 impl DeepLink {
@@ -43,6 +48,8 @@ impl DeepLink {
                 "input" => link.input = value(),
                 "tour" => link.tour = value(),
                 "chapter" => link.chapter = value(),
+                "weights" => link.weights = value(),
+                "text" => link.text = value(),
                 "lang" => {
                     let text = value().unwrap_or_default();
                     link.lang = Some(crate::i18n::known_language(&text).ok_or_else(|| {
@@ -76,6 +83,8 @@ impl DeepLink {
             ("step", step.as_ref()),
             ("model", self.model.as_ref()),
             ("input", self.input.as_ref()),
+            ("weights", self.weights.as_ref()),
+            ("text", self.text.as_ref()),
             ("lang", lang.as_ref()),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -177,7 +186,21 @@ mod browser {
         /// downloads beside the .wasm (see `WEB_DEFAULT_MODEL`).
         #[wasm_bindgen(js_namespace = llmviz, js_name = defaultModel)]
         fn page_default_model() -> js_sys::Uint8Array;
+
+        /// `llmviz.userWeights()`: the bytes of the checkpoint `?weights=URL` names (or the files
+        /// the reader picked), which the page downloaded; null when the address names none.
+        #[wasm_bindgen(js_namespace = llmviz, js_name = userWeights)]
+        fn page_user_weights() -> Option<js_sys::Uint8Array>;
+
+        /// `llmviz.userFile(name)`: beside those weights, the text of `config.json` or `vocab.json`
+        /// (null when the folder has none), or for `name` the checkpoint's file name.
+        #[wasm_bindgen(js_namespace = llmviz, js_name = userFile)]
+        fn page_user_file(name: &str) -> Option<String>;
     }
+
+    /// The address of the checkpoint the page opened, kept in the address bar.
+    #[derive(Resource)]
+    struct UserWeights(String);
 
     /// The page's entry point (the binary's `main` in the browser), as `render::app::run_tour_app` natively:
     /// the tour the address names (the nano-gpt tour by default) at its chapter and step, or with
@@ -195,6 +218,13 @@ mod browser {
             page_status("warning", &problem);
             DeepLink::default()
         });
+        if let Some(bytes) = page_user_weights() {
+            match user_source(bytes.to_vec(), &link) {
+                Ok(source) => run(source, None, &link),
+                Err(problem) => page_status("failed", &problem),
+            }
+            return;
+        }
         let tour = match open_tour(&link) {
             Some(Ok(tour)) => Some(tour),
             Some(Err(problem)) => {
@@ -216,6 +246,45 @@ mod browser {
             page_status("warning", &problem.to_string());
             render::scene_source("nano", None).expect("nano with its built-in weights opens")
         });
+        run(source, tour.map(|tour| (tour, view)), &link);
+    }
+
+    /// A checkpoint the page downloaded (`?weights=`): its weights, with Hugging Face's
+    /// `config.json` when given, and for GPT-2 its BPE from `vocab.json`, on `?text=` or the default text.
+    fn user_source(bytes: Vec<u8>, link: &DeepLink) -> Result<SceneSource, String> {
+        let name = page_user_file("name").unwrap_or_else(|| "model.safetensors".into());
+        let config = page_user_file("config.json");
+        let config_path = std::path::Path::new(&name).with_file_name("config.json");
+        let hf_config = config.as_deref().map(|text| (config_path.as_path(), text));
+        let mut weights = Weights::parse_with(std::path::Path::new(&name), &bytes, hf_config).map_err(|error| error.to_string())?;
+        drop(bytes);
+        weights.config = weights.config.with_max_tokens(render::DEFAULT_MAX_TOKENS);
+        if let Some(vocab) = page_user_file("vocab.json") {
+            crate::model::tokenizer::install_gpt2_vocab(&vocab)?;
+        }
+        let config = &weights.config;
+        let tokens = match crate::model::tokenizer::Tokenizer::of(config) {
+            Some(tokenizer) if tokenizer.takes_free_text() => {
+                let text = link.text.as_deref().unwrap_or(render::DEFAULT_TEXT);
+                let (tokens, warning) = crate::render::live_input::read_input(config, text).map_err(|error| format!("?text: {error}"))?;
+                if let Some(warning) = warning {
+                    page_status("warning", &warning);
+                }
+                tokens
+            }
+            Some(_) => crate::model::vocab::parse_letters(link.input.as_deref().unwrap_or(DEFAULT_INPUT), config).map_err(|error| format!("?input: {error}"))?,
+            None if config.vocab_size == crate::model::tokenizer::GPT2_VOCAB_SIZE => {
+                let vocab = std::path::Path::new(&name).with_file_name("vocab.json");
+                return Err(format!("{}: missing; GPT-2 reads text through it (Hugging Face's GPT-2 folders have one)", vocab.display()));
+            }
+            None => return Err(format!("{name}: a vocabulary of {} tokens, which llmviz cannot spell", config.vocab_size)),
+        };
+        Ok(SceneSource::with_weights(weights, tokens))
+    }
+
+    /// Runs the app on `source`, with a tour and its view, or from the model's overview.
+    fn run(source: SceneSource, tour: Option<(TourState, Option<ViewPoint>)>, link: &DeepLink) {
+        let (tour, view) = tour.map_or((None, None), |(tour, view)| (Some(tour), view));
         let view = view.unwrap_or_else(|| crate::layout::build(&source.config).overview.into());
         page_status("starting", "Starting the renderer");
         let window = Window {
@@ -236,9 +305,12 @@ mod browser {
         app.insert_resource(crate::render::language::Language(language.unwrap_or("en")));
         app.add_plugins(TouchCameraPlugin)
             .add_systems(PreUpdate, set_page_fonts.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass))
-            .add_systems(Update, (report_loading, follow_in_url, report_to_page));
+            .add_systems(Update, (report_loading, follow_in_url, report_to_page, report_model.run_if(resource_changed::<SceneSource>)));
         if let Some(tour) = tour {
             app.add_plugins(TourPlugin).insert_resource(tour);
+        }
+        if let Some(url) = &link.weights {
+            app.insert_resource(UserWeights(url.clone()));
         }
         app.run();
     }
@@ -320,10 +392,15 @@ mod browser {
 
     /// Keeps the address bar on what is shown, so that the address can be shared: the tour's
     /// chapter and step, or the model and its input.
-    fn follow_in_url(source: Res<SceneSource>, tour: Option<Res<TourState>>, mut written: Local<Option<String>>) {
+    fn follow_in_url(
+        source: Res<SceneSource>,
+        tour: Option<Res<TourState>>,
+        user: Option<Res<UserWeights>>,
+        mut written: Local<Option<String>>,
+    ) {
         let query = match &tour {
             Some(tour) => tour_link(tour).to_query(),
-            None => link_of_source(&source).to_query(),
+            None => link_of_source(&source, user.as_deref()).to_query(),
         };
         if written.as_deref() == Some(query.as_str()) {
             return;
@@ -337,10 +414,17 @@ mod browser {
         *written = Some(query);
     }
 
-    /// The model, when not nano, and nano's input, when not the default.
-    fn link_of_source(source: &SceneSource) -> DeepLink {
+    /// The model, when not nano, and nano's input, when not the default; a downloaded checkpoint's
+    /// address and its text.
+    fn link_of_source(source: &SceneSource, user: Option<&UserWeights>) -> DeepLink {
         let mut link = DeepLink::default();
-        if source.config.name != "nano" {
+        if let Some(UserWeights(url)) = user {
+            link.weights = Some(url.clone());
+            let text = crate::render::live_input::input_text_of(&source.config, &source.tokens);
+            if text != crate::render::DEFAULT_TEXT && !text.is_empty() {
+                link.text = Some(text);
+            }
+        } else if source.config.name != "nano" {
             link.model = Some(source.config.name.clone());
         } else if source.weights.is_some() {
             let input = crate::render::live_input::input_text_of(&source.config, &source.tokens);
@@ -349,6 +433,13 @@ mod browser {
             }
         }
         link
+    }
+
+    /// The model shown and its input tokens, for the browser test (`data-model`, `data-tokens`).
+    fn report_model(source: Res<SceneSource>) {
+        page_data("model", &source.config.name);
+        let tokens: Vec<String> = source.tokens.iter().map(usize::to_string).collect();
+        page_data("tokens", &tokens.join(","));
     }
 
     /// What the page (and the browser test, which cannot read the canvas's widgets) can know of the

@@ -72,11 +72,11 @@ pub struct ModelInput {
     pub allow_nonfinite: bool,
 }
 
-/// What a model that reads text reads when no `--text` is given: nanoGPT's sampling prompt.
-pub const DEFAULT_TEXT: &str = "Hello, I'm a language model,";
+/// What a model that reads text reads when no `--text` is given.
+pub use crate::render::DEFAULT_TEXT;
 
 /// T of a checkpoint's layout when `--max-tokens` is not given.
-pub const DEFAULT_MAX_TOKENS: usize = 64;
+pub use crate::render::DEFAULT_MAX_TOKENS;
 
 /// `--max-tokens`: 1 to 2048 (GPT-3's context; attention of more would not be drawn in any useful time).
 fn parse_max_tokens(text: &str) -> Result<usize, String> {

@@ -1,9 +1,10 @@
 //! Text into tokens, a property of the model: the sort task's letters (A, B, C) for a letter
 //! vocabulary, GPT-2's byte-level BPE for GPT-2's 50,257 tokens.
 //!
-//! The BPE is `tiktoken-rs`'s `r50k_base`, GPT-2's own merges, embedded in the binary: it runs
-//! offline. Native only for now: the page has no GPT-2 weights to run, and tiktoken with its ranks
-//! and regex engines would be a tenth of the page's download (see `bpe`).
+//! The BPE is `tiktoken-rs`'s: natively its `r50k_base`, GPT-2's own ranks, embedded in the binary,
+//! so it runs offline. The page leaves the ranks out (a tenth of its download for a model most
+//! readers never open) and builds the same BPE from the `vocab.json` of the GPT-2 folder it opens
+//! (`install_gpt2_vocab`).
 
 use super::config::GptConfig;
 use super::vocab::{InputError, letters, vocab_list};
@@ -24,7 +25,7 @@ impl Tokenizer {
     pub fn of(config: &GptConfig) -> Option<Tokenizer> {
         match letters(config) {
             Some(letters) => Some(Tokenizer::Letters(letters)),
-            None => (config.vocab_size == GPT2_VOCAB_SIZE && bpe::AVAILABLE).then_some(Tokenizer::Gpt2),
+            None => (config.vocab_size == GPT2_VOCAB_SIZE && bpe::available()).then_some(Tokenizer::Gpt2),
         }
     }
 
@@ -81,10 +82,12 @@ impl Tokenizer {
     }
 }
 
-/// GPT-2's BPE through tiktoken (natively).
+/// GPT-2's BPE through tiktoken, natively with its embedded ranks.
 #[cfg(not(target_arch = "wasm32"))]
 mod bpe {
-    pub const AVAILABLE: bool = true;
+    pub fn available() -> bool {
+        true
+    }
 
     pub fn encode(text: &str) -> Vec<usize> {
         tiktoken_rs::r50k_base_singleton().encode_ordinary(text).into_iter().map(|id| id as usize).collect()
@@ -95,19 +98,79 @@ mod bpe {
     }
 }
 
-/// The page has no BPE: `Tokenizer::of` gives no tokenizer for GPT-2's vocabulary there, so these
-/// are never reached.
+/// The page's BPE, once a GPT-2 folder's `vocab.json` has given it (`install_gpt2_vocab`): until
+/// then `Tokenizer::of` gives no tokenizer for GPT-2's vocabulary, so these are not reached.
 #[cfg(target_arch = "wasm32")]
 mod bpe {
-    pub const AVAILABLE: bool = false;
+    pub static INSTALLED: std::sync::OnceLock<tiktoken_rs::CoreBPE> = std::sync::OnceLock::new();
 
-    pub fn encode(_text: &str) -> Vec<usize> {
-        Vec::new()
+    pub fn available() -> bool {
+        INSTALLED.get().is_some()
     }
 
-    pub fn decode_bytes(_ids: &[u32]) -> Option<Vec<u8>> {
-        None
+    pub fn encode(text: &str) -> Vec<usize> {
+        INSTALLED.get().map(|bpe| bpe.encode_ordinary(text).into_iter().map(|id| id as usize).collect()).unwrap_or_default()
     }
+
+    pub fn decode_bytes(ids: &[u32]) -> Option<Vec<u8>> {
+        INSTALLED.get()?.decode_bytes(ids).ok()
+    }
+}
+
+/// Makes GPT-2's BPE from a `vocab.json` in the page, where the ranks are not built in.
+#[cfg(target_arch = "wasm32")]
+pub fn install_gpt2_vocab(json: &str) -> Result<(), String> {
+    let bpe = gpt2_bpe_from_vocab_json(json)?;
+    // A second GPT-2 keeps the first BPE: GPT-2's vocabulary is one.
+    let _ = bpe::INSTALLED.set(bpe);
+    Ok(())
+}
+
+/// GPT-2's split of text into words, numbers and punctuation before the merges (tiktoken's r50k).
+const GPT2_PATTERN: &str = "'(?:[sdmt]|ll|ve|re)| ?\\p{L}++| ?\\p{N}++| ?[^\\s\\p{L}\\p{N}]++|\\s++$|\\s+(?!\\S)|\\s";
+
+/// GPT-2's byte-level BPE from Hugging Face's `vocab.json`: each token spelt in GPT-2's alphabet of
+/// 256 printable characters (one per byte) mapped to its id, which for GPT-2 is its merge rank.
+pub fn gpt2_bpe_from_vocab_json(json: &str) -> Result<tiktoken_rs::CoreBPE, String> {
+    let vocab: std::collections::HashMap<String, u32> =
+        serde_json::from_str(json).map_err(|error| format!("vocab.json: not a map of tokens to ids ({error})"))?;
+    let alphabet = byte_alphabet();
+    let mut encoder: rustc_hash::FxHashMap<Vec<u8>, u32> = Default::default();
+    let mut special: rustc_hash::FxHashMap<String, u32> = Default::default();
+    let mut ids = std::collections::HashSet::new();
+    for (token, &id) in &vocab {
+        if !ids.insert(id) {
+            return Err(format!("vocab.json: id {id} is given to two tokens"));
+        }
+        if token == "<|endoftext|>" {
+            special.insert(token.clone(), id);
+            continue;
+        }
+        let bytes: Option<Vec<u8>> = token.chars().map(|c| alphabet.get(&c).copied()).collect();
+        let bytes = bytes.ok_or_else(|| format!("vocab.json: token {token:?} (id {id}) has a character outside GPT-2's byte alphabet"))?;
+        encoder.insert(bytes, id);
+    }
+    if vocab.len() != GPT2_VOCAB_SIZE {
+        return Err(format!("vocab.json: {} tokens, GPT-2 has {GPT2_VOCAB_SIZE}", vocab.len()));
+    }
+    tiktoken_rs::CoreBPE::new(encoder, special, GPT2_PATTERN).map_err(|error| format!("vocab.json: {error}"))
+}
+
+/// GPT-2's alphabet for bytes (its encoder.py's `bytes_to_unicode`), as character → byte: printable
+/// bytes stand for themselves, the other 68 for the characters from U+0100 on, in byte order.
+fn byte_alphabet() -> std::collections::HashMap<char, u8> {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut next = 256u32;
+    (0..=255u8)
+        .map(|b| {
+            if printable(b) {
+                (char::from(b), b)
+            } else {
+                next += 1;
+                (char::from_u32(next - 1).expect("below U+0200"), b)
+            }
+        })
+        .collect()
 }
 
 /// The tokens of `text` for `config`'s model, at least one.

@@ -53,6 +53,12 @@ use scene::SceneSource;
 /// The input the app opens on, as in the reference.
 pub const DEFAULT_INPUT: &str = "CBABBC";
 
+/// What a model that reads text reads when given no text: nanoGPT's sampling prompt.
+pub const DEFAULT_TEXT: &str = "Hello, I'm a language model,";
+
+/// T of a checkpoint's layout unless told otherwise (`--max-tokens`): attention grows with its square.
+pub const DEFAULT_MAX_TOKENS: usize = 64;
+
 /// What to show for a model name: nano with its built-in weights on `input` (CBABBC by default);
 /// the larger presets as structure only, since no weights ship for them.
 pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, RenderError> {

@@ -404,6 +404,31 @@ fn the_tokenizer_is_a_property_of_the_model() {
 }
 
 #[test]
+fn gpt2s_bpe_made_from_a_hugging_face_vocab_json_tokenizes_as_the_built_in_ranks() {
+    use llmviz::model::tokenizer::gpt2_bpe_from_vocab_json;
+    // vocab.json was written from tiktoken's ranks file by the fixture's make_vocab.py, through
+    // GPT-2's own byte alphabet in Python: reading it back checks ours.
+    let json = std::fs::read_to_string(fixture_dir().join("vocab.json")).unwrap();
+    let bpe = gpt2_bpe_from_vocab_json(&json).unwrap();
+    let texts = ["Hello, I'm a language model,", "  two spaces,\ta tab\nand lines", "café, naïve, 🦀 and 中文", "don't 1234567 3.14 $$$"];
+    for text in texts {
+        let ours: Vec<usize> = bpe.encode_ordinary(text).into_iter().map(|id| id as usize).collect();
+        assert_eq!(ours, Tokenizer::Gpt2.encode(text).unwrap(), "{text:?}");
+        assert_eq!(String::from_utf8(bpe.decode_bytes(&bpe.encode_ordinary(text)).unwrap()).unwrap(), text);
+    }
+    // One clear error for a file that is not GPT-2's vocabulary.
+    for (bad, expected) in [
+        ("[1, 2]".to_string(), "not a map of tokens to ids"),
+        (json.replacen("\"!\":0", "\"!\":1", 1), "id 1 is given to two tokens"),
+        (json.replacen("\"!\":0", "\"\\u0007\":0", 1), "outside GPT-2's byte alphabet"),
+        (json.replacen("\"!\":0,", "", 1), "50256 tokens, GPT-2 has 50257"),
+    ] {
+        let error = gpt2_bpe_from_vocab_json(&bad).err().expect(expected);
+        assert!(error.starts_with("vocab.json: ") && error.contains(expected), "{error}");
+    }
+}
+
+#[test]
 fn tokenize_prints_every_token_of_a_text_or_a_file() {
     let output = llmviz(&["tokenize", "--text", "Hello world, it's", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -14,6 +14,8 @@ fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: O
         model: model.map(String::from),
         input: None,
         lang: None,
+        weights: None,
+        text: None,
     }
 }
 
@@ -50,6 +52,11 @@ fn a_link_written_out_reads_back_the_same() {
         link(Some("nano-gpt"), Some("self-attention"), Some(2), None),
         link(None, None, None, Some("gpt3")),
         DeepLink { input: Some("CBA BC&x".into()), ..DeepLink::default() },
+        DeepLink {
+            weights: Some("https://huggingface.co/openai-community/gpt2/resolve/main/".into()),
+            text: Some("Hello, I'm a language model, & more".into()),
+            ..DeepLink::default()
+        },
     ] {
         assert_eq!(DeepLink::parse(&original.to_query()).unwrap(), original);
     }

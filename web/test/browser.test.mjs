@@ -7,7 +7,8 @@
 // Screenshots go to web/test-output/ to be looked at.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -26,6 +27,42 @@ const READY_MS = 240_000;
 let server;
 let origin;
 let browser;
+let models;
+let modelRequests;
+
+const fixture = join(web, '..', 'tests', 'fixtures', 'tiny-gpt2');
+
+/** Serves the tiny GPT-2 fixture (config.json, model.safetensors, vocab.json) from another origin,
+ * as Hugging Face serves GPT-2 to the page: /tiny-gpt2/ with CORS; /no-cors/ without it;
+ * /truncated/ with the weights cut in half; /huge/ announcing 900 MB of weights; anything else 404.
+ * Counts the requests for each path. */
+function modelServer() {
+  const requests = new Map();
+  const server = createServer((request, response) => {
+    const path = new URL(request.url, 'http://localhost').pathname;
+    requests.set(path, (requests.get(path) ?? 0) + 1);
+    const [, folder, file] = path.split('/');
+    const cors = folder === 'no-cors' ? {} : { 'Access-Control-Allow-Origin': '*' };
+    if (folder === 'huge' && file === 'model.safetensors') {
+      response.writeHead(200, { ...cors, 'Content-Length': 900_000_000 });
+      response.write(Buffer.alloc(1024));
+      return;
+    }
+    let body;
+    try {
+      body = ['tiny-gpt2', 'no-cors', 'truncated', 'huge'].includes(folder) ? readFileSync(join(fixture, file)) : null;
+    } catch {
+      body = null;
+    }
+    if (!body) {
+      response.writeHead(404, cors).end('not found');
+      return;
+    }
+    if (folder === 'truncated' && file === 'model.safetensors') body = body.subarray(0, body.length >> 1);
+    response.writeHead(200, { ...cors, 'Content-Length': body.length }).end(body);
+  });
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests })));
+}
 
 before(async () => {
   assert.ok(existsSync(join(dist, 'index.html')), `${dist}/index.html is missing: run ./web/build.sh first`);
@@ -34,6 +71,9 @@ before(async () => {
   mkdirSync(output, { recursive: true });
   server = await serve(dist);
   origin = `http://127.0.0.1:${server.address().port}`;
+  const served = await modelServer();
+  models = served.server;
+  modelRequests = served.requests;
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: false,
@@ -44,6 +84,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.close();
+  models?.close();
 });
 
 /** A page whose console errors and uncaught exceptions are collected, at `path`; its frames are
@@ -408,4 +449,55 @@ test('without WebGPU the page says so and what to do', async () => {
   } finally {
     await plain.close();
   }
+});
+
+test('?weights= opens a GPT-2 folder from another origin on ?text=, and a reload opens it from the cache', async () => {
+  const folder = `http://127.0.0.1:${models.address().port}/tiny-gpt2/`;
+  const path = `/?weights=${encodeURIComponent(folder)}&text=${encodeURIComponent('Hello world')}`;
+  const { page, errors } = await openReady(path);
+  const shown = () => page.evaluate(() => [document.body.dataset.model, document.body.dataset.tokens]);
+  const [model, tokens] = await shown();
+  assert.notEqual(model, 'nano', 'the checkpoint, not the default model');
+  assert.equal(tokens, '15496,995', "GPT-2's BPE from the folder's vocab.json: 'Hello' and ' world'");
+  const drawn = await screenshot(page, 'weights-tiny-gpt2');
+  assert.ok(drawn.drawn > 0.05, `the model is drawn: ${JSON.stringify(drawn)}`);
+  assert.equal(new URLSearchParams(query(page)).get('weights'), folder, 'the address keeps the folder');
+  assert.equal(modelRequests.get('/tiny-gpt2/model.safetensors'), 1);
+  await page.reload();
+  await waitReady({ page, errors, log: [] });
+  assert.deepEqual(await shown(), [model, tokens]);
+  assert.equal(modelRequests.get('/tiny-gpt2/model.safetensors'), 1, 'the reload read the cache, not the server');
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
+});
+
+test('a checkpoint that is missing, truncated, refused across origins or too large is one clear message', async () => {
+  const base = `http://127.0.0.1:${models.address().port}`;
+  for (const [folder, expected] of [
+    ['missing', /missing\/model\.safetensors: 404/],
+    ['truncated', /truncated\/model\.safetensors/],
+    ['no-cors', /no-cors\/model\.safetensors: no answer, or a cross-origin request the server refused/],
+    ['huge', /huge\/model\.safetensors: 0\.90 GB, more than the page can hold/],
+  ]) {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+    await page.goto(`${origin}/?weights=${encodeURIComponent(`${base}/${folder}/`)}`);
+    await page.waitForFunction(() => document.body.dataset.state === 'failed', null, { timeout: READY_MS })
+      .catch(() => assert.fail(`the page did not fail for /${folder}/`));
+    const text = await page.locator('#failed').innerText();
+    assert.match(text, expected);
+    if (folder === 'truncated') writeFileSync(join(output, 'weights-truncated.png'), await page.screenshot());
+    await page.close();
+  }
+});
+
+test('files picked in the page open the same way', async () => {
+  const { page, errors } = await openReady('/?model=gpt2');
+  await page.setInputFiles('#open-files', ['model.safetensors', 'config.json', 'vocab.json'].map((name) => join(fixture, name)));
+  await page.waitForURL(/weights=picked/);
+  await waitReady({ page, errors, log: [] });
+  const [model, tokens] = await page.evaluate(() => [document.body.dataset.model, document.body.dataset.tokens]);
+  assert.ok(model !== 'nano' && model !== 'gpt2', `the picked checkpoint: ${model}`);
+  assert.equal(tokens, '15496,11,314,1101,257,3303,2746,11', "nanoGPT's prompt through GPT-2's BPE");
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
 });
