@@ -131,9 +131,11 @@ pub fn block_mesh() -> Mesh {
 /// `PackedValues`, not in three copies of up to 128 MiB each.
 pub fn page_buffer(words: &[u32]) -> ShaderBuffer {
     let bytes: Vec<u8> = if words.is_empty() { vec![0; 4] } else { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
-    let mut buffer = ShaderBuffer::new(&bytes, bevy::asset::RenderAssetUsages::RENDER_WORLD);
+    let mut buffer = ShaderBuffer { asset_usage: bevy::asset::RenderAssetUsages::RENDER_WORLD, ..ShaderBuffer::default() };
     // Its size stays readable in the main world once the bytes have gone (`stats` counts it).
     buffer.buffer_description.size = bytes.len() as u64;
+    // Moved in, not copied as `ShaderBuffer::new` would: a page is up to 128 MiB.
+    buffer.data = Some(bytes);
     buffer
 }
 
