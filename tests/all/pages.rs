@@ -382,3 +382,33 @@ fn a_block_straddling_two_pages_shows_the_right_values_on_both_sides() {
         assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0), "cell {cell:?}: {got:?} for {expected:?}");
     }
 }
+
+#[test]
+fn weights_over_the_budget_are_drawn_up_close_in_their_tiles_average_colours() {
+    let weights = narrow_checkpoint("budget");
+    let layout = layout::build(&weights.config);
+    let name = "transformer.h.0.mlp.c_fc.weight";
+    let (index, block) = layout.blocks.iter().enumerate().find(|(_, block)| block.tensor == name).unwrap();
+    let tensor = &weights.tensors[name];
+    let activations = forward(&weights, &TOKENS);
+    // A budget that the weights' values do not fit, but their pyramids from 2x2 tiles on do.
+    let full = pack_values(&layout, Some(&weights), Some(&activations), Paging::default());
+    let paging = Paging { budget_words: full.bytes() / 4 * 3 / 4, ..Paging::default() };
+    let packed = pack_values(&layout, Some(&weights), Some(&activations), paging);
+    assert_eq!(packed.tensors[name].finest, 1, "the weights are drawn from 2x2 tiles");
+    assert!(shader_value(&packed, &layout, index, [0, 0, 0]).is_none(), "no cell's own value");
+    let scale = rms_scale(tensor);
+    let family = family_colour(block.family());
+    let colour_of = |cell: [u32; 3]| value_colour(family, f16::from_f32(cell_value(block, tensor, cell)).to_f32() * scale);
+    // Up close, 14 px a cell: each pixel of a tile has the average of its four cells' colours.
+    let tiles: Vec<[u32; 2]> = (0..9).map(|n| [10 + n % 3, 5 + n / 3]).collect();
+    let points: Vec<Vec3> = tiles.iter().map(|&[i, j]| face_point(block, [2 * i, 2 * j, 0])).collect();
+    let source = SceneSource::with_weights(weights.clone(), TOKENS.to_vec());
+    let (frame, at) = shot(source, paging, points[4], layout::CELL * focal_px() / 14.0, &points);
+    for (&[i, j], at) in tiles.iter().zip(&at) {
+        let cells = [[2 * i, 2 * j, 0], [2 * i + 1, 2 * j, 0], [2 * i, 2 * j + 1, 0], [2 * i + 1, 2 * j + 1, 0]];
+        let expected = to_srgb8(cells.iter().map(|&cell| colour_of(cell)).sum::<Vec3>() / 4.0);
+        let got = pixel_at(&frame, *at);
+        assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0), "tile {:?}: {got:?} for {expected:?}", [i, j]);
+    }
+}
