@@ -24,6 +24,10 @@ pub fn wgpu_settings() -> WgpuSettings {
     let mut settings = WgpuSettings::default();
     if cfg!(not(target_arch = "wasm32")) {
         settings.backends = Some(Backends::from_env().unwrap_or(Backends::PRIMARY));
+    } else {
+        // The page asks for no limit beyond WebGPU's defaults (Bevy would ask for all the adapter
+        // has): the value pages are cut to fit them (`pages::PAGE_WORDS`).
+        settings.constrained_limits = Some(bevy::render::settings::WgpuLimits::default());
     }
     settings
 }
