@@ -258,6 +258,43 @@ fn narrow_checkpoint(name: &str) -> Weights {
 
 const TOKENS: [usize; 8] = [464, 2068, 7586, 21831, 18045, 625, 262, 16931];
 
+/// The narrow checkpoint's first MLP weight block (128 x 512 cells), where the render tests look.
+struct FcBlock {
+    weights: Weights,
+    layout: Layout,
+    index: usize,
+    scale: f32,
+    family: [f32; 3],
+}
+
+impl FcBlock {
+    fn new(name: &str) -> FcBlock {
+        let weights = narrow_checkpoint(name);
+        let layout = layout::build(&weights.config);
+        let index = layout.blocks.iter().position(|block| block.tensor == "transformer.h.0.mlp.c_fc.weight").unwrap();
+        let scale = rms_scale(&weights.tensors[&layout.blocks[index].tensor]);
+        let family = family_colour(layout.blocks[index].family());
+        FcBlock { weights, layout, index, scale, family }
+    }
+
+    fn block(&self) -> &Block {
+        &self.layout.blocks[self.index]
+    }
+
+    fn tensor(&self) -> &NamedTensor {
+        &self.weights.tensors[&self.block().tensor]
+    }
+
+    /// A cell's colour as the shader draws its 16-bit value (linear RGB).
+    fn colour_of(&self, cell: [u32; 3]) -> Vec3 {
+        value_colour(self.family, f16::from_f32(cell_value(self.block(), self.tensor(), cell)).to_f32() * self.scale)
+    }
+
+    fn source(&self) -> SceneSource {
+        SceneSource::with_weights(self.weights.clone(), TOKENS.to_vec())
+    }
+}
+
 /// A cell's centre on the block's front face.
 fn face_point(block: &Block, cell: [u32; 3]) -> Vec3 {
     let [x, y, _] = block.cell_center(cell);
@@ -271,20 +308,15 @@ fn pixel_at(frame: &Frame, at: Vec2) -> [f32; 3] {
 
 #[test]
 fn a_weight_block_shows_its_cells_up_close_and_their_average_colour_from_afar() {
-    let weights = narrow_checkpoint("lod");
-    let layout = layout::build(&weights.config);
-    let name = "transformer.h.0.mlp.c_fc.weight";
-    let block = layout.blocks.iter().find(|block| block.tensor == name).unwrap().clone();
-    let tensor = weights.tensors[name].clone();
-    let scale = rms_scale(&tensor);
-    let family = family_colour(block.family());
-    let colour_of = |cell: [u32; 3]| value_colour(family, f16::from_f32(cell_value(&block, &tensor, cell)).to_f32() * scale);
-    let source = || SceneSource::with_weights(weights.clone(), TOKENS.to_vec());
+    let fc = FcBlock::new("lod");
+    let block = fc.block();
+    let colour_of = |cell: [u32; 3]| fc.colour_of(cell);
+    let source = || fc.source();
     let focal_px = focal_px();
 
     // Up close, 14 px a cell: each of a 6 x 6 patch of cells in its own colour.
     let patch: Vec<[u32; 3]> = (0..36).map(|n| [20 + n % 6, 10 + n / 6, 0]).collect();
-    let points: Vec<Vec3> = patch.iter().map(|&cell| face_point(&block, cell)).collect();
+    let points: Vec<Vec3> = patch.iter().map(|&cell| face_point(block, cell)).collect();
     let centre = (points[0] + points[35]) / 2.0;
     let (frame, at) = shot(source(), Paging::default(), centre, layout::CELL * focal_px / 14.0, &points);
     for (cell, at) in patch.iter().zip(&at) {
@@ -303,7 +335,7 @@ fn a_weight_block_shows_its_cells_up_close_and_their_average_colour_from_afar() 
         }
     }
     let expected = to_srgb8(mean / (block.cells[0] * block.cells[1]) as f32);
-    let corners = [face_point(&block, [0, 0, 0]), face_point(&block, [block.cells[0] - 1, block.cells[1] - 1, 0])];
+    let corners = [face_point(block, [0, 0, 0]), face_point(block, [block.cells[0] - 1, block.cells[1] - 1, 0])];
     let middle = (corners[0] + corners[1]) / 2.0;
     let across = (block.cells[0] - 1) as f32;
     for cells_per_px in [2.0, 4.0, 8.0] {
@@ -343,20 +375,17 @@ fn a_weight_block_shows_its_cells_up_close_and_their_average_colour_from_afar() 
 
 #[test]
 fn a_block_straddling_two_pages_shows_the_right_values_on_both_sides() {
-    let weights = narrow_checkpoint("straddle");
-    let layout = layout::build(&weights.config);
-    let name = "transformer.h.0.mlp.c_fc.weight";
-    let (index, block) = layout.blocks.iter().enumerate().find(|(_, block)| block.tensor == name).unwrap();
-    let tensor = &weights.tensors[name];
+    let fc = FcBlock::new("straddle");
+    let (weights, layout, index, block) = (&fc.weights, &fc.layout, fc.index, fc.block());
     // A page size that puts a boundary inside the block's values, away from its edges.
-    let activations = forward(&weights, &TOKENS);
+    let activations = forward(weights, &TOKENS);
     // Below the tensor's 32,768 words (and above half its group's, 54,613), it must cross one.
     let (paging, boundary) = (28_000..32_000)
         .step_by(1000)
         .find_map(|page_words| {
             let paging = Paging { page_words, ..Paging::default() };
-            let packed = pack_values(&layout, Some(&weights), Some(&activations), paging);
-            let page_of = |cell: [u32; 3]| shader_value(&packed, &layout, index, cell).map(|(_, page)| page);
+            let packed = pack_values(layout, Some(weights), Some(&activations), paging);
+            let page_of = |cell: [u32; 3]| shader_value(&packed, layout, index, cell).map(|(_, page)| page);
             let inner = |n: u32| 3..n - 3;
             let cells: Vec<[u32; 3]> = inner(block.cells[1]).flat_map(|j| inner(block.cells[0]).map(move |i| [i, j, 0])).collect();
             let first = page_of(cells[0])?;
@@ -366,18 +395,13 @@ fn a_block_straddling_two_pages_shows_the_right_values_on_both_sides() {
         .expect("a page size splits the block");
     // The 5 x 5 cells about the first cell in the next page: some in each page.
     let patch: Vec<[u32; 3]> = (0..25).map(|n| [boundary[0] + n % 5 - 2, boundary[1] + n / 5 - 2, 0]).collect();
-    let packed = pack_values(&layout, Some(&weights), Some(&activations), paging);
-    let pages: std::collections::BTreeSet<u32> = patch.iter().map(|&cell| shader_value(&packed, &layout, index, cell).unwrap().1).collect();
+    let packed = pack_values(layout, Some(weights), Some(&activations), paging);
+    let pages: std::collections::BTreeSet<u32> = patch.iter().map(|&cell| shader_value(&packed, layout, index, cell).unwrap().1).collect();
     assert_eq!(pages.len(), 2, "the patch spans two pages");
     let points: Vec<Vec3> = patch.iter().map(|&cell| face_point(block, cell)).collect();
-    let focal_px = focal_px();
-    let source = SceneSource::with_weights(weights.clone(), TOKENS.to_vec());
-    let (frame, at) = shot(source, paging, points[12], layout::CELL * focal_px / 14.0, &points);
-    let scale = rms_scale(tensor);
-    let family = family_colour(block.family());
+    let (frame, at) = shot(fc.source(), paging, points[12], layout::CELL * focal_px() / 14.0, &points);
     for (cell, at) in patch.iter().zip(&at) {
-        let value = f16::from_f32(cell_value(block, tensor, *cell)).to_f32();
-        let expected = to_srgb8(value_colour(family, value * scale));
+        let expected = to_srgb8(fc.colour_of(*cell));
         let got = pixel_at(&frame, *at);
         assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0), "cell {cell:?}: {got:?} for {expected:?}");
     }
@@ -385,29 +409,23 @@ fn a_block_straddling_two_pages_shows_the_right_values_on_both_sides() {
 
 #[test]
 fn weights_over_the_budget_are_drawn_up_close_in_their_tiles_average_colours() {
-    let weights = narrow_checkpoint("budget");
-    let layout = layout::build(&weights.config);
-    let name = "transformer.h.0.mlp.c_fc.weight";
-    let (index, block) = layout.blocks.iter().enumerate().find(|(_, block)| block.tensor == name).unwrap();
-    let tensor = &weights.tensors[name];
-    let activations = forward(&weights, &TOKENS);
+    let fc = FcBlock::new("budget");
+    let (weights, layout, index, block) = (&fc.weights, &fc.layout, fc.index, fc.block());
+    let name = block.tensor.as_str();
+    let activations = forward(weights, &TOKENS);
     // A budget that the weights' values do not fit, but their pyramids from 2x2 tiles on do.
-    let full = pack_values(&layout, Some(&weights), Some(&activations), Paging::default());
+    let full = pack_values(layout, Some(weights), Some(&activations), Paging::default());
     let paging = Paging { budget_words: full.bytes() / 4 * 3 / 4, ..Paging::default() };
-    let packed = pack_values(&layout, Some(&weights), Some(&activations), paging);
+    let packed = pack_values(layout, Some(weights), Some(&activations), paging);
     assert_eq!(packed.tensors[name].finest, 1, "the weights are drawn from 2x2 tiles");
-    assert!(shader_value(&packed, &layout, index, [0, 0, 0]).is_none(), "no cell's own value");
-    let scale = rms_scale(tensor);
-    let family = family_colour(block.family());
-    let colour_of = |cell: [u32; 3]| value_colour(family, f16::from_f32(cell_value(block, tensor, cell)).to_f32() * scale);
+    assert!(shader_value(&packed, layout, index, [0, 0, 0]).is_none(), "no cell's own value");
     // Up close, 14 px a cell: each pixel of a tile has the average of its four cells' colours.
     let tiles: Vec<[u32; 2]> = (0..9).map(|n| [10 + n % 3, 5 + n / 3]).collect();
     let points: Vec<Vec3> = tiles.iter().map(|&[i, j]| face_point(block, [2 * i, 2 * j, 0])).collect();
-    let source = SceneSource::with_weights(weights.clone(), TOKENS.to_vec());
-    let (frame, at) = shot(source, paging, points[4], layout::CELL * focal_px() / 14.0, &points);
+    let (frame, at) = shot(fc.source(), paging, points[4], layout::CELL * focal_px() / 14.0, &points);
     for (&[i, j], at) in tiles.iter().zip(&at) {
         let cells = [[2 * i, 2 * j, 0], [2 * i + 1, 2 * j, 0], [2 * i, 2 * j + 1, 0], [2 * i + 1, 2 * j + 1, 0]];
-        let expected = to_srgb8(cells.iter().map(|&cell| colour_of(cell)).sum::<Vec3>() / 4.0);
+        let expected = to_srgb8(cells.iter().map(|&cell| fc.colour_of(cell)).sum::<Vec3>() / 4.0);
         let got = pixel_at(&frame, *at);
         assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0), "tile {:?}: {got:?} for {expected:?}", [i, j]);
     }
