@@ -473,16 +473,18 @@ test('?weights= opens a GPT-2 folder from another origin on ?text=, and a reload
   await page.close();
 });
 
-test('a checkpoint that is missing, truncated, refused across origins or too large is one clear message', async () => {
+test('a checkpoint that is missing, truncated, refused across origins, too large or no address is one clear message', async () => {
   const base = `http://127.0.0.1:${models.address().port}`;
   for (const [folder, expected] of [
     ['missing', /missing\/model\.safetensors: 404/],
     ['truncated', /truncated\/model\.safetensors/],
     ['no-cors', /no-cors\/model\.safetensors: no answer, or a cross-origin request the server refused/],
     ['huge', /huge\/model\.safetensors: 0\.90 GB, more than the page can hold/],
+    ['not-an-address', /\?weights=http:\/\/\[: not an address the page can open/],
   ]) {
     const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
-    await page.goto(`${origin}/?weights=${encodeURIComponent(`${base}/${folder}/`)}`);
+    const address = folder === 'not-an-address' ? 'http://[' : `${base}/${folder}/`;
+    await page.goto(`${origin}/?weights=${encodeURIComponent(address)}`);
     await page.waitForFunction(() => document.body.dataset.state === 'failed', null, { timeout: READY_MS })
       .catch(() => assert.fail(`the page did not fail for /${folder}/`));
     const text = await page.locator('#failed').innerText();
