@@ -28,7 +28,14 @@ fi
 
 # The app's wasm dependencies (Bevy's webgpu feature, wasm-bindgen, web-sys) are target-specific in
 # Cargo.toml; the wasm-release profile optimises for size.
-cargo build --target wasm32-unknown-unknown --profile wasm-release --bin llmviz
+#
+# `--export=__wasm_call_ctors`: without it, wasm-ld makes every export of the binary run the static
+# constructors first, and the page calls into the app for each string and object that crosses the
+# bindings (WebGPU's among them), many times a frame. The 502 constructors are Bevy's reflection
+# entries for `inventory`, which only the native build reads (Bevy's `reflect_auto_register`); an
+# explicit export tells wasm-ld that whoever loads the module runs them, and in the page no one does.
+# Given to the binary's link alone, so the dependencies' builds are shared with `cargo check`.
+cargo rustc --target wasm32-unknown-unknown --profile wasm-release --bin llmviz -- -C link-arg=--export=__wasm_call_ctors
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 rm -rf web/dist

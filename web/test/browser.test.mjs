@@ -219,6 +219,16 @@ test('once ready, the page draws no frame while nothing moves, and draws again f
   }
 });
 
+test('calls from the page into the app do not run the constructors each time', async () => {
+  // wasm-ld wraps every export of a binary in a call to `__wasm_call_ctors` unless the module
+  // exports that itself (web/build.sh says why it must): the export is the sign, and the glue
+  // must never call it, since no one in the page reads what the constructors register.
+  const module = await WebAssembly.compile(readFileSync(join(dist, 'llmviz_bg.wasm')));
+  const exports = WebAssembly.Module.exports(module).map(({ name }) => name);
+  assert.ok(exports.includes('__wasm_call_ctors'), `the exports: ${exports.join(', ')}`);
+  assert.ok(!readFileSync(join(dist, 'llmviz.js'), 'utf8').includes('__wasm_call_ctors'), 'llmviz.js runs the constructors');
+});
+
 test('web/bench.mjs measures both models in a short run', async () => {
   for (const model of ['nano', 'gpt3']) {
     const figures = await measure(origin, model, { idleSeconds: 2, orbitSteps: 20 });
