@@ -34,7 +34,7 @@ fi
 # bindings (WebGPU's among them), many times a frame. The 502 constructors are Bevy's reflection
 # entries for `inventory`, which only the native build reads (Bevy's `reflect_auto_register`); an
 # explicit export tells wasm-ld that whoever loads the module runs them, and in the page no one does.
-# Given to the binary's link alone, so the dependencies' builds are shared with `cargo check`.
+# Given to the binary's link alone, not in RUSTFLAGS, so that no dependency is rebuilt for it.
 cargo rustc --target wasm32-unknown-unknown --profile wasm-release --bin llmviz -- -C link-arg=--export=__wasm_call_ctors
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

@@ -211,8 +211,8 @@ fn create_block_mesh(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>) {
 }
 
 /// A new model despawns the old scene and spawns the new one, with no values yet. Exclusive, so
-/// that the blocks are spawned in one batch: GPT-3's 75,854 blocks as commands were a 28 MB queue,
-/// and their tables grew by doubling, and the page's memory never gives back what it once held.
+/// that the blocks are spawned in one batch: as 75,854 commands, GPT-3's blocks were a 28 MB queue
+/// and their tables grew by doubling, and the page's memory never shrinks below its highest mark.
 fn respawn_scene(world: &mut World) {
     let config = world.resource::<SceneSource>().config.clone();
     if world.get_resource::<BlockScene>().is_some_and(|scene| scene.layout.config == config) {
