@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::layout::{Block, BlockKind, Layout, Op};
 use crate::model::GptConfig;
-use crate::model::tokenizer::Tokenizer;
 use crate::model::sampling::{Sampling, reshape};
+use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, Weights, names};
 
 /// One number that went into a cell: where it is drawn and which tensor element it is.
@@ -82,16 +82,14 @@ pub struct Sources<'a> {
 
 impl Sources<'_> {
     fn value(&self, tensor: &str, index: &[usize]) -> Option<f32> {
-        self.activations
-            .get(tensor)
-            .or_else(|| self.weights.tensors.get(tensor))
-            .and_then(|t| t.get(index))
+        self.activations.get(tensor).or_else(|| self.weights.tensors.get(tensor)).and_then(|t| t.get(index))
     }
 
     /// The operand for a tensor element, with the block and cell that draw it.
     fn operand(&self, tensor: &str, index: Vec<usize>) -> Operand {
         let value = self.value(tensor, &index).unwrap_or(f32::NAN);
-        let drawn = self.layout.blocks.iter().filter(|b| b.tensor == tensor).find_map(|b| cell_of(b, &index).map(|c| (b, c)));
+        let drawn =
+            self.layout.blocks.iter().filter(|b| b.tensor == tensor).find_map(|b| cell_of(b, &index).map(|c| (b, c)));
         Operand {
             block: drawn.map(|(b, _)| b.name.clone()),
             cell: drawn.map(|(_, c)| c),
@@ -133,7 +131,10 @@ impl Sources<'_> {
     fn row_terms(&self, row: &Row, reach: impl Fn(f32) -> f32) -> (Vec<BTreeMap<&'static str, Operand>>, usize) {
         let values = self.values(row);
         let kept = kept_terms(&values.iter().map(|&v| reach(v)).collect::<Vec<_>>());
-        let terms = kept.into_iter().map(|i| BTreeMap::from([(row.role, self.operand(&row.tensor, row.indices[i].clone()))])).collect();
+        let terms = kept
+            .into_iter()
+            .map(|i| BTreeMap::from([(row.role, self.operand(&row.tensor, row.indices[i].clone()))]))
+            .collect();
         (terms, values.len())
     }
 }
@@ -331,7 +332,12 @@ fn matmul_operands(sources: &Sources, target: &Target) -> (String, String, Optio
     let (c, a_size, index) = (config.n_embd, config.head_size(), &target.index);
     let linear = |input: &str, parameter: &str, row: usize| {
         let input = target.layer_tensor(input);
-        (input, target.parameter(&format!("{parameter}.weight")), Some(target.parameter(&format!("{parameter}.bias"))), row)
+        (
+            input,
+            target.parameter(&format!("{parameter}.weight")),
+            Some(target.parameter(&format!("{parameter}.bias"))),
+            row,
+        )
     };
     match target.name {
         "q" | "k" | "v" => {
@@ -352,7 +358,8 @@ fn matmul(sources: &Sources, target: &Target) -> Worked {
     // q, k, v are [H, T, A]: their token is the middle index.
     let t = if matches!(target.name, "q" | "k" | "v") { target.index[1] } else { target.index[0] };
     let width = sources.weights.tensors[&weight].shape[1];
-    let (terms, sum, total) = sources.products(&sources.row("a", &input, &[t], width), &sources.row("w", &weight, &[row], width));
+    let (terms, sum, total) =
+        sources.products(&sources.row("a", &input, &[t], width), &sources.row("w", &weight, &[row], width));
     let mut worked = Worked { terms, terms_total: total, ..Worked::default() };
     let bias_text = match bias {
         Some(bias) => {
@@ -430,7 +437,13 @@ fn layer_norm(sources: &Sources, target: &Target) -> Worked {
         fmt(beta.value),
         fmt(target.value)
     );
-    Worked { formula, ..Worked::default() }.with([("x", x), ("mean", mean), ("std", std), ("gamma", gamma), ("beta", beta)])
+    Worked { formula, ..Worked::default() }.with([
+        ("x", x),
+        ("mean", mean),
+        ("std", std),
+        ("gamma", gamma),
+        ("beta", beta),
+    ])
 }
 
 fn attn_score(sources: &Sources, target: &Target) -> Result<Worked, ExplainError> {
@@ -444,8 +457,11 @@ fn attn_score(sources: &Sources, target: &Target) -> Result<Worked, ExplainError
     let q = sources.row("q", &target.layer_tensor("q"), &[h, t], a_size);
     let k = sources.row("k", &target.layer_tensor("k"), &[h, t2], a_size);
     let (terms, sum, total) = sources.products(&q, &k);
-    let formula =
-        format!("q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}", dot_preview(&terms, total, "q", "k", sum), fmt(target.value));
+    let formula = format!(
+        "q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}",
+        dot_preview(&terms, total, "q", "k", sum),
+        fmt(target.value)
+    );
     Ok(Worked { terms, terms_total: total, formula, ..Worked::default() })
 }
 
@@ -544,10 +560,13 @@ fn attn_value(sources: &Sources, target: &Target) -> Worked {
     let (t, ch) = (target.index[0], target.index[1]);
     let (h, a) = (ch / a_size, ch % a_size);
     let weights = sources.row("p", &target.layer_tensor("att_sm"), &[h, t], t + 1);
-    let values = Row { role: "v", tensor: target.layer_tensor("v"), indices: (0..=t).map(|t2| vec![h, t2, a]).collect() };
+    let values =
+        Row { role: "v", tensor: target.layer_tensor("v"), indices: (0..=t).map(|t2| vec![h, t2, a]).collect() };
     let (terms, sum, total) = sources.products(&weights, &values);
-    let formula =
-        format!("Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})", dot_preview(&terms, total, "p", "v", sum));
+    let formula = format!(
+        "Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})",
+        dot_preview(&terms, total, "p", "v", sum)
+    );
     Worked { terms, terms_total: total, formula, ..Worked::default() }
 }
 

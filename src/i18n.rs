@@ -17,7 +17,9 @@ pub fn known_language(tag: &str) -> Option<&'static str> {
         "en" => Some("en"),
         "es" => Some("es"),
         // Traditional Chinese is not Simplified: only the Simplified forms and plain `zh`.
-        "zh" if !(tag.contains("hant") || tag.ends_with("-tw") || tag.ends_with("-hk") || tag.ends_with("-mo")) => Some("zh-CN"),
+        "zh" if !(tag.contains("hant") || tag.ends_with("-tw") || tag.ends_with("-hk") || tag.ends_with("-mo")) => {
+            Some("zh-CN")
+        }
         _ => None,
     }
 }
@@ -52,7 +54,11 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["Language", "Idioma", "语言"],
     ["Press Space to start", "Pulsa Espacio para empezar", "按空格键开始"],
     ["Press Space to continue", "Pulsa Espacio para continuar", "按空格键继续"],
-    ["End of the chapter: Space opens the next one.", "Fin del capítulo: Espacio abre el siguiente.", "本章结束：按空格键进入下一章。"],
+    [
+        "End of the chapter: Space opens the next one.",
+        "Fin del capítulo: Espacio abre el siguiente.",
+        "本章结束：按空格键进入下一章。",
+    ],
     ["pause", "pausa", "暂停"],
     ["Pause here", "Pausar aquí", "在此暂停"],
     ["▶ play", "▶ reproducir", "▶ 播放"],
@@ -66,7 +72,11 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["Jump to the next pause", "Saltar a la siguiente pausa", "跳到下一个停顿"],
     ["Backspace: back", "Retroceso: atrás", "退格键：返回"],
     ["speed", "velocidad", "速度"],
-    ["The tour file does not load; still showing the last good version:", "El archivo del recorrido no carga; se sigue mostrando la última versión válida:", "导览文件无法加载；仍显示上一个有效版本："],
+    [
+        "The tour file does not load; still showing the last good version:",
+        "El archivo del recorrido no carga; se sigue mostrando la última versión válida:",
+        "导览文件无法加载；仍显示上一个有效版本：",
+    ],
     // The map of the model.
     ["Token embed", "Embedding de token", "词元嵌入"],
     ["Position embed", "Embedding de posición", "位置嵌入"],
@@ -87,8 +97,16 @@ pub const STRINGS: &[[&str; 3]] = &[
     // The model card and the model bar.
     ["{} parameters", "{} parámetros", "{} 个参数"],
     ["{} layers, {} heads, C = {}, T = {}", "{} capas, {} cabezas, C = {}, T = {}", "{} 层，{} 个头，C = {}，T = {}"],
-    ["values: weights and this input's activations", "valores: pesos y activaciones de esta entrada", "数值：权重与此输入的激活值"],
-    ["structure only: no weights for this preset, no values", "solo estructura: este modelo no trae pesos ni valores", "仅结构：此预设没有权重，也没有数值"],
+    [
+        "values: weights and this input's activations",
+        "valores: pesos y activaciones de esta entrada",
+        "数值：权重与此输入的激活值",
+    ],
+    [
+        "structure only: no weights for this preset, no values",
+        "solo estructura: este modelo no trae pesos ni valores",
+        "仅结构：此预设没有权重，也没有数值",
+    ],
     ["running the model…", "ejecutando el modelo…", "正在运行模型…"],
     ["building…", "construyendo…", "正在构建…"],
     ["input", "entrada", "输入"],
@@ -99,12 +117,20 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["temperature", "temperatura", "温度"],
     ["0 keeps every token", "0 conserva todos los tokens", "0 表示保留所有词元"],
     ["sample", "muestrear", "采样"],
-    ["draw the next token from these probabilities, with this seed", "sacar el siguiente token con estas probabilidades y esta semilla", "用这些概率和这个种子抽取下一个词元"],
+    [
+        "draw the next token from these probabilities, with this seed",
+        "sacar el siguiente token con estas probabilidades y esta semilla",
+        "用这些概率和这个种子抽取下一个词元",
+    ],
     ["seed {}", "semilla {}", "种子 {}"],
     ["drew {} with seed {}", "salió {} con la semilla {}", "抽到 {}（种子 {}）"],
     ["training", "entrenamiento", "训练"],
     ["step {}: sorts {} of {}", "paso {}: ordena {} de {}", "第 {} 步：排对 {} / {}"],
-    ["the weights as they were after this many training steps (llmviz train --checkpoints)", "los pesos tal como eran tras este número de pasos de entrenamiento (llmviz train --checkpoints)", "训练这么多步之后的权重（llmviz train --checkpoints）"],
+    [
+        "the weights as they were after this many training steps (llmviz train --checkpoints)",
+        "los pesos tal como eran tras este número de pasos de entrenamiento (llmviz train --checkpoints)",
+        "训练这么多步之后的权重（llmviz train --checkpoints）",
+    ],
     ["Controls (H)", "Controles (H)", "操作 (H)"],
     // The help.
     ["Controls", "Controles", "操作"],
@@ -145,7 +171,11 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["{}; click: chapter '{}'", "{}; clic: capítulo '{}'", "{}；点击：章节“{}”"],
     ["append the prediction {} and run again", "añadir la predicción {} y ejecutar de nuevo", "追加预测 {} 并重新运行"],
     ["{}: such cells are drawn magenta", "{}: esas celdas se dibujan en magenta", "{}：这些单元格以品红色绘制"],
-    ["values: {} weights are drawn as the average colours of tiles of cells, not cell by cell:\nall of them would not fit in the GPU's memory. Hover shows each one exactly.", "valores: {} pesos se dibujan con el color medio de bloques de celdas, no celda a celda:\nno cabrían todos en la memoria de la GPU. Al pasar el puntero se ve cada uno exacto.", "数值：{} 个权重按单元格小块的平均色绘制，不逐个画出：\nGPU 内存放不下全部数值。悬停可查看每个权重的值。"],
+    [
+        "values: {} weights are drawn as the average colours of tiles of cells, not cell by cell:\nall of them would not fit in the GPU's memory. Hover shows each one exactly.",
+        "valores: {} pesos se dibujan con el color medio de bloques de celdas, no celda a celda:\nno cabrían todos en la memoria de la GPU. Al pasar el puntero se ve cada uno exacto.",
+        "数值：{} 个权重按单元格小块的平均色绘制，不逐个画出：\nGPU 内存放不下全部数值。悬停可查看每个权重的值。",
+    ],
     ["masked", "enmascarado", "被遮蔽"],
     ["input token", "token de entrada", "输入词元"],
     ["token embedding + position embedding", "embedding de token + embedding de posición", "词元嵌入 + 位置嵌入"],
@@ -155,10 +185,18 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["layer norm: (x − μ) / σ · γ + β", "normalización de capa: (x − μ) / σ · γ + β", "层归一化：(x − μ) / σ · γ + β"],
     ["attention score: q·k / sqrt(A)", "puntuación de atención: q·k / sqrt(A)", "注意力分数：q·k / sqrt(A)"],
     ["softmax statistic of the row", "estadística del softmax de la fila", "该行的 softmax 统计量"],
-    ["softmax: exp(x − max) / Σ exp(x − max)", "softmax: exp(x − max) / Σ exp(x − max)", "softmax：exp(x − max) / Σ exp(x − max)"],
+    [
+        "softmax: exp(x − max) / Σ exp(x − max)",
+        "softmax: exp(x − max) / Σ exp(x − max)",
+        "softmax：exp(x − max) / Σ exp(x − max)",
+    ],
     ["GELU", "GELU", "GELU"],
     ["weighted sum of V: Σ softmax · v", "suma ponderada de V: Σ softmax · v", "V 的加权和：Σ softmax · v"],
-    ["the heads' outputs side by side (Σ softmax · v of the head)", "las salidas de las cabezas una junto a otra (Σ softmax · v de la cabeza)", "各注意力头的输出并排（该头的 Σ softmax · v）"],
+    [
+        "the heads' outputs side by side (Σ softmax · v of the head)",
+        "las salidas de las cabezas una junto a otra (Σ softmax · v de la cabeza)",
+        "各注意力头的输出并排（该头的 Σ softmax · v）",
+    ],
     ["a learned parameter", "un parámetro aprendido", "一个学习得到的参数"],
 ];
 

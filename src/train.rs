@@ -15,7 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::model::names::parameter_shapes;
-use crate::model::{token_tensor, Gpt, GptConfig, NamedTensor, Recorder, Weights};
+use crate::model::{Gpt, GptConfig, NamedTensor, Recorder, Weights, token_tensor};
 
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
 pub const SORT_LENGTH: usize = 6;
@@ -127,10 +127,8 @@ pub fn train_with_checkpoints<B: AutodiffBackend>(
     if checkpoints.contains(&0) {
         on_checkpoint(0, model.valid().to_weights());
     }
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(0.1)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
-        .init();
+    let mut optimizer =
+        AdamWConfig::new().with_weight_decay(0.1).with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
     // The data stream has its own seed, so changing the initialisation does not change the batches.
     let mut data_rng = SplitMix64::new(options.seed ^ 0x5EED_DA7A);
     for step in 1..=options.steps {
@@ -160,8 +158,9 @@ impl<E: burn::tensor::ElementConversion> ElemF32 for E {
 /// Every one of the 3^6 = 729 problems, solved greedily; returns (correct, total).
 pub fn sort_accuracy<B: Backend>(model: &Gpt<B>) -> (usize, usize) {
     let device = model.wte.device();
-    let problems: Vec<Vec<usize>> =
-        (0..3usize.pow(SORT_LENGTH as u32)).map(|n| (0..SORT_LENGTH).map(|i| (n / 3usize.pow(i as u32)) % 3).collect()).collect();
+    let problems: Vec<Vec<usize>> = (0..3usize.pow(SORT_LENGTH as u32))
+        .map(|n| (0..SORT_LENGTH).map(|i| (n / 3usize.pow(i as u32)) % 3).collect())
+        .collect();
     let mut contexts = problems.clone();
     for _ in 0..SORT_LENGTH {
         let t = contexts[0].len();

@@ -256,7 +256,8 @@ mod browser {
         let config = page_user_file("config.json");
         let config_path = std::path::Path::new(&name).with_file_name("config.json");
         let hf_config = config.as_deref().map(|text| (config_path.as_path(), text));
-        let mut weights = Weights::parse_with(std::path::Path::new(&name), &bytes, hf_config).map_err(|error| error.to_string())?;
+        let mut weights =
+            Weights::parse_with(std::path::Path::new(&name), &bytes, hf_config).map_err(|error| error.to_string())?;
         drop(bytes);
         weights.config = weights.config.with_max_tokens(render::DEFAULT_MAX_TOKENS);
         if let Some(vocab) = page_user_file("vocab.json") {
@@ -266,18 +267,25 @@ mod browser {
         let tokens = match crate::model::tokenizer::Tokenizer::of(config) {
             Some(tokenizer) if tokenizer.takes_free_text() => {
                 let text = link.text.as_deref().unwrap_or(render::DEFAULT_TEXT);
-                let (tokens, warning) = crate::render::live_input::read_input(config, text).map_err(|error| format!("?text: {error}"))?;
+                let (tokens, warning) =
+                    crate::render::live_input::read_input(config, text).map_err(|error| format!("?text: {error}"))?;
                 if let Some(warning) = warning {
                     page_status("warning", &warning);
                 }
                 tokens
             }
-            Some(_) => crate::model::vocab::parse_letters(link.input.as_deref().unwrap_or(DEFAULT_INPUT), config).map_err(|error| format!("?input: {error}"))?,
+            Some(_) => crate::model::vocab::parse_letters(link.input.as_deref().unwrap_or(DEFAULT_INPUT), config)
+                .map_err(|error| format!("?input: {error}"))?,
             None if config.vocab_size == crate::model::tokenizer::GPT2_VOCAB_SIZE => {
                 let vocab = std::path::Path::new(&name).with_file_name("vocab.json");
-                return Err(format!("{}: missing; GPT-2 reads text through it (Hugging Face's GPT-2 folders have one)", vocab.display()));
+                return Err(format!(
+                    "{}: missing; GPT-2 reads text through it (Hugging Face's GPT-2 folders have one)",
+                    vocab.display()
+                ));
             }
-            None => return Err(format!("{name}: a vocabulary of {} tokens, which llmviz cannot spell", config.vocab_size)),
+            None => {
+                return Err(format!("{name}: a vocabulary of {} tokens, which llmviz cannot spell", config.vocab_size));
+            }
         };
         Ok(SceneSource::with_weights(weights, tokens))
     }
@@ -304,8 +312,14 @@ mod browser {
         let language = link.lang.or_else(|| browser_language.as_deref().and_then(crate::i18n::known_language));
         app.insert_resource(crate::render::language::Language(language.unwrap_or("en")));
         app.add_plugins(TouchCameraPlugin)
-            .add_systems(PreUpdate, set_page_fonts.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass))
-            .add_systems(Update, (report_loading, follow_in_url, report_to_page, report_model.run_if(resource_changed::<SceneSource>)));
+            .add_systems(
+                PreUpdate,
+                set_page_fonts.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass),
+            )
+            .add_systems(
+                Update,
+                (report_loading, follow_in_url, report_to_page, report_model.run_if(resource_changed::<SceneSource>)),
+            );
         if let Some(tour) = tour {
             app.add_plugins(TourPlugin).insert_resource(tour);
         }
@@ -460,7 +474,8 @@ mod browser {
             _ => String::new(),
         };
         let pinned = pinned.map(|pinned| pinned.cells.len()).unwrap_or_default().to_string();
-        let tour = tour.map(|tour| format!("{:.1}{}", tour.player.time, if tour.player.playing { " playing" } else { "" }));
+        let tour =
+            tour.map(|tour| format!("{:.1}{}", tour.player.time, if tour.player.playing { " playing" } else { "" }));
         let now = [("hovered", hovered), ("pinned", pinned), ("tourTime", tour.unwrap_or_default())];
         reported.resize(now.len(), "\0".into());
         for ((key, value), reported) in now.into_iter().zip(reported.iter_mut()) {

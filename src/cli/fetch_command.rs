@@ -113,7 +113,11 @@ fn follow(agent: &ureq::Agent, url: &str, offset: u64) -> Result<(ureq::http::Re
                 let location = header("location").ok_or_else(|| format!("{url}: a redirect without a Location"))?;
                 url = resolve(&url, &location)?;
             }
-            416 => return Err(format!("{url}: the server refused to resume at byte {offset} (HTTP 416): delete the .part file and fetch again")),
+            416 => {
+                return Err(format!(
+                    "{url}: the server refused to resume at byte {offset} (HTTP 416): delete the .part file and fetch again"
+                ));
+            }
             status => return Err(format!("{url}: HTTP {status}")),
         }
     }
@@ -131,8 +135,9 @@ fn progress_bar(total: Option<u64>, start: u64, name: &str, resumed: bool) -> in
         Some(total) => indicatif::ProgressBar::new(total),
         None => indicatif::ProgressBar::no_length(),
     };
-    let style = indicatif::ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}, {eta} left")
-        .expect("the template is valid");
+    let style =
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec}, {eta} left")
+            .expect("the template is valid");
     bar.set_style(style);
     bar.set_message(format!("{name}{}", if resumed { " (resumed)" } else { "" }));
     bar.set_position(start);
@@ -142,7 +147,9 @@ fn progress_bar(total: Option<u64>, start: u64, name: &str, resumed: bool) -> in
 fn copy_body(mut body: impl Read, mut file: std::fs::File, bar: &indicatif::ProgressBar, part: &Path) -> CliResult {
     let mut buffer = vec![0u8; 1 << 16];
     loop {
-        let read = body.read(&mut buffer).map_err(|e| format!("{}: the download broke off: {e} (run fetch again to resume)", part.display()))?;
+        let read = body
+            .read(&mut buffer)
+            .map_err(|e| format!("{}: the download broke off: {e} (run fetch again to resume)", part.display()))?;
         if read == 0 {
             return file.flush().map_err(|e| format!("{}: cannot write: {e}", part.display()));
         }

@@ -23,7 +23,8 @@ pub struct LayoutArgs {
 pub fn layout_command(args: LayoutArgs) -> CliResult {
     let config = match &args.weights {
         Some(path) => {
-            let input = ModelInput { weights: Some(path.clone()), max_tokens: args.max_tokens, ..ModelInput::default() };
+            let input =
+                ModelInput { weights: Some(path.clone()), max_tokens: args.max_tokens, ..ModelInput::default() };
             input.weights()?.config
         }
         None => GptConfig::preset(&args.model).map_err(|e| e.to_string())?,
@@ -40,7 +41,12 @@ pub fn layout_command(args: LayoutArgs) -> CliResult {
             .collect();
         times.sort_by(f64::total_cmp);
         let blocks = crate::layout::build(&config).blocks.len();
-        println!("layout {}: {blocks} blocks, median build {:.1} ms over {} builds", config.name, times[times.len() / 2], times.len());
+        println!(
+            "layout {}: {blocks} blocks, median build {:.1} ms over {} builds",
+            config.name,
+            times[times.len() / 2],
+            times.len()
+        );
         return Ok(());
     }
     let layout = crate::layout::build(&config);

@@ -231,9 +231,13 @@ fn print_stdout(text: &str) {
 
 /// `1920x1080` → (1920, 1080); each side 16..=8192 pixels.
 pub fn parse_size(text: &str) -> Result<UVec2, String> {
-    let parsed = text.split_once(['x', 'X']).and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
+    let parsed = text
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
     match parsed {
-        Some((width, height)) if (16..=8192).contains(&width) && (16..=8192).contains(&height) => Ok(UVec2::new(width, height)),
+        Some((width, height)) if (16..=8192).contains(&width) && (16..=8192).contains(&height) => {
+            Ok(UVec2::new(width, height))
+        }
         _ => Err(format!("--size '{text}': expected WIDTHxHEIGHT, each 16 to 8192 pixels, e.g. 1920x1080")),
     }
 }

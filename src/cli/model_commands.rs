@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::{BackendArg, CliResult, ModelInput, print_stdout};
 use crate::layout::group_digits;
+use crate::model::sampling::{self, Sampling, SplitMix64};
 use crate::model::tokenizer::Tokenizer;
-use crate::model::sampling::{self, SplitMix64, Sampling};
 use crate::model::{Activations, BackendKind, LoadedModel};
 
 #[derive(clap::Args, Debug)]
@@ -86,10 +86,13 @@ pub fn tokenize(args: TokenizeArgs) -> CliResult {
     };
     let text = match (&args.text, &args.file) {
         (Some(text), _) => text.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?,
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?
+        }
         (None, None) => unreachable!("clap requires --text or --file"),
     };
-    let tokenizer = Tokenizer::of(&config).ok_or_else(|| format!("model '{}' has no tokenizer llmviz knows", config.name))?;
+    let tokenizer =
+        Tokenizer::of(&config).ok_or_else(|| format!("model '{}' has no tokenizer llmviz knows", config.name))?;
     // The BPE's tables are built on first use; that is not what the figure is about.
     if tokenizer.takes_free_text() {
         tokenizer.encode("warm up").map_err(|e| e.to_string())?;
@@ -101,7 +104,8 @@ pub fn tokenize(args: TokenizeArgs) -> CliResult {
     if args.json {
         print_stdout(&json!({ "tokens": tokens, "pieces": pieces }).to_string());
     } else {
-        let lines: Vec<String> = tokens.iter().zip(&pieces).map(|(id, piece)| format!("{id:>6} {}", quoted(piece))).collect();
+        let lines: Vec<String> =
+            tokens.iter().zip(&pieces).map(|(id, piece)| format!("{id:>6} {}", quoted(piece))).collect();
         print_stdout(&lines.join("\n"));
     }
     let words = text.split_whitespace().count();
@@ -120,7 +124,9 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     // Probabilities of NaN mean nothing: say where the first non-finite value arose instead.
     if let Some(first) = activations.first_non_finite(&weights.config) {
         if !args.model.allow_nonfinite {
-            return Err(format!("{first}: the weights overflow on this input (--allow-nonfinite prints the results anyway)"));
+            return Err(format!(
+                "{first}: the weights overflow on this input (--allow-nonfinite prints the results anyway)"
+            ));
         }
         eprintln!("warning: {first}");
     }
@@ -136,7 +142,11 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     println!("model   {} ({} parameters)", weights.config.name, group_digits(weights.config.param_count()));
     println!("tokens  {tokens:?}");
     for (position, (next, probability)) in activations.predictions().iter().enumerate() {
-        println!("  t={position:<2} {:<14} -> {:<14} p={probability:.4}", quoted(&piece(tokens[position])), quoted(&piece(*next)));
+        println!(
+            "  t={position:<2} {:<14} -> {:<14} p={probability:.4}",
+            quoted(&piece(tokens[position])),
+            quoted(&piece(*next))
+        );
     }
     if let Some(count) = args.generate {
         let count = if count == 0 { tokens.len() } else { count };
@@ -204,7 +214,8 @@ pub fn explain_command(args: ExplainArgs) -> CliResult {
     let tokens = args.model.tokens(&weights.config, true)?;
     let cell = crate::explain::parse_cell(&args.cell).map_err(|e| format!("--cell '{}': {e}", args.cell))?;
     let layout = crate::layout::build(&weights.config);
-    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).map_err(|e| format!("--text: {e}"))?;
+    let activations =
+        LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).map_err(|e| format!("--text: {e}"))?;
     let sources = crate::explain::Sources { layout: &layout, activations: &activations, weights: &weights };
     let explanation = crate::explain::explain(&sources, &args.block, cell).map_err(|e| e.to_string())?;
     if args.json {

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::{CliResult, ModelInput, parse_size};
-use crate::render::scene::SceneSource;
 use crate::render::offscreen::{self, TourShot, ViewShot};
+use crate::render::scene::SceneSource;
 use crate::render::view::CameraChoice;
 
 #[derive(clap::Args, Debug)]
@@ -96,7 +96,12 @@ pub fn screenshot(args: ScreenshotArgs) -> CliResult {
         let picture = offscreen::render_tour(&shot).map_err(|e| e.to_string())?;
         picture.frame.save_png(&args.out).map_err(|e| e.to_string())?;
         let (width, height) = (picture.frame.width, picture.frame.height);
-        println!("wrote {} ({width}x{height}, chapter '{}' at {:.2} s)", args.out.display(), picture.chapter, picture.time);
+        println!(
+            "wrote {} ({width}x{height}, chapter '{}' at {:.2} s)",
+            args.out.display(),
+            picture.chapter,
+            picture.time
+        );
         return Ok(());
     }
     let shot = ViewShot {
@@ -142,15 +147,27 @@ pub fn render_tour(args: RenderTourArgs) -> CliResult {
         // Before minutes of rendering, not after.
         ffmpeg_version()?;
         if let Some(parent) = args.out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: cannot create the folder: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("{}: cannot create the folder: {e}", parent.display()))?;
         }
     }
-    let folder = if mp4 { std::env::temp_dir().join(format!("llmviz-render-tour-{}", std::process::id())) } else { args.out.clone() };
+    let folder = if mp4 {
+        std::env::temp_dir().join(format!("llmviz-render-tour-{}", std::process::id()))
+    } else {
+        args.out.clone()
+    };
     std::fs::create_dir_all(&folder).map_err(|e| format!("{}: cannot create the folder: {e}", folder.display()))?;
-    let film = offscreen::TourFilm { file: args.tour.clone(), chapter: args.chapter.clone(), language: args.lang, size, fps: args.fps };
+    let film = offscreen::TourFilm {
+        file: args.tour.clone(),
+        chapter: args.chapter.clone(),
+        language: args.lang,
+        size,
+        fps: args.fps,
+    };
     let bar = indicatif::ProgressBar::no_length();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, {eta} left").expect("the template is valid"),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {per_sec}, {eta} left")
+            .expect("the template is valid"),
     );
     let count = offscreen::render_film(&film, |frame| {
         bar.set_length(frame.total);

@@ -98,7 +98,8 @@ fn memory_line(moment: SoakMoment, sample: &SoakSample) -> String {
 
 /// Growth after the warm-up minute: from t=1m to the end.
 fn growth_line(warmed_up: &SoakSample, end: &SoakSample) -> String {
-    let percent = |from: f64, to: f64| if from > 0.0 { format!("{:+.1}%", (to - from) / from * 100.0) } else { "n/a".into() };
+    let percent =
+        |from: f64, to: f64| if from > 0.0 { format!("{:+.1}%", (to - from) / from * 100.0) } else { "n/a".into() };
     let rss = match (warmed_up.resident_bytes, end.resident_bytes) {
         (Some(from), Some(to)) => percent(from as f64, to as f64),
         _ => "n/a".into(),

@@ -54,7 +54,8 @@ fn check_translation(path: &Path, source: &Path, layouts: &mut Layouts) -> Resul
     if !checked.errors.is_empty() {
         return Err(lines(&checked.errors));
     }
-    let compiled = CompiledTour::compile(translation::apply(&tour, &translated), &file, layouts).map_err(|errors| lines(&errors))?;
+    let compiled = CompiledTour::compile(translation::apply(&tour, &translated), &file, layouts)
+        .map_err(|errors| lines(&errors))?;
     let warned = match checked.warnings.len() {
         0 => String::new(),
         n => format!(", {n} warnings"),

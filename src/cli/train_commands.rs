@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{BackendArg, CliResult, load_weights};
-use crate::model::{BackendKind, CpuBackend, GpuBackend, GptConfig, LoadedModel, Weights};
+use crate::model::{BackendKind, CpuBackend, GptConfig, GpuBackend, LoadedModel, Weights};
 use crate::train::{TrainOptions, sort_accuracy};
 
 #[derive(clap::Args, Debug)]
@@ -64,10 +64,20 @@ pub fn train(args: TrainArgs) -> CliResult {
     let checkpoints = &args.checkpoints;
     let weights = match BackendKind::from(args.backend) {
         BackendKind::Ndarray => crate::train::train_with_checkpoints::<Autodiff<CpuBackend>>(
-            &config, &options, &Default::default(), checkpoints, on_progress, on_checkpoint,
+            &config,
+            &options,
+            &Default::default(),
+            checkpoints,
+            on_progress,
+            on_checkpoint,
         ),
         BackendKind::Wgpu => crate::train::train_with_checkpoints::<Autodiff<GpuBackend>>(
-            &config, &options, &Default::default(), checkpoints, on_progress, on_checkpoint,
+            &config,
+            &options,
+            &Default::default(),
+            checkpoints,
+            on_progress,
+            on_checkpoint,
         ),
     };
     bar.finish();

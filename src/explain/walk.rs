@@ -80,7 +80,9 @@ fn symbolic(explanation: &Explanation) -> String {
         Op::Matmul => format!("Σ a_i·w_i over {total} terms"),
         Op::AttnScore => format!("Σ q_i·k_i over {total} terms, then ÷ √A"),
         Op::AttnValue | Op::Concat => format!("Σ p(t2)·v(t2) over {total} earlier positions"),
-        Op::LnStats if explanation.tensor.ends_with("_std") => format!("Σ (x_i − μ)² over {total} values, then ÷ {total}, + ε, √"),
+        Op::LnStats if explanation.tensor.ends_with("_std") => {
+            format!("Σ (x_i − μ)² over {total} values, then ÷ {total}, + ε, √")
+        }
         Op::LnStats => format!("Σ x_i over {total} values, then ÷ {total}"),
         Op::SoftmaxStats if explanation.tensor.ends_with("_sumexp") => format!("Σ exp(x_i − max) over {total} scores"),
         _ => format!("the largest of {total} scores"),
@@ -148,11 +150,17 @@ pub fn panel_text(explanation: &Explanation, shown: usize, finished: bool) -> St
         let _ = write!(text, "\n= {}", parts.join(separator));
         let summarised = explanation.terms.len() < explanation.terms_total;
         if summarised {
-            let _ = write!(text, "\n(its {} largest of {} terms, all of which count)", explanation.terms.len(), explanation.terms_total);
+            let _ = write!(
+                text,
+                "\n(its {} largest of {} terms, all of which count)",
+                explanation.terms.len(),
+                explanation.terms_total
+            );
         } else if !finished {
             let word = if matches!(term(explanation, 0).2, Fold::Max) { "largest" } else { "sum" };
             let total = running_total(explanation, shown);
-            let _ = write!(text, "\n{word} so far: {} ({shown} of {} terms)", fmt(total as f32), explanation.terms_total);
+            let _ =
+                write!(text, "\n{word} so far: {} ({shown} of {} terms)", fmt(total as f32), explanation.terms_total);
         }
     }
     if finished {

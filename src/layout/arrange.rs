@@ -260,7 +260,14 @@ impl<'a> Arranger<'a> {
     /// Places the `rows` of a Linear layer's weight [out, in] and bias [out] left of the residual
     /// column, level with the output rows they make (`output` is where the output's left, top and
     /// front faces are): inputs along x, outputs down y, as the matrix reads. `block` and `parameter` name them: `block0.fc` → `block0.fc.weight`, `.bias`.
-    fn linear(&mut self, block: &str, parameter: &str, rows: Rows, inputs: (usize, Axis), output: Spot) -> [(usize, Op); 2] {
+    fn linear(
+        &mut self,
+        block: &str,
+        parameter: &str,
+        rows: Rows,
+        inputs: (usize, Axis),
+        output: Spot,
+    ) -> [(usize, Op); 2] {
         let (input_len, input_axis) = inputs;
         let out = dim(rows.len, rows.offset, rows.strides);
         let weight = Shows {
@@ -383,8 +390,13 @@ impl<'a> Arranger<'a> {
         let projection_first = self.blocks.len();
         let projection_top = y - self.margin;
         let rows = Rows::flat(c, 0, c, Axis::C);
-        let weights =
-            self.linear(&block("proj"), &parameter(names::ATTN_PROJ), rows, (c, Axis::C), Spot::front(left, projection_top));
+        let weights = self.linear(
+            &block("proj"),
+            &parameter(names::ATTN_PROJ),
+            rows,
+            (c, Axis::C),
+            Spot::front(left, projection_top),
+        );
         let deps: Vec<(usize, Op)> = head_outputs.iter().map(|&y| (y, Op::Concat)).chain(weights).collect();
         let attn_proj =
             self.place(self.whole(&block("attn_proj"), Op::Matmul, c, Axis::C), left, projection_top, 0.5, &deps);
@@ -415,7 +427,8 @@ impl<'a> Arranger<'a> {
             let head_first = self.blocks.len();
             let spot = Spot { left, top, front: 0.5 - h as f64 * self.head_pitch };
             let ([query, key, value], y) = self.head_qkv(i, h, spot, ln1);
-            let (output, output_bottom) = self.head_attention(i, h, Spot { top: y - self.gap, ..spot }, [query, key, value]);
+            let (output, output_bottom) =
+                self.head_attention(i, h, Spot { top: y - self.gap, ..spot }, [query, key, value]);
             head_outputs.push(output);
             bottom = output_bottom;
             if h == 0 {
@@ -437,7 +450,15 @@ impl<'a> Arranger<'a> {
         if self.merged_qkv {
             // Depth k picks q, k or v: C rows further down c_attn, or C columns further along qkv.
             let strides = [0, 1, c];
-            let rows = Rows { len: 3 * c, offset: h * a, strides, axis: Axis::A, cells: a, depth: 3, depth_axis: Some(Axis::Qkv) };
+            let rows = Rows {
+                len: 3 * c,
+                offset: h * a,
+                strides,
+                axis: Axis::A,
+                cells: a,
+                depth: 3,
+                depth_axis: Some(Axis::Qkv),
+            };
             let weights = self.linear(&names::head(i, h, "qkv"), &c_attn, rows, (c, Axis::C), spot);
             let qkv = Shows {
                 name: names::head(i, h, "qkv"),
@@ -455,7 +476,8 @@ impl<'a> Arranger<'a> {
         let mut band_top = spot.top;
         for (third, part) in ["q", "k", "v"].into_iter().enumerate() {
             let rows = Rows::flat(3 * c, third * c + h * a, a, Axis::A);
-            let weights = self.linear(&names::head(i, h, part), &c_attn, rows, (c, Axis::C), Spot { top: band_top, ..spot });
+            let weights =
+                self.linear(&names::head(i, h, part), &c_attn, rows, (c, Axis::C), Spot { top: band_top, ..spot });
             let activation = Shows {
                 name: names::head(i, h, part),
                 kind: BlockKind::Activation,
@@ -488,12 +510,20 @@ impl<'a> Arranger<'a> {
             cells: [t as u32, t as u32, 1],
         };
         let att_top = spot.top;
-        let att = self.place(scores("att", Op::AttnScore), left, att_top, front, &[(query, Op::AttnScore), (key, Op::AttnScore)]);
+        let att = self.place(
+            scores("att", Op::AttnScore),
+            left,
+            att_top,
+            front,
+            &[(query, Op::AttnScore), (key, Op::AttnScore)],
+        );
         let max_top = att_top - t as f64 - self.gap;
-        let att_max = self.stat_row(names::head(i, h, "att.max"), names::layer(i, "att_max"), Op::SoftmaxStats, Some(h));
+        let att_max =
+            self.stat_row(names::head(i, h, "att.max"), names::layer(i, "att_max"), Op::SoftmaxStats, Some(h));
         let att_max = self.place(att_max, left, max_top, front, &[(att, Op::SoftmaxStats)]);
         let sumexp_top = max_top - 1.0 - self.pair_gap;
-        let att_sumexp = self.stat_row(names::head(i, h, "att.sumexp"), names::layer(i, "att_sumexp"), Op::SoftmaxStats, Some(h));
+        let att_sumexp =
+            self.stat_row(names::head(i, h, "att.sumexp"), names::layer(i, "att_sumexp"), Op::SoftmaxStats, Some(h));
         let deps = [(att, Op::SoftmaxStats), (att_max, Op::SoftmaxStats)];
         let att_sumexp = self.place(att_sumexp, left, sumexp_top, front, &deps);
         let softmax_top = sumexp_top - 1.0 - self.gap;
@@ -536,8 +566,13 @@ impl<'a> Arranger<'a> {
 
         let projection_top = top - (4 * c) as f64 - self.gap;
         let rows = Rows::flat(c, 0, c, Axis::C);
-        let weights =
-            self.linear(&block("mlp_proj"), &parameter(names::MLP_PROJ), rows, (4 * c, Axis::C4), Spot::front(left, projection_top));
+        let weights = self.linear(
+            &block("mlp_proj"),
+            &parameter(names::MLP_PROJ),
+            rows,
+            (4 * c, Axis::C4),
+            Spot::front(left, projection_top),
+        );
         let deps = [(gelu, Op::Matmul), weights[0], weights[1]];
         let mlp = self.place(self.whole(&block("mlp"), Op::Matmul, c, Axis::C), left, projection_top, 0.5, &deps);
         let resid_top = projection_top - c as f64 - self.gap;

@@ -48,13 +48,17 @@ pub fn route_connectors(layout: &Layout) -> Vec<Connector> {
         for from in inputs {
             let clear = |points: &Vec<[f32; 3]>| {
                 points.windows(2).all(|pair| {
-                    boxes.iter().enumerate().all(|(i, other)| i == from || i == to || !other.crossed_by(pair[0], pair[1]))
+                    boxes
+                        .iter()
+                        .enumerate()
+                        .all(|(i, other)| i == from || i == to || !other.crossed_by(pair[0], pair[1]))
                 })
             };
             let routes = candidate_routes(&boxes[from], &boxes[to], front);
             // The last candidate, through the space in front of everything, is clear unless a block
             // stands in front of one of the ends; it is taken as it is then, and the test says so.
-            let points = routes.iter().find(|route| clear(route)).unwrap_or_else(|| routes.last().expect("routes")).clone();
+            let points =
+                routes.iter().find(|route| clear(route)).unwrap_or_else(|| routes.last().expect("routes")).clone();
             connectors.push(Connector { from, to, points: simplify(points) });
         }
     }
@@ -90,7 +94,13 @@ fn candidate_routes(a: &Aabb, b: &Aabb, front: f32) -> Vec<Vec<[f32; 3]>> {
         let right = a.max[0].max(b.max[0]) + lift * CELL;
         let left = a.min[0].min(b.min[0]) - lift * CELL;
         for (x, a_side, b_side) in [(right, a.max[0], b.max[0]), (left, a.min[0], b.min[0])] {
-            routes.push(vec![[a_side, ac[1], ac[2]], [x, ac[1], ac[2]], [x, ac[1], bc[2]], [x, bc[1], bc[2]], [b_side, bc[1], bc[2]]]);
+            routes.push(vec![
+                [a_side, ac[1], ac[2]],
+                [x, ac[1], ac[2]],
+                [x, ac[1], bc[2]],
+                [x, bc[1], bc[2]],
+                [b_side, bc[1], bc[2]],
+            ]);
         }
     }
     // Over the top of both, a little higher each time.

@@ -21,7 +21,12 @@ impl Layout {
         [
             format!(
                 "{}: {} layers, {} heads, C = {}, T = {}, V = {}",
-                config.name, config.n_layer, config.n_head, config.n_embd, config.tokens(), config.vocab_size
+                config.name,
+                config.n_layer,
+                config.n_head,
+                config.n_embd,
+                config.tokens(),
+                config.vocab_size
             ),
             format!("blocks: {} ({})", self.blocks.len(), by_kind.join(", ")),
             format!("labels: {}", self.labels.len()),

@@ -64,7 +64,13 @@ impl GptConfig {
         [n_layer, n_head, n_embd, vocab_size, block_size]: [usize; 5],
         tied_lm_head: bool,
     ) -> Result<GptConfig, ConfigError> {
-        let sizes = [("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd), ("vocab_size", vocab_size), ("block_size", block_size)];
+        let sizes = [
+            ("n_layer", n_layer),
+            ("n_head", n_head),
+            ("n_embd", n_embd),
+            ("vocab_size", vocab_size),
+            ("block_size", block_size),
+        ];
         if let Some(&(field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
             return Err(ConfigError::Zero { field });
         }

@@ -301,7 +301,9 @@ impl<B: Backend> VocabRows<B> {
         let blocks = tensor
             .data
             .chunks(per_block * c)
-            .map(|chunk| Param::from_tensor(Tensor::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / c, c]), device)))
+            .map(|chunk| {
+                Param::from_tensor(Tensor::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / c, c]), device))
+            })
             .collect::<Vec<_>>();
         debug_assert_eq!(blocks.iter().map(|b| b.dims()[0]).sum::<usize>(), rows);
         VocabRows { blocks }
@@ -341,7 +343,8 @@ impl<B: Backend> VocabRows<B> {
 
     /// x [N, C] times the matrix transposed: [N, V], a block of columns per block of rows.
     pub fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let parts: Vec<Tensor<B, 2>> = self.blocks.iter().map(|block| x.clone().matmul(block.val().transpose())).collect();
+        let parts: Vec<Tensor<B, 2>> =
+            self.blocks.iter().map(|block| x.clone().matmul(block.val().transpose())).collect();
         if parts.len() == 1 { parts.into_iter().next().expect("one") } else { Tensor::cat(parts, 1) }
     }
 }

@@ -105,11 +105,17 @@ fn config_from_tensors(path: &Path, file: &safetensors::SafeTensors, name: &str)
             "cannot tell the number of heads of a model {n_embd} wide (GPT-2's widths are 768, 1024, 1280 and 1600): put its config.json beside it"
         ))
     })?;
-    GptConfig::new(name, [n_layer, n_head, n_embd, vocab_size, n_positions], true).map_err(|e| format_error(e.to_string()))
+    GptConfig::new(name, [n_layer, n_head, n_embd, vocab_size, n_positions], true)
+        .map_err(|e| format_error(e.to_string()))
 }
 
 /// Reads a Hugging Face GPT-2 safetensors file, with its `config.json` when there is one.
-pub fn read_hf_safetensors(path: &Path, bytes: &[u8], config: Option<GptConfig>, non_finite: NonFinite) -> Result<Weights, WeightError> {
+pub fn read_hf_safetensors(
+    path: &Path,
+    bytes: &[u8],
+    config: Option<GptConfig>,
+    non_finite: NonFinite,
+) -> Result<Weights, WeightError> {
     let file = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| WeightError::Format { path: path.to_owned(), message: format!("not a safetensors file: {e}") })?;
     let mut config = match config {

@@ -83,19 +83,32 @@ impl LoadedModel {
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
     pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {
-        self.continue_with(tokens, count, |activations| activations.predictions().last().map(|p| p.0).expect("at least one position"))
+        self.continue_with(tokens, count, |activations| {
+            activations.predictions().last().map(|p| p.0).expect("at least one position")
+        })
     }
 
     /// Sampled continuation: each next token drawn from the last position's distribution as
     /// `sampling` reshapes it, with `rng`, then fed back.
-    pub fn generate_sampled(&self, tokens: &[usize], count: usize, sampling: &sampling::Sampling, rng: &mut sampling::SplitMix64) -> Result<Vec<usize>, ModelError> {
+    pub fn generate_sampled(
+        &self,
+        tokens: &[usize],
+        count: usize,
+        sampling: &sampling::Sampling,
+        rng: &mut sampling::SplitMix64,
+    ) -> Result<Vec<usize>, ModelError> {
         self.continue_with(tokens, count, |activations| {
             let logits = activations.last_logits();
             sampling::sample(&sampling::reshape(logits, sampling).probs, rng)
         })
     }
 
-    fn continue_with(&self, tokens: &[usize], count: usize, mut next_of: impl FnMut(&Activations) -> usize) -> Result<Vec<usize>, ModelError> {
+    fn continue_with(
+        &self,
+        tokens: &[usize],
+        count: usize,
+        mut next_of: impl FnMut(&Activations) -> usize,
+    ) -> Result<Vec<usize>, ModelError> {
         let block_size = self.config().tokens();
         let mut context = tokens.to_vec();
         let mut generated = Vec::with_capacity(count);
@@ -119,7 +132,9 @@ pub enum ModelError {
     Empty,
     #[error("{len} tokens, but model '{model}' has a context of {block_size}")]
     TooLong { len: usize, block_size: usize, model: String },
-    #[error("{len} tokens: on the GPU at most {most} fit, since the logits of every position over {vocab_size} tokens must fit one 128 MiB buffer; use fewer (--max-tokens) or --backend ndarray")]
+    #[error(
+        "{len} tokens: on the GPU at most {most} fit, since the logits of every position over {vocab_size} tokens must fit one 128 MiB buffer; use fewer (--max-tokens) or --backend ndarray"
+    )]
     TooLongForGpu { len: usize, most: usize, vocab_size: usize },
     #[error("token {token} at position {position} is outside model '{model}''s vocabulary of {vocab_size}")]
     UnknownToken { token: usize, position: usize, vocab_size: usize, model: String },
@@ -184,7 +199,11 @@ impl std::fmt::Display for NonFiniteActivation {
             1 => String::new(),
             n => format!(" ({n} non-finite values in all)"),
         };
-        write!(f, "the forward pass produced {} first in '{}' at index {:?}{others}", self.value, self.tensor, self.index)
+        write!(
+            f,
+            "the forward pass produced {} first in '{}' at index {:?}{others}",
+            self.value, self.tensor, self.index
+        )
     }
 }
 

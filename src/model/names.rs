@@ -57,11 +57,8 @@ pub fn split_layer(tensor: &str) -> (Option<usize>, &str) {
 /// T is the input's length, C channels, H heads of size A, V vocab.
 pub fn activation_shapes(config: &GptConfig, t: usize) -> Vec<(String, Vec<usize>)> {
     let (c, h, a, v) = (config.n_embd, config.n_head, config.head_size(), config.vocab_size);
-    let mut shapes: Vec<(String, Vec<usize>)> = vec![
-        ("tok_emb".into(), vec![t, c]),
-        ("pos_emb".into(), vec![t, c]),
-        ("x".into(), vec![t, c]),
-    ];
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![("tok_emb".into(), vec![t, c]), ("pos_emb".into(), vec![t, c]), ("x".into(), vec![t, c])];
     for i in 0..config.n_layer {
         let b = |name: &str| layer(i, name);
         shapes.extend([

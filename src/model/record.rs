@@ -1,8 +1,8 @@
 //! Keeping a forward pass's intermediates without cluttering it: `keep` is free when not recording,
 //! and everything kept comes back from the device in one read.
 
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
 
 use super::activations::{Activations, NamedTensor};
 use super::config::GptConfig;
@@ -72,8 +72,15 @@ fn read(data: burn::tensor::TensorData) -> Vec<f32> {
     data.convert::<f32>().to_vec().expect("float tensor data")
 }
 
-fn assemble(config: &GptConfig, tokens: &[usize], names: &[String], lengths: &[usize], values: Vec<f32>) -> Activations {
-    let shapes: std::collections::HashMap<String, Vec<usize>> = activation_shapes(config, tokens.len()).into_iter().collect();
+fn assemble(
+    config: &GptConfig,
+    tokens: &[usize],
+    names: &[String],
+    lengths: &[usize],
+    values: Vec<f32>,
+) -> Activations {
+    let shapes: std::collections::HashMap<String, Vec<usize>> =
+        activation_shapes(config, tokens.len()).into_iter().collect();
     let mut activations = Activations { tokens: tokens.to_vec(), ..Default::default() };
     let mut offset = 0;
     for (name, &len) in names.iter().zip(lengths) {
@@ -84,9 +91,8 @@ fn assemble(config: &GptConfig, tokens: &[usize], names: &[String], lengths: &[u
             .insert(name.clone(), NamedTensor::new(shape.clone(), values[offset..offset + len].to_vec()));
         offset += len;
     }
-    activations.tensors.insert(
-        "tokens".into(),
-        NamedTensor::new(vec![tokens.len()], tokens.iter().map(|&t| t as f32).collect()),
-    );
+    activations
+        .tensors
+        .insert("tokens".into(), NamedTensor::new(vec![tokens.len()], tokens.iter().map(|&t| t as f32).collect()));
     activations
 }

@@ -45,10 +45,11 @@ impl Tokenizer {
                     .chars()
                     .enumerate()
                     .map(|(position, letter)| {
-                        letters
-                            .iter()
-                            .position(|&l| l == letter.to_ascii_uppercase())
-                            .ok_or(InputError::Unknown { letter, position, vocab: vocab.clone() })
+                        letters.iter().position(|&l| l == letter.to_ascii_uppercase()).ok_or(InputError::Unknown {
+                            letter,
+                            position,
+                            vocab: vocab.clone(),
+                        })
                     })
                     .collect()
             }
@@ -109,7 +110,10 @@ mod bpe {
     }
 
     pub fn encode(text: &str) -> Vec<usize> {
-        INSTALLED.get().map(|bpe| bpe.encode_ordinary(text).into_iter().map(|id| id as usize).collect()).unwrap_or_default()
+        INSTALLED
+            .get()
+            .map(|bpe| bpe.encode_ordinary(text).into_iter().map(|id| id as usize).collect())
+            .unwrap_or_default()
     }
 
     pub fn decode_bytes(ids: &[u32]) -> Option<Vec<u8>> {
@@ -147,7 +151,9 @@ pub fn gpt2_bpe_from_vocab_json(json: &str) -> Result<tiktoken_rs::CoreBPE, Stri
             continue;
         }
         let bytes: Option<Vec<u8>> = token.chars().map(|c| alphabet.get(&c).copied()).collect();
-        let bytes = bytes.ok_or_else(|| format!("vocab.json: token {token:?} (id {id}) has a character outside GPT-2's byte alphabet"))?;
+        let bytes = bytes.ok_or_else(|| {
+            format!("vocab.json: token {token:?} (id {id}) has a character outside GPT-2's byte alphabet")
+        })?;
         encoder.insert(bytes, id);
     }
     if vocab.len() != GPT2_VOCAB_SIZE {

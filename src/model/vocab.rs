@@ -31,10 +31,8 @@ pub fn token_letter(token: usize) -> char {
 
 /// "CBABBC" -> [2, 1, 0, 1, 1, 2]. Lower case is accepted; anything outside the vocabulary is an error naming it.
 pub fn parse_letters(input: &str, config: &GptConfig) -> Result<Vec<usize>, InputError> {
-    let letters = letters(config).ok_or_else(|| InputError::NoTokenizer {
-        model: config.name.clone(),
-        vocab_size: config.vocab_size,
-    })?;
+    let letters = letters(config)
+        .ok_or_else(|| InputError::NoTokenizer { model: config.name.clone(), vocab_size: config.vocab_size })?;
     let input = input.trim();
     if input.is_empty() {
         return Err(InputError::Empty { max: config.block_size, vocab: vocab_list(config) });

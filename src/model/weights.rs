@@ -80,7 +80,11 @@ impl Weights {
 
     /// `load`, refusing or allowing non-finite values.
     pub fn load_with(path: &Path, non_finite: NonFinite) -> Result<Weights, WeightError> {
-        let (config_path, file) = if path.is_dir() { super::huggingface::folder_paths(path) } else { (path.with_file_name("config.json"), path.to_owned()) };
+        let (config_path, file) = if path.is_dir() {
+            super::huggingface::folder_paths(path)
+        } else {
+            (path.with_file_name("config.json"), path.to_owned())
+        };
         let bytes = read_file(&file)?;
         let config_text = match std::fs::read_to_string(&config_path) {
             Ok(text) => Some(text),
@@ -116,7 +120,12 @@ impl Weights {
     }
 
     /// `parse_with`, refusing or allowing non-finite values.
-    pub fn parse_checked(path: &Path, bytes: &[u8], hf_config: Option<(&Path, &str)>, non_finite: NonFinite) -> Result<Weights, WeightError> {
+    pub fn parse_checked(
+        path: &Path,
+        bytes: &[u8],
+        hf_config: Option<(&Path, &str)>,
+        non_finite: NonFinite,
+    ) -> Result<Weights, WeightError> {
         let weights = if is_safetensors(path) {
             let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightError::Format {
                 path: path.to_owned(),
@@ -126,7 +135,9 @@ impl Weights {
                 Some(config) => read_safetensors(path, bytes, config)?,
                 None => {
                     // Checks each tensor's shape and values as it reads it, naming it as stored.
-                    let config = hf_config.map(|(config_path, text)| super::huggingface::folder_config(config_path, text, path)).transpose()?;
+                    let config = hf_config
+                        .map(|(config_path, text)| super::huggingface::folder_config(config_path, text, path))
+                        .transpose()?;
                     return super::huggingface::read_hf_safetensors(path, bytes, config, non_finite);
                 }
             }
@@ -178,7 +189,9 @@ impl Weights {
 
     /// How many parameter values are NaN or infinite: 0 unless loaded with `NonFinite::Allow`.
     pub fn non_finite_count(&self) -> usize {
-        each_parameter_shape(&self.config).map(|(name, _)| self.tensors[&name].data.iter().filter(|v| !v.is_finite()).count()).sum()
+        each_parameter_shape(&self.config)
+            .map(|(name, _)| self.tensors[&name].data.iter().filter(|v| !v.is_finite()).count())
+            .sum()
     }
 
     /// Weights let in with non-finite values, in words: how many, and the first (None when all are finite).
@@ -252,10 +265,15 @@ fn read_file(path: &Path) -> Result<Vec<u8>, WeightError> {
 }
 
 /// A safetensors tensor widened to f32: F32, F16 and BF16 are read, other dtypes are an error naming it.
-pub(crate) fn decode_tensor(path: &Path, name: &str, view: &safetensors::tensor::TensorView) -> Result<NamedTensor, WeightError> {
+pub(crate) fn decode_tensor(
+    path: &Path,
+    name: &str,
+    view: &safetensors::tensor::TensorView,
+) -> Result<NamedTensor, WeightError> {
     use safetensors::Dtype;
     let bytes = view.data();
-    let halves = |widen: fn(u16) -> f32| bytes.chunks_exact(2).map(|b| widen(u16::from_le_bytes([b[0], b[1]]))).collect();
+    let halves =
+        |widen: fn(u16) -> f32| bytes.chunks_exact(2).map(|b| widen(u16::from_le_bytes([b[0], b[1]]))).collect();
     let data: Vec<f32> = match view.dtype() {
         Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         Dtype::F16 => halves(|bits| half::f16::from_bits(bits).to_f32()),
@@ -328,7 +346,10 @@ pub fn load_json_tensors(path: &Path) -> Result<BTreeMap<String, NamedTensor>, W
     decode_json_tensors(path, &root)
 }
 
-fn decode_json_tensors(path: &Path, root: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, NamedTensor>, WeightError> {
+fn decode_json_tensors(
+    path: &Path,
+    root: &serde_json::Map<String, Value>,
+) -> Result<BTreeMap<String, NamedTensor>, WeightError> {
     root.iter()
         .filter(|(name, _)| name.as_str() != "config")
         .map(|(name, entry)| Ok((name.clone(), decode_json_tensor(path, name, entry)?)))
@@ -362,7 +383,8 @@ fn read_mingpt_json(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
 }
 
 fn decode_json_tensor(path: &Path, name: &str, entry: &Value) -> Result<NamedTensor, WeightError> {
-    let tensor_error = |message: String| WeightError::Tensor { path: path.to_owned(), tensor: name.to_owned(), message };
+    let tensor_error =
+        |message: String| WeightError::Tensor { path: path.to_owned(), tensor: name.to_owned(), message };
     let shape: Vec<usize> = entry
         .get("shape")
         .and_then(Value::as_array)
@@ -383,7 +405,10 @@ fn decode_json_tensor(path: &Path, name: &str, entry: &Value) -> Result<NamedTen
     let expected_len = shape.iter().try_fold(4usize, |len, &size| len.checked_mul(size));
     if expected_len != Some(raw.len()) {
         let needs = expected_len.map_or_else(|| "more than can be addressed".to_string(), |len| len.to_string());
-        return Err(tensor_error(format!("field 'data': {} bytes, but shape {shape:?} of float32 needs {needs}", raw.len())));
+        return Err(tensor_error(format!(
+            "field 'data': {} bytes, but shape {shape:?} of float32 needs {needs}",
+            raw.len()
+        )));
     }
     let data = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     Ok(NamedTensor { shape, data })
@@ -392,9 +417,11 @@ fn decode_json_tensor(path: &Path, name: &str, entry: &Value) -> Result<NamedTen
 /// Our own safetensors: state_dict names, Linear weights [out, in], the config in the metadata.
 fn read_safetensors(path: &Path, bytes: &[u8], config: &str) -> Result<Weights, WeightError> {
     let format_error = |message: String| WeightError::Format { path: path.to_owned(), message };
-    let value: Value = serde_json::from_str(config).map_err(|e| format_error(format!("metadata 'config' is not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(config).map_err(|e| format_error(format!("metadata 'config' is not JSON: {e}")))?;
     let config = config_from_json(path, &value)?;
-    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format_error(format!("not a safetensors file: {e}")))?;
+    let file = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| format_error(format!("not a safetensors file: {e}")))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in file.tensors() {
         if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") {

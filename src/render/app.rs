@@ -6,6 +6,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::window::RequestRedraw;
 
+use super::RenderError;
 use super::camera::CameraPlugin;
 use super::gpu::{GpuFailure, GpuPlugin};
 use super::hover::HoverPlugin;
@@ -17,7 +18,6 @@ use super::stats::RenderStatsPlugin;
 use super::tour_player::{TourLink, TourPlugin, TourState};
 use super::ui::UiPlugin;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
-use super::RenderError;
 use crate::layout;
 
 /// The app as it opens: the tour `link` names (the nano-gpt tour by default) ready at its chapter
@@ -82,7 +82,16 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
         .set(super::material::lean_pbr());
     app.add_plugins(plugins)
         .add_plugins(GpuPlugin)
-        .add_plugins((ScenePlugin, LodPlugin, RenderStatsPlugin, CameraPlugin, UiPlugin, PickPlugin, HoverPlugin, IdlePlugin))
+        .add_plugins((
+            ScenePlugin,
+            LodPlugin,
+            RenderStatsPlugin,
+            CameraPlugin,
+            UiPlugin,
+            PickPlugin,
+            HoverPlugin,
+            IdlePlugin,
+        ))
         .add_plugins((super::language::LanguagePlugin, super::sampling::SamplingPlugin))
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)
@@ -91,7 +100,8 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
         });
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let checkpoints = super::live_input::TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR));
+        let checkpoints =
+            super::live_input::TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR));
         if let Some(why) = &checkpoints.unavailable {
             warn!("{why}");
         }

@@ -247,7 +247,11 @@ fn fly_to_double_clicked_block(
 }
 
 /// Starts a tween from where the camera is to each requested view (the last request wins).
-fn start_flights(mut commands: Commands, mut flights: MessageReader<FlyTo>, camera: Single<(Entity, &ViewPoint), With<Camera3d>>) {
+fn start_flights(
+    mut commands: Commands,
+    mut flights: MessageReader<FlyTo>,
+    camera: Single<(Entity, &ViewPoint), With<Camera3d>>,
+) {
     let Some(FlyTo(to)) = flights.read().last().copied() else { return };
     let (entity, from) = *camera;
     let tween = Tween::new(EaseFunction::CubicInOut, FLIGHT, ViewPointLens { from: *from, to });
@@ -260,7 +264,8 @@ fn keep_redrawing_while_moving(
     keys: Res<ButtonInput<KeyCode>>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    let flying_by_keys = keys.any_pressed([KeyCode::KeyW, KeyCode::KeyA, KeyCode::KeyS, KeyCode::KeyD, KeyCode::KeyQ, KeyCode::KeyE]);
+    let flying_by_keys =
+        keys.any_pressed([KeyCode::KeyW, KeyCode::KeyA, KeyCode::KeyS, KeyCode::KeyD, KeyCode::KeyQ, KeyCode::KeyE]);
     if !flights.is_empty() || flying_by_keys {
         redraw.write(RequestRedraw);
     }
@@ -292,7 +297,8 @@ impl Plugin for TouchCameraPlugin {
     fn build(&self, app: &mut App) {
         // Before `Update`, so that a tap's click and the picking of the cell under the finger (see
         // `render::pick`) meet in the same frame.
-        app.init_resource::<TouchGesture>().add_systems(PreUpdate, (touch_camera, touch_taps).chain().after(InputSystems));
+        app.init_resource::<TouchGesture>()
+            .add_systems(PreUpdate, (touch_camera, touch_taps).chain().after(InputSystems));
     }
 }
 

@@ -47,10 +47,13 @@ fn paragraph_text(paragraph: &str, size: f32, ink: Color32) -> egui::text::Layou
     let spans = markup::parse(paragraph).unwrap_or_else(|_| vec![Span::Text(paragraph.to_string())]);
     let mut job = egui::text::LayoutJob::default();
     for span in spans {
-        let mut format = egui::TextFormat { font_id: egui::FontId::proportional(size), color: ink, ..Default::default() };
+        let mut format =
+            egui::TextFormat { font_id: egui::FontId::proportional(size), color: ink, ..Default::default() };
         match span {
             Span::Emphasis(_) => format.italics = true,
-            Span::Block { .. } | Span::Dim { .. } | Span::Chapter { .. } => format.color = Color32::from_rgb(170, 210, 250),
+            Span::Block { .. } | Span::Dim { .. } | Span::Chapter { .. } => {
+                format.color = Color32::from_rgb(170, 210, 250)
+            }
             Span::Text(_) => {}
         }
         job.append(span.text(), 0.0, format);

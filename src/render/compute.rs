@@ -20,9 +20,9 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
 use super::hover::{CARD_FILL, CardBody, Explanations, card_position, source_focus};
 use super::material::{BlockDescriptor, BlockMaterial, write_descriptor};
+use super::pages::PackedValues;
 use super::pick::{CellRef, cell_center_world};
 use super::scene::{BlockMesh, BlockScene, RevealWindow, SceneEntity, SceneValues, block_descriptor};
-use super::pages::PackedValues;
 use super::tour_player::AppliedTour;
 use crate::explain::walk;
 use crate::layout::{CELL, Layout};
@@ -55,7 +55,8 @@ pub fn derive_compute_view(
     mut view: ResMut<ComputeView>,
     mut shown: Local<Option<usize>>,
 ) {
-    let scene = scene.filter(|scene| applied.frame.as_ref().is_some_and(|frame| frame.model == scene.layout.config.name));
+    let scene =
+        scene.filter(|scene| applied.frame.as_ref().is_some_and(|frame| frame.model == scene.layout.config.name));
     let scene_id = scene.as_ref().map(|scene| scene.id());
     if !applied.is_changed() && !values.is_changed() && *shown == scene_id {
         return;
@@ -108,7 +109,14 @@ fn sweep(
 
 /// A walk through one cell's calculation: the operands of the step it is at lit, the panel
 /// written up to that step while the walk's step is on screen; 1 once the cell has its value.
-fn walk(compute: &ComputeFrame, step: usize, layout: &Layout, cell: [u32; 3], explanations: &mut Explanations, view: &mut ComputeView) -> u64 {
+fn walk(
+    compute: &ComputeFrame,
+    step: usize,
+    layout: &Layout,
+    cell: [u32; 3],
+    explanations: &mut Explanations,
+    view: &mut ComputeView,
+) -> u64 {
     let cell = CellRef { block: compute.block, cell };
     let card = explanations.card(layout, cell);
     let CardBody::Explained(explanation) = &*card else {
@@ -257,7 +265,8 @@ fn place_flights(
     if copies.is_empty() && !frame.flights.is_empty() {
         for slot in 0..FLY_SLOTS {
             let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity, FlyCopy { slot });
-            let drawn = (Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.material(0, false)), MeshTag(first_tag + slot as u32));
+            let drawn =
+                (Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.material(0, false)), MeshTag(first_tag + slot as u32));
             commands.spawn((drawn, Transform::default(), parked));
         }
     }

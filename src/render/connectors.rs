@@ -15,8 +15,8 @@ use bevy::render::storage::ShaderBuffer;
 
 use super::material::{BlockDescriptor, BlockMaterial, descriptors_buffer, page_buffer, write_descriptor};
 use super::scene::{Block, BlockMesh, BlockScene, BlockStyle, SceneEntity};
-use crate::layout::connectors::{Connector, route_connectors};
 use crate::layout::CELL;
+use crate::layout::connectors::{Connector, route_connectors};
 
 /// The most blocks a model may have for its connectors to be drawn: nano has 206, GPT-2 2,294.
 pub const MAX_CONNECTED_BLOCKS: usize = 1000;
@@ -80,7 +80,8 @@ fn spawn_connectors(
     if connectors.is_some_and(|connectors| connectors.scene == scene.id()) {
         return;
     }
-    let routed = if scene.layout.blocks.len() <= MAX_CONNECTED_BLOCKS { route_connectors(&scene.layout) } else { Vec::new() };
+    let routed =
+        if scene.layout.blocks.len() <= MAX_CONNECTED_BLOCKS { route_connectors(&scene.layout) } else { Vec::new() };
     let rods: Vec<(u32, Vec3, Vec3)> = routed
         .iter()
         .enumerate()
@@ -94,7 +95,12 @@ fn spawn_connectors(
     descriptors.extend((0..tail_rods).map(|_| rod_descriptor(true)));
     let descriptors = buffers.add(descriptors_buffer(&descriptors));
     let no_values = buffers.add(page_buffer(&[]));
-    let material = materials.add(BlockMaterial { descriptors: descriptors.clone(), page_a: no_values.clone(), page_b: no_values, blend: false });
+    let material = materials.add(BlockMaterial {
+        descriptors: descriptors.clone(),
+        page_a: no_values.clone(),
+        page_b: no_values,
+        blend: false,
+    });
     for (tag, &(connector, a, b)) in rods.iter().enumerate() {
         let half = Vec3::splat(THICKNESS * CELL / 2.0);
         commands.spawn((
@@ -109,7 +115,13 @@ fn spawn_connectors(
     }
     for slot in 0..tail_rods {
         let parked = (Visibility::Hidden, NoCpuCulling, SceneEntity, ConnectorTail { slot: slot as u32 });
-        commands.spawn((Mesh3d(mesh.0.clone()), MeshMaterial3d(material.clone()), MeshTag((rods.len() + slot) as u32), Transform::default(), parked));
+        commands.spawn((
+            Mesh3d(mesh.0.clone()),
+            MeshMaterial3d(material.clone()),
+            MeshTag((rods.len() + slot) as u32),
+            Transform::default(),
+            parked,
+        ));
     }
     let lit = vec![false; routed.len()];
     let segments = rods.iter().map(|&(connector, _, _)| connector).collect();
@@ -176,7 +188,11 @@ fn light_connectors(
 /// meets the block to that cell on the front face (where cells are read): along the face it meets
 /// to the front edge, then across the front face, so each input's line ends at the cell it feeds.
 /// Each rod lies on its face, lifted off it by half its thickness.
-pub fn tail_segments(layout: &crate::layout::Layout, connectors: &Connectors, styles: &[BlockStyle]) -> Vec<(Vec3, Vec3)> {
+pub fn tail_segments(
+    layout: &crate::layout::Layout,
+    connectors: &Connectors,
+    styles: &[BlockStyle],
+) -> Vec<(Vec3, Vec3)> {
     let mut segments = Vec::new();
     let lift = THICKNESS * CELL / 2.0;
     for (connector, _) in connectors.connectors.iter().zip(&connectors.lit).filter(|(_, lit)| **lit) {

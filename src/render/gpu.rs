@@ -7,11 +7,11 @@
 use std::sync::{Arc, Mutex};
 
 use bevy::prelude::*;
-use bevy::render::render_resource::PollType;
-use bevy::render::{Render, RenderApp, RenderPlugin, RenderSystems};
 use bevy::render::error_handler::{ErrorType, RenderErrorHandler, RenderErrorPolicy};
+use bevy::render::render_resource::PollType;
 use bevy::render::renderer::RenderDevice;
 use bevy::render::settings::{Backends, WgpuSettings};
+use bevy::render::{Render, RenderApp, RenderPlugin, RenderSystems};
 
 use super::RenderError;
 

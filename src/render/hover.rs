@@ -15,11 +15,11 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
 use super::pick::{CellRef, Hovered, Pinned, cell_center_world};
 use super::scene::{BlockScene, BlockStyle, SceneValues};
-use crate::explain::{ExplainError, Explanation, OPERAND_ORDER, Operand, Sources, explain};
-use crate::model::{Activations, Weights};
-use crate::layout::{self, Layout, Op};
 use crate::explain::token_name;
+use crate::explain::{ExplainError, Explanation, OPERAND_ORDER, Operand, Sources, explain};
+use crate::layout::{self, Layout, Op};
 use crate::model::GptConfig;
+use crate::model::{Activations, Weights};
 
 /// How strongly the hovered cell is lit (its row and column get a part of it, see blocks.wgsl).
 pub const HOVERED_FOCUS: f32 = 1.0;
@@ -104,7 +104,12 @@ impl Explanations {
 
 /// Explains one cell of the scene with the values it shows: the weights, and the activations
 /// computed with them once the forward pass is done.
-pub fn card_body(layout: &Layout, weights: Option<&Weights>, activations: Option<&Activations>, cell: CellRef) -> CardBody {
+pub fn card_body(
+    layout: &Layout,
+    weights: Option<&Weights>,
+    activations: Option<&Activations>,
+    cell: CellRef,
+) -> CardBody {
     let Some(weights) = weights else { return CardBody::StructureOnly };
     let Some(activations) = activations else { return CardBody::Waiting };
     let Some(block) = layout.blocks.get(cell.block) else { return CardBody::Failed("no such block".into()) };
@@ -173,7 +178,12 @@ pub fn source_focus(layout: &Layout, explanation: &Explanation) -> Vec<(usize, [
 }
 
 /// Forgets hovered and pinned cells of a model that is no longer shown.
-fn forget_old_scene(scene: Option<Res<BlockScene>>, mut shown: Local<Option<usize>>, mut hovered: ResMut<Hovered>, mut pinned: ResMut<Pinned>) {
+fn forget_old_scene(
+    scene: Option<Res<BlockScene>>,
+    mut shown: Local<Option<usize>>,
+    mut hovered: ResMut<Hovered>,
+    mut pinned: ResMut<Pinned>,
+) {
     let Some(scene) = scene else { return };
     let layout = Arc::as_ptr(&scene.layout) as usize;
     if shown.is_some_and(|shown| shown != layout) {
@@ -209,7 +219,12 @@ fn apply_focus(
 }
 
 /// Every block's focus, the hovered cell first, then its sources, then pinned cells.
-pub fn wanted_focus(scene: &BlockScene, hovered: &Hovered, pinned: &Pinned, explanations: &mut Explanations) -> HashMap<usize, Focus> {
+pub fn wanted_focus(
+    scene: &BlockScene,
+    hovered: &Hovered,
+    pinned: &Pinned,
+    explanations: &mut Explanations,
+) -> HashMap<usize, Focus> {
     let mut wanted: HashMap<usize, Focus> = HashMap::new();
     if let Some(cell) = hovered.cell {
         wanted.insert(cell.block, (cell.cell.map(Some), HOVERED_FOCUS));
@@ -249,7 +264,8 @@ fn draw_cards(
     // Where a cell is on screen now, if it is in front of the camera.
     let cell_on_screen = |cell: CellRef| -> Option<Pos2> {
         let transform = transforms.get(*scene.blocks.get(cell.block)?).ok()?;
-        let point = camera.world_to_viewport(camera_transform, cell_center_world(&scene.layout, cell, transform)).ok()?;
+        let point =
+            camera.world_to_viewport(camera_transform, cell_center_world(&scene.layout, cell, transform)).ok()?;
         Some(Pos2::new(point.x, point.y))
     };
 
@@ -261,18 +277,21 @@ fn draw_cards(
         }
         let body = explanations.card(&scene.layout, cell);
         let id = egui::Id::new(("pinned card", cell.block, cell.cell));
-        let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
+        let size =
+            ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
         let area = egui::Area::new(id).order(egui::Order::Foreground).fixed_pos(card_position(anchor, size, screen));
-        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, true)));
+        let response = area.show(ctx, |ui| {
+            card_frame(ui, true, |ui| {
+                card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, true)
+            })
+        });
         if response.inner {
             unpin = Some(number);
         }
         // A leader from the cell to the nearest point of its card.
         let card = response.response.rect;
-        ctx.layer_painter(egui::LayerId::new(egui::Order::Middle, egui::Id::new("pin leaders"))).line_segment(
-            [anchor, card.clamp(anchor)],
-            Stroke::new(1.5, Color32::from_gray(70)),
-        );
+        ctx.layer_painter(egui::LayerId::new(egui::Order::Middle, egui::Id::new("pin leaders")))
+            .line_segment([anchor, card.clamp(anchor)], Stroke::new(1.5, Color32::from_gray(70)));
     }
     if let Some(number) = unpin {
         pinned.cells.remove(number);
@@ -286,12 +305,17 @@ fn draw_cards(
         let body = explanations.card(&scene.layout, cell);
         let id = egui::Id::new("hover card");
         // The card's size as last drawn (cards of one kind are alike), to put it where it fits.
-        let size = ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
+        let size =
+            ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
         egui::Area::new(id)
             .order(egui::Order::Tooltip)
             .interactable(false)
             .fixed_pos(card_position(point, size, screen))
-            .show(ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, false)));
+            .show(ctx, |ui| {
+                card_frame(ui, false, |ui| {
+                    card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, false)
+                })
+            });
     }
     Ok(())
 }
@@ -318,7 +342,8 @@ pub fn card_position(point: Pos2, size: egui::Vec2, screen: egui::Rect) -> Pos2 
 /// The card's frame, light whatever the app's theme.
 fn card_frame<R>(ui: &mut egui::Ui, pinned: bool, contents: impl FnOnce(&mut egui::Ui) -> R) -> R {
     ui.style_mut().visuals = egui::Visuals::light();
-    let stroke = if pinned { Stroke::new(1.5, Color32::from_gray(70)) } else { Stroke::new(1.0, Color32::from_gray(150)) };
+    let stroke =
+        if pinned { Stroke::new(1.5, Color32::from_gray(70)) } else { Stroke::new(1.0, Color32::from_gray(150)) };
     egui::Frame::new()
         .fill(CARD_FILL)
         .stroke(stroke)
@@ -371,7 +396,9 @@ fn quoted_token(config: &GptConfig, token: usize) -> String {
 fn describe_index((config, language): (&GptConfig, &str), name: &str, value: usize, tokens: &[usize]) -> String {
     let meaning = crate::i18n::tr(language, index_meaning(name));
     match name {
-        "t" | "t2" if value < tokens.len() => format!("{name} = {value} ({meaning} {value}, {})", quoted_token(config, tokens[value])),
+        "t" | "t2" if value < tokens.len() => {
+            format!("{name} = {value} ({meaning} {value}, {})", quoted_token(config, tokens[value]))
+        }
         "v" => format!("{name} = {value} ({meaning} {})", quoted_token(config, value)),
         _ if meaning.is_empty() => format!("{name} = {value}"),
         _ => format!("{name} = {value} ({meaning})"),
@@ -380,7 +407,14 @@ fn describe_index((config, language): (&GptConfig, &str), name: &str, value: usi
 
 /// The card: block, indices, value, formula, sources with their colours; returns true when its
 /// close button was clicked.
-fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens: &[usize], cell: CellRef, body: &CardBody, pinned: bool) -> bool {
+fn card_contents(
+    ui: &mut egui::Ui,
+    (layout, language): (&Layout, &str),
+    tokens: &[usize],
+    cell: CellRef,
+    body: &CardBody,
+    pinned: bool,
+) -> bool {
     let block = &layout.blocks[cell.block];
     let mut close = false;
     ui.horizontal(|ui| {
@@ -388,19 +422,31 @@ fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens:
         ui.label(egui::RichText::new(&block.name).strong().size(15.0).color(INK));
         if pinned {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                close = ui.small_button("×").on_hover_text(crate::i18n::tr(language, "unpin (Esc unpins all)")).clicked();
+                close =
+                    ui.small_button("×").on_hover_text(crate::i18n::tr(language, "unpin (Esc unpins all)")).clicked();
             });
         }
     });
     match body {
         CardBody::Explained(explanation) => {
-            let index: Vec<String> =
-                explanation.index_names.iter().zip(&explanation.index).map(|(name, &i)| describe_index((&layout.config, language), name, i, tokens)).collect();
+            let index: Vec<String> = explanation
+                .index_names
+                .iter()
+                .zip(&explanation.index)
+                .map(|(name, &i)| describe_index((&layout.config, language), name, i, tokens))
+                .collect();
             ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
-            ui.label(egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED));
+            ui.label(
+                egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index))
+                    .monospace()
+                    .size(11.0)
+                    .color(MUTED),
+            );
             ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
             ui.separator();
-            ui.label(egui::RichText::new(crate::i18n::tr(language, operation_title(explanation.op))).strong().color(INK));
+            ui.label(
+                egui::RichText::new(crate::i18n::tr(language, operation_title(explanation.op))).strong().color(INK),
+            );
             ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
             if explanation.op == Op::Gelu
                 && let Some(x) = explanation.operands.get("x")
@@ -412,13 +458,17 @@ fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens:
         CardBody::Masked(reason) => {
             cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
             ui.separator();
-            ui.label(egui::RichText::new(crate::i18n::tr(language, "masked")).strong().color(Color32::from_rgb(150, 40, 30)));
+            ui.label(
+                egui::RichText::new(crate::i18n::tr(language, "masked")).strong().color(Color32::from_rgb(150, 40, 30)),
+            );
             ui.label(egui::RichText::new(reason).color(INK));
         }
         CardBody::StructureOnly => {
             cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
             ui.label(egui::RichText::new(format!("{} of {}", block.kind.as_str(), block.tensor)).color(MUTED));
-            ui.label(egui::RichText::new("no weights ship for this preset: structure only, no values").italics().color(INK));
+            ui.label(
+                egui::RichText::new("no weights ship for this preset: structure only, no values").italics().color(INK),
+            );
         }
         CardBody::Waiting => {
             cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
@@ -433,7 +483,13 @@ fn card_contents(ui: &mut egui::Ui, (layout, language): (&Layout, &str), tokens:
 }
 
 /// The cell along the block's axes, where there is no explanation to give the tensor's indices.
-fn cell_coordinates(ui: &mut egui::Ui, (config, language): (&GptConfig, &str), block: &layout::Block, cell: CellRef, tokens: &[usize]) {
+fn cell_coordinates(
+    ui: &mut egui::Ui,
+    (config, language): (&GptConfig, &str),
+    block: &layout::Block,
+    cell: CellRef,
+    tokens: &[usize],
+) {
     let mut parts: Vec<String> = Vec::new();
     if let Some(layer) = block.layer {
         parts.push(crate::i18n::fill(language, "layer {}", &[&layer]));
@@ -491,17 +547,24 @@ fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation, l
             };
             ui.horizontal(|ui| {
                 swatch(ui, family_of(operand));
-                ui.label(egui::RichText::new(crate::i18n::fill(language, "{}: {} of {}", &[role, &count, &where_drawn])).color(INK));
+                ui.label(
+                    egui::RichText::new(crate::i18n::fill(language, "{}: {} of {}", &[role, &count, &where_drawn]))
+                        .color(INK),
+                );
             });
         }
     }
     let mut operands: Vec<(&&str, &Operand)> = explanation.operands.iter().collect();
-    operands.sort_by_key(|(role, _)| OPERAND_ORDER.iter().position(|known| known == *role).unwrap_or(OPERAND_ORDER.len()));
+    operands
+        .sort_by_key(|(role, _)| OPERAND_ORDER.iter().position(|known| known == *role).unwrap_or(OPERAND_ORDER.len()));
     for (role, operand) in operands {
         let where_drawn = operand.block.clone().unwrap_or_else(|| operand.tensor.clone());
         ui.horizontal(|ui| {
             swatch(ui, family_of(operand));
-            ui.label(egui::RichText::new(format!("{role}: {where_drawn}{:?} = {:.4}", operand.index, operand.value)).color(INK));
+            ui.label(
+                egui::RichText::new(format!("{role}: {where_drawn}{:?} = {:.4}", operand.index, operand.value))
+                    .color(INK),
+            );
         });
     }
 }
@@ -519,14 +582,20 @@ fn gelu_plot(ui: &mut egui::Ui, x: f32, y: f32) {
     let to_screen = |x: f32, y: f32| {
         Pos2::new(
             egui::lerp(rect.left()..=rect.right(), (x - x_range.0) / (x_range.1 - x_range.0)),
-            egui::lerp(rect.bottom()..=rect.top(), (y.clamp(y_range.0, y_range.1) - y_range.0) / (y_range.1 - y_range.0)),
+            egui::lerp(
+                rect.bottom()..=rect.top(),
+                (y.clamp(y_range.0, y_range.1) - y_range.0) / (y_range.1 - y_range.0),
+            ),
         )
     };
     painter.rect_filled(rect, 2.0, Color32::WHITE);
     let axis = Stroke::new(1.0, Color32::from_gray(170));
     painter.line_segment([to_screen(x_range.0, 0.0), to_screen(x_range.1, 0.0)], axis);
     painter.line_segment([to_screen(0.0, y_range.0), to_screen(0.0, y_range.1)], axis);
-    let curve: Vec<Pos2> = (0..=80).map(|i| x_range.0 + (x_range.1 - x_range.0) * i as f32 / 80.0).map(|x| to_screen(x, gelu(x))).collect();
+    let curve: Vec<Pos2> = (0..=80)
+        .map(|i| x_range.0 + (x_range.1 - x_range.0) * i as f32 / 80.0)
+        .map(|x| to_screen(x, gelu(x)))
+        .collect();
     painter.add(egui::Shape::line(curve, Stroke::new(2.0, Color32::from_rgb(60, 140, 60))));
     let marked = to_screen(x.clamp(x_range.0, x_range.1), y);
     painter.circle_filled(marked, 4.5, Color32::from_rgb(235, 100, 20));
@@ -548,6 +617,7 @@ pub fn offscreen_hovering(
     cell: CellRef,
 ) -> super::offscreen::Offscreen {
     super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
-        app.add_plugins((bevy_egui::EguiPlugin::default(), HoverPlugin)).insert_resource(Hovered { cell: Some(cell), pointer: None });
+        app.add_plugins((bevy_egui::EguiPlugin::default(), HoverPlugin))
+            .insert_resource(Hovered { cell: Some(cell), pointer: None });
     })
 }

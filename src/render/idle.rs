@@ -53,7 +53,10 @@ impl Plugin for IdlePlugin {
 }
 
 /// Replaces bevy_egui's repaint callback on each new context with one that also honours delays.
-fn wake_egui_when_asked(mut contexts: Query<&mut EguiContext, Added<EguiContext>>, proxy: Option<Res<EventLoopProxyWrapper>>) {
+fn wake_egui_when_asked(
+    mut contexts: Query<&mut EguiContext, Added<EguiContext>>,
+    proxy: Option<Res<EventLoopProxyWrapper>>,
+) {
     let Some(proxy) = proxy else { return };
     for mut context in &mut contexts {
         let wake_after = waker((**proxy).clone());
@@ -117,7 +120,10 @@ fn waker(proxy: EventLoopProxy<WinitUserEvent>) -> impl Fn(Duration) + Send + Sy
 
 /// Keeps a context's `ModifiersChanged` event only when the modifiers differ from those egui
 /// last received. A focus change makes egui forget its modifiers, so the next ones go through.
-fn drop_unchanged_modifiers(mut inputs: Query<(Entity, &mut EguiInput)>, mut told: Local<HashMap<Entity, egui::Modifiers>>) {
+fn drop_unchanged_modifiers(
+    mut inputs: Query<(Entity, &mut EguiInput)>,
+    mut told: Local<HashMap<Entity, egui::Modifiers>>,
+) {
     for (context, mut input) in &mut inputs {
         let input = &mut input.0;
         if input.events.iter().any(|event| matches!(event, egui::Event::WindowFocused(_))) {

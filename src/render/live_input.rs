@@ -40,7 +40,11 @@ pub fn random_letters(config: &GptConfig, seed: u64) -> String {
 
 /// The input with the model's prediction at its last position appended: the most probable token.
 /// `activations` must be those of `tokens`.
-pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &GptConfig) -> Result<Vec<usize>, String> {
+pub fn append_prediction(
+    tokens: &[usize],
+    activations: &Activations,
+    config: &GptConfig,
+) -> Result<Vec<usize>, String> {
     if tokens.len() >= config.tokens() {
         return Err(format!("the context is full: {} tokens", config.tokens()));
     }
@@ -50,7 +54,12 @@ pub fn append_prediction(tokens: &[usize], activations: &Activations, config: &G
     let Some(probs) = activations.get("probs") else { return Err("no predictions yet".into()) };
     let Some(&vocab) = probs.shape.last() else { return Err("no predictions yet".into()) };
     let last = &probs.data[probs.data.len().saturating_sub(vocab)..];
-    let next = last.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(token, _)| token).ok_or("no predictions yet")?;
+    let next = last
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(token, _)| token)
+        .ok_or("no predictions yet")?;
     Ok([tokens, &[next]].concat())
 }
 
@@ -131,7 +140,10 @@ impl TrainingCheckpoints {
         if !dir.is_dir() {
             return TrainingCheckpoints::default();
         }
-        let unavailable = |why: String| TrainingCheckpoints { points: Vec::new(), unavailable: Some(format!("no training slider: {why}")) };
+        let unavailable = |why: String| TrainingCheckpoints {
+            points: Vec::new(),
+            unavailable: Some(format!("no training slider: {why}")),
+        };
         match crate::train::load_checkpoints(dir) {
             Ok(points) if points.is_empty() => {
                 unavailable(format!("{} has no checkpoints (llmviz train --checkpoints writes them)", dir.display()))
@@ -194,8 +206,9 @@ pub fn training_slider(
     let point = &points[index];
     ui.horizontal(|ui| {
         ui.label(language.tr("training"));
-        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false))
-            .on_hover_text(language.tr("the weights as they were after this many training steps (llmviz train --checkpoints)"));
+        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false)).on_hover_text(
+            language.tr("the weights as they were after this many training steps (llmviz train --checkpoints)"),
+        );
     });
     ui.label(language.fill("step {}: sorts {} of {}", &[&point.step, &point.correct, &729]));
     (index != shown).then(|| points[index].weights.clone())

@@ -119,10 +119,12 @@ pub fn plan(layout: &Layout) -> LodPlan {
         // the heads are. Aggregates (one-cell rows) are left out of proxies: a box around them
         // would cover the activations they sit between.
         for heads in [false, true] {
-            let group: Vec<usize> = members.iter().copied().filter(|&i| !heads || layout.blocks[i].head.is_some()).collect();
+            let group: Vec<usize> =
+                members.iter().copied().filter(|&i| !heads || layout.blocks[i].head.is_some()).collect();
             for band in bands(layout, &group, band_gap) {
                 for family in [Family::Weight, Family::Activation] {
-                    let of_family: Vec<usize> = band.iter().copied().filter(|&i| layout.blocks[i].family() == family).collect();
+                    let of_family: Vec<usize> =
+                        band.iter().copied().filter(|&i| layout.blocks[i].family() == family).collect();
                     if of_family.is_empty() {
                         continue;
                     }
@@ -281,9 +283,16 @@ fn apply_level_of_detail(
     }
     for index in shown_proxies {
         let entity = scene.proxies[index as usize];
-        commands.entity(entity).insert((Mesh3d(mesh.0.clone()), MeshMaterial3d(scene.material(0, false)), Visibility::Inherited));
+        commands.entity(entity).insert((
+            Mesh3d(mesh.0.clone()),
+            MeshMaterial3d(scene.material(0, false)),
+            Visibility::Inherited,
+        ));
     }
-    let parked = hidden_blocks.iter().map(|&i| scene.blocks[i as usize]).chain(hidden_proxies.iter().map(|&i| scene.proxies[i as usize]));
+    let parked = hidden_blocks
+        .iter()
+        .map(|&i| scene.blocks[i as usize])
+        .chain(hidden_proxies.iter().map(|&i| scene.proxies[i as usize]));
     for entity in parked {
         commands.entity(entity).remove::<(Mesh3d, MeshMaterial3d<BlockMaterial>)>().insert(Visibility::Hidden);
     }

@@ -6,8 +6,8 @@
 //! instanced draw per page and blending, not per block.
 
 use bevy::asset::{load_internal_asset, uuid_handle};
-use bevy::math::{IVec4, UVec4, Vec4};
 use bevy::light::cluster::GlobalClusterSettings;
+use bevy::math::{IVec4, UVec4, Vec4};
 use bevy::pbr::PbrPlugin;
 use bevy::prelude::*;
 use bevy::render::render_resource::{AsBindGroup, ShaderType, encase};
@@ -130,8 +130,10 @@ pub fn block_mesh() -> Mesh {
 /// go to the render world and leave the main world's asset: the pages are kept once, in
 /// `PackedValues`, not in three copies of up to 128 MiB each.
 pub fn page_buffer(words: &[u32]) -> ShaderBuffer {
-    let bytes: Vec<u8> = if words.is_empty() { vec![0; 4] } else { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
-    let mut buffer = ShaderBuffer { asset_usage: bevy::asset::RenderAssetUsages::RENDER_WORLD, ..ShaderBuffer::default() };
+    let bytes: Vec<u8> =
+        if words.is_empty() { vec![0; 4] } else { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
+    let mut buffer =
+        ShaderBuffer { asset_usage: bevy::asset::RenderAssetUsages::RENDER_WORLD, ..ShaderBuffer::default() };
     // Its size stays readable in the main world once the bytes have gone (`stats` counts it).
     buffer.buffer_description.size = bytes.len() as u64;
     // Moved in, not copied as `ShaderBuffer::new` would: a page is up to 128 MiB.

@@ -38,9 +38,9 @@ pub mod scene;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod soak;
 pub mod stats;
+pub mod token_strip;
 pub mod tour_panel;
 pub mod tour_player;
-pub mod token_strip;
 pub mod tour_tweens;
 pub mod ui;
 pub mod values;
@@ -65,7 +65,8 @@ pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, Ren
     let config = GptConfig::preset(model).map_err(|e| RenderError::Setup(e.to_string()))?;
     if config.name != "nano" {
         if let Some(input) = input {
-            let message = format!("--input '{input}': model '{model}' has no weights to run, only its structure is shown");
+            let message =
+                format!("--input '{input}': model '{model}' has no weights to run, only its structure is shown");
             return Err(RenderError::Setup(message));
         }
         return Ok(SceneSource::structure_only(config));

@@ -65,12 +65,18 @@ fn map_height() -> f32 {
 
 /// Draws the map of `layout`'s model; `current` is the open chapter's id and `has_chapter` tells
 /// which chapters the tour has (a box whose chapter it lacks lights its blocks but opens nothing).
-pub fn map_ui(ui: &mut egui::Ui, (layout, language): (&Layout, &str), current: &str, has_chapter: impl Fn(&str) -> bool) -> MapAction {
+pub fn map_ui(
+    ui: &mut egui::Ui,
+    (layout, language): (&Layout, &str),
+    current: &str,
+    has_chapter: impl Fn(&str) -> bool,
+) -> MapAction {
     let width = ui.available_width();
     let (area, _) = ui.allocate_exact_size(Vec2::new(width, map_height()), Sense::hover());
     let painter = ui.painter_at(area.expand(2.0));
     let origin = area.min.to_vec2();
-    let rects: Vec<(Part, Rect)> = part_rects(width).into_iter().map(|(part, rect)| (part, rect.translate(origin))).collect();
+    let rects: Vec<(Part, Rect)> =
+        part_rects(width).into_iter().map(|(part, rect)| (part, rect.translate(origin))).collect();
     let rect_of = |part: Part| rects.iter().find(|(p, _)| *p == part).map(|(_, r)| *r).expect("every part is placed");
     let title = draw_flow(&painter, &rect_of, area, (layout, language), current == STACK_CHAPTER);
 
@@ -104,9 +110,16 @@ pub fn map_ui(ui: &mut egui::Ui, (layout, language): (&Layout, &str), current: &
             _ => BOX_FILL,
         };
         let stroke = if part.chapter() == current { Stroke::new(1.5, CURRENT_STROKE) } else { Stroke::new(1.0, LINE) };
-        let round = if matches!(part, Part::InputEmbedding | Part::AttentionResidual | Part::MlpResidual) { ROW } else { 3.0 };
+        let round =
+            if matches!(part, Part::InputEmbedding | Part::AttentionResidual | Part::MlpResidual) { ROW } else { 3.0 };
         painter.rect(*rect, round, fill, stroke, StrokeKind::Inside);
-        painter.text(rect.center(), egui::Align2::CENTER_CENTER, crate::i18n::tr(language, part.title()), FontId::proportional(12.5), INK);
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            crate::i18n::tr(language, part.title()),
+            FontId::proportional(12.5),
+            INK,
+        );
         action.boxes.push((Some(*part), *rect));
     }
     action
@@ -150,16 +163,29 @@ fn draw_flow(
         painter.line_segment([Pos2::new(ln.center().x, leave_y), ln.center_top()], line);
         painter.line_segment([output.right_center(), add.left_center()], line);
     }
-    for pair in [[Part::LayerNorm1, Part::SelfAttention], [Part::SelfAttention, Part::Projection], [Part::LayerNorm2, Part::FeedForward]] {
+    for pair in [
+        [Part::LayerNorm1, Part::SelfAttention],
+        [Part::SelfAttention, Part::Projection],
+        [Part::LayerNorm2, Part::FeedForward],
+    ] {
         painter.line_segment([rect_of(pair[0]).center_bottom(), rect_of(pair[1]).center_top()], line);
     }
     for pair in [[Part::FinalLayerNorm, Part::Linear], [Part::Linear, Part::Softmax]] {
         painter.line_segment([rect_of(pair[0]).center_bottom(), rect_of(pair[1]).center_top()], line);
     }
     let block_top = rect_of(Part::LayerNorm1).top() - ROW - GAP / 2.0;
-    let frame = Rect::from_min_max(Pos2::new(area.left() + 4.0, block_top), Pos2::new(area.right() - 2.0, rect_of(Part::FeedForward).bottom() + ROW / 2.0));
+    let frame = Rect::from_min_max(
+        Pos2::new(area.left() + 4.0, block_top),
+        Pos2::new(area.right() - 2.0, rect_of(Part::FeedForward).bottom() + ROW / 2.0),
+    );
     painter.rect_stroke(frame, 4.0, Stroke::new(1.0, Color32::from_gray(190)), StrokeKind::Inside);
     let title = crate::i18n::fill(language, "Transformer block × {}", &[&layout.config.n_layer]);
     let colour = if current_is_stack { CURRENT_STROKE } else { Color32::from_gray(90) };
-    painter.text(frame.left_top() + Vec2::new(8.0, 3.0), egui::Align2::LEFT_TOP, title, FontId::proportional(12.0), colour)
+    painter.text(
+        frame.left_top() + Vec2::new(8.0, 3.0),
+        egui::Align2::LEFT_TOP,
+        title,
+        FontId::proportional(12.0),
+        colour,
+    )
 }

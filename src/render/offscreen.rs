@@ -21,14 +21,14 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 
+use super::RenderError;
 use super::gpu::{GpuFailure, GpuPlugin};
 use super::lod::LodPlugin;
 use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, SceneValues, ValuesState};
 use super::stats::{OwnedTextures, RenderStats, RenderStatsPlugin};
+use super::tour_player::{TourState, tour_at, tour_offscreen_with};
 use super::values::ForwardWorker;
 use super::view::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
-use super::tour_player::{TourState, tour_at, tour_offscreen_with};
-use super::RenderError;
 use crate::layout;
 
 /// A view of a model to render: `llmviz screenshot` without `--tour`.
@@ -138,7 +138,10 @@ pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
 /// Renders every frame of a chapter, or of every chapter in turn (the tour's waits take no time),
 /// with the caption band, handing each to `each` as it is drawn. Returns how many were drawn. The
 /// same film gives the same frames: each shows its tour time alone, seeked to, never played.
-pub fn render_film(film: &TourFilm, mut each: impl FnMut(FilmFrame) -> Result<(), RenderError>) -> Result<u64, RenderError> {
+pub fn render_film(
+    film: &TourFilm,
+    mut each: impl FnMut(FilmFrame) -> Result<(), RenderError>,
+) -> Result<u64, RenderError> {
     if !(film.fps.is_finite() && film.fps > 0.0) {
         return Err(RenderError::Setup(format!("--fps {}: must be more than 0", film.fps)));
     }
@@ -150,7 +153,8 @@ pub fn render_film(film: &TourFilm, mut each: impl FnMut(FilmFrame) -> Result<()
         Some(_) => vec![tour.chapter],
         None => (0..tour.compiled.chapters.len()).collect(),
     };
-    let total: u64 = chapters.iter().map(|&chapter| film_frames(tour.compiled.chapters[chapter].length, film.fps)).sum();
+    let total: u64 =
+        chapters.iter().map(|&chapter| film_frames(tour.compiled.chapters[chapter].length, film.fps)).sum();
     let mut offscreen = tour_offscreen_with(tour, film.size, true)?;
     let mut index = 0;
     for chapter in chapters {
@@ -172,7 +176,9 @@ pub fn render_film(film: &TourFilm, mut each: impl FnMut(FilmFrame) -> Result<()
             while !(offscreen.is_ready() && offscreen.shows_tour_model()) {
                 waits += 1;
                 if waits > 100 {
-                    return Err(RenderError::Setup(format!("chapter '{id}' at {time:.2} s: its model's scene did not appear")));
+                    return Err(RenderError::Setup(format!(
+                        "chapter '{id}' at {time:.2} s: its model's scene did not appear"
+                    )));
                 }
                 offscreen.wait_until_ready()?;
                 offscreen.update();
@@ -347,9 +353,15 @@ impl Offscreen {
     /// Whether the scene is drawn as it should be now: spawned, its values final, nothing compiling.
     pub fn is_ready(&self) -> bool {
         let world = self.app.world();
-        let values_final = matches!(world.get_resource::<SceneValues>().map(|v| &v.state), Some(ValuesState::Ready | ValuesState::StructureOnly));
+        let values_final = matches!(
+            world.get_resource::<SceneValues>().map(|v| &v.state),
+            Some(ValuesState::Ready | ValuesState::StructureOnly)
+        );
         let stats = self.stats();
-        world.get_resource::<BlockScene>().is_some() && values_final && stats.waiting_pipelines == 0 && stats.batches > 0
+        world.get_resource::<BlockScene>().is_some()
+            && values_final
+            && stats.waiting_pipelines == 0
+            && stats.batches > 0
     }
 
     /// Whether the scene is of the model the tour shows now.
@@ -364,9 +376,11 @@ impl Offscreen {
     pub fn capture(&mut self) -> Result<Frame, RenderError> {
         let captured: Arc<Mutex<Option<Image>>> = Arc::default();
         let slot = captured.clone();
-        self.app.world_mut().spawn(Screenshot::image(self.target.clone())).observe(move |screenshot: On<ScreenshotCaptured>| {
-            *slot.lock().expect("screenshot slot") = Some(screenshot.image.clone());
-        });
+        self.app.world_mut().spawn(Screenshot::image(self.target.clone())).observe(
+            move |screenshot: On<ScreenshotCaptured>| {
+                *slot.lock().expect("screenshot slot") = Some(screenshot.image.clone());
+            },
+        );
         for _ in 0..100 {
             self.app.update();
             self.gpu_failure()?;
@@ -407,7 +421,8 @@ impl Offscreen {
 }
 
 fn frame_from_image(image: Image, size: UVec2) -> Result<Frame, RenderError> {
-    let picture = image.try_into_dynamic().map_err(|e| RenderError::Capture(format!("cannot read the rendered image: {e}")))?;
+    let picture =
+        image.try_into_dynamic().map_err(|e| RenderError::Capture(format!("cannot read the rendered image: {e}")))?;
     let rgba = picture.to_rgba8().into_raw();
     if rgba.len() != (size.x * size.y * 4) as usize {
         let message = format!("the rendered image has {} bytes, expected {}x{}x4", rgba.len(), size.x, size.y);

@@ -248,7 +248,12 @@ impl Group<'_> {
 /// Activations are always drawn exactly. Weights are too while everything fits `paging`'s budget;
 /// past it, all weights are drawn from the finest pyramid level that fits, and a tensor whose
 /// group would not fit two pages from a coarser level of its own.
-pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Option<&Activations>, paging: Paging) -> PackedValues {
+pub fn pack_values(
+    layout: &Layout,
+    weights: Option<&Weights>,
+    activations: Option<&Activations>,
+    paging: Paging,
+) -> PackedValues {
     let mut packed = PackedValues { page_words: paging.page_words.max(2), ..PackedValues::default() };
     let Some(weights) = weights else { return packed };
     let mut groups = plan_groups(layout, weights);
@@ -285,7 +290,8 @@ pub fn pack_values(layout: &Layout, weights: Option<&Weights>, activations: Opti
         .collect();
     packed.versions = vec![0; packed.pages.len()];
     for group in &groups {
-        let source = if group.is_weight { weights.tensors.get(group.name) } else { activations.and_then(|a| a.get(group.name)) };
+        let source =
+            if group.is_weight { weights.tensors.get(group.name) } else { activations.and_then(|a| a.get(group.name)) };
         write_tensor(&mut packed, layout, group.name, source);
     }
     packed
@@ -350,7 +356,9 @@ pub fn repack(packed: &mut PackedValues, layout: &Layout, name: &str, tensor: &N
 /// Writes one tensor (NaN room when `source` is None) and its blocks' pyramids.
 fn write_tensor(packed: &mut PackedValues, layout: &Layout, name: &str, source: Option<&NamedTensor>) {
     let Some(entry) = packed.tensors.get(name).copied() else { return };
-    let Some(shape) = layout.blocks.iter().find(|block| block.tensor == name).map(|block| block.tensor_shape()) else { return };
+    let Some(shape) = layout.blocks.iter().find(|block| block.tensor == name).map(|block| block.tensor_shape()) else {
+        return;
+    };
     let marked = source.map(|source| mark_non_finite(name, source));
     let (data, computed, scale) = match marked.as_deref() {
         Some(source) => match pad_to(source, &shape) {

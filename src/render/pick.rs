@@ -14,8 +14,8 @@ use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 
-use super::camera::{Click, DOUBLE_CLICK};
 use super::RenderError;
+use super::camera::{Click, DOUBLE_CLICK};
 use super::scene::{Block, BlockScene, BlockStyle, LodProxy};
 use crate::layout::Layout;
 
@@ -103,7 +103,8 @@ pub fn pick(layout: &Layout, ray: Ray3d, targets: impl IntoIterator<Item = PickT
         if nearest.is_some_and(|(nearest, _)| distance >= nearest) {
             continue;
         }
-        let cell = target.block.map(|block| CellRef { block, cell: unit_point_cell(point, layout.blocks[block].cells) });
+        let cell =
+            target.block.map(|block| CellRef { block, cell: unit_point_cell(point, layout.blocks[block].cells) });
         nearest = Some((distance, cell));
     }
     nearest.and_then(|(_, cell)| cell)
@@ -213,14 +214,17 @@ fn track_pointer(
 ) {
     // A finger is the pointer while it touches and in the frame it lifts (a tap picks there), before
     // the mouse, whose last position lingers on devices with both.
-    let touch = touches.first_pressed_position().or_else(|| touches.iter_just_released().next().map(|touch| touch.position()));
+    let touch =
+        touches.first_pressed_position().or_else(|| touches.iter_just_released().next().map(|touch| touch.position()));
     let cursor = touch.or(window.cursor_position()).filter(|_| egui.is_none_or(|egui| !egui.wants_any_pointer_input()));
     let (camera, camera_transform) = *camera;
     let found = match (cursor, &scene) {
         (Some(cursor), Some(scene)) => camera.viewport_to_world(camera_transform, cursor).ok().and_then(|ray| {
             let targets = shown
                 .iter()
-                .filter(|(_, style, _, visible)| visible.get() && style.is_none_or(|style| style.opacity >= MIN_PICKED_OPACITY))
+                .filter(|(_, style, _, visible)| {
+                    visible.get() && style.is_none_or(|style| style.opacity >= MIN_PICKED_OPACITY)
+                })
                 .map(|(block, _, transform, _)| PickTarget {
                     block: block.map(|block| block.index as usize),
                     world_from_unit: transform.affine(),
@@ -258,8 +262,15 @@ fn pin_on_click(
     }
 }
 
-fn clear_pins_on_escape(keys: Res<ButtonInput<KeyCode>>, egui: Option<Res<EguiWantsInput>>, mut pinned: ResMut<Pinned>) {
-    if keys.just_pressed(KeyCode::Escape) && egui.is_none_or(|egui| !egui.wants_keyboard_input()) && !pinned.cells.is_empty() {
+fn clear_pins_on_escape(
+    keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<EguiWantsInput>>,
+    mut pinned: ResMut<Pinned>,
+) {
+    if keys.just_pressed(KeyCode::Escape)
+        && egui.is_none_or(|egui| !egui.wants_keyboard_input())
+        && !pinned.cells.is_empty()
+    {
         pinned.cells.clear();
     }
 }

@@ -10,9 +10,9 @@ use bevy::window::RequestRedraw;
 use bevy_egui::egui;
 
 use super::language::Language;
-use super::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
 use super::pages::{PackedValues, repack};
-use crate::model::sampling::{SplitMix64, Sampling, fresh_seed, sample};
+use super::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
+use crate::model::sampling::{Sampling, SplitMix64, fresh_seed, sample};
 
 /// What the reader (or the tour) chose, and the seed of the next draw.
 #[derive(Resource, Clone, Copy, Debug, PartialEq)]
@@ -77,7 +77,8 @@ pub fn sampling_ui(
     ui.horizontal(|ui| {
         let mut k = sampling.top_k.unwrap_or(0);
         ui.label("top-k");
-        ui.add(egui::DragValue::new(&mut k).range(0..=source.config.vocab_size)).on_hover_text(language.tr("0 keeps every token"));
+        ui.add(egui::DragValue::new(&mut k).range(0..=source.config.vocab_size))
+            .on_hover_text(language.tr("0 keeps every token"));
         sampling.top_k = (k > 0).then_some(k);
         let mut p = sampling.top_p.unwrap_or(1.0);
         ui.label("top-p");

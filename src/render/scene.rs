@@ -17,7 +17,8 @@ use bevy::render::storage::ShaderBuffer;
 
 use super::lod::{self, LodPlan};
 use super::material::{
-    BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes, write_descriptor,
+    BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes,
+    write_descriptor,
 };
 use super::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values};
 use super::values::ForwardWorker;
@@ -161,7 +162,11 @@ impl BlockScene {
 
     /// The material of blocks whose values start in `page`, blended for a faded block.
     pub fn material(&self, page: u32, faded: bool) -> Handle<BlockMaterial> {
-        let pair = self.materials.get(page as usize).or(self.materials.first()).expect("a scene has a material from its start");
+        let pair = self
+            .materials
+            .get(page as usize)
+            .or(self.materials.first())
+            .expect("a scene has a material from its start");
         pair[faded as usize].clone()
     }
 }
@@ -371,7 +376,12 @@ fn upload_values(
     while scene.materials.len() < pages {
         let descriptors = scene.descriptor_buffer.clone();
         let empty = scene.pages[0].buffer.clone();
-        let material = |blend| BlockMaterial { descriptors: descriptors.clone(), page_a: empty.clone(), page_b: empty.clone(), blend };
+        let material = |blend| BlockMaterial {
+            descriptors: descriptors.clone(),
+            page_a: empty.clone(),
+            page_b: empty.clone(),
+            blend,
+        };
         let pair = [materials.add(material(false)), materials.add(material(true))];
         scene.materials.push(pair);
     }
@@ -389,7 +399,11 @@ fn upload_values(
 }
 
 /// Each block is drawn with the material of the page its values start in.
-fn assign_pages(scene: Option<Res<BlockScene>>, packed: Res<PackedValues>, mut blocks: Query<(&Block, &mut ValuePage)>) {
+fn assign_pages(
+    scene: Option<Res<BlockScene>>,
+    packed: Res<PackedValues>,
+    mut blocks: Query<(&Block, &mut ValuePage)>,
+) {
     let Some(scene) = scene else { return };
     if !packed.is_changed() {
         return;
@@ -456,7 +470,11 @@ fn write_changed_descriptors(
         if block.index as usize >= scene.layout.blocks.len() {
             continue;
         }
-        write_descriptor(bytes, block.index as usize, &block_descriptor(&scene.layout, block.index as usize, &packed, *style));
+        write_descriptor(
+            bytes,
+            block.index as usize,
+            &block_descriptor(&scene.layout, block.index as usize, &packed, *style),
+        );
     }
 }
 
@@ -489,7 +507,11 @@ pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, st
             let page_start = packed.page_start(tensor.page) as i64;
             // The cell → element map is linear, so three steps and a base describe it.
             let (origin, [x, y, z]) = cell_strides(block);
-            let base = if tensor.finest == 0 { (tensor.base as i64 - 2 * page_start + origin) as i32 } else { BlockDescriptor::NO_VALUES };
+            let base = if tensor.finest == 0 {
+                (tensor.base as i64 - 2 * page_start + origin) as i32
+            } else {
+                BlockDescriptor::NO_VALUES
+            };
             let none = IVec4::new(-1, 0, 0, packed.page_words as i32);
             let pyramid = packed.pyramids.get(index).copied().flatten().map_or(none, |pyramid| {
                 let at = (pyramid.base as i64 - page_start) as i32;
@@ -515,7 +537,9 @@ pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, st
             let [x, y, z] = window.min.map(|c| c as i32);
             IVec4::new(x, y, z, window.revealed.min(i32::MAX as u32) as i32)
         }),
-        window_size: style.window.map_or(UVec4::ZERO, |window| UVec4::new(window.size[0], window.size[1], window.size[2], 0)),
+        window_size: style
+            .window
+            .map_or(UVec4::ZERO, |window| UVec4::new(window.size[0], window.size[1], window.size[2], 0)),
         pyramid,
     }
 }

@@ -132,7 +132,12 @@ impl Plugin for SoakPlugin {
     }
 }
 
-fn start_soak(mut commands: Commands, plan: Res<SoakPlan>, progress: Option<Res<SoakProgress>>, mut counts: ResMut<SoakCounts>) {
+fn start_soak(
+    mut commands: Commands,
+    plan: Res<SoakPlan>,
+    progress: Option<Res<SoakProgress>>,
+    mut counts: ResMut<SoakCounts>,
+) {
     if progress.is_none() {
         commands.insert_resource(SoakProgress { stage: Stage::StartTour, wanted: None, random: plan.seed | 1 });
     } else {
@@ -263,7 +268,13 @@ fn drive_models(
     }
 }
 
-fn act(action: Action, progress: &mut SoakProgress, counts: &mut SoakCounts, now: &mut SceneNow, pointer: &mut Pointer) {
+fn act(
+    action: Action,
+    progress: &mut SoakProgress,
+    counts: &mut SoakCounts,
+    now: &mut SceneNow,
+    pointer: &mut Pointer,
+) {
     match action {
         Action::Hover => {
             let Some(scene) = now.scene.as_deref() else { return };
@@ -409,7 +420,9 @@ fn soak_app(run: &SoakRun) -> Result<super::offscreen::Offscreen, RenderError> {
     }
     Ok(super::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
         let shared = (super::language::LanguagePlugin, super::sampling::SamplingPlugin);
-        app.add_plugins((UiPlugin, CameraPlugin, HoverPlugin, TourPlugin, SoakPlugin, shared)).insert_resource(tour).insert_resource(checkpoints);
+        app.add_plugins((UiPlugin, CameraPlugin, HoverPlugin, TourPlugin, SoakPlugin, shared))
+            .insert_resource(tour)
+            .insert_resource(checkpoints);
     }))
 }
 

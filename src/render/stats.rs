@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use bevy::core_pipeline::core_3d::{AlphaMask3d, Opaque3d, Transparent3d};
 use bevy::prelude::*;
-use bevy::render::render_phase::{BinnedPhaseItem, PhaseItem, ViewBinnedRenderPhases, ViewSortedRenderPhases};
 use bevy::render::render_asset::RenderAssets;
+use bevy::render::render_phase::{BinnedPhaseItem, PhaseItem, ViewBinnedRenderPhases, ViewSortedRenderPhases};
 use bevy::render::render_resource::{CachedPipeline, CachedPipelineState, PipelineCache, PipelineDescriptor};
 use bevy::render::storage::GpuShaderBuffer;
 use bevy::render::texture::GpuImage;
@@ -97,7 +97,8 @@ fn count_batches(
     // Labels only when the count changed: this runs every frame.
     if count != shared.compiled_pipelines {
         shared.compiled_pipelines = count;
-        let labels: Vec<String> = pipelines.pipelines().filter(compiled).map(|pipeline| pipeline_label(&pipeline.descriptor)).collect();
+        let labels: Vec<String> =
+            pipelines.pipelines().filter(compiled).map(|pipeline| pipeline_label(&pipeline.descriptor)).collect();
         info!("{count} pipelines compiled: {}", labels.join(", "));
     }
     shared.frames += 1;
@@ -130,7 +131,8 @@ fn count_gpu_bytes(
     owned: Res<OwnedTextures>,
 ) {
     let buffer_bytes: u64 = buffers.iter().map(|(_, buffer)| buffer.buffer.size()).sum();
-    let texture_bytes: u64 = owned.0.iter().filter_map(|id| images.get(*id)).map(|image| texture_bytes(&image.texture)).sum();
+    let texture_bytes: u64 =
+        owned.0.iter().filter_map(|id| images.get(*id)).map(|image| texture_bytes(&image.texture)).sum();
     stats.0.lock().expect("render stats lock").gpu_bytes = buffer_bytes + texture_bytes;
 }
 

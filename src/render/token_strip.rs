@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use bevy_egui::egui::{self, Align2, Color32, RichText};
 use bevy_egui::EguiContexts;
+use bevy_egui::egui::{self, Align2, Color32, RichText};
 
 use super::scene::{SceneValues, ValuesState};
 use super::tour_panel::TourPanelWidth;
@@ -81,7 +81,11 @@ pub fn token_strip(
                 ui.horizontal(|ui| {
                     for &token in &source.tokens {
                         ui.vertical(|ui| {
-                            ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace().color(Color32::from_gray(20)));
+                            ui.label(
+                                RichText::new(visible_piece(&tokenizer.piece(token)))
+                                    .monospace()
+                                    .color(Color32::from_gray(20)),
+                            );
                             ui.label(RichText::new(token.to_string()).small().color(Color32::from_gray(110)));
                         });
                     }
@@ -97,17 +101,33 @@ pub fn token_strip(
 }
 
 /// Bottom right, by the output end: per position, the token read and its five likeliest successors.
-fn next_tokens(ctx: &egui::Context, config: &GptConfig, tokenizer: &Tokenizer, activations: &Activations, top: &[Vec<(usize, f32)>]) {
+fn next_tokens(
+    ctx: &egui::Context,
+    config: &GptConfig,
+    tokenizer: &Tokenizer,
+    activations: &Activations,
+    top: &[Vec<(usize, f32)>],
+) {
     egui::Area::new(egui::Id::new("next tokens")).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
-            ui.label(RichText::new(format!("next token: the {TOP_K} most likely after each position ({})", config.name)).strong());
+            ui.label(
+                RichText::new(format!("next token: the {TOP_K} most likely after each position ({})", config.name))
+                    .strong(),
+            );
             egui::ScrollArea::vertical().max_height(220.0).stick_to_bottom(true).show(ui, |ui| {
                 egui::Grid::new("next tokens grid").striped(true).show(ui, |ui| {
                     for (position, (&token, candidates)) in activations.tokens.iter().zip(top).enumerate() {
                         ui.label(RichText::new(format!("t={position}")).small());
                         ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace());
                         for &(next, probability) in candidates {
-                            ui.label(RichText::new(format!("{} {}", visible_piece(&tokenizer.piece(next)), percent(probability))).monospace());
+                            ui.label(
+                                RichText::new(format!(
+                                    "{} {}",
+                                    visible_piece(&tokenizer.piece(next)),
+                                    percent(probability)
+                                ))
+                                .monospace(),
+                            );
                         }
                         ui.end_row();
                     }

@@ -157,15 +157,19 @@ fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
     language_menu(ui, tour, requests);
     ui.separator();
     ui.horizontal(|ui| {
-        if ui.add_enabled(tour.chapter > 0, egui::Button::new(" ‹ ")).on_hover_text(tr(tour.language, "Previous chapter")).clicked() {
+        if ui
+            .add_enabled(tour.chapter > 0, egui::Button::new(" ‹ "))
+            .on_hover_text(tr(tour.language, "Previous chapter"))
+            .clicked()
+        {
             requests.open_chapter = Some(tour.chapter - 1);
         }
         let title = fill(tour.language, "Chapter {} of {}: {}", &[&(tour.chapter + 1), &count, &tour.timeline().title]);
-        ui.add_sized(
-            [PANEL_WIDTH - 120.0, 20.0],
-            egui::Label::new(RichText::new(title).strong()).truncate(),
-        );
-        if ui.add_enabled(tour.chapter + 1 < count, egui::Button::new(" › ")).on_hover_text(tr(tour.language, "Next chapter")).clicked()
+        ui.add_sized([PANEL_WIDTH - 120.0, 20.0], egui::Label::new(RichText::new(title).strong()).truncate());
+        if ui
+            .add_enabled(tour.chapter + 1 < count, egui::Button::new(" › "))
+            .on_hover_text(tr(tour.language, "Next chapter"))
+            .clicked()
         {
             requests.open_chapter = Some(tour.chapter + 1);
         }
@@ -197,13 +201,16 @@ fn language_menu(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
 fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layout, requests: &mut Requests) {
     let current = tour.compiled.tour.chapters[tour.chapter].id.clone();
     let has_chapter = |id: &str| tour.compiled.tour.chapter(id).is_some();
-    egui::CollapsingHeader::new(RichText::new(tr(tour.language, "Map of the model")).strong()).id_salt("map").default_open(true).show(ui, |ui| {
-        let action = super::model_map::map_ui(ui, (layout, tour.language), &current, has_chapter);
-        requests.hover.extend(action.hover);
-        if let Some(id) = action.open {
-            requests.open_chapter_id = Some(id.to_string());
-        }
-    });
+    egui::CollapsingHeader::new(RichText::new(tr(tour.language, "Map of the model")).strong())
+        .id_salt("map")
+        .default_open(true)
+        .show(ui, |ui| {
+            let action = super::model_map::map_ui(ui, (layout, tour.language), &current, has_chapter);
+            requests.hover.extend(action.hover);
+            if let Some(id) = action.open {
+                requests.open_chapter_id = Some(id.to_string());
+            }
+        });
     ui.separator();
 }
 
@@ -265,7 +272,10 @@ fn commentary(
     if !tour.player.playing && !tour.player.at_end(timeline) {
         ui.add_space(4.0);
         ui.vertical_centered(|ui| {
-            let text = tr(tour.language, if tour.player.time == 0.0 { "Press Space to start" } else { "Press Space to continue" });
+            let text = tr(
+                tour.language,
+                if tour.player.time == 0.0 { "Press Space to start" } else { "Press Space to continue" },
+            );
             egui::Frame::NONE.fill(PILL).corner_radius(12.0).inner_margin(egui::Margin::symmetric(12, 6)).show(
                 ui,
                 |ui| {
@@ -277,7 +287,9 @@ fn commentary(
         ui.add_space(4.0);
         ui.vertical_centered(|ui| {
             ui.label(
-                RichText::new(tr(tour.language, "End of the chapter: Space opens the next one.")).italics().color(Color32::from_gray(90)),
+                RichText::new(tr(tour.language, "End of the chapter: Space opens the next one."))
+                    .italics()
+                    .color(Color32::from_gray(90)),
             );
         });
     }
@@ -334,10 +346,18 @@ fn step_controls(ui: &mut egui::Ui, tour: &TourState, step_index: usize, request
             if ui.small_button(tr(tour.language, "pause")).on_hover_text(tr(tour.language, "Pause here")).clicked() {
                 requests.pause = true;
             }
-        } else if ui.small_button(tr(tour.language, "▶ play")).on_hover_text(tr(tour.language, "Play this step from its start")).clicked() {
+        } else if ui
+            .small_button(tr(tour.language, "▶ play"))
+            .on_hover_text(tr(tour.language, "Play this step from its start"))
+            .clicked()
+        {
             requests.play_step = Some(step_index);
         }
-        if ui.small_button(tr(tour.language, "go to")).on_hover_text(tr(tour.language, "Go to where this step's animation starts")).clicked() {
+        if ui
+            .small_button(tr(tour.language, "go to"))
+            .on_hover_text(tr(tour.language, "Go to where this step's animation starts"))
+            .clicked()
+        {
             requests.jump_step = Some(step_index);
         }
         // How far through this step the tour is.
@@ -362,11 +382,16 @@ fn footer(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
         ui.label(RichText::new(format!("{:.1} / {:.1} s", tour.player.time, timeline.length)).small());
     });
     ui.horizontal(|ui| {
-        let continue_text = tr(tour.language, if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" });
+        let continue_text =
+            tr(tour.language, if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" });
         if ui.add_sized([PANEL_WIDTH - 120.0, 28.0], egui::Button::new(continue_text).fill(PILL)).clicked() {
             requests.continue_playing = true;
         }
-        if ui.add_sized([70.0, 28.0], egui::Button::new(tr(tour.language, "Skip"))).on_hover_text(tr(tour.language, "Jump to the next pause")).clicked() {
+        if ui
+            .add_sized([70.0, 28.0], egui::Button::new(tr(tour.language, "Skip")))
+            .on_hover_text(tr(tour.language, "Jump to the next pause"))
+            .clicked()
+        {
             requests.skip = true;
         }
     });

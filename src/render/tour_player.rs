@@ -21,14 +21,16 @@ use bevy_tweening::TweenAnim;
 use super::RenderError;
 use super::compute::{ComputeView, derive_compute_view};
 use super::scene::{BlockScene, BlockStyle, RevealWindow, SceneSource, box_transform};
+use super::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use super::view::ViewPoint;
 use crate::layout::Layout;
 use crate::tour::live::carry_over;
 use crate::tour::player::Continued;
 use crate::tour::timeline::revealed_cells;
-use super::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use crate::tour::translation::{Translation, apply};
-use crate::tour::{BlockState, CameraPose, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame};
+use crate::tour::{
+    BlockState, CameraPose, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame,
+};
 
 /// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
 /// it is there (so that edits reload), else this copy built in.
@@ -287,7 +289,15 @@ pub fn add_tour_systems(app: &mut App) {
             (
                 (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
                 derive_compute_view,
-                (switch_tour_model, apply_tour_blocks, apply_tour_focus, apply_tour_camera, apply_tour_labels, apply_tour_sampling).chain(),
+                (
+                    switch_tour_model,
+                    apply_tour_blocks,
+                    apply_tour_focus,
+                    apply_tour_camera,
+                    apply_tour_labels,
+                    apply_tour_sampling,
+                )
+                    .chain(),
             )
                 .chain(),
         );
@@ -368,7 +378,11 @@ fn tweened_frame(
 #[derive(Resource, Clone, Default)]
 pub struct TourFileChanged(Arc<AtomicBool>);
 
-fn reload_tour_file(tour: Option<ResMut<TourState>>, changed: Option<Res<TourFileChanged>>, mut redraw: MessageWriter<RequestRedraw>) {
+fn reload_tour_file(
+    tour: Option<ResMut<TourState>>,
+    changed: Option<Res<TourFileChanged>>,
+    mut redraw: MessageWriter<RequestRedraw>,
+) {
     let (Some(mut tour), Some(changed)) = (tour, changed) else { return };
     if !changed.0.swap(false, Ordering::Relaxed) {
         return;
@@ -385,8 +399,14 @@ fn reload_tour_file(tour: Option<ResMut<TourState>>, changed: Option<Res<TourFil
 /// every `RELOAD_POLL` and, when the text changed, raises `TourFileChanged` and wakes the app.
 /// Reading a small file twice a second costs nothing measurable.
 #[cfg(not(target_arch = "wasm32"))]
-fn watch_tour_file(mut commands: Commands, tour: Option<Res<TourState>>, proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>) {
-    let Some(path) = tour.as_ref().and_then(|tour| tour.live.as_ref()).map(|live| live.path().to_path_buf()) else { return };
+fn watch_tour_file(
+    mut commands: Commands,
+    tour: Option<Res<TourState>>,
+    proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>,
+) {
+    let Some(path) = tour.as_ref().and_then(|tour| tour.live.as_ref()).map(|live| live.path().to_path_buf()) else {
+        return;
+    };
     let changed = TourFileChanged::default();
     commands.insert_resource(changed.clone());
     let proxy = proxy.map(|proxy| (*proxy).clone());
@@ -529,8 +549,10 @@ fn apply_tour_blocks(
         let state = frame.block(block);
         let Ok((mut style, mut transform)) = blocks.get_mut(scene.blocks[block]) else { continue };
         let window = computed.windows.get(&block).copied();
-        let wanted =
-            BlockStyle { focus: style.focus, ..block_style(state, scene.layout.blocks[block].cells, hovered.contains(&block), window) };
+        let wanted = BlockStyle {
+            focus: style.focus,
+            ..block_style(state, scene.layout.blocks[block].cells, hovered.contains(&block), window)
+        };
         if *style != wanted {
             *style = wanted;
         }
@@ -691,7 +713,8 @@ fn tour_keys(
 
 /// Where a tour is at `--chapter ID --time SECONDS`: opened there, paused.
 pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, RenderError> {
-    let link = TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None, language: None };
+    let link =
+        TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None, language: None };
     let mut tour = TourState::open(&link)?;
     if let Some(time) = time {
         if !time.is_finite() {
@@ -711,15 +734,23 @@ pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::
 
 /// The same, with the tour's text in a caption band under the scene when `caption`.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Result<super::offscreen::Offscreen, RenderError> {
+pub fn tour_offscreen_with(
+    tour: TourState,
+    size: UVec2,
+    caption: bool,
+) -> Result<super::offscreen::Offscreen, RenderError> {
     let frame = tour.frame();
     let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
-    let source =
-        super::scene_source(&frame.model, input.as_deref()).map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
+    let source = super::scene_source(&frame.model, input.as_deref())
+        .map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
     let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
     super::gpu::require_adapter()?;
     Ok(super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
-        app.add_plugins((bevy_egui::EguiPlugin::default(), super::language::LanguagePlugin, super::sampling::SamplingPlugin));
+        app.add_plugins((
+            bevy_egui::EguiPlugin::default(),
+            super::language::LanguagePlugin,
+            super::sampling::SamplingPlugin,
+        ));
         add_tour_systems(app);
         super::compute::add_tour_overlays(app);
         if caption {

@@ -32,9 +32,15 @@ const PAST_THE_END: f32 = 86_400.0;
 enum Shape<T> {
     Hold(T),
     /// A whole move, eased by its tween.
-    Move { from: T, to: T },
+    Move {
+        from: T,
+        to: T,
+    },
     /// The part of `segment` up to `until` seconds into it, where the next move takes over.
-    Cut { segment: Segment<T>, until: f32 },
+    Cut {
+        segment: Segment<T>,
+        until: f32,
+    },
 }
 
 /// Writes a track's value into one field of a component.
@@ -88,7 +94,11 @@ where
         tweens.push(if end >= segment.end() {
             tween(segment.easing.ease_function(), segment.duration, Shape::Move { from: segment.from, to: segment.to })
         } else {
-            tween(EaseFunction::Linear, end - segment.start, Shape::Cut { segment: *segment, until: end - segment.start })
+            tween(
+                EaseFunction::Linear,
+                end - segment.start,
+                Shape::Cut { segment: *segment, until: end - segment.start },
+            )
         });
         covered = end;
     }

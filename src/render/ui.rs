@@ -7,19 +7,20 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 
-use super::language::Language;
 use super::camera::FlyTo;
+use super::language::Language;
 use super::scene::{Block, BlockScene, BlockStyle, SceneSource, SceneValues, ValuesState};
 use super::tour_panel::TourPanelWidth;
 use super::tour_player::TourLabels;
-use crate::layout::{self, LabelKind};
 use crate::explain::token_name;
+use crate::layout::{self, LabelKind};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::vocab::parse_letters;
 use crate::model::{Activations, GptConfig, Weights};
 
 /// The models the switcher offers: (preset, button text).
-pub const MODELS: [(&str, &str); 4] = [("nano", "nano-gpt"), ("gpt2", "GPT-2 (small)"), ("gpt2-xl", "GPT-2 (XL)"), ("gpt3", "GPT-3")];
+pub const MODELS: [(&str, &str); 4] =
+    [("nano", "nano-gpt"), ("gpt2", "GPT-2 (small)"), ("gpt2-xl", "GPT-2 (XL)"), ("gpt3", "GPT-3")];
 
 /// Text is only drawn on things at least this tall on screen.
 pub const MIN_LABEL_PX: f32 = 28.0;
@@ -47,7 +48,8 @@ impl Plugin for UiPlugin {
             .add_systems(Update, (toggle_help, fly_to_new_model))
             .add_systems(
                 EguiPrimaryContextPass,
-                (light_theme, anchored_text, model_bar, model_card, super::token_strip::token_strip, help_window).chain(),
+                (light_theme, anchored_text, model_bar, model_card, super::token_strip::token_strip, help_window)
+                    .chain(),
             );
     }
 }
@@ -61,18 +63,27 @@ fn light_theme(mut contexts: EguiContexts, mut done: Local<bool>) -> Result {
     Ok(())
 }
 
-fn toggle_help(keys: Res<ButtonInput<KeyCode>>, mut state: ResMut<UiState>, egui: Option<Res<bevy_egui::input::EguiWantsInput>>) {
+fn toggle_help(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut state: ResMut<UiState>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+) {
     if egui.is_some_and(|egui| egui.wants_keyboard_input()) {
         return;
     }
-    let question_mark = keys.just_pressed(KeyCode::Slash) && keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    let question_mark =
+        keys.just_pressed(KeyCode::Slash) && keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
     if keys.just_pressed(KeyCode::KeyH) || question_mark {
         state.help_open = !state.help_open;
     }
 }
 
 /// After a switch, the camera flies to the new model's overview.
-fn fly_to_new_model(scene: Option<Res<BlockScene>>, mut shown: Local<Option<AssetId<bevy::render::storage::ShaderBuffer>>>, mut flights: MessageWriter<FlyTo>) {
+fn fly_to_new_model(
+    scene: Option<Res<BlockScene>>,
+    mut shown: Local<Option<AssetId<bevy::render::storage::ShaderBuffer>>>,
+    mut flights: MessageWriter<FlyTo>,
+) {
     let Some(scene) = scene else { return };
     let id = scene.descriptor_buffer.id();
     if shown.is_some_and(|shown| shown != id) {
@@ -210,25 +221,30 @@ fn model_card(
 fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>, language: Res<Language>) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut open = state.help_open;
-    egui::Window::new(language.tr("Controls")).open(&mut open).collapsible(false).resizable(false).anchor(Align2::RIGHT_TOP, [-12.0, 12.0]).show(ctx, |ui| {
-        egui::Grid::new("controls").striped(true).show(ui, |ui| {
-            for (input, action) in [
-                ("right drag", "orbit"),
-                ("left drag", "pan"),
-                ("wheel", "zoom towards the cursor"),
-                ("W A S D", "fly forward, left, back, right"),
-                ("Q E", "fly down, up"),
-                ("Shift", "fly faster"),
-                ("double-click", "fly to a block"),
-                ("Home", "back to the overview"),
-                ("? or H", "this help"),
-            ] {
-                ui.strong(language.tr(input));
-                ui.label(language.tr(action));
-                ui.end_row();
-            }
+    egui::Window::new(language.tr("Controls"))
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(Align2::RIGHT_TOP, [-12.0, 12.0])
+        .show(ctx, |ui| {
+            egui::Grid::new("controls").striped(true).show(ui, |ui| {
+                for (input, action) in [
+                    ("right drag", "orbit"),
+                    ("left drag", "pan"),
+                    ("wheel", "zoom towards the cursor"),
+                    ("W A S D", "fly forward, left, back, right"),
+                    ("Q E", "fly down, up"),
+                    ("Shift", "fly faster"),
+                    ("double-click", "fly to a block"),
+                    ("Home", "back to the overview"),
+                    ("? or H", "this help"),
+                ] {
+                    ui.strong(language.tr(input));
+                    ui.label(language.tr(action));
+                    ui.end_row();
+                }
+            });
         });
-    });
     state.help_open = open;
     Ok(())
 }
@@ -249,7 +265,9 @@ fn anchored_text(
         .labels
         .iter()
         .map(|label| match label.kind {
-            LabelKind::Section => crate::layout::Label { text: crate::i18n::section_label(language.0, &label.text), ..label.clone() },
+            LabelKind::Section => {
+                crate::layout::Label { text: crate::i18n::section_label(language.0, &label.text), ..label.clone() }
+            }
             _ => label.clone(),
         })
         .collect();
@@ -277,9 +295,11 @@ fn anchored_text(
         .filter(|(_, rect)| screen.intersects(*rect))
         .collect();
     labels.sort_by(|(_, a), (_, b)| b.height().total_cmp(&a.height()));
-    let measure = |text: &str, size: f32| painter.layout_no_wrap(text.to_string(), FontId::proportional(size), ink).size();
+    let measure =
+        |text: &str, size: f32| painter.layout_no_wrap(text.to_string(), FontId::proportional(size), ink).size();
     for placed in place_section_labels(&labels, &mut taken, measure) {
-        let galley = painter.layout_no_wrap(labels[placed.label].0.text.clone(), FontId::proportional(placed.size), ink);
+        let galley =
+            painter.layout_no_wrap(labels[placed.label].0.text.clone(), FontId::proportional(placed.size), ink);
         painter.line_segment(placed.bracket, Stroke::new(1.0, Color32::from_gray(150)));
         painter.galley(placed.text.min, galley, ink);
     }
@@ -304,7 +324,10 @@ fn anchored_text(
     tags.sort_by(|(_, a), (_, b)| b.area().total_cmp(&a.area()));
     for (block, rect) in tags {
         let galley = painter.layout_no_wrap(short_name(&block.name), FontId::proportional(12.0), Color32::WHITE);
-        let tag = Rect::from_min_size(rect.left_top() - egui::vec2(0.0, galley.size().y + 4.0), galley.size() + egui::vec2(6.0, 4.0));
+        let tag = Rect::from_min_size(
+            rect.left_top() - egui::vec2(0.0, galley.size().y + 4.0),
+            galley.size() + egui::vec2(6.0, 4.0),
+        );
         if place(tag) {
             painter.rect_filled(tag, 2.0, Color32::from_black_alpha(200));
             painter.galley(tag.min + egui::vec2(3.0, 2.0), galley, Color32::WHITE);
@@ -395,7 +418,8 @@ fn draw_model_ends(
     camera: &Camera,
     transform: &GlobalTransform,
 ) {
-    let project = |point: [f32; 3]| camera.world_to_viewport(transform, Vec3::from(point)).ok().map(|p| Pos2::new(p.x, p.y));
+    let project =
+        |point: [f32; 3]| camera.world_to_viewport(transform, Vec3::from(point)).ok().map(|p| Pos2::new(p.x, p.y));
     let cell_px = |block: &layout::Block, cell: [u32; 3]| -> Option<(Pos2, f32)> {
         let center = block.cell_center(cell);
         let right = [center[0] + layout::CELL, center[1], center[2]];
@@ -414,15 +438,33 @@ fn draw_model_ends(
             }
             let tile = Rect::from_center_size(center - egui::vec2(0.0, size * 1.5), egui::vec2(size * 0.9, size * 1.4));
             // Filled, so that a section's bracket along the top of the embedding passes behind it.
-            painter.rect(tile, 2.0, Color32::from_gray(252), Stroke::new(1.0, Color32::from_gray(120)), egui::StrokeKind::Inside);
+            painter.rect(
+                tile,
+                2.0,
+                Color32::from_gray(252),
+                Stroke::new(1.0, Color32::from_gray(120)),
+                egui::StrokeKind::Inside,
+            );
             let text = match &tokenizer {
                 Some(tokenizer) if free_text => super::token_strip::visible_piece(&tokenizer.piece(token)),
                 _ => token_name(&layout.config, token),
             };
             let letter = FontId::proportional(font_px((size * if free_text { 0.3 } else { 0.6 }).min(MAX_TOKEN_PX)));
-            painter.text(tile.center_top() + egui::vec2(0.0, size * 0.5), Align2::CENTER_CENTER, text, letter, Color32::from_gray(30));
+            painter.text(
+                tile.center_top() + egui::vec2(0.0, size * 0.5),
+                Align2::CENTER_CENTER,
+                text,
+                letter,
+                Color32::from_gray(30),
+            );
             let index = FontId::proportional(font_px((size * 0.3).min(MAX_TOKEN_PX / 2.0)));
-            painter.text(tile.center_bottom() - egui::vec2(0.0, size * 0.3), Align2::CENTER_CENTER, token.to_string(), index, Color32::from_gray(110));
+            painter.text(
+                tile.center_bottom() - egui::vec2(0.0, size * 0.3),
+                Align2::CENTER_CENTER,
+                token.to_string(),
+                index,
+                Color32::from_gray(110),
+            );
             if let Some(wte) = layout.block("wte") {
                 lookup_arrow(painter, &project, tokens_block, wte, position, token);
             }
@@ -438,10 +480,19 @@ fn draw_model_ends(
             let top = center + egui::vec2(0.0, size * 1.0);
             let bar_height = size * 2.0;
             let frame = Rect::from_min_size(top - egui::vec2(size * 0.35, 0.0), egui::vec2(size * 0.7, bar_height));
-            let filled = Rect::from_min_max(Pos2::new(frame.min.x, frame.max.y - bar_height * probability.clamp(0.0, 1.0)), frame.max);
+            let filled = Rect::from_min_max(
+                Pos2::new(frame.min.x, frame.max.y - bar_height * probability.clamp(0.0, 1.0)),
+                frame.max,
+            );
             painter.rect_stroke(frame, 1.0, Stroke::new(1.0, Color32::from_gray(150)), egui::StrokeKind::Inside);
             painter.rect_filled(filled, 1.0, Color32::from_rgb(80, 170, 90));
-            painter.text(frame.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, token_name(&layout.config, token), FontId::proportional(font_px((size * 0.6).min(MAX_TOKEN_PX))), Color32::from_gray(30));
+            painter.text(
+                frame.center_bottom() + egui::vec2(0.0, 2.0),
+                Align2::CENTER_TOP,
+                token_name(&layout.config, token),
+                FontId::proportional(font_px((size * 0.6).min(MAX_TOKEN_PX))),
+                Color32::from_gray(30),
+            );
         }
     }
 }
@@ -468,7 +519,11 @@ fn lookup_arrow(
     painter.line_segment([from, to], Stroke::new(1.0, colour));
     let along = (to - from).normalized();
     let side = egui::vec2(-along.y, along.x) * 3.5;
-    painter.add(egui::Shape::convex_polygon(vec![to, to - along * 8.0 + side, to - along * 8.0 - side], colour, Stroke::NONE));
+    painter.add(egui::Shape::convex_polygon(
+        vec![to, to - along * 8.0 + side, to - along * 8.0 - side],
+        colour,
+        Stroke::NONE,
+    ));
 }
 
 /// A text size that follows the zoom, snapped to a ladder of quarter octaves (11, 13, 16, 19, 23 ...

@@ -185,8 +185,13 @@ mod browser {
             }
             let (_, model) = loaded.as_ref().expect("loaded above");
             let started = bevy::platform::time::Instant::now();
-            let activations = model.activations(&request.tokens).map_err(|error| format!("the forward pass failed: {error}"));
-            info!("forward pass of {} tokens: {:.1} ms", request.tokens.len(), started.elapsed().as_secs_f32() * 1000.0);
+            let activations =
+                model.activations(&request.tokens).map_err(|error| format!("the forward pass failed: {error}"));
+            info!(
+                "forward pass of {} tokens: {:.1} ms",
+                request.tokens.len(),
+                started.elapsed().as_secs_f32() * 1000.0
+            );
             let non_finite = note.report(&request.weights, &activations);
             if results.send(ForwardResult { generation: request.generation, activations, non_finite }).await.is_err() {
                 return;

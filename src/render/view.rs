@@ -52,7 +52,8 @@ impl ViewPoint {
     /// `window_height` pixels tall.
     pub fn pan(&self, delta_px: Vec2, window_height: f32) -> ViewPoint {
         let (right, up, _) = self.axes();
-        let world_per_px = 2.0 * self.distance() * (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).tan() / window_height.max(1.0);
+        let world_per_px =
+            2.0 * self.distance() * (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).tan() / window_height.max(1.0);
         let shift = (-delta_px.x * right + delta_px.y * up) * world_per_px;
         ViewPoint { eye: self.eye + shift, target: self.target + shift }
     }
@@ -118,7 +119,10 @@ impl CameraChoice {
             CameraChoice::Block(name) => layout.block(name).map(|block| block.anchor.into()).ok_or_else(|| {
                 let examples: Vec<&str> = layout.blocks.iter().take(4).map(|b| b.name.as_str()).collect();
                 let names = examples.join(", ");
-                RenderError::Setup(format!("--camera: model '{}' has no block '{name}' (blocks are named like {names})", layout.config.name))
+                RenderError::Setup(format!(
+                    "--camera: model '{}' has no block '{name}' (blocks are named like {names})",
+                    layout.config.name
+                ))
             }),
         }
     }

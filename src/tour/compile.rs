@@ -190,7 +190,8 @@ struct Schedule<'a> {
 /// one before it. Checks starts and durations. With `wait_after_text`, a step with something to
 /// watch waits for Space once its paragraphs are in.
 fn schedule<'a>(chapter: &'a Chapter, wait_after_text: bool, report: &mut Report) -> Schedule<'a> {
-    let mut schedule = Schedule { steps: Vec::with_capacity(chapter.steps.len()), breaks: Vec::new(), placed: Vec::new() };
+    let mut schedule =
+        Schedule { steps: Vec::with_capacity(chapter.steps.len()), breaks: Vec::new(), placed: Vec::new() };
     let mut time = 0.0_f32;
     for (step_index, step) in chapter.steps.iter().enumerate() {
         report.step = Some(step_index + 1);
@@ -227,7 +228,10 @@ fn action_offset(action: &Action, index: usize, cursor: f32, report: &mut Report
     match action.at() {
         Some(at) if at.is_finite() && at >= 0.0 => at,
         Some(at) => {
-            report.error(format!("actions[{index}].at"), format!("{} at {at}: a start must be 0 or more seconds", action.kind()));
+            report.error(
+                format!("actions[{index}].at"),
+                format!("{} at {at}: a start must be 0 or more seconds", action.kind()),
+            );
             cursor
         }
         None => cursor,
@@ -239,7 +243,12 @@ fn action_duration(action: &Action, index: usize, report: &mut Report) -> f32 {
     let duration = action.duration();
     let timed = matches!(
         action,
-        Action::Camera { .. } | Action::Tween { .. } | Action::Reveal { .. } | Action::Compute { .. } | Action::Fly { .. } | Action::Wait(_)
+        Action::Camera { .. }
+            | Action::Tween { .. }
+            | Action::Reveal { .. }
+            | Action::Compute { .. }
+            | Action::Fly { .. }
+            | Action::Wait(_)
     );
     if timed && !(duration.is_finite() && duration > 0.0) {
         let field = if matches!(action, Action::Wait(_)) {
@@ -344,7 +353,9 @@ impl Built {
     fn add(&mut self, action: &PlacedAction, models: &[String], layouts: &Layouts, report: &mut Report) {
         let (start, order) = (action.item.start, action.order);
         match action.item.action {
-            Action::Camera { to, duration, zoom, easing, .. } => self.camera(action, to, (*duration, *zoom, *easing), report),
+            Action::Camera { to, duration, zoom, easing, .. } => {
+                self.camera(action, to, (*duration, *zoom, *easing), report)
+            }
             Action::Tween { .. } => self.tween(action, report),
             Action::Reveal { .. } => self.reveal(action, report),
             Action::Hide { blocks, .. } => {
@@ -356,18 +367,24 @@ impl Built {
             }
             Action::Focus { block, cells, note, .. } => self.focus(action, block, *cells, note, report),
             Action::Unfocus => self.events.push((start, order, Event::Unfocus)),
-            Action::Compute { block, cells, duration, style, .. } => self.compute(action, block, *cells, (*duration, *style), report),
+            Action::Compute { block, cells, duration, style, .. } => {
+                self.compute(action, block, *cells, (*duration, *style), report)
+            }
             Action::Fly { from, to, duration, easing, offset, stay, .. } => {
                 self.fly(action, (from, to, *offset, *stay), (*duration, *easing), report)
             }
-            Action::Figure(figure) => self.events.push((start, order, Event::Figure { step: action.item.step, figure: *figure })),
+            Action::Figure(figure) => {
+                self.events.push((start, order, Event::Figure { step: action.item.step, figure: *figure }))
+            }
             Action::Sampling { temperature, top_k, top_p, .. } => {
-                let sampling = crate::model::sampling::Sampling { temperature: *temperature, top_k: *top_k, top_p: *top_p };
+                let sampling =
+                    crate::model::sampling::Sampling { temperature: *temperature, top_k: *top_k, top_p: *top_p };
                 match sampling.checked() {
                     Ok(sampling) => self.events.push((start, order, Event::Sampling(sampling))),
                     Err(message) => {
                         // `checked` names the command line's flag: --top-k is the field top_k.
-                        let flag = message.split(' ').next().unwrap_or_default().trim_start_matches("--").replace('-', "_");
+                        let flag =
+                            message.split(' ').next().unwrap_or_default().trim_start_matches("--").replace('-', "_");
                         report.error(action.field(&flag), message.replace("--top-", "top_").replace("--", ""));
                     }
                 }
@@ -389,7 +406,13 @@ impl Built {
         }
     }
 
-    fn camera(&mut self, action: &PlacedAction, to: &CameraTarget, (duration, zoom, easing): (f32, f32, Easing), report: &mut Report) {
+    fn camera(
+        &mut self,
+        action: &PlacedAction,
+        to: &CameraTarget,
+        (duration, zoom, easing): (f32, f32, Easing),
+        report: &mut Report,
+    ) {
         if !(zoom.is_finite() && zoom > 0.0) {
             report.error(action.field("zoom"), format!("zoom {zoom}: must be more than 0"));
         }
@@ -399,7 +422,8 @@ impl Built {
     }
 
     fn tween(&mut self, action: &PlacedAction, report: &mut Report) {
-        let Action::Tween { blocks, duration, opacity, highlight, offset, scale, easing, .. } = action.item.action else {
+        let Action::Tween { blocks, duration, opacity, highlight, offset, scale, easing, .. } = action.item.action
+        else {
             return;
         };
         if opacity.is_none() && highlight.is_none() && offset.is_none() && scale.is_none() {
@@ -472,7 +496,14 @@ impl Built {
         self.events.push((action.item.start, action.order, event));
     }
 
-    fn compute(&mut self, action: &PlacedAction, block: &str, cells: Cells, (duration, style): (f32, ComputeStyle), report: &mut Report) {
+    fn compute(
+        &mut self,
+        action: &PlacedAction,
+        block: &str,
+        cells: Cells,
+        (duration, style): (f32, ComputeStyle),
+        report: &mut Report,
+    ) {
         let Some(index) = action.layout.find(block) else {
             report.error(action.field("block"), unknown_block(block, action.layout));
             return;
@@ -566,8 +597,15 @@ impl Built {
             .enumerate()
             .map(|(index, span)| {
                 let same_block = |model: usize, block: usize| model == span.model && block == span.block;
-                let next_compute = spans[index + 1..].iter().find(|later| same_block(later.model, later.block)).map(|later| later.start);
-                let hidden = self.hides.iter().filter(|&&(model, block, at)| same_block(model, block) && at > span.start).map(|h| h.2);
+                let next_compute = spans[index + 1..]
+                    .iter()
+                    .find(|later| same_block(later.model, later.block))
+                    .map(|later| later.start);
+                let hidden = self
+                    .hides
+                    .iter()
+                    .filter(|&&(model, block, at)| same_block(model, block) && at > span.start)
+                    .map(|h| h.2);
                 let until = next_compute.into_iter().chain(hidden).fold(f32::INFINITY, f32::min);
                 ComputeSpan { until, ..*span }
             })

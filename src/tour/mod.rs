@@ -20,8 +20,8 @@ pub mod format;
 pub mod live;
 pub mod markup;
 pub mod player;
-pub mod translation;
 pub mod timeline;
+pub mod translation;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,7 +35,8 @@ pub use live::{LiveTour, Polled};
 pub use markup::Span;
 pub use player::Player;
 pub use timeline::{
-    BlockState, CameraPose, ChapterTimeline, ComputeFrame, FlightFrame, FocusFrame, StepTimes, TEXT_IN_SECONDS, TourFrame,
+    BlockState, CameraPose, ChapterTimeline, ComputeFrame, FlightFrame, FocusFrame, StepTimes, TEXT_IN_SECONDS,
+    TourFrame,
 };
 
 /// A problem with a tour file, as one line: where it is, then what is wrong.

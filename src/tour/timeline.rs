@@ -137,7 +137,11 @@ pub struct ComputeSpan {
 
 impl ComputeSpan {
     fn frame(&self, time: f32) -> ComputeFrame {
-        let progress = if time >= self.start + self.duration { 1.0 } else { ((time - self.start) / self.duration).clamp(0.0, 1.0) };
+        let progress = if time >= self.start + self.duration {
+            1.0
+        } else {
+            ((time - self.start) / self.duration).clamp(0.0, 1.0)
+        };
         ComputeFrame { block: self.block, cells: self.cells, style: self.style, progress, step: self.step }
     }
 }
@@ -370,7 +374,10 @@ pub enum Event {
     /// Switch to `ChapterTimeline::models[model]`; clears focus.
     Model(usize),
     /// Show a figure under the paragraphs of step `step` (from 0).
-    Figure { step: usize, figure: Figure },
+    Figure {
+        step: usize,
+        figure: Figure,
+    },
     Sampling(Sampling),
 }
 

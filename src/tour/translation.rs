@@ -164,7 +164,11 @@ fn check_step(source: &format::Step, translated: &Step, report: &mut impl FnMut(
     if notes > wanted {
         report("notes", format!("{notes} notes where the step's focus actions have {wanted}"), false);
     } else if notes < wanted {
-        report("notes", format!("{notes} notes where the step's focus actions have {wanted}: the rest are shown untranslated"), true);
+        report(
+            "notes",
+            format!("{notes} notes where the step's focus actions have {wanted}: the rest are shown untranslated"),
+            true,
+        );
     }
 }
 

@@ -29,7 +29,8 @@ pub fn assert_clean_failure(output: &Output, expected: &str) {
 
 #[test]
 fn inspect_generate_sorts_the_reference_input() {
-    let output = llmviz(&["inspect", "--weights", "models/gpt-nano-sort-model.json", "--input", "CBABBC", "--generate"]);
+    let output =
+        llmviz(&["inspect", "--weights", "models/gpt-nano-sort-model.json", "--input", "CBABBC", "--generate"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("generated ABBBCC"), "{}", stdout(&output));
 }
@@ -71,7 +72,11 @@ fn letters_outside_the_vocabulary_are_one_clear_error() {
 #[test]
 fn malformed_weights_are_one_clear_error() {
     let path = std::env::temp_dir().join(format!("llmviz-cli-{}.json", std::process::id()));
-    std::fs::write(&path, "{\"config\": {\"n_layer\": 3, \"n_head\": 3, \"n_embd\": 48, \"vocab_size\": 3, \"block_size\": 11}}").unwrap();
+    std::fs::write(
+        &path,
+        "{\"config\": {\"n_layer\": 3, \"n_head\": 3, \"n_embd\": 48, \"vocab_size\": 3, \"block_size\": 11}}",
+    )
+    .unwrap();
     let output = llmviz(&["inspect", "--weights", path.to_str().unwrap(), "--input", "ABC"]);
     assert_clean_failure(&output, "missing tensor 'transformer.wte.weight' (expected shape [3, 48])");
     let output = llmviz(&["inspect", "--weights", "/nonexistent/w.json", "--input", "ABC"]);

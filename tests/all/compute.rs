@@ -73,16 +73,25 @@ fn the_walks_panel_at_any_time_holds_explains_terms_up_to_the_term_reached() {
         last_shown = shown;
         let text = panel_text(&explanation, shown, finished);
         // The first three terms and the latest, each as explain has it: a·w.
-        let written = |i: usize| format!("{}·{}", fmt(explanation.terms[i]["a"].value), fmt(explanation.terms[i]["w"].value));
+        let written =
+            |i: usize| format!("{}·{}", fmt(explanation.terms[i]["a"].value), fmt(explanation.terms[i]["w"].value));
         for i in (0..shown.min(3)).chain([shown - 1]) {
             assert!(text.contains(&written(i)), "at {time} s, term {i} missing from:\n{text}");
         }
         if shown < explanation.terms.len() {
             assert!(!text.contains(&written(shown)), "at {time} s, term {shown} shown too early:\n{text}");
         }
-        assert!(text.starts_with(&format!("{}\n= bias + Σ a_i·w_i over 48 terms\n= {} + ", explanation.tensor.clone() + "[h = 0, t = 3, a = 0]", fmt(bias as f32))), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "{}\n= bias + Σ a_i·w_i over 48 terms\n= {} + ",
+                explanation.tensor.clone() + "[h = 0, t = 3, a = 0]",
+                fmt(bias as f32)
+            )),
+            "{text}"
+        );
         // The running sum: the bias and exactly the terms shown, summed here on their own.
-        let partial = bias + explanation.terms[..shown].iter().map(|t| t["a"].value as f64 * t["w"].value as f64).sum::<f64>();
+        let partial =
+            bias + explanation.terms[..shown].iter().map(|t| t["a"].value as f64 * t["w"].value as f64).sum::<f64>();
         assert!((running_total(&explanation, shown) - partial).abs() < 1e-9);
         if finished {
             assert!(text.ends_with(&explanation.formula), "the whole formula at the end:\n{text}");
@@ -92,7 +101,10 @@ fn the_walks_panel_at_any_time_holds_explains_terms_up_to_the_term_reached() {
             let lit: Vec<_> = lit_operands(&explanation, shown).iter().map(|o| (o.block.clone(), o.cell)).collect();
             let term = &explanation.terms[shown - 1];
             for role in ["a", "w"] {
-                assert!(lit.contains(&(term[role].block.clone(), term[role].cell)), "at {time} s {role} of term {shown} is not lit");
+                assert!(
+                    lit.contains(&(term[role].block.clone(), term[role].cell)),
+                    "at {time} s {role} of term {shown} is not lit"
+                );
             }
             assert_eq!(lit.len(), 3);
         }
@@ -160,13 +172,17 @@ fn a_flight_leaves_its_cells_lifts_towards_the_viewer_and_lands_on_its_target() 
     let tour = shipped_tour();
     let layout = layout::build(&Weights::default_model().config);
     let timeline = chapter(&tour, "embedding");
-    let flying: Vec<(f32, TourFrame)> =
-        (0..=(timeline.length * 100.0) as u32).map(|i| i as f32 / 100.0).map(|t| (t, timeline.evaluate(t))).filter(|(_, f)| !f.flights.is_empty()).collect();
+    let flying: Vec<(f32, TourFrame)> = (0..=(timeline.length * 100.0) as u32)
+        .map(|i| i as f32 / 100.0)
+        .map(|t| (t, timeline.evaluate(t)))
+        .filter(|(_, f)| !f.flights.is_empty())
+        .collect();
     assert!(!flying.is_empty(), "the embedding chapter flies columns");
     let (wte, wpe, x) = (layout.find("wte").unwrap(), layout.find("wpe").unwrap(), layout.find("x").unwrap());
     let column_box = |block: usize, column: u32| {
         let b = &layout.blocks[block];
-        let (top, bottom) = (Vec3::from(b.cell_center([column, 0, 0])), Vec3::from(b.cell_center([column, b.cells[1] - 1, 0])));
+        let (top, bottom) =
+            (Vec3::from(b.cell_center([column, 0, 0])), Vec3::from(b.cell_center([column, b.cells[1] - 1, 0])));
         (top.min(bottom) - Vec3::splat(CELL / 2.0), top.max(bottom) + Vec3::splat(CELL / 2.0))
     };
     let mut sources = std::collections::BTreeSet::new();
@@ -174,7 +190,8 @@ fn a_flight_leaves_its_cells_lifts_towards_the_viewer_and_lands_on_its_target() 
         assert_eq!(frame.flights.len(), 2, "wte's and wpe's columns fly together at {time} s");
         for flight in &frame.flights {
             sources.insert(flight.from_block);
-            let (from, to) = (column_box(flight.from_block, if flight.from_block == wte { 1 } else { 3 }), column_box(x, 3));
+            let (from, to) =
+                (column_box(flight.from_block, if flight.from_block == wte { 1 } else { 3 }), column_box(x, 3));
             let (min, max) = flight_box(&layout, frame, flight);
             assert!(((max - min) - (from.1 - from.0)).length() < 1e-3, "the copy keeps its size");
             let start = llmviz::tour::FlightFrame { progress: 0.0, ..*flight };
@@ -183,7 +200,10 @@ fn a_flight_leaves_its_cells_lifts_towards_the_viewer_and_lands_on_its_target() 
             assert!((flight_box(&layout, frame, &end).0 - to.0).length() < 1e-3, "lands on column 3 of x");
             let straight = from.0.lerp(to.0, flight.progress);
             if flight.progress > 0.15 && flight.progress < 0.85 {
-                assert!(min.z > straight.z + CELL && min.y > straight.y + CELL, "lifted up and towards the viewer at {time} s");
+                assert!(
+                    min.z > straight.z + CELL && min.y > straight.y + CELL,
+                    "lifted up and towards the viewer at {time} s"
+                );
             }
         }
     }
@@ -208,12 +228,27 @@ Tour(title: "t", model: "nano", {wait} chapters: [Chapter(id: "c", title: "C", c
 #[test]
 fn compute_and_fly_mistakes_name_their_field() {
     let cases = [
-        (r#"Compute(block: "block0.fc", cells: Column(3), duration: 2.0)"#, "actions[0].cells: a Walk follows one cell"),
-        (r#"Compute(block: "wte", cells: Cell(0, 0), duration: 2.0)"#, "actions[0].block: 'wte' is a weight or the input"),
-        (r#"Compute(block: "x", cells: Cell(11, 0), duration: 2.0, style: Sweep)"#, "actions[0].cells: block 'x': Cell(11, 0) is outside"),
+        (
+            r#"Compute(block: "block0.fc", cells: Column(3), duration: 2.0)"#,
+            "actions[0].cells: a Walk follows one cell",
+        ),
+        (
+            r#"Compute(block: "wte", cells: Cell(0, 0), duration: 2.0)"#,
+            "actions[0].block: 'wte' is a weight or the input",
+        ),
+        (
+            r#"Compute(block: "x", cells: Cell(11, 0), duration: 2.0, style: Sweep)"#,
+            "actions[0].cells: block 'x': Cell(11, 0) is outside",
+        ),
         (r#"Compute(block: "x", cells: All, duration: 0.0, style: Sweep)"#, "actions[0].duration: Compute duration 0"),
-        (r#"Fly(from: (block: "wpe", cells: All), to: (block: "x", cells: Column(3)), duration: 1.0)"#, "actions[0].to: [11, 48, 1] cells of 'wpe' landing at cell [3, 0, 0] of 'x' would overhang"),
-        (r#"Fly(from: (block: "wtee", cells: All), to: (block: "x", cells: All), duration: 1.0)"#, "actions[0].from.block: unknown block 'wtee'"),
+        (
+            r#"Fly(from: (block: "wpe", cells: All), to: (block: "x", cells: Column(3)), duration: 1.0)"#,
+            "actions[0].to: [11, 48, 1] cells of 'wpe' landing at cell [3, 0, 0] of 'x' would overhang",
+        ),
+        (
+            r#"Fly(from: (block: "wtee", cells: All), to: (block: "x", cells: All), duration: 1.0)"#,
+            "actions[0].from.block: unknown block 'wtee'",
+        ),
     ];
     for (action, expected) in cases {
         let errors = compile(&tour_with(action, "")).err().unwrap_or_default();
@@ -229,7 +264,8 @@ fn computed_cells_stay_until_the_block_is_hidden_or_computed_again() {
         Compute(block: "x", cells: Column(3), style: Sweep, duration: 1.0), Wait(1.0), Compute(block: "x", cells: Column(4), style: Sweep, duration: 1.0)"#;
     let tour = compile(&tour_with(actions, "")).unwrap();
     let timeline = &tour.chapters[0];
-    let shown = |time: f32| -> Vec<llmviz::tour::Cells> { timeline.evaluate(time).computes.iter().map(|c| c.cells).collect() };
+    let shown =
+        |time: f32| -> Vec<llmviz::tour::Cells> { timeline.evaluate(time).computes.iter().map(|c| c.cells).collect() };
     use llmviz::tour::Cells::Column;
     let start = timeline.steps[0].actions_start;
     assert_eq!(shown(start + 1.5), [Column(2)], "done, and still shown");
@@ -253,7 +289,8 @@ fn wait_after_text_stops_after_each_animated_steps_paragraphs_unless_its_chapter
 
     let plain = compile(&tour_with(actions, "")).unwrap();
     assert_eq!(plain.chapters[0].breaks, vec![first.end, timeline.steps[1].end]);
-    let overridden = tour_with(actions, "wait_after_text: true,").replace("hidden: \"*\",", "hidden: \"*\", wait_after_text: false,");
+    let overridden = tour_with(actions, "wait_after_text: true,")
+        .replace("hidden: \"*\",", "hidden: \"*\", wait_after_text: false,");
     assert_eq!(compile(&overridden).unwrap().chapters[0].breaks, plain.chapters[0].breaks);
 }
 
@@ -271,11 +308,11 @@ fn compute_state(offscreen: &mut Offscreen) -> ComputeState {
     let view = world.resource::<ComputeView>().clone();
     let entities = world.resource::<BlockScene>().blocks.clone();
     let styles = entities.iter().map(|&entity| *world.get::<BlockStyle>(entity).unwrap()).collect();
-    let mut copies: Vec<_> = world.query::<(&FlyCopy, &Transform, &Visibility)>().iter(world).map(|(c, t, v)| (c.slot, *t, *v)).collect();
+    let mut copies: Vec<_> =
+        world.query::<(&FlyCopy, &Transform, &Visibility)>().iter(world).map(|(c, t, v)| (c.slot, *t, *v)).collect();
     copies.sort_by_key(|copy| copy.0);
     ComputeState { view, styles, copies }
 }
-
 
 /// The scene at a time inside a flight, a sweep and a walk is what going there directly gives,
 /// after scrubbing anywhere else; and the walk's picture has its panel.
@@ -287,10 +324,15 @@ fn scrubbing_into_flights_sweeps_and_walks_shows_what_going_there_directly_shows
     let embedding = chapter(&tour, "embedding");
     let layout = layout::build(&Weights::default_model().config);
     let x = layout.find("x").unwrap();
-    let flying = (0..(embedding.length * 10.0) as u32).map(|i| i as f32 / 10.0).find(|&t| embedding.evaluate(t).flights.len() == 2).unwrap() + 0.5;
+    let flying = (0..(embedding.length * 10.0) as u32)
+        .map(|i| i as f32 / 10.0)
+        .find(|&t| embedding.evaluate(t).flights.len() == 2)
+        .unwrap()
+        + 0.5;
     let sweeping = compute_times(embedding, x, ComputeStyle::Sweep)[100].0;
 
-    let mut offscreen = tour_offscreen(tour_at(&file, Some("embedding"), Some(flying)).unwrap(), UVec2::new(320, 180)).unwrap();
+    let mut offscreen =
+        tour_offscreen(tour_at(&file, Some("embedding"), Some(flying)).unwrap(), UVec2::new(320, 180)).unwrap();
     offscreen.wait_until_ready().unwrap();
     let in_flight = compute_state(&mut offscreen);
     assert_eq!(in_flight.copies.iter().filter(|copy| copy.2 != Visibility::Hidden).count(), 2, "two copies in flight");
@@ -342,7 +384,10 @@ fn copies_that_stay_are_there_while_the_tour_waits_and_gone_in_the_next_step() {
         let under = &layout.blocks[head0];
         // Landed straight under the first head's output, one block height further down each.
         let rows = under.cells[1] as f32 * CELL;
-        assert!((max.y - (under.max()[1] - rows * (below as f32 + 1.0))).abs() < 1e-3, "copy {below} at {min:?}..{max:?}");
+        assert!(
+            (max.y - (under.max()[1] - rows * (below as f32 + 1.0))).abs() < 1e-3,
+            "copy {below} at {min:?}..{max:?}"
+        );
         assert!((min.x - under.position[0]).abs() < 1e-3);
     }
     assert!(projection.evaluate(projection.steps[1].actions_start).flights.is_empty(), "gone in the next step");

@@ -27,10 +27,27 @@ fn every_dependency_has_a_connector_that_passes_through_no_third_block() {
     let connectors = route_connectors(&layout);
     for (to, block) in layout.blocks.iter().enumerate() {
         for dep in &block.deps {
-            assert!(connectors.iter().any(|c| c.from == dep.block && c.to == to), "{} ← {}: no connector", block.name, layout.blocks[dep.block].name);
+            assert!(
+                connectors.iter().any(|c| c.from == dep.block && c.to == to),
+                "{} ← {}: no connector",
+                block.name,
+                layout.blocks[dep.block].name
+            );
         }
     }
-    assert_eq!(connectors.len(), layout.blocks.iter().map(|b| { let mut d: Vec<usize> = b.deps.iter().map(|d| d.block).collect(); d.sort(); d.dedup(); d.len() }).sum::<usize>());
+    assert_eq!(
+        connectors.len(),
+        layout
+            .blocks
+            .iter()
+            .map(|b| {
+                let mut d: Vec<usize> = b.deps.iter().map(|d| d.block).collect();
+                d.sort();
+                d.dedup();
+                d.len()
+            })
+            .sum::<usize>()
+    );
     let mut crossings = Vec::new();
     for connector in &connectors {
         let (first, last) = (connector.points[0], *connector.points.last().unwrap());
@@ -38,7 +55,12 @@ fn every_dependency_has_a_connector_that_passes_through_no_third_block() {
         // It starts on its input's surface and ends on its output's.
         for (point, block) in [(first, from), (last, to)] {
             let (min, max) = (block.position, block.max());
-            assert!((0..3).all(|k| point[k] >= min[k] - 1e-3 && point[k] <= max[k] + 1e-3), "{} → {}: end {point:?} off its block", from.name, to.name);
+            assert!(
+                (0..3).all(|k| point[k] >= min[k] - 1e-3 && point[k] <= max[k] + 1e-3),
+                "{} → {}: end {point:?} off its block",
+                from.name,
+                to.name
+            );
         }
         for pair in connector.points.windows(2) {
             let along = (0..3).filter(|&k| pair[0][k] != pair[1][k]).count();
@@ -50,7 +72,13 @@ fn every_dependency_has_a_connector_that_passes_through_no_third_block() {
             }
         }
     }
-    assert!(crossings.is_empty(), "{} of {} connectors cross a block:\n{}", crossings.len(), connectors.len(), crossings.join("\n"));
+    assert!(
+        crossings.is_empty(),
+        "{} of {} connectors cross a block:\n{}",
+        crossings.len(),
+        connectors.len(),
+        crossings.join("\n")
+    );
 }
 
 #[test]
@@ -81,7 +109,13 @@ fn nanos_connectors_are_drawn_dim_and_light_up_into_a_block_in_focus() {
     offscreen.capture().unwrap();
     let world = offscreen.world_mut();
     let connectors = world.resource::<Connectors>();
-    let lit: Vec<(usize, usize)> = connectors.connectors.iter().zip(&connectors.lit).filter(|(_, lit)| **lit).map(|(c, _)| (c.from, c.to)).collect();
+    let lit: Vec<(usize, usize)> = connectors
+        .connectors
+        .iter()
+        .zip(&connectors.lit)
+        .filter(|(_, lit)| **lit)
+        .map(|(c, _)| (c.from, c.to))
+        .collect();
     let q = layout.find("block0.head0.q").unwrap();
     let k = layout.find("block0.head0.k").unwrap();
     assert_eq!(lit, vec![(q, att), (k, att)], "exactly the scores' inputs, q and k, light up");

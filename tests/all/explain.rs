@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use llmviz::explain::{explain, ExplainError, Explanation, Sources};
+use llmviz::explain::{ExplainError, Explanation, Sources, explain};
 use llmviz::layout::{self, Op};
 use llmviz::model::{BackendKind, LoadedModel, Weights};
 
@@ -55,7 +55,13 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
     for block in &layout.blocks {
         // Corners and the middle of each block, within the six input positions.
         let [nx, ny, nz] = block.cells;
-        let cells = [[0, 0, 0], [nx - 1, ny - 1, nz - 1], [nx / 2, ny / 2, nz / 2], [nx.min(6) - 1, 0, 0], [0, ny.min(6) - 1, 0]];
+        let cells = [
+            [0, 0, 0],
+            [nx - 1, ny - 1, nz - 1],
+            [nx / 2, ny / 2, nz / 2],
+            [nx.min(6) - 1, 0, 0],
+            [0, ny.min(6) - 1, 0],
+        ];
         for cell in cells {
             let e = match explain(&sources, &block.name, cell) {
                 Ok(e) => e,
@@ -66,8 +72,15 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
                 Err(other) => panic!("{} {cell:?}: {other}", block.name),
             };
             let recomputed = recompute(&e, &weights, &tokens);
-            assert!((recomputed - e.value as f64).abs() <= TOLERANCE, "{} {cell:?} ({:?}): explained {} but operands give {recomputed}", e.block, e.op, e.value);
-            let expected = activations.get(&e.tensor).or_else(|| weights.tensors.get(&e.tensor)).unwrap().get(&e.index).unwrap();
+            assert!(
+                (recomputed - e.value as f64).abs() <= TOLERANCE,
+                "{} {cell:?} ({:?}): explained {} but operands give {recomputed}",
+                e.block,
+                e.op,
+                e.value
+            );
+            let expected =
+                activations.get(&e.tensor).or_else(|| weights.tensors.get(&e.tensor)).unwrap().get(&e.index).unwrap();
             assert_eq!(e.value, expected, "{} {cell:?}: value is not the forward pass's", e.block);
             // Each operand is drawn where it says: its block's cell shows that very element.
             for operand in e.operands.values().chain(e.terms.iter().flat_map(|t| t.values())) {
@@ -81,7 +94,20 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
         }
     }
     assert!(masked > 0, "future scores and positions past the input should be masked");
-    let all = [Op::Input, Op::Embedding, Op::Matmul, Op::ResidualAdd, Op::LnStats, Op::LayerNorm, Op::AttnScore, Op::SoftmaxStats, Op::Softmax, Op::Gelu, Op::AttnValue, Op::Param];
+    let all = [
+        Op::Input,
+        Op::Embedding,
+        Op::Matmul,
+        Op::ResidualAdd,
+        Op::LnStats,
+        Op::LayerNorm,
+        Op::AttnScore,
+        Op::SoftmaxStats,
+        Op::Softmax,
+        Op::Gelu,
+        Op::AttnValue,
+        Op::Param,
+    ];
     for op in all {
         assert!(ops_seen.contains(&op), "no cell explained by {op:?}");
     }
@@ -91,11 +117,18 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
 fn explain_json_value_equals_inspect_json() {
     let inspect = llmviz(&["inspect", "--input", "CBABBC", "--json"]);
     let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    for (block, cell) in [("block1.head2.q", "3,5"), ("block0.head1.att", "4,2"), ("block2.mlp_resid", "5,47"), ("probs", "5,0"), ("block0.ln2.std", "2,0")] {
+    for (block, cell) in [
+        ("block1.head2.q", "3,5"),
+        ("block0.head1.att", "4,2"),
+        ("block2.mlp_resid", "5,47"),
+        ("probs", "5,0"),
+        ("block0.ln2.std", "2,0"),
+    ] {
         let output = llmviz(&["explain", "--input", "CBABBC", "--block", block, "--cell", cell, "--json"]);
         assert!(output.status.success(), "{}", stderr(&output));
         let e: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        let shape: Vec<usize> = serde_json::from_value(inspect["tensors"][e["tensor"].as_str().unwrap()]["shape"].clone()).unwrap();
+        let shape: Vec<usize> =
+            serde_json::from_value(inspect["tensors"][e["tensor"].as_str().unwrap()]["shape"].clone()).unwrap();
         let index: Vec<usize> = serde_json::from_value(e["index"].clone()).unwrap();
         let offset = index.iter().zip(&shape).fold(0, |o, (i, n)| o * n + i);
         let reported = inspect["tensors"][e["tensor"].as_str().unwrap()]["data"][offset].as_f64().unwrap();

@@ -36,7 +36,12 @@ fn hub(announce: Announce) -> (String, Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
             let range = request.headers().iter().find(|h| h.field.equiv("Range")).map(|h| h.value.to_string());
-            seen.lock().unwrap().push(format!("{} {} {}", request.method(), request.url(), range.clone().unwrap_or_default()));
+            seen.lock().unwrap().push(format!(
+                "{} {} {}",
+                request.method(),
+                request.url(),
+                range.clone().unwrap_or_default()
+            ));
             let response = match request.url() {
                 "/openai-community/gpt2/resolve/main/config.json" => Response::from_data(config.clone()),
                 "/openai-community/gpt2/resolve/main/model.safetensors" => Response::from_data(Vec::new())
@@ -47,9 +52,9 @@ fn hub(announce: Announce) -> (String, Arc<Mutex<Vec<String>>>) {
                 "/cdn/model.safetensors?sig=1" => {
                     let from = range.and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok());
                     match from {
-                        Some(from) => Response::from_data(model[from..].to_vec())
-                            .with_status_code(206)
-                            .with_header(header("Content-Range", &format!("bytes {from}-{}/{}", model.len() - 1, model.len()))),
+                        Some(from) => Response::from_data(model[from..].to_vec()).with_status_code(206).with_header(
+                            header("Content-Range", &format!("bytes {from}-{}/{}", model.len() - 1, model.len())),
+                        ),
                         None => Response::from_data(model.clone()),
                     }
                 }
@@ -114,7 +119,10 @@ fn fetch_refuses_a_size_or_hash_mismatch_and_an_unknown_model() {
     assert!(!dir.join("model.safetensors").exists());
 
     let output = llmviz(&["fetch", "gpt5", "--from", &base, "--dir", dir.to_str().unwrap()]);
-    assert_clean_failure(&output, "unknown model 'gpt5': expected one of gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2");
+    assert_clean_failure(
+        &output,
+        "unknown model 'gpt5': expected one of gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2",
+    );
     let output = llmviz(&["fetch", "gpt2-xl", "--from", &base, "--dir", dir.to_str().unwrap()]);
     assert_clean_failure(&output, "gpt2-xl/resolve/main/config.json: HTTP 404");
 }

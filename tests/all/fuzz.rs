@@ -98,7 +98,10 @@ fn guarded(reader: &'static str, work: impl FnOnce(&Beat) -> u64 + Send + 'stati
     let (sender, beats) = mpsc::channel();
     let current = Arc::new(Mutex::new(Vec::new()));
     let beat = Beat { sender, current: Arc::clone(&current) };
-    let worker = thread::Builder::new().name(format!("fuzz {reader}")).spawn(move || (work(&beat), LARGEST_PEAK.with(Cell::get))).expect("a worker thread starts");
+    let worker = thread::Builder::new()
+        .name(format!("fuzz {reader}"))
+        .spawn(move || (work(&beat), LARGEST_PEAK.with(Cell::get)))
+        .expect("a worker thread starts");
     loop {
         match beats.recv_timeout(HANG_GUARD) {
             Ok(()) => {}
@@ -120,12 +123,21 @@ fn guarded(reader: &'static str, work: impl FnOnce(&Beat) -> u64 + Send + 'stati
 
 /// `cases()` random values of `strategy` through `check`; a failure (a panic included) is shrunk to
 /// the smallest input proptest finds and reported with it.
-fn run_cases<S: Strategy>(beat: &Beat, strategy: S, check: impl Fn(&Beat, S::Value) -> Result<(), TestCaseError>) -> u64 {
+fn run_cases<S: Strategy>(
+    beat: &Beat,
+    strategy: S,
+    check: impl Fn(&Beat, S::Value) -> Result<(), TestCaseError>,
+) -> u64 {
     run_share(beat, 1, strategy, check)
 }
 
 /// `run_cases` over a `share`-th of the cases.
-fn run_share<S: Strategy>(beat: &Beat, share: u32, strategy: S, check: impl Fn(&Beat, S::Value) -> Result<(), TestCaseError>) -> u64 {
+fn run_share<S: Strategy>(
+    beat: &Beat,
+    share: u32,
+    strategy: S,
+    check: impl Fn(&Beat, S::Value) -> Result<(), TestCaseError>,
+) -> u64 {
     let config = Config { cases: cases().div_ceil(share), failure_persistence: None, ..Config::default() };
     let count = Cell::new(0);
     let result = TestRunner::new(config).run(&strategy, |value| {
@@ -224,8 +236,23 @@ fn apply_byte_edits(seed: &[u8], edits: &[ByteEdit]) -> Vec<u8> {
 /// A value for a config field: sizes from nothing to absurd, and values of the wrong type.
 fn config_value() -> impl Strategy<Value = Value> {
     prop_oneof![
-        proptest::sample::select(vec![0u64, 1, 2, 3, 4, 5, 8, 12, 48, 768, 50257, 1_000_000, 1_000_000_000_000, u64::MAX])
-            .prop_map(Value::from),
+        proptest::sample::select(vec![
+            0u64,
+            1,
+            2,
+            3,
+            4,
+            5,
+            8,
+            12,
+            48,
+            768,
+            50257,
+            1_000_000,
+            1_000_000_000_000,
+            u64::MAX
+        ])
+        .prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         Just(json!(-1)),
         Just(json!(1.5)),
@@ -259,7 +286,10 @@ const CONFIG_FIELDS: [&str; 12] = [
 
 /// Sets (or, for None, removes) fields of a JSON object.
 fn config_edits() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> {
-    proptest::collection::vec((proptest::sample::select(CONFIG_FIELDS.to_vec()), proptest::option::weighted(0.9, config_value())), 1..4)
+    proptest::collection::vec(
+        (proptest::sample::select(CONFIG_FIELDS.to_vec()), proptest::option::weighted(0.9, config_value())),
+        1..4,
+    )
 }
 
 fn apply_config_edits(config: &mut Value, edits: &[(&'static str, Option<Value>)]) {
@@ -308,8 +338,22 @@ enum TensorEdit {
     DataLength(i64),
 }
 
-const DTYPES: [&str; 14] =
-    ["F32", "F16", "BF16", "F64", "I64", "I32", "I8", "U8", "BOOL", "F8_E4M3", "F4", "torch.float32", "float32", "torch.float16"];
+const DTYPES: [&str; 14] = [
+    "F32",
+    "F16",
+    "BF16",
+    "F64",
+    "I64",
+    "I32",
+    "I8",
+    "U8",
+    "BOOL",
+    "F8_E4M3",
+    "F4",
+    "torch.float32",
+    "float32",
+    "torch.float16",
+];
 
 fn offset() -> impl Strategy<Value = u64> {
     prop_oneof![0..4096u64, proptest::sample::select(vec![u64::MAX, u64::MAX - 3, 1 << 40, 1 << 32]), any::<u64>()]
@@ -332,10 +376,12 @@ fn tensor_name() -> impl Strategy<Value = String> {
 fn tensor_edit() -> impl Strategy<Value = TensorEdit> {
     prop_oneof![
         (any::<usize>(), shape()).prop_map(|(tensor, shape)| TensorEdit::Shape(tensor, shape)),
-        (any::<usize>(), proptest::sample::select(DTYPES.to_vec())).prop_map(|(tensor, dtype)| TensorEdit::Dtype(tensor, dtype)),
+        (any::<usize>(), proptest::sample::select(DTYPES.to_vec()))
+            .prop_map(|(tensor, dtype)| TensorEdit::Dtype(tensor, dtype)),
         (any::<usize>(), offset(), offset()).prop_map(|(tensor, start, end)| TensorEdit::Offsets(tensor, start, end)),
         (any::<usize>(), any::<usize>()).prop_map(|(tensor, other)| TensorEdit::SameRange(tensor, other)),
-        (any::<usize>(), proptest::option::weighted(0.8, 0..256usize)).prop_map(|(tensor, len)| TensorEdit::Data(tensor, len)),
+        (any::<usize>(), proptest::option::weighted(0.8, 0..256usize))
+            .prop_map(|(tensor, len)| TensorEdit::Data(tensor, len)),
         any::<usize>().prop_map(TensorEdit::Remove),
         (any::<usize>(), tensor_name()).prop_map(|(tensor, name)| TensorEdit::Rename(tensor, name)),
         config_edits().prop_map(TensorEdit::Config),
@@ -356,7 +402,10 @@ fn nth_tensor(object: &serde_json::Map<String, Value>, index: usize) -> Option<S
 /// Applies the edits that both formats share to a JSON object of tensors; true when it did.
 fn edit_tensor_entry(object: &mut serde_json::Map<String, Value>, edit: &TensorEdit) -> bool {
     let index = match edit {
-        TensorEdit::Shape(index, _) | TensorEdit::Dtype(index, _) | TensorEdit::Remove(index) | TensorEdit::Rename(index, _) => *index,
+        TensorEdit::Shape(index, _)
+        | TensorEdit::Dtype(index, _)
+        | TensorEdit::Remove(index)
+        | TensorEdit::Rename(index, _) => *index,
         _ => return false,
     };
     let Some(name) = nth_tensor(object, index) else { return true };
@@ -422,9 +471,15 @@ fn mingpt_seed() -> Vec<u8> {
     let mut root = serde_json::Map::new();
     root.insert("config".into(), serde_json::to_value(&weights.config).expect("configs serialize"));
     for (name, tensor) in &weights.tensors {
-        root.insert(name.clone(), json!({ "shape": tensor.shape, "dtype": "torch.float32", "data": base64_of(&tensor.data) }));
+        root.insert(
+            name.clone(),
+            json!({ "shape": tensor.shape, "dtype": "torch.float32", "data": base64_of(&tensor.data) }),
+        );
     }
-    root.insert("transformer.h.0.attn.bias".into(), json!({ "shape": [1, 1, 1], "dtype": "torch.float32", "data": base64_of(&[1.0]) }));
+    root.insert(
+        "transformer.h.0.attn.bias".into(),
+        json!({ "shape": [1, 1, 1], "dtype": "torch.float32", "data": base64_of(&[1.0]) }),
+    );
     serde_json::to_vec(&root).expect("JSON serializes")
 }
 
@@ -436,7 +491,9 @@ fn hf_seed(prefixed: bool) -> Vec<u8> {
     let mut stored: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (i, (name, tensor)) in tiny_tensors(&config).into_iter().enumerate() {
         let short = name.strip_prefix("transformer.").unwrap_or(&name).to_string();
-        let conv1d = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"].iter().any(|s| short.ends_with(s));
+        let conv1d = ["attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"]
+            .iter()
+            .any(|s| short.ends_with(s));
         let (shape, data) = if conv1d { transposed(&tensor) } else { (tensor.shape.clone(), tensor.data.clone()) };
         let (dtype, bytes): (safetensors::Dtype, Vec<u8>) = match i % 3 {
             0 => (safetensors::Dtype::F32, data.iter().flat_map(|v| v.to_le_bytes()).collect()),
@@ -517,7 +574,11 @@ fn edit_safetensors(seed: &[u8], edits: &[TensorEdit]) -> Vec<u8> {
             }
             TensorEdit::Config(config_edits) => {
                 let metadata = header.entry("__metadata__").or_insert_with(|| json!({}));
-                let mut config: Value = metadata.get("config").and_then(Value::as_str).and_then(|c| serde_json::from_str(c).ok()).unwrap_or(json!({}));
+                let mut config: Value = metadata
+                    .get("config")
+                    .and_then(Value::as_str)
+                    .and_then(|c| serde_json::from_str(c).ok())
+                    .unwrap_or(json!({}));
                 apply_config_edits(&mut config, config_edits);
                 metadata["config"] = json!(config.to_string());
             }
@@ -547,7 +608,9 @@ fn edit_mingpt(seed: &[u8], edits: &[TensorEdit]) -> Vec<u8> {
                     };
                 }
             }
-            TensorEdit::Config(config_edits) => apply_config_edits(root.entry("config").or_insert_with(|| json!({})), config_edits),
+            TensorEdit::Config(config_edits) => {
+                apply_config_edits(root.entry("config").or_insert_with(|| json!({})), config_edits)
+            }
             _ => {}
         }
     }
@@ -584,7 +647,9 @@ fn read_file(path: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
 
 fn read_hf(bytes: &[u8], config: Option<&str>) -> Result<(), TestCaseError> {
     let input_len = bytes.len() + config.map_or(0, str::len);
-    let result = bounded(input_len, || Weights::parse_with(Path::new(HF), bytes, config.map(|text| (Path::new(HF_CONFIG), text))))?;
+    let result = bounded(input_len, || {
+        Weights::parse_with(Path::new(HF), bytes, config.map(|text| (Path::new(HF_CONFIG), text)))
+    })?;
     check_weights(result, &[HF, HF_CONFIG])
 }
 
@@ -606,9 +671,13 @@ fn fuzz_seeds_are_valid_checkpoints() {
         Weights::parse(Path::new(path), &bytes).unwrap_or_else(|e| panic!("{e}"));
     }
     for prefixed in [false, true] {
-        let weights = Weights::parse_with(Path::new(HF), &hf_seed(prefixed), Some((Path::new(HF_CONFIG), &hf_config_seed())))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(weights.tensors, tiny_tensors(&weights.config).into_iter().map(|(n, t)| (n, rounded(&weights, t))).collect());
+        let weights =
+            Weights::parse_with(Path::new(HF), &hf_seed(prefixed), Some((Path::new(HF_CONFIG), &hf_config_seed())))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            weights.tensors,
+            tiny_tensors(&weights.config).into_iter().map(|(n, t)| (n, rounded(&weights, t))).collect()
+        );
     }
 }
 
@@ -684,7 +753,8 @@ fn fuzz_hugging_face_config_json() {
     guarded("config.json", |beat| {
         let seed = hf_config_seed();
         let weights = hf_seed(false);
-        let truncated = truncations(beat, seed.as_bytes(), |text| read_hf_config(&String::from_utf8_lossy(text), &weights));
+        let truncated =
+            truncations(beat, seed.as_bytes(), |text| read_hf_config(&String::from_utf8_lossy(text), &weights));
         let strategy = prop_oneof![byte_edits().prop_map(Ok), config_edits().prop_map(Err)];
         truncated
             + run_cases(beat, strategy, |beat, edits| {
@@ -706,7 +776,14 @@ fn fuzz_hugging_face_config_json() {
 fn read_hf_config(text: &str, weights: &[u8]) -> Result<(), TestCaseError> {
     let config = bounded(text.len(), || config_from_hf_json(Path::new(HF_CONFIG), text, "tiny"))?;
     match config {
-        Ok(config) => prop_assert!(GptConfig::new("check", [config.n_layer, config.n_head, config.n_embd, config.vocab_size, config.block_size], true).is_ok()),
+        Ok(config) => prop_assert!(
+            GptConfig::new(
+                "check",
+                [config.n_layer, config.n_head, config.n_embd, config.vocab_size, config.block_size],
+                true
+            )
+            .is_ok()
+        ),
         Err(error) => check_message(&error.to_string(), &[HF_CONFIG])?,
     }
     let folder = bounded(text.len(), || folder_config(Path::new(HF_CONFIG), text, Path::new(HF)))?;
@@ -772,8 +849,24 @@ enum TokenEdit {
     Text(usize, usize),
 }
 
-const NUMBERS: [&str; 16] =
-    ["0", "-1", "0.0", "-0.5", "1e30", "-1e30", "1e-30", "NaN", "inf", "-inf", "4294967296", "18446744073709551616", "99999999", "3", "2.5", "1000000"];
+const NUMBERS: [&str; 16] = [
+    "0",
+    "-1",
+    "0.0",
+    "-0.5",
+    "1e30",
+    "-1e30",
+    "1e-30",
+    "NaN",
+    "inf",
+    "-inf",
+    "4294967296",
+    "18446744073709551616",
+    "99999999",
+    "3",
+    "2.5",
+    "1000000",
+];
 
 fn token_edit() -> impl Strategy<Value = TokenEdit> {
     let number = || proptest::sample::select(NUMBERS.to_vec());
@@ -791,7 +884,8 @@ fn token_edit() -> impl Strategy<Value = TokenEdit> {
 fn edit_tokens(text: &str, edits: &[TokenEdit]) -> String {
     let mut tokens: Vec<&str> = ron_tokens(text);
     for edit in edits {
-        let words: Vec<usize> = (0..tokens.len()).filter(|&i| !tokens[i].trim().is_empty() && !tokens[i].starts_with("//")).collect();
+        let words: Vec<usize> =
+            (0..tokens.len()).filter(|&i| !tokens[i].trim().is_empty() && !tokens[i].starts_with("//")).collect();
         if words.is_empty() {
             break;
         }
@@ -800,7 +894,9 @@ fn edit_tokens(text: &str, edits: &[TokenEdit]) -> String {
         let strings: Vec<usize> = words.iter().copied().filter(|&i| tokens[i].starts_with('"')).collect();
         match *edit {
             TokenEdit::Value(i, number) if !numbers.is_empty() => tokens[numbers[i % numbers.len()]] = number,
-            TokenEdit::Text(i, from) if !strings.is_empty() => tokens[strings[i % strings.len()]] = tokens[strings[from % strings.len()]],
+            TokenEdit::Text(i, from) if !strings.is_empty() => {
+                tokens[strings[i % strings.len()]] = tokens[strings[from % strings.len()]]
+            }
             TokenEdit::Value(..) | TokenEdit::Text(..) => {}
             TokenEdit::Delete(i) => {
                 tokens.remove(word(i));
@@ -832,7 +928,11 @@ fn tour_memory_bound(text: &str, largest_layout: usize) -> usize {
 }
 
 fn read_tour(text: &str, file: &str, layouts: &RefCell<Layouts>) -> Result<(), TestCaseError> {
-    let largest_layout = preset_names().iter().map(|name| layouts.borrow().get(name).map_or(0, |layout| layout.blocks.len())).max().unwrap_or(0);
+    let largest_layout = preset_names()
+        .iter()
+        .map(|name| layouts.borrow().get(name).map_or(0, |layout| layout.blocks.len()))
+        .max()
+        .unwrap_or(0);
     let result = bounded_by(text.len(), tour_memory_bound(text, largest_layout), || {
         let tour = Tour::parse(text, file).map_err(|error| vec![error])?;
         CompiledTour::compile(tour, file, &mut layouts.borrow_mut())
@@ -854,7 +954,9 @@ fn fuzz_tours() {
     guarded("tours", |beat| {
         let texts: Vec<String> = SHIPPED_TOURS
             .iter()
-            .map(|file| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).expect("shipped tours read"))
+            .map(|file| {
+                std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).expect("shipped tours read")
+            })
             .collect();
         let layouts = RefCell::new(all_layouts());
         let edits = prop_oneof![
@@ -887,11 +989,41 @@ fn fuzz_ron_tokens_join_back() {
 // The page's URL query
 
 fn query_pair() -> impl Strategy<Value = (String, String)> {
-    let keys = proptest::sample::select(vec!["model", "input", "tour", "chapter", "step", "utm_source", "", "model%20", "st%65p"]);
+    let keys = proptest::sample::select(vec![
+        "model",
+        "input",
+        "tour",
+        "chapter",
+        "step",
+        "utm_source",
+        "",
+        "model%20",
+        "st%65p",
+    ]);
     let values = prop_oneof![
         proptest::sample::select(vec![
-            "nano", "gpt2", "gpt3", "gpt2-xl", "nano-gpt", "scale", "self-attention", "intro", "0", "1", "2", "3", "40",
-            "99999999999999999999", "-1", "1.5", "", "CBABBC", "%", "%zz", "%F0%9F%A6%80", "+",
+            "nano",
+            "gpt2",
+            "gpt3",
+            "gpt2-xl",
+            "nano-gpt",
+            "scale",
+            "self-attention",
+            "intro",
+            "0",
+            "1",
+            "2",
+            "3",
+            "40",
+            "99999999999999999999",
+            "-1",
+            "1.5",
+            "",
+            "CBABBC",
+            "%",
+            "%zz",
+            "%F0%9F%A6%80",
+            "+",
         ])
         .prop_map(String::from),
         "\\PC{0,16}",
@@ -940,8 +1072,21 @@ fn fuzz_url_query() {
 fn number_text() -> impl Strategy<Value = String> {
     prop_oneof![
         (0..10_000u64).prop_map(|n| n.to_string()),
-        proptest::sample::select(vec!["16", "8192", "8193", "15", "-1", "4294967296", "99999999999999999999999", " 7", "0x10", "1e3", "", "+3"])
-            .prop_map(String::from),
+        proptest::sample::select(vec![
+            "16",
+            "8192",
+            "8193",
+            "15",
+            "-1",
+            "4294967296",
+            "99999999999999999999999",
+            " 7",
+            "0x10",
+            "1e3",
+            "",
+            "+3"
+        ])
+        .prop_map(String::from),
         any::<u64>().prop_map(|n| n.to_string()),
     ]
 }
@@ -949,14 +1094,16 @@ fn number_text() -> impl Strategy<Value = String> {
 fn size_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
-        (number_text(), proptest::sample::select(vec!["x", "X", "×", "*", "", "xx", " x "]), number_text()).prop_map(|(w, x, h)| format!("{w}{x}{h}")),
+        (number_text(), proptest::sample::select(vec!["x", "X", "×", "*", "", "xx", " x "]), number_text())
+            .prop_map(|(w, x, h)| format!("{w}{x}{h}")),
     ]
 }
 
 fn cell_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
-        (proptest::collection::vec(number_text(), 0..5), proptest::sample::select(vec![",", ", ", ";", ",,"])).prop_map(|(parts, comma)| parts.join(comma)),
+        (proptest::collection::vec(number_text(), 0..5), proptest::sample::select(vec![",", ", ", ";", ",,"]))
+            .prop_map(|(parts, comma)| parts.join(comma)),
     ]
 }
 
@@ -977,7 +1124,8 @@ fn argument(layout: &Layout) -> impl Strategy<Value = Argument> + use<> {
     prop_oneof![
         size_text().prop_map(Argument::Size),
         cell_text().prop_map(Argument::Cell),
-        (block_name(layout), proptest::sample::select(vec![":", "::", ""]), cell_text()).prop_map(|(n, colon, c)| Argument::Hover(format!("{n}{colon}{c}"))),
+        (block_name(layout), proptest::sample::select(vec![":", "::", ""]), cell_text())
+            .prop_map(|(n, colon, c)| Argument::Hover(format!("{n}{colon}{c}"))),
         prop_oneof![
             any::<String>(),
             Just("overview".to_string()),
@@ -998,7 +1146,10 @@ fn read_argument(argument: &Argument, layout: &Layout) -> Result<(), TestCaseErr
             Ok(cell) => {
                 let parts: Vec<&str> = text.split(',').map(str::trim).collect();
                 prop_assert!((2..=3).contains(&parts.len()));
-                prop_assert!(parts.iter().zip(cell).all(|(part, index)| part.parse() == Ok(index)), "{text:?} read as {cell:?}");
+                prop_assert!(
+                    parts.iter().zip(cell).all(|(part, index)| part.parse() == Ok(index)),
+                    "{text:?} read as {cell:?}"
+                );
             }
             Err(message) => prop_assert!(!message.is_empty()),
         },
@@ -1093,14 +1244,18 @@ fn fuzz_found_a_json_shape_whose_size_overflows() {
 fn fuzz_found_configs_larger_than_their_file() {
     // 10^12 layers, or a width whose triple overflows: the check stops at the first tensor the file
     // lacks, without listing (or multiplying) what the config claims.
-    let cases = [("n_layer", 1_000_000_000_000u64, "missing tensor '"), ("n_embd", 5_006_616_298_445_142_258, "wte.weight' has shape [3, 4]")];
+    let cases = [
+        ("n_layer", 1_000_000_000_000u64, "missing tensor '"),
+        ("n_embd", 5_006_616_298_445_142_258, "wte.weight' has shape [3, 4]"),
+    ];
     for (field, size, expected) in cases {
         let ours = edit_safetensors(&ours_seed(), &[TensorEdit::Config(vec![(field, Some(json!(size)))])]);
         let seed_value = if field == "n_layer" { 1 } else { 4 };
         let config = hf_config_seed().replace(&format!("\"{field}\":{seed_value}"), &format!("\"{field}\":{size}"));
         let hf = hf_seed(false);
         let (ours_result, ours_peak) = peak_during(|| Weights::parse(Path::new(OURS), &ours));
-        let (hf_result, hf_peak) = peak_during(|| Weights::parse_with(Path::new(HF), &hf, Some((Path::new(HF_CONFIG), &config))));
+        let (hf_result, hf_peak) =
+            peak_during(|| Weights::parse_with(Path::new(HF), &hf, Some((Path::new(HF_CONFIG), &config))));
         for message in [ours_result.unwrap_err().to_string(), hf_result.unwrap_err().to_string()] {
             assert!(message.contains(expected), "{field} {size}: {message}");
         }
@@ -1111,7 +1266,8 @@ fn fuzz_found_configs_larger_than_their_file() {
 #[test]
 fn fuzz_found_a_layer_number_past_the_last() {
     // Without a config.json the layers are counted from the names: `h.<usize::MAX>.` has no successor.
-    let renamed = edit_safetensors(&hf_seed(false), &[TensorEdit::Rename(0, "h.18446744073709551615.ln_1.weight".into())]);
+    let renamed =
+        edit_safetensors(&hf_seed(false), &[TensorEdit::Rename(0, "h.18446744073709551615.ln_1.weight".into())]);
     let message = Weights::parse(Path::new(HF), &renamed).unwrap_err().to_string();
     assert!(message.starts_with(HF), "{message}");
 }

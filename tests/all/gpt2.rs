@@ -76,7 +76,9 @@ fn write_safetensors(path: &Path, tensors: &[Stored]) {
         tensors.iter().map(|t| (t.name.clone(), encode(&t.data, t.dtype), t.shape.clone(), t.dtype)).collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = encoded
         .iter()
-        .map(|(name, bytes, shape, dtype)| (name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).unwrap()))
+        .map(|(name, bytes, shape, dtype)| {
+            (name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).unwrap())
+        })
         .collect();
     let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize_to_file(views, Some(metadata), path).unwrap();
@@ -206,14 +208,20 @@ fn bad_checkpoints_are_one_named_error_each() {
     // Let in, the NaN is stored [in, out]: it reaches output channel 5 of the first projection.
     let allowed = llmviz(&["inspect", "--weights", arg(&dir), "--text", "Hello", "--allow-nonfinite"]);
     assert!(allowed.status.success(), "{}", stderr(&allowed));
-    assert!(stderr(&allowed).contains("the forward pass produced NaN first in 'block0.qkv' at index [0, 5]"), "{}", stderr(&allowed));
+    assert!(
+        stderr(&allowed).contains("the forward pass produced NaN first in 'block0.qkv' at index [0, 5]"),
+        "{}",
+        stderr(&allowed)
+    );
 
     let dir = write_variant("inf-bf16", &Variant { dtype: Dtype::BF16, ..plain }, |tensors| {
         tensors.iter_mut().find(|t| t.name == "ln_f.bias").unwrap().data[7] = f32::NEG_INFINITY;
     });
     assert_clean_failure(&inspect(&dir), "tensor 'ln_f.bias' holds -inf at index [7]");
 
-    let dir = write_variant("f64", &plain, |tensors| tensors.iter_mut().find(|t| t.name == "h.0.ln_2.weight").unwrap().dtype = Dtype::F64);
+    let dir = write_variant("f64", &plain, |tensors| {
+        tensors.iter_mut().find(|t| t.name == "h.0.ln_2.weight").unwrap().dtype = Dtype::F64
+    });
     assert_clean_failure(&inspect(&dir), "tensor 'h.0.ln_2.weight': unknown dtype F64, expected F32, F16 or BF16");
 
     let dir = write_variant("wrong-config", &plain, |_| {});
@@ -238,7 +246,12 @@ fn bad_checkpoints_are_one_named_error_each() {
 fn a_lone_gpt2_small_file_takes_its_heads_from_its_width() {
     // GPT-2 small's shapes with one layer and zero weights: its 12 heads are read off its width of 768.
     let c = 768;
-    let zeros = |name: &str, shape: Vec<usize>| Stored { name: name.into(), data: vec![0.0; shape.iter().product()], shape, dtype: Dtype::F16 };
+    let zeros = |name: &str, shape: Vec<usize>| Stored {
+        name: name.into(),
+        data: vec![0.0; shape.iter().product()],
+        shape,
+        dtype: Dtype::F16,
+    };
     let mut tensors = vec![zeros("wte.weight", vec![50257, c]), zeros("wpe.weight", vec![1024, c])];
     for (module, shape) in [
         ("ln_1.weight", vec![c]),
@@ -260,13 +273,17 @@ fn a_lone_gpt2_small_file_takes_its_heads_from_its_width() {
     let path = temp_dir("lone-small").join("model.safetensors");
     write_safetensors(&path, &tensors);
     let config = Weights::load(&path).unwrap().config;
-    assert_eq!((config.n_layer, config.n_head, config.n_embd, config.vocab_size, config.block_size), (1, 12, 768, 50257, 1024));
+    assert_eq!(
+        (config.n_layer, config.n_head, config.n_embd, config.vocab_size, config.block_size),
+        (1, 12, 768, 50257, 1024)
+    );
 }
 
 #[test]
 fn text_beyond_the_cap_or_the_context_keeps_the_first_tokens_and_warns() {
     let dir = fixture_dir();
-    let output = llmviz(&["inspect", "--weights", arg(&dir), "--text", "Hello world, it's a test.", "--max-tokens", "4"]);
+    let output =
+        llmviz(&["inspect", "--weights", arg(&dir), "--text", "Hello world, it's a test.", "--max-tokens", "4"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("warning: --text: kept 4 of 8 tokens"), "{}", stderr(&output));
     assert_eq!(stdout(&output).lines().filter(|line| line.trim_start().starts_with("t=")).count(), 4);
@@ -314,11 +331,18 @@ fn inspect_generates_text_and_layout_counts_the_stored_parameters() {
 
     // The parameters are the stored tensors less the mask buffers, counted in the file itself.
     let (tensors, _) = read_stored(&dir.join("model.safetensors"));
-    let stored: usize = tensors.iter().filter(|t| !t.name.contains(".attn.bias") && !t.name.contains("masked_bias")).map(|t| t.data.len()).sum();
+    let stored: usize = tensors
+        .iter()
+        .filter(|t| !t.name.contains(".attn.bias") && !t.name.contains("masked_bias"))
+        .map(|t| t.data.len())
+        .sum();
     let output = llmviz(&["layout", "--weights", arg(&dir), "--max-tokens", "4"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.contains(&format!("parameters (the checkpoint's): {}", llmviz::layout::group_digits(stored as u64))), "{text}");
+    assert!(
+        text.contains(&format!("parameters (the checkpoint's): {}", llmviz::layout::group_digits(stored as u64))),
+        "{text}"
+    );
     assert!(text.contains("C = 8, T = 4, V = 50257"), "{text}");
 }
 
@@ -365,13 +389,25 @@ fn explain_works_on_a_checkpoint_and_summarises_long_rows() {
     assert!(masked.to_string().starts_with("masked: t = 9 is beyond the input of 5 tokens"), "{masked}");
 
     // The command line agrees, on the same cell.
-    let output = llmviz(&["explain", "--weights", arg(&fixture_dir()), "--text", "Hello world, it's", "--block", &block, "--cell", &format!("{},{},{}", cell[0], cell[1], cell[2])]);
+    let output = llmviz(&[
+        "explain",
+        "--weights",
+        arg(&fixture_dir()),
+        "--text",
+        "Hello world, it's",
+        "--block",
+        &block,
+        "--cell",
+        &format!("{},{},{}", cell[0], cell[1], cell[2]),
+    ]);
     assert_clean_failure(&output, "masked: t = 9");
 }
 
 #[test]
 fn gpt2_tokens_match_two_other_implementations_and_round_trip() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2-tokens/tokens.json")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2-tokens/tokens.json"))
+            .unwrap();
     let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     assert!(cases.len() >= 20);
     let tokenizer = Tokenizer::Gpt2;
@@ -410,7 +446,12 @@ fn gpt2s_bpe_made_from_a_hugging_face_vocab_json_tokenizes_as_the_built_in_ranks
     // GPT-2's own byte alphabet in Python: reading it back checks ours.
     let json = std::fs::read_to_string(fixture_dir().join("vocab.json")).unwrap();
     let bpe = gpt2_bpe_from_vocab_json(&json).unwrap();
-    let texts = ["Hello, I'm a language model,", "  two spaces,\ta tab\nand lines", "café, naïve, 🦀 and 中文", "don't 1234567 3.14 $$$"];
+    let texts = [
+        "Hello, I'm a language model,",
+        "  two spaces,\ta tab\nand lines",
+        "café, naïve, 🦀 and 中文",
+        "don't 1234567 3.14 $$$",
+    ];
     for text in texts {
         let ours: Vec<usize> = bpe.encode_ordinary(text).into_iter().map(|id| id as usize).collect();
         assert_eq!(ours, Tokenizer::Gpt2.encode(text).unwrap(), "{text:?}");
@@ -447,8 +488,8 @@ fn tokenize_prints_every_token_of_a_text_or_a_file() {
 fn a_checkpoints_scene_packs_its_activations_and_the_drawn_positions_of_wpe() {
     use bevy_math::UVec2;
     use llmviz::render::offscreen::Offscreen;
-    use llmviz::render::scene::{SceneSource, SceneValues};
     use llmviz::render::pages::PackedValues;
+    use llmviz::render::scene::{SceneSource, SceneValues};
     use llmviz::render::view::CameraChoice;
     let _gpu = crate::gpu::gpu();
     let mut weights = Weights::load(&fixture_dir()).unwrap();
@@ -499,7 +540,12 @@ fn a_vocabulary_split_over_gpu_sized_blocks_gives_the_same_numbers() {
     for backend in [BackendKind::Ndarray, BackendKind::Wgpu] {
         let activations = split(LoadedModel::new(&weights, backend)).activations(&tokens).unwrap();
         for name in ["tok_emb", "x", "logits", "probs"] {
-            let worst = activations.tensors[name].data.iter().zip(&expected[name].data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let worst = activations.tensors[name]
+                .data
+                .iter()
+                .zip(&expected[name].data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(worst <= 1e-4, "{name} on {backend:?}: {worst}");
         }
     }

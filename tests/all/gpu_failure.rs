@@ -60,7 +60,10 @@ fn assert_ends_with_error(output: &Output, expected: &str) {
     assert!(!output.status.success(), "should fail: {err}");
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panicked: {err}");
     let last = err.trim().lines().last().unwrap_or_default();
-    assert!(last.starts_with(&format!("error: {expected}")), "last line '{last}', expected 'error: {expected}...' in:\n{err}");
+    assert!(
+        last.starts_with(&format!("error: {expected}")),
+        "last line '{last}', expected 'error: {expected}...' in:\n{err}"
+    );
 }
 
 #[test]
@@ -80,7 +83,9 @@ fn a_device_lost_while_rendering_ends_screenshot_and_bench_with_the_reason() {
     let _gpu = gpu();
     let out = std::env::temp_dir().join(format!("llmviz-lost-device-{}.png", std::process::id()));
     let out = out.to_str().unwrap();
-    for args in [vec!["screenshot", "--out", out, "--size", "160x90"], vec!["bench", "--frames", "200", "--size", "160x90"]] {
+    for args in
+        [vec!["screenshot", "--out", out, "--size", "160x90"], vec!["bench", "--frames", "200", "--size", "160x90"]]
+    {
         let output = llmviz_with(&args, &[(LOSE_DEVICE_ENV, "3")]);
         assert_ends_with_error(&output, "the GPU device was lost");
     }

@@ -94,7 +94,8 @@ fn functions(source: &str) -> Vec<(String, usize, usize)> {
     let lines: Vec<&str> = code.lines().collect();
     let mut found = Vec::new();
     for (start, line) in lines.iter().enumerate() {
-        let words: Vec<&str> = line.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> =
+            line.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
         let Some(position) = words.iter().position(|word| *word == "fn") else { continue };
         let Some(name) = words.get(position + 1) else { continue };
         let fn_at = line.match_indices("fn").map(|(at, _)| at).find(|&at| {
@@ -168,7 +169,10 @@ fn mentions(folder: &str, names: &[&str]) -> Vec<String> {
 
 #[test]
 fn the_renderer_never_reaches_into_the_command_line_or_the_page() {
-    let found = mentions("src/render", &["crate::cli", "crate::{cli", "crate::web", "super::super::web", "crate::{web", "clap::"]);
+    let found = mentions(
+        "src/render",
+        &["crate::cli", "crate::{cli", "crate::web", "super::super::web", "crate::{web", "clap::"],
+    );
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 

@@ -100,7 +100,10 @@ fn the_app_in_a_window_draws_no_frame_while_idle_and_wakes_for_input() {
     let mut after_ready = 0;
     while next_frame(&frames, SETTLED).is_some() {
         after_ready += 1;
-        assert!(after_ready < 100, "after the scene was ready ({ready_at:?}) the app kept drawing: {after_ready} frames");
+        assert!(
+            after_ready < 100,
+            "after the scene was ready ({ready_at:?}) the app kept drawing: {after_ready} frames"
+        );
     }
 
     let mut idle = Vec::new();

@@ -40,7 +40,9 @@ fn measure(text: &str, size: f32) -> egui::Vec2 {
 
 #[test]
 fn overview_labels_do_not_overlap_and_each_layer_is_named_by_itself() {
-    for (name, size) in [("nano", UVec2::new(1280, 720)), ("gpt2", UVec2::new(1280, 720)), ("nano", UVec2::new(640, 360))] {
+    for (name, size) in
+        [("nano", UVec2::new(1280, 720)), ("gpt2", UVec2::new(1280, 720)), ("nano", UVec2::new(640, 360))]
+    {
         let layout = layout::build(&GptConfig::preset(name).unwrap());
         let labels = overview_labels(&layout, size);
         let placed = place_section_labels(&labels, &mut Vec::new(), measure);
@@ -61,7 +63,9 @@ fn overview_labels_do_not_overlap_and_each_layer_is_named_by_itself() {
                 && text.bottom() <= section.top()
                 && text.bottom() >= section.top() - 8.0
                 && text.width() <= section.width();
-            let beside = text.right() <= section.left() && text.right() >= section.left() - 8.0 && (text.top() - section.top()).abs() < 1.0;
+            let beside = text.right() <= section.left()
+                && text.right() >= section.left() - 8.0
+                && (text.top() - section.top()).abs() < 1.0;
             assert!(over || beside, "{name} {size}: '{}' at {text:?} is not by its layer {section:?}", label.text);
         }
         // nano's layers stand side by side, GPT-2's one under another: from the overview of the
@@ -72,4 +76,3 @@ fn overview_labels_do_not_overlap_and_each_layer_is_named_by_itself() {
         assert!(placed.iter().all(|p| labels[p.label].0.kind == LabelKind::Section));
     }
 }
-

@@ -35,7 +35,8 @@ fn the_shipped_translations_check_clean_beside_the_tours() {
     let output = llmviz(&args);
     assert!(output.status.success(), "{}", stderr(&output));
     for language in ["es", "zh-CN"] {
-        let line = format!("tours/nano-gpt.{language}.ron: ok (translation of tours/nano-gpt.ron into {language}, 8 chapters");
+        let line =
+            format!("tours/nano-gpt.{language}.ron: ok (translation of tours/nano-gpt.ron into {language}, 8 chapters");
         assert!(stdout(&output).contains(&line), "{}", stdout(&output));
     }
     assert!(!stderr(&output).contains("warning"), "the shipped translations are whole: {}", stderr(&output));
@@ -63,7 +64,9 @@ fn a_broken_translation_fails_with_its_file_chapter_step_and_field() {
         let end = step + text[step..].find("\n            },\n").unwrap();
         format!("{}{}", &text[..step], &text[end..])
     });
-    let extra = check_changed("extra", |text| text.replacen("chapters: {", "chapters: {\n        \"epilogue\": Chapter(title: \"Fin\", steps: {}),", 1));
+    let extra = check_changed("extra", |text| {
+        text.replacen("chapters: {", "chapters: {\n        \"epilogue\": Chapter(title: \"Fin\", steps: {}),", 1)
+    });
     let link = check_changed("link", |text| text.replacen("(block:wte)", "(block:wtf)", 1));
     let markup = check_changed("markup", |text| {
         let at = text.find("*").unwrap();
@@ -72,7 +75,11 @@ fn a_broken_translation_fails_with_its_file_chapter_step_and_field() {
     for (output, name, expected) in [
         (&missing, "missing", "chapter 'embedding', step 5, field steps: step 5 is missing"),
         (&extra, "extra", "chapter 'epilogue', field chapters: chapter 'epilogue' is not in the tour"),
-        (&link, "link", "field text[0]: links to block:wpe, block:wtf, dim:c where the tour links to block:wpe, block:wte, dim:c"),
+        (
+            &link,
+            "link",
+            "field text[0]: links to block:wpe, block:wtf, dim:c where the tour links to block:wpe, block:wte, dim:c",
+        ),
         (&markup, "markup", "column"),
     ] {
         assert!(!output.status.success(), "{name} passes: {}", stdout(output));
@@ -92,7 +99,11 @@ fn a_missing_paragraph_is_a_warning_and_shows_the_source_text() {
         format!("{}{}", &text[..second], &text[end..])
     });
     assert!(output.status.success(), "a warning exits 0: {}", stderr(&output));
-    assert!(stderr(&output).contains("warning:") && stderr(&output).contains("the rest are shown untranslated"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning:") && stderr(&output).contains("the rest are shown untranslated"),
+        "{}",
+        stderr(&output)
+    );
     assert!(stdout(&output).contains("1 warnings") || stdout(&output).contains("warnings)"), "{}", stdout(&output));
 
     let dir = std::env::temp_dir().join(format!("llmviz-languages-{}-paragraph", std::process::id()));
@@ -124,9 +135,13 @@ fn a_tour_shown_in_another_language_keeps_its_actions_and_place() {
         }
         // The timelines are the same but for the focus notes.
         for (translated, source) in tour.compiled.chapters.iter().zip(&english.chapters) {
-            assert_eq!((translated.length, &translated.breaks, &translated.camera), (source.length, &source.breaks, &source.camera));
+            assert_eq!(
+                (translated.length, &translated.breaks, &translated.camera),
+                (source.length, &source.breaks, &source.camera)
+            );
         }
-        let notes = |frame: llmviz::tour::TourFrame| frame.focus.into_iter().filter_map(|focus| focus.note).collect::<Vec<_>>();
+        let notes =
+            |frame: llmviz::tour::TourFrame| frame.focus.into_iter().filter_map(|focus| focus.note).collect::<Vec<_>>();
         let (shown, original) = (notes(tour.frame()), notes(english.chapters[tour.chapter].evaluate(12.0)));
         assert_eq!(shown.len(), original.len());
         assert_ne!(shown, original, "{language}: the notes are translated");
@@ -152,7 +167,12 @@ fn languages_are_known_from_system_and_browser_tags() {
         assert_eq!(known_language(tag), known, "{tag}");
     }
     let output = llmviz(&["screenshot", "--tour", "tours/nano-gpt.ron", "--lang", "fr", "--out", "/tmp/never.png"]);
-    assert!(!output.status.success() && stderr(&output).contains("'fr' is not a language llmviz speaks: expected one of en, es, zh-CN"), "{}", stderr(&output));
+    assert!(
+        !output.status.success()
+            && stderr(&output).contains("'fr' is not a language llmviz speaks: expected one of en, es, zh-CN"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -230,7 +250,19 @@ fn render_tour_writes_every_frame_the_same_twice_and_an_mp4() {
     let dir = scratch("video");
     let tour = short_tour(&dir);
     let render = |out: &Path| {
-        let args = ["render-tour", "--tour", tour.to_str().unwrap(), "--chapter", "one", "--out", out.to_str().unwrap(), "--size", "160x90", "--fps", "10"];
+        let args = [
+            "render-tour",
+            "--tour",
+            tour.to_str().unwrap(),
+            "--chapter",
+            "one",
+            "--out",
+            out.to_str().unwrap(),
+            "--size",
+            "160x90",
+            "--fps",
+            "10",
+        ];
         let output = llmviz(&args);
         assert!(output.status.success(), "{}", stderr(&output));
         output
@@ -249,12 +281,22 @@ fn render_tour_writes_every_frame_the_same_twice_and_an_mp4() {
     let video = dir.join("made/by/render-tour/one.mp4");
     render(&video);
     let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration:stream=codec_name,pix_fmt,nb_frames", "-of", "default=noprint_wrappers=1"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name,pix_fmt,nb_frames",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
         .arg(&video)
         .output()
         .expect("ffprobe runs (test.sh installs ffmpeg)");
     let report = String::from_utf8_lossy(&probe.stdout);
-    assert!(report.contains("codec_name=h264") && report.contains("pix_fmt=yuv420p") && report.contains("nb_frames=12"), "{report}");
+    assert!(
+        report.contains("codec_name=h264") && report.contains("pix_fmt=yuv420p") && report.contains("nb_frames=12"),
+        "{report}"
+    );
     let duration: f64 = report.lines().find_map(|line| line.strip_prefix("duration=")).unwrap().parse().unwrap();
     assert!((duration - 1.2).abs() < 0.05, "12 frames at 10 fps: {duration} s");
 }
@@ -265,7 +307,8 @@ fn render_tour_mistakes_are_one_line() {
     let tour = short_tour(&dir);
     let out = dir.join("frames");
     let run = |extra: &[&str]| {
-        let mut args = vec!["render-tour", "--tour", tour.to_str().unwrap(), "--out", out.to_str().unwrap(), "--size", "64x36"];
+        let mut args =
+            vec!["render-tour", "--tour", tour.to_str().unwrap(), "--out", out.to_str().unwrap(), "--size", "64x36"];
         args.extend_from_slice(extra);
         llmviz(&args)
     };

@@ -7,8 +7,8 @@ use llmviz::layout::{
     ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, Axis, Block, BlockKind, CELL, LAYERS_PER_COLUMN, LabelKind, Layout,
     Op, build,
 };
-use llmviz::model::names::{activation_shapes, parameter_shapes};
 use llmviz::model::config::GptConfig;
+use llmviz::model::names::{activation_shapes, parameter_shapes};
 
 const PRESETS: [&str; 4] = ["nano", "gpt2", "gpt2-xl", "gpt3"];
 
@@ -447,10 +447,14 @@ fn the_residual_stream_runs_down_one_token_column_per_layer_column() {
         let x = block(layout, "x");
         let per_column = llmviz::layout::layers_per_column(&layout.config);
         // The column each layer stands in: its first layer norm's x.
-        let column_x = |layer: usize| block(layout, &format!("block{}.ln1", layer / per_column * per_column)).position[0];
+        let column_x =
+            |layer: usize| block(layout, &format!("block{}.ln1", layer / per_column * per_column)).position[0];
         let mut stream = vec![(x, x.position[0])];
         for i in 0..layout.config.n_layer {
-            stream.extend(["ln1", "attn_resid", "ln2", "mlp_resid"].map(|part| (block(layout, &format!("block{i}.{part}")), column_x(i))));
+            stream.extend(
+                ["ln1", "attn_resid", "ln2", "mlp_resid"]
+                    .map(|part| (block(layout, &format!("block{i}.{part}")), column_x(i))),
+            );
         }
         let last = column_x(layout.config.n_layer - 1);
         stream.extend(["ln_f", "logits", "probs"].map(|name| (block(layout, name), last)));

@@ -158,7 +158,12 @@ fn wrong_shape_names_the_tensor_and_both_shapes() {
     let error = Weights::load(&path).unwrap_err();
     assert!(matches!(error, WeightError::Shape { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("transformer.h.1.mlp.c_fc.weight") && message.contains("[192, 48]") && message.contains("[48, 192]"), "{message}");
+    assert!(
+        message.contains("transformer.h.1.mlp.c_fc.weight")
+            && message.contains("[192, 48]")
+            && message.contains("[48, 192]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -183,7 +188,10 @@ fn missing_tensor_and_bad_json_are_clear_errors() {
 #[test]
 fn a_config_whose_width_does_not_divide_by_its_heads_is_refused_when_built() {
     use llmviz::model::config::ConfigError;
-    assert_eq!(GptConfig::new("odd", [2, 5, 48, 3, 11], false), Err(ConfigError::HeadsDoNotDivide { n_embd: 48, n_head: 5 }));
+    assert_eq!(
+        GptConfig::new("odd", [2, 5, 48, 3, 11], false),
+        Err(ConfigError::HeadsDoNotDivide { n_embd: 48, n_head: 5 })
+    );
     assert_eq!(GptConfig::new("headless", [2, 0, 48, 3, 11], false), Err(ConfigError::Zero { field: "n_head" }));
     let even = GptConfig::new("even", [2, 4, 48, 3, 11], false).expect("48 channels split over 4 heads");
     assert_eq!(even.head_size(), 12);

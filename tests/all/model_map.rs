@@ -40,7 +40,12 @@ fn the_maps_parts_cover_every_block_once() {
                 seen[block] += 1;
             }
         }
-        let wrong: Vec<String> = seen.iter().enumerate().filter(|(_, n)| **n != 1).map(|(i, n)| format!("{} ×{n}", layout.blocks[i].name)).collect();
+        let wrong: Vec<String> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n != 1)
+            .map(|(i, n)| format!("{} ×{n}", layout.blocks[i].name))
+            .collect();
         assert!(wrong.is_empty(), "{}: {wrong:?}", layout.config.name);
     }
 }
@@ -59,14 +64,24 @@ fn each_part_lights_the_blocks_of_its_section_in_every_layer() {
         let embedding = [Part::TokenEmbedding, Part::PositionEmbedding, Part::InputEmbedding];
         assert_eq!(blocks_of(&map, &embedding), sections("Embedding"), "{name}: embedding");
         assert_eq!(blocks_of(&map, &[Part::SelfAttention]), sections("Self-attention"), "{name}: self-attention");
-        assert_eq!(blocks_of(&map, &[Part::Projection, Part::AttentionResidual]), sections("Projection"), "{name}: projection");
+        assert_eq!(
+            blocks_of(&map, &[Part::Projection, Part::AttentionResidual]),
+            sections("Projection"),
+            "{name}: projection"
+        );
         assert_eq!(blocks_of(&map, &[Part::FeedForward, Part::MlpResidual]), sections("MLP"), "{name}: MLP");
-        assert_eq!(blocks_of(&map, &[Part::FinalLayerNorm, Part::Linear, Part::Softmax]), sections("Output"), "{name}: output");
+        assert_eq!(
+            blocks_of(&map, &[Part::FinalLayerNorm, Part::Linear, Part::Softmax]),
+            sections("Output"),
+            "{name}: output"
+        );
         // The layer norms have no section of their own: each is the rest of its transformer layer.
-        let in_layers: BTreeSet<usize> = (0..layout.config.n_layer).flat_map(|i| {
-            let label = layout.section(&format!("Transformer {i}"), Some(i)).unwrap();
-            inside(&layout, label)
-        }).collect();
+        let in_layers: BTreeSet<usize> = (0..layout.config.n_layer)
+            .flat_map(|i| {
+                let label = layout.section(&format!("Transformer {i}"), Some(i)).unwrap();
+                inside(&layout, label)
+            })
+            .collect();
         let layer_parts: Vec<Part> = Part::ALL.into_iter().filter(|p| p.in_layer()).collect();
         assert_eq!(blocks_of(&map, &layer_parts), in_layers, "{name}: the transformer block");
         for (part, ln) in [(Part::LayerNorm1, "ln1"), (Part::LayerNorm2, "ln2")] {

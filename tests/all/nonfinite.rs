@@ -8,8 +8,8 @@ use llmviz::layout;
 use llmviz::model::names::activation_shapes;
 use llmviz::model::{BackendKind, LoadedModel, NonFinite, Weights};
 use llmviz::render::offscreen::Offscreen;
-use llmviz::render::scene::{SceneSource, SceneValues};
 use llmviz::render::pages::{NON_FINITE_MARK, Paging, pack_values};
+use llmviz::render::scene::{SceneSource, SceneValues};
 use llmviz::render::view::CameraChoice;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
@@ -50,12 +50,12 @@ fn overflowing_weights() -> (Weights, PathBuf) {
 
 /// Every activation before `name` in the order the pass computes them is finite.
 fn finite_before(activations: &llmviz::model::Activations, config: &llmviz::model::GptConfig, name: &str) -> bool {
-    activation_shapes(config, activations.tokens.len())
-        .into_iter()
-        .take_while(|(n, _)| n != name)
-        .all(|(n, _)| activations.tensors[&n].data.iter().enumerate().all(|(i, v)| {
-            v.is_finite() || llmviz::model::is_masked_score(&n, &llmviz::model::unravel(i, &activations.tensors[&n].shape))
-        }))
+    activation_shapes(config, activations.tokens.len()).into_iter().take_while(|(n, _)| n != name).all(|(n, _)| {
+        activations.tensors[&n].data.iter().enumerate().all(|(i, v)| {
+            v.is_finite()
+                || llmviz::model::is_masked_score(&n, &llmviz::model::unravel(i, &activations.tensors[&n].shape))
+        })
+    })
 }
 
 #[test]
@@ -98,7 +98,11 @@ fn finite_weights_that_overflow_are_caught_where_the_first_infinity_arises() {
     assert_clean_failure(&refused, "the forward pass produced inf first in 'block0.fc' at index [0, 5]");
     assert!(stdout(&refused).is_empty(), "no probabilities printed: {}", stdout(&refused));
     let allowed = llmviz(&["inspect", "--weights", file, "--input", "CBA", "--allow-nonfinite"]);
-    assert!(allowed.status.success() && stderr(&allowed).contains("'block0.fc' at index [0, 5]"), "{}", stderr(&allowed));
+    assert!(
+        allowed.status.success() && stderr(&allowed).contains("'block0.fc' at index [0, 5]"),
+        "{}",
+        stderr(&allowed)
+    );
     // A model whose values are all finite says nothing of the kind.
     let plain = llmviz(&["inspect", "--input", "CBA"]);
     assert!(plain.status.success() && !stderr(&plain).contains("non-finite"), "{}", stderr(&plain));

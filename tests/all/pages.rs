@@ -44,7 +44,10 @@ fn shader_value(packed: &PackedValues, layout: &Layout, index: usize, cell: [u32
     }
     let home = packed.tensors[&layout.blocks[index].tensor].page as usize;
     let step = descriptor.strides;
-    let at = step.w as i64 + cell[0] as i64 * step.x as i64 + cell[1] as i64 * step.y as i64 + cell[2] as i64 * step.z as i64;
+    let at = step.w as i64
+        + cell[0] as i64 * step.x as i64
+        + cell[1] as i64 * step.y as i64
+        + cell[2] as i64 * step.z as i64;
     let word = (at / 2) as usize;
     let page_words = descriptor.pyramid.w as usize;
     let (page, offset) = if word < page_words { (home, word) } else { (home + 1, word - page_words) };
@@ -75,9 +78,15 @@ fn every_value_reads_back_from_its_pages_at_any_page_size() {
             for i in 0..block.cells[0] {
                 for j in 0..block.cells[1] {
                     for k in 0..block.cells[2] {
-                        let (stored, page) = shader_value(&packed, &layout, index, [i, j, k]).expect("every block has values");
+                        let (stored, page) =
+                            shader_value(&packed, &layout, index, [i, j, k]).expect("every block has values");
                         let value = cell_value(block, tensor, [i, j, k]);
-                        assert!(same_f16(stored, value), "{} {:?} at {page_words}: {stored} for {value}", block.name, [i, j, k]);
+                        assert!(
+                            same_f16(stored, value),
+                            "{} {:?} at {page_words}: {stored} for {value}",
+                            block.name,
+                            [i, j, k]
+                        );
                         pages.insert(page);
                     }
                 }
@@ -140,7 +149,11 @@ fn pyramid_tiles_hold_the_shares_of_their_cells_at_every_level() {
         let tensor = tensor_of(block, &weights, &activations);
         let pyramid = packed.pyramids[index].unwrap();
         assert_eq!(pyramid.first, 1);
-        assert_eq!(1u32 << pyramid.top, block.cells[0].max(block.cells[1]).next_power_of_two(), "{name}'s top tile covers it");
+        assert_eq!(
+            1u32 << pyramid.top,
+            block.cells[0].max(block.cells[1]).next_power_of_two(),
+            "{name}'s top tile covers it"
+        );
         for level in pyramid.first..=pyramid.top {
             let [nx, ny, nz] = level_tiles(block.cells, level);
             let start = pyramid.base + level_offset(block.cells, pyramid.first, level);
@@ -156,7 +169,11 @@ fn pyramid_tiles_hold_the_shares_of_their_cells_at_every_level() {
                 let stored = TileSums::unpack(word);
                 let expected = expected_shares(&values, rms_scale(tensor));
                 for (got, want) in stored.iter().zip(expected) {
-                    assert!((got - want).abs() <= 0.5 / 255.0 + 1e-3, "{name} level {level} tile {:?}: {stored:?} for {expected:?}", [ti, tj, tk]);
+                    assert!(
+                        (got - want).abs() <= 0.5 / 255.0 + 1e-3,
+                        "{name} level {level} tile {:?}: {stored:?} for {expected:?}",
+                        [ti, tj, tk]
+                    );
                 }
                 assert_eq!(stored[3], 0.0, "no value is NaN or infinite");
                 tiles_checked += 1;
@@ -172,14 +189,16 @@ fn over_the_budget_weights_are_drawn_from_the_finest_level_that_fits_and_activat
     let layout = layout::build(&weights.config);
     let activations = forward(&weights, &[5, 17, 260, 3]);
     let full = pack_values(&layout, Some(&weights), Some(&activations), Paging::default());
-    let coarsest = pack_values(&layout, Some(&weights), Some(&activations), Paging { budget_words: 0, ..Paging::default() });
+    let coarsest =
+        pack_values(&layout, Some(&weights), Some(&activations), Paging { budget_words: 0, ..Paging::default() });
     let budget_words = (full.bytes() + coarsest.bytes()) / 8;
     let paging = Paging { budget_words, ..Paging::default() };
     let packed = pack_values(&layout, Some(&weights), Some(&activations), paging);
     assert!(packed.bytes() / 4 <= budget_words, "{} words within {budget_words}", packed.bytes() / 4);
     let weight_values: u64 = weights.tensors.values().map(|tensor| tensor.data.len() as u64).sum();
     assert_eq!(packed.left_out, weight_values, "every weight is drawn from a pyramid");
-    let finest: Vec<u32> = weights.tensors.keys().filter_map(|name| packed.tensors.get(name)).map(|tensor| tensor.finest).collect();
+    let finest: Vec<u32> =
+        weights.tensors.keys().filter_map(|name| packed.tensors.get(name)).map(|tensor| tensor.finest).collect();
     assert!(finest.iter().all(|&level| level >= 1 && level == finest[0]), "one level for all weights: {finest:?}");
     for (index, block) in layout.blocks.iter().enumerate() {
         let descriptor = block_descriptor(&layout, index, &packed, BlockStyle::default());
@@ -360,7 +379,10 @@ fn a_weight_block_shows_its_cells_up_close_and_their_average_colour_from_afar() 
         }
         assert!(count >= 200, "{count} pixels inside the block");
         let mean = sum.map(|s| s / count as f32);
-        assert!(mean.iter().zip(expected).all(|(m, e)| (m - e).abs() <= 3.0), "{cells_per_px} cells a pixel: {mean:?} for {expected:?}");
+        assert!(
+            mean.iter().zip(expected).all(|(m, e)| (m - e).abs() <= 3.0),
+            "{cells_per_px} cells a pixel: {mean:?} for {expected:?}"
+        );
         // Two cells a pixel is close enough that each pixel's own few cells show through (the
         // texture of random weights, not aliasing); from four on, every pixel is within 10 % of
         // the 0–255 range of the cells' average colour. Neighbouring pixels never jump between
@@ -387,7 +409,8 @@ fn a_block_straddling_two_pages_shows_the_right_values_on_both_sides() {
             let packed = pack_values(layout, Some(weights), Some(&activations), paging);
             let page_of = |cell: [u32; 3]| shader_value(&packed, layout, index, cell).map(|(_, page)| page);
             let inner = |n: u32| 3..n - 3;
-            let cells: Vec<[u32; 3]> = inner(block.cells[1]).flat_map(|j| inner(block.cells[0]).map(move |i| [i, j, 0])).collect();
+            let cells: Vec<[u32; 3]> =
+                inner(block.cells[1]).flat_map(|j| inner(block.cells[0]).map(move |i| [i, j, 0])).collect();
             let first = page_of(cells[0])?;
             let crossing = cells.into_iter().find(|&cell| page_of(cell) != Some(first))?;
             Some((paging, crossing))
@@ -396,7 +419,8 @@ fn a_block_straddling_two_pages_shows_the_right_values_on_both_sides() {
     // The 5 x 5 cells about the first cell in the next page: some in each page.
     let patch: Vec<[u32; 3]> = (0..25).map(|n| [boundary[0] + n % 5 - 2, boundary[1] + n / 5 - 2, 0]).collect();
     let packed = pack_values(layout, Some(weights), Some(&activations), paging);
-    let pages: std::collections::BTreeSet<u32> = patch.iter().map(|&cell| shader_value(&packed, layout, index, cell).unwrap().1).collect();
+    let pages: std::collections::BTreeSet<u32> =
+        patch.iter().map(|&cell| shader_value(&packed, layout, index, cell).unwrap().1).collect();
     assert_eq!(pages.len(), 2, "the patch spans two pages");
     let points: Vec<Vec3> = patch.iter().map(|&cell| face_point(block, cell)).collect();
     let (frame, at) = shot(fc.source(), paging, points[12], layout::CELL * focal_px() / 14.0, &points);
@@ -427,6 +451,10 @@ fn weights_over_the_budget_are_drawn_up_close_in_their_tiles_average_colours() {
         let cells = [[2 * i, 2 * j, 0], [2 * i + 1, 2 * j, 0], [2 * i, 2 * j + 1, 0], [2 * i + 1, 2 * j + 1, 0]];
         let expected = to_srgb8(cells.iter().map(|&cell| fc.colour_of(cell)).sum::<Vec3>() / 4.0);
         let got = pixel_at(&frame, *at);
-        assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0), "tile {:?}: {got:?} for {expected:?}", [i, j]);
+        assert!(
+            got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0),
+            "tile {:?}: {got:?} for {expected:?}",
+            [i, j]
+        );
     }
 }

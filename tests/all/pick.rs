@@ -22,9 +22,8 @@ use llmviz::render::scene::{BlockScene, BlockStyle, SceneSource, SceneValues, bo
 use llmviz::render::scene_source;
 use llmviz::render::view::{CameraChoice, ViewPoint};
 
-use crate::gpu::gpu;
 use crate::cli::{assert_clean_failure, llmviz};
-
+use crate::gpu::gpu;
 
 /// Every block where the layout puts it, as the scene spawns it.
 fn untransformed_targets(layout: &Layout) -> Vec<PickTarget> {
@@ -50,7 +49,8 @@ fn front_face_center(block: &layout::Block, cell: [u32; 3]) -> Vec3 {
 fn front_cells(layout: &Layout) -> Vec<CellRef> {
     let front = layout.blocks.iter().map(|block| block.max()[2]).fold(f32::NEG_INFINITY, f32::max);
     let mut cells = Vec::new();
-    let front_blocks: Vec<usize> = (0..layout.blocks.len()).filter(|&index| layout.blocks[index].max()[2] >= front - 0.1).collect();
+    let front_blocks: Vec<usize> =
+        (0..layout.blocks.len()).filter(|&index| layout.blocks[index].max()[2] >= front - 0.1).collect();
     // About 40 blocks, spread over the model.
     for &index in front_blocks.iter().step_by(front_blocks.len().div_ceil(40)) {
         let block = &layout.blocks[index];
@@ -74,7 +74,13 @@ fn assert_overview_rays_pick_their_cells(model: &str) {
         let target = front_face_center(block, expected.cell);
         let ray = Ray3d::new(eye, Dir3::new(target - eye).unwrap());
         let picked = pick(&layout, ray, targets.iter().copied());
-        assert_eq!(picked, Some(expected), "{model}: the ray through {} {:?} picked {picked:?}", block.name, expected.cell);
+        assert_eq!(
+            picked,
+            Some(expected),
+            "{model}: the ray through {} {:?} picked {picked:?}",
+            block.name,
+            expected.cell
+        );
         // The same cell `Block::cell_at` finds at that point.
         assert_eq!(block.cell_at(target.to_array()), Some(expected.cell));
     }
@@ -105,11 +111,20 @@ fn a_grazing_ray_picks_the_cell_it_enters() {
             let target = front_face_center(block, cell);
             // Two degrees off the face, coming from the left, from the right, from above and from below.
             let (along, off) = (2f32.to_radians().cos(), 2f32.to_radians().sin());
-            for direction in [Vec3::new(along, 0.0, -off), Vec3::new(-along, 0.0, -off), Vec3::new(0.0, -along, -off), Vec3::new(0.0, along, -off)] {
+            for direction in [
+                Vec3::new(along, 0.0, -off),
+                Vec3::new(-along, 0.0, -off),
+                Vec3::new(0.0, -along, -off),
+                Vec3::new(0.0, along, -off),
+            ] {
                 let origin = target - direction * 40.0 * layout::CELL;
                 let ray = Ray3d::new(origin, Dir3::new(direction).unwrap());
                 let picked = pick(&layout, ray, targets.iter().copied());
-                assert_eq!(picked, Some(CellRef { block: index, cell }), "{model}: grazing ray {direction} to {name} {cell:?}");
+                assert_eq!(
+                    picked,
+                    Some(CellRef { block: index, cell }),
+                    "{model}: grazing ray {direction} to {name} {cell:?}"
+                );
             }
         }
     }
@@ -122,7 +137,8 @@ fn a_block_moved_and_scaled_by_a_tour_is_picked_where_it_is_drawn() {
     let index = layout.find("block0.head0.q").unwrap();
     let block = &layout.blocks[index];
     let (min, max) = (Vec3::from(block.position), Vec3::from(block.max()));
-    let moved = Transform::from_translation(Vec3::new(0.0, 0.0, 300.0)) * box_transform(min, max).with_scale((max - min) * 2.0);
+    let moved =
+        Transform::from_translation(Vec3::new(0.0, 0.0, 300.0)) * box_transform(min, max).with_scale((max - min) * 2.0);
     targets[index].world_from_unit = moved.compute_affine();
     let cell = CellRef { block: index, cell: [4, 9, 0] };
     let drawn_at = cell_center_world(&layout, cell, &GlobalTransform::from(moved));
@@ -142,7 +158,11 @@ fn a_level_of_detail_box_in_front_hides_the_blocks_behind_it() {
     let mut targets = untransformed_targets(&layout);
     let block = layout.block("x").unwrap();
     let target = front_face_center(block, [3, 3, 0]);
-    targets.push(PickTarget { block: None, world_from_unit: box_transform(target + Vec3::new(-5.0, -5.0, 10.0), target + Vec3::new(5.0, 5.0, 20.0)).compute_affine() });
+    targets.push(PickTarget {
+        block: None,
+        world_from_unit: box_transform(target + Vec3::new(-5.0, -5.0, 10.0), target + Vec3::new(5.0, 5.0, 20.0))
+            .compute_affine(),
+    });
     let eye = target + Vec3::new(0.0, 0.0, 100.0);
     assert_eq!(pick(&layout, Ray3d::new(eye, Dir3::NEG_Z), targets.iter().copied()), None);
     assert_eq!(pick(&layout, Ray3d::new(eye, Dir3::Z), targets.iter().copied()), None, "nothing behind the eye");
@@ -181,7 +201,12 @@ fn every_nano_block_names_the_cells_it_was_computed_from() {
         assert_eq!(!focus.is_empty(), computed, "{}: sources {focus:?}", block.name);
         for (source, pattern) in focus {
             let cells = layout.blocks[source].cells;
-            assert!((0..3).all(|axis| pattern[axis].is_none_or(|c| c < cells[axis])), "{}: {pattern:?} outside {}", block.name, layout.blocks[source].name);
+            assert!(
+                (0..3).all(|axis| pattern[axis].is_none_or(|c| c < cells[axis])),
+                "{}: {pattern:?} outside {}",
+                block.name,
+                layout.blocks[source].name
+            );
         }
     }
 }
@@ -313,7 +338,8 @@ fn next_token_appends_the_most_probable_prediction_until_the_context_is_full() {
 fn random_input_is_six_letters_of_the_vocabulary_and_varies() {
     let config = GptConfig::preset("nano").unwrap();
     let vocabulary = letters(&config).unwrap();
-    let inputs: Vec<String> = (0..20u64).map(|seed| random_letters(&config, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))).collect();
+    let inputs: Vec<String> =
+        (0..20u64).map(|seed| random_letters(&config, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))).collect();
     for input in &inputs {
         assert_eq!(input.chars().count(), RANDOM_LENGTH);
         assert!(input.chars().all(|letter| vocabulary.contains(&letter)), "{input}");

@@ -3,18 +3,18 @@
 
 use bevy::camera::CameraProjection;
 use bevy::prelude::*;
+use llmviz::cli::parse_size;
 use llmviz::layout::{self, Layout};
 use llmviz::model::{GptConfig, Weights};
 use llmviz::render::lod::{self, LayerDetail, LodView};
 use llmviz::render::offscreen::{Frame, Offscreen};
-use llmviz::render::scene::SceneSource;
 use llmviz::render::pages::{Paging, pack_values};
-use llmviz::render::view::{CameraChoice, ViewPoint};
-use llmviz::cli::parse_size;
+use llmviz::render::scene::SceneSource;
 use llmviz::render::scene_source;
+use llmviz::render::view::{CameraChoice, ViewPoint};
 
-use crate::gpu::gpu;
 use crate::cli::{assert_clean_failure, llmviz};
+use crate::gpu::gpu;
 
 fn render(source: SceneSource, size: UVec2, view: ViewPoint) -> (Frame, usize) {
     let _gpu = gpu();
@@ -74,7 +74,9 @@ fn nano_overview_shows_the_three_colour_families_on_the_background() {
     let pixels = (frame.width * frame.height) as usize;
     let [background, weights, activations, aggregates] =
         [Hue::Background, Hue::Weight, Hue::Activation, Hue::Aggregate].map(|hue| count(&frame, hue));
-    let counts = format!("background {background}, weights {weights}, activations {activations}, aggregates {aggregates} of {pixels}");
+    let counts = format!(
+        "background {background}, weights {weights}, activations {activations}, aggregates {aggregates} of {pixels}"
+    );
     assert!(background > pixels / 4 && background < pixels, "{counts}");
     assert!(weights > 200, "{counts}");
     assert!(activations > 200, "{counts}");
@@ -132,9 +134,18 @@ fn known_values_colour_the_expected_cells() {
             }
         }
     }
-    assert!(wrong.is_empty(), "{} of {} cells wrong:\n{}", wrong.len(), block.cells[0] * block.cells[1], wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cells wrong:\n{}",
+        wrong.len(),
+        block.cells[0] * block.cells[1],
+        wrong.join("\n")
+    );
     let (darkest_zero, brightest_negative) = (zeros.iter().min().unwrap(), negatives.iter().max().unwrap());
-    assert!(brightest_negative + 60 < *darkest_zero, "negatives up to {brightest_negative}, zeros from {darkest_zero} (sum of RGB)");
+    assert!(
+        brightest_negative + 60 < *darkest_zero,
+        "negatives up to {brightest_negative}, zeros from {darkest_zero} (sum of RGB)"
+    );
 }
 
 #[test]
@@ -270,8 +281,8 @@ fn a_faded_block_is_blended_with_the_background() {
 
 #[test]
 fn a_new_input_reruns_the_model_and_refills_the_values() {
-    use llmviz::render::scene::SceneValues;
     use llmviz::render::pages::PackedValues;
+    use llmviz::render::scene::SceneValues;
     let _gpu = gpu();
     let source = scene_source("nano", Some("CBABBC")).unwrap();
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();

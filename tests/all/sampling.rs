@@ -3,7 +3,7 @@
 
 use llmviz::explain::{Sources, explain};
 use llmviz::layout;
-use llmviz::model::sampling::{SplitMix64, Sampling, greedy, reshape, sample};
+use llmviz::model::sampling::{Sampling, SplitMix64, greedy, reshape, sample};
 use llmviz::model::{Activations, BackendKind, LoadedModel, Weights};
 
 use super::cli::{assert_clean_failure, llmviz, stderr, stdout};
@@ -50,7 +50,11 @@ fn top_k_and_top_p_keep_the_right_tokens_and_renormalise() {
     let nucleus = reshape(&logits, &with(1.0, None, Some(0.7)));
     assert_eq!(nucleus.kept, [true, true, false]);
     assert!((nucleus.probs[0] - 0.625).abs() < 1e-6 && (nucleus.probs[1] - 0.375).abs() < 1e-6);
-    assert_eq!(reshape(&logits, &with(1.0, None, Some(0.5))).kept, [true, false, false], "0.5 reached by the first alone");
+    assert_eq!(
+        reshape(&logits, &with(1.0, None, Some(0.5))).kept,
+        [true, false, false],
+        "0.5 reached by the first alone"
+    );
     assert_eq!(reshape(&logits, &with(1.0, Some(1), Some(0.9))).kept, [true, false, false], "top-k first");
 }
 
@@ -58,7 +62,10 @@ fn top_k_and_top_p_keep_the_right_tokens_and_renormalise() {
 fn the_generator_is_splitmix64_and_a_seed_repeats_its_draws() {
     // SplitMix64 from state 0: Steele, Lea and Flood's reference values.
     let mut rng = SplitMix64::new(0);
-    assert_eq!([rng.next_u64(), rng.next_u64(), rng.next_u64()], [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f]);
+    assert_eq!(
+        [rng.next_u64(), rng.next_u64(), rng.next_u64()],
+        [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f]
+    );
     let probs = [0.2_f32, 0.5, 0.3];
     let draws = |seed: u64| -> Vec<usize> {
         let mut rng = SplitMix64::new(seed);
@@ -89,19 +96,27 @@ fn inspect_samples_with_a_seed_it_prints_and_refuses_bad_settings() {
     let lines: Vec<&str> = text.trim().lines().collect();
     assert!(lines.last().unwrap().starts_with("generated "), "{text}");
     assert!(lines[lines.len() - 2].starts_with("seed 11 (temperature 5, top-k 2)"), "{text}");
-    assert_eq!(stdout(&run(&["--temperature", "5", "--top-k", "2", "--seed", "11"])), text, "the same seed, the same tokens");
+    assert_eq!(
+        stdout(&run(&["--temperature", "5", "--top-k", "2", "--seed", "11"])),
+        text,
+        "the same seed, the same tokens"
+    );
     let greedy = stdout(&run(&[]));
     assert!(!greedy.contains("seed"), "greedy without --temperature: {greedy}");
     assert!(greedy.trim().lines().last().unwrap().starts_with("generated "));
     // Without a seed one is picked and printed, so the run can be repeated.
     let picked = stdout(&run(&["--temperature", "1.5"]));
-    let seed = picked.lines().find_map(|line| line.strip_prefix("seed ")).and_then(|rest| rest.split(' ').next()).unwrap();
+    let seed =
+        picked.lines().find_map(|line| line.strip_prefix("seed ")).and_then(|rest| rest.split(' ').next()).unwrap();
     assert_eq!(stdout(&run(&["--temperature", "1.5", "--seed", seed])).lines().last(), picked.lines().last());
 
     assert_clean_failure(&run(&["--temperature", "0"]), "--temperature 0: must be more than 0");
     assert_clean_failure(&run(&["--temperature=-1"]), "--temperature -1: must be more than 0");
     assert_clean_failure(&run(&["--temperature", "1", "--top-k", "0"]), "--top-k 0: must be at least 1");
-    assert_clean_failure(&run(&["--temperature", "1", "--top-p", "1.5"]), "--top-p 1.5: must be more than 0 and at most 1");
+    assert_clean_failure(
+        &run(&["--temperature", "1", "--top-p", "1.5"]),
+        "--top-p 1.5: must be more than 0 and at most 1",
+    );
     assert_clean_failure(&run(&["--temperature", "1", "--top-p", "0"]), "--top-p 0");
     let orphan = run(&["--top-k", "2"]);
     assert!(!orphan.status.success() && stderr(&orphan).contains("--temperature"), "{}", stderr(&orphan));
@@ -116,8 +131,12 @@ fn inspect_json_keeps_probs_at_temperature_one_and_adds_the_reshaped_ones() {
     let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
     assert_eq!(json["tensors"]["probs"], plain["tensors"]["probs"]);
     let sampled = &json["sampled_probs"];
-    assert_eq!((sampled["temperature"].as_f64(), sampled["top_k"].is_null(), sampled["top_p"].as_f64()), (Some(2.0), true, Some(0.99f32 as f64)));
-    let logits: Vec<f32> = json["tensors"]["logits"]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    assert_eq!(
+        (sampled["temperature"].as_f64(), sampled["top_k"].is_null(), sampled["top_p"].as_f64()),
+        (Some(2.0), true, Some(0.99f32 as f64))
+    );
+    let logits: Vec<f32> =
+        json["tensors"]["logits"]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
     let data: Vec<f64> = sampled["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     for (row, shown) in logits.chunks(3).zip(data.chunks(3)) {
         let expected = reshape(row, &with(2.0, None, Some(0.99)));
@@ -161,11 +180,17 @@ fn the_output_chapter_shows_one_column_at_several_temperatures() {
     assert_eq!(temperatures, [1.0, 0.5, 2.0, 5.0, 1.0]);
     // Every other chapter stays at the model's own softmax.
     for chapter in tour.chapters.iter().filter(|chapter| chapter.id != "output") {
-        assert!((0..10).all(|i| output.evaluate(0.0).sampling.is_plain() && chapter.evaluate(chapter.length * i as f32 / 9.0).sampling.is_plain()));
+        assert!((0..10).all(|i| output.evaluate(0.0).sampling.is_plain()
+            && chapter.evaluate(chapter.length * i as f32 / 9.0).sampling.is_plain()));
     }
     let broken = r#"Tour(title: "t", model: "nano", chapters: [Chapter(id: "c", title: "C", camera: Overview, steps: [
         Step(text: ["x"], actions: [Sampling(temperature: 1.0, top_k: 0)])])])"#;
-    let errors = llmviz::tour::CompiledTour::compile(llmviz::tour::Tour::parse(broken, "t.ron").unwrap(), "t.ron", &mut Default::default()).unwrap_err();
+    let errors = llmviz::tour::CompiledTour::compile(
+        llmviz::tour::Tour::parse(broken, "t.ron").unwrap(),
+        "t.ron",
+        &mut Default::default(),
+    )
+    .unwrap_err();
     assert!(errors[0].to_string().ends_with("field actions[0].top_k: top_k 0: must be at least 1"), "{}", errors[0]);
 }
 
@@ -195,10 +220,14 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     let probe = tour_at(&path, Some("output"), None).unwrap();
     let output = probe.timeline();
     let time_at = |temperature: f32| {
-        (0..=(output.length * 10.0) as u32).map(|t| t as f32 / 10.0).find(|&t| output.evaluate(t).sampling.temperature == temperature).unwrap()
+        (0..=(output.length * 10.0) as u32)
+            .map(|t| t as f32 / 10.0)
+            .find(|&t| output.evaluate(t).sampling.temperature == temperature)
+            .unwrap()
     };
     let (hot, plain) = (time_at(5.0), output.length);
-    let mut offscreen = tour_offscreen(tour_at(&path, Some("output"), Some(hot)).unwrap(), UVec2::new(320, 180)).unwrap();
+    let mut offscreen =
+        tour_offscreen(tour_at(&path, Some("output"), Some(hot)).unwrap(), UVec2::new(320, 180)).unwrap();
     offscreen.wait_until_ready().unwrap();
     let forward = offscreen.world().resource::<llmviz::render::scene::SceneValues>().forward.clone().unwrap();
     let (sampling, shown) = scene_probs(&mut offscreen);
@@ -226,7 +255,21 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
 fn a_gpt2_checkpoint_samples_its_full_vocabulary_the_same_for_a_seed() {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-gpt2");
     let run = |seed: &str| {
-        let args = ["inspect", "--weights", fixture.to_str().unwrap(), "--text", "Hello world", "--generate", "4", "--temperature", "1.5", "--top-p", "0.9", "--seed", seed];
+        let args = [
+            "inspect",
+            "--weights",
+            fixture.to_str().unwrap(),
+            "--text",
+            "Hello world",
+            "--generate",
+            "4",
+            "--temperature",
+            "1.5",
+            "--top-p",
+            "0.9",
+            "--seed",
+            seed,
+        ];
         let output = llmviz(&args);
         assert!(output.status.success(), "{}", stderr(&output));
         stdout(&output)

@@ -55,9 +55,11 @@ fn one_cycle_tours_switches_models_types_slides_hovers_and_prints_its_memory() {
     assert!(output.status.success(), "soak failed: {}\n{out}", stderr(&output));
     let lines: Vec<&str> = out.lines().collect();
 
-    let memory: Vec<MemoryLine> = lines.iter().filter(|line| line.starts_with("t=")).map(|line| {
-        parse_memory_line(line).unwrap_or_else(|| panic!("not `t=Xm rss R MB gpu G MB`: {line}"))
-    }).collect();
+    let memory: Vec<MemoryLine> = lines
+        .iter()
+        .filter(|line| line.starts_with("t="))
+        .map(|line| parse_memory_line(line).unwrap_or_else(|| panic!("not `t=Xm rss R MB gpu G MB`: {line}")))
+        .collect();
     let (first, last) = (memory.first().expect("a start line"), memory.last().expect("an end line"));
     assert_eq!(first.time, "t=0m", "{out}");
     assert!(!first.end && last.end, "start first, end last: {out}");
@@ -70,7 +72,8 @@ fn one_cycle_tours_switches_models_types_slides_hovers_and_prints_its_memory() {
 
     let summary = lines.last().expect("a summary line");
     assert!(summary.starts_with("soak: "), "the summary comes last: {out}");
-    let tour = Tour::parse(&std::fs::read_to_string("tours/nano-gpt.ron").expect("the tour"), "nano-gpt.ron").expect("it parses");
+    let tour = Tour::parse(&std::fs::read_to_string("tours/nano-gpt.ron").expect("the tour"), "nano-gpt.ron")
+        .expect("it parses");
     assert_eq!(count(summary, "cycles"), 1, "{summary}");
     assert_eq!(count(summary, "chapters played"), tour.chapters.len() as u64, "{summary}");
     // The tour ends on nano, so the switcher goes to GPT-2 and GPT-2 XL.
@@ -91,7 +94,10 @@ fn soak_refuses_bad_input_with_one_line() {
 /// The value pages' bytes leave for the render world once uploaded; their size stays.
 fn shader_buffer_bytes(offscreen: &mut Offscreen) -> u64 {
     let buffers = offscreen.world_mut().resource::<Assets<ShaderBuffer>>();
-    buffers.iter().map(|(_, buffer)| buffer.data.as_ref().map_or(buffer.buffer_description.size, |data| data.len() as u64)).sum()
+    buffers
+        .iter()
+        .map(|(_, buffer)| buffer.data.as_ref().map_or(buffer.buffer_description.size, |data| data.len() as u64))
+        .sum()
 }
 
 #[test]

@@ -7,11 +7,11 @@ use bevy::ecs::world::World;
 
 use llmviz::layout::{self, Layout};
 use llmviz::model::config::GptConfig;
-use llmviz::tour::timeline::{reveal_rank, revealed_cells};
 use llmviz::render::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use llmviz::tour::timeline::{reveal_rank, revealed_cells};
 use llmviz::tour::{
-    Action, BlockState, CameraPose, ChapterTimeline, CompiledTour, Layouts, Pattern, Player, TEXT_IN_SECONDS, Tour, TourError,
-    markup,
+    Action, BlockState, CameraPose, ChapterTimeline, CompiledTour, Layouts, Pattern, Player, TEXT_IN_SECONDS, Tour,
+    TourError, markup,
 };
 
 const SHIPPED: [&str; 2] = ["tours/nano-gpt.ron", "tours/scale.ron"];
@@ -387,7 +387,11 @@ fn bevy_tweening_sequences_seeked_in_any_order_give_the_timelines_scene() {
                 assert!(same_pose(&camera, &expected.camera), "{at}: camera {camera:?} vs {:?}", expected.camera);
                 assert_eq!(blocks.keys().collect::<Vec<_>>(), expected.blocks.keys().collect::<Vec<_>>(), "{at}");
                 for (block, state) in &blocks {
-                    assert!(same_state(state, &expected.blocks[block]), "{at}: block {block}: {state:?} vs {:?}", expected.blocks[block]);
+                    assert!(
+                        same_state(state, &expected.blocks[block]),
+                        "{at}: block {block}: {state:?} vs {:?}",
+                        expected.blocks[block]
+                    );
                 }
             }
         }

@@ -9,13 +9,12 @@ use llmviz::render::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::{BlockScene, BlockStyle};
 use llmviz::render::tour_panel::error_box;
 use llmviz::render::tour_player::{AppliedTour, TourHover, TourState, tour_at, tour_offscreen};
-use llmviz::render::view::ViewPoint;
 use llmviz::render::tour_tweens::TweenedBlock;
+use llmviz::render::view::ViewPoint;
 use llmviz::tour::{BlockState, Polled};
 
-use crate::gpu::gpu;
 use crate::cli::{assert_clean_failure, llmviz, stderr};
-
+use crate::gpu::gpu;
 
 const SIZE: UVec2 = UVec2::new(320, 180);
 const TOUR: &str = "tours/nano-gpt.ron";
@@ -77,7 +76,9 @@ fn moving_tour_file() -> std::path::PathBuf {
     let text = std::fs::read_to_string(tour_file()).unwrap();
     let mut moving = String::new();
     for line in text.lines() {
-        let flown = ["block0.head1.y", "block0.head2.y"].iter().position(|head| line.contains(&format!("Fly(from: (block: \"{head}\"")));
+        let flown = ["block0.head1.y", "block0.head2.y"]
+            .iter()
+            .position(|head| line.contains(&format!("Fly(from: (block: \"{head}\"")));
         moving += &match flown {
             Some(h) => format!(
                 "Tween(blocks: \"block0.head{}.y\", offset: (0.0, {}.0, {}.0), duration: 1.5, at: 2.8),",

@@ -4,12 +4,13 @@ use std::path::Path;
 
 use burn::backend::Autodiff;
 use llmviz::model::{CpuBackend, Gpt, GptConfig, Weights};
-use llmviz::train::{initial_weights, sort_accuracy, sort_batch, train, SplitMix64, TrainOptions};
+use llmviz::train::{SplitMix64, TrainOptions, initial_weights, sort_accuracy, sort_batch, train};
 
 fn short_run(seed: u64, steps: usize) -> (Weights, Vec<f32>) {
     let options = TrainOptions { seed, steps, batch_size: 16, learning_rate: 3e-3 };
     let mut losses = Vec::new();
-    let weights = train::<Autodiff<CpuBackend>>(&GptConfig::nano(), &options, &Default::default(), |p| losses.push(p.loss));
+    let weights =
+        train::<Autodiff<CpuBackend>>(&GptConfig::nano(), &options, &Default::default(), |p| losses.push(p.loss));
     (weights, losses)
 }
 
@@ -55,7 +56,8 @@ fn weights_survive_a_trip_through_the_model() {
 
 #[test]
 fn the_reference_weights_sort_all_729_inputs() {
-    let weights = Weights::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gpt-nano-sort-model.json")).unwrap();
+    let weights =
+        Weights::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gpt-nano-sort-model.json")).unwrap();
     let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
     assert_eq!(sort_accuracy(&model), (729, 729));
     let untrained: Gpt<CpuBackend> = Gpt::from_weights(&initial_weights(&GptConfig::nano(), 1), &Default::default());

@@ -2,8 +2,8 @@
 //! The page itself is tested in Chromium by web/test/browser.test.mjs.
 
 use bevy::math::{Vec2, Vec3};
-use llmviz::render::view::ViewPoint;
 use llmviz::render::camera::{TouchCameraPlugin, two_finger_motion};
+use llmviz::render::view::ViewPoint;
 use llmviz::web::{DeepLink, TOURS, open_tour, tour_link};
 
 fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: Option<&str>) -> DeepLink {
@@ -61,12 +61,18 @@ fn a_link_written_out_reads_back_the_same() {
         assert_eq!(DeepLink::parse(&original.to_query()).unwrap(), original);
     }
     assert_eq!(DeepLink::default().to_query(), "");
-    assert_eq!(link(Some("nano-gpt"), Some("self-attention"), Some(2), None).to_query(), "?tour=nano-gpt&chapter=self-attention&step=2");
+    assert_eq!(
+        link(Some("nano-gpt"), Some("self-attention"), Some(2), None).to_query(),
+        "?tour=nano-gpt&chapter=self-attention&step=2"
+    );
 }
 
 #[test]
 fn spreading_two_fingers_zooms_in_and_moving_them_together_orbits() {
-    let (moved, factor) = two_finger_motion([Vec2::new(100.0, 100.0), Vec2::new(200.0, 100.0)], [Vec2::new(80.0, 110.0), Vec2::new(220.0, 110.0)]);
+    let (moved, factor) = two_finger_motion(
+        [Vec2::new(100.0, 100.0), Vec2::new(200.0, 100.0)],
+        [Vec2::new(80.0, 110.0), Vec2::new(220.0, 110.0)],
+    );
     assert_eq!(moved, Vec2::new(0.0, 10.0));
     assert!((factor - 100.0 / 140.0).abs() < 1e-6, "{factor}");
 }
@@ -134,7 +140,8 @@ fn the_page_builds_in_every_tour_file_exactly_as_it_is() {
     }
     tours.sort();
     translations.sort();
-    let mut built_in: Vec<(String, String)> = TOURS.iter().map(|(id, text)| (id.to_string(), text.to_string())).collect();
+    let mut built_in: Vec<(String, String)> =
+        TOURS.iter().map(|(id, text)| (id.to_string(), text.to_string())).collect();
     built_in.sort();
     assert_eq!(built_in, tours, "web::TOURS lists every tour of tours/ under its name");
     let mut shipped: Vec<(String, String)> = llmviz::render::tour_player::BUILT_IN_TRANSLATIONS
@@ -167,7 +174,13 @@ fn touch_app(view: ViewPoint) -> (bevy::app::App, bevy::ecs::entity::Entity, bev
     (app, window, camera)
 }
 
-fn touch(app: &mut bevy::app::App, window: bevy::ecs::entity::Entity, phase: bevy::input::touch::TouchPhase, id: u64, at: Vec2) {
+fn touch(
+    app: &mut bevy::app::App,
+    window: bevy::ecs::entity::Entity,
+    phase: bevy::input::touch::TouchPhase,
+    id: u64,
+    at: Vec2,
+) {
     app.world_mut().write_message(bevy::input::touch::TouchInput { phase, position: at, window, force: None, id });
 }
 
