@@ -254,7 +254,7 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         Op::AttnScore => attn_score(sources, &target)?,
         Op::SoftmaxStats => softmax_stats(sources, &target),
         Op::Softmax => softmax(sources, &target)?,
-        Op::Gelu => gelu(sources, &target),
+        Op::Gelu => gelu_worked(sources, &target),
         Op::AttnValue | Op::Concat => attn_value(sources, &target),
     };
     Ok(Explanation {
@@ -544,7 +544,12 @@ fn sampled_probability(sources: &Sources, target: &Target, sampling: &Sampling) 
     Worked { formula, ..Worked::default() }.with([("x", x), ("max", max), ("sumexp", sumexp)])
 }
 
-fn gelu(sources: &Sources, target: &Target) -> Worked {
+/// GELU as the model computes it: the tanh form, as minGPT's `NewGELU` and burn's `gelu_approximate`.
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+}
+
+fn gelu_worked(sources: &Sources, target: &Target) -> Worked {
     let x = sources.operand(&target.layer_tensor("fc"), target.index.clone());
     let formula = format!(
         "GELU(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))) with x = {} gives {}",

@@ -44,6 +44,10 @@ pub fn tr(language: &str, text: &'static str) -> &'static str {
     STRINGS.iter().find(|row| row[0] == text).map_or(text, |row| row[column])
 }
 
+/// The command that saves the training checkpoints the app's slider moves through, as its hints
+/// name it (the same in every language).
+pub const TRAIN_CHECKPOINTS: &str = "llmviz train --checkpoints";
+
 /// English, Spanish, Simplified Chinese. `{}` marks where a number or name goes, in order.
 pub const STRINGS: &[[&str; 3]] = &[
     // The side panel.
@@ -126,10 +130,16 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["drew {} with seed {}", "salió {} con la semilla {}", "抽到 {}（种子 {}）"],
     ["training", "entrenamiento", "训练"],
     ["step {}: sorts {} of {}", "paso {}: ordena {} de {}", "第 {} 步：排对 {} / {}"],
+    // `{}` is the command that writes the checkpoints, `TRAIN_CHECKPOINTS`.
     [
-        "the weights as they were after this many training steps (llmviz train --checkpoints)",
-        "los pesos tal como eran tras este número de pasos de entrenamiento (llmviz train --checkpoints)",
-        "训练这么多步之后的权重（llmviz train --checkpoints）",
+        "the weights as they were after this many training steps ({})",
+        "los pesos tal como eran tras este número de pasos de entrenamiento ({})",
+        "训练这么多步之后的权重（{}）",
+    ],
+    [
+        "{} has no checkpoints ({} writes them)",
+        "{} no tiene puntos de control (los escribe {})",
+        "{} 里没有训练过程中保存的权重（由 {} 生成）",
     ],
     ["Controls (H)", "Controles (H)", "操作 (H)"],
     // The help.

@@ -8,13 +8,14 @@
 //! - in the browser only (`browser`): the page's entry point, the canvas, the default model the
 //!   page fetched, the loading progress it reports to the page, and the address bar (history).
 //!
-//! The app itself is the renderer's (`render::app::app`), touch camera and browser forward pass
+//! The app itself is the renderer's (`render::run::app::app`), touch camera and browser forward pass
 //! included; nothing in it reaches back here.
 //!
 //! The page itself (`web/index.html`) checks for WebGPU before loading any of this, and says what
 //! to do when the browser has none.
 
-use crate::render::tour_player::TourState;
+use crate::render::RenderError;
+use crate::render::tour::player::TourState;
 use crate::tour::{CompiledTour, Layouts, Tour};
 
 /// Where the reader is, as the page's query string says it.
@@ -134,6 +135,19 @@ pub fn open_tour(link: &DeepLink) -> Option<Result<TourState, String>> {
     Some(opened)
 }
 
+/// What the page says when the scene a link asks for does not open: the address's parameter
+/// named where the reader gave what is refused.
+pub fn render_problem(error: &RenderError) -> String {
+    match error {
+        RenderError::NoWeights { model, input } => {
+            format!("?input={input}: model '{model}' has no weights to run, only its structure is shown")
+        }
+        RenderError::Input { input, error } => format!("?input={input}: {error}"),
+        RenderError::StepWithoutChapter => "?step needs a ?chapter to count in".into(),
+        error => error.to_string(),
+    }
+}
+
 /// Where the reader is in a tour, as a link: its id (the file's name), the chapter and the step
 /// shown (from 1).
 pub fn tour_link(tour: &TourState) -> DeepLink {
@@ -162,13 +176,13 @@ mod browser {
 
     use super::{DeepLink, open_tour, tour_link};
     use crate::model::Weights;
-    use crate::model::weights::{DEFAULT_MODEL_PATH, WEB_DEFAULT_MODEL};
-    use crate::render::camera::TouchCameraPlugin;
-    use crate::render::pick::{Hovered, Pinned};
-    use crate::render::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
-    use crate::render::stats::RenderStats;
-    use crate::render::tour_player::{TourPlugin, TourState};
-    use crate::render::view::ViewPoint;
+    use crate::model::checkpoint::{DEFAULT_MODEL_PATH, WEB_DEFAULT_MODEL};
+    use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues, ValuesState};
+    use crate::render::scene::stats::RenderStats;
+    use crate::render::tour::player::{TourPlugin, TourState};
+    use crate::render::view::camera::TouchCameraPlugin;
+    use crate::render::view::pick::{Hovered, Pinned};
+    use crate::render::view::viewpoint::ViewPoint;
     use crate::render::{self, DEFAULT_INPUT};
 
     #[wasm_bindgen]
@@ -202,7 +216,7 @@ mod browser {
     #[derive(Resource)]
     struct UserWeights(String);
 
-    /// The page's entry point (the binary's `main` in the browser), as `render::app::run_tour_app` natively:
+    /// The page's entry point (the binary's `main` in the browser), as `render::run::app::run_tour_app` natively:
     /// the tour the address names (the nano-gpt tour by default) at its chapter and step, or with
     /// `?model=NAME` that model without a tour. A link that does not open says why in the page and
     /// opens the default.
@@ -233,18 +247,16 @@ mod browser {
             }
             None => None,
         };
-        let (model, input, view) = match &tour {
-            Some(tour) => {
-                let frame = tour.frame();
-                let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
-                let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
-                (frame.model, input, Some(view))
+        let opened = match &tour {
+            Some(tour) => tour.opening_scene().map(|(source, view)| (source, Some(view))),
+            None => {
+                let model = link.model.as_deref().unwrap_or("nano");
+                render::scene_source(model, link.input.as_deref()).map(|source| (source, None))
             }
-            None => (link.model.clone().unwrap_or_else(|| "nano".into()), link.input.clone(), None),
         };
-        let source = render::scene_source(&model, input.as_deref()).unwrap_or_else(|problem| {
-            page_status("warning", &problem.to_string());
-            render::scene_source("nano", None).expect("nano with its built-in weights opens")
+        let (source, view) = opened.unwrap_or_else(|problem| {
+            page_status("warning", &super::render_problem(&problem));
+            (render::scene_source("nano", None).expect("nano with its built-in weights opens"), None)
         });
         run(source, tour.map(|tour| (tour, view)), &link);
     }
@@ -267,8 +279,8 @@ mod browser {
         let tokens = match crate::model::tokenizer::Tokenizer::of(config) {
             Some(tokenizer) if tokenizer.takes_free_text() => {
                 let text = link.text.as_deref().unwrap_or(render::DEFAULT_TEXT);
-                let (tokens, warning) =
-                    crate::render::live_input::read_input(config, text).map_err(|error| format!("?text: {error}"))?;
+                let (tokens, warning) = crate::render::overlay::live_input::read_input(config, text)
+                    .map_err(|error| format!("?text: {error}"))?;
                 if let Some(warning) = warning {
                     page_status("warning", &warning);
                 }
@@ -306,11 +318,11 @@ mod browser {
             prevent_default_event_handling: false,
             ..default()
         };
-        let mut app = render::app::app(source, view, window);
+        let mut app = render::run::app::app(source, view, window);
         // The address's language, else the browser's where llmviz speaks it.
         let browser_language = web_sys::window().and_then(|window| window.navigator().language());
         let language = link.lang.or_else(|| browser_language.as_deref().and_then(crate::i18n::known_language));
-        app.insert_resource(crate::render::language::Language(language.unwrap_or("en")));
+        app.insert_resource(crate::render::overlay::language::Language(language.unwrap_or("en")));
         app.add_plugins(TouchCameraPlugin)
             .add_systems(
                 PreUpdate,
@@ -339,7 +351,7 @@ mod browser {
         fonts.font_data.insert("Hack".into(), Arc::new(hack));
         fonts.families.insert(egui::FontFamily::Proportional, vec!["Ubuntu-Light".into(), "Hack".into()]);
         fonts.families.insert(egui::FontFamily::Monospace, vec!["Hack".into(), "Ubuntu-Light".into()]);
-        crate::render::language::add_cjk_font(&mut fonts);
+        crate::render::overlay::language::add_cjk_font(&mut fonts);
         fonts
     }
 
@@ -354,7 +366,7 @@ mod browser {
     fn loading_stage(
         scene: Option<&BlockScene>,
         values: &SceneValues,
-        stats: &crate::render::stats::FrameStats,
+        stats: &crate::render::scene::stats::FrameStats,
     ) -> (&'static str, String) {
         let Some(scene) = scene else { return ("starting", "Building the scene".into()) };
         match &values.state {
@@ -434,14 +446,14 @@ mod browser {
         let mut link = DeepLink::default();
         if let Some(UserWeights(url)) = user {
             link.weights = Some(url.clone());
-            let text = crate::render::live_input::input_text_of(&source.config, &source.tokens);
+            let text = crate::render::overlay::live_input::input_text_of(&source.config, &source.tokens);
             if text != crate::render::DEFAULT_TEXT && !text.is_empty() {
                 link.text = Some(text);
             }
         } else if source.config.name != "nano" {
             link.model = Some(source.config.name.clone());
         } else if source.weights.is_some() {
-            let input = crate::render::live_input::input_text_of(&source.config, &source.tokens);
+            let input = crate::render::overlay::live_input::input_text_of(&source.config, &source.tokens);
             if input != DEFAULT_INPUT {
                 link.input = Some(input);
             }

@@ -18,11 +18,16 @@ use std::process::ExitCode;
 use bevy_math::UVec2;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::model::tokenizer::{Tokenizer, keep_tokens, tokenize};
+use crate::layout::Layout;
+use crate::model::tokenizer::{Dropped, TokenLimit, Tokenizer, tokenize, truncate_tokens};
 use crate::model::vocab::parse_letters;
-use crate::model::{BackendKind, GptConfig, NonFinite, Weights};
-use crate::render::scene::SceneSource;
-use crate::render::tour_player::TourLink;
+use crate::model::{BackendKind, GptConfig, ModelError, NonFinite, Weights};
+use crate::render::RenderError;
+use crate::render::run::app::WindowOptions;
+use crate::render::scene::blocks::SceneSource;
+use crate::render::tour::player::TourLink;
+use crate::render::view::pick::{CellRef, parse_cell_ref};
+use crate::render::view::viewpoint::{CameraChoice, CameraError};
 
 #[derive(Parser, Debug)]
 #[command(name = "llmviz", version, about = "A 3D visualization of how a GPT works")]
@@ -113,9 +118,9 @@ impl ModelInput {
         match (self.text.clone().or(default_text), self.input.as_deref().or(default_letters)) {
             (Some(text), _) => {
                 let tokens = tokenize(config, &text).map_err(|e| format!("--text: {e}"))?;
-                let (tokens, warning) = keep_tokens(config, tokens);
-                if let Some(warning) = warning {
-                    eprintln!("warning: --text: {warning}");
+                let (tokens, dropped) = truncate_tokens(config, tokens);
+                if let Some(dropped) = dropped {
+                    eprintln!("warning: --text: {}", dropped_words(&dropped));
                 }
                 Ok(tokens)
             }
@@ -196,14 +201,7 @@ pub fn main() -> ExitCode {
         Some(Command::RenderTour(args)) => render_commands::render_tour(args),
         Some(Command::Bench(args)) => render_commands::bench(args),
         Some(Command::Soak(args)) => soak_command::soak(args),
-        None if !cli.model.is_empty() => cli
-            .model
-            .scene()
-            .and_then(|source| crate::render::app::run_scene_app(source).map_err(|error| error.to_string())),
-        None => {
-            let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step, language: cli.lang };
-            crate::render::app::run_tour_app(link).map_err(|error| error.to_string())
-        }
+        None => run_app(cli),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,6 +210,85 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The windowed app: on `--weights`/`--text`/`--input` when given, else on the tour.
+fn run_app(cli: Cli) -> CliResult {
+    let options = window_options()?;
+    let result = if cli.model.is_empty() {
+        let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step, language: cli.lang };
+        crate::render::run::app::run_tour_app(link, options)
+    } else {
+        crate::render::run::app::run_scene_app(cli.model.scene()?, options)
+    };
+    result.map_err(|error| match error {
+        RenderError::Camera(error) => format!("{CAMERA_ENV}: {error}"),
+        error => render_error(error),
+    })
+}
+
+/// `LLMVIZ_WINDOW_SCREENSHOT=FILE.png llmviz`: once the scene is drawn, the app saves its window
+/// (3D and overlays) and exits. For checking the windowed app where no one looks at it (CI, Xvfb).
+pub const SCREENSHOT_ENV: &str = "LLMVIZ_WINDOW_SCREENSHOT";
+/// `LLMVIZ_WINDOW_CAMERA=block:NAME llmviz`: the app opens on a block (without the tour, unless
+/// one is named), to look at the overlays from there with `LLMVIZ_WINDOW_SCREENSHOT`.
+pub const CAMERA_ENV: &str = "LLMVIZ_WINDOW_CAMERA";
+
+/// The window's options, from the environment.
+fn window_options() -> Result<WindowOptions, String> {
+    let camera = match std::env::var(CAMERA_ENV) {
+        Ok(text) => Some(CameraChoice::parse(&text).map_err(|error| format!("{CAMERA_ENV} '{text}': {error}"))?),
+        Err(_) => None,
+    };
+    Ok(WindowOptions { camera, screenshot: std::env::var_os(SCREENSHOT_ENV).map(PathBuf::from) })
+}
+
+/// A renderer's error in the command line's words: what the user gave, by its flag.
+pub fn render_error(error: RenderError) -> String {
+    match error {
+        RenderError::NoWeights { model, input } => {
+            format!("--input '{input}': model '{model}' has no weights to run, only its structure is shown")
+        }
+        RenderError::Input { error, .. } => format!("--input: {error}"),
+        RenderError::Camera(error) => camera_error(error),
+        RenderError::StepWithoutChapter => "--step needs a --chapter to count in".into(),
+        RenderError::Time(time) => format!("--time {time}: expected seconds into the chapter"),
+        RenderError::Fps(fps) => format!("--fps {fps}: must be more than 0"),
+        error => error.to_string(),
+    }
+}
+
+/// A model's error in the command line's words, with the flags that avoid it.
+pub fn model_error(error: &ModelError) -> String {
+    match error {
+        ModelError::TooLongForGpu { .. } => format!("{error}; use fewer (--max-tokens) or --backend ndarray"),
+        error => error.to_string(),
+    }
+}
+
+/// The warning for tokens dropped from `--text`, naming `--max-tokens` where that dropped them.
+fn dropped_words(dropped: &Dropped) -> String {
+    let Dropped { kept, total, limit } = dropped;
+    match limit {
+        TokenLimit::DrawingCap => format!("kept {kept} of {total} tokens: the drawing cap (--max-tokens) holds {kept}"),
+        TokenLimit::Context { .. } => dropped.to_string(),
+    }
+}
+
+/// `--hover NAME:I,J[,K]`: a cell of `layout`.
+pub fn parse_hover(text: &str, layout: &Layout) -> Result<CellRef, String> {
+    parse_cell_ref(text, layout).map_err(|error| format!("--hover '{text}': {error}"))
+}
+
+/// `--camera overview|block:NAME`: a view that `layout` has.
+pub fn parse_camera(text: &str, layout: &Layout) -> Result<CameraChoice, String> {
+    let choice = CameraChoice::parse(text).map_err(|error| format!("--camera '{text}': {error}"))?;
+    choice.view_point(layout).map_err(camera_error)?;
+    Ok(choice)
+}
+
+fn camera_error(error: CameraError) -> String {
+    format!("--camera: {error}")
 }
 
 /// `--lang`: a language llmviz speaks, as its tag (`es-ES` and `zh` are `es` and `zh-CN`).

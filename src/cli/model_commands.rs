@@ -2,9 +2,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{BackendArg, CliResult, ModelInput, print_stdout};
+use super::{BackendArg, CliResult, ModelInput, model_error, print_stdout};
 use crate::layout::group_digits;
-use crate::model::sampling::{self, Sampling, SplitMix64};
+use crate::model::sampling::{self, Sampling, SamplingError, SplitMix64};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, BackendKind, LoadedModel};
 
@@ -39,8 +39,30 @@ impl InspectArgs {
     /// The sampling asked for, checked; None for greedy.
     fn sampling(&self) -> Result<Option<Sampling>, String> {
         self.temperature
-            .map(|temperature| Sampling { temperature, top_k: self.top_k, top_p: self.top_p }.checked())
+            .map(|temperature| {
+                Sampling { temperature, top_k: self.top_k, top_p: self.top_p }.checked().map_err(sampling_error)
+            })
             .transpose()
+    }
+}
+
+/// A sampling setting refused, worded with its flag.
+fn sampling_error(error: SamplingError) -> String {
+    let (flag, rule) = (sampling_flag(error), error.rule());
+    match error {
+        SamplingError::Temperature(t) => {
+            format!("{flag} {t}: {rule} (for the most likely token every time, leave {flag} out)")
+        }
+        SamplingError::TopK | SamplingError::TopP(_) => format!("{flag} {}: {rule}", error.value()),
+    }
+}
+
+/// The flag that gives the setting `error` refuses.
+fn sampling_flag(error: SamplingError) -> &'static str {
+    match error {
+        SamplingError::Temperature(_) => "--temperature",
+        SamplingError::TopK => "--top-k",
+        SamplingError::TopP(_) => "--top-p",
     }
 }
 
@@ -120,7 +142,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     let tokenizer = Tokenizer::of(&weights.config);
     let piece = |token: usize| tokenizer.as_ref().map_or_else(|| format!("<{token}>"), |t| t.piece(token));
     let model = LoadedModel::new(&weights, args.backend.into());
-    let activations = model.activations(&tokens).map_err(|e| format!("--text: {e}"))?;
+    let activations = model.activations(&tokens).map_err(|e| format!("--text: {}", model_error(&e)))?;
     // Probabilities of NaN mean nothing: say where the first non-finite value arose instead.
     if let Some(first) = activations.first_non_finite(&weights.config) {
         if !args.model.allow_nonfinite {
@@ -159,7 +181,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
                 model.generate_sampled(&tokens, count, sampling, &mut SplitMix64::new(seed))
             }
         }
-        .map_err(|e| format!("--generate: {e}"))?;
+        .map_err(|e| format!("--generate: {}", model_error(&e)))?;
         let text = match &tokenizer {
             Some(tokenizer) => tokenizer.decode(&generated),
             None => format!("{generated:?}"),
@@ -214,8 +236,9 @@ pub fn explain_command(args: ExplainArgs) -> CliResult {
     let tokens = args.model.tokens(&weights.config, true)?;
     let cell = crate::explain::parse_cell(&args.cell).map_err(|e| format!("--cell '{}': {e}", args.cell))?;
     let layout = crate::layout::build(&weights.config);
-    let activations =
-        LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).map_err(|e| format!("--text: {e}"))?;
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray)
+        .activations(&tokens)
+        .map_err(|e| format!("--text: {}", model_error(&e)))?;
     let sources = crate::explain::Sources { layout: &layout, activations: &activations, weights: &weights };
     let explanation = crate::explain::explain(&sources, &args.block, cell).map_err(|e| e.to_string())?;
     if args.json {

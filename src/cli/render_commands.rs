@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{CliResult, ModelInput, parse_size};
-use crate::render::offscreen::{self, TourShot, ViewShot};
-use crate::render::scene::SceneSource;
-use crate::render::view::CameraChoice;
+use super::{CliResult, ModelInput, parse_camera, parse_hover, parse_size, render_error};
+use crate::render::run::offscreen::{self, TourShot, ViewShot};
+use crate::render::scene::blocks::SceneSource;
 
 #[derive(clap::Args, Debug)]
 pub struct ScreenshotArgs {
@@ -93,8 +92,8 @@ pub fn screenshot(args: ScreenshotArgs) -> CliResult {
             language: args.lang,
             caption: args.caption,
         };
-        let picture = offscreen::render_tour(&shot).map_err(|e| e.to_string())?;
-        picture.frame.save_png(&args.out).map_err(|e| e.to_string())?;
+        let picture = offscreen::render_tour(&shot).map_err(render_error)?;
+        picture.frame.save_png(&args.out).map_err(render_error)?;
         let (width, height) = (picture.frame.width, picture.frame.height);
         println!(
             "wrote {} ({width}x{height}, chapter '{}' at {:.2} s)",
@@ -104,14 +103,13 @@ pub fn screenshot(args: ScreenshotArgs) -> CliResult {
         );
         return Ok(());
     }
-    let shot = ViewShot {
-        source: scene_of(&args.model, &args.input)?,
-        size,
-        camera: CameraChoice::parse(&args.camera).map_err(|e| e.to_string())?,
-        hover: args.hover,
-    };
-    let picture = offscreen::render_view(&shot).map_err(|e| e.to_string())?;
-    picture.frame.save_png(&args.out).map_err(|e| e.to_string())?;
+    let source = scene_of(&args.model, &args.input)?;
+    let layout = crate::layout::build(&source.config);
+    let camera = parse_camera(&args.camera, &layout)?;
+    let hover = args.hover.as_deref().map(|text| parse_hover(text, &layout)).transpose()?;
+    let shot = ViewShot { source, size, camera, hover };
+    let picture = offscreen::render_view(&shot).map_err(render_error)?;
+    picture.frame.save_png(&args.out).map_err(render_error)?;
     let (width, height) = (picture.frame.width, picture.frame.height);
     println!("wrote {} ({width}x{height}, {} entities)", args.out.display(), picture.entities);
     Ok(())
@@ -122,7 +120,7 @@ pub fn bench(args: BenchArgs) -> CliResult {
     if args.frames == 0 {
         return Err("--frames must be at least 1".into());
     }
-    let report = offscreen::bench(scene_of(&args.model, &args.input)?, args.frames, size).map_err(|e| e.to_string())?;
+    let report = offscreen::bench(scene_of(&args.model, &args.input)?, args.frames, size).map_err(render_error)?;
     println!(
         "entities {}, batches {}, median {:.1} ms, p95 {:.1} ms",
         report.entities, report.batches, report.median_ms, report.p95_ms
@@ -135,7 +133,7 @@ fn scene_of(model: &str, input: &ModelInput) -> Result<SceneSource, String> {
     if input.weights.is_some() || input.text.is_some() {
         return input.scene();
     }
-    crate::render::scene_source(model, input.input.as_deref()).map_err(|e| e.to_string())
+    crate::render::scene_source(model, input.input.as_deref()).map_err(render_error)
 }
 
 /// `render-tour`: every frame of a chapter (or the tour) as numbered PNGs in a folder, or encoded
@@ -175,7 +173,7 @@ pub fn render_tour(args: RenderTourArgs) -> CliResult {
         bar.inc(1);
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(render_error)?;
     bar.finish_and_clear();
     if mp4 {
         let encoded = encode_mp4(&folder, args.fps, &args.out);

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::{CliResult, ModelInput, parse_size};
 use crate::model::GptConfig;
-use crate::render::soak::{SoakCounts, SoakModel, SoakMoment, SoakPlan, SoakRun, SoakSample, run_soak};
-use crate::render::tour_player::TourLink;
+use crate::render::run::soak::{SoakCounts, SoakModel, SoakMoment, SoakPlan, SoakRun, SoakSample, run_soak};
+use crate::render::tour::player::TourLink;
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
@@ -74,7 +74,7 @@ pub fn soak(args: SoakArgs) -> CliResult {
         }
         super::print_stdout(&memory_line(moment, sample));
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(super::render_error)?;
     if let Some(warmed_up) = warmed_up {
         super::print_stdout(&growth_line(&warmed_up, &end));
     }

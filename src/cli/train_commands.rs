@@ -1,6 +1,6 @@
 //! `llmviz train` and `llmviz eval`: nano-gpt trained on the sort task, and its accuracy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{BackendArg, CliResult, load_weights};
 use crate::model::{BackendKind, CpuBackend, GptConfig, GpuBackend, LoadedModel, Weights};
@@ -38,10 +38,7 @@ pub fn train(args: TrainArgs) -> CliResult {
         return Err("--steps must be at least 1".into());
     }
     let config = GptConfig::nano();
-    let bar = indicatif::ProgressBar::new(options.steps as u64).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  {elapsed} (eta {eta})")
-            .expect("valid template"),
-    );
+    let bar = progress_bar(options.steps);
     let on_progress = |p: crate::train::Progress| {
         bar.set_position(p.step as u64);
         bar.set_message(format!("{:.4}", p.loss));
@@ -87,11 +84,25 @@ pub fn train(args: TrainArgs) -> CliResult {
     for line in &saved {
         println!("checkpoint {line}");
     }
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+    save_trained(&weights, &args.out, &options, started)
+}
+
+/// The bar `train` shows while it runs, `steps` long.
+fn progress_bar(steps: usize) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(steps as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  loss {msg}  {elapsed} (eta {eta})")
+            .expect("valid template"),
+    )
+}
+
+/// Saves the trained weights to `out`, then says how well they sort and how long training took
+/// (since `started`, saving included).
+fn save_trained(weights: &Weights, out: &Path, options: &TrainOptions, started: std::time::Instant) -> CliResult {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
     }
-    weights.save_safetensors(&args.out).map_err(|e| e.to_string())?;
-    let model = LoadedModel::new(&weights, BackendKind::Ndarray);
+    weights.save_safetensors(out).map_err(|e| e.to_string())?;
+    let model = LoadedModel::new(weights, BackendKind::Ndarray);
     let (correct, total) = accuracy(&model);
     println!(
         "trained {} steps (seed {}) in {:.1} s: accuracy {correct}/{total} = {:.2}%; saved {}",
@@ -99,7 +110,7 @@ pub fn train(args: TrainArgs) -> CliResult {
         options.seed,
         started.elapsed().as_secs_f64(),
         100.0 * correct as f64 / total as f64,
-        args.out.display()
+        out.display()
     );
     Ok(())
 }

@@ -259,16 +259,17 @@ impl<'a> Arranger<'a> {
 
     /// Places the `rows` of a Linear layer's weight [out, in] and bias [out] left of the residual
     /// column, level with the output rows they make (`output` is where the output's left, top and
-    /// front faces are): inputs along x, outputs down y, as the matrix reads. `block` and `parameter` name them: `block0.fc` → `block0.fc.weight`, `.bias`.
+    /// front faces are): its `input_len` inputs (along `input_axis`) along x, outputs down y, as the
+    /// matrix reads. `block` and `parameter` name them: `block0.fc` → `block0.fc.weight`, `.bias`.
     fn linear(
         &mut self,
         block: &str,
         parameter: &str,
         rows: Rows,
-        inputs: (usize, Axis),
+        input_len: usize,
+        input_axis: Axis,
         output: Spot,
     ) -> [(usize, Op); 2] {
-        let (input_len, input_axis) = inputs;
         let out = dim(rows.len, rows.offset, rows.strides);
         let weight = Shows {
             name: format!("{block}.weight"),
@@ -394,7 +395,8 @@ impl<'a> Arranger<'a> {
             &block("proj"),
             &parameter(names::ATTN_PROJ),
             rows,
-            (c, Axis::C),
+            c,
+            Axis::C,
             Spot::front(left, projection_top),
         );
         let deps: Vec<(usize, Op)> = head_outputs.iter().map(|&y| (y, Op::Concat)).chain(weights).collect();
@@ -459,7 +461,7 @@ impl<'a> Arranger<'a> {
                 depth: 3,
                 depth_axis: Some(Axis::Qkv),
             };
-            let weights = self.linear(&names::head(i, h, "qkv"), &c_attn, rows, (c, Axis::C), spot);
+            let weights = self.linear(&names::head(i, h, "qkv"), &c_attn, rows, c, Axis::C, spot);
             let qkv = Shows {
                 name: names::head(i, h, "qkv"),
                 kind: BlockKind::Activation,
@@ -477,7 +479,7 @@ impl<'a> Arranger<'a> {
         for (third, part) in ["q", "k", "v"].into_iter().enumerate() {
             let rows = Rows::flat(3 * c, third * c + h * a, a, Axis::A);
             let weights =
-                self.linear(&names::head(i, h, part), &c_attn, rows, (c, Axis::C), Spot { top: band_top, ..spot });
+                self.linear(&names::head(i, h, part), &c_attn, rows, c, Axis::C, Spot { top: band_top, ..spot });
             let activation = Shows {
                 name: names::head(i, h, part),
                 kind: BlockKind::Activation,
@@ -552,7 +554,7 @@ impl<'a> Arranger<'a> {
         let parameter = |name: &str| names::layer_param(i, name);
 
         let rows = Rows::flat(4 * c, 0, 4 * c, Axis::C4);
-        let weights = self.linear(&block("fc"), &parameter(names::C_FC), rows, (c, Axis::C), Spot::front(left, top));
+        let weights = self.linear(&block("fc"), &parameter(names::C_FC), rows, c, Axis::C, Spot::front(left, top));
         let fc = self.place(
             self.whole(&block("fc"), Op::Matmul, 4 * c, Axis::C4),
             left,
@@ -570,7 +572,8 @@ impl<'a> Arranger<'a> {
             &block("mlp_proj"),
             &parameter(names::MLP_PROJ),
             rows,
-            (4 * c, Axis::C4),
+            4 * c,
+            Axis::C4,
             Spot::front(left, projection_top),
         );
         let deps = [(gelu, Op::Matmul), weights[0], weights[1]];

@@ -2,6 +2,7 @@
 //! Nothing here knows about Bevy.
 
 pub mod activations;
+pub mod checkpoint;
 pub mod config;
 pub mod gpt;
 pub mod huggingface;
@@ -132,8 +133,9 @@ pub enum ModelError {
     Empty,
     #[error("{len} tokens, but model '{model}' has a context of {block_size}")]
     TooLong { len: usize, block_size: usize, model: String },
+    /// Fewer tokens, or the CPU, would run: each caller says how to ask for either.
     #[error(
-        "{len} tokens: on the GPU at most {most} fit, since the logits of every position over {vocab_size} tokens must fit one 128 MiB buffer; use fewer (--max-tokens) or --backend ndarray"
+        "{len} tokens: on the GPU at most {most} fit, since the logits of every position over {vocab_size} tokens must fit one 128 MiB buffer"
     )]
     TooLongForGpu { len: usize, most: usize, vocab_size: usize },
     #[error("token {token} at position {position} is outside model '{model}''s vocabulary of {vocab_size}")]

@@ -37,22 +37,58 @@ impl fmt::Display for Sampling {
     }
 }
 
+/// Sampling settings that cannot be used, with the value given. Each caller names the setting in
+/// its own words (the command line its flag, a tour its field).
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum SamplingError {
+    /// The temperature is not a number more than 0.
+    #[error("temperature {0}: {rule}", rule = SamplingError::TEMPERATURE_RULE)]
+    Temperature(f32),
+    /// Top-k of 0 keeps no token.
+    #[error("top-k 0: {rule}", rule = SamplingError::TOP_K_RULE)]
+    TopK,
+    /// Top-p outside (0, 1].
+    #[error("top-p {0}: {rule}", rule = SamplingError::TOP_P_RULE)]
+    TopP(f32),
+}
+
+impl SamplingError {
+    pub const TEMPERATURE_RULE: &str = "must be more than 0";
+    pub const TOP_K_RULE: &str = "must be at least 1";
+    pub const TOP_P_RULE: &str = "must be more than 0 and at most 1";
+
+    /// What the value must be, in plain words: "must be at least 1".
+    pub fn rule(&self) -> &'static str {
+        match self {
+            SamplingError::Temperature(_) => Self::TEMPERATURE_RULE,
+            SamplingError::TopK => Self::TOP_K_RULE,
+            SamplingError::TopP(_) => Self::TOP_P_RULE,
+        }
+    }
+
+    /// The value refused, as it was given.
+    pub fn value(&self) -> String {
+        match self {
+            SamplingError::Temperature(t) => t.to_string(),
+            SamplingError::TopK => "0".to_string(),
+            SamplingError::TopP(p) => p.to_string(),
+        }
+    }
+}
+
 impl Sampling {
-    /// The settings, or what is wrong with them, naming the flag.
-    pub fn checked(self) -> Result<Sampling, String> {
+    /// The settings, or which of them is wrong.
+    pub fn checked(self) -> Result<Sampling, SamplingError> {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(format!(
-                "--temperature {}: must be more than 0 (for the most likely token every time, leave --temperature out)",
-                self.temperature
-            ));
+            return Err(SamplingError::Temperature(self.temperature));
         }
         if self.top_k == Some(0) {
-            return Err("--top-k 0: must be at least 1".into());
+            return Err(SamplingError::TopK);
         }
         if let Some(p) = self.top_p
             && !(p > 0.0 && p <= 1.0)
         {
-            return Err(format!("--top-p {p}: must be more than 0 and at most 1"));
+            return Err(SamplingError::TopP(p));
         }
         Ok(self)
     }

@@ -194,16 +194,56 @@ pub fn tokenize(config: &GptConfig, text: &str) -> Result<Vec<usize>, InputError
 }
 
 /// The first `config.tokens()` tokens, and a warning when some were dropped: never a silent cut.
-pub fn keep_tokens(config: &GptConfig, mut tokens: Vec<usize>) -> (Vec<usize>, Option<String>) {
+pub fn keep_tokens(config: &GptConfig, tokens: Vec<usize>) -> (Vec<usize>, Option<String>) {
+    let (tokens, dropped) = truncate_tokens(config, tokens);
+    (tokens, dropped.map(|dropped| dropped.to_string()))
+}
+
+/// The first `config.tokens()` tokens, and what was dropped and why, when anything was.
+pub fn truncate_tokens(config: &GptConfig, mut tokens: Vec<usize>) -> (Vec<usize>, Option<Dropped>) {
     let (kept, total) = (config.tokens(), tokens.len());
     if total <= kept {
         return (tokens, None);
     }
     tokens.truncate(kept);
-    let why = if kept == config.block_size {
-        format!("the context of model '{}'", config.name)
+    let limit = if kept == config.block_size {
+        TokenLimit::Context { model: config.name.clone() }
     } else {
-        "the drawing cap (--max-tokens)".to_string()
+        TokenLimit::DrawingCap
     };
-    (tokens, Some(format!("kept {kept} of {total} tokens: {why} holds {kept}")))
+    (tokens, Some(Dropped { kept, total, limit }))
+}
+
+/// Tokens cut from the end of a text longer than the model reads or draws: a warning, worded
+/// "kept 64 of 80 tokens: the drawing cap holds 64".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub kept: usize,
+    pub total: usize,
+    pub limit: TokenLimit,
+}
+
+/// What holds a text's tokens back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenLimit {
+    /// The model's context: it reads no more.
+    Context { model: String },
+    /// Fewer tokens than the context, as many as the scene was asked to draw at most.
+    DrawingCap,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Dropped { kept, total, limit } = self;
+        write!(f, "kept {kept} of {total} tokens: {limit} holds {kept}")
+    }
+}
+
+impl std::fmt::Display for TokenLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenLimit::Context { model } => write!(f, "the context of model '{model}'"),
+            TokenLimit::DrawingCap => write!(f, "the drawing cap"),
+        }
+    }
 }

@@ -1,54 +1,35 @@
 //! Drawing the layout with Bevy, with the model's real numbers in the cells.
 //!
-//! One plugin per concern: `ScenePlugin` spawns the blocks and keeps their values current,
-//! `LodPlugin` swaps distant layers for proxy boxes, `RenderStatsPlugin` counts draw calls,
-//! `CameraPlugin` moves the camera (`TouchCameraPlugin` by touch), `UiPlugin` draws the egui
-//! overlays, `PickPlugin` finds the cell under the pointer, `HoverPlugin` lights it and its sources
-//! and shows its card, and `TourPlugin` plays a tour (`tour_player`, `tour_tweens`, `tour_panel`,
-//! and `compute` for its animated calculations and flying cells).
-//! `GpuPlugin` (`gpu`) ends the app with the reason when the GPU device is lost or wgpu reports an
-//! error. `offscreen` renders without a window (for `llmviz screenshot` and `llmviz bench`), `soak`
-//! drives it through hours of use (`llmviz soak`); `app` is the windowed app.
+//! The renderer is five rooms, bottom to top; each imports only from the rooms below it:
+//! - `scene`: the blocks and their values. `ScenePlugins` holds `GpuPlugin` (the app ends with the
+//!   reason when the GPU device is lost), `ScenePlugin` (blocks, material, value pages, the
+//!   forward-pass worker), `ConnectorPlugin` (rods from a focused cell to its sources), `LodPlugin`
+//!   (distant layers as proxy boxes) and `RenderStatsPlugin` (draw calls and GPU bytes).
+//! - `view`: `ViewPlugins` holds `CameraPlugin` (orbit, pan, zoom, fly; `TouchCameraPlugin` by
+//!   touch in the page), `PickPlugin` (the cell under the pointer) and `IdlePlugin` (no frame while
+//!   nothing moves).
+//! - `overlay`: `OverlayPlugins` holds `UiPlugin` (model switcher, model card, help, labels),
+//!   `HoverPlugin` (the hovered cell's sources lit, and its card), `LanguagePlugin` and
+//!   `SamplingPlugin`; `panels` says where the panels sit.
+//! - `tour`: `TourPlugin` plays a tour (the player, its tweens, its calculations and flights, the
+//!   side panel, the caption, the map of the model).
+//! - `run`: the windowed app, offscreen rendering (`llmviz screenshot`, `bench`, `render-tour`)
+//!   and the soak (`SoakPlugin`).
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.
 
-pub mod app;
-pub mod camera;
-pub mod caption;
-pub mod compute;
-pub mod connectors;
-pub mod figures;
-pub mod gpu;
-pub mod hover;
-pub mod idle;
-pub mod language;
-pub mod live_input;
-pub mod lod;
-pub mod material;
-pub mod model_map;
-// Offscreen rendering drives the app loop itself, with threads: native only.
-#[cfg(not(target_arch = "wasm32"))]
-pub mod offscreen;
-pub mod pages;
-pub mod pick;
-pub mod sampling;
+// The rooms, bottom to top: a room imports from the rooms below it, never from one above
+// (tests/all/house.rs keeps this order).
+pub mod overlay;
+pub mod run;
 pub mod scene;
-// The soak drives the offscreen app: native only.
-#[cfg(not(target_arch = "wasm32"))]
-pub mod soak;
-pub mod stats;
-pub mod token_strip;
-pub mod tour_panel;
-pub mod tour_player;
-pub mod tour_tweens;
-pub mod ui;
-pub mod values;
+pub mod tour;
 pub mod view;
 
 use crate::model::vocab::parse_letters;
 use crate::model::{GptConfig, Weights};
-use scene::SceneSource;
+use scene::blocks::SceneSource;
 
 /// The input the app opens on, as in the reference.
 pub const DEFAULT_INPUT: &str = "CBABBC";
@@ -65,25 +46,44 @@ pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, Ren
     let config = GptConfig::preset(model).map_err(|e| RenderError::Setup(e.to_string()))?;
     if config.name != "nano" {
         if let Some(input) = input {
-            let message =
-                format!("--input '{input}': model '{model}' has no weights to run, only its structure is shown");
-            return Err(RenderError::Setup(message));
+            return Err(RenderError::NoWeights { model: model.to_string(), input: input.to_string() });
         }
         return Ok(SceneSource::structure_only(config));
     }
     let weights = Weights::default_model();
     let input = input.unwrap_or(DEFAULT_INPUT);
-    let tokens = parse_letters(input, &weights.config).map_err(|e| RenderError::Setup(format!("--input: {e}")))?;
+    let tokens = parse_letters(input, &weights.config)
+        .map_err(|error| RenderError::Input { input: input.to_string(), error })?;
     Ok(SceneSource::with_weights(weights, tokens))
 }
 
 /// Why the renderer could not show or capture what it was asked to, as one line for the user.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+/// Where the user gave what is refused (a model's input, a camera, a tour's step, time or frame
+/// rate), the variant carries it, so that the command line and the page can name their own flag
+/// or parameter.
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum RenderError {
-    /// What to show cannot be set up: an unknown model, block or cell, input outside the
-    /// vocabulary, a tour that does not open.
+    /// What to show cannot be set up: an unknown model, a tour that does not open.
     #[error("{0}")]
     Setup(String),
+    /// An input for a model shown without weights, which has nothing to run it.
+    #[error("input '{input}': model '{model}' has no weights to run, only its structure is shown")]
+    NoWeights { model: String, input: String },
+    /// An input the model cannot read: letters outside its vocabulary, more than its context.
+    #[error("input '{input}': {error}")]
+    Input { input: String, error: crate::model::vocab::InputError },
+    /// A view the model's layout does not have.
+    #[error(transparent)]
+    Camera(#[from] view::viewpoint::CameraError),
+    /// A tour's step asked for without the chapter to count it in.
+    #[error("a step needs a chapter to count in")]
+    StepWithoutChapter,
+    /// A time into a tour's chapter that is not a number of seconds.
+    #[error("time {0}: expected seconds into the chapter")]
+    Time(f32),
+    /// A film's frame rate that is not more than 0.
+    #[error("{0} frames per second: must be more than 0")]
+    Fps(f32),
     /// The forward pass whose values the scene shows failed.
     #[error("{0}")]
     Values(String),

@@ -353,9 +353,7 @@ impl Built {
     fn add(&mut self, action: &PlacedAction, models: &[String], layouts: &Layouts, report: &mut Report) {
         let (start, order) = (action.item.start, action.order);
         match action.item.action {
-            Action::Camera { to, duration, zoom, easing, .. } => {
-                self.camera(action, to, (*duration, *zoom, *easing), report)
-            }
+            Action::Camera { .. } => self.camera(action, report),
             Action::Tween { .. } => self.tween(action, report),
             Action::Reveal { .. } => self.reveal(action, report),
             Action::Hide { blocks, .. } => {
@@ -367,12 +365,8 @@ impl Built {
             }
             Action::Focus { block, cells, note, .. } => self.focus(action, block, *cells, note, report),
             Action::Unfocus => self.events.push((start, order, Event::Unfocus)),
-            Action::Compute { block, cells, duration, style, .. } => {
-                self.compute(action, block, *cells, (*duration, *style), report)
-            }
-            Action::Fly { from, to, duration, easing, offset, stay, .. } => {
-                self.fly(action, (from, to, *offset, *stay), (*duration, *easing), report)
-            }
+            Action::Compute { .. } => self.compute(action, report),
+            Action::Fly { .. } => self.fly(action, report),
             Action::Figure(figure) => {
                 self.events.push((start, order, Event::Figure { step: action.item.step, figure: *figure }))
             }
@@ -381,11 +375,9 @@ impl Built {
                     crate::model::sampling::Sampling { temperature: *temperature, top_k: *top_k, top_p: *top_p };
                 match sampling.checked() {
                     Ok(sampling) => self.events.push((start, order, Event::Sampling(sampling))),
-                    Err(message) => {
-                        // `checked` names the command line's flag: --top-k is the field top_k.
-                        let flag =
-                            message.split(' ').next().unwrap_or_default().trim_start_matches("--").replace('-', "_");
-                        report.error(action.field(&flag), message.replace("--top-", "top_").replace("--", ""));
+                    Err(error) => {
+                        let field = sampling_field(error);
+                        report.error(action.field(field), format!("{field} {}: {}", error.value(), error.rule()));
                     }
                 }
             }
@@ -406,18 +398,13 @@ impl Built {
         }
     }
 
-    fn camera(
-        &mut self,
-        action: &PlacedAction,
-        to: &CameraTarget,
-        (duration, zoom, easing): (f32, f32, Easing),
-        report: &mut Report,
-    ) {
-        if !(zoom.is_finite() && zoom > 0.0) {
+    fn camera(&mut self, action: &PlacedAction, report: &mut Report) {
+        let Action::Camera { to, duration, zoom, easing, .. } = action.item.action else { return };
+        if !(zoom.is_finite() && *zoom > 0.0) {
             report.error(action.field("zoom"), format!("zoom {zoom}: must be more than 0"));
         }
         if let Some(pose) = resolve_camera(to, action.layout, &action.field("to"), report) {
-            self.camera_moves.push(action.move_to(duration, zoomed(pose, zoom), easing));
+            self.camera_moves.push(action.move_to(*duration, zoomed(pose, *zoom), *easing));
         }
     }
 
@@ -496,14 +483,9 @@ impl Built {
         self.events.push((action.item.start, action.order, event));
     }
 
-    fn compute(
-        &mut self,
-        action: &PlacedAction,
-        block: &str,
-        cells: Cells,
-        (duration, style): (f32, ComputeStyle),
-        report: &mut Report,
-    ) {
+    fn compute(&mut self, action: &PlacedAction, report: &mut Report) {
+        let Action::Compute { block, cells, duration, style, .. } = action.item.action else { return };
+        let (cells, duration, style) = (*cells, *duration, *style);
         let Some(index) = action.layout.find(block) else {
             report.error(action.field("block"), unknown_block(block, action.layout));
             return;
@@ -534,13 +516,9 @@ impl Built {
         self.computes.push((action.order, span));
     }
 
-    fn fly(
-        &mut self,
-        action: &PlacedAction,
-        (from, to, offset, stay): (&CellsOf, &CellsOf, Option<[f32; 3]>, bool),
-        (duration, easing): (f32, Easing),
-        report: &mut Report,
-    ) {
+    fn fly(&mut self, action: &PlacedAction, report: &mut Report) {
+        let Action::Fly { from, to, duration, easing, offset, stay, .. } = action.item.action else { return };
+        let (duration, easing, offset, stay) = (*duration, *easing, *offset, *stay);
         let layout = action.layout;
         let mut find = |cells: &CellsOf, field: &str| -> Option<usize> {
             let Some(index) = layout.find(&cells.block) else {
@@ -698,6 +676,16 @@ impl BlockMoves {
     }
 }
 
+/// The field of a `Sampling` action that holds the setting `error` refuses.
+fn sampling_field(error: crate::model::sampling::SamplingError) -> &'static str {
+    use crate::model::sampling::SamplingError;
+    match error {
+        SamplingError::Temperature(_) => "temperature",
+        SamplingError::TopK => "top_k",
+        SamplingError::TopP(_) => "top_p",
+    }
+}
+
 fn check_unit(value: Option<f32>, field: &str, report: &mut Report) {
     if let Some(value) = value
         && !(0.0..=1.0).contains(&value)
@@ -823,50 +811,8 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
                 union(blocks.iter().map(|&block| (layout.blocks[block].position, layout.blocks[block].max())))?;
             Some(frame(min, max))
         }
-        CameraTarget::Section { text, layer } => {
-            let matching: Vec<_> = layout
-                .labels
-                .iter()
-                .filter(|label| label.kind == crate::layout::LabelKind::Section && label.text == *text)
-                .filter(|label| layer.is_none() || label.layer == *layer)
-                .collect();
-            match matching.as_slice() {
-                [label] => Some(pose_of(label.anchor)),
-                [] => {
-                    report.error(
-                        field,
-                        format!(
-                            "no section '{text}'{} in model '{}'",
-                            layer.map(|l| format!(" in layer {l}")).unwrap_or_default(),
-                            layout.config.name
-                        ),
-                    );
-                    None
-                }
-                _ => {
-                    report.error(field, format!("section '{text}' is in every layer: give its layer, e.g. layer: 0"));
-                    None
-                }
-            }
-        }
-        CameraTarget::Cells { block, cells } => {
-            let Some(block_index) = layout.find(block) else {
-                report.error(field, unknown_block(block, layout));
-                return None;
-            };
-            let block = &layout.blocks[block_index];
-            if let Err(message) = check_cells(*cells, block.cells) {
-                report.error(field, format!("block '{}': {message}", block.name));
-                return None;
-            }
-            let (first, last) = cell_range(*cells, block.cells);
-            let corners = [first, last].map(|cell| {
-                let center = block.cell_center(cell);
-                (center.map(|c| c - CELL / 2.0), center.map(|c| c + CELL / 2.0))
-            });
-            let (min, max) = union(corners.into_iter())?;
-            Some(frame(min, max))
-        }
+        CameraTarget::Section { text, layer } => section_pose(text, *layer, layout, field, report),
+        CameraTarget::Cells { block, cells } => cells_pose(block, *cells, layout, field, report),
         CameraTarget::Pose { eye, target } => {
             if eye.iter().chain(target).all(|v| v.is_finite()) && eye != target {
                 Some(CameraPose { eye: *eye, target: *target })
@@ -876,6 +822,60 @@ fn resolve_camera(target: &CameraTarget, layout: &Layout, field: &str, report: &
             }
         }
     }
+}
+
+/// The one section label named `text` (in `layer`, for those that repeat in every layer).
+fn section_pose(
+    text: &str,
+    layer: Option<usize>,
+    layout: &Layout,
+    field: &str,
+    report: &mut Report,
+) -> Option<CameraPose> {
+    let matching: Vec<_> = layout
+        .labels
+        .iter()
+        .filter(|label| label.kind == crate::layout::LabelKind::Section && label.text == text)
+        .filter(|label| layer.is_none() || label.layer == layer)
+        .collect();
+    match matching.as_slice() {
+        [label] => Some(pose_of(label.anchor)),
+        [] => {
+            report.error(
+                field,
+                format!(
+                    "no section '{text}'{} in model '{}'",
+                    layer.map(|l| format!(" in layer {l}")).unwrap_or_default(),
+                    layout.config.name
+                ),
+            );
+            None
+        }
+        _ => {
+            report.error(field, format!("section '{text}' is in every layer: give its layer, e.g. layer: 0"));
+            None
+        }
+    }
+}
+
+/// The box of some cells of a block, framed as the layout frames whole blocks.
+fn cells_pose(block: &str, cells: Cells, layout: &Layout, field: &str, report: &mut Report) -> Option<CameraPose> {
+    let Some(block_index) = layout.find(block) else {
+        report.error(field, unknown_block(block, layout));
+        return None;
+    };
+    let block = &layout.blocks[block_index];
+    if let Err(message) = check_cells(cells, block.cells) {
+        report.error(field, format!("block '{}': {message}", block.name));
+        return None;
+    }
+    let (first, last) = cell_range(cells, block.cells);
+    let corners = [first, last].map(|cell| {
+        let center = block.cell_center(cell);
+        (center.map(|c| c - CELL / 2.0), center.map(|c| c + CELL / 2.0))
+    });
+    let (min, max) = union(corners.into_iter())?;
+    Some(frame(min, max))
 }
 
 /// The first and last cell of a selection (x, y, z), which span its box.

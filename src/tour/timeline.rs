@@ -436,19 +436,7 @@ impl ChapterTimeline {
             .filter(|span| span.model == model && span.start <= time && time < span.until)
             .map(|span| span.frame(time))
             .collect();
-        let flights = self
-            .flights
-            .iter()
-            .filter(|span| span.model == model && span.shown(time))
-            .map(|span| FlightFrame {
-                from_block: span.from_block,
-                from: span.from,
-                to_block: span.to_block,
-                to: span.to,
-                offset: span.offset,
-                progress: span.easing.sample((time - span.start) / span.duration),
-            })
-            .collect();
+        let flights = self.flights_at(model, time);
         let blocks = self.blocks[model].iter().map(|(&block, tracks)| (block, tracks.state(time))).collect();
         let step = self.step_at(time);
         let text_in = ((time - self.steps[step].start) / TEXT_IN_SECONDS).clamp(0.0, 1.0);
@@ -468,6 +456,22 @@ impl ChapterTimeline {
             figures,
             sampling,
         }
+    }
+
+    /// The flights of `model` in the air (or staying) at `time`.
+    fn flights_at(&self, model: usize, time: f32) -> Vec<FlightFrame> {
+        self.flights
+            .iter()
+            .filter(|span| span.model == model && span.shown(time))
+            .map(|span| FlightFrame {
+                from_block: span.from_block,
+                from: span.from,
+                to_block: span.to_block,
+                to: span.to,
+                offset: span.offset,
+                progress: span.easing.sample((time - span.start) / span.duration),
+            })
+            .collect()
     }
 
     /// The step shown at `time`: a step runs from just after its start to its end inclusive, so at

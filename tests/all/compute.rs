@@ -10,11 +10,12 @@ use llmviz::explain::walk::{lit_operands, panel_text, running_total, steps};
 use llmviz::explain::{Explanation, Sources, explain};
 use llmviz::layout::{self, CELL, Layout};
 use llmviz::model::{Activations, BackendKind, LoadedModel, Weights};
-use llmviz::render::compute::{ComputeView, FlyCopy, compute_view, flight_box};
-use llmviz::render::hover::{CARD_FILL, Explanations};
-use llmviz::render::offscreen::Offscreen;
-use llmviz::render::scene::{BlockScene, BlockStyle};
-use llmviz::render::tour_player::{TourState, tour_at, tour_offscreen};
+use llmviz::render::overlay::hover::{CARD_FILL, Explanations};
+use llmviz::render::run::offscreen::Offscreen;
+use llmviz::render::run::offscreen::tour_offscreen;
+use llmviz::render::scene::blocks::{BlockScene, BlockStyle};
+use llmviz::render::tour::compute::{ComputeView, FlyCopy, compute_view, flight_box};
+use llmviz::render::tour::player::{TourState, tour_at};
 use llmviz::tour::timeline::{WALK_SLOW_STEPS, walk_shown};
 use llmviz::tour::{ChapterTimeline, CompiledTour, ComputeStyle, Layouts, TourError, TourFrame};
 

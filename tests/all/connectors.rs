@@ -84,10 +84,10 @@ fn every_dependency_has_a_connector_that_passes_through_no_third_block() {
 #[test]
 fn nanos_connectors_are_drawn_dim_and_light_up_into_a_block_in_focus() {
     use bevy::prelude::*;
-    use llmviz::render::connectors::{ConnectorSegment, Connectors};
-    use llmviz::render::offscreen::Offscreen;
-    use llmviz::render::scene::{BlockScene, BlockStyle, SceneSource};
-    use llmviz::render::view::CameraChoice;
+    use llmviz::render::run::offscreen::Offscreen;
+    use llmviz::render::scene::blocks::{BlockScene, BlockStyle, SceneSource};
+    use llmviz::render::scene::connectors::{ConnectorSegment, Connectors};
+    use llmviz::render::view::viewpoint::CameraChoice;
 
     let _gpu = crate::gpu::gpu();
     let source = SceneSource::with_weights(llmviz::model::Weights::default_model(), vec![2, 1, 0]);
@@ -121,7 +121,7 @@ fn nanos_connectors_are_drawn_dim_and_light_up_into_a_block_in_focus() {
     assert_eq!(lit, vec![(q, att), (k, att)], "exactly the scores' inputs, q and k, light up");
 
     // Each lit line goes on across att's faces to the focused cell.
-    use llmviz::render::connectors::ConnectorTail;
+    use llmviz::render::scene::connectors::ConnectorTail;
     let tails: Vec<Transform> = world
         .query::<(&ConnectorTail, &Transform, &ViewVisibility)>()
         .iter(world)

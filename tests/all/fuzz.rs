@@ -35,8 +35,6 @@ use llmviz::model::huggingface::{config_from_hf_json, folder_config};
 use llmviz::model::names::parameter_shapes;
 use llmviz::model::tokenizer::{Tokenizer, tokenize};
 use llmviz::model::{NamedTensor, WeightError, Weights};
-use llmviz::render::pick::parse_cell_ref;
-use llmviz::render::view::CameraChoice;
 use llmviz::tour::{CompiledTour, Layouts, Tour};
 use llmviz::web::{DeepLink, open_tour};
 
@@ -1153,19 +1151,17 @@ fn read_argument(argument: &Argument, layout: &Layout) -> Result<(), TestCaseErr
             }
             Err(message) => prop_assert!(!message.is_empty()),
         },
-        Argument::Hover(text) => match bounded(text.len(), || parse_cell_ref(text, layout))? {
+        Argument::Hover(text) => match bounded(text.len(), || llmviz::cli::parse_hover(text, layout))? {
             Ok(found) => {
                 let cells = layout.blocks[found.block].cells;
                 prop_assert!((0..3).all(|axis| found.cell[axis] < cells[axis]), "{found:?} outside {cells:?}");
             }
-            Err(error) => check_message(&error.to_string(), &["--hover"])?,
+            Err(message) => check_message(&message, &["--hover"])?,
         },
-        Argument::Camera(text) => {
-            let view = bounded(text.len(), || CameraChoice::parse(text).and_then(|choice| choice.view_point(layout)))?;
-            if let Err(error) = view {
-                check_message(&error.to_string(), &["--camera"])?;
-            }
-        }
+        Argument::Camera(text) => match bounded(text.len(), || llmviz::cli::parse_camera(text, layout))? {
+            Ok(choice) => prop_assert!(choice.view_point(layout).is_ok(), "{choice:?}"),
+            Err(message) => check_message(&message, &["--camera"])?,
+        },
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use llmviz::model::tokenizer::{Tokenizer, keep_tokens, tokenize};
+use llmviz::model::tokenizer::{Dropped, TokenLimit, Tokenizer, keep_tokens, tokenize, truncate_tokens};
 use llmviz::model::{BackendKind, GptConfig, LoadedModel, NamedTensor, Weights};
 use safetensors::{Dtype, SafeTensors};
 
@@ -285,7 +285,7 @@ fn text_beyond_the_cap_or_the_context_keeps_the_first_tokens_and_warns() {
     let output =
         llmviz(&["inspect", "--weights", arg(&dir), "--text", "Hello world, it's a test.", "--max-tokens", "4"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("warning: --text: kept 4 of 8 tokens"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("warning: --text: kept 4 of 8 tokens: the drawing cap (--max-tokens) holds 4"), "{}", stderr(&output));
     assert_eq!(stdout(&output).lines().filter(|line| line.trim_start().starts_with("t=")).count(), 4);
 
     // The fixture's context is 16 tokens: 20 words keep 16, whatever --max-tokens says.
@@ -432,9 +432,10 @@ fn the_tokenizer_is_a_property_of_the_model() {
     let gpt2 = GptConfig::preset("gpt2").unwrap().with_max_tokens(3);
     let tokens = tokenize(&gpt2, "Hello world, it's").unwrap();
     assert_eq!(tokens.len(), 5);
-    let (kept, warning) = keep_tokens(&gpt2, tokens);
+    let (kept, dropped) = truncate_tokens(&gpt2, tokens.clone());
     assert_eq!(kept, [15496, 995, 11]);
-    assert_eq!(warning.unwrap(), "kept 3 of 5 tokens: the drawing cap (--max-tokens) holds 3");
+    assert_eq!(dropped, Some(Dropped { kept: 3, total: 5, limit: TokenLimit::DrawingCap }));
+    assert_eq!(keep_tokens(&gpt2, tokens).1.unwrap(), "kept 3 of 5 tokens: the drawing cap holds 3");
     let custom = GptConfig::new("custom", [1, 1, 4, 100, 8], false).unwrap();
     assert!(Tokenizer::of(&custom).is_none());
 }
@@ -487,10 +488,10 @@ fn tokenize_prints_every_token_of_a_text_or_a_file() {
 #[test]
 fn a_checkpoints_scene_packs_its_activations_and_the_drawn_positions_of_wpe() {
     use bevy_math::UVec2;
-    use llmviz::render::offscreen::Offscreen;
-    use llmviz::render::pages::PackedValues;
-    use llmviz::render::scene::{SceneSource, SceneValues};
-    use llmviz::render::view::CameraChoice;
+    use llmviz::render::run::offscreen::Offscreen;
+    use llmviz::render::scene::blocks::{SceneSource, SceneValues};
+    use llmviz::render::scene::pages::PackedValues;
+    use llmviz::render::view::viewpoint::CameraChoice;
     let _gpu = crate::gpu::gpu();
     let mut weights = Weights::load(&fixture_dir()).unwrap();
     weights.config = weights.config.with_max_tokens(8);

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
-use llmviz::render::gpu::LOSE_DEVICE_ENV;
+use llmviz::render::scene::gpu::LOSE_DEVICE_ENV;
 
 use crate::cli::{assert_clean_failure, stderr};
 use crate::gpu::gpu;
@@ -32,8 +32,8 @@ fn llmviz_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("WGPU_ADAPTER_NAME")
         .env_remove(LOSE_DEVICE_ENV)
         .env_remove("WAYLAND_DISPLAY")
-        .env_remove(llmviz::render::app::CAMERA_ENV)
-        .env_remove(llmviz::render::app::SCREENSHOT_ENV)
+        .env_remove(llmviz::cli::CAMERA_ENV)
+        .env_remove(llmviz::cli::SCREENSHOT_ENV)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -100,7 +100,7 @@ fn a_device_lost_in_the_window_ends_the_app_with_the_reason() {
     // The window screenshot keeps frames coming until it is taken, so the loss comes first.
     let env = [
         ("DISPLAY", display.as_str()),
-        (llmviz::render::app::SCREENSHOT_ENV, out.to_str().unwrap()),
+        (llmviz::cli::SCREENSHOT_ENV, out.to_str().unwrap()),
         (LOSE_DEVICE_ENV, "10"),
     ];
     let output = llmviz_with(&[], &env);

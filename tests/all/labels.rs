@@ -6,8 +6,8 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Pos2, Rect};
 use llmviz::layout::{self, Label, LabelKind};
 use llmviz::model::GptConfig;
-use llmviz::render::ui::place_section_labels;
-use llmviz::render::view::CameraChoice;
+use llmviz::render::overlay::ui::place_section_labels;
+use llmviz::render::view::viewpoint::CameraChoice;
 
 /// The overview's section labels on a `size` window: each label's front face in pixels, as
 /// `ui::anchored_text` projects it.

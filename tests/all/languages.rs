@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 use llmviz::i18n::{LANGUAGES, STRINGS, fill, known_language, section_label, tr};
-use llmviz::render::language::ChineseFont;
-use llmviz::render::offscreen::{Frame, Offscreen};
-use llmviz::render::tour_player::{tour_at, tour_offscreen_with};
+use llmviz::render::overlay::language::ChineseFont;
+use llmviz::render::run::offscreen::tour_offscreen_with;
+use llmviz::render::run::offscreen::{Frame, Offscreen};
+use llmviz::render::tour::player::tour_at;
 use llmviz::tour::Action;
 
 use super::cli::{llmviz, stderr, stdout};

@@ -7,7 +7,7 @@ use bevy_egui::egui;
 use llmviz::layout::map::{MapBox, Part, model_map};
 use llmviz::layout::{self, Label, LabelKind, Layout};
 use llmviz::model::GptConfig;
-use llmviz::render::model_map::map_ui;
+use llmviz::render::tour::map::map_ui;
 
 fn layouts() -> Vec<Layout> {
     ["nano", "gpt2", "gpt3"].iter().map(|name| layout::build(&GptConfig::preset(name).unwrap())).collect()
@@ -102,7 +102,7 @@ fn every_part_opens_a_chapter_of_the_nano_tour() {
 
 /// Runs the map alone in a bare egui context, the pointer at `pointer`, for a few passes (egui
 /// hit-tests against the widgets of the pass before).
-fn run_map(layout: &Layout, pointer: Option<egui::Pos2>) -> llmviz::render::model_map::MapAction {
+fn run_map(layout: &Layout, pointer: Option<egui::Pos2>) -> llmviz::render::tour::map::MapAction {
     let ctx = egui::Context::default();
     let mut last = None;
     for _ in 0..3 {
@@ -114,7 +114,7 @@ fn run_map(layout: &Layout, pointer: Option<egui::Pos2>) -> llmviz::render::mode
             input.events.push(egui::Event::PointerMoved(pointer));
         }
         let mut output = ctx.run_ui(input, |ui| {
-            last = Some(map_ui(ui, (layout, "en"), "self-attention", |_| true));
+            last = Some(map_ui(ui, layout, "en", "self-attention", |_| true));
         });
         // Nothing paints here: the font atlas egui made is dropped unused.
         output.textures_delta.clear();

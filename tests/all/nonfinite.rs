@@ -7,10 +7,10 @@ use bevy::prelude::UVec2;
 use llmviz::layout;
 use llmviz::model::names::activation_shapes;
 use llmviz::model::{BackendKind, LoadedModel, NonFinite, Weights};
-use llmviz::render::offscreen::Offscreen;
-use llmviz::render::pages::{NON_FINITE_MARK, Paging, pack_values};
-use llmviz::render::scene::{SceneSource, SceneValues};
-use llmviz::render::view::CameraChoice;
+use llmviz::render::run::offscreen::Offscreen;
+use llmviz::render::scene::blocks::{SceneSource, SceneValues};
+use llmviz::render::scene::pages::{NON_FINITE_MARK, Paging, pack_values};
+use llmviz::render::view::viewpoint::CameraChoice;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
 use crate::gpu::gpu;

@@ -1,4 +1,4 @@
-//! The value pages (`render::pages`): every value read back where a block's descriptor says it is,
+//! The value pages (`render::scene::pages`): every value read back where a block's descriptor says it is,
 //! across page boundaries; pyramid tiles holding their cells' statistics; the budget's fallback to
 //! coarser levels; and on lavapipe, a GPT-2-shaped checkpoint's weight block drawn cell by cell up
 //! close and in the average colour of its cells from afar, and a block straddling two pages.
@@ -7,10 +7,10 @@ use bevy::prelude::*;
 use half::f16;
 use llmviz::layout::{self, Block, Layout};
 use llmviz::model::{Activations, BackendKind, GptConfig, LoadedModel, NamedTensor, Weights};
-use llmviz::render::offscreen::{Frame, Offscreen};
-use llmviz::render::pages::{PackedValues, Paging, TileSums, level_offset, level_tiles, pack_values};
-use llmviz::render::scene::{BlockStyle, SceneSource, block_descriptor, family_colour};
-use llmviz::render::view::ViewPoint;
+use llmviz::render::run::offscreen::{Frame, Offscreen};
+use llmviz::render::scene::blocks::{BlockStyle, SceneSource, block_descriptor, family_colour};
+use llmviz::render::scene::pages::{PackedValues, Paging, TileSums, level_offset, level_tiles, pack_values};
+use llmviz::render::view::viewpoint::ViewPoint;
 
 use crate::gpu::gpu;
 
@@ -66,7 +66,7 @@ fn every_value_reads_back_from_its_pages_at_any_page_size() {
     let layout = layout::build(&weights.config);
     let activations = forward(&weights, &[5, 17, 260, 3]);
     let mut straddling = 0;
-    for page_words in [2900, 3001, 4096, 10_000, llmviz::render::pages::PAGE_WORDS] {
+    for page_words in [2900, 3001, 4096, 10_000, llmviz::render::scene::pages::PAGE_WORDS] {
         let paging = Paging { page_words, ..Paging::default() };
         let packed = pack_values(&layout, Some(&weights), Some(&activations), paging);
         assert!(packed.pages.len() > 1 || page_words >= 10_000, "{page_words} words a page make several pages");
@@ -107,7 +107,7 @@ fn a_group_stays_within_its_home_page_and_the_next() {
         let tensor = packed.tensors[&block.tensor];
         let home = tensor.page as usize * paging.page_words;
         let pyramid = packed.pyramids[index].expect("every block of several cells has a pyramid");
-        let last = pyramid.base + llmviz::render::pages::pyramid_words(block.cells, pyramid.first);
+        let last = pyramid.base + llmviz::render::scene::pages::pyramid_words(block.cells, pyramid.first);
         assert!(tensor.base / 2 >= home && pyramid.base >= home, "{} starts in its home page", block.name);
         assert!(last <= home + 2 * paging.page_words, "{}'s pyramid ends within the next page", block.name);
     }

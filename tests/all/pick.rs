@@ -13,14 +13,17 @@ use llmviz::explain::{Sources, explain};
 use llmviz::layout::{self, Layout};
 use llmviz::model::vocab::{letters, parse_letters};
 use llmviz::model::{BackendKind, GptConfig, LoadedModel, Weights};
-use llmviz::render::camera::{Click, DOUBLE_CLICK};
-use llmviz::render::hover::{CARD_FILL, HOVERED_FOCUS, SOURCE_FOCUS, card_position, offscreen_hovering, source_focus};
-use llmviz::render::live_input::{RANDOM_LENGTH, append_prediction, random_letters};
-use llmviz::render::offscreen::{Frame, Offscreen};
-use llmviz::render::pick::{CellRef, Hovered, PickPlugin, PickTarget, Pinned, cell_center_world, parse_cell_ref, pick};
-use llmviz::render::scene::{BlockScene, BlockStyle, SceneSource, SceneValues, box_transform};
+use llmviz::render::overlay::hover::{CARD_FILL, HOVERED_FOCUS, SOURCE_FOCUS, card_position, source_focus};
+use llmviz::render::overlay::live_input::{RANDOM_LENGTH, append_prediction, random_letters};
+use llmviz::render::run::offscreen::offscreen_hovering;
+use llmviz::render::run::offscreen::{Frame, Offscreen};
+use llmviz::render::scene::blocks::{BlockScene, BlockStyle, SceneSource, SceneValues, box_transform};
 use llmviz::render::scene_source;
-use llmviz::render::view::{CameraChoice, ViewPoint};
+use llmviz::render::view::camera::{Click, DOUBLE_CLICK};
+use llmviz::render::view::pick::{
+    CellRef, Hovered, PickPlugin, PickTarget, Pinned, cell_center_world, parse_cell_ref, pick,
+};
+use llmviz::render::view::viewpoint::{CameraChoice, ViewPoint};
 
 use crate::cli::{assert_clean_failure, llmviz};
 use crate::gpu::gpu;

@@ -6,12 +6,12 @@ use bevy::prelude::*;
 use llmviz::cli::parse_size;
 use llmviz::layout::{self, Layout};
 use llmviz::model::{GptConfig, Weights};
-use llmviz::render::lod::{self, LayerDetail, LodView};
-use llmviz::render::offscreen::{Frame, Offscreen};
-use llmviz::render::pages::{Paging, pack_values};
-use llmviz::render::scene::SceneSource;
+use llmviz::render::run::offscreen::{Frame, Offscreen};
+use llmviz::render::scene::blocks::SceneSource;
+use llmviz::render::scene::lod::{self, LayerDetail, LodView};
+use llmviz::render::scene::pages::{Paging, pack_values};
 use llmviz::render::scene_source;
-use llmviz::render::view::{CameraChoice, ViewPoint};
+use llmviz::render::view::viewpoint::{CameraChoice, ViewPoint};
 
 use crate::cli::{assert_clean_failure, llmviz};
 use crate::gpu::gpu;
@@ -235,7 +235,7 @@ fn screenshot_refuses_bad_input_with_one_line() {
 /// and its pixels move towards the background.
 #[test]
 fn a_faded_block_is_blended_with_the_background() {
-    use llmviz::render::scene::{Block, BlockStyle};
+    use llmviz::render::scene::blocks::{Block, BlockStyle};
     let _gpu = gpu();
     let source = scene_source("nano", None).unwrap();
     let layout = layout::build(&source.config);
@@ -281,8 +281,8 @@ fn a_faded_block_is_blended_with_the_background() {
 
 #[test]
 fn a_new_input_reruns_the_model_and_refills_the_values() {
-    use llmviz::render::pages::PackedValues;
-    use llmviz::render::scene::SceneValues;
+    use llmviz::render::scene::blocks::SceneValues;
+    use llmviz::render::scene::pages::PackedValues;
     let _gpu = gpu();
     let source = scene_source("nano", Some("CBABBC")).unwrap();
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config)).unwrap();
@@ -327,7 +327,7 @@ fn screenshot_writes_a_png_and_bench_prints_one_line() {
 
 #[test]
 fn a_ray_hits_the_box_it_passes_through() {
-    use llmviz::render::camera::ray_box;
+    use llmviz::render::view::camera::ray_box;
     let ray = Ray3d::new(Vec3::new(0.0, 0.0, 10.0), Dir3::NEG_Z);
     assert_eq!(ray_box(ray, Vec3::splat(-1.0), Vec3::splat(1.0)), Some(9.0));
     assert_eq!(ray_box(ray, Vec3::new(2.0, -1.0, -1.0), Vec3::new(3.0, 1.0, 1.0)), None);
@@ -340,7 +340,7 @@ fn a_ray_hits_the_box_it_passes_through() {
 fn drags_orbit_and_pan_and_only_a_still_press_is_a_click() {
     use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
     use bevy::window::PrimaryWindow;
-    use llmviz::render::camera::{CameraPlugin, Click};
+    use llmviz::render::view::camera::{CameraPlugin, Click};
 
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, bevy::transform::TransformPlugin, CameraPlugin))
@@ -388,7 +388,7 @@ fn drags_orbit_and_pan_and_only_a_still_press_is_a_click() {
 
 #[test]
 fn block_tags_name_the_block_inside_its_section() {
-    use llmviz::render::ui::short_name;
+    use llmviz::render::overlay::ui::short_name;
     assert_eq!(short_name("block0.head1.q.weight"), "q.weight");
     assert_eq!(short_name("block2.fc.weight"), "fc.weight");
     assert_eq!(short_name("block0.head2.att.max"), "att.max");

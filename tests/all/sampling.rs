@@ -201,12 +201,12 @@ fn as_f16(values: &[f32]) -> Vec<f32> {
 
 /// The scene with the tour at a time of the output chapter: its shown and forward activations,
 /// and the packed `probs` values.
-fn scene_probs(offscreen: &mut llmviz::render::offscreen::Offscreen) -> (Option<Sampling>, Vec<f32>) {
+fn scene_probs(offscreen: &mut llmviz::render::run::offscreen::Offscreen) -> (Option<Sampling>, Vec<f32>) {
     let world = offscreen.world_mut();
-    let values = world.resource::<llmviz::render::scene::SceneValues>();
+    let values = world.resource::<llmviz::render::scene::blocks::SceneValues>();
     assert_eq!(values.forward.as_ref().unwrap().sampling, None, "the forward pass stays as it ran");
     let sampling = values.activations.as_ref().unwrap().sampling;
-    let packed = world.resource::<llmviz::render::pages::PackedValues>();
+    let packed = world.resource::<llmviz::render::scene::pages::PackedValues>();
     let entry = packed.tensors["probs"];
     (sampling, packed.values(entry.base, 6 * 3))
 }
@@ -214,7 +214,8 @@ fn scene_probs(offscreen: &mut llmviz::render::offscreen::Offscreen) -> (Option<
 #[test]
 fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass() {
     use bevy::prelude::*;
-    use llmviz::render::tour_player::{TourState, tour_at, tour_offscreen};
+    use llmviz::render::run::offscreen::tour_offscreen;
+    use llmviz::render::tour::player::{TourState, tour_at};
     let _gpu = crate::gpu::gpu();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tours/nano-gpt.ron");
     let probe = tour_at(&path, Some("output"), None).unwrap();
@@ -229,7 +230,7 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     let mut offscreen =
         tour_offscreen(tour_at(&path, Some("output"), Some(hot)).unwrap(), UVec2::new(320, 180)).unwrap();
     offscreen.wait_until_ready().unwrap();
-    let forward = offscreen.world().resource::<llmviz::render::scene::SceneValues>().forward.clone().unwrap();
+    let forward = offscreen.world().resource::<llmviz::render::scene::blocks::SceneValues>().forward.clone().unwrap();
     let (sampling, shown) = scene_probs(&mut offscreen);
     assert_eq!(sampling.map(|s| s.temperature), Some(5.0));
     let expected = forward.resampled(&with(5.0, None, None));
@@ -247,7 +248,7 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     assert_eq!(sampling, None, "back at temperature 1: the model's own softmax");
     assert_eq!(shown, as_f16(&forward.tensors["probs"].data[..18]));
     let world = offscreen.world();
-    let after = world.resource::<llmviz::render::scene::SceneValues>().forward.clone().unwrap();
+    let after = world.resource::<llmviz::render::scene::blocks::SceneValues>().forward.clone().unwrap();
     assert!(std::sync::Arc::ptr_eq(&forward, &after), "no forward pass was run again");
 }
 

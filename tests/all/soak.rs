@@ -5,9 +5,9 @@
 use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
 use llmviz::layout;
-use llmviz::render::offscreen::Offscreen;
+use llmviz::render::overlay::ui::font_px;
+use llmviz::render::run::offscreen::Offscreen;
 use llmviz::render::scene_source;
-use llmviz::render::ui::font_px;
 use llmviz::tour::Tour;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};

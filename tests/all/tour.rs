@@ -7,7 +7,7 @@ use bevy::ecs::world::World;
 
 use llmviz::layout::{self, Layout};
 use llmviz::model::config::GptConfig;
-use llmviz::render::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use llmviz::render::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use llmviz::tour::timeline::{reveal_rank, revealed_cells};
 use llmviz::tour::{
     Action, BlockState, CameraPose, ChapterTimeline, CompiledTour, Layouts, Pattern, Player, TEXT_IN_SECONDS, Tour,

@@ -5,12 +5,13 @@ use std::path::Path;
 
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use llmviz::render::offscreen::{Frame, Offscreen};
-use llmviz::render::scene::{BlockScene, BlockStyle};
-use llmviz::render::tour_panel::error_box;
-use llmviz::render::tour_player::{AppliedTour, TourHover, TourState, tour_at, tour_offscreen};
-use llmviz::render::tour_tweens::TweenedBlock;
-use llmviz::render::view::ViewPoint;
+use llmviz::render::run::offscreen::tour_offscreen;
+use llmviz::render::run::offscreen::{Frame, Offscreen};
+use llmviz::render::scene::blocks::{BlockScene, BlockStyle};
+use llmviz::render::tour::panel::error_box;
+use llmviz::render::tour::player::{AppliedTour, TourHover, TourState, tour_at};
+use llmviz::render::tour::tweens::TweenedBlock;
+use llmviz::render::view::viewpoint::ViewPoint;
 use llmviz::tour::{BlockState, Polled};
 
 use crate::cli::{assert_clean_failure, llmviz, stderr};
@@ -164,7 +165,7 @@ fn scrubbing_away_and_back_gives_the_scene_of_going_there_directly() {
     assert!(!moved.is_empty());
     let layout = scene.layout.clone();
     for block in moved {
-        let expected = llmviz::render::tour_player::block_transform(&layout, block, frame.block(block));
+        let expected = llmviz::render::tour::player::block_transform(&layout, block, frame.block(block));
         assert_eq!(there_directly.blocks[block].1, expected, "block {} moved by its offset", layout.blocks[block].name);
     }
 }

@@ -143,7 +143,7 @@ fn copy_of_shipped_checkpoints(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_training_slider_hides_with_a_message_naming_a_checkpoint_that_does_not_load() {
-    use llmviz::render::live_input::{TrainingCheckpoints, TrainingSlider, training_slider_for};
+    use llmviz::render::overlay::live_input::{TrainingCheckpoints, TrainingSlider, training_slider_for};
     let nano = llmviz::render::scene_source("nano", None).unwrap();
     let dir = copy_of_shipped_checkpoints("slider");
     let all = TrainingCheckpoints::load(&dir);

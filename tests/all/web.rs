@@ -2,8 +2,8 @@
 //! The page itself is tested in Chromium by web/test/browser.test.mjs.
 
 use bevy::math::{Vec2, Vec3};
-use llmviz::render::camera::{TouchCameraPlugin, two_finger_motion};
-use llmviz::render::view::ViewPoint;
+use llmviz::render::view::camera::{TouchCameraPlugin, two_finger_motion};
+use llmviz::render::view::viewpoint::ViewPoint;
 use llmviz::web::{DeepLink, TOURS, open_tour, tour_link};
 
 fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: Option<&str>) -> DeepLink {
@@ -44,6 +44,18 @@ fn a_bad_step_is_refused_with_the_parameter_named() {
     assert!(error.contains("?step=zero"), "{error}");
     assert!(DeepLink::parse("?chapter=intro&step=0").is_err());
     assert!(DeepLink::parse("?step=2").unwrap_err().contains("?chapter"));
+}
+
+#[test]
+fn the_page_names_its_own_parameters_when_a_model_link_does_not_open() {
+    let no_weights = llmviz::render::scene_source("gpt2", Some("AB")).unwrap_err();
+    assert_eq!(
+        llmviz::web::render_problem(&no_weights),
+        "?input=AB: model 'gpt2' has no weights to run, only its structure is shown"
+    );
+    let bad_letter = llmviz::render::scene_source("nano", Some("CBXD")).unwrap_err();
+    let problem = llmviz::web::render_problem(&bad_letter);
+    assert!(problem.starts_with("?input=CBXD: ") && problem.contains("'X'"), "{problem}");
 }
 
 #[test]
@@ -144,7 +156,7 @@ fn the_page_builds_in_every_tour_file_exactly_as_it_is() {
         TOURS.iter().map(|(id, text)| (id.to_string(), text.to_string())).collect();
     built_in.sort();
     assert_eq!(built_in, tours, "web::TOURS lists every tour of tours/ under its name");
-    let mut shipped: Vec<(String, String)> = llmviz::render::tour_player::BUILT_IN_TRANSLATIONS
+    let mut shipped: Vec<(String, String)> = llmviz::render::tour::player::BUILT_IN_TRANSLATIONS
         .iter()
         .map(|(tour, language, text)| (format!("{tour}.{language}"), text.to_string()))
         .collect();
@@ -166,7 +178,7 @@ fn touch_app(view: ViewPoint) -> (bevy::app::App, bevy::ecs::entity::Entity, bev
     use bevy::window::{PrimaryWindow, RequestRedraw};
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, bevy::input::InputPlugin, TouchCameraPlugin))
-        .add_message::<llmviz::render::camera::Click>()
+        .add_message::<llmviz::render::view::camera::Click>()
         .add_message::<RequestRedraw>();
     let window = app.world_mut().spawn((Window::default(), PrimaryWindow)).id();
     let camera = app.world_mut().spawn((Camera3d::default(), GlobalTransform::default(), view)).id();

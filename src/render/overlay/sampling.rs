@@ -9,10 +9,10 @@ use bevy::prelude::*;
 use bevy::window::RequestRedraw;
 use bevy_egui::egui;
 
-use super::language::Language;
-use super::pages::{PackedValues, repack};
-use super::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
 use crate::model::sampling::{Sampling, SplitMix64, fresh_seed, sample};
+use crate::render::scene::blocks::{BlockScene, SceneValues, ValuesState};
+use crate::render::scene::pages::{PackedValues, repack};
+use crate::render::overlay::ui::CardModel;
 
 /// What the reader (or the tour) chose, and the seed of the next draw.
 #[derive(Resource, Clone, Copy, Debug, PartialEq)]
@@ -33,7 +33,8 @@ pub struct SamplingPlugin;
 
 impl Plugin for SamplingPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<SamplingControls>().add_systems(Update, reshape_output.after(super::scene::ValuesReceived));
+        app.init_resource::<SamplingControls>()
+            .add_systems(Update, reshape_output.after(crate::render::scene::blocks::ValuesReceived));
     }
 }
 
@@ -67,8 +68,9 @@ fn reshape_output(
 pub fn sampling_ui(
     ui: &mut egui::Ui,
     controls: &mut SamplingControls,
-    (source, values, language): (&SceneSource, &SceneValues, Language),
+    model: CardModel,
 ) -> Option<Vec<usize>> {
+    let CardModel { source, values, language } = model;
     let mut sampling = controls.sampling;
     ui.horizontal(|ui| {
         ui.label(language.tr("temperature"));

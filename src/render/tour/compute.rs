@@ -8,9 +8,11 @@
 //! its panel. A flight's copy is a box drawn like a block, whose descriptor points at the values
 //! of the cells it carries: no new geometry, and the scene's own material (no extra draw).
 
+use crate::render::scene::material::FLY_SLOTS;
 use std::collections::BTreeMap;
 
 use bevy::camera::visibility::NoCpuCulling;
+use bevy::ecs::system::SystemParam;
 use bevy::math::UVec4;
 use bevy::mesh::MeshTag;
 use bevy::prelude::*;
@@ -18,14 +20,14 @@ use bevy::render::storage::ShaderBuffer;
 use bevy_egui::egui::{self, Color32, Pos2, Stroke};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
-use super::hover::{CARD_FILL, CardBody, Explanations, card_position, source_focus};
-use super::material::{BlockDescriptor, BlockMaterial, write_descriptor};
-use super::pages::PackedValues;
-use super::pick::{CellRef, cell_center_world};
-use super::scene::{BlockMesh, BlockScene, RevealWindow, SceneEntity, SceneValues, block_descriptor};
-use super::tour_player::AppliedTour;
 use crate::explain::walk;
 use crate::layout::{CELL, Layout};
+use crate::render::overlay::hover::{CARD_FILL, CardBody, Explanations, card_position, source_focus};
+use crate::render::scene::blocks::{BlockMesh, BlockScene, RevealWindow, SceneEntity, SceneValues, block_descriptor};
+use crate::render::scene::material::{BlockDescriptor, BlockMaterial, write_descriptor};
+use crate::render::scene::pages::PackedValues;
+use crate::render::tour::player::AppliedTour;
+use crate::render::view::pick::{CellRef, cell_center_world};
 use crate::tour::timeline::{cells_region, region_cell, sweep_position, walk_shown};
 use crate::tour::{ComputeFrame, ComputeStyle, FlightFrame, TourFrame};
 
@@ -76,9 +78,8 @@ pub fn compute_view(frame: &TourFrame, layout: &Layout, explanations: &mut Expla
     for compute in &frame.computes {
         let Some(block) = layout.blocks.get(compute.block) else { continue };
         let (min, size) = cells_region(compute.cells, block.cells);
-        let count: u64 = size.iter().map(|&n| n as u64).product();
         let revealed = match compute.style {
-            ComputeStyle::Sweep => sweep(compute, layout, (min, size, count), explanations, &mut view),
+            ComputeStyle::Sweep => sweep(compute, layout, min, size, explanations, &mut view),
             ComputeStyle::Walk => walk(compute, frame.step, layout, min, explanations, &mut view),
         };
         view.windows.insert(compute.block, RevealWindow { min, size, revealed: revealed.min(u32::MAX as u64) as u32 });
@@ -86,14 +87,17 @@ pub fn compute_view(frame: &TourFrame, layout: &Layout, explanations: &mut Expla
     view
 }
 
-/// A sweep's cells done so far, with the one being computed and its operands lit.
+/// A sweep's cells done so far (of the `size` cells from `min`), with the one being computed and
+/// its operands lit.
 fn sweep(
     compute: &ComputeFrame,
     layout: &Layout,
-    (min, size, count): ([u32; 3], [u32; 3], u64),
+    min: [u32; 3],
+    size: [u32; 3],
     explanations: &mut Explanations,
     view: &mut ComputeView,
 ) -> u64 {
+    let count: u64 = size.iter().map(|&n| n as u64).product();
     let (done, current) = sweep_position(compute.progress, count);
     if let Some(rank) = current {
         let cell = CellRef { block: compute.block, cell: region_cell(min, size, rank) };
@@ -180,9 +184,6 @@ pub fn draw_formula_panel(
     Ok(())
 }
 
-/// How many copies of cells can be in flight at once.
-pub const FLY_SLOTS: usize = 4;
-
 /// One flying copy, by its slot among the scene's `FLY_SLOTS`.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlyCopy {
@@ -196,15 +197,15 @@ struct FlightDescriptors {
     slots: Vec<Option<BlockDescriptor>>,
 }
 
-/// What the tour shows through egui beside its cells: the formula panel and the focus notes.
-pub fn add_tour_overlays(app: &mut App) {
-    app.add_systems(EguiPrimaryContextPass, (draw_formula_panel, super::tour_panel::focus_notes));
+/// The formula panel beside the cells a computation walks.
+pub fn add_formula_panel(app: &mut App) {
+    app.add_systems(EguiPrimaryContextPass, draw_formula_panel);
 }
 
 pub fn add_flights(app: &mut App) {
     app.init_resource::<FlightDescriptors>()
         .add_systems(Update, place_flights.after(derive_compute_view))
-        .add_systems(PostUpdate, write_flight_descriptors.after(super::scene::DescriptorsWritten));
+        .add_systems(PostUpdate, write_flight_descriptors.after(crate::render::scene::blocks::DescriptorsWritten));
 }
 
 /// The box a flight's copy fills at its progress: lifted towards the viewer on the way, landing
@@ -247,16 +248,25 @@ fn copy_descriptor(layout: &Layout, packed: &PackedValues, flight: &FlightFrame)
     descriptor
 }
 
+/// What the copies in flight are made from: the tour frame, the values they read, the scene and
+/// its block mesh.
+#[derive(SystemParam)]
+struct FlightSources<'w> {
+    applied: Res<'w, AppliedTour>,
+    packed: Res<'w, PackedValues>,
+    scene: Option<Res<'w, BlockScene>>,
+    mesh: Option<Res<'w, BlockMesh>>,
+}
+
 /// Spawns the scene's copies the first time something flies in it, and moves, shows and hides
 /// them as the frame says.
 fn place_flights(
     mut commands: Commands,
-    (applied, packed): (Res<AppliedTour>, Res<PackedValues>),
-    scene: Option<Res<BlockScene>>,
-    mesh: Option<Res<BlockMesh>>,
+    sources: FlightSources,
     mut copies: Query<(&FlyCopy, &mut Transform, &mut Visibility, &mut MeshMaterial3d<BlockMaterial>)>,
     mut descriptors: ResMut<FlightDescriptors>,
 ) {
+    let FlightSources { applied, packed, scene, mesh } = sources;
     let (Some(frame), Some(scene), Some(mesh)) = (&applied.frame, scene, mesh) else { return };
     if frame.model != scene.layout.config.name || !(applied.is_changed() || packed.is_changed() || scene.is_changed()) {
         return;
@@ -278,7 +288,7 @@ fn place_flights(
         let wanted = match frame.flights.get(copy.slot) {
             Some(flight) => {
                 let (min, max) = flight_box(&scene.layout, frame, flight);
-                transform.set_if_neq(super::scene::box_transform(min, max));
+                transform.set_if_neq(crate::render::scene::blocks::box_transform(min, max));
                 // A copy reads its source's values, so it is drawn with the material of their page.
                 let tensor = &scene.layout.blocks[flight.from_block].tensor;
                 let page = packed.tensors.get(tensor).map_or(0, |tensor| tensor.page);
@@ -299,7 +309,8 @@ fn place_flights(
 /// rewrites the whole buffer when the values change).
 fn write_flight_descriptors(
     scene: Option<Res<BlockScene>>,
-    (descriptors, packed): (Res<FlightDescriptors>, Res<PackedValues>),
+    descriptors: Res<FlightDescriptors>,
+    packed: Res<PackedValues>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
     let Some(scene) = scene else { return };

@@ -18,12 +18,14 @@ use bevy::prelude::*;
 use bevy::window::RequestRedraw;
 use bevy_tweening::TweenAnim;
 
-use super::RenderError;
-use super::compute::{ComputeView, derive_compute_view};
-use super::scene::{BlockScene, BlockStyle, RevealWindow, SceneSource, box_transform};
-use super::tour_tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
-use super::view::ViewPoint;
 use crate::layout::Layout;
+use crate::render::RenderError;
+use crate::render::overlay::language::Language;
+use crate::render::overlay::panels::SceneLabels;
+use crate::render::scene::blocks::{BlockScene, BlockStyle, RevealWindow, SceneSource, box_transform};
+use crate::render::tour::compute::{ComputeView, derive_compute_view};
+use crate::render::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
+use crate::render::view::viewpoint::ViewPoint;
 use crate::tour::live::carry_over;
 use crate::tour::player::Continued;
 use crate::tour::timeline::revealed_cells;
@@ -35,12 +37,12 @@ use crate::tour::{
 /// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
 /// it is there (so that edits reload), else this copy built in.
 pub const DEFAULT_TOUR_FILE: &str = "tours/nano-gpt.ron";
-pub const BUILT_IN_TOUR: &str = include_str!("../../tours/nano-gpt.ron");
+pub const BUILT_IN_TOUR: &str = include_str!("../../../tours/nano-gpt.ron");
 /// The shipped translations, by the tour's name and language, for a tour read from no file (the
 /// built-in copy, or the page's): `NAME.LANG.ron` beside the tour file wins where there is one.
 pub const BUILT_IN_TRANSLATIONS: [(&str, &str, &str); 2] = [
-    ("nano-gpt", "es", include_str!("../../tours/nano-gpt.es.ron")),
-    ("nano-gpt", "zh-CN", include_str!("../../tours/nano-gpt.zh-CN.ron")),
+    ("nano-gpt", "es", include_str!("../../../tours/nano-gpt.es.ron")),
+    ("nano-gpt", "zh-CN", include_str!("../../../tours/nano-gpt.zh-CN.ron")),
 ];
 
 /// How often the open tour file is read for changes, off the app's thread.
@@ -133,13 +135,13 @@ impl TourState {
     /// Opens what a `TourLink` names: the file (or the default tour), at the chapter's step (or
     /// its start; the first chapter's start without a chapter). Errors are one line.
     pub fn open(link: &TourLink) -> Result<TourState, RenderError> {
+        if link.step.is_some() && link.chapter.is_none() {
+            return Err(RenderError::StepWithoutChapter);
+        }
         TourState::open_link(link).map_err(RenderError::Setup)
     }
 
     fn open_link(link: &TourLink) -> Result<TourState, String> {
-        if link.step.is_some() && link.chapter.is_none() {
-            return Err("--step needs a --chapter to count in".into());
-        }
         let mut layouts = Layouts::default();
         let (compiled, live) = match &link.file {
             Some(path) => {
@@ -162,6 +164,22 @@ impl TourState {
             state.set_language(language);
         }
         Ok(state)
+    }
+
+    /// The scene the tour shows a model on: nano runs on the tour's input, the larger presets
+    /// show their structure.
+    pub fn scene_for(&self, model: &str) -> Result<SceneSource, RenderError> {
+        let input = if model == "nano" { self.compiled.tour.input.as_deref() } else { None };
+        crate::render::scene_source(model, input)
+    }
+
+    /// Where the tour opens: the scene of its frame's model, and its camera. The window, the
+    /// page, offscreen rendering and the soak all open a tour here.
+    pub fn opening_scene(&self) -> Result<(SceneSource, ViewPoint), RenderError> {
+        let frame = self.frame();
+        let source =
+            self.scene_for(&frame.model).map_err(|e| RenderError::Setup(format!("{}: {e}", self.compiled.file)))?;
+        Ok((source, ViewPoint::from(frame.camera)))
     }
 
     pub fn timeline(&self) -> &crate::tour::ChapterTimeline {
@@ -247,16 +265,6 @@ fn one_line(errors: &[crate::tour::TourError], path: &Path) -> String {
     }
 }
 
-/// Whether the scene's section and dimension labels show, as the tour says (true without a tour).
-#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TourLabels(pub bool);
-
-impl Default for TourLabels {
-    fn default() -> TourLabels {
-        TourLabels(true)
-    }
-}
-
 /// Blocks lit up because the reader hovers a link in the commentary.
 #[derive(Resource, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TourHover {
@@ -277,13 +285,14 @@ pub struct AppliedTour {
 /// Tour systems that need no window: reloading, playing, seeking the tweens and applying.
 /// `TourPlugin` adds the keyboard and the sidebar; offscreen screenshots use these alone.
 pub fn add_tour_systems(app: &mut App) {
-    app.init_resource::<TourLabels>()
+    app.init_resource::<SceneLabels>()
         .init_resource::<TourHover>()
         .init_resource::<AppliedTour>()
         .init_resource::<TweenedChapter>()
         .init_resource::<ComputeView>()
-        .init_resource::<super::hover::Explanations>()
+        .init_resource::<crate::render::overlay::hover::Explanations>()
         .add_message::<RequestRedraw>()
+        .add_systems(Update, follow_language)
         .add_systems(
             Update,
             (
@@ -301,7 +310,7 @@ pub fn add_tour_systems(app: &mut App) {
             )
                 .chain(),
         );
-    super::compute::add_flights(app);
+    crate::render::tour::compute::add_flights(app);
 }
 
 /// The chapter whose tweens are spawned, and how many times tweens were spawned.
@@ -510,8 +519,7 @@ fn switch_tour_model(
     if !applied.is_changed() || source.config.name == frame.model {
         return;
     }
-    let input = if frame.model == "nano" { tour.compiled.tour.input.as_deref() } else { None };
-    match super::scene_source(&frame.model, input) {
+    match tour.scene_for(&frame.model) {
         Ok(new_source) => {
             *source = new_source;
             redraw.write(RequestRedraw);
@@ -524,7 +532,8 @@ fn switch_tour_model(
 /// when either changed or a new scene appeared; blocks the tour no longer touches go back to
 /// their defaults. The focus is left to `apply_tour_focus` and the pointer.
 fn apply_tour_blocks(
-    (applied, computed): (Res<AppliedTour>, Res<ComputeView>),
+    applied: Res<AppliedTour>,
+    computed: Res<ComputeView>,
     scene: Option<Res<BlockScene>>,
     hover: Res<TourHover>,
     mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
@@ -573,7 +582,8 @@ fn apply_tour_blocks(
 /// pointer's focus wins while it hovers; when it lets go of a block the tour points at, the
 /// tour's focus comes back.
 fn apply_tour_focus(
-    (applied, computed): (Res<AppliedTour>, Res<ComputeView>),
+    applied: Res<AppliedTour>,
+    computed: Res<ComputeView>,
     scene: Option<Res<BlockScene>>,
     mut styles: Query<&mut BlockStyle>,
     mut focused: Local<(usize, HashSet<usize>)>,
@@ -644,7 +654,7 @@ fn apply_tour_camera(
     *shown = Some(now);
     *settle = settle.saturating_sub(1);
     let Ok((entity, mut view)) = camera.single_mut() else { return };
-    let pose = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
+    let pose = ViewPoint::from(frame.camera);
     if *view != pose {
         *view = pose;
     }
@@ -655,7 +665,7 @@ fn apply_tour_camera(
 /// own settings stand until then.
 fn apply_tour_sampling(
     applied: Res<AppliedTour>,
-    controls: Option<ResMut<super::sampling::SamplingControls>>,
+    controls: Option<ResMut<crate::render::overlay::sampling::SamplingControls>>,
     mut shown: Local<Option<crate::model::sampling::Sampling>>,
 ) {
     let (Some(frame), Some(mut controls)) = (&applied.frame, controls) else { return };
@@ -667,7 +677,7 @@ fn apply_tour_sampling(
     }
 }
 
-fn apply_tour_labels(applied: Res<AppliedTour>, mut labels: ResMut<TourLabels>) {
+fn apply_tour_labels(applied: Res<AppliedTour>, mut labels: ResMut<SceneLabels>) {
     if let Some(frame) = &applied.frame
         && labels.0 != frame.labels
     {
@@ -681,11 +691,20 @@ pub struct TourPlugin;
 impl Plugin for TourPlugin {
     fn build(&self, app: &mut App) {
         add_tour_systems(app);
-        super::compute::add_tour_overlays(app);
+        crate::render::tour::add_tour_overlays(app);
         app.add_systems(Update, tour_keys.before(advance_tour));
         #[cfg(not(target_arch = "wasm32"))]
         app.add_systems(Startup, watch_tour_file);
-        super::tour_panel::add_panel(app);
+        crate::render::tour::panel::add_panel(app);
+    }
+}
+
+/// A new language translates the tour, at the same chapter and time.
+fn follow_language(language: Res<Language>, tour: Option<ResMut<TourState>>, mut redraw: MessageWriter<RequestRedraw>) {
+    let Some(mut tour) = tour else { return };
+    if tour.language != language.0 {
+        tour.set_language(language.0);
+        redraw.write(RequestRedraw);
     }
 }
 
@@ -711,51 +730,17 @@ fn tour_keys(
     }
 }
 
-/// Where a tour is at `--chapter ID --time SECONDS`: opened there, paused.
+/// Where a tour is at a chapter (by id) and a time (seconds into it): opened there, paused.
 pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, RenderError> {
     let link =
         TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None, language: None };
     let mut tour = TourState::open(&link)?;
     if let Some(time) = time {
         if !time.is_finite() {
-            return Err(RenderError::Setup(format!("--time {time}: expected seconds into the chapter")));
+            return Err(RenderError::Time(time));
         }
         let TourState { compiled, chapter, player, .. } = &mut tour;
         player.seek(&compiled.chapters[*chapter], time);
     }
     Ok(tour)
-}
-
-/// An offscreen app showing `tour` where its player is: its model, camera and blocks.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<super::offscreen::Offscreen, RenderError> {
-    tour_offscreen_with(tour, size, false)
-}
-
-/// The same, with the tour's text in a caption band under the scene when `caption`.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn tour_offscreen_with(
-    tour: TourState,
-    size: UVec2,
-    caption: bool,
-) -> Result<super::offscreen::Offscreen, RenderError> {
-    let frame = tour.frame();
-    let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
-    let source = super::scene_source(&frame.model, input.as_deref())
-        .map_err(|e| RenderError::Setup(format!("{}: {e}", tour.compiled.file)))?;
-    let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
-    super::gpu::require_adapter()?;
-    Ok(super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
-        app.add_plugins((
-            bevy_egui::EguiPlugin::default(),
-            super::language::LanguagePlugin,
-            super::sampling::SamplingPlugin,
-        ));
-        add_tour_systems(app);
-        super::compute::add_tour_overlays(app);
-        if caption {
-            super::caption::add_caption(app);
-        }
-        app.insert_resource(super::language::Language(tour.language)).insert_resource(tour);
-    }))
 }

@@ -17,8 +17,8 @@ use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 use bevy_tweening::{Lens, Tween, TweenAnim, TweeningPlugin};
 
-use super::scene::{Block, BlockScene, LodProxy};
-use super::view::{ViewPoint, apply_view};
+use crate::render::scene::blocks::{Block, BlockScene, LodProxy};
+use crate::render::view::viewpoint::{ViewPoint, apply_view};
 
 /// A press and release within this many pixels is a click; more is a drag.
 pub const CLICK_SLOP_PX: f32 = 4.0;
@@ -296,7 +296,7 @@ pub struct TouchCameraPlugin;
 impl Plugin for TouchCameraPlugin {
     fn build(&self, app: &mut App) {
         // Before `Update`, so that a tap's click and the picking of the cell under the finger (see
-        // `render::pick`) meet in the same frame.
+        // `render::view::pick`) meet in the same frame.
         app.init_resource::<TouchGesture>()
             .add_systems(PreUpdate, (touch_camera, touch_taps).chain().after(InputSystems));
     }

@@ -15,15 +15,15 @@ use bevy::mesh::MeshTag;
 use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
 
-use super::lod::{self, LodPlan};
-use super::material::{
+use crate::layout::{self, Layout};
+use crate::model::{Activations, GptConfig, Weights};
+use crate::render::scene::lod::{self, LodPlan};
+use crate::render::scene::material::{
     BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes,
     write_descriptor,
 };
-use super::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values};
-use super::values::ForwardWorker;
-use crate::layout::{self, Layout};
-use crate::model::{Activations, GptConfig, Weights};
+use crate::render::scene::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values};
+use crate::render::scene::values::ForwardWorker;
 
 /// What the scene shows: a model's shape, its weights (None for a preset shown as structure only)
 /// and the input tokens.
@@ -118,7 +118,7 @@ pub enum ValuesState {
 pub struct SceneValues {
     pub weights: Option<Arc<Weights>>,
     /// The activations shown: the forward pass's, with its output reshaped by the sampling
-    /// controls (`render::sampling`) when they are not the model's own softmax.
+    /// controls (`render::overlay::sampling`) when they are not the model's own softmax.
     pub activations: Option<Arc<Activations>>,
     /// The forward pass's own activations.
     pub forward: Option<Arc<Activations>>,
@@ -180,7 +180,7 @@ pub struct ScenePlugin;
 
 impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((BlockMaterialPlugin, super::connectors::ConnectorPlugin))
+        app.add_plugins(BlockMaterialPlugin)
             .insert_resource(ForwardWorker::spawn())
             .init_resource::<SceneValues>()
             .init_resource::<PackedValues>()
@@ -289,7 +289,8 @@ fn start_forward_pass(
     source: Res<SceneSource>,
     scene: Option<Res<BlockScene>>,
     mut values: ResMut<SceneValues>,
-    (mut packed, paging): (ResMut<PackedValues>, Res<Paging>),
+    mut packed: ResMut<PackedValues>,
+    paging: Res<Paging>,
     mut worker: ResMut<ForwardWorker>,
 ) {
     values.state = match &source.weights {
@@ -416,7 +417,7 @@ fn assign_pages(
 }
 
 /// Every descriptor, by `MeshTag`: the blocks with their styles, then the proxies, then room for
-/// the copies a tour's `Fly` moves (written by `compute`).
+/// the copies in flight (`FLY_SLOTS`).
 fn all_descriptors(
     layout: &Layout,
     lod: &LodPlan,
@@ -424,7 +425,7 @@ fn all_descriptors(
     style: impl Fn(usize) -> BlockStyle,
 ) -> Vec<BlockDescriptor> {
     let blocks = (0..layout.blocks.len()).map(|index| block_descriptor(layout, index, packed, style(index)));
-    let copies = (0..super::compute::FLY_SLOTS).map(|_| proxy_descriptor(layout::Family::Activation));
+    let copies = (0..super::material::FLY_SLOTS).map(|_| proxy_descriptor(layout::Family::Activation));
     blocks.chain(lod.proxies.iter().map(|proxy| proxy_descriptor(proxy.family))).chain(copies).collect()
 }
 

@@ -3,7 +3,7 @@
 use bevy_egui::egui::{self, Color32};
 use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints};
 
-use super::hover::gelu;
+use crate::explain::gelu;
 use crate::tour::Figure;
 
 /// The GELU curve, in the activations' green; ReLU dashed in orange, which the two curves share

@@ -14,16 +14,17 @@ use std::time::{Duration, Instant};
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
-use super::RenderError;
-use super::camera::CameraPlugin;
-use super::hover::HoverPlugin;
-use super::live_input::{TrainingCheckpoints, append_prediction, input_text_of, random_letters, read_input};
-use super::pick::{CellRef, Hovered, Pinned};
-use super::scene::{BlockScene, SceneSource, SceneValues, ValuesState};
-use super::stats::RenderStats;
-use super::tour_player::{TourLink, TourPlugin, TourState};
-use super::ui::{UiPlugin, UiState};
-use super::view::ViewPoint;
+use crate::render::RenderError;
+use crate::render::overlay::OverlayPlugins;
+use crate::render::overlay::live_input::{
+    TrainingCheckpoints, append_prediction, input_text_of, random_letters, read_input,
+};
+use crate::render::overlay::ui::UiState;
+use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues, ValuesState};
+use crate::render::scene::stats::RenderStats;
+use crate::render::tour::player::{TourLink, TourPlugin, TourState};
+use crate::render::view::camera::CameraPlugin;
+use crate::render::view::pick::{CellRef, Hovered, Pinned};
 
 /// One scene the soak switches to.
 #[derive(Clone, Debug)]
@@ -37,7 +38,7 @@ pub enum SoakModel {
 impl SoakModel {
     fn source(&self) -> Result<SceneSource, RenderError> {
         match self {
-            SoakModel::Preset(name) => super::scene_source(name, None),
+            SoakModel::Preset(name) => crate::render::scene_source(name, None),
             SoakModel::Checkpoint(source) => Ok(source.clone()),
         }
     }
@@ -160,7 +161,7 @@ impl SceneNow<'_> {
     /// The scene of `config` is drawn with its values.
     fn ready(&self, config: &str) -> bool {
         let scene = self.scene.as_deref().filter(|scene| scene.layout.config.name == config);
-        super::idle::scene_ready(scene, &self.values, &self.stats.get())
+        crate::render::view::idle::scene_ready(scene, &self.values, &self.stats.get())
     }
 
     /// A new input, as the input box takes it: the box's text follows.
@@ -371,7 +372,7 @@ pub fn run_soak(run: SoakRun, mut report: impl FnMut(SoakMoment, &SoakSample)) -
     let mut offscreen = soak_app(&run)?;
     offscreen.wait_until_ready()?;
     let start = Instant::now();
-    let sample = |offscreen: &super::offscreen::Offscreen| SoakSample {
+    let sample = |offscreen: &crate::render::run::offscreen::Offscreen| SoakSample {
         elapsed: start.elapsed(),
         resident_bytes: resident_bytes(),
         gpu_bytes: offscreen.stats().gpu_bytes,
@@ -408,19 +409,16 @@ pub fn run_soak(run: SoakRun, mut report: impl FnMut(SoakMoment, &SoakSample)) -
 
 /// The offscreen app as the window's, less what needs a window (picking and idling): the scene,
 /// the UI, the camera, hover cards and the tour with its sidebar, opened on the tour's first scene.
-fn soak_app(run: &SoakRun) -> Result<super::offscreen::Offscreen, RenderError> {
+fn soak_app(run: &SoakRun) -> Result<crate::render::run::offscreen::Offscreen, RenderError> {
     let tour = TourState::open(&run.tour)?;
-    let frame = tour.frame();
-    let input = if frame.model == "nano" { tour.compiled.tour.input.clone() } else { None };
-    let source = super::scene_source(&frame.model, input.as_deref())?;
-    let view = ViewPoint { eye: Vec3::from(frame.camera.eye), target: Vec3::from(frame.camera.target) };
-    let checkpoints = TrainingCheckpoints::load(std::path::Path::new(super::live_input::CHECKPOINT_DIR));
+    let (source, view) = tour.opening_scene()?;
+    let checkpoints =
+        TrainingCheckpoints::load(std::path::Path::new(crate::render::overlay::live_input::CHECKPOINT_DIR));
     if let Some(why) = &checkpoints.unavailable {
         return Err(RenderError::Setup(why.clone()));
     }
-    Ok(super::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
-        let shared = (super::language::LanguagePlugin, super::sampling::SamplingPlugin);
-        app.add_plugins((UiPlugin, CameraPlugin, HoverPlugin, TourPlugin, SoakPlugin, shared))
+    Ok(crate::render::run::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
+        app.add_plugins((OverlayPlugins, CameraPlugin, TourPlugin, SoakPlugin))
             .insert_resource(tour)
             .insert_resource(checkpoints);
     }))

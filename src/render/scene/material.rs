@@ -99,7 +99,7 @@ pub struct BlockMaterialPlugin;
 
 impl Plugin for BlockMaterialPlugin {
     fn build(&self, app: &mut App) {
-        load_internal_asset!(app, BLOCKS_SHADER, "../../shaders/blocks.wgsl", Shader::from_wgsl);
+        load_internal_asset!(app, BLOCKS_SHADER, "../../../shaders/blocks.wgsl", Shader::from_wgsl);
         app.add_plugins(MaterialPlugin::<BlockMaterial>::default());
     }
 
@@ -145,6 +145,10 @@ pub fn page_buffer(words: &[u32]) -> ShaderBuffer {
 pub fn page_bytes(words: usize) -> usize {
     4 * words.max(1)
 }
+
+/// Descriptors kept at the end of the buffer for copies of cells in flight (a tour's `Fly`): how
+/// many can fly at once.
+pub const FLY_SLOTS: usize = 4;
 
 /// Overwrites descriptor `index` in the bytes of a descriptor buffer, where the shader reads it.
 pub fn write_descriptor(buffer: &mut [u8], index: usize, descriptor: &BlockDescriptor) {

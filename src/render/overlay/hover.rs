@@ -9,17 +9,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, Pos2, Stroke};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
-use super::pick::{CellRef, Hovered, Pinned, cell_center_world};
-use super::scene::{BlockScene, BlockStyle, SceneValues};
 use crate::explain::token_name;
 use crate::explain::{ExplainError, Explanation, OPERAND_ORDER, Operand, Sources, explain};
 use crate::layout::{self, Layout, Op};
 use crate::model::GptConfig;
 use crate::model::{Activations, Weights};
+use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneValues};
+use crate::render::view::pick::{CellRef, Hovered, Pinned, cell_center_world};
 
 /// How strongly the hovered cell is lit (its row and column get a part of it, see blocks.wgsl).
 pub const HOVERED_FOCUS: f32 = 1.0;
@@ -246,45 +247,77 @@ pub fn wanted_focus(
     wanted
 }
 
+/// What the cards read: the scene, the cells hovered and pinned, their explanations, and where
+/// the cells are on screen.
+#[derive(SystemParam)]
+struct Cards<'w, 's> {
+    scene: Option<Res<'w, BlockScene>>,
+    hovered: Res<'w, Hovered>,
+    language: Option<Res<'w, crate::render::overlay::language::Language>>,
+    pinned: ResMut<'w, Pinned>,
+    explanations: ResMut<'w, Explanations>,
+    camera: Query<'w, 's, (&'static Camera, &'static GlobalTransform), With<Camera3d>>,
+    transforms: Query<'w, 's, &'static GlobalTransform>,
+}
+
 /// The hover card beside the pointer (or the hovered cell), and every pinned card beside its cell.
-fn draw_cards(
-    mut contexts: EguiContexts,
-    scene: Option<Res<BlockScene>>,
-    (hovered, language): (Res<Hovered>, Option<Res<super::language::Language>>),
-    mut pinned: ResMut<Pinned>,
-    mut explanations: ResMut<Explanations>,
-    camera: Query<(&Camera, &GlobalTransform), With<Camera3d>>,
-    transforms: Query<&GlobalTransform>,
-) -> Result {
-    let Some(scene) = scene else { return Ok(()) };
-    let Some((camera, camera_transform)) = camera.iter().find(|(camera, _)| camera.is_active) else { return Ok(()) };
-    let language = language.map_or("en", |language| language.0);
+fn draw_cards(mut contexts: EguiContexts, mut cards: Cards) -> Result {
+    let Some(scene) = &cards.scene else { return Ok(()) };
+    let Some((camera, camera_transform)) = cards.camera.iter().find(|(camera, _)| camera.is_active) else {
+        return Ok(());
+    };
+    let language = cards.language.as_ref().map_or("en", |language| language.0);
     let ctx = contexts.ctx_mut()?;
-    let screen = ctx.content_rect();
     // Where a cell is on screen now, if it is in front of the camera.
+    let transforms = &cards.transforms;
     let cell_on_screen = |cell: CellRef| -> Option<Pos2> {
         let transform = transforms.get(*scene.blocks.get(cell.block)?).ok()?;
         let point =
             camera.world_to_viewport(camera_transform, cell_center_world(&scene.layout, cell, transform)).ok()?;
         Some(Pos2::new(point.x, point.y))
     };
+    let shown = ShownCards { ctx, layout: &scene.layout, language, cell_on_screen: &cell_on_screen };
+    if let Some(number) = draw_pinned_cards(&shown, &cards.pinned, &mut cards.explanations) {
+        cards.pinned.cells.remove(number);
+    }
+    draw_hover_card(&shown, &cards.hovered, &cards.pinned, &mut cards.explanations);
+    Ok(())
+}
 
+/// Where cards are drawn and what with.
+struct ShownCards<'a> {
+    ctx: &'a egui::Context,
+    layout: &'a Layout,
+    language: &'a str,
+    cell_on_screen: &'a dyn Fn(CellRef) -> Option<Pos2>,
+}
+
+impl ShownCards<'_> {
+    /// A card's size as last drawn (cards of one kind are alike), to put it where it fits.
+    fn last_size(&self, id: egui::Id) -> egui::Vec2 {
+        self.ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size())
+    }
+}
+
+/// Every pinned card beside its cell, with a leader to it; the number of the card whose close
+/// button was clicked.
+fn draw_pinned_cards(shown: &ShownCards, pinned: &Pinned, explanations: &mut ResMut<Explanations>) -> Option<usize> {
+    let ctx = shown.ctx;
+    let screen = ctx.content_rect();
     let mut unpin = None;
     for (number, &cell) in pinned.cells.iter().enumerate() {
-        let Some(anchor) = cell_on_screen(cell) else { continue };
+        let Some(anchor) = (shown.cell_on_screen)(cell) else { continue };
         if !screen.expand(200.0).contains(anchor) {
             continue;
         }
-        let body = explanations.card(&scene.layout, cell);
+        let body = explanations.card(shown.layout, cell);
+        let words = CardWords { layout: shown.layout, language: shown.language, tokens: explanations.tokens() };
         let id = egui::Id::new(("pinned card", cell.block, cell.cell));
-        let size =
-            ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
-        let area = egui::Area::new(id).order(egui::Order::Foreground).fixed_pos(card_position(anchor, size, screen));
-        let response = area.show(ctx, |ui| {
-            card_frame(ui, true, |ui| {
-                card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, true)
-            })
-        });
+        let area = egui::Area::new(id)
+            .order(egui::Order::Foreground)
+            .fixed_pos(card_position(anchor, shown.last_size(id), screen));
+        let response =
+            area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, words, cell, &body, true)));
         if response.inner {
             unpin = Some(number);
         }
@@ -293,31 +326,35 @@ fn draw_cards(
         ctx.layer_painter(egui::LayerId::new(egui::Order::Middle, egui::Id::new("pin leaders")))
             .line_segment([anchor, card.clamp(anchor)], Stroke::new(1.5, Color32::from_gray(70)));
     }
-    if let Some(number) = unpin {
-        pinned.cells.remove(number);
-    }
+    unpin
+}
 
-    if let Some(cell) = hovered.cell
-        && !pinned.cells.contains(&cell)
-        && let Some(point) = hovered.pointer.map(|p| Pos2::new(p.x, p.y)).or_else(|| cell_on_screen(cell))
-        && screen.contains(point)
-    {
-        let body = explanations.card(&scene.layout, cell);
-        let id = egui::Id::new("hover card");
-        // The card's size as last drawn (cards of one kind are alike), to put it where it fits.
-        let size =
-            ctx.memory(|memory| memory.area_rect(id)).map_or(egui::vec2(CARD_WIDTH + 20.0, 260.0), |rect| rect.size());
-        egui::Area::new(id)
-            .order(egui::Order::Tooltip)
-            .interactable(false)
-            .fixed_pos(card_position(point, size, screen))
-            .show(ctx, |ui| {
-                card_frame(ui, false, |ui| {
-                    card_contents(ui, (&scene.layout, language), explanations.tokens(), cell, &body, false)
-                })
-            });
+/// The hover card beside the pointer (or the hovered cell), unless that cell's card is pinned.
+fn draw_hover_card(
+    shown: &ShownCards,
+    hovered: &Hovered,
+    pinned: &Pinned,
+    explanations: &mut ResMut<Explanations>,
+) {
+    let screen = shown.ctx.content_rect();
+    let Some(cell) = hovered.cell else { return };
+    if pinned.cells.contains(&cell) {
+        return;
     }
-    Ok(())
+    let Some(point) = hovered.pointer.map(|p| Pos2::new(p.x, p.y)).or_else(|| (shown.cell_on_screen)(cell)) else {
+        return;
+    };
+    if !screen.contains(point) {
+        return;
+    }
+    let body = explanations.card(shown.layout, cell);
+    let words = CardWords { layout: shown.layout, language: shown.language, tokens: explanations.tokens() };
+    let id = egui::Id::new("hover card");
+    egui::Area::new(id)
+        .order(egui::Order::Tooltip)
+        .interactable(false)
+        .fixed_pos(card_position(point, shown.last_size(id), screen))
+        .show(shown.ctx, |ui| card_frame(ui, false, |ui| card_contents(ui, words, cell, &body, false)));
 }
 
 /// The top-left corner of a card of `size` beside `point`, not covering it where the screen has
@@ -392,9 +429,18 @@ fn quoted_token(config: &GptConfig, token: usize) -> String {
     if name.starts_with('"') { name } else { format!("'{name}'") }
 }
 
+/// What a card's words are made with: the model's layout, the language shown and the input.
+#[derive(Clone, Copy)]
+struct CardWords<'a> {
+    layout: &'a Layout,
+    language: &'a str,
+    tokens: &'a [usize],
+}
+
 /// "t = 2 (token 2, 'B')": an index with its meaning, and the token at a token position.
-fn describe_index((config, language): (&GptConfig, &str), name: &str, value: usize, tokens: &[usize]) -> String {
-    let meaning = crate::i18n::tr(language, index_meaning(name));
+fn describe_index(words: CardWords, name: &str, value: usize) -> String {
+    let (config, tokens) = (&words.layout.config, words.tokens);
+    let meaning = crate::i18n::tr(words.language, index_meaning(name));
     match name {
         "t" | "t2" if value < tokens.len() => {
             format!("{name} = {value} ({meaning} {value}, {})", quoted_token(config, tokens[value]))
@@ -407,15 +453,9 @@ fn describe_index((config, language): (&GptConfig, &str), name: &str, value: usi
 
 /// The card: block, indices, value, formula, sources with their colours; returns true when its
 /// close button was clicked.
-fn card_contents(
-    ui: &mut egui::Ui,
-    (layout, language): (&Layout, &str),
-    tokens: &[usize],
-    cell: CellRef,
-    body: &CardBody,
-    pinned: bool,
-) -> bool {
-    let block = &layout.blocks[cell.block];
+fn card_contents(ui: &mut egui::Ui, words: CardWords, cell: CellRef, body: &CardBody, pinned: bool) -> bool {
+    let language = words.language;
+    let block = &words.layout.blocks[cell.block];
     let mut close = false;
     ui.horizontal(|ui| {
         swatch(ui, family_swatch(block.family()));
@@ -428,35 +468,9 @@ fn card_contents(
         }
     });
     match body {
-        CardBody::Explained(explanation) => {
-            let index: Vec<String> = explanation
-                .index_names
-                .iter()
-                .zip(&explanation.index)
-                .map(|(name, &i)| describe_index((&layout.config, language), name, i, tokens))
-                .collect();
-            ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
-            ui.label(
-                egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index))
-                    .monospace()
-                    .size(11.0)
-                    .color(MUTED),
-            );
-            ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
-            ui.separator();
-            ui.label(
-                egui::RichText::new(crate::i18n::tr(language, operation_title(explanation.op))).strong().color(INK),
-            );
-            ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
-            if explanation.op == Op::Gelu
-                && let Some(x) = explanation.operands.get("x")
-            {
-                gelu_plot(ui, x.value, explanation.value);
-            }
-            sources_list(ui, layout, explanation, language);
-        }
+        CardBody::Explained(explanation) => explanation_ui(ui, words, explanation),
         CardBody::Masked(reason) => {
-            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
+            cell_coordinates(ui, words, block, cell);
             ui.separator();
             ui.label(
                 egui::RichText::new(crate::i18n::tr(language, "masked")).strong().color(Color32::from_rgb(150, 40, 30)),
@@ -464,32 +478,52 @@ fn card_contents(
             ui.label(egui::RichText::new(reason).color(INK));
         }
         CardBody::StructureOnly => {
-            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
+            cell_coordinates(ui, words, block, cell);
             ui.label(egui::RichText::new(format!("{} of {}", block.kind.as_str(), block.tensor)).color(MUTED));
             ui.label(
                 egui::RichText::new("no weights ship for this preset: structure only, no values").italics().color(INK),
             );
         }
         CardBody::Waiting => {
-            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
+            cell_coordinates(ui, words, block, cell);
             ui.label(egui::RichText::new(crate::i18n::tr(language, "running the model…")).italics().color(INK));
         }
         CardBody::Failed(message) => {
-            cell_coordinates(ui, (&layout.config, language), block, cell, tokens);
+            cell_coordinates(ui, words, block, cell);
             ui.colored_label(Color32::DARK_RED, message);
         }
     }
     close
 }
 
+/// An explained cell: its indices and tensor, its value, the operation and its formula with the
+/// numbers, and what it was computed from.
+fn explanation_ui(ui: &mut egui::Ui, words: CardWords, explanation: &Explanation) {
+    let index: Vec<String> = explanation
+        .index_names
+        .iter()
+        .zip(&explanation.index)
+        .map(|(name, &i)| describe_index(words, name, i))
+        .collect();
+    ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
+    ui.label(
+        egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED),
+    );
+    ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
+    ui.separator();
+    ui.label(egui::RichText::new(crate::i18n::tr(words.language, operation_title(explanation.op))).strong().color(INK));
+    ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
+    if explanation.op == Op::Gelu
+        && let Some(x) = explanation.operands.get("x")
+    {
+        gelu_plot(ui, x.value, explanation.value);
+    }
+    sources_list(ui, words.layout, explanation, words.language);
+}
+
 /// The cell along the block's axes, where there is no explanation to give the tensor's indices.
-fn cell_coordinates(
-    ui: &mut egui::Ui,
-    (config, language): (&GptConfig, &str),
-    block: &layout::Block,
-    cell: CellRef,
-    tokens: &[usize],
-) {
+fn cell_coordinates(ui: &mut egui::Ui, words: CardWords, block: &layout::Block, cell: CellRef) {
+    let language = words.language;
     let mut parts: Vec<String> = Vec::new();
     if let Some(layer) = block.layer {
         parts.push(crate::i18n::fill(language, "layer {}", &[&layer]));
@@ -499,7 +533,7 @@ fn cell_coordinates(
     }
     for (axis, name) in block.axes.iter().enumerate() {
         if let Some(name) = name {
-            parts.push(describe_index((config, language), name.as_str(), cell.cell[axis] as usize, tokens));
+            parts.push(describe_index(words, name.as_str(), cell.cell[axis] as usize));
         }
     }
     ui.label(egui::RichText::new(parts.join(", ")).color(MUTED));
@@ -569,11 +603,6 @@ fn sources_list(ui: &mut egui::Ui, layout: &Layout, explanation: &Explanation, l
     }
 }
 
-/// GELU as the model computes it (the tanh form).
-pub fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
-}
-
 /// A small plot of GELU over −4..4 with the cell's input marked.
 fn gelu_plot(ui: &mut egui::Ui, x: f32, y: f32) {
     let (response, painter) = ui.allocate_painter(egui::vec2(200.0, 80.0), egui::Sense::hover());
@@ -594,7 +623,7 @@ fn gelu_plot(ui: &mut egui::Ui, x: f32, y: f32) {
     painter.line_segment([to_screen(0.0, y_range.0), to_screen(0.0, y_range.1)], axis);
     let curve: Vec<Pos2> = (0..=80)
         .map(|i| x_range.0 + (x_range.1 - x_range.0) * i as f32 / 80.0)
-        .map(|x| to_screen(x, gelu(x)))
+        .map(|x| to_screen(x, crate::explain::gelu(x)))
         .collect();
     painter.add(egui::Shape::line(curve, Stroke::new(2.0, Color32::from_rgb(60, 140, 60))));
     let marked = to_screen(x.clamp(x_range.0, x_range.1), y);
@@ -606,18 +635,4 @@ fn gelu_plot(ui: &mut egui::Ui, x: f32, y: f32) {
         egui::FontId::proportional(11.0),
         MUTED,
     );
-}
-
-/// An offscreen app showing `cell` hovered: its highlights and its card (`llmviz screenshot --hover`).
-#[cfg(not(target_arch = "wasm32"))]
-pub fn offscreen_hovering(
-    source: super::scene::SceneSource,
-    size: UVec2,
-    view: super::view::ViewPoint,
-    cell: CellRef,
-) -> super::offscreen::Offscreen {
-    super::offscreen::Offscreen::with_plugins(source, size, view, move |app| {
-        app.add_plugins((bevy_egui::EguiPlugin::default(), HoverPlugin))
-            .insert_resource(Hovered { cell: Some(cell), pointer: None });
-    })
 }

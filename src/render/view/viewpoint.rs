@@ -7,8 +7,8 @@ use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::prelude::*;
 use bevy::render::view::Msaa;
 
-use super::RenderError;
 use crate::layout::{ANCHOR_FOV_Y_DEGREES, Anchor, Layout};
+use crate::tour::CameraPose;
 
 /// The background: white, as in the reference.
 pub const BACKGROUND: Color = Color::srgb(0.985, 0.985, 0.985);
@@ -24,6 +24,12 @@ pub struct ViewPoint {
 impl From<Anchor> for ViewPoint {
     fn from(anchor: Anchor) -> ViewPoint {
         ViewPoint { eye: Vec3::from(anchor.eye), target: Vec3::from(anchor.target) }
+    }
+}
+
+impl From<CameraPose> for ViewPoint {
+    fn from(pose: CameraPose) -> ViewPoint {
+        ViewPoint { eye: Vec3::from(pose.eye), target: Vec3::from(pose.target) }
     }
 }
 
@@ -96,7 +102,7 @@ pub const MAX_ELEVATION_DEGREES: f32 = 87.0;
 /// How close zooming may bring the eye to the target.
 pub const MIN_DISTANCE: f32 = 0.5;
 
-/// Which view `--camera` asks for.
+/// Which view of a model to open on: its overview or a block's view.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CameraChoice {
     Overview,
@@ -105,25 +111,52 @@ pub enum CameraChoice {
 
 impl CameraChoice {
     /// `overview` or `block:NAME`.
-    pub fn parse(text: &str) -> Result<CameraChoice, RenderError> {
+    pub fn parse(text: &str) -> Result<CameraChoice, CameraError> {
         match text.split_once(':') {
             None if text == "overview" => Ok(CameraChoice::Overview),
             Some(("block", name)) if !name.is_empty() => Ok(CameraChoice::Block(name.to_string())),
-            _ => Err(RenderError::Setup(format!("--camera '{text}': expected 'overview' or 'block:NAME'"))),
+            _ => Err(CameraError::Form),
         }
     }
 
-    pub fn view_point(&self, layout: &Layout) -> Result<ViewPoint, RenderError> {
+    pub fn view_point(&self, layout: &Layout) -> Result<ViewPoint, CameraError> {
         match self {
             CameraChoice::Overview => Ok(layout.overview.into()),
-            CameraChoice::Block(name) => layout.block(name).map(|block| block.anchor.into()).ok_or_else(|| {
-                let examples: Vec<&str> = layout.blocks.iter().take(4).map(|b| b.name.as_str()).collect();
-                let names = examples.join(", ");
-                RenderError::Setup(format!(
-                    "--camera: model '{}' has no block '{name}' (blocks are named like {names})",
-                    layout.config.name
-                ))
-            }),
+            CameraChoice::Block(name) => layout
+                .block(name)
+                .map(|block| block.anchor.into())
+                .ok_or_else(|| CameraError::UnknownBlock(UnknownBlock::in_layout(layout, name))),
+        }
+    }
+}
+
+/// Why a text names no view, or a view is not in the model. The caller has the text, and says
+/// where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CameraError {
+    /// Neither `overview` nor `block:NAME`.
+    #[error("expected 'overview' or 'block:NAME'")]
+    Form,
+    #[error(transparent)]
+    UnknownBlock(#[from] UnknownBlock),
+}
+
+/// A block name the model's layout does not have, with a few of the names it has.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("model '{model}' has no block '{name}' (blocks are named like {})", .examples.join(", "))]
+pub struct UnknownBlock {
+    pub model: String,
+    pub name: String,
+    /// The layout's first few block names.
+    pub examples: Vec<String>,
+}
+
+impl UnknownBlock {
+    pub fn in_layout(layout: &Layout, name: &str) -> UnknownBlock {
+        UnknownBlock {
+            model: layout.config.name.clone(),
+            name: name.to_string(),
+            examples: layout.blocks.iter().take(4).map(|block| block.name.clone()).collect(),
         }
     }
 }

@@ -26,8 +26,8 @@ use bevy_egui::{EguiContext, EguiInput, EguiInputSet, EguiPreUpdateSet, egui};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen::JsCast;
 
-use super::scene::{BlockScene, SceneValues, ValuesState};
-use super::stats::{FrameStats, RenderStats};
+use crate::render::scene::blocks::{BlockScene, SceneValues, ValuesState};
+use crate::render::scene::stats::{FrameStats, RenderStats};
 
 pub const FRAME_LOG_ENV: &str = "LLMVIZ_FRAME_LOG";
 

@@ -67,7 +67,8 @@ fn map_height() -> f32 {
 /// which chapters the tour has (a box whose chapter it lacks lights its blocks but opens nothing).
 pub fn map_ui(
     ui: &mut egui::Ui,
-    (layout, language): (&Layout, &str),
+    layout: &Layout,
+    language: &str,
     current: &str,
     has_chapter: impl Fn(&str) -> bool,
 ) -> MapAction {
@@ -78,7 +79,7 @@ pub fn map_ui(
     let rects: Vec<(Part, Rect)> =
         part_rects(width).into_iter().map(|(part, rect)| (part, rect.translate(origin))).collect();
     let rect_of = |part: Part| rects.iter().find(|(p, _)| *p == part).map(|(_, r)| *r).expect("every part is placed");
-    let title = draw_flow(&painter, &rect_of, area, (layout, language), current == STACK_CHAPTER);
+    let title = draw_flow(&painter, &rect_of, area, layout, language, current == STACK_CHAPTER);
 
     let mut action = MapAction::default();
     let boxes = model_map(layout);
@@ -138,7 +139,8 @@ fn draw_flow(
     painter: &egui::Painter,
     rect_of: &dyn Fn(Part) -> Rect,
     area: Rect,
-    (layout, language): (&Layout, &str),
+    layout: &Layout,
+    language: &str,
     current_is_stack: bool,
 ) -> Rect {
     let line = Stroke::new(1.2, LINE);

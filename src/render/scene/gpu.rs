@@ -13,7 +13,7 @@ use bevy::render::renderer::RenderDevice;
 use bevy::render::settings::{Backends, WgpuSettings};
 use bevy::render::{Render, RenderApp, RenderPlugin, RenderSystems};
 
-use super::RenderError;
+use crate::render::RenderError;
 
 /// The renderer's settings: Bevy's, except that natively wgpu is asked only for its primary
 /// backends (Vulkan, Metal, DX12). Its GL fallback, which it would take without a Vulkan driver,

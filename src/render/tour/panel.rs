@@ -5,16 +5,18 @@
 //! `tour_player`.
 //! Focus notes are drawn beside their cells in the 3D view.
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy::window::RequestRedraw;
 use bevy_egui::egui::{self, Color32, FontId, RichText, Stroke};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
-use super::language::Language;
-use super::scene::BlockScene;
-use super::tour_player::{AppliedTour, TourHover, TourState};
 use crate::i18n::{LANGUAGES, fill, tr};
 use crate::layout::CELL;
+use crate::render::overlay::language::Language;
+use crate::render::overlay::panels::SidePanelWidth;
+use crate::render::scene::blocks::BlockScene;
+use crate::render::tour::player::{AppliedTour, TourHover, TourState};
 use crate::tour::{Cells, Span, link_targets, markup};
 
 /// The sidebar's width in logical pixels.
@@ -26,12 +28,13 @@ const CHAPTER_LINK: Color32 = Color32::from_rgb(20, 140, 110);
 const CURRENT_FRAME: Color32 = Color32::from_rgb(120, 170, 235);
 const PILL: Color32 = Color32::from_rgb(190, 215, 245);
 
-/// How wide the sidebar is on screen (0 when there is no tour), for overlays that must keep clear of it.
-#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
-pub struct TourPanelWidth(pub f32);
+/// The focus notes beside their cells, with or without the sidebar.
+pub fn add_focus_notes(app: &mut App) {
+    app.add_systems(EguiPrimaryContextPass, focus_notes);
+}
 
 pub(super) fn add_panel(app: &mut App) {
-    app.init_resource::<TourPanelWidth>()
+    app.init_resource::<SidePanelWidth>()
         .add_systems(EguiPrimaryContextPass, tour_panel)
         .add_systems(Update, centre_view_right_of_panel);
 }
@@ -40,7 +43,7 @@ pub(super) fn add_panel(app: &mut App) {
 /// sees a view as wide as the window plus the panel, of which the window shows the left part, so
 /// the tour's camera poses frame what they show beside the commentary rather than under it.
 fn centre_view_right_of_panel(
-    panel: Res<TourPanelWidth>,
+    panel: Res<SidePanelWidth>,
     window: Single<&Window, With<bevy::window::PrimaryWindow>>,
     mut camera: Single<&mut Camera, With<Camera3d>>,
 ) {
@@ -73,13 +76,43 @@ struct Requests {
     language: Option<&'static str>,
 }
 
+/// What the sidebar changes besides the tour: the blocks its map lights, the width it took, the
+/// language, and a redraw when any of it changed.
+#[derive(SystemParam)]
+struct PanelEffects<'w> {
+    hover: ResMut<'w, TourHover>,
+    width: ResMut<'w, SidePanelWidth>,
+    redraw: MessageWriter<'w, RequestRedraw>,
+    language: ResMut<'w, Language>,
+}
+
+impl PanelEffects<'_> {
+    /// Applies what the reader asked for, once the panel has been drawn `shown_width` wide.
+    fn apply_requests(&mut self, tour: &mut TourState, mut requests: Requests, shown_width: f32) {
+        if self.width.0 != shown_width {
+            self.width.0 = shown_width;
+        }
+
+        if self.hover.blocks != requests.hover {
+            self.hover.blocks = std::mem::take(&mut requests.hover);
+        }
+        if let Some(chosen) = requests.language.take() {
+            // `follow_language` translates the tour.
+            self.language.0 = chosen;
+            self.redraw.write(RequestRedraw);
+        }
+        let changed = apply(tour, requests);
+        if changed {
+            self.redraw.write(RequestRedraw);
+        }
+    }
+}
+
 fn tour_panel(
     mut contexts: EguiContexts,
     tour: Option<ResMut<TourState>>,
     scene: Option<Res<BlockScene>>,
-    mut hover: ResMut<TourHover>,
-    mut width: ResMut<TourPanelWidth>,
-    (mut redraw, mut language): (MessageWriter<RequestRedraw>, ResMut<Language>),
+    mut effects: PanelEffects,
 ) -> Result {
     let Some(mut tour) = tour else {
         return Ok(());
@@ -119,23 +152,7 @@ fn tour_panel(
                     footer(ui, &tour, &mut requests);
                 });
         });
-    let shown_width = area.response.rect.width();
-    if width.0 != shown_width {
-        width.0 = shown_width;
-    }
-
-    if hover.blocks != requests.hover {
-        hover.blocks = std::mem::take(&mut requests.hover);
-    }
-    if let Some(chosen) = requests.language.take() {
-        // `follow_language` translates the tour.
-        language.0 = chosen;
-        redraw.write(RequestRedraw);
-    }
-    let changed = apply(&mut tour, requests);
-    if changed {
-        redraw.write(RequestRedraw);
-    }
+    effects.apply_requests(&mut tour, requests, area.response.rect.width());
     Ok(())
 }
 
@@ -205,7 +222,7 @@ fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layo
         .id_salt("map")
         .default_open(true)
         .show(ui, |ui| {
-            let action = super::model_map::map_ui(ui, (layout, tour.language), &current, has_chapter);
+            let action = crate::render::tour::map::map_ui(ui, layout, tour.language, &current, has_chapter);
             requests.hover.extend(action.hover);
             if let Some(id) = action.open {
                 requests.open_chapter_id = Some(id.to_string());
@@ -259,7 +276,7 @@ fn commentary(
                     ui.add_space(6.0);
                 }
                 for &(_, figure) in frame.figures.iter().filter(|(step, _)| *step == step_index) {
-                    super::figures::figure_ui(ui, figure);
+                    crate::render::overlay::figures::figure_ui(ui, figure);
                     ui.add_space(6.0);
                 }
                 step_controls(ui, tour, step_index, requests);

@@ -13,9 +13,9 @@ use bevy::window::PrimaryWindow;
 
 use std::collections::HashSet;
 
-use super::material::BlockMaterial;
-use super::scene::{BlockMesh, BlockScene, BlockStyle, ValuePage};
 use crate::layout::{Family, Layout};
+use crate::render::scene::blocks::{BlockMesh, BlockScene, BlockStyle, ValuePage};
+use crate::render::scene::material::BlockMaterial;
 
 /// A layer whose bounding sphere is smaller than this on screen (radius, pixels) is drawn as proxies.
 pub const LAYER_RADIUS_PX: f32 = 48.0;
@@ -238,7 +238,7 @@ fn apply_level_of_detail(
     mut commands: Commands,
     scene: Option<Res<BlockScene>>,
     mesh: Option<Res<BlockMesh>>,
-    mut state: ResMut<LodState>,
+    state: ResMut<LodState>,
     cameras: Query<(&GlobalTransform, &Projection, &Camera)>,
     window: Query<&Window, With<PrimaryWindow>>,
     styles: Query<(&BlockStyle, &ValuePage)>,
@@ -251,29 +251,8 @@ fn apply_level_of_detail(
         .or_else(|| window.single().ok().map(|w| w.physical_height() as f32))
         .unwrap_or(720.0);
     let view = lod_view(transform, projection, height);
-
-    let mut shown_blocks: Vec<u32> = Vec::new();
-    let mut hidden_blocks: Vec<u32> = Vec::new();
-    let mut shown_proxies: Vec<u32> = Vec::new();
-    let mut hidden_proxies: Vec<u32> = Vec::new();
-    let scene_id = scene.descriptor_buffer.id();
-    if state.scene != Some(scene_id) {
-        state.scene = Some(scene_id);
-        state.details = vec![None; scene.lod.layers.len()];
-        shown_blocks.extend(&scene.lod.always);
-    }
-    for (layer, lod) in scene.lod.layers.iter().enumerate() {
-        let detail = view.detail(lod);
-        let previous = state.details[layer];
-        if previous == Some(detail) {
-            continue;
-        }
-        let (old_blocks, old_proxies) = previous.map(|previous| scene.lod.shown(layer, previous)).unwrap_or_default();
-        let (new_blocks, new_proxies) = scene.lod.shown(layer, detail);
-        changes(&old_blocks, &new_blocks, &mut shown_blocks, &mut hidden_blocks);
-        changes(&old_proxies, &new_proxies, &mut shown_proxies, &mut hidden_proxies);
-        state.details[layer] = Some(detail);
-    }
+    let LodChanges { shown_blocks, hidden_blocks, shown_proxies, hidden_proxies } =
+        detail_changes(state, &scene, &view);
 
     for index in shown_blocks {
         let entity = scene.blocks[index as usize];
@@ -296,6 +275,40 @@ fn apply_level_of_detail(
     for entity in parked {
         commands.entity(entity).remove::<(Mesh3d, MeshMaterial3d<BlockMaterial>)>().insert(Visibility::Hidden);
     }
+}
+
+/// The blocks and proxy boxes, by index, to show and to park this frame.
+#[derive(Default)]
+struct LodChanges {
+    shown_blocks: Vec<u32>,
+    hidden_blocks: Vec<u32>,
+    shown_proxies: Vec<u32>,
+    hidden_proxies: Vec<u32>,
+}
+
+/// What changes from the details `state` holds to those `view` calls for, which `state` then
+/// holds; a scene new to `state` starts with nothing shown but its always-shown blocks.
+fn detail_changes(mut state: ResMut<LodState>, scene: &BlockScene, view: &LodView) -> LodChanges {
+    let mut changed = LodChanges::default();
+    let scene_id = scene.descriptor_buffer.id();
+    if state.scene != Some(scene_id) {
+        state.scene = Some(scene_id);
+        state.details = vec![None; scene.lod.layers.len()];
+        changed.shown_blocks.extend(&scene.lod.always);
+    }
+    for (layer, lod) in scene.lod.layers.iter().enumerate() {
+        let detail = view.detail(lod);
+        let previous = state.details[layer];
+        if previous == Some(detail) {
+            continue;
+        }
+        let (old_blocks, old_proxies) = previous.map(|previous| scene.lod.shown(layer, previous)).unwrap_or_default();
+        let (new_blocks, new_proxies) = scene.lod.shown(layer, detail);
+        changes(&old_blocks, &new_blocks, &mut changed.shown_blocks, &mut changed.hidden_blocks);
+        changes(&old_proxies, &new_proxies, &mut changed.shown_proxies, &mut changed.hidden_proxies);
+        state.details[layer] = Some(detail);
+    }
+    changed
 }
 
 /// What to show and hide to go from showing `old` to showing `new`.

@@ -14,10 +14,10 @@ use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 
-use super::RenderError;
-use super::camera::{Click, DOUBLE_CLICK};
-use super::scene::{Block, BlockScene, BlockStyle, LodProxy};
 use crate::layout::Layout;
+use crate::render::scene::blocks::{Block, BlockScene, BlockStyle, LodProxy};
+use crate::render::view::camera::{Click, DOUBLE_CLICK};
+use crate::render::view::viewpoint::UnknownBlock;
 
 /// One cell of one block: the block's index in `Layout::blocks` and the cell along x, y, z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,7 +84,7 @@ pub fn pick(layout: &Layout, ray: Ray3d, targets: impl IntoIterator<Item = PickT
             let (min, max) = world_box(&target.world_from_unit);
             // Padded, so that rounding never loses a box the exact test would hit.
             let pad = (max - min).max_element() * 1e-4 + 1e-3;
-            super::camera::ray_box(ray, min - pad, max + pad).map(|distance| (distance, target))
+            crate::render::view::camera::ray_box(ray, min - pad, max + pad).map(|distance| (distance, target))
         })
         .collect();
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -172,28 +172,34 @@ pub fn cell_center_world(layout: &Layout, cell: CellRef, world_from_unit: &Globa
 }
 
 /// `NAME:I,J` or `NAME:I,J,K` → the cell, checked against the layout.
-pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, RenderError> {
-    parse_cell_text(text, layout).map_err(RenderError::Setup)
-}
-
-fn parse_cell_text(text: &str, layout: &Layout) -> Result<CellRef, String> {
+pub fn parse_cell_ref(text: &str, layout: &Layout) -> Result<CellRef, CellRefError> {
     let Some((name, cell_text)) = text.rsplit_once(':') else {
-        return Err(format!("--hover '{text}': expected NAME:I,J or NAME:I,J,K, e.g. block0.head0.q:2,3"));
+        return Err(CellRefError::Form);
     };
     let Some(block) = layout.find(name) else {
-        let examples: Vec<&str> = layout.blocks.iter().take(4).map(|b| b.name.as_str()).collect();
-        return Err(format!(
-            "--hover '{text}': model '{}' has no block '{name}' (blocks are named like {})",
-            layout.config.name,
-            examples.join(", ")
-        ));
+        return Err(CellRefError::UnknownBlock(UnknownBlock::in_layout(layout, name)));
     };
-    let cell = crate::explain::parse_cell(cell_text).map_err(|e| format!("--hover '{text}': {e}"))?;
+    let cell = crate::explain::parse_cell(cell_text).map_err(CellRefError::Cell)?;
     let cells = layout.blocks[block].cells;
     if (0..3).any(|axis| cell[axis] >= cells[axis]) {
-        return Err(format!("--hover '{text}': cell {cell:?} is outside block '{name}' of {cells:?} cells"));
+        return Err(CellRefError::Outside { cell, block: name.to_string(), cells });
     }
     Ok(CellRef { block, cell })
+}
+
+/// Why a text names no cell of the model. The caller has the text, and says where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CellRefError {
+    /// Not `NAME:I,J` or `NAME:I,J,K`.
+    #[error("expected NAME:I,J or NAME:I,J,K, e.g. block0.head0.q:2,3")]
+    Form,
+    #[error(transparent)]
+    UnknownBlock(#[from] UnknownBlock),
+    /// The cell's indices do not read, as `explain::parse_cell` says.
+    #[error("{0}")]
+    Cell(String),
+    #[error("cell {cell:?} is outside block '{block}' of {cells:?} cells")]
+    Outside { cell: [u32; 3], block: String, cells: [u32; 3] },
 }
 
 /// A drawn block (with its style) or level-of-detail box (without), where it is and whether it shows.

@@ -13,10 +13,12 @@ use bevy::mesh::MeshTag;
 use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
 
-use super::material::{BlockDescriptor, BlockMaterial, descriptors_buffer, page_buffer, write_descriptor};
-use super::scene::{Block, BlockMesh, BlockScene, BlockStyle, SceneEntity};
 use crate::layout::CELL;
 use crate::layout::connectors::{Connector, route_connectors};
+use crate::render::scene::blocks::{Block, BlockMesh, BlockScene, BlockStyle, SceneEntity};
+use crate::render::scene::material::{
+    BlockDescriptor, BlockMaterial, descriptors_buffer, page_buffer, write_descriptor,
+};
 
 /// The most blocks a model may have for its connectors to be drawn: nano has 206, GPT-2 2,294.
 pub const MAX_CONNECTED_BLOCKS: usize = 1000;
@@ -107,7 +109,7 @@ fn spawn_connectors(
             Mesh3d(mesh.0.clone()),
             MeshMaterial3d(material.clone()),
             MeshTag(tag as u32),
-            super::scene::box_transform(a.min(b) - half, a.max(b) + half),
+            crate::render::scene::blocks::box_transform(a.min(b) - half, a.max(b) + half),
             NoCpuCulling,
             SceneEntity,
             ConnectorSegment { connector },
@@ -145,7 +147,9 @@ fn light_connectors(
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
     let (Some(mut connectors), Some(scene)) = (connectors, scene) else { return };
-    if changed.is_empty() || connectors.scene != scene.id() {
+    // Connectors spawned after the styles changed (their scene appeared later in the frame) are lit
+    // from the styles as they are: the change itself was seen, and passed over, a frame before.
+    if (changed.is_empty() && !connectors.is_added()) || connectors.scene != scene.id() {
         return;
     }
     let mut by_block = vec![BlockStyle::default(); scene.layout.blocks.len()];
@@ -174,7 +178,7 @@ fn light_connectors(
         match segments.get(tail.slot as usize) {
             Some(&(a, b)) => {
                 let half = Vec3::splat(THICKNESS * CELL / 2.0);
-                transform.set_if_neq(super::scene::box_transform(a.min(b) - half, a.max(b) + half));
+                transform.set_if_neq(crate::render::scene::blocks::box_transform(a.min(b) - half, a.max(b) + half));
                 visibility.set_if_neq(Visibility::Inherited);
             }
             None => {

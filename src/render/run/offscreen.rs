@@ -21,25 +21,26 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 
-use super::RenderError;
-use super::gpu::{GpuFailure, GpuPlugin};
-use super::lod::LodPlugin;
-use super::scene::{BlockScene, SceneEntity, ScenePlugin, SceneSource, SceneValues, ValuesState};
-use super::stats::{OwnedTextures, RenderStats, RenderStatsPlugin};
-use super::tour_player::{TourState, tour_at, tour_offscreen_with};
-use super::values::ForwardWorker;
-use super::view::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
 use crate::layout;
+use crate::render::RenderError;
+use crate::render::scene::ScenePlugins;
+use crate::render::scene::blocks::{BlockScene, SceneEntity, SceneSource, SceneValues, ValuesState};
+use crate::render::scene::gpu::GpuFailure;
+use crate::render::scene::stats::{OwnedTextures, RenderStats};
+use crate::render::scene::values::ForwardWorker;
+use crate::render::tour::player::{TourState, tour_at};
+use crate::render::view::pick::CellRef;
+use crate::render::view::viewpoint::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
 
-/// A view of a model to render: `llmviz screenshot` without `--tour`.
+/// A view of a model to render: `llmviz screenshot` without a tour.
 #[derive(Clone, Debug)]
 pub struct ViewShot {
     /// The model and its input (`scene_source` for a preset).
     pub source: SceneSource,
     pub size: UVec2,
     pub camera: CameraChoice,
-    /// A cell shown as hovered, `NAME:I,J` or `NAME:I,J,K`: its highlights and its card.
-    pub hover: Option<String>,
+    /// A cell of the source's layout shown as hovered: its highlights and its card.
+    pub hover: Option<CellRef>,
 }
 
 /// A tour's scene to render: its model, camera and blocks at a chapter and time.
@@ -111,10 +112,9 @@ pub fn render_view(shot: &ViewShot) -> Result<ViewPicture, RenderError> {
     let source = shot.source.clone();
     let layout = layout::build(&source.config);
     let view = shot.camera.view_point(&layout)?;
-    let hovered = shot.hover.as_ref().map(|hover| super::pick::parse_cell_ref(hover, &layout)).transpose()?;
-    super::gpu::require_adapter()?;
-    let mut offscreen = match hovered {
-        Some(cell) => super::hover::offscreen_hovering(source, shot.size, view, cell),
+    crate::render::scene::gpu::require_adapter()?;
+    let mut offscreen = match shot.hover {
+        Some(cell) => offscreen_hovering(source, shot.size, view, cell),
         None => Offscreen::new(source, shot.size, view),
     };
     offscreen.wait_until_ready()?;
@@ -143,7 +143,7 @@ pub fn render_film(
     mut each: impl FnMut(FilmFrame) -> Result<(), RenderError>,
 ) -> Result<u64, RenderError> {
     if !(film.fps.is_finite() && film.fps > 0.0) {
-        return Err(RenderError::Setup(format!("--fps {}: must be more than 0", film.fps)));
+        return Err(RenderError::Fps(film.fps));
     }
     let mut tour = tour_at(&film.file, film.chapter.as_deref(), None)?;
     if let Some(language) = film.language {
@@ -194,7 +194,7 @@ pub fn render_film(
 /// Renders `frames` frames of a scene's overview once it is ready, and times them.
 pub fn bench(source: SceneSource, frames: usize, size: UVec2) -> Result<BenchReport, RenderError> {
     let view = CameraChoice::Overview.view_point(&layout::build(&source.config))?;
-    super::gpu::require_adapter()?;
+    crate::render::scene::gpu::require_adapter()?;
     let mut offscreen = Offscreen::new(source, size, view);
     offscreen.wait_until_ready()?;
     let mut times = Vec::with_capacity(frames.max(1));
@@ -266,8 +266,8 @@ impl Offscreen {
         let mut app = App::new();
         let mut plugins = DefaultPlugins
             .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
-            .set(super::gpu::render_plugin())
-            .set(super::material::lean_pbr())
+            .set(crate::render::scene::gpu::render_plugin())
+            .set(crate::render::scene::material::lean_pbr())
             .disable::<WinitPlugin>()
             .disable::<TerminalCtrlCHandlerPlugin>()
             // Each update renders its own frame before returning, so a frame can be timed and captured.
@@ -278,7 +278,7 @@ impl Offscreen {
             plugins = plugins.set(LogPlugin { level: bevy::log::Level::WARN, ..default() });
         }
         app.add_plugins(plugins)
-            .add_plugins((GpuPlugin, ScenePlugin, LodPlugin, RenderStatsPlugin))
+            .add_plugins(ScenePlugins)
             .insert_resource(ClearColor(BACKGROUND))
             .insert_resource(source)
             .add_systems(PostUpdate, apply_view.before(TransformSystems::Propagate));
@@ -300,7 +300,7 @@ impl Offscreen {
         Offscreen { app, target, size }
     }
 
-    pub fn stats(&self) -> super::stats::FrameStats {
+    pub fn stats(&self) -> crate::render::scene::stats::FrameStats {
         self.app.world().resource::<RenderStats>().get()
     }
 
@@ -429,4 +429,41 @@ fn frame_from_image(image: Image, size: UVec2) -> Result<Frame, RenderError> {
         return Err(RenderError::Capture(message));
     }
     Ok(Frame { width: size.x, height: size.y, rgba })
+}
+
+/// An offscreen app showing `cell` hovered: its highlights and its card (`llmviz screenshot --hover`).
+pub fn offscreen_hovering(
+    source: crate::render::scene::blocks::SceneSource,
+    size: UVec2,
+    view: crate::render::view::viewpoint::ViewPoint,
+    cell: crate::render::view::pick::CellRef,
+) -> Offscreen {
+    Offscreen::with_plugins(source, size, view, move |app| {
+        app.add_plugins((bevy_egui::EguiPlugin::default(), crate::render::overlay::hover::HoverPlugin))
+            .insert_resource(crate::render::view::pick::Hovered { cell: Some(cell), pointer: None });
+    })
+}
+
+/// An offscreen app showing `tour` where its player is: its model, camera and blocks.
+pub fn tour_offscreen(tour: TourState, size: UVec2) -> Result<Offscreen, RenderError> {
+    tour_offscreen_with(tour, size, false)
+}
+
+/// The same, with the tour's text in a caption band under the scene when `caption`.
+pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Result<Offscreen, RenderError> {
+    let (source, view) = tour.opening_scene()?;
+    crate::render::scene::gpu::require_adapter()?;
+    Ok(Offscreen::with_plugins(source, size, view, move |app| {
+        app.add_plugins((
+            bevy_egui::EguiPlugin::default(),
+            crate::render::overlay::language::LanguagePlugin,
+            crate::render::overlay::sampling::SamplingPlugin,
+        ));
+        crate::render::tour::player::add_tour_systems(app);
+        crate::render::tour::add_tour_overlays(app);
+        if caption {
+            crate::render::tour::caption::add_caption(app);
+        }
+        app.insert_resource(crate::render::overlay::language::Language(tour.language)).insert_resource(tour);
+    }))
 }

@@ -4,10 +4,8 @@
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use bevy::window::RequestRedraw;
 use bevy_egui::egui;
 
-use super::tour_player::TourState;
 use crate::i18n;
 
 /// The language shown, as an `i18n::LANGUAGES` tag; the tour follows it.
@@ -32,7 +30,7 @@ impl Language {
 }
 
 /// Noto Sans CJK SC cut down to the characters llmviz writes in Chinese (`fonts/README.md`).
-pub const CJK_FONT: &[u8] = include_bytes!("../../fonts/NotoSansCJKsc-llmviz.otf");
+pub const CJK_FONT: &[u8] = include_bytes!("../../../fonts/NotoSansCJKsc-llmviz.otf");
 
 /// Adds the Chinese font after the fonts egui already has, so Latin text keeps its look and
 /// Chinese characters find their glyphs in it.
@@ -54,12 +52,12 @@ impl Default for ChineseFont {
     }
 }
 
-/// The language and the tour kept in step; the native app's fonts.
+/// The language shown, and the native app's fonts (the tour follows the language in its own room).
 pub struct LanguagePlugin;
 
 impl Plugin for LanguagePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Language>().init_resource::<ChineseFont>().add_systems(Update, follow_language);
+        app.init_resource::<Language>().init_resource::<ChineseFont>();
         #[cfg(not(target_arch = "wasm32"))]
         app.add_systems(bevy_egui::EguiPrimaryContextPass, native_fonts);
     }
@@ -77,13 +75,4 @@ fn native_fonts(mut contexts: bevy_egui::EguiContexts, chinese: Res<ChineseFont>
         *done = true;
     }
     Ok(())
-}
-
-/// A new language translates the tour, at the same chapter and time.
-fn follow_language(language: Res<Language>, tour: Option<ResMut<TourState>>, mut redraw: MessageWriter<RequestRedraw>) {
-    let Some(mut tour) = tour else { return };
-    if tour.language != language.0 {
-        tour.set_language(language.0);
-        redraw.write(RequestRedraw);
-    }
 }

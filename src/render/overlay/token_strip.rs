@@ -10,10 +10,10 @@ use bevy::prelude::*;
 use bevy_egui::EguiContexts;
 use bevy_egui::egui::{self, Align2, Color32, RichText};
 
-use super::scene::{SceneValues, ValuesState};
-use super::tour_panel::TourPanelWidth;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, GptConfig};
+use crate::render::overlay::panels::SidePanelWidth;
+use crate::render::scene::blocks::{SceneValues, ValuesState};
 
 /// How many next tokens the output panel lists for each position.
 pub const TOP_K: usize = 5;
@@ -63,8 +63,8 @@ impl TopCache {
 pub fn token_strip(
     mut contexts: EguiContexts,
     values: Res<SceneValues>,
-    source: Res<super::scene::SceneSource>,
-    panel: Option<Res<TourPanelWidth>>,
+    source: Res<crate::render::scene::blocks::SceneSource>,
+    panel: Option<Res<SidePanelWidth>>,
     mut cache: Local<TopCache>,
 ) -> Result {
     let config = &source.config;

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use super::scene::{SceneSource, SceneValues, ValuesState};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::vocab::letters;
 use crate::model::{Activations, GptConfig, Weights};
+use crate::render::scene::blocks::{SceneSource, ValuesState};
 use crate::train::Checkpoint;
+use crate::render::overlay::ui::CardModel;
 
 /// How many letters "random" gives: the sort task's input length.
 pub const RANDOM_LENGTH: usize = 6;
@@ -68,10 +69,11 @@ pub fn append_prediction(
 /// and the forward pass rerun, only when the input does change.
 pub fn input_buttons(
     ui: &mut egui::Ui,
-    (source, values, language): (&SceneSource, &SceneValues, super::language::Language),
+    model: CardModel,
     input_text: &mut String,
     input_error: &mut Option<String>,
 ) -> Option<Vec<usize>> {
+    let CardModel { source, values, language } = model;
     let config = &source.config;
     let mut new_tokens = None;
     ui.horizontal(|ui| {
@@ -146,7 +148,9 @@ impl TrainingCheckpoints {
         };
         match crate::train::load_checkpoints(dir) {
             Ok(points) if points.is_empty() => {
-                unavailable(format!("{} has no checkpoints (llmviz train --checkpoints writes them)", dir.display()))
+                // Read as the app starts, before a language is chosen, and logged too: English.
+                let template = "{} has no checkpoints ({} writes them)";
+                unavailable(crate::i18n::fill("en", template, &[&dir.display(), &crate::i18n::TRAIN_CHECKPOINTS]))
             }
             Ok(points) => TrainingCheckpoints { points, unavailable: None },
             Err(error) => unavailable(error),
@@ -189,7 +193,7 @@ pub fn training_slider(
     ui: &mut egui::Ui,
     source: &SceneSource,
     checkpoints: &TrainingCheckpoints,
-    language: super::language::Language,
+    language: crate::render::overlay::language::Language,
 ) -> Option<Arc<Weights>> {
     let points = match training_slider_for(source, checkpoints) {
         TrainingSlider::Hidden => return None,
@@ -206,9 +210,10 @@ pub fn training_slider(
     let point = &points[index];
     ui.horizontal(|ui| {
         ui.label(language.tr("training"));
-        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false)).on_hover_text(
-            language.tr("the weights as they were after this many training steps (llmviz train --checkpoints)"),
-        );
+        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false)).on_hover_text(language.fill(
+            "the weights as they were after this many training steps ({})",
+            &[&crate::i18n::TRAIN_CHECKPOINTS],
+        ));
     });
     ui.label(language.fill("step {}: sorts {} of {}", &[&point.step, &point.correct, &729]));
     (index != shown).then(|| points[index].weights.clone())

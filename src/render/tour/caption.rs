@@ -6,7 +6,7 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
-use super::tour_player::TourState;
+use crate::render::tour::player::TourState;
 use crate::tour::{Span, markup};
 
 /// With this resource the offscreen tour draws its caption band.

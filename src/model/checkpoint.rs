@@ -1,0 +1,118 @@
+//! Which reader a checkpoint needs: llmviz's own safetensors (its config in the metadata), Hugging
+//! Face's GPT-2 layout (a folder, or a safetensors file with the `config.json` beside it) or a
+//! minGPT JSON dump. It dispatches to `weights` and `huggingface`, which know nothing of each other's
+//! formats: `huggingface` reads into the `Weights` that `weights` defines, never the other way.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::huggingface;
+use super::weights::{NonFinite, WeightError, Weights, is_safetensors, read_file, read_mingpt_json, read_safetensors};
+
+/// Where the default model lives in the repository, and the name it is served under beside the web page.
+pub const DEFAULT_MODEL_PATH: &str = "models/nano-sort.safetensors";
+
+/// Natively the default model is built into the binary, so the app runs from anywhere.
+#[cfg(not(target_arch = "wasm32"))]
+fn default_model_bytes() -> &'static [u8] {
+    include_bytes!("../../models/nano-sort.safetensors")
+}
+
+/// The page downloads the default model beside the .wasm (web/index.html) and hands it over before
+/// the app starts: random floats don't compress, so they cost a third of a megabyte in the .wasm
+/// on top of the download they are anyway.
+#[cfg(target_arch = "wasm32")]
+pub static WEB_DEFAULT_MODEL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+#[cfg(target_arch = "wasm32")]
+fn default_model_bytes() -> &'static [u8] {
+    WEB_DEFAULT_MODEL.get().map(Vec::as_slice).unwrap_or_default()
+}
+
+impl Weights {
+    /// Reads a Hugging Face GPT-2 folder (`config.json` + `model.safetensors`), a `.safetensors`
+    /// file (ours, or Hugging Face's with the `config.json` beside it if there is one) or a minGPT
+    /// `.json` dump, and checks every parameter's shape and value.
+    pub fn load(path: &Path) -> Result<Weights, WeightError> {
+        Weights::load_with(path, NonFinite::Refuse)
+    }
+
+    /// `load`, refusing or allowing non-finite values.
+    pub fn load_with(path: &Path, non_finite: NonFinite) -> Result<Weights, WeightError> {
+        let (config_path, file) = if path.is_dir() {
+            huggingface::folder_paths(path)
+        } else {
+            (path.with_file_name("config.json"), path.to_owned())
+        };
+        let bytes = read_file(&file)?;
+        let config_text = match std::fs::read_to_string(&config_path) {
+            Ok(text) => Some(text),
+            Err(source) if path.is_dir() => return Err(WeightError::Io { path: config_path, source }),
+            Err(_) => None,
+        };
+        let hf_config = config_text.as_deref().map(|text| (config_path.as_path(), text));
+        Weights::parse_checked(&file, &bytes, hf_config, non_finite)
+    }
+
+    /// Reads a `.safetensors` file and the string metadata stored with it (the config among it).
+    pub fn load_with_metadata(path: &Path) -> Result<(Weights, BTreeMap<String, String>), WeightError> {
+        let bytes = read_file(path)?;
+        let weights = Weights::parse(path, &bytes)?;
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| WeightError::Format {
+            path: path.to_owned(),
+            message: format!("not a safetensors file: {e}"),
+        })?;
+        let metadata = metadata.metadata().clone().unwrap_or_default().into_iter().collect();
+        Ok((weights, metadata))
+    }
+
+    /// Parses a file's bytes; `path` names it in errors and chooses the format by its extension.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
+        Weights::parse_with(path, bytes, None)
+    }
+
+    /// `parse`, with the path and text of the `config.json` found beside the file. A safetensors
+    /// file that carries no llmviz config in its metadata is read as Hugging Face's GPT-2, shaped
+    /// by that `config.json` or, without one, by its tensors.
+    pub fn parse_with(path: &Path, bytes: &[u8], hf_config: Option<(&Path, &str)>) -> Result<Weights, WeightError> {
+        Weights::parse_checked(path, bytes, hf_config, NonFinite::Refuse)
+    }
+
+    /// `parse_with`, refusing or allowing non-finite values.
+    pub fn parse_checked(
+        path: &Path,
+        bytes: &[u8],
+        hf_config: Option<(&Path, &str)>,
+        non_finite: NonFinite,
+    ) -> Result<Weights, WeightError> {
+        let weights = if is_safetensors(path) {
+            let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightError::Format {
+                path: path.to_owned(),
+                message: format!("not a safetensors file: {e}"),
+            })?;
+            match metadata.metadata().as_ref().and_then(|m| m.get("config")) {
+                Some(config) => read_safetensors(path, bytes, config)?,
+                None => {
+                    // Checks each tensor's shape and values as it reads it, naming it as stored.
+                    let config = hf_config
+                        .map(|(config_path, text)| huggingface::folder_config(config_path, text, path))
+                        .transpose()?;
+                    return huggingface::read_hf_safetensors(path, bytes, config, non_finite);
+                }
+            }
+        } else {
+            read_mingpt_json(path, bytes)?
+        };
+        weights.check_shapes()?;
+        if non_finite == NonFinite::Refuse {
+            weights.check_finite()?;
+        }
+        Ok(weights)
+    }
+
+    /// The model the app opens on: our own nano-sort weights (`llmviz train`, seed 3407). minGPT's
+    /// reference weights stay as the conformance fixture.
+    pub fn default_model() -> Weights {
+        Weights::parse(Path::new(DEFAULT_MODEL_PATH), default_model_bytes()).expect("the built-in model is valid")
+    }
+}

@@ -1,0 +1,26 @@
+//! The overlay room: the egui widgets over the scene (model card, hover card, token strip,
+//! sampling, live input, language menu, figures).
+
+pub mod figures;
+pub mod hover;
+pub mod language;
+pub mod live_input;
+pub mod panels;
+pub mod sampling;
+pub mod token_strip;
+pub mod ui;
+
+use bevy::app::{PluginGroup, PluginGroupBuilder};
+
+/// The widgets over the scene and the language they speak: the window's, the page's and the soak's.
+pub struct OverlayPlugins;
+
+impl PluginGroup for OverlayPlugins {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(ui::UiPlugin)
+            .add(hover::HoverPlugin)
+            .add(language::LanguagePlugin)
+            .add(sampling::SamplingPlugin)
+    }
+}

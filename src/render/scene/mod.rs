@@ -1,0 +1,28 @@
+//! The scene room: the blocks and their material, the values in GPU pages, the forward-pass
+//! worker that computes them, level of detail, the connectors, render statistics and GPU failure.
+
+pub mod blocks;
+pub mod connectors;
+pub mod gpu;
+pub mod lod;
+pub mod material;
+pub mod pages;
+pub mod stats;
+pub mod values;
+
+use bevy::app::{PluginGroup, PluginGroupBuilder};
+
+/// The scene with its values, drawn: what every way of running the renderer shares (the window,
+/// the page, offscreen rendering and the soak).
+pub struct ScenePlugins;
+
+impl PluginGroup for ScenePlugins {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(gpu::GpuPlugin)
+            .add(blocks::ScenePlugin)
+            .add(connectors::ConnectorPlugin)
+            .add(lod::LodPlugin)
+            .add(stats::RenderStatsPlugin)
+    }
+}
