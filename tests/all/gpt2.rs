@@ -285,7 +285,11 @@ fn text_beyond_the_cap_or_the_context_keeps_the_first_tokens_and_warns() {
     let output =
         llmviz(&["inspect", "--weights", arg(&dir), "--text", "Hello world, it's a test.", "--max-tokens", "4"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("warning: --text: kept 4 of 8 tokens: the drawing cap (--max-tokens) holds 4"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning: --text: kept 4 of 8 tokens: the drawing cap (--max-tokens) holds 4"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(stdout(&output).lines().filter(|line| line.trim_start().starts_with("t=")).count(), 4);
 
     // The fixture's context is 16 tokens: 20 words keep 16, whatever --max-tokens says.

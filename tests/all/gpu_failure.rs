@@ -98,11 +98,8 @@ fn a_device_lost_in_the_window_ends_the_app_with_the_reason() {
     let (_server, display) = start_x_server();
     let out = std::env::temp_dir().join(format!("llmviz-lost-window-{}.png", std::process::id()));
     // The window screenshot keeps frames coming until it is taken, so the loss comes first.
-    let env = [
-        ("DISPLAY", display.as_str()),
-        (llmviz::cli::SCREENSHOT_ENV, out.to_str().unwrap()),
-        (LOSE_DEVICE_ENV, "10"),
-    ];
+    let env =
+        [("DISPLAY", display.as_str()), (llmviz::cli::SCREENSHOT_ENV, out.to_str().unwrap()), (LOSE_DEVICE_ENV, "10")];
     let output = llmviz_with(&[], &env);
     assert_ends_with_error(&output, "the GPU device was lost");
     assert!(!out.exists(), "no screenshot from a lost device");

@@ -237,7 +237,8 @@ fn imports_up(room: &str, source: &str) -> Vec<String> {
 
 #[test]
 fn the_room_check_finds_an_import_running_up() {
-    let source = "use crate::render::scene::blocks::BlockScene;\n// crate::render::run\nfn f() { super::super::tour::x(); }\n";
+    let source =
+        "use crate::render::scene::blocks::BlockScene;\n// crate::render::run\nfn f() { super::super::tour::x(); }\n";
     assert_eq!(imports_up("view", source), vec!["3: tour".to_string()]);
     assert_eq!(imports_up("run", source), Vec::<String>::new());
 }
@@ -388,5 +389,9 @@ fn no_function_takes_a_tuple_for_a_parameter() {
             found.push(format!("{}:{line}: {parameter}", file.display()));
         }
     }
-    assert!(found.is_empty(), "tuple-typed parameters (a SystemParam or a struct named for its role reads better):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "tuple-typed parameters (a SystemParam or a struct named for its role reads better):\n{}",
+        found.join("\n")
+    );
 }

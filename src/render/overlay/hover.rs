@@ -313,11 +313,12 @@ fn draw_pinned_cards(shown: &ShownCards, pinned: &Pinned, explanations: &mut Res
         let body = explanations.card(shown.layout, cell);
         let words = CardWords { layout: shown.layout, language: shown.language, tokens: explanations.tokens() };
         let id = egui::Id::new(("pinned card", cell.block, cell.cell));
-        let area = egui::Area::new(id)
-            .order(egui::Order::Foreground)
-            .fixed_pos(card_position(anchor, shown.last_size(id), screen));
-        let response =
-            area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, words, cell, &body, true)));
+        let area = egui::Area::new(id).order(egui::Order::Foreground).fixed_pos(card_position(
+            anchor,
+            shown.last_size(id),
+            screen,
+        ));
+        let response = area.show(ctx, |ui| card_frame(ui, true, |ui| card_contents(ui, words, cell, &body, true)));
         if response.inner {
             unpin = Some(number);
         }
@@ -330,12 +331,7 @@ fn draw_pinned_cards(shown: &ShownCards, pinned: &Pinned, explanations: &mut Res
 }
 
 /// The hover card beside the pointer (or the hovered cell), unless that cell's card is pinned.
-fn draw_hover_card(
-    shown: &ShownCards,
-    hovered: &Hovered,
-    pinned: &Pinned,
-    explanations: &mut ResMut<Explanations>,
-) {
+fn draw_hover_card(shown: &ShownCards, hovered: &Hovered, pinned: &Pinned, explanations: &mut ResMut<Explanations>) {
     let screen = shown.ctx.content_rect();
     let Some(cell) = hovered.cell else { return };
     if pinned.cells.contains(&cell) {
@@ -507,7 +503,10 @@ fn explanation_ui(ui: &mut egui::Ui, words: CardWords, explanation: &Explanation
         .collect();
     ui.label(egui::RichText::new(index.join(", ")).color(MUTED));
     ui.label(
-        egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index)).monospace().size(11.0).color(MUTED),
+        egui::RichText::new(format!("{}{:?}", explanation.tensor, explanation.index))
+            .monospace()
+            .size(11.0)
+            .color(MUTED),
     );
     ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
     ui.separator();

@@ -16,9 +16,9 @@ use bevy_egui::egui;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::vocab::letters;
 use crate::model::{Activations, GptConfig, Weights};
+use crate::render::overlay::ui::CardModel;
 use crate::render::scene::blocks::{SceneSource, ValuesState};
 use crate::train::Checkpoint;
-use crate::render::overlay::ui::CardModel;
 
 /// How many letters "random" gives: the sort task's input length.
 pub const RANDOM_LENGTH: usize = 6;
@@ -210,10 +210,12 @@ pub fn training_slider(
     let point = &points[index];
     ui.horizontal(|ui| {
         ui.label(language.tr("training"));
-        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false)).on_hover_text(language.fill(
-            "the weights as they were after this many training steps ({})",
-            &[&crate::i18n::TRAIN_CHECKPOINTS],
-        ));
+        ui.add(egui::Slider::new(&mut index, 0..=last).show_value(false)).on_hover_text(
+            language.fill(
+                "the weights as they were after this many training steps ({})",
+                &[&crate::i18n::TRAIN_CHECKPOINTS],
+            ),
+        );
     });
     ui.label(language.fill("step {}: sorts {} of {}", &[&point.step, &point.correct, &729]));
     (index != shown).then(|| points[index].weights.clone())

@@ -10,9 +10,9 @@ use bevy::window::RequestRedraw;
 use bevy_egui::egui;
 
 use crate::model::sampling::{Sampling, SplitMix64, fresh_seed, sample};
+use crate::render::overlay::ui::CardModel;
 use crate::render::scene::blocks::{BlockScene, SceneValues, ValuesState};
 use crate::render::scene::pages::{PackedValues, repack};
-use crate::render::overlay::ui::CardModel;
 
 /// What the reader (or the tour) chose, and the seed of the next draw.
 #[derive(Resource, Clone, Copy, Debug, PartialEq)]
@@ -65,11 +65,7 @@ fn reshape_output(
 }
 
 /// The controls on the model card; the new input when "sample" drew a token.
-pub fn sampling_ui(
-    ui: &mut egui::Ui,
-    controls: &mut SamplingControls,
-    model: CardModel,
-) -> Option<Vec<usize>> {
+pub fn sampling_ui(ui: &mut egui::Ui, controls: &mut SamplingControls, model: CardModel) -> Option<Vec<usize>> {
     let CardModel { source, values, language } = model;
     let mut sampling = controls.sampling;
     ui.horizontal(|ui| {

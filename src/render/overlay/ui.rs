@@ -16,10 +16,12 @@ use crate::model::tokenizer::Tokenizer;
 use crate::model::vocab::parse_letters;
 use crate::model::{Activations, GptConfig, Weights};
 use crate::render::overlay::language::Language;
-use crate::render::overlay::live_input::{TrainingCheckpoints, input_buttons, input_text_of, read_input, training_slider};
-use crate::render::overlay::sampling::{SamplingControls, sampling_ui};
+use crate::render::overlay::live_input::{
+    TrainingCheckpoints, input_buttons, input_text_of, read_input, training_slider,
+};
 use crate::render::overlay::panels::SceneLabels;
 use crate::render::overlay::panels::SidePanelWidth;
+use crate::render::overlay::sampling::{SamplingControls, sampling_ui};
 use crate::render::scene::blocks::{Block, BlockScene, BlockStyle, SceneSource, SceneValues, ValuesState};
 use crate::render::view::camera::FlyTo;
 
@@ -573,9 +575,7 @@ fn draw_input_tokens(
         let outline = Stroke::new(1.0, Color32::from_gray(120));
         painter.rect(tile, 2.0, Color32::from_gray(252), outline, egui::StrokeKind::Inside);
         let text = match &tokenizer {
-            Some(tokenizer) if free_text => {
-                crate::render::overlay::token_strip::visible_piece(&tokenizer.piece(token))
-            }
+            Some(tokenizer) if free_text => crate::render::overlay::token_strip::visible_piece(&tokenizer.piece(token)),
             _ => token_name(&layout.config, token),
         };
         let letter = FontId::proportional(font_px((size * if free_text { 0.3 } else { 0.6 }).min(MAX_TOKEN_PX)));
