@@ -286,7 +286,7 @@ mod browser {
                 }
                 tokens
             }
-            Some(_) => crate::model::vocab::parse_letters(link.input.as_deref().unwrap_or(DEFAULT_INPUT), config)
+            Some(_) => crate::model::tokenizer::parse_letters(link.input.as_deref().unwrap_or(DEFAULT_INPUT), config)
                 .map_err(|error| format!("?input: {error}"))?,
             None if config.vocab_size == crate::model::tokenizer::GPT2_VOCAB_SIZE => {
                 let vocab = std::path::Path::new(&name).with_file_name("vocab.json");

@@ -19,8 +19,8 @@ use bevy_math::UVec2;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::layout::Layout;
+use crate::model::tokenizer::parse_letters;
 use crate::model::tokenizer::{Dropped, TokenLimit, Tokenizer, tokenize, truncate_tokens};
-use crate::model::vocab::parse_letters;
 use crate::model::{BackendKind, GptConfig, ModelError, NonFinite, Weights};
 use crate::render::RenderError;
 use crate::render::run::app::WindowOptions;

@@ -10,7 +10,6 @@ pub mod names;
 pub mod record;
 pub mod sampling;
 pub mod tokenizer;
-pub mod vocab;
 pub mod weights;
 
 use burn::backend::NdArray;

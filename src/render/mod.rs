@@ -27,7 +27,7 @@ pub mod scene;
 pub mod tour;
 pub mod view;
 
-use crate::model::vocab::parse_letters;
+use crate::model::tokenizer::parse_letters;
 use crate::model::{GptConfig, Weights};
 use scene::blocks::SceneSource;
 
@@ -71,7 +71,7 @@ pub enum RenderError {
     NoWeights { model: String, input: String },
     /// An input the model cannot read: letters outside its vocabulary, more than its context.
     #[error("input '{input}': {error}")]
-    Input { input: String, error: crate::model::vocab::InputError },
+    Input { input: String, error: crate::model::tokenizer::InputError },
     /// A view the model's layout does not have.
     #[error(transparent)]
     Camera(#[from] view::viewpoint::CameraError),

@@ -70,7 +70,7 @@ pub fn compile(tour: &Tour, file: &str, layouts: &mut Layouts) -> Result<Vec<Cha
         report.error("chapters", "a tour needs at least one chapter");
     }
     if let (Some(input), Some(layout)) = (&tour.input, layouts.get(&tour.model))
-        && let Err(error) = crate::model::vocab::parse_letters(input, &layout.config)
+        && let Err(error) = crate::model::tokenizer::parse_letters(input, &layout.config)
     {
         report.error("input", error.to_string());
     }

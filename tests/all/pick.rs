@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use bevy::window::RequestRedraw;
 use llmviz::explain::{Sources, explain};
 use llmviz::layout::{self, Layout};
-use llmviz::model::vocab::{letters, parse_letters};
+use llmviz::model::tokenizer::{letters, parse_letters};
 use llmviz::model::{BackendKind, GptConfig, LoadedModel, Weights};
 use llmviz::render::overlay::hover::{CARD_FILL, HOVERED_FOCUS, SOURCE_FOCUS, card_position, source_focus};
 use llmviz::render::overlay::live_input::{RANDOM_LENGTH, append_prediction, random_letters};
@@ -328,7 +328,7 @@ fn next_token_appends_the_most_probable_prediction_until_the_context_is_full() {
         tokens = next;
     }
     // The sort task: the model writes the input's letters in order.
-    let written: String = tokens[6..].iter().map(|&t| llmviz::model::vocab::token_letter(t)).collect();
+    let written: String = tokens[6..].iter().map(|&t| llmviz::model::tokenizer::token_letter(t)).collect();
     assert_eq!(written, "ABBBC");
     let activations = model.activations(&tokens).unwrap();
     assert!(append_prediction(&tokens, &activations, &weights.config).unwrap_err().contains("context is full"));

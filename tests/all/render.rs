@@ -235,7 +235,7 @@ fn screenshot_refuses_bad_input_with_one_line() {
 /// and its pixels move towards the background.
 #[test]
 fn a_faded_block_is_blended_with_the_background() {
-    use llmviz::render::scene::blocks::{Block, BlockStyle};
+    use llmviz::render::scene::blocks::{BlockStyle, SceneBlock};
     let _gpu = gpu();
     let source = scene_source("nano", None).unwrap();
     let layout = layout::build(&source.config);
@@ -247,7 +247,7 @@ fn a_faded_block_is_blended_with_the_background() {
     let opaque_batches = offscreen.stats().batches;
 
     let world = offscreen.world_mut();
-    let mut styles = world.query::<(&Block, &mut BlockStyle)>();
+    let mut styles = world.query::<(&SceneBlock, &mut BlockStyle)>();
     for (block, mut style) in styles.iter_mut(world) {
         if block.index == wte {
             style.opacity = 0.2;

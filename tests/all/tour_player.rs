@@ -9,7 +9,7 @@ use llmviz::render::run::offscreen::tour_offscreen;
 use llmviz::render::run::offscreen::{Frame, Offscreen};
 use llmviz::render::scene::blocks::{BlockScene, BlockStyle};
 use llmviz::render::tour::panel::error_box;
-use llmviz::render::tour::player::{AppliedTour, TourHover, TourState, tour_at};
+use llmviz::render::tour::player::{CurrentTourFrame, TourHover, TourState, tour_at};
 use llmviz::render::tour::tweens::TweenedBlock;
 use llmviz::render::view::viewpoint::ViewPoint;
 use llmviz::tour::{BlockState, Polled};
@@ -128,7 +128,7 @@ fn scrubbing_away_and_back_gives_the_scene_of_going_there_directly() {
     // What the scene shows is what the chapter's bevy_tweening sequences wrote, seeked to `time`.
     let world = offscreen.world_mut();
     let tweened: Vec<TweenedBlock> = world.query::<&TweenedBlock>().iter(world).copied().collect();
-    let applied = world.resource::<AppliedTour>().frame.clone().expect("a frame applied");
+    let applied = world.resource::<CurrentTourFrame>().frame.clone().expect("a frame applied");
     let shown: Vec<_> = tweened.iter().filter(|tweened| tweened.model == applied.model_index).collect();
     assert!(!shown.is_empty(), "the chapter's tweens are spawned");
     assert_eq!(shown.len(), applied.blocks.len());

@@ -14,7 +14,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use crate::model::tokenizer::Tokenizer;
-use crate::model::vocab::letters;
+use crate::model::tokenizer::letters;
 use crate::model::{Activations, GptConfig, Weights};
 use crate::render::overlay::ui::CardModel;
 use crate::render::scene::blocks::{SceneSource, ValuesState};
@@ -81,7 +81,7 @@ pub fn input_buttons(
         if letters && ui.button(language.tr("random")).on_hover_text(language.tr("six random letters")).clicked() {
             let seed = RandomState::new().hash_one(input_text.as_str());
             let text = random_letters(config, seed);
-            if let Ok(tokens) = crate::model::vocab::parse_letters(&text, config) {
+            if let Ok(tokens) = crate::model::tokenizer::parse_letters(&text, config) {
                 *input_text = text;
                 *input_error = None;
                 new_tokens = Some(tokens);

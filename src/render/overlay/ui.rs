@@ -13,7 +13,7 @@ use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 use crate::explain::token_name;
 use crate::layout::{self, LabelKind};
 use crate::model::tokenizer::Tokenizer;
-use crate::model::vocab::parse_letters;
+use crate::model::tokenizer::parse_letters;
 use crate::model::{Activations, GptConfig, Weights};
 use crate::render::overlay::language::Language;
 use crate::render::overlay::live_input::{
@@ -22,7 +22,7 @@ use crate::render::overlay::live_input::{
 use crate::render::overlay::panels::SceneLabels;
 use crate::render::overlay::panels::SidePanelWidth;
 use crate::render::overlay::sampling::{SamplingControls, sampling_ui};
-use crate::render::scene::blocks::{Block, BlockScene, BlockStyle, SceneSource, SceneValues, ValuesState};
+use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneBlock, SceneSource, SceneValues, ValuesState};
 use crate::render::view::camera::FlyTo;
 
 /// The models the switcher offers: (preset, button text).
@@ -325,7 +325,7 @@ struct SceneText<'w, 's> {
     scene: Option<Res<'w, BlockScene>>,
     values: Res<'w, SceneValues>,
     camera: Single<'w, 's, (&'static Camera, &'static GlobalTransform), With<Camera3d>>,
-    blocks: Query<'w, 's, (&'static Block, &'static ViewVisibility, &'static BlockStyle)>,
+    blocks: Query<'w, 's, (&'static SceneBlock, &'static ViewVisibility, &'static BlockStyle)>,
     shown: Option<Res<'w, SceneLabels>>,
     language: Res<'w, Language>,
 }
@@ -413,7 +413,7 @@ fn draw_section_labels(painter: &egui::Painter, labels: &[(&crate::layout::Label
 fn draw_block_tags(
     painter: &egui::Painter,
     scene: &BlockScene,
-    blocks: &Query<(&Block, &ViewVisibility, &BlockStyle)>,
+    blocks: &Query<(&SceneBlock, &ViewVisibility, &BlockStyle)>,
     view: OnScreen,
     taken: &mut Vec<Rect>,
 ) {

@@ -321,7 +321,7 @@ fn new_input(progress: &mut SoakProgress, now: &SceneNow) -> Option<Vec<usize>> 
     }
     let letters = random_letters(config, progress.next());
     if !letters.is_empty() {
-        return crate::model::vocab::parse_letters(&letters, config).ok();
+        return crate::model::tokenizer::parse_letters(&letters, config).ok();
     }
     const WORDS: [&str; 8] = ["the", "model", "reads", "a", "long", "quiet", "river", "of"];
     let text: Vec<&str> = (0..4 + progress.below(8)).map(|_| WORDS[progress.below(WORDS.len())]).collect();

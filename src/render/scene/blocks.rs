@@ -48,7 +48,7 @@ impl SceneSource {
 
 /// A drawn layout block: its index in `Layout::blocks`, which is also its `MeshTag`.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Block {
+pub struct SceneBlock {
     pub index: u32,
 }
 
@@ -265,7 +265,7 @@ fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
         .spawn_batch(layout.blocks.iter().enumerate().map(|(index, block)| {
             let min = Vec3::from(block.position);
             let placed = (MeshTag(index as u32), box_transform(min, min + Vec3::from(block.size())));
-            (placed, parked(), Block { index: index as u32 }, BlockStyle::default(), ValuePage::default())
+            (placed, parked(), SceneBlock { index: index as u32 }, BlockStyle::default(), ValuePage::default())
         }))
         .collect();
     let first_proxy_tag = layout.blocks.len() as u32;
@@ -403,7 +403,7 @@ fn upload_values(
 fn assign_pages(
     scene: Option<Res<BlockScene>>,
     packed: Res<PackedValues>,
-    mut blocks: Query<(&Block, &mut ValuePage)>,
+    mut blocks: Query<(&SceneBlock, &mut ValuePage)>,
 ) {
     let Some(scene) = scene else { return };
     if !packed.is_changed() {
@@ -433,7 +433,7 @@ fn all_descriptors(
 fn write_all_descriptors(
     scene: Option<Res<BlockScene>>,
     packed: Res<PackedValues>,
-    blocks: Query<(&Block, &BlockStyle)>,
+    blocks: Query<(&SceneBlock, &BlockStyle)>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
     let Some(scene) = scene else { return };
@@ -457,7 +457,7 @@ fn write_all_descriptors(
 fn write_changed_descriptors(
     scene: Option<Res<BlockScene>>,
     packed: Res<PackedValues>,
-    changed: Query<(&Block, &BlockStyle), Changed<BlockStyle>>,
+    changed: Query<(&SceneBlock, &BlockStyle), Changed<BlockStyle>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
     let Some(scene) = scene else { return };

@@ -15,7 +15,7 @@ use bevy::render::storage::ShaderBuffer;
 
 use crate::layout::CELL;
 use crate::layout::connectors::{Connector, route_connectors};
-use crate::render::scene::blocks::{Block, BlockMesh, BlockScene, BlockStyle, SceneEntity};
+use crate::render::scene::blocks::{BlockMesh, BlockScene, BlockStyle, SceneBlock, SceneEntity};
 use crate::render::scene::material::{
     BlockDescriptor, BlockMaterial, descriptors_buffer, page_buffer, write_descriptor,
 };
@@ -141,7 +141,7 @@ fn light_connectors(
     connectors: Option<ResMut<Connectors>>,
     scene: Option<Res<BlockScene>>,
     changed: Query<(), Changed<BlockStyle>>,
-    styles: Query<(&Block, &BlockStyle)>,
+    styles: Query<(&SceneBlock, &BlockStyle)>,
     mut rods: Query<(&ConnectorSegment, &mut Visibility), Without<ConnectorTail>>,
     mut tails: Query<(&ConnectorTail, &mut Transform, &mut Visibility), Without<ConnectorSegment>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,

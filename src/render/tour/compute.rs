@@ -26,7 +26,7 @@ use crate::render::overlay::hover::{CARD_FILL, CardBody, Explanations, card_posi
 use crate::render::scene::blocks::{BlockMesh, BlockScene, RevealWindow, SceneEntity, SceneValues, block_descriptor};
 use crate::render::scene::material::{BlockDescriptor, BlockMaterial, write_descriptor};
 use crate::render::scene::pages::PackedValues;
-use crate::render::tour::player::AppliedTour;
+use crate::render::tour::player::CurrentTourFrame;
 use crate::render::view::pick::{CellRef, cell_center_world};
 use crate::tour::timeline::{cells_region, region_cell, sweep_position, walk_shown};
 use crate::tour::{ComputeFrame, ComputeStyle, FlightFrame, TourFrame};
@@ -50,7 +50,7 @@ pub struct FormulaPanel {
 
 /// Works out `ComputeView` when the tour frame, the scene or its values changed.
 pub fn derive_compute_view(
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     scene: Option<Res<BlockScene>>,
     values: Res<SceneValues>,
     mut explanations: ResMut<Explanations>,
@@ -252,7 +252,7 @@ fn copy_descriptor(layout: &Layout, packed: &PackedValues, flight: &FlightFrame)
 /// its block mesh.
 #[derive(SystemParam)]
 struct FlightSources<'w> {
-    applied: Res<'w, AppliedTour>,
+    applied: Res<'w, CurrentTourFrame>,
     packed: Res<'w, PackedValues>,
     scene: Option<Res<'w, BlockScene>>,
     mesh: Option<Res<'w, BlockMesh>>,

@@ -16,7 +16,7 @@ use crate::layout::CELL;
 use crate::render::overlay::language::Language;
 use crate::render::overlay::panels::SidePanelWidth;
 use crate::render::scene::blocks::BlockScene;
-use crate::render::tour::player::{AppliedTour, TourHover, TourState};
+use crate::render::tour::player::{CurrentTourFrame, TourHover, TourState};
 use crate::tour::{Cells, Span, link_targets, markup};
 
 /// The sidebar's width in logical pixels.
@@ -469,7 +469,7 @@ fn apply(tour: &mut TourState, requests: Requests) -> bool {
 /// The notes of the tour's focus, in dark tags above the cells they point at.
 pub(super) fn focus_notes(
     mut contexts: EguiContexts,
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     scene: Option<Res<BlockScene>>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
     transforms: Query<&Transform>,

@@ -4,7 +4,7 @@
 //! The pure core (`crate::tour`) says what the scene is at a tour time. Here the chapter's tracks
 //! become bevy_tweening sequences on entities of their own (`tour_tweens`), seeked to the tour
 //! time whenever it moves; what they write, with the chapter's instant events, is the frame
-//! (`AppliedTour`), written once, and small systems apply it where it changed: the model on
+//! (`CurrentTourFrame`), written once, and small systems apply it where it changed: the model on
 //! screen, each block's `BlockStyle` and `Transform`, the focus, the camera's `ViewPoint` and
 //! whether labels show. So the scene at tour time t is the same however the reader got to t. The
 //! sidebar is `tour_panel`.
@@ -278,7 +278,7 @@ const HOVER_HIGHLIGHT: f32 = 0.8;
 /// when it differs, then applied to the world by the small systems after `make_tour_frame`. The
 /// sidebar's focus notes read it too.
 #[derive(Resource, Default)]
-pub struct AppliedTour {
+pub struct CurrentTourFrame {
     pub frame: Option<TourFrame>,
 }
 
@@ -287,7 +287,7 @@ pub struct AppliedTour {
 pub fn add_tour_systems(app: &mut App) {
     app.init_resource::<SceneLabels>()
         .init_resource::<TourHover>()
-        .init_resource::<AppliedTour>()
+        .init_resource::<CurrentTourFrame>()
         .init_resource::<TweenedChapter>()
         .init_resource::<ComputeView>()
         .init_resource::<crate::render::overlay::hover::Explanations>()
@@ -488,12 +488,12 @@ pub fn block_transform(layout: &Layout, block: usize, state: BlockState) -> Tran
     transform
 }
 
-/// Writes the frame the tweens make into `AppliedTour` when it changed.
+/// Writes the frame the tweens make into `CurrentTourFrame` when it changed.
 fn make_tour_frame(
     tour: Option<Res<TourState>>,
     tweened_camera: Query<&TweenedCamera>,
     tweened_blocks: Query<&TweenedBlock>,
-    mut applied: ResMut<AppliedTour>,
+    mut applied: ResMut<CurrentTourFrame>,
 ) {
     let Some(tour) = tour else { return };
     let frame = tweened_frame(&tour, tweened_camera.iter().next(), tweened_blocks.iter().copied());
@@ -510,7 +510,7 @@ fn scene_of<'a>(frame: &TourFrame, scene: Option<&'a BlockScene>) -> Option<&'a 
 /// The tour moved to another model: the scene is respawned with it. A model the reader picked in
 /// the switcher stays until the tour's frame changes.
 fn switch_tour_model(
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     tour: Option<Res<TourState>>,
     mut source: ResMut<SceneSource>,
     mut redraw: MessageWriter<RequestRedraw>,
@@ -532,7 +532,7 @@ fn switch_tour_model(
 /// when either changed or a new scene appeared; blocks the tour no longer touches go back to
 /// their defaults. The focus is left to `apply_tour_focus` and the pointer.
 fn apply_tour_blocks(
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     computed: Res<ComputeView>,
     scene: Option<Res<BlockScene>>,
     hover: Res<TourHover>,
@@ -582,7 +582,7 @@ fn apply_tour_blocks(
 /// pointer's focus wins while it hovers; when it lets go of a block the tour points at, the
 /// tour's focus comes back.
 fn apply_tour_focus(
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     computed: Res<ComputeView>,
     scene: Option<Res<BlockScene>>,
     mut styles: Query<&mut BlockStyle>,
@@ -636,7 +636,7 @@ const SETTLE_FRAMES: u32 = 2;
 /// stops a flight under way.
 fn apply_tour_camera(
     mut commands: Commands,
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     scene: Option<Res<BlockScene>>,
     mut camera: Query<(Entity, &mut ViewPoint), With<Camera3d>>,
     mut shown: Local<Option<(usize, f32, CameraPose)>>,
@@ -664,7 +664,7 @@ fn apply_tour_camera(
 /// The tour's sampling reaches the model card's controls when the tour changes it; the reader's
 /// own settings stand until then.
 fn apply_tour_sampling(
-    applied: Res<AppliedTour>,
+    applied: Res<CurrentTourFrame>,
     controls: Option<ResMut<crate::render::overlay::sampling::SamplingControls>>,
     mut shown: Local<Option<crate::model::sampling::Sampling>>,
 ) {
@@ -677,7 +677,7 @@ fn apply_tour_sampling(
     }
 }
 
-fn apply_tour_labels(applied: Res<AppliedTour>, mut labels: ResMut<SceneLabels>) {
+fn apply_tour_labels(applied: Res<CurrentTourFrame>, mut labels: ResMut<SceneLabels>) {
     if let Some(frame) = &applied.frame
         && labels.0 != frame.labels
     {

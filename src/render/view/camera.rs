@@ -17,7 +17,7 @@ use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 use bevy_tweening::{Lens, Tween, TweenAnim, TweeningPlugin};
 
-use crate::render::scene::blocks::{Block, BlockScene, LodProxy};
+use crate::render::scene::blocks::{BlockScene, LodProxy, SceneBlock};
 use crate::render::view::viewpoint::{ViewPoint, apply_view};
 
 /// A press and release within this many pixels is a click; more is a drag.
@@ -209,7 +209,7 @@ fn fly_to_double_clicked_block(
     mut clicks: MessageReader<Click>,
     scene: Option<Res<BlockScene>>,
     camera: Single<(&Camera, &GlobalTransform, &ViewPoint), With<Camera3d>>,
-    blocks: Query<(&Block, &ViewVisibility)>,
+    blocks: Query<(&SceneBlock, &ViewVisibility)>,
     proxies: Query<(&LodProxy, &ViewVisibility)>,
     mut flights: MessageWriter<FlyTo>,
 ) {

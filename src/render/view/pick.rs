@@ -15,7 +15,7 @@ use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 
 use crate::layout::Layout;
-use crate::render::scene::blocks::{Block, BlockScene, BlockStyle, LodProxy};
+use crate::render::scene::blocks::{BlockScene, BlockStyle, LodProxy, SceneBlock};
 use crate::render::view::camera::{Click, DOUBLE_CLICK};
 use crate::render::view::viewpoint::UnknownBlock;
 
@@ -203,9 +203,9 @@ pub enum CellRefError {
 }
 
 /// A drawn block (with its style) or level-of-detail box (without), where it is and whether it shows.
-type Shown<'a> = (Option<&'a Block>, Option<&'a BlockStyle>, &'a GlobalTransform, &'a InheritedVisibility);
+type Shown<'a> = (Option<&'a SceneBlock>, Option<&'a BlockStyle>, &'a GlobalTransform, &'a InheritedVisibility);
 /// Blocks and level-of-detail boxes that have a mesh: those `lod` has not parked.
-type Drawn = (Or<(With<Block>, With<LodProxy>)>, With<Mesh3d>);
+type Drawn = (Or<(With<SceneBlock>, With<LodProxy>)>, With<Mesh3d>);
 
 /// Picks the cell under the cursor each frame (the camera, the pointer or a tour may have moved),
 /// unless egui has the pointer.
