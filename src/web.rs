@@ -16,7 +16,7 @@
 
 use crate::render::RenderError;
 use crate::render::tour::player::TourState;
-use crate::tour::{CompiledTour, Layouts, Tour};
+use crate::tour::{CompiledTour, Layouts, Tour, TourSession, shipped};
 
 /// Where the reader is, as the page's query string says it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,25 +99,22 @@ impl DeepLink {
     }
 }
 
-/// The tours a page can open by `?tour=ID`: every file of tours/, built in (the browser has no files).
-pub const TOURS: [(&str, &str); 2] =
-    [("nano-gpt", include_str!("../tours/nano-gpt.ron")), ("scale", include_str!("../tours/scale.ron"))];
-
 /// The tour a link opens, paused at its chapter's step (the chapter's start without a step, the
-/// first chapter without a chapter): `?tour=ID`, or the nano-gpt tour when the link names no
-/// model either. None for `?model=NAME` alone, which opens a model without a tour.
+/// first chapter without a chapter): `?tour=ID`, a shipped tour (`tour::shipped`: the browser has
+/// no files), or the default tour when the link names no model either. None for `?model=NAME`
+/// alone, which opens a model without a tour.
 pub fn open_tour(link: &DeepLink) -> Option<Result<TourState, String>> {
     if link.tour.is_none() && link.model.is_some() {
         return None;
     }
-    let id = link.tour.as_deref().unwrap_or("nano-gpt");
-    let Some((_, text)) = TOURS.iter().find(|(known, _)| *known == id) else {
-        let known: Vec<&str> = TOURS.iter().map(|(known, _)| *known).collect();
+    let id = link.tour.as_deref().unwrap_or(shipped::default_tour().name);
+    let Some(shipped_tour) = shipped::tour(id) else {
+        let known: Vec<&str> = shipped::names().collect();
         return Some(Err(format!("?tour={id}: there is no such tour; there are {}", known.join(", "))));
     };
     let file = format!("tours/{id}.ron");
     let mut layouts = Layouts::default();
-    let opened = Tour::parse(text, &file)
+    let opened = Tour::parse(shipped_tour.text, &file)
         .map_err(|error| vec![error])
         .and_then(|tour| CompiledTour::compile(tour, &file, &mut layouts))
         .map_err(|errors| errors.iter().map(|error| error.to_string()).collect::<Vec<_>>().join("; "))
@@ -126,11 +123,11 @@ pub fn open_tour(link: &DeepLink) -> Option<Result<TourState, String>> {
                 Some(chapter) => compiled.deep_link(chapter, link.step)?,
                 None => (0, 0.0),
             };
-            let mut state = TourState::new(compiled, None, layouts, chapter, time);
+            let mut session = TourSession::new(compiled, None, layouts, chapter, time);
             if let Some(language) = link.lang {
-                state.set_language(language);
+                session.set_language(language);
             }
-            Ok(state)
+            Ok(TourState(session))
         });
     Some(opened)
 }
@@ -157,7 +154,7 @@ pub fn tour_link(tour: &TourState) -> DeepLink {
         tour: id,
         chapter: Some(timeline.id.clone()),
         step: Some(timeline.step_at(tour.player.time) + 1),
-        lang: (tour.language != "en").then_some(tour.language),
+        lang: (tour.language() != "en").then_some(tour.language()),
         ..DeepLink::default()
     }
 }

@@ -56,7 +56,7 @@ fi
 raw=$(stat -c %s web/dist/llmviz_bg.wasm)
 # The page shows download progress against the .wasm's own size (index.html says why).
 sed "s/<meta name=\"llmviz-wasm-bytes\" content=\"\">/<meta name=\"llmviz-wasm-bytes\" content=\"$raw\">/" web/index.html > web/dist/index.html
-# The default model is downloaded beside the .wasm (src/model/weights.rs says why).
+# The default model is downloaded beside the .wasm (src/model/checkpoint.rs says why).
 cp models/nano-sort.safetensors web/dist/nano-sort.safetensors
 
 # Precompressed copies for the server to send (web/serve.mjs), and the sizes.

@@ -25,9 +25,9 @@ use crate::model::{BackendKind, GptConfig, ModelError, NonFinite, Weights};
 use crate::render::RenderError;
 use crate::render::run::app::WindowOptions;
 use crate::render::scene::blocks::SceneSource;
-use crate::render::tour::player::TourLink;
 use crate::render::view::pick::{CellRef, parse_cell_ref};
 use crate::render::view::viewpoint::{CameraChoice, CameraError};
+use crate::tour::TourLink;
 
 #[derive(Parser, Debug)]
 #[command(name = "llmviz", version, about = "A 3D visualization of how a GPT works")]

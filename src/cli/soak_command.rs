@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{CliResult, ModelInput, parse_size};
 use crate::model::GptConfig;
 use crate::render::run::soak::{SoakCounts, SoakModel, SoakMoment, SoakPlan, SoakRun, SoakSample, run_soak};
-use crate::render::tour::player::TourLink;
+use crate::tour::TourLink;
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {

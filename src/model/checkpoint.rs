@@ -9,6 +9,9 @@ use std::path::Path;
 use super::huggingface;
 use super::weights::{NonFinite, WeightError, Weights, is_safetensors, read_file, read_mingpt_json, read_safetensors};
 
+/// The one preset whose weights ship with llmviz.
+const SHIPPED_PRESET: &str = "nano";
+
 /// Where the default model lives in the repository, and the name it is served under beside the web page.
 pub const DEFAULT_MODEL_PATH: &str = "models/nano-sort.safetensors";
 
@@ -108,6 +111,17 @@ impl Weights {
             weights.check_finite()?;
         }
         Ok(weights)
+    }
+
+    /// The weights that ship with llmviz for a preset: nano-gpt's own (`default_model`). The larger
+    /// presets ship none and are drawn as their structure only.
+    pub fn shipped(preset: &str) -> Option<Weights> {
+        Weights::ships_for(preset).then(Weights::default_model)
+    }
+
+    /// Whether weights ship for a preset, without decoding them.
+    pub fn ships_for(preset: &str) -> bool {
+        preset == SHIPPED_PRESET
     }
 
     /// The model the app opens on: our own nano-sort weights (`llmviz train`, seed 3407). minGPT's

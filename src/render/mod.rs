@@ -40,17 +40,16 @@ pub const DEFAULT_TEXT: &str = "Hello, I'm a language model,";
 /// T of a checkpoint's layout unless told otherwise (`--max-tokens`): attention grows with its square.
 pub const DEFAULT_MAX_TOKENS: usize = 64;
 
-/// What to show for a model name: nano with its built-in weights on `input` (CBABBC by default);
-/// the larger presets as structure only, since no weights ship for them.
+/// What to show for a preset: its shipped weights (nano's) on `input` (CBABBC by default); the
+/// presets no weights ship for as structure only.
 pub fn scene_source(model: &str, input: Option<&str>) -> Result<SceneSource, RenderError> {
     let config = GptConfig::preset(model).map_err(|e| RenderError::Setup(e.to_string()))?;
-    if config.name != "nano" {
+    let Some(weights) = Weights::shipped(&config.name) else {
         if let Some(input) = input {
             return Err(RenderError::NoWeights { model: model.to_string(), input: input.to_string() });
         }
         return Ok(SceneSource::structure_only(config));
-    }
-    let weights = Weights::default_model();
+    };
     let input = input.unwrap_or(DEFAULT_INPUT);
     let tokens = parse_letters(input, &weights.config)
         .map_err(|error| RenderError::Input { input: input.to_string(), error })?;

@@ -12,7 +12,9 @@
 //! - `timeline`: tracks, segments and `evaluate`;
 //! - `player`: playing, breaks, Space and Backspace, scrubbing, speed;
 //! - `live`: the open tour file, reloaded when it changes;
-//! - `translation`: a tour's texts in another language, checked against it and applied to it.
+//! - `translation`: a tour's texts in another language, checked against it and applied to it;
+//! - `shipped`: the tours of `tours/` and their translations, built in;
+//! - `session`: a tour open for reading: opening, translating, reloading, the reader's place.
 
 pub mod compile;
 pub mod easing;
@@ -20,6 +22,8 @@ pub mod format;
 pub mod live;
 pub mod markup;
 pub mod player;
+pub mod session;
+pub mod shipped;
 pub mod timeline;
 pub mod translation;
 
@@ -34,6 +38,7 @@ pub use format::{Action, CameraTarget, Cells, CellsOf, Chapter, ComputeStyle, Fi
 pub use live::{LiveTour, Polled};
 pub use markup::Span;
 pub use player::Player;
+pub use session::{SessionError, TourLink, TourSession};
 pub use timeline::{
     BlockState, CameraPose, ChapterTimeline, ComputeFrame, FlightFrame, FocusFrame, StepTimes, TEXT_IN_SECONDS,
     TourFrame,

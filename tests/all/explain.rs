@@ -43,6 +43,30 @@ fn recompute(e: &Explanation, weights: &Weights, tokens: &[usize]) -> f64 {
     }
 }
 
+/// An explanation recomputes from its operands, its value is the forward pass's, and each operand
+/// is drawn where it says: its block's cell shows that very element.
+fn check_explanation(e: &Explanation, sources: &Sources, tokens: &[usize], cell: [u32; 3]) {
+    let (weights, activations, layout) = (sources.weights, sources.activations, sources.layout);
+    let recomputed = recompute(e, weights, tokens);
+    assert!(
+        (recomputed - e.value as f64).abs() <= TOLERANCE,
+        "{} {cell:?} ({:?}): explained {} but operands give {recomputed}",
+        e.block,
+        e.op,
+        e.value
+    );
+    let expected =
+        activations.get(&e.tensor).or_else(|| weights.tensors.get(&e.tensor)).unwrap().get(&e.index).unwrap();
+    assert_eq!(e.value, expected, "{} {cell:?}: value is not the forward pass's", e.block);
+    for operand in e.operands.values().chain(e.terms.iter().flat_map(|t| t.values())) {
+        if let (Some(name), Some(cell)) = (&operand.block, operand.cell) {
+            let shown = layout.block(name).unwrap();
+            assert_eq!(shown.tensor, operand.tensor);
+            assert_eq!(shown.tensor_index(cell), operand.index, "{name} {cell:?}");
+        }
+    }
+}
+
 #[test]
 fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass() {
     let weights = Weights::default_model();
@@ -71,25 +95,7 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
                 }
                 Err(other) => panic!("{} {cell:?}: {other}", block.name),
             };
-            let recomputed = recompute(&e, &weights, &tokens);
-            assert!(
-                (recomputed - e.value as f64).abs() <= TOLERANCE,
-                "{} {cell:?} ({:?}): explained {} but operands give {recomputed}",
-                e.block,
-                e.op,
-                e.value
-            );
-            let expected =
-                activations.get(&e.tensor).or_else(|| weights.tensors.get(&e.tensor)).unwrap().get(&e.index).unwrap();
-            assert_eq!(e.value, expected, "{} {cell:?}: value is not the forward pass's", e.block);
-            // Each operand is drawn where it says: its block's cell shows that very element.
-            for operand in e.operands.values().chain(e.terms.iter().flat_map(|t| t.values())) {
-                if let (Some(name), Some(cell)) = (&operand.block, operand.cell) {
-                    let shown = layout.block(name).unwrap();
-                    assert_eq!(shown.tensor, operand.tensor);
-                    assert_eq!(shown.tensor_index(cell), operand.index, "{name} {cell:?}");
-                }
-            }
+            check_explanation(&e, &sources, &tokens, cell);
             ops_seen.insert(e.op);
         }
     }

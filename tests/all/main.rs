@@ -24,6 +24,7 @@ mod sampling;
 mod soak;
 mod tour;
 mod tour_player;
+mod tour_session;
 mod train;
 mod web;
 

@@ -236,11 +236,7 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
     let expected = forward.resampled(&with(5.0, None, None));
     assert_eq!(shown, as_f16(&expected.tensors["probs"].data[..18]));
 
-    {
-        let mut tour = offscreen.world_mut().resource_mut::<TourState>();
-        let TourState { compiled, chapter, player, .. } = &mut *tour;
-        player.seek(&compiled.chapters[*chapter], plain);
-    }
+    offscreen.world_mut().resource_mut::<TourState>().seek(plain);
     for _ in 0..4 {
         offscreen.update();
     }

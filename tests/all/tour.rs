@@ -642,27 +642,8 @@ fn every_block_referenced_by_shipped_tours_exists_in_its_models_layout() {
             }
             for step in &chapter.steps {
                 for action in &step.actions {
-                    match action {
-                        Action::Model { name, camera, .. } => {
-                            model = name.clone();
-                            if let Some(pattern) = camera.as_ref().and_then(camera_blocks) {
-                                refer(&model, &pattern);
-                            }
-                        }
-                        Action::Camera { to, .. } => {
-                            if let Some(pattern) = camera_blocks(to) {
-                                refer(&model, &pattern);
-                            }
-                        }
-                        Action::Tween { blocks, .. } | Action::Reveal { blocks, .. } | Action::Hide { blocks, .. } => {
-                            refer(&model, blocks)
-                        }
-                        Action::Focus { block, .. } | Action::Compute { block, .. } => refer(&model, block),
-                        Action::Fly { from, to, .. } => {
-                            refer(&model, &from.block);
-                            refer(&model, &to.block);
-                        }
-                        _ => {}
+                    for pattern in action_references(action, &mut model) {
+                        refer(&model, &pattern);
                     }
                 }
                 for paragraph in &step.text {
@@ -690,6 +671,24 @@ fn every_block_referenced_by_shipped_tours_exists_in_its_models_layout() {
         }
     }
     assert!(checked > 150, "only {checked} references found");
+}
+
+/// The block patterns an action names, all in the model on screen after it (a `Model` action
+/// switches `model`).
+fn action_references(action: &Action, model: &mut String) -> Vec<String> {
+    match action {
+        Action::Model { name, camera, .. } => {
+            *model = name.clone();
+            camera.as_ref().and_then(camera_blocks).into_iter().collect()
+        }
+        Action::Camera { to, .. } => camera_blocks(to).into_iter().collect(),
+        Action::Tween { blocks, .. } | Action::Reveal { blocks, .. } | Action::Hide { blocks, .. } => {
+            vec![blocks.clone()]
+        }
+        Action::Focus { block, .. } | Action::Compute { block, .. } => vec![block.clone()],
+        Action::Fly { from, to, .. } => vec![from.block.clone(), to.block.clone()],
+        _ => Vec::new(),
+    }
 }
 
 fn camera_blocks(target: &llmviz::tour::CameraTarget) -> Option<String> {

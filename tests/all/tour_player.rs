@@ -46,11 +46,7 @@ fn scene_state(offscreen: &mut Offscreen) -> SceneState {
 
 /// Moves the player to `time`, paused, and runs frames until the scene has taken it up.
 pub fn seek(offscreen: &mut Offscreen, time: f32) {
-    {
-        let mut tour = offscreen.world_mut().resource_mut::<TourState>();
-        let TourState { compiled, chapter, player, .. } = &mut *tour;
-        player.seek(&compiled.chapters[*chapter], time);
-    }
+    offscreen.world_mut().resource_mut::<TourState>().seek(time);
     for _ in 0..4 {
         offscreen.timed_frame();
     }

@@ -4,7 +4,8 @@
 use bevy::math::{Vec2, Vec3};
 use llmviz::render::view::camera::{TouchCameraPlugin, two_finger_motion};
 use llmviz::render::view::viewpoint::ViewPoint;
-use llmviz::web::{DeepLink, TOURS, open_tour, tour_link};
+use llmviz::tour::shipped;
+use llmviz::web::{DeepLink, open_tour, tour_link};
 
 fn link(tour: Option<&str>, chapter: Option<&str>, step: Option<usize>, model: Option<&str>) -> DeepLink {
     DeepLink {
@@ -127,7 +128,7 @@ fn the_default_page_opens_the_nano_gpt_tour_and_a_model_link_none() {
     assert_eq!(tour_link(&tour).tour.as_deref(), Some("nano-gpt"));
     assert_eq!(tour_link(&tour).step, Some(1));
     assert!(open_tour(&DeepLink::parse("?model=gpt3").unwrap()).is_none());
-    for (id, _) in TOURS {
+    for id in shipped::names() {
         let link = DeepLink { tour: Some(id.into()), ..DeepLink::default() };
         assert!(open_tour(&link).unwrap().is_ok(), "built-in tour {id} opens");
     }
@@ -153,15 +154,17 @@ fn the_page_builds_in_every_tour_file_exactly_as_it_is() {
     tours.sort();
     translations.sort();
     let mut built_in: Vec<(String, String)> =
-        TOURS.iter().map(|(id, text)| (id.to_string(), text.to_string())).collect();
+        shipped::TOURS.iter().map(|tour| (tour.name.to_string(), tour.text.to_string())).collect();
     built_in.sort();
-    assert_eq!(built_in, tours, "web::TOURS lists every tour of tours/ under its name");
-    let mut shipped: Vec<(String, String)> = llmviz::render::tour::player::BUILT_IN_TRANSLATIONS
+    assert_eq!(built_in, tours, "tour::shipped::TOURS lists every tour of tours/ under its name");
+    let mut built_in_translations: Vec<(String, String)> = shipped::TOURS
         .iter()
-        .map(|(tour, language, text)| (format!("{tour}.{language}"), text.to_string()))
+        .flat_map(|tour| {
+            tour.translations.iter().map(|(language, text)| (format!("{}.{language}", tour.name), text.to_string()))
+        })
         .collect();
-    shipped.sort();
-    assert_eq!(shipped, translations, "the built-in translations are every translation of tours/");
+    built_in_translations.sort();
+    assert_eq!(built_in_translations, translations, "the shipped translations are every translation of tours/");
 }
 
 #[test]

@@ -137,6 +137,12 @@ pub struct TrainingCheckpoints {
 }
 
 impl TrainingCheckpoints {
+    /// The checkpoints training wrote beside the shipped model (`CHECKPOINT_DIR`): the window and
+    /// the soak both read them from here.
+    pub fn of_shipped_model() -> TrainingCheckpoints {
+        TrainingCheckpoints::load(Path::new(CHECKPOINT_DIR))
+    }
+
     /// The checkpoints in `dir`; none, silently, when there is no such folder.
     pub fn load(dir: &Path) -> TrainingCheckpoints {
         if !dir.is_dir() {
@@ -181,7 +187,7 @@ pub fn training_slider_for<'a>(source: &SceneSource, checkpoints: &'a TrainingCh
     }
     match (checkpoints.points.last(), &checkpoints.unavailable) {
         (Some(last), _) if last.weights.config == source.config => TrainingSlider::Shown(&checkpoints.points),
-        (None, Some(why)) if source.config.name == "nano" => TrainingSlider::Unavailable(why),
+        (None, Some(why)) if Weights::ships_for(&source.config.name) => TrainingSlider::Unavailable(why),
         _ => TrainingSlider::Hidden,
     }
 }

@@ -13,8 +13,7 @@ use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 use crate::explain::token_name;
 use crate::layout::{self, LabelKind};
 use crate::model::tokenizer::Tokenizer;
-use crate::model::tokenizer::parse_letters;
-use crate::model::{Activations, GptConfig, Weights};
+use crate::model::{Activations, Weights};
 use crate::render::overlay::language::Language;
 use crate::render::overlay::live_input::{
     TrainingCheckpoints, input_buttons, input_text_of, read_input, training_slider,
@@ -95,11 +94,11 @@ fn toggle_help(
 /// After a switch, the camera flies to the new model's overview.
 fn fly_to_new_model(
     scene: Option<Res<BlockScene>>,
-    mut shown: Local<Option<AssetId<bevy::render::storage::ShaderBuffer>>>,
+    mut shown: Local<Option<usize>>,
     mut flights: MessageWriter<FlyTo>,
 ) {
     let Some(scene) = scene else { return };
-    let id = scene.descriptor_buffer.id();
+    let id = scene.id();
     if shown.is_some_and(|shown| shown != id) {
         flights.write(FlyTo(scene.layout.overview.into()));
     }
@@ -116,20 +115,13 @@ fn model_bar(
     let language = *language;
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0);
+    let mut picked = None;
     egui::Area::new(egui::Id::new("models")).anchor(Align2::LEFT_TOP, [left + 12.0, 12.0]).show(ctx, |ui| {
         ui.horizontal(|ui| {
             for (preset, text) in MODELS {
                 let selected = source.config.name == preset;
                 if ui.selectable_label(selected, text).clicked() && !selected {
-                    let Ok(config) = GptConfig::preset(preset) else { continue };
-                    *source = if preset == "nano" {
-                        let weights = Weights::default_model();
-                        let tokens = parse_letters(crate::render::DEFAULT_INPUT, &weights.config).unwrap_or_default();
-                        state.input_text = crate::render::DEFAULT_INPUT.into();
-                        SceneSource::with_weights(weights, tokens)
-                    } else {
-                        SceneSource::structure_only(config)
-                    };
+                    picked = Some(preset);
                 }
             }
             if ui.button("?").on_hover_text(language.tr("Controls (H)")).clicked() {
@@ -137,6 +129,16 @@ fn model_bar(
             }
         });
     });
+    // A preset picked opens as the app opens it: with its shipped weights on the default input,
+    // else its structure.
+    if let Some(preset) = picked
+        && let Ok(picked) = crate::render::scene_source(preset, None)
+    {
+        if picked.weights.is_some() {
+            state.input_text = input_text_of(&picked.config, &picked.tokens);
+        }
+        *source = picked;
+    }
     Ok(())
 }
 

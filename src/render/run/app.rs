@@ -14,9 +14,10 @@ use crate::render::overlay::OverlayPlugins;
 use crate::render::scene::ScenePlugins;
 use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues};
 use crate::render::scene::gpu::GpuFailure;
-use crate::render::tour::player::{TourLink, TourPlugin, TourState};
+use crate::render::tour::player::{TourPlugin, TourState};
 use crate::render::view::ViewPlugins;
 use crate::render::view::viewpoint::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
+use crate::tour::TourLink;
 
 /// How the window opens, for checking the app where no one looks at it (CI, Xvfb).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -95,9 +96,7 @@ pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
         });
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let checkpoints = crate::render::overlay::live_input::TrainingCheckpoints::load(std::path::Path::new(
-            crate::render::overlay::live_input::CHECKPOINT_DIR,
-        ));
+        let checkpoints = crate::render::overlay::live_input::TrainingCheckpoints::of_shipped_model();
         if let Some(why) = &checkpoints.unavailable {
             warn!("{why}");
         }

@@ -165,11 +165,7 @@ pub fn render_film(
         };
         for number in 0..film_frames(length, film.fps) {
             let time = (number as f64 / film.fps as f64) as f32;
-            {
-                let mut tour = offscreen.world_mut().resource_mut::<TourState>();
-                let TourState { compiled, chapter, player, .. } = &mut *tour;
-                player.seek(&compiled.chapters[*chapter], time);
-            }
+            offscreen.world_mut().resource_mut::<TourState>().seek(time);
             // A model switched to, or the first frame: wait for its scene and pipelines.
             offscreen.update();
             let mut waits = 0;
@@ -464,6 +460,6 @@ pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Resul
         if caption {
             crate::render::tour::caption::add_caption(app);
         }
-        app.insert_resource(crate::render::overlay::language::Language(tour.language)).insert_resource(tour);
+        app.insert_resource(crate::render::overlay::language::Language(tour.language())).insert_resource(tour);
     }))
 }

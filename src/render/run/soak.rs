@@ -22,9 +22,10 @@ use crate::render::overlay::live_input::{
 use crate::render::overlay::ui::UiState;
 use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues, ValuesState};
 use crate::render::scene::stats::RenderStats;
-use crate::render::tour::player::{TourLink, TourPlugin, TourState};
+use crate::render::tour::player::{TourPlugin, TourState};
 use crate::render::view::camera::CameraPlugin;
 use crate::render::view::pick::{CellRef, Hovered, Pinned};
+use crate::tour::TourLink;
 
 /// One scene the soak switches to.
 #[derive(Clone, Debug)]
@@ -412,8 +413,7 @@ pub fn run_soak(run: SoakRun, mut report: impl FnMut(SoakMoment, &SoakSample)) -
 fn soak_app(run: &SoakRun) -> Result<crate::render::run::offscreen::Offscreen, RenderError> {
     let tour = TourState::open(&run.tour)?;
     let (source, view) = tour.opening_scene()?;
-    let checkpoints =
-        TrainingCheckpoints::load(std::path::Path::new(crate::render::overlay::live_input::CHECKPOINT_DIR));
+    let checkpoints = TrainingCheckpoints::of_shipped_model();
     if let Some(why) = &checkpoints.unavailable {
         return Err(RenderError::Setup(why.clone()));
     }

@@ -8,6 +8,7 @@
 //! values whenever either changes, in place, so that Bevy's asset change detection uploads it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bevy::camera::visibility::NoCpuCulling;
 use bevy::math::{IVec4, UVec4, Vec4};
@@ -144,7 +145,12 @@ pub struct BlockScene {
     pub pages: Vec<UploadedPage>,
     /// By page: the opaque and the blended material of the blocks whose values start in it.
     pub materials: Vec<[Handle<BlockMaterial>; 2]>,
+    /// Which scene this is, counted from 1 in the order scenes are spawned (see `id`).
+    generation: usize,
 }
+
+/// The last scene's `generation`.
+static SCENES_SPAWNED: AtomicUsize = AtomicUsize::new(0);
 
 /// A page on the GPU: its buffer, its size, and the `PackedValues::versions` entry it holds.
 #[derive(Clone, Debug)]
@@ -155,9 +161,11 @@ pub struct UploadedPage {
 }
 
 impl BlockScene {
-    /// The scene's identity: a new scene has new entities, and what was applied to the old one is gone.
+    /// The scene's identity, the one every system that remembers a scene compares: a new scene has
+    /// new entities, and what was applied to the old one is gone. A count, never reused (an address
+    /// or an asset id can be, once the old scene is dropped).
     pub fn id(&self) -> usize {
-        Arc::as_ptr(&self.layout) as usize
+        self.generation
     }
 
     /// The material of blocks whose values start in `page`, blended for a faded block.
@@ -275,7 +283,17 @@ fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
             (tag, box_transform(proxy.min, proxy.max), parked(), LodProxy { index: index as u32 })
         }))
         .collect();
-    BlockScene { layout, blocks, proxies, lod, descriptor_buffer, pages: vec![empty], materials: vec![pair] }
+    let generation = SCENES_SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+    BlockScene {
+        layout,
+        blocks,
+        proxies,
+        lod,
+        descriptor_buffer,
+        pages: vec![empty],
+        materials: vec![pair],
+        generation,
+    }
 }
 
 /// The unit cube's transform that makes it the box min..max.

@@ -206,7 +206,7 @@ impl LodView {
 pub struct LodState {
     details: Vec<Option<LayerDetail>>,
     /// The scene the details belong to (its descriptor handle).
-    scene: Option<AssetId<bevy::render::storage::ShaderBuffer>>,
+    scene: Option<usize>,
 }
 
 pub struct LodPlugin;
@@ -290,7 +290,7 @@ struct LodChanges {
 /// holds; a scene new to `state` starts with nothing shown but its always-shown blocks.
 fn detail_changes(mut state: ResMut<LodState>, scene: &BlockScene, view: &LodView) -> LodChanges {
     let mut changed = LodChanges::default();
-    let scene_id = scene.descriptor_buffer.id();
+    let scene_id = scene.id();
     if state.scene != Some(scene_id) {
         state.scene = Some(scene_id);
         state.details = vec![None; scene.lod.layers.len()];

@@ -140,7 +140,7 @@ fn tour_panel(
                         map_section(ui, &tour, layout, &mut requests);
                     }
                     if !tour.errors.is_empty() {
-                        errors(ui, tour.language, &tour.errors);
+                        errors(ui, tour.language(), &tour.errors);
                     }
                     let footer_height = 96.0;
                     let commentary_height = (ui.available_height() - footer_height).max(80.0);
@@ -176,16 +176,17 @@ fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
     ui.horizontal(|ui| {
         if ui
             .add_enabled(tour.chapter > 0, egui::Button::new(" ‹ "))
-            .on_hover_text(tr(tour.language, "Previous chapter"))
+            .on_hover_text(tr(tour.language(), "Previous chapter"))
             .clicked()
         {
             requests.open_chapter = Some(tour.chapter - 1);
         }
-        let title = fill(tour.language, "Chapter {} of {}: {}", &[&(tour.chapter + 1), &count, &tour.timeline().title]);
+        let title =
+            fill(tour.language(), "Chapter {} of {}: {}", &[&(tour.chapter + 1), &count, &tour.timeline().title]);
         ui.add_sized([PANEL_WIDTH - 120.0, 20.0], egui::Label::new(RichText::new(title).strong()).truncate());
         if ui
             .add_enabled(tour.chapter + 1 < count, egui::Button::new(" › "))
-            .on_hover_text(tr(tour.language, "Next chapter"))
+            .on_hover_text(tr(tour.language(), "Next chapter"))
             .clicked()
         {
             requests.open_chapter = Some(tour.chapter + 1);
@@ -198,11 +199,12 @@ fn chapter_bar(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
 /// translation into it.
 fn language_menu(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
     ui.horizontal(|ui| {
-        ui.label(tr(tour.language, "Language"));
-        let shown = LANGUAGES.iter().find(|(tag, _)| *tag == tour.language).map_or(tour.language, |(_, name)| *name);
+        ui.label(tr(tour.language(), "Language"));
+        let shown =
+            LANGUAGES.iter().find(|(tag, _)| *tag == tour.language()).map_or(tour.language(), |(_, name)| *name);
         egui::ComboBox::from_id_salt("language").selected_text(shown).show_ui(ui, |ui| {
             for &(tag, name) in &LANGUAGES {
-                if ui.selectable_label(tag == tour.language, name).clicked() && tag != tour.language {
+                if ui.selectable_label(tag == tour.language(), name).clicked() && tag != tour.language() {
                     requests.language = Some(tag);
                 }
             }
@@ -218,11 +220,11 @@ fn language_menu(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
 fn map_section(ui: &mut egui::Ui, tour: &TourState, layout: &crate::layout::Layout, requests: &mut Requests) {
     let current = tour.compiled.tour.chapters[tour.chapter].id.clone();
     let has_chapter = |id: &str| tour.compiled.tour.chapter(id).is_some();
-    egui::CollapsingHeader::new(RichText::new(tr(tour.language, "Map of the model")).strong())
+    egui::CollapsingHeader::new(RichText::new(tr(tour.language(), "Map of the model")).strong())
         .id_salt("map")
         .default_open(true)
         .show(ui, |ui| {
-            let action = crate::render::tour::map::map_ui(ui, layout, tour.language, &current, has_chapter);
+            let action = crate::render::tour::map::map_ui(ui, layout, tour.language(), &current, has_chapter);
             requests.hover.extend(action.hover);
             if let Some(id) = action.open {
                 requests.open_chapter_id = Some(id.to_string());
@@ -290,7 +292,7 @@ fn commentary(
         ui.add_space(4.0);
         ui.vertical_centered(|ui| {
             let text = tr(
-                tour.language,
+                tour.language(),
                 if tour.player.time == 0.0 { "Press Space to start" } else { "Press Space to continue" },
             );
             egui::Frame::NONE.fill(PILL).corner_radius(12.0).inner_margin(egui::Margin::symmetric(12, 6)).show(
@@ -304,7 +306,7 @@ fn commentary(
         ui.add_space(4.0);
         ui.vertical_centered(|ui| {
             ui.label(
-                RichText::new(tr(tour.language, "End of the chapter: Space opens the next one."))
+                RichText::new(tr(tour.language(), "End of the chapter: Space opens the next one."))
                     .italics()
                     .color(Color32::from_gray(90)),
             );
@@ -360,19 +362,20 @@ fn step_controls(ui: &mut egui::Ui, tour: &TourState, step_index: usize, request
     ui.horizontal(|ui| {
         let playing_here = tour.player.playing && timeline.step_at(tour.player.time) == step_index;
         if playing_here {
-            if ui.small_button(tr(tour.language, "pause")).on_hover_text(tr(tour.language, "Pause here")).clicked() {
+            if ui.small_button(tr(tour.language(), "pause")).on_hover_text(tr(tour.language(), "Pause here")).clicked()
+            {
                 requests.pause = true;
             }
         } else if ui
-            .small_button(tr(tour.language, "▶ play"))
-            .on_hover_text(tr(tour.language, "Play this step from its start"))
+            .small_button(tr(tour.language(), "▶ play"))
+            .on_hover_text(tr(tour.language(), "Play this step from its start"))
             .clicked()
         {
             requests.play_step = Some(step_index);
         }
         if ui
-            .small_button(tr(tour.language, "go to"))
-            .on_hover_text(tr(tour.language, "Go to where this step's animation starts"))
+            .small_button(tr(tour.language(), "go to"))
+            .on_hover_text(tr(tour.language(), "Go to where this step's animation starts"))
             .clicked()
         {
             requests.jump_step = Some(step_index);
@@ -393,33 +396,33 @@ fn footer(ui: &mut egui::Ui, tour: &TourState, requests: &mut Requests) {
         let mut time = tour.player.time;
         ui.spacing_mut().slider_width = PANEL_WIDTH - 130.0;
         let slider = egui::Slider::new(&mut time, 0.0..=timeline.length.max(1e-3)).show_value(false);
-        if ui.add(slider).on_hover_text(tr(tour.language, "Drag to scrub the chapter")).changed() {
+        if ui.add(slider).on_hover_text(tr(tour.language(), "Drag to scrub the chapter")).changed() {
             requests.seek = Some(time);
         }
         ui.label(RichText::new(format!("{:.1} / {:.1} s", tour.player.time, timeline.length)).small());
     });
     ui.horizontal(|ui| {
         let continue_text =
-            tr(tour.language, if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" });
+            tr(tour.language(), if tour.player.playing { "Continue (Space): finish" } else { "Continue (Space)" });
         if ui.add_sized([PANEL_WIDTH - 120.0, 28.0], egui::Button::new(continue_text).fill(PILL)).clicked() {
             requests.continue_playing = true;
         }
         if ui
-            .add_sized([70.0, 28.0], egui::Button::new(tr(tour.language, "Skip")))
-            .on_hover_text(tr(tour.language, "Jump to the next pause"))
+            .add_sized([70.0, 28.0], egui::Button::new(tr(tour.language(), "Skip")))
+            .on_hover_text(tr(tour.language(), "Jump to the next pause"))
             .clicked()
         {
             requests.skip = true;
         }
     });
     ui.horizontal(|ui| {
-        ui.label(tr(tour.language, "speed"));
+        ui.label(tr(tour.language(), "speed"));
         for speed in [0.5, 1.0, 2.0, 4.0] {
             if ui.selectable_label(tour.player.speed == speed, format!("{speed}×")).clicked() {
                 requests.speed = Some(speed);
             }
         }
-        ui.label(RichText::new(tr(tour.language, "Backspace: back")).small().color(Color32::from_gray(120)));
+        ui.label(RichText::new(tr(tour.language(), "Backspace: back")).small().color(Color32::from_gray(120)));
     });
 }
 
@@ -433,30 +436,28 @@ fn apply(tour: &mut TourState, requests: Requests) -> bool {
         tour.open_chapter(chapter, true);
         changed = true;
     }
-    let TourState { compiled, chapter, player, .. } = tour;
-    let timeline = &compiled.chapters[*chapter];
     if let Some(time) = requests.seek {
-        player.seek(timeline, time);
+        tour.seek(time);
         changed = true;
     }
     if let Some(step) = requests.play_step {
-        player.play_step(timeline, step);
+        tour.play_step(step);
         changed = true;
     }
     if let Some(step) = requests.jump_step {
-        player.jump_to_step(timeline, step);
+        tour.jump_to_step(step);
         changed = true;
     }
     if requests.pause {
-        player.playing = false;
+        tour.player.playing = false;
         changed = true;
     }
     if requests.skip {
-        player.skip(timeline);
+        tour.skip();
         changed = true;
     }
     if let Some(speed) = requests.speed {
-        player.speed = speed;
+        tour.player.speed = speed;
         changed = true;
     }
     if requests.continue_playing {

@@ -10,7 +10,7 @@
 //! sidebar is `tour_panel`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,150 +26,29 @@ use crate::render::scene::blocks::{BlockScene, BlockStyle, RevealWindow, SceneSo
 use crate::render::tour::compute::{ComputeView, derive_compute_view};
 use crate::render::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use crate::render::view::viewpoint::ViewPoint;
-use crate::tour::live::carry_over;
-use crate::tour::player::Continued;
 use crate::tour::timeline::revealed_cells;
-use crate::tour::translation::{Translation, apply};
 use crate::tour::{
-    BlockState, CameraPose, Cells, ChapterTimeline, CompiledTour, Layouts, LiveTour, Player, Polled, Tour, TourFrame,
+    BlockState, CameraPose, Cells, ChapterTimeline, Polled, SessionError, TourFrame, TourLink, TourSession,
 };
-
-/// The tour the app opens when none is named: `tours/nano-gpt.ron` from the working directory if
-/// it is there (so that edits reload), else this copy built in.
-pub const DEFAULT_TOUR_FILE: &str = "tours/nano-gpt.ron";
-pub const BUILT_IN_TOUR: &str = include_str!("../../../tours/nano-gpt.ron");
-/// The shipped translations, by the tour's name and language, for a tour read from no file (the
-/// built-in copy, or the page's): `NAME.LANG.ron` beside the tour file wins where there is one.
-pub const BUILT_IN_TRANSLATIONS: [(&str, &str, &str); 2] = [
-    ("nano-gpt", "es", include_str!("../../../tours/nano-gpt.es.ron")),
-    ("nano-gpt", "zh-CN", include_str!("../../../tours/nano-gpt.zh-CN.ron")),
-];
 
 /// How often the open tour file is read for changes, off the app's thread.
 #[cfg(not(target_arch = "wasm32"))]
 const RELOAD_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Where to open a tour: `--tour FILE --chapter ID --step N`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TourLink {
-    pub file: Option<PathBuf>,
-    pub chapter: Option<String>,
-    /// From 1.
-    pub step: Option<usize>,
-    /// The language to show the tour in (`es`, `zh-CN`); the tour's own when None.
-    pub language: Option<&'static str>,
-}
-
-/// The open tour and the reader's place in it.
-#[derive(Resource)]
-pub struct TourState {
-    /// The tour in use: the last one that checked clean.
-    pub compiled: CompiledTour,
-    /// The file it came from, watched for edits; None for the built-in copy.
-    pub live: Option<LiveTour>,
-    /// Why the file as it is now does not load, one line each (the last good tour stays in use).
-    pub errors: Vec<String>,
-    /// Index into `compiled.chapters`.
-    pub chapter: usize,
-    pub player: Player,
-    pub layouts: Layouts,
-    /// The language shown: `en` is the tour as written.
-    pub language: &'static str,
-    /// The tour as written, which `compiled` is a translation of.
-    source: CompiledTour,
-    translation: Option<Translation>,
-    /// Why the language chosen does not show (no translation, or a broken one), in one line.
-    pub translation_note: Option<String>,
-}
+/// The open tour and the reader's place in it (`crate::tour::session`), shared by the systems.
+#[derive(Resource, Deref, DerefMut)]
+pub struct TourState(pub TourSession);
 
 impl TourState {
-    /// Opens a tour at a chapter and time, paused there.
-    pub fn new(
-        compiled: CompiledTour,
-        live: Option<LiveTour>,
-        layouts: Layouts,
-        chapter: usize,
-        time: f32,
-    ) -> TourState {
-        TourState {
-            source: compiled.clone(),
-            compiled,
-            live,
-            errors: Vec::new(),
-            chapter,
-            player: Player::paused_at(time),
-            layouts,
-            language: "en",
-            translation: None,
-            translation_note: None,
-        }
-    }
-
-    /// Shows the tour in `language`: its translation beside the tour file, else the shipped one,
-    /// else the tour as written with a note why. Keeps the reader's chapter and time.
-    pub fn set_language(&mut self, language: &'static str) {
-        self.language = language;
-        (self.translation, self.translation_note) = match language {
-            "en" => (None, None),
-            _ => match find_translation(&self.source, language) {
-                Ok(translation) => (Some(translation), None),
-                Err(note) => (None, Some(note)),
-            },
-        };
-        self.translate();
-    }
-
-    /// `compiled` from `source` and the translation, at the same chapter and time.
-    fn translate(&mut self) {
-        let translated = self.translation.as_ref().and_then(|translation| {
-            let tour = apply(&self.source.tour, translation);
-            CompiledTour::compile(tour, &self.source.file, &mut self.layouts).ok()
-        });
-        let translated = translated.unwrap_or_else(|| self.source.clone());
-        let (chapter, time) = carry_over(&self.compiled, &translated, self.chapter, self.player.time);
-        self.compiled = translated;
-        self.chapter = chapter;
-        self.player.time = time;
-    }
-
-    /// Opens what a `TourLink` names: the file (or the default tour), at the chapter's step (or
-    /// its start; the first chapter's start without a chapter). Errors are one line.
+    /// Opens what a `TourLink` names (see `TourSession::open`).
     pub fn open(link: &TourLink) -> Result<TourState, RenderError> {
-        if link.step.is_some() && link.chapter.is_none() {
-            return Err(RenderError::StepWithoutChapter);
-        }
-        TourState::open_link(link).map_err(RenderError::Setup)
-    }
-
-    fn open_link(link: &TourLink) -> Result<TourState, String> {
-        let mut layouts = Layouts::default();
-        let (compiled, live) = match &link.file {
-            Some(path) => {
-                let live = LiveTour::open(path, &mut layouts).map_err(|errors| one_line(&errors, path))?;
-                (live.tour.clone(), Some(live))
-            }
-            None if Path::new(DEFAULT_TOUR_FILE).is_file() => {
-                let path = Path::new(DEFAULT_TOUR_FILE);
-                let live = LiveTour::open(path, &mut layouts).map_err(|errors| one_line(&errors, path))?;
-                (live.tour.clone(), Some(live))
-            }
-            None => (built_in_tour(&mut layouts)?, None),
-        };
-        let (chapter, time) = match &link.chapter {
-            Some(id) => compiled.deep_link(id, link.step)?,
-            None => (0, 0.0),
-        };
-        let mut state = TourState::new(compiled, live, layouts, chapter, time);
-        if let Some(language) = link.language {
-            state.set_language(language);
-        }
-        Ok(state)
+        Ok(TourState(TourSession::open(link)?))
     }
 
     /// The scene the tour shows a model on: nano runs on the tour's input, the larger presets
     /// show their structure.
     pub fn scene_for(&self, model: &str) -> Result<SceneSource, RenderError> {
-        let input = if model == "nano" { self.compiled.tour.input.as_deref() } else { None };
+        let input = if crate::model::Weights::ships_for(model) { self.compiled.tour.input.as_deref() } else { None };
         crate::render::scene_source(model, input)
     }
 
@@ -181,86 +60,16 @@ impl TourState {
             self.scene_for(&frame.model).map_err(|e| RenderError::Setup(format!("{}: {e}", self.compiled.file)))?;
         Ok((source, ViewPoint::from(frame.camera)))
     }
-
-    pub fn timeline(&self) -> &crate::tour::ChapterTimeline {
-        &self.compiled.chapters[self.chapter]
-    }
-
-    /// The scene and sidebar now.
-    pub fn frame(&self) -> TourFrame {
-        self.timeline().evaluate(self.player.time)
-    }
-
-    /// Opens a chapter at its start; `playing` starts it at once.
-    pub fn open_chapter(&mut self, chapter: usize, playing: bool) {
-        self.chapter = chapter.min(self.compiled.chapters.len() - 1);
-        let speed = self.player.speed;
-        self.player = Player { time: 0.0, playing, speed };
-    }
-
-    /// Space: play on; at a chapter's end, the next chapter (if any) starts.
-    pub fn continue_playing(&mut self) {
-        let timeline = &self.compiled.chapters[self.chapter];
-        if self.player.continue_playing(timeline) == Continued::ChapterDone
-            && self.chapter + 1 < self.compiled.chapters.len()
-        {
-            self.open_chapter(self.chapter + 1, true);
-        }
-    }
-
-    /// Reloads the file if it changed. A good edit takes over at the same chapter and time; a
-    /// broken one only fills `errors`.
-    pub fn poll_file(&mut self) -> Polled {
-        let Some(live) = &mut self.live else { return Polled::Unchanged };
-        let polled = live.poll(&mut self.layouts);
-        match polled {
-            Polled::Reloaded => {
-                self.source = live.tour.clone();
-                self.errors.clear();
-                self.set_language(self.language);
-            }
-            Polled::Broken => self.errors = live.errors.clone(),
-            Polled::Unchanged => {}
-        }
-        polled
-    }
 }
 
-/// The translation of a tour into `language` that checks against it: `NAME.LANG.ron` beside the
-/// tour's file, else the shipped one of a tour of that name; else why there is none, in one line.
-fn find_translation(source: &CompiledTour, language: &str) -> Result<Translation, String> {
-    let path = Path::new(source.file.trim_start_matches("built-in "));
-    let beside = crate::tour::translation::translation_path(path, language);
-    let name = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
-    let translation = if beside.is_file() {
-        Translation::load(&beside).map_err(|error| error.to_string())?
-    } else {
-        let shipped = BUILT_IN_TRANSLATIONS.iter().find(|(tour, tag, _)| *tour == name && *tag == language);
-        let Some((_, _, text)) = shipped else {
-            return Err(format!("{} has no translation into {language}", source.file));
-        };
-        Translation::parse(text, &format!("built-in tours/{name}.{language}.ron")).map_err(|error| error.to_string())?
-    };
-    let checked = crate::tour::translation::check(&source.tour, &translation, &beside.display().to_string());
-    match checked.errors.first() {
-        Some(error) => Err(error.to_string()),
-        None => Ok(translation),
-    }
-}
-
-fn built_in_tour(layouts: &mut Layouts) -> Result<CompiledTour, String> {
-    let file = "built-in tours/nano-gpt.ron";
-    let tour = Tour::parse(BUILT_IN_TOUR, file).map_err(|error| error.to_string())?;
-    CompiledTour::compile(tour, file, layouts).map_err(|errors| one_line(&errors, Path::new(DEFAULT_TOUR_FILE)))
-}
-
-/// A tour's errors as one line: the first, and how many more `tour check` lists.
-fn one_line(errors: &[crate::tour::TourError], path: &Path) -> String {
-    match errors {
-        [] => format!("{}: cannot open the tour", path.display()),
-        [only] => only.to_string(),
-        [first, rest @ ..] => {
-            format!("{first} (and {} more: see `llmviz tour check {}`)", rest.len(), path.display())
+/// A tour that does not open, in the renderer's terms: the command line and the page word a step
+/// without a chapter and a bad time with their own names for them.
+impl From<SessionError> for RenderError {
+    fn from(error: SessionError) -> RenderError {
+        match error {
+            SessionError::StepWithoutChapter => RenderError::StepWithoutChapter,
+            SessionError::Time(time) => RenderError::Time(time),
+            error => RenderError::Setup(error.to_string()),
         }
     }
 }
@@ -447,8 +256,7 @@ fn advance_tour(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redr
     // Real time: a tour plays at its own pace whatever the frame rate; capped so that a stall
     // (a pipeline compiling) doesn't skip an animation.
     let seconds = time.delta_secs().min(0.1);
-    let TourState { compiled, chapter, player, .. } = &mut *tour;
-    player.advance(&compiled.chapters[*chapter], seconds);
+    tour.advance(seconds);
     redraw.write(RequestRedraw);
 }
 
@@ -699,10 +507,11 @@ impl Plugin for TourPlugin {
     }
 }
 
-/// A new language translates the tour, at the same chapter and time.
+/// The app's `Language` is the one choice of language: here, and only here, the tour is told it,
+/// and translates at the same chapter and time.
 fn follow_language(language: Res<Language>, tour: Option<ResMut<TourState>>, mut redraw: MessageWriter<RequestRedraw>) {
     let Some(mut tour) = tour else { return };
-    if tour.language != language.0 {
+    if tour.language() != language.0 {
         tour.set_language(language.0);
         redraw.write(RequestRedraw);
     }
@@ -724,23 +533,12 @@ fn tour_keys(
         redraw.write(RequestRedraw);
     }
     if keys.just_pressed(KeyCode::Backspace) {
-        let TourState { compiled, chapter, player, .. } = &mut *tour;
-        player.back(&compiled.chapters[*chapter]);
+        tour.back();
         redraw.write(RequestRedraw);
     }
 }
 
 /// Where a tour is at a chapter (by id) and a time (seconds into it): opened there, paused.
 pub fn tour_at(file: &Path, chapter: Option<&str>, time: Option<f32>) -> Result<TourState, RenderError> {
-    let link =
-        TourLink { file: Some(file.to_path_buf()), chapter: chapter.map(str::to_string), step: None, language: None };
-    let mut tour = TourState::open(&link)?;
-    if let Some(time) = time {
-        if !time.is_finite() {
-            return Err(RenderError::Time(time));
-        }
-        let TourState { compiled, chapter, player, .. } = &mut tour;
-        player.seek(&compiled.chapters[*chapter], time);
-    }
-    Ok(tour)
+    Ok(TourState(TourSession::open_at(file, chapter, time)?))
 }
