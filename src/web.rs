@@ -327,7 +327,8 @@ mod browser {
             )
             .add_systems(
                 Update,
-                (report_loading, follow_in_url, report_to_page, report_model.run_if(resource_changed::<SceneSource>)),
+                (report_loading, follow_in_url, report_to_page, report_model.run_if(resource_changed::<SceneSource>))
+                    .in_set(render::scene::frame::FrameStep::Report),
             );
         if let Some(tour) = tour {
             app.add_plugins(TourPlugin).insert_resource(tour);

@@ -1,20 +1,26 @@
 //! Drawing the layout with Bevy, with the model's real numbers in the cells.
 //!
 //! The renderer is five rooms, bottom to top; each imports only from the rooms below it:
-//! - `scene`: the blocks and their values. `ScenePlugins` holds `GpuPlugin` (the app ends with the
+//! - `scene`: the blocks and their values. `ScenePlugins` holds `FramePlugin` (the order of a
+//!   frame's steps, `FrameStep`, in `Update`, `PostUpdate` and egui's pass, which every room's
+//!   systems join), `GpuPlugin` (the app ends with the
 //!   reason when the GPU device is lost), `ScenePlugin` (blocks, material, value pages, the
 //!   forward-pass worker), `ConnectorPlugin` (rods from a focused cell to its sources), `LodPlugin`
 //!   (distant layers as proxy boxes) and `RenderStatsPlugin` (draw calls and GPU bytes).
-//! - `view`: `ViewPlugins` holds `CameraPlugin` (orbit, pan, zoom, fly; `TouchCameraPlugin` by
-//!   touch in the page), `PickPlugin` (the cell under the pointer) and `IdlePlugin` (no frame while
-//!   nothing moves).
+//! - `view`: `ViewPointPlugin` places the camera by its view point; `ViewPlugins` holds
+//!   `CameraPlugin` (orbit, pan, zoom, fly; `TouchCameraPlugin` by touch in the page), `PickPlugin`
+//!   (the cell under the pointer) and `IdlePlugin` (no frame while nothing moves).
 //! - `overlay`: `OverlayPlugins` holds `UiPlugin` (model switcher, model card, help, labels),
 //!   `HoverPlugin` (the hovered cell's sources lit, and its card), `LanguagePlugin` and
-//!   `SamplingPlugin`; `panels` says where the panels sit.
-//! - `tour`: `TourPlugin` plays a tour (the player, its tweens, its calculations and flights, the
-//!   side panel, the caption, the map of the model).
-//! - `run`: the windowed app, offscreen rendering (`llmviz screenshot`, `bench`, `render-tour`)
-//!   and the soak (`SoakPlugin`).
+//!   `SamplingPlugin`, and natively `CheckpointsPlugin` (the training checkpoints, read once);
+//!   `panels` says where the panels sit.
+//! - `tour`: `TourPlayerPlugin` plays a tour in the scene (the player, its tweens,
+//!   `ComputePlugin`'s calculations and flights, `FocusNotesPlugin`); `TourPlugin` adds the keys
+//!   and `PanelPlugin`'s sidebar; `CaptionPlugin` draws the text under offscreen pictures; `map`
+//!   is the map of the model.
+//! - `run`: `RendererPlugins` (the scene and the view point: what every app runs) over
+//!   `bevy_plugins()`; the windowed app, offscreen rendering (`llmviz screenshot`, `bench`,
+//!   `render-tour`) and the soak (`SoakPlugin`).
 //!
 //! The renderer knows nothing of the command line or the page: it offers functions that return
 //! values or a `RenderError`, and prints nothing.

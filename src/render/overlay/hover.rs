@@ -20,6 +20,7 @@ use crate::layout::{self, Layout, Op};
 use crate::model::GptConfig;
 use crate::model::{Activations, Weights};
 use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneValues};
+use crate::render::scene::frame::FrameStep;
 use crate::render::view::pick::{CellRef, Hovered, Pinned, cell_center_world};
 
 /// How strongly the hovered cell is lit (its row and column get a part of it, see blocks.wgsl).
@@ -45,8 +46,14 @@ impl Plugin for HoverPlugin {
         app.init_resource::<Hovered>()
             .init_resource::<Pinned>()
             .init_resource::<Explanations>()
-            .add_systems(Update, (follow_values, forget_old_scene, apply_focus).chain())
-            .add_systems(EguiPrimaryContextPass, draw_cards);
+            .add_systems(
+                Update,
+                (
+                    (follow_values, forget_old_scene).chain().in_set(FrameStep::Derive),
+                    apply_focus.in_set(FrameStep::Hover),
+                ),
+            )
+            .add_systems(EguiPrimaryContextPass, draw_cards.in_set(FrameStep::Notes));
     }
 }
 
@@ -180,12 +187,11 @@ pub fn source_focus(layout: &Layout, explanation: &Explanation) -> Vec<(usize, [
 
 /// Forgets hovered and pinned cells of a model that is no longer shown.
 fn forget_old_scene(
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     mut shown: Local<Option<usize>>,
     mut hovered: ResMut<Hovered>,
     mut pinned: ResMut<Pinned>,
 ) {
-    let Some(scene) = scene else { return };
     let layout = Arc::as_ptr(&scene.layout) as usize;
     if shown.is_some_and(|shown| shown != layout) {
         hovered.set_if_neq(Hovered::default());
@@ -197,14 +203,13 @@ fn forget_old_scene(
 /// The hovered cell (with its row and column) and its sources, then pinned cells, lit; blocks lit
 /// before and no longer are cleared. Runs every frame, so it wins over a tour that resets styles.
 fn apply_focus(
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     hovered: Res<Hovered>,
     pinned: Res<Pinned>,
     mut explanations: ResMut<Explanations>,
     mut styles: Query<&mut BlockStyle>,
     mut lit: Local<Vec<usize>>,
 ) {
-    let Some(scene) = scene else { return };
     let wanted = wanted_focus(&scene, &hovered, &pinned, &mut explanations);
     let blocks = lit.iter().copied().chain(wanted.keys().copied());
     for block in blocks {
@@ -251,7 +256,7 @@ pub fn wanted_focus(
 /// the cells are on screen.
 #[derive(SystemParam)]
 struct Cards<'w, 's> {
-    scene: Option<Res<'w, BlockScene>>,
+    scene: Res<'w, BlockScene>,
     hovered: Res<'w, Hovered>,
     language: Option<Res<'w, crate::render::overlay::language::Language>>,
     pinned: ResMut<'w, Pinned>,
@@ -262,7 +267,7 @@ struct Cards<'w, 's> {
 
 /// The hover card beside the pointer (or the hovered cell), and every pinned card beside its cell.
 fn draw_cards(mut contexts: EguiContexts, mut cards: Cards) -> Result {
-    let Some(scene) = &cards.scene else { return Ok(()) };
+    let scene = &cards.scene;
     let Some((camera, camera_transform)) = cards.camera.iter().find(|(camera, _)| camera.is_active) else {
         return Ok(());
     };

@@ -59,7 +59,10 @@ impl Plugin for LanguagePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Language>().init_resource::<ChineseFont>();
         #[cfg(not(target_arch = "wasm32"))]
-        app.add_systems(bevy_egui::EguiPrimaryContextPass, native_fonts);
+        app.add_systems(
+            bevy_egui::EguiPrimaryContextPass,
+            native_fonts.in_set(crate::render::scene::frame::FrameStep::Theme),
+        );
     }
 }
 

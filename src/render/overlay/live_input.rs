@@ -136,10 +136,26 @@ pub struct TrainingCheckpoints {
     pub unavailable: Option<String>,
 }
 
+/// Reads the training checkpoints once, as the app starts, for the model card's slider; why there
+/// is no slider is logged, and kept in `TrainingCheckpoints::unavailable` for the soak, which needs it.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct CheckpointsPlugin;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Plugin for CheckpointsPlugin {
+    fn build(&self, app: &mut App) {
+        let checkpoints = TrainingCheckpoints::of_shipped_model();
+        if let Some(why) = &checkpoints.unavailable {
+            warn!("{why}");
+        }
+        app.insert_resource(checkpoints);
+    }
+}
+
 impl TrainingCheckpoints {
-    /// The checkpoints training wrote beside the shipped model (`CHECKPOINT_DIR`): the window and
-    /// the soak both read them from here.
-    pub fn of_shipped_model() -> TrainingCheckpoints {
+    /// The checkpoints training wrote beside the shipped model (`CHECKPOINT_DIR`).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn of_shipped_model() -> TrainingCheckpoints {
         TrainingCheckpoints::load(Path::new(CHECKPOINT_DIR))
     }
 

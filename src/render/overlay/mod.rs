@@ -17,10 +17,13 @@ pub struct OverlayPlugins;
 
 impl PluginGroup for OverlayPlugins {
     fn build(self) -> PluginGroupBuilder {
-        PluginGroupBuilder::start::<Self>()
+        let group = PluginGroupBuilder::start::<Self>()
             .add(ui::UiPlugin)
             .add(hover::HoverPlugin)
             .add(language::LanguagePlugin)
-            .add(sampling::SamplingPlugin)
+            .add(sampling::SamplingPlugin);
+        #[cfg(not(target_arch = "wasm32"))]
+        let group = group.add(live_input::CheckpointsPlugin);
+        group
     }
 }

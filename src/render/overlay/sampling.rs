@@ -34,7 +34,7 @@ pub struct SamplingPlugin;
 impl Plugin for SamplingPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SamplingControls>()
-            .add_systems(Update, reshape_output.after(crate::render::scene::blocks::ValuesReceived));
+            .add_systems(Update, reshape_output.in_set(crate::render::scene::frame::FrameStep::Derive));
     }
 }
 
@@ -42,13 +42,13 @@ impl Plugin for SamplingPlugin {
 /// activations and the `probs` and `logits.sumexp` blocks' values.
 fn reshape_output(
     controls: Res<SamplingControls>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     mut values: ResMut<SceneValues>,
     mut packed: ResMut<PackedValues>,
     mut applied: Local<Option<(usize, Sampling)>>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    let (Some(scene), Some(forward)) = (scene, values.forward.clone()) else { return };
+    let Some(forward) = values.forward.clone() else { return };
     let now = (Arc::as_ptr(&forward) as usize, controls.sampling);
     if *applied == Some(now) {
         return;

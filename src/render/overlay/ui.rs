@@ -22,6 +22,7 @@ use crate::render::overlay::panels::SceneLabels;
 use crate::render::overlay::panels::SidePanelWidth;
 use crate::render::overlay::sampling::{SamplingControls, sampling_ui};
 use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneBlock, SceneSource, SceneValues, ValuesState};
+use crate::render::scene::frame::FrameStep;
 use crate::render::view::camera::FlyTo;
 
 /// The models the switcher offers: (preset, button text).
@@ -51,18 +52,14 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(EguiPlugin::default())
             .init_resource::<UiState>()
-            .add_systems(Update, (toggle_help, fly_to_new_model))
+            .add_systems(Update, (toggle_help.in_set(FrameStep::Input), fly_to_new_model.in_set(FrameStep::Derive)))
+            .add_systems(EguiPrimaryContextPass, light_theme.in_set(FrameStep::Theme))
+            .add_systems(EguiPrimaryContextPass, anchored_text.in_set(FrameStep::Notes))
             .add_systems(
                 EguiPrimaryContextPass,
-                (
-                    light_theme,
-                    anchored_text,
-                    model_bar,
-                    model_card,
-                    crate::render::overlay::token_strip::token_strip,
-                    help_window,
-                )
-                    .chain(),
+                (model_bar, model_card, crate::render::overlay::token_strip::token_strip, help_window)
+                    .chain()
+                    .in_set(FrameStep::Widgets),
             );
     }
 }
@@ -92,12 +89,7 @@ fn toggle_help(
 }
 
 /// After a switch, the camera flies to the new model's overview.
-fn fly_to_new_model(
-    scene: Option<Res<BlockScene>>,
-    mut shown: Local<Option<usize>>,
-    mut flights: MessageWriter<FlyTo>,
-) {
-    let Some(scene) = scene else { return };
+fn fly_to_new_model(scene: Res<BlockScene>, mut shown: Local<Option<usize>>, mut flights: MessageWriter<FlyTo>) {
     let id = scene.id();
     if shown.is_some_and(|shown| shown != id) {
         flights.write(FlyTo(scene.layout.overview.into()));
@@ -324,7 +316,7 @@ fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>, language:
 /// What the text anchored to the scene reads.
 #[derive(SystemParam)]
 struct SceneText<'w, 's> {
-    scene: Option<Res<'w, BlockScene>>,
+    scene: Res<'w, BlockScene>,
     values: Res<'w, SceneValues>,
     camera: Single<'w, 's, (&'static Camera, &'static GlobalTransform), With<Camera3d>>,
     blocks: Query<'w, 's, (&'static SceneBlock, &'static ViewVisibility, &'static BlockStyle)>,
@@ -351,7 +343,7 @@ impl OnScreen<'_> {
 
 /// Section labels, block names, input tokens and predictions, drawn behind every egui window.
 fn anchored_text(mut contexts: EguiContexts, text: SceneText) -> Result {
-    let Some(scene) = &text.scene else { return Ok(()) };
+    let scene = &text.scene;
     let ctx = contexts.ctx_mut()?;
     let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Background, egui::Id::new("anchored text")));
     let (camera, transform) = *text.camera;

@@ -11,7 +11,7 @@ use bevy::window::RequestRedraw;
 use crate::layout;
 use crate::render::RenderError;
 use crate::render::overlay::OverlayPlugins;
-use crate::render::scene::ScenePlugins;
+use crate::render::run::RendererPlugins;
 use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues};
 use crate::render::scene::gpu::GpuFailure;
 use crate::render::tour::player::{TourPlugin, TourState};
@@ -64,7 +64,8 @@ pub fn run_scene_app(source: SceneSource, options: WindowOptions) -> Result<(), 
 /// With a file, saves the window there once the scene is drawn and exits.
 fn screenshot_on_ready(app: &mut App, file: Option<PathBuf>) {
     if let Some(file) = file {
-        app.insert_resource(WindowScreenshot(Some(file))).add_systems(Update, screenshot_window_and_exit);
+        app.insert_resource(WindowScreenshot(Some(file)))
+            .add_systems(Update, screenshot_window_and_exit.in_set(crate::render::scene::frame::FrameStep::Report));
     }
 }
 
@@ -84,24 +85,13 @@ fn run(mut app: App) -> Result<(), RenderError> {
 /// canvas, which each add how they start and stop.
 pub fn app(source: SceneSource, view: ViewPoint, window: Window) -> App {
     let mut app = App::new();
-    let plugins = DefaultPlugins
-        .set(WindowPlugin { primary_window: Some(window), ..default() })
-        .set(crate::render::scene::gpu::render_plugin())
-        .set(crate::render::scene::material::lean_pbr());
-    app.add_plugins((plugins, ScenePlugins, ViewPlugins, OverlayPlugins))
+    let plugins = crate::render::run::bevy_plugins().set(WindowPlugin { primary_window: Some(window), ..default() });
+    app.add_plugins((plugins, RendererPlugins, ViewPlugins, OverlayPlugins))
         .insert_resource(ClearColor(BACKGROUND))
         .insert_resource(source)
         .add_systems(Startup, move |mut commands: Commands| {
             commands.spawn(scene_camera(view));
         });
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let checkpoints = crate::render::overlay::live_input::TrainingCheckpoints::of_shipped_model();
-        if let Some(why) = &checkpoints.unavailable {
-            warn!("{why}");
-        }
-        app.insert_resource(checkpoints);
-    }
     app
 }
 

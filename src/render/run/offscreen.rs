@@ -23,14 +23,14 @@ use bevy::winit::WinitPlugin;
 
 use crate::layout;
 use crate::render::RenderError;
-use crate::render::scene::ScenePlugins;
+use crate::render::run::RendererPlugins;
 use crate::render::scene::blocks::{BlockScene, SceneEntity, SceneSource, SceneValues, ValuesState};
 use crate::render::scene::gpu::GpuFailure;
 use crate::render::scene::stats::{OwnedTextures, RenderStats};
 use crate::render::scene::values::ForwardWorker;
 use crate::render::tour::player::{TourState, tour_at};
 use crate::render::view::pick::CellRef;
-use crate::render::view::viewpoint::{BACKGROUND, CameraChoice, ViewPoint, apply_view, scene_camera};
+use crate::render::view::viewpoint::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
 
 /// A view of a model to render: `llmviz screenshot` without a tour.
 #[derive(Clone, Debug)]
@@ -260,10 +260,8 @@ impl Offscreen {
     /// The same, with what `add` adds to the app before it starts (the hover card and egui, say).
     pub fn with_plugins(source: SceneSource, size: UVec2, view: ViewPoint, add: impl FnOnce(&mut App)) -> Offscreen {
         let mut app = App::new();
-        let mut plugins = DefaultPlugins
+        let mut plugins = crate::render::run::bevy_plugins()
             .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
-            .set(crate::render::scene::gpu::render_plugin())
-            .set(crate::render::scene::material::lean_pbr())
             .disable::<WinitPlugin>()
             .disable::<TerminalCtrlCHandlerPlugin>()
             // Each update renders its own frame before returning, so a frame can be timed and captured.
@@ -273,11 +271,7 @@ impl Offscreen {
         } else {
             plugins = plugins.set(LogPlugin { level: bevy::log::Level::WARN, ..default() });
         }
-        app.add_plugins(plugins)
-            .add_plugins(ScenePlugins)
-            .insert_resource(ClearColor(BACKGROUND))
-            .insert_resource(source)
-            .add_systems(PostUpdate, apply_view.before(TransformSystems::Propagate));
+        app.add_plugins((plugins, RendererPlugins)).insert_resource(ClearColor(BACKGROUND)).insert_resource(source);
         add(&mut app);
 
         while app.plugins_state() == PluginsState::Adding {
@@ -455,10 +449,9 @@ pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Resul
             crate::render::overlay::language::LanguagePlugin,
             crate::render::overlay::sampling::SamplingPlugin,
         ));
-        crate::render::tour::player::add_tour_systems(app);
-        crate::render::tour::add_tour_overlays(app);
+        app.add_plugins(crate::render::tour::player::TourPlayerPlugin);
         if caption {
-            crate::render::tour::caption::add_caption(app);
+            app.add_plugins(crate::render::tour::caption::CaptionPlugin);
         }
         app.insert_resource(crate::render::overlay::language::Language(tour.language())).insert_resource(tour);
     }))

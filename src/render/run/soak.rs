@@ -129,7 +129,8 @@ impl Plugin for SoakPlugin {
             Update,
             (start_soak, (drive_tour, drive_models).chain().run_if(resource_exists::<SoakProgress>))
                 .chain()
-                .run_if(resource_exists::<SoakPlan>),
+                .run_if(resource_exists::<SoakPlan>)
+                .in_set(crate::render::scene::frame::FrameStep::Input),
         );
     }
 }
@@ -413,15 +414,14 @@ pub fn run_soak(run: SoakRun, mut report: impl FnMut(SoakMoment, &SoakSample)) -
 fn soak_app(run: &SoakRun) -> Result<crate::render::run::offscreen::Offscreen, RenderError> {
     let tour = TourState::open(&run.tour)?;
     let (source, view) = tour.opening_scene()?;
-    let checkpoints = TrainingCheckpoints::of_shipped_model();
-    if let Some(why) = &checkpoints.unavailable {
+    let offscreen = crate::render::run::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
+        app.add_plugins((OverlayPlugins, CameraPlugin, TourPlugin, SoakPlugin)).insert_resource(tour);
+    });
+    // The soak moves the training slider: without checkpoints it would soak less than it says.
+    if let Some(why) = &offscreen.world().resource::<TrainingCheckpoints>().unavailable {
         return Err(RenderError::Setup(why.clone()));
     }
-    Ok(crate::render::run::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
-        app.add_plugins((OverlayPlugins, CameraPlugin, TourPlugin, SoakPlugin))
-            .insert_resource(tour)
-            .insert_resource(checkpoints);
-    }))
+    Ok(offscreen)
 }
 
 /// The process's resident set (VmRSS of /proc/self/status, in kB there), Linux only.

@@ -18,6 +18,7 @@ use bevy::render::storage::ShaderBuffer;
 
 use crate::layout::{self, Layout};
 use crate::model::{Activations, GptConfig, Weights};
+use crate::render::scene::frame::FrameStep;
 use crate::render::scene::lod::{self, LodPlan};
 use crate::render::scene::material::{
     BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes,
@@ -198,7 +199,7 @@ impl Plugin for ScenePlugin {
                 Update,
                 ((respawn_scene, start_forward_pass).chain().run_if(resource_changed::<SceneSource>), receive_values)
                     .chain()
-                    .in_set(ValuesReceived),
+                    .in_set(FrameStep::Values),
             )
             // After everything that styles blocks in `Update` (the tour, hovering), so each frame
             // draws the styles it set.
@@ -206,18 +207,10 @@ impl Plugin for ScenePlugin {
                 PostUpdate,
                 (upload_values, assign_pages, write_all_descriptors, write_changed_descriptors, choose_materials)
                     .chain()
-                    .in_set(DescriptorsWritten),
+                    .in_set(FrameStep::Upload),
             );
     }
 }
-
-/// The scene's systems that run the forward pass and take its values: what reshapes them runs after.
-#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ValuesReceived;
-
-/// The scene's systems that write its descriptor buffer: what writes more into it runs after them.
-#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct DescriptorsWritten;
 
 fn create_block_mesh(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>) {
     commands.insert_resource(BlockMesh(meshes.add(block_mesh())));
@@ -366,11 +359,10 @@ fn receive_values(
 /// else into new buffers that the materials then bind. A material exists per page.
 fn upload_values(
     packed: Res<PackedValues>,
-    scene: Option<ResMut<BlockScene>>,
+    mut scene: ResMut<BlockScene>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut materials: ResMut<Assets<BlockMaterial>>,
 ) {
-    let Some(mut scene) = scene else { return };
     if !packed.is_changed() {
         return;
     }
@@ -418,12 +410,7 @@ fn upload_values(
 }
 
 /// Each block is drawn with the material of the page its values start in.
-fn assign_pages(
-    scene: Option<Res<BlockScene>>,
-    packed: Res<PackedValues>,
-    mut blocks: Query<(&SceneBlock, &mut ValuePage)>,
-) {
-    let Some(scene) = scene else { return };
+fn assign_pages(scene: Res<BlockScene>, packed: Res<PackedValues>, mut blocks: Query<(&SceneBlock, &mut ValuePage)>) {
     if !packed.is_changed() {
         return;
     }
@@ -449,12 +436,11 @@ fn all_descriptors(
 
 /// When the values change (or a new scene appears), every block's descriptor is written again.
 fn write_all_descriptors(
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     packed: Res<PackedValues>,
     blocks: Query<(&SceneBlock, &BlockStyle)>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
-    let Some(scene) = scene else { return };
     if !packed.is_changed() && !scene.is_added() {
         return;
     }
@@ -473,12 +459,11 @@ fn write_all_descriptors(
 /// Blocks whose style changed get their descriptors rewritten in place, in the buffer asset's
 /// bytes; changing the asset is what uploads it.
 fn write_changed_descriptors(
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     packed: Res<PackedValues>,
     changed: Query<(&SceneBlock, &BlockStyle), Changed<BlockStyle>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
-    let Some(scene) = scene else { return };
     // Spawning marks every style as changed; `write_all_descriptors` wrote them all then.
     if changed.is_empty() || packed.is_changed() || scene.is_added() {
         return;
@@ -503,10 +488,9 @@ type RestyledOrRepaged = Or<(Changed<BlockStyle>, Changed<ValuePage>)>;
 /// Faded blocks move to the blended material and back, and blocks whose values moved to another
 /// page to its material. A parked block (no material) gets the right one when `lod` shows it.
 fn choose_materials(
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     mut changed: Query<(&BlockStyle, &ValuePage, &mut MeshMaterial3d<BlockMaterial>), RestyledOrRepaged>,
 ) {
-    let Some(scene) = scene else { return };
     for (style, page, mut material) in &mut changed {
         let wanted = scene.material(page.0, style.opacity < 1.0);
         if material.0 != wanted {

@@ -16,6 +16,7 @@ use bevy::render::storage::ShaderBuffer;
 use crate::layout::CELL;
 use crate::layout::connectors::{Connector, route_connectors};
 use crate::render::scene::blocks::{BlockMesh, BlockScene, BlockStyle, SceneBlock, SceneEntity};
+use crate::render::scene::frame::FrameStep;
 use crate::render::scene::material::{
     BlockDescriptor, BlockMaterial, descriptors_buffer, page_buffer, write_descriptor,
 };
@@ -65,20 +66,21 @@ pub struct ConnectorPlugin;
 
 impl Plugin for ConnectorPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, spawn_connectors).add_systems(PostUpdate, light_connectors);
+        app.add_systems(Update, spawn_connectors.in_set(FrameStep::Derive))
+            .add_systems(PostUpdate, light_connectors.in_set(FrameStep::Upload));
     }
 }
 
 /// A new scene gets its connectors: routed, and a rod spawned per segment (despawned with the scene).
 fn spawn_connectors(
     mut commands: Commands,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     connectors: Option<Res<Connectors>>,
     mesh: Option<Res<BlockMesh>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut materials: ResMut<Assets<BlockMaterial>>,
 ) {
-    let (Some(scene), Some(mesh)) = (scene, mesh) else { return };
+    let Some(mesh) = mesh else { return };
     if connectors.is_some_and(|connectors| connectors.scene == scene.id()) {
         return;
     }
@@ -139,14 +141,14 @@ fn wants_inputs(style: &BlockStyle) -> bool {
 /// a connector to or from a block a tour has faded is hidden with it.
 fn light_connectors(
     connectors: Option<ResMut<Connectors>>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     changed: Query<(), Changed<BlockStyle>>,
     styles: Query<(&SceneBlock, &BlockStyle)>,
     mut rods: Query<(&ConnectorSegment, &mut Visibility), Without<ConnectorTail>>,
     mut tails: Query<(&ConnectorTail, &mut Transform, &mut Visibility), Without<ConnectorSegment>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
-    let (Some(mut connectors), Some(scene)) = (connectors, scene) else { return };
+    let Some(mut connectors) = connectors else { return };
     // Connectors spawned after the styles changed (their scene appeared later in the frame) are lit
     // from the styles as they are: the change itself was seen, and passed over, a frame before.
     if (changed.is_empty() && !connectors.is_added()) || connectors.scene != scene.id() {

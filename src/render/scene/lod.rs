@@ -15,6 +15,7 @@ use std::collections::HashSet;
 
 use crate::layout::{Family, Layout};
 use crate::render::scene::blocks::{BlockMesh, BlockScene, BlockStyle, ValuePage};
+use crate::render::scene::frame::FrameStep;
 use crate::render::scene::material::BlockMaterial;
 
 /// A layer whose bounding sphere is smaller than this on screen (radius, pixels) is drawn as proxies.
@@ -213,12 +214,7 @@ pub struct LodPlugin;
 
 impl Plugin for LodPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<LodState>().add_systems(
-            PostUpdate,
-            apply_level_of_detail
-                .after(TransformSystems::Propagate)
-                .before(bevy::camera::visibility::VisibilitySystems::VisibilityPropagate),
-        );
+        app.init_resource::<LodState>().add_systems(PostUpdate, apply_level_of_detail.in_set(FrameStep::Detail));
     }
 }
 
@@ -236,14 +232,14 @@ pub fn lod_view(transform: &GlobalTransform, projection: &Projection, viewport_h
 /// even look at it, and GPT-3's 76,000 blocks cost no more per frame than nano's 200.
 fn apply_level_of_detail(
     mut commands: Commands,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     mesh: Option<Res<BlockMesh>>,
     state: ResMut<LodState>,
     cameras: Query<(&GlobalTransform, &Projection, &Camera)>,
     window: Query<&Window, With<PrimaryWindow>>,
     styles: Query<(&BlockStyle, &ValuePage)>,
 ) {
-    let (Some(scene), Some(mesh)) = (scene, mesh) else { return };
+    let Some(mesh) = mesh else { return };
     let Some((transform, projection, camera)) = cameras.iter().find(|(.., camera)| camera.is_active) else { return };
     let height = camera
         .physical_viewport_size()

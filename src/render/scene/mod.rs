@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod connectors;
+pub mod frame;
 pub mod gpu;
 pub mod lod;
 pub mod material;
@@ -19,6 +20,7 @@ pub struct ScenePlugins;
 impl PluginGroup for ScenePlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
+            .add(frame::FramePlugin)
             .add(gpu::GpuPlugin)
             .add(blocks::ScenePlugin)
             .add(connectors::ConnectorPlugin)

@@ -6,23 +6,24 @@ use bevy::prelude::*;
 use bevy_egui::egui::{self, Color32, RichText};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass};
 
+use crate::render::scene::frame::FrameStep;
 use crate::render::tour::player::TourState;
 use crate::tour::{Span, markup};
 
-/// With this resource the offscreen tour draws its caption band.
-#[derive(Resource, Clone, Copy, Debug, Default)]
-pub struct CaptionBand;
-
 const BAND: Color32 = Color32::from_rgba_premultiplied(18, 22, 30, 235);
 
-pub fn add_caption(app: &mut App) {
-    app.insert_resource(CaptionBand).add_systems(EguiPrimaryContextPass, draw_caption);
+/// The caption band, for offscreen pictures and films of a tour.
+pub struct CaptionPlugin;
+
+impl Plugin for CaptionPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(EguiPrimaryContextPass, draw_caption.in_set(FrameStep::Panels));
+    }
 }
 
 /// The band across the bottom, its text sized to the picture: readable in a 1920×1080 video on a
 /// classroom screen, and still whole in a small picture.
-fn draw_caption(mut contexts: EguiContexts, tour: Option<Res<TourState>>) -> Result {
-    let Some(tour) = tour else { return Ok(()) };
+fn draw_caption(mut contexts: EguiContexts, tour: Res<TourState>) -> Result {
     let ctx = contexts.ctx_mut()?;
     let size = (ctx.content_rect().height() / 38.0).clamp(9.0, 30.0);
     let frame = tour.frame();

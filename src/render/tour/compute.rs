@@ -24,6 +24,7 @@ use crate::explain::walk;
 use crate::layout::{CELL, Layout};
 use crate::render::overlay::hover::{CARD_FILL, CardBody, Explanations, card_position, source_focus};
 use crate::render::scene::blocks::{BlockMesh, BlockScene, RevealWindow, SceneEntity, SceneValues, block_descriptor};
+use crate::render::scene::frame::FrameStep;
 use crate::render::scene::material::{BlockDescriptor, BlockMaterial, write_descriptor};
 use crate::render::scene::pages::PackedValues;
 use crate::render::tour::player::CurrentTourFrame;
@@ -49,16 +50,16 @@ pub struct FormulaPanel {
 }
 
 /// Works out `ComputeView` when the tour frame, the scene or its values changed.
-pub fn derive_compute_view(
+fn derive_compute_view(
     applied: Res<CurrentTourFrame>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     values: Res<SceneValues>,
     mut explanations: ResMut<Explanations>,
     mut view: ResMut<ComputeView>,
     mut shown: Local<Option<usize>>,
 ) {
-    let scene =
-        scene.filter(|scene| applied.frame.as_ref().is_some_and(|frame| frame.model == scene.layout.config.name));
+    let scene = Some(&*scene)
+        .filter(|scene| applied.frame.as_ref().is_some_and(|frame| frame.model == scene.layout.config.name));
     let scene_id = scene.as_ref().map(|scene| scene.id());
     if !applied.is_changed() && !values.is_changed() && *shown == scene_id {
         return;
@@ -145,14 +146,14 @@ fn walk(
 }
 
 /// The formula panel: beside its cell, with a leader to it, in the cards' warm white.
-pub fn draw_formula_panel(
+fn draw_formula_panel(
     mut contexts: EguiContexts,
     view: Res<ComputeView>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     camera: Query<(&Camera, &GlobalTransform), With<Camera3d>>,
     transforms: Query<&GlobalTransform>,
 ) -> Result {
-    let (Some(panel), Some(scene)) = (&view.panel, scene) else { return Ok(()) };
+    let Some(panel) = &view.panel else { return Ok(()) };
     let Some((camera, camera_transform)) = camera.iter().find(|(camera, _)| camera.is_active) else { return Ok(()) };
     let Some(&entity) = scene.blocks.get(panel.cell.block) else { return Ok(()) };
     let Ok(transform) = transforms.get(entity) else { return Ok(()) };
@@ -197,15 +198,19 @@ struct FlightDescriptors {
     slots: Vec<Option<BlockDescriptor>>,
 }
 
-/// The formula panel beside the cells a computation walks.
-pub fn add_formula_panel(app: &mut App) {
-    app.add_systems(EguiPrimaryContextPass, draw_formula_panel);
-}
+/// The tour's calculations: the cells they fill and light, the formula panel beside a walked
+/// cell, and the copies that fly from operands to results.
+pub struct ComputePlugin;
 
-pub fn add_flights(app: &mut App) {
-    app.init_resource::<FlightDescriptors>()
-        .add_systems(Update, place_flights.after(derive_compute_view))
-        .add_systems(PostUpdate, write_flight_descriptors.after(crate::render::scene::blocks::DescriptorsWritten));
+impl Plugin for ComputePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ComputeView>()
+            .init_resource::<FlightDescriptors>()
+            .add_systems(Update, derive_compute_view.in_set(FrameStep::Derive))
+            .add_systems(Update, place_flights.in_set(FrameStep::Style))
+            .add_systems(PostUpdate, write_flight_descriptors.in_set(FrameStep::Copies))
+            .add_systems(EguiPrimaryContextPass, draw_formula_panel.in_set(FrameStep::Notes));
+    }
 }
 
 /// The box a flight's copy fills at its progress: lifted towards the viewer on the way, landing
@@ -254,7 +259,7 @@ fn copy_descriptor(layout: &Layout, packed: &PackedValues, flight: &FlightFrame)
 struct FlightSources<'w> {
     applied: Res<'w, CurrentTourFrame>,
     packed: Res<'w, PackedValues>,
-    scene: Option<Res<'w, BlockScene>>,
+    scene: Res<'w, BlockScene>,
     mesh: Option<Res<'w, BlockMesh>>,
 }
 
@@ -267,7 +272,7 @@ fn place_flights(
     mut descriptors: ResMut<FlightDescriptors>,
 ) {
     let FlightSources { applied, packed, scene, mesh } = sources;
-    let (Some(frame), Some(scene), Some(mesh)) = (&applied.frame, scene, mesh) else { return };
+    let (Some(frame), Some(mesh)) = (&applied.frame, mesh) else { return };
     if frame.model != scene.layout.config.name || !(applied.is_changed() || packed.is_changed() || scene.is_changed()) {
         return;
     }
@@ -308,12 +313,11 @@ fn place_flights(
 /// Writes the copies' descriptors into the scene's buffer, after the scene wrote its own (which
 /// rewrites the whole buffer when the values change).
 fn write_flight_descriptors(
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     descriptors: Res<FlightDescriptors>,
     packed: Res<PackedValues>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
-    let Some(scene) = scene else { return };
     if descriptors.scene != scene.id() || !(descriptors.is_changed() || packed.is_changed() || scene.is_added()) {
         return;
     }

@@ -7,11 +7,3 @@ pub mod map;
 pub mod panel;
 pub mod player;
 pub mod tweens;
-
-use bevy::prelude::App;
-
-/// What the tour shows through egui beside its cells: the formula panel and the focus notes.
-pub fn add_tour_overlays(app: &mut App) {
-    compute::add_formula_panel(app);
-    panel::add_focus_notes(app);
-}

@@ -16,6 +16,7 @@ use crate::layout::CELL;
 use crate::render::overlay::language::Language;
 use crate::render::overlay::panels::SidePanelWidth;
 use crate::render::scene::blocks::BlockScene;
+use crate::render::scene::frame::FrameStep;
 use crate::render::tour::player::{CurrentTourFrame, TourHover, TourState};
 use crate::tour::{Cells, Span, link_targets, markup};
 
@@ -28,15 +29,24 @@ const CHAPTER_LINK: Color32 = Color32::from_rgb(20, 140, 110);
 const CURRENT_FRAME: Color32 = Color32::from_rgb(120, 170, 235);
 const PILL: Color32 = Color32::from_rgb(190, 215, 245);
 
-/// The focus notes beside their cells, with or without the sidebar.
-pub fn add_focus_notes(app: &mut App) {
-    app.add_systems(EguiPrimaryContextPass, focus_notes);
+/// The notes of the tour's focus beside their cells, with or without the sidebar.
+pub struct FocusNotesPlugin;
+
+impl Plugin for FocusNotesPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(EguiPrimaryContextPass, focus_notes.in_set(FrameStep::Notes));
+    }
 }
 
-pub(super) fn add_panel(app: &mut App) {
-    app.init_resource::<SidePanelWidth>()
-        .add_systems(EguiPrimaryContextPass, tour_panel)
-        .add_systems(Update, centre_view_right_of_panel);
+/// The sidebar with the tour's text, and the scene framed in the room right of it.
+pub struct PanelPlugin;
+
+impl Plugin for PanelPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SidePanelWidth>()
+            .add_systems(EguiPrimaryContextPass, tour_panel.in_set(FrameStep::Panels))
+            .add_systems(Update, centre_view_right_of_panel.in_set(FrameStep::Play));
+    }
 }
 
 /// The scene's centre moves to the middle of the window's part right of the sidebar: the camera
@@ -110,13 +120,10 @@ impl PanelEffects<'_> {
 
 fn tour_panel(
     mut contexts: EguiContexts,
-    tour: Option<ResMut<TourState>>,
+    mut tour: ResMut<TourState>,
     scene: Option<Res<BlockScene>>,
     mut effects: PanelEffects,
 ) -> Result {
-    let Some(mut tour) = tour else {
-        return Ok(());
-    };
     let ctx = contexts.ctx_mut()?;
     let screen = ctx.content_rect();
     let frame = tour.frame();
@@ -468,14 +475,14 @@ fn apply(tour: &mut TourState, requests: Requests) -> bool {
 }
 
 /// The notes of the tour's focus, in dark tags above the cells they point at.
-pub(super) fn focus_notes(
+fn focus_notes(
     mut contexts: EguiContexts,
     applied: Res<CurrentTourFrame>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     camera: Single<(&Camera, &GlobalTransform), With<Camera3d>>,
     transforms: Query<&Transform>,
 ) -> Result {
-    let (Some(frame), Some(scene)) = (&applied.frame, scene) else { return Ok(()) };
+    let Some(frame) = &applied.frame else { return Ok(()) };
     if frame.focus.iter().all(|focus| focus.note.is_none()) || scene.layout.config.name != frame.model {
         return Ok(());
     }

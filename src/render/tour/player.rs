@@ -23,7 +23,8 @@ use crate::render::RenderError;
 use crate::render::overlay::language::Language;
 use crate::render::overlay::panels::SceneLabels;
 use crate::render::scene::blocks::{BlockScene, BlockStyle, RevealWindow, SceneSource, box_transform};
-use crate::render::tour::compute::{ComputeView, derive_compute_view};
+use crate::render::scene::frame::FrameStep;
+use crate::render::tour::compute::ComputeView;
 use crate::render::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
 use crate::render::view::viewpoint::ViewPoint;
 use crate::tour::timeline::revealed_cells;
@@ -91,35 +92,38 @@ pub struct CurrentTourFrame {
     pub frame: Option<TourFrame>,
 }
 
-/// Tour systems that need no window: reloading, playing, seeking the tweens and applying.
-/// `TourPlugin` adds the keyboard and the sidebar; offscreen screenshots use these alone.
-pub fn add_tour_systems(app: &mut App) {
-    app.init_resource::<SceneLabels>()
-        .init_resource::<TourHover>()
-        .init_resource::<CurrentTourFrame>()
-        .init_resource::<TweenedChapter>()
-        .init_resource::<ComputeView>()
-        .init_resource::<crate::render::overlay::hover::Explanations>()
-        .add_message::<RequestRedraw>()
-        .add_systems(Update, follow_language)
-        .add_systems(
-            Update,
-            (
-                (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
-                derive_compute_view,
+/// The tour played in the scene, needing no window: reloading, playing, seeking the tweens and
+/// applying their frame. `TourPlugin` adds the keyboard and the sidebar; offscreen pictures and
+/// films use this alone. Its systems need the `TourState` resource.
+pub struct TourPlayerPlugin;
+
+impl Plugin for TourPlayerPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SceneLabels>()
+            .init_resource::<TourHover>()
+            .init_resource::<CurrentTourFrame>()
+            .init_resource::<TweenedChapter>()
+            .init_resource::<crate::render::overlay::hover::Explanations>()
+            .add_message::<RequestRedraw>()
+            .add_systems(
+                Update,
                 (
+                    follow_language,
+                    (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
                     switch_tour_model,
-                    apply_tour_blocks,
-                    apply_tour_focus,
-                    apply_tour_camera,
-                    apply_tour_labels,
                     apply_tour_sampling,
                 )
-                    .chain(),
+                    .chain()
+                    .in_set(FrameStep::Play),
             )
-                .chain(),
-        );
-    crate::render::tour::compute::add_flights(app);
+            .add_systems(
+                Update,
+                (apply_tour_blocks, apply_tour_focus, apply_tour_camera, apply_tour_labels)
+                    .chain()
+                    .in_set(FrameStep::Style),
+            )
+            .add_plugins((crate::render::tour::compute::ComputePlugin, crate::render::tour::panel::FocusNotesPlugin));
+    }
 }
 
 /// The chapter whose tweens are spawned, and how many times tweens were spawned.
@@ -133,20 +137,19 @@ struct TweenedChapter {
 /// opens or the file reloads.
 fn spawn_chapter_tweens(
     mut commands: Commands,
-    tour: Option<Res<TourState>>,
+    tour: Res<TourState>,
     mut spawned: ResMut<TweenedChapter>,
     old: Query<Entity, With<TourTweens>>,
 ) {
-    let timeline = tour.as_ref().map(|tour| tour.timeline());
-    if spawned.timeline.as_ref() == timeline {
+    let timeline = tour.timeline();
+    if spawned.timeline.as_ref() == Some(timeline) {
         return;
     }
     for entity in &old {
         commands.entity(entity).despawn();
     }
-    spawned.timeline = timeline.cloned();
+    spawned.timeline = Some(timeline.clone());
     spawned.spawns += 1;
-    let Some(timeline) = timeline else { return };
     let (camera, camera_tweens, blocks) = chapter_tweens(timeline);
     commands.spawn((Name::new("tour camera"), camera, camera_tweens));
     commands.spawn_batch(blocks);
@@ -155,13 +158,12 @@ fn spawn_chapter_tweens(
 /// Seeks every sequence of the chapter to the player's time whenever it moved (or the sequences
 /// are new): the values they write are those at that time, whatever time they were seeked to before.
 fn seek_tour_tweens(
-    tour: Option<Res<TourState>>,
+    tour: Res<TourState>,
     spawned: Res<TweenedChapter>,
     mut seeked: Local<Option<(f32, u64)>>,
     mut camera: Query<(&mut TourTweens, &mut TweenedCamera)>,
     mut blocks: Query<(&mut TourTweens, &mut TweenedBlock), Without<TweenedCamera>>,
 ) {
-    let Some(tour) = tour else { return };
     let time = tour.player.time;
     if *seeked == Some((time, spawned.spawns)) {
         return;
@@ -197,11 +199,11 @@ fn tweened_frame(
 pub struct TourFileChanged(Arc<AtomicBool>);
 
 fn reload_tour_file(
-    tour: Option<ResMut<TourState>>,
+    mut tour: ResMut<TourState>,
     changed: Option<Res<TourFileChanged>>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    let (Some(mut tour), Some(changed)) = (tour, changed) else { return };
+    let Some(changed) = changed else { return };
     if !changed.0.swap(false, Ordering::Relaxed) {
         return;
     }
@@ -219,10 +221,10 @@ fn reload_tour_file(
 #[cfg(not(target_arch = "wasm32"))]
 fn watch_tour_file(
     mut commands: Commands,
-    tour: Option<Res<TourState>>,
+    tour: Res<TourState>,
     proxy: Option<Res<bevy::winit::EventLoopProxyWrapper>>,
 ) {
-    let Some(path) = tour.as_ref().and_then(|tour| tour.live.as_ref()).map(|live| live.path().to_path_buf()) else {
+    let Some(path) = tour.live.as_ref().map(|live| live.path().to_path_buf()) else {
         return;
     };
     let changed = TourFileChanged::default();
@@ -248,8 +250,7 @@ fn watch_tour_file(
     });
 }
 
-fn advance_tour(tour: Option<ResMut<TourState>>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
-    let Some(mut tour) = tour else { return };
+fn advance_tour(mut tour: ResMut<TourState>, time: Res<Time<Real>>, mut redraw: MessageWriter<RequestRedraw>) {
     if !tour.player.playing {
         return;
     }
@@ -298,12 +299,11 @@ pub fn block_transform(layout: &Layout, block: usize, state: BlockState) -> Tran
 
 /// Writes the frame the tweens make into `CurrentTourFrame` when it changed.
 fn make_tour_frame(
-    tour: Option<Res<TourState>>,
+    tour: Res<TourState>,
     tweened_camera: Query<&TweenedCamera>,
     tweened_blocks: Query<&TweenedBlock>,
     mut applied: ResMut<CurrentTourFrame>,
 ) {
-    let Some(tour) = tour else { return };
     let frame = tweened_frame(&tour, tweened_camera.iter().next(), tweened_blocks.iter().copied());
     if frame.is_some() && applied.frame != frame {
         applied.frame = frame;
@@ -311,19 +311,19 @@ fn make_tour_frame(
 }
 
 /// The scene when it shows the frame's model; None while another model is shown or being spawned.
-fn scene_of<'a>(frame: &TourFrame, scene: Option<&'a BlockScene>) -> Option<&'a BlockScene> {
-    scene.filter(|scene| scene.layout.config.name == frame.model)
+fn scene_of<'a>(frame: &TourFrame, scene: &'a BlockScene) -> Option<&'a BlockScene> {
+    (scene.layout.config.name == frame.model).then_some(scene)
 }
 
 /// The tour moved to another model: the scene is respawned with it. A model the reader picked in
 /// the switcher stays until the tour's frame changes.
 fn switch_tour_model(
     applied: Res<CurrentTourFrame>,
-    tour: Option<Res<TourState>>,
+    tour: Res<TourState>,
     mut source: ResMut<SceneSource>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    let (Some(frame), Some(tour)) = (&applied.frame, tour) else { return };
+    let Some(frame) = &applied.frame else { return };
     if !applied.is_changed() || source.config.name == frame.model {
         return;
     }
@@ -342,14 +342,14 @@ fn switch_tour_model(
 fn apply_tour_blocks(
     applied: Res<CurrentTourFrame>,
     computed: Res<ComputeView>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     hover: Res<TourHover>,
     mut blocks: Query<(&mut BlockStyle, &mut Transform), Without<Camera3d>>,
     mut touched: Local<(usize, HashSet<usize>)>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
     let Some(frame) = &applied.frame else { return };
-    let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
+    let Some(scene) = scene_of(frame, &scene) else { return };
     let new_scene = touched.0 != scene.id();
     if !new_scene && !applied.is_changed() && !hover.is_changed() && !computed.is_changed() {
         return;
@@ -392,13 +392,13 @@ fn apply_tour_blocks(
 fn apply_tour_focus(
     applied: Res<CurrentTourFrame>,
     computed: Res<ComputeView>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     mut styles: Query<&mut BlockStyle>,
     mut focused: Local<(usize, HashSet<usize>)>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
     let Some(frame) = &applied.frame else { return };
-    let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
+    let Some(scene) = scene_of(frame, &scene) else { return };
     let new_scene = focused.0 != scene.id();
     // A computation's lit operands win over a `Focus` on the same block: they are more precise.
     let wanted: BTreeMap<usize, ([Option<u32>; 3], f32)> = frame
@@ -445,13 +445,13 @@ const SETTLE_FRAMES: u32 = 2;
 fn apply_tour_camera(
     mut commands: Commands,
     applied: Res<CurrentTourFrame>,
-    scene: Option<Res<BlockScene>>,
+    scene: Res<BlockScene>,
     mut camera: Query<(Entity, &mut ViewPoint), With<Camera3d>>,
     mut shown: Local<Option<(usize, f32, CameraPose)>>,
     mut settle: Local<u32>,
 ) {
     let Some(frame) = &applied.frame else { return };
-    let Some(scene) = scene_of(frame, scene.as_deref()) else { return };
+    let Some(scene) = scene_of(frame, &scene) else { return };
     let now = (scene.id(), frame.time, frame.camera);
     if shown.is_none_or(|(id, ..)| id != now.0) {
         *settle = SETTLE_FRAMES;
@@ -498,19 +498,16 @@ pub struct TourPlugin;
 
 impl Plugin for TourPlugin {
     fn build(&self, app: &mut App) {
-        add_tour_systems(app);
-        crate::render::tour::add_tour_overlays(app);
-        app.add_systems(Update, tour_keys.before(advance_tour));
+        app.add_plugins((TourPlayerPlugin, crate::render::tour::panel::PanelPlugin))
+            .add_systems(Update, tour_keys.in_set(FrameStep::Input));
         #[cfg(not(target_arch = "wasm32"))]
         app.add_systems(Startup, watch_tour_file);
-        crate::render::tour::panel::add_panel(app);
     }
 }
 
 /// The app's `Language` is the one choice of language: here, and only here, the tour is told it,
 /// and translates at the same chapter and time.
-fn follow_language(language: Res<Language>, tour: Option<ResMut<TourState>>, mut redraw: MessageWriter<RequestRedraw>) {
-    let Some(mut tour) = tour else { return };
+fn follow_language(language: Res<Language>, mut tour: ResMut<TourState>, mut redraw: MessageWriter<RequestRedraw>) {
     if tour.language() != language.0 {
         tour.set_language(language.0);
         redraw.write(RequestRedraw);
@@ -520,11 +517,10 @@ fn follow_language(language: Res<Language>, tour: Option<ResMut<TourState>>, mut
 /// Space continues, Backspace goes back to the previous break, when egui is not taking the keys.
 fn tour_keys(
     keys: Res<ButtonInput<KeyCode>>,
-    tour: Option<ResMut<TourState>>,
+    mut tour: ResMut<TourState>,
     egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    let Some(mut tour) = tour else { return };
     if egui.is_some_and(|egui| egui.wants_keyboard_input()) {
         return;
     }

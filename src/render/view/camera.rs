@@ -18,7 +18,8 @@ use bevy_egui::input::EguiWantsInput;
 use bevy_tweening::{Lens, Tween, TweenAnim, TweeningPlugin};
 
 use crate::render::scene::blocks::{BlockScene, LodProxy, SceneBlock};
-use crate::render::view::viewpoint::{ViewPoint, apply_view};
+use crate::render::scene::frame::FrameStep;
+use crate::render::view::viewpoint::ViewPoint;
 
 /// A press and release within this many pixels is a click; more is a drag.
 pub const CLICK_SLOP_PX: f32 = 4.0;
@@ -63,9 +64,9 @@ impl Plugin for CameraPlugin {
                     start_flights,
                     keep_redrawing_while_moving,
                 )
-                    .chain(),
-            )
-            .add_systems(PostUpdate, apply_view.before(TransformSystems::Propagate));
+                    .chain()
+                    .in_set(FrameStep::Input),
+            );
     }
 }
 

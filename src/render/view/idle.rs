@@ -27,6 +27,7 @@ use bevy_egui::{EguiContext, EguiInput, EguiInputSet, EguiPreUpdateSet, egui};
 use wasm_bindgen::JsCast;
 
 use crate::render::scene::blocks::{BlockScene, SceneValues, ValuesState};
+use crate::render::scene::frame::FrameStep;
 use crate::render::scene::stats::{FrameStats, RenderStats};
 
 pub const FRAME_LOG_ENV: &str = "LLMVIZ_FRAME_LOG";
@@ -47,7 +48,7 @@ impl Plugin for IdlePlugin {
                 drop_unchanged_modifiers.after(EguiInputSet::WriteEguiEvents).before(EguiPreUpdateSet::BeginPass),
             ),
         )
-        .add_systems(Update, keep_redrawing_while_loading)
+        .add_systems(Update, keep_redrawing_while_loading.in_set(FrameStep::Report))
         .add_systems(Last, log_frame.run_if(|| std::env::var_os(FRAME_LOG_ENV).is_some()));
     }
 }

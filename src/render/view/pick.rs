@@ -16,6 +16,7 @@ use bevy_egui::input::EguiWantsInput;
 
 use crate::layout::Layout;
 use crate::render::scene::blocks::{BlockScene, BlockStyle, LodProxy, SceneBlock};
+use crate::render::scene::frame::FrameStep;
 use crate::render::view::camera::{Click, DOUBLE_CLICK};
 use crate::render::view::viewpoint::UnknownBlock;
 
@@ -61,7 +62,7 @@ impl Plugin for PickPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Hovered>()
             .init_resource::<Pinned>()
-            .add_systems(Update, (track_pointer, pin_on_click, clear_pins_on_escape).chain());
+            .add_systems(Update, (track_pointer, pin_on_click, clear_pins_on_escape).chain().in_set(FrameStep::Input));
     }
 }
 

@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use bevy::render::view::Msaa;
 
 use crate::layout::{ANCHOR_FOV_Y_DEGREES, Anchor, Layout};
+use crate::render::scene::frame::FrameStep;
 use crate::tour::CameraPose;
 
 /// The background: white, as in the reference.
@@ -184,8 +185,17 @@ pub fn near_plane(distance: f32) -> f32 {
     (distance * 1.0e-3).clamp(0.01, 100.0)
 }
 
+/// The camera placed by its `ViewPoint`: in every app, with or without the reader's controls.
+pub struct ViewPointPlugin;
+
+impl Plugin for ViewPointPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(PostUpdate, apply_view.in_set(FrameStep::Place));
+    }
+}
+
 /// Keeps the camera's transform and near plane in step with its `ViewPoint`.
-pub fn apply_view(mut cameras: Query<(&ViewPoint, &mut Transform, &mut Projection), Changed<ViewPoint>>) {
+fn apply_view(mut cameras: Query<(&ViewPoint, &mut Transform, &mut Projection), Changed<ViewPoint>>) {
     for (view, mut transform, mut projection) in &mut cameras {
         *transform = view.transform();
         if let Projection::Perspective(perspective) = projection.as_mut() {
