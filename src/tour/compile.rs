@@ -164,7 +164,10 @@ fn compile_chapter(
     let wait_after_text = chapter.wait_after_text.unwrap_or(tour.wait_after_text);
     let schedule = schedule(chapter, wait_after_text, report);
     let models = ModelSwitches::find(&opening_model, &schedule.placed, layouts, report);
-    let mut built = Built::new(models.names.len());
+    let input_tokens = tour.input.as_ref().and_then(|input| {
+        crate::model::tokenizer::parse_letters(input, &opening_layout.config).ok().map(|tokens| tokens.len())
+    });
+    let mut built = Built::new(models.names.len(), input_tokens);
     for (order, item) in schedule.placed.iter().enumerate() {
         report.step = Some(item.step + 1);
         let model = models.at(item.start, order);
@@ -336,10 +339,14 @@ struct Built {
     /// (model, block, time) of each `Hide`, which ends the cells a `Compute` showed.
     hides: Vec<(usize, usize, f32)>,
     flights: Vec<FlightSpan>,
+    /// Tokens in the tour's input, for the model it names; what `AppendPrediction` appends to.
+    input_tokens: Option<usize>,
+    /// Predictions appended so far in the chapter, per model.
+    appends: BTreeMap<usize, usize>,
 }
 
 impl Built {
-    fn new(models: usize) -> Built {
+    fn new(models: usize, input_tokens: Option<usize>) -> Built {
         Built {
             camera_moves: Vec::new(),
             block_moves: vec![BTreeMap::new(); models],
@@ -347,6 +354,8 @@ impl Built {
             computes: Vec::new(),
             hides: Vec::new(),
             flights: Vec::new(),
+            input_tokens,
+            appends: BTreeMap::new(),
         }
     }
 
@@ -394,8 +403,36 @@ impl Built {
                 }
                 self.events.push((start, order, Event::Model(slot)));
             }
+            Action::AppendPrediction => self.append(action, models, report),
             Action::Wait(_) | Action::Break => {}
         }
+    }
+
+    /// A prediction appended to the input of the model on screen, if it has weights to predict
+    /// with and its context has room for one more token after the tour's input and the appends
+    /// before it in the chapter.
+    fn append(&mut self, action: &PlacedAction, models: &[String], report: &mut Report) {
+        let name = &models[action.model];
+        let field = format!("actions[{}]", action.item.index);
+        if !crate::model::Weights::ships_for(name) {
+            report.error(field, format!("model '{name}' has no weights to predict with"));
+            return;
+        }
+        let Some(input) = self.input_tokens else {
+            report.error(field, "AppendPrediction needs the tour's input, to append to");
+            return;
+        };
+        let appended = self.appends.entry(action.model).or_default();
+        *appended += 1;
+        let context = action.layout.config.tokens();
+        if input + *appended > context {
+            report.error(
+                field,
+                format!("the context is full: {input} input tokens and {appended} appended, {context} at most"),
+            );
+            return;
+        }
+        self.events.push((action.item.start, action.order, Event::Append(action.model)));
     }
 
     fn camera(&mut self, action: &PlacedAction, report: &mut Report) {

@@ -256,6 +256,10 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<f32>,
     },
+    /// Append the model's most probable next token (at the input's last position) to its input
+    /// and run the model again on the longer input: how a GPT writes, one token per pass. Needs a
+    /// model with weights and the tour's `input`; each chapter starts from that input again.
+    AppendPrediction,
     /// Let this many seconds pass before the next action.
     Wait(f32),
     /// Wait for the reader to press Space. Takes no time on the timeline.
@@ -278,6 +282,7 @@ impl Action {
             Action::Sampling { .. } => "Sampling",
             Action::Labels(_) => "Labels",
             Action::Model { .. } => "Model",
+            Action::AppendPrediction => "AppendPrediction",
             Action::Wait(_) => "Wait",
             Action::Break => "Break",
         }
@@ -295,7 +300,12 @@ impl Action {
             | Action::Fly { at, .. }
             | Action::Sampling { at, .. }
             | Action::Model { at, .. } => *at,
-            Action::Unfocus | Action::Labels(_) | Action::Wait(_) | Action::Break | Action::Figure(_) => None,
+            Action::Unfocus
+            | Action::Labels(_)
+            | Action::Wait(_)
+            | Action::Break
+            | Action::Figure(_)
+            | Action::AppendPrediction => None,
         }
     }
 

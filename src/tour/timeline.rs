@@ -85,6 +85,9 @@ pub struct TourFrame {
     pub figures: Vec<(usize, Figure)>,
     /// How the output distribution is reshaped.
     pub sampling: Sampling,
+    /// Predictions appended to the tour's input by `AppendPrediction`, each computed by the model
+    /// on the input with those before it.
+    pub appended: u32,
 }
 
 /// A `Compute` at some tour time.
@@ -379,6 +382,8 @@ pub enum Event {
         figure: Figure,
     },
     Sampling(Sampling),
+    /// The model's prediction appended to the input of `ChapterTimeline::models[model]`.
+    Append(usize),
 }
 
 /// One chapter, ready to evaluate at any time.
@@ -412,6 +417,7 @@ impl ChapterTimeline {
         let mut focus: Vec<FocusFrame> = Vec::new();
         let mut figures = Vec::new();
         let mut sampling = Sampling::default();
+        let mut appended = 0;
         for (_, event) in self.events.iter().take_while(|(event_time, _)| *event_time <= time) {
             match event {
                 Event::Focus { model: focus_model, block, cells, note } => {
@@ -425,7 +431,9 @@ impl ChapterTimeline {
                 Event::Model(switched) => {
                     model = *switched;
                     focus.clear();
+                    appended = 0;
                 }
+                Event::Append(append_model) => appended += u32::from(*append_model == model),
                 Event::Figure { step, figure } => figures.push((*step, *figure)),
                 Event::Sampling(set) => sampling = *set,
             }
@@ -455,6 +463,7 @@ impl ChapterTimeline {
             flights,
             figures,
             sampling,
+            appended,
         }
     }
 

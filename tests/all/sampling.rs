@@ -226,7 +226,13 @@ fn the_scene_recolours_probs_as_the_tours_temperature_changes_without_a_new_pass
             .find(|&t| output.evaluate(t).sampling.temperature == temperature)
             .unwrap()
     };
-    let (hot, plain) = (time_at(5.0), output.length);
+    let hot = time_at(5.0);
+    // Back at temperature 1 after the hot one, before the chapter writes more tokens (a new pass each).
+    let plain = (0..=(output.length * 10.0) as u32)
+        .map(|t| t as f32 / 10.0)
+        .find(|&t| t > hot && output.evaluate(t).sampling.temperature == 1.0)
+        .unwrap();
+    assert_eq!(output.evaluate(plain).appended, 0);
     let mut offscreen =
         tour_offscreen(tour_at(&path, Some("output"), Some(hot)).unwrap(), UVec2::new(320, 180)).unwrap();
     offscreen.wait_until_ready().unwrap();

@@ -91,12 +91,14 @@ fn every_action_kind_round_trips_through_ron() {
             Labels(false),
             Model(name: "gpt2", camera: Block("tokens")),
             Model(name: "nano"),
+            AppendPrediction,
             Wait(0.5),
             Break,
         ])"#,
-    );
+    )
+    .replacen(r#"model: "nano","#, r#"model: "nano", input: "CBABBC","#, 1);
     let tour = Tour::parse(&text, "kinds.ron").expect("parses");
-    assert_eq!(tour.chapters[0].steps[0].actions.len(), 19);
+    assert_eq!(tour.chapters[0].steps[0].actions.len(), 20);
     assert_eq!(Tour::parse(&tour.to_ron(), "written.ron").expect("reads back"), tour);
     compile_ok(&text);
 }
@@ -190,6 +192,29 @@ fn cells_outside_a_block_are_errors() {
         errors[0].contains("field actions[0].cells: block 'x': Column(11) is outside its 11 columns"),
         "{errors:?}"
     );
+}
+
+/// `AppendPrediction` appends to the tour's input, with the shipped weights, within the context.
+#[test]
+fn append_prediction_needs_weights_an_input_and_room_in_the_context() {
+    let errors = error_lines(&nano_tour(r#"Step(actions: [AppendPrediction])"#));
+    assert!(errors[0].contains("field actions[0]: AppendPrediction needs the tour's input"), "{errors:?}");
+
+    let with_input =
+        |steps: &str| nano_tour(steps).replacen(r#"model: "nano","#, r#"model: "nano", input: "CBABBC","#, 1);
+    let five = "AppendPrediction, ".repeat(5);
+    let tour = compile_ok(&with_input(&format!("Step(actions: [{five}Wait(1.0)])")));
+    let chapter = &tour.chapters[0];
+    assert_eq!(chapter.evaluate(0.0).appended, 0, "before the step's text is in");
+    assert_eq!(chapter.evaluate(chapter.length).appended, 5);
+
+    let errors = error_lines(&with_input(&format!("Step(actions: [{five}AppendPrediction])")));
+    assert!(
+        errors[0].contains("field actions[5]: the context is full: 6 input tokens and 6 appended, 11 at most"),
+        "{errors:?}"
+    );
+    let errors = error_lines(&with_input(r#"Step(actions: [Model(name: "gpt2"), AppendPrediction])"#));
+    assert!(errors[0].contains("field actions[1]: model 'gpt2' has no weights to predict with"), "{errors:?}");
 }
 
 #[test]

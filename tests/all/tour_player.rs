@@ -387,3 +387,48 @@ fn a_model_switch_in_the_tour_respawns_the_scene_and_scrubbing_back_restores_nan
     assert_eq!(offscreen.world_mut().resource::<BlockScene>().layout.config.name, "gpt2");
     assert_eq!(scene_state(&mut offscreen), there_directly, "gpt2 at {switched_at} s after a visit to nano");
 }
+
+/// The token the model predicts at `position`: the most probable in its row of `probs`.
+fn predicted(activations: &llmviz::model::Activations, position: usize) -> usize {
+    let probs = activations.get("probs").expect("probs");
+    let vocab = *probs.shape.last().unwrap();
+    let row = &probs.data[position * vocab..(position + 1) * vocab];
+    (0..vocab).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
+}
+
+/// The output chapter's last step writes the answer as the model does: each `AppendPrediction`
+/// puts the model's most probable token at the last position into the next one and runs the model
+/// again, so the scene ends on eleven tokens whose last column predicts the sixth answer.
+#[test]
+fn the_output_chapter_writes_abbbc_one_pass_each_and_column_10_predicts_c() {
+    use llmviz::model::tokenizer::parse_letters;
+    use llmviz::model::{BackendKind, LoadedModel, Weights};
+    use llmviz::render::scene::blocks::{SceneSource, SceneValues};
+    let _gpu = gpu();
+    let probe = tour_at(&tour_file(), Some("output"), None).unwrap();
+    let (end, last_step) = (probe.timeline().length, probe.timeline().steps.len() - 2);
+    let before_appends = probe.timeline().steps[last_step].start;
+    assert_eq!(probe.timeline().evaluate(before_appends).appended, 0);
+    assert_eq!(probe.timeline().evaluate(end).appended, 5);
+
+    let mut offscreen = tour_offscreen(tour_at(&tour_file(), Some("output"), Some(end)).unwrap(), SIZE).unwrap();
+    offscreen.wait_for_tour().unwrap();
+    let weights = Weights::default_model();
+    let tokens = offscreen.world().resource::<SceneSource>().tokens.clone();
+    assert_eq!(tokens, parse_letters("CBABBCABBBC", &weights.config).unwrap());
+    let model = LoadedModel::new(&weights, BackendKind::Ndarray);
+    for position in 5..10 {
+        let pass = model.activations(&tokens[..=position]).unwrap();
+        assert_eq!(predicted(&pass, position), tokens[position + 1], "the token after position {position}");
+    }
+    let shown = offscreen.world().resource::<SceneValues>().forward.clone().expect("the last pass");
+    assert_eq!(shown.tokens, tokens, "the scene shows the pass on all eleven tokens");
+    assert_eq!(predicted(&shown, 10), parse_letters("C", &weights.config).unwrap()[0], "column 10 predicts C");
+
+    // Back before the step, the tour's own input again.
+    offscreen.world_mut().resource_mut::<TourState>().seek(before_appends);
+    offscreen.update();
+    offscreen.wait_for_tour().unwrap();
+    let tokens = offscreen.world().resource::<SceneSource>().tokens.clone();
+    assert_eq!(tokens, parse_letters("CBABBC", &weights.config).unwrap());
+}

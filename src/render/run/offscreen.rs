@@ -28,7 +28,7 @@ use crate::render::scene::blocks::{BlockScene, SceneEntity, SceneSource, SceneVa
 use crate::render::scene::gpu::GpuFailure;
 use crate::render::scene::stats::{OwnedTextures, RenderStats};
 use crate::render::scene::values::ForwardWorker;
-use crate::render::tour::player::{TourState, tour_at};
+use crate::render::tour::player::{TourAppending, TourState, tour_at};
 use crate::render::view::pick::CellRef;
 use crate::render::view::viewpoint::{BACKGROUND, CameraChoice, ViewPoint, scene_camera};
 
@@ -130,7 +130,7 @@ pub fn render_tour(shot: &TourShot) -> Result<TourPicture, RenderError> {
     }
     let (chapter, time) = (tour.timeline().id.clone(), tour.player.time);
     let mut offscreen = tour_offscreen_with(tour, shot.size, shot.caption)?;
-    offscreen.wait_until_ready()?;
+    offscreen.wait_for_tour()?;
     let frame = offscreen.capture()?;
     Ok(TourPicture { frame, chapter, time })
 }
@@ -340,6 +340,20 @@ impl Offscreen {
         Ok(())
     }
 
+    /// Runs frames until the scene shows the tour where it is: its model, with the predictions
+    /// the tour appended to its input (one forward pass each), drawn.
+    pub fn wait_for_tour(&mut self) -> Result<(), RenderError> {
+        self.wait_until_ready()?;
+        for _ in 0..100 {
+            if self.is_ready() && self.shows_tour_model() {
+                return Ok(());
+            }
+            self.app.update();
+            self.wait_until_ready()?;
+        }
+        Err(RenderError::Setup("the tour's scene did not settle: its model or input kept changing".into()))
+    }
+
     /// Whether the scene is drawn as it should be now: spawned, its values final, nothing compiling.
     pub fn is_ready(&self) -> bool {
         let world = self.app.world();
@@ -354,12 +368,13 @@ impl Offscreen {
             && stats.batches > 0
     }
 
-    /// Whether the scene is of the model the tour shows now.
+    /// Whether the scene is of the model the tour shows now, on the input the tour has written.
     fn shows_tour_model(&self) -> bool {
         let world = self.app.world();
         let wanted = world.get_resource::<TourState>().map(|tour| tour.frame().model);
         let shown = world.get_resource::<BlockScene>().map(|scene| scene.layout.config.name.clone());
-        wanted.is_none() || wanted == shown
+        let appending = world.get_resource::<TourAppending>().is_some_and(|appending| appending.0);
+        (wanted.is_none() || wanted == shown) && !appending
     }
 
     /// Renders one more frame and reads it back.

@@ -19,10 +19,12 @@ use bevy::window::RequestRedraw;
 use bevy_tweening::TweenAnim;
 
 use crate::layout::Layout;
+use crate::model::tokenizer::parse_letters;
 use crate::render::RenderError;
 use crate::render::overlay::language::Language;
+use crate::render::overlay::live_input::append_prediction;
 use crate::render::overlay::panels::SceneLabels;
-use crate::render::scene::blocks::{BlockScene, BlockStyle, RevealWindow, SceneSource, box_transform};
+use crate::render::scene::blocks::{BlockScene, BlockStyle, RevealWindow, SceneSource, SceneValues, box_transform};
 use crate::render::scene::frame::FrameStep;
 use crate::render::tour::compute::ComputeView;
 use crate::render::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
@@ -103,6 +105,7 @@ impl Plugin for TourPlayerPlugin {
             .init_resource::<TourHover>()
             .init_resource::<CurrentTourFrame>()
             .init_resource::<TweenedChapter>()
+            .init_resource::<TourAppending>()
             .init_resource::<crate::render::overlay::hover::Explanations>()
             .add_message::<RequestRedraw>()
             .add_systems(
@@ -111,6 +114,7 @@ impl Plugin for TourPlayerPlugin {
                     follow_language,
                     (reload_tour_file, advance_tour, spawn_chapter_tweens, seek_tour_tweens, make_tour_frame).chain(),
                     switch_tour_model,
+                    apply_tour_appends,
                     apply_tour_sampling,
                 )
                     .chain()
@@ -467,6 +471,59 @@ fn apply_tour_camera(
         *view = pose;
     }
     commands.entity(entity).remove::<TweenAnim>();
+}
+
+/// Whether the tour is still appending predictions to its input: each waits for the model's pass
+/// on the input before it, so a picture of the tour waits for this too.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct TourAppending(pub bool);
+
+/// The tour's input with as many of the model's predictions appended as the frame says, one
+/// forward pass at a time. Going back in the tour drops the predictions made after that point; an
+/// input the reader typed stands until the tour appends or goes back again.
+fn apply_tour_appends(
+    applied: Res<CurrentTourFrame>,
+    tour: Res<TourState>,
+    values: Res<SceneValues>,
+    mut source: ResMut<SceneSource>,
+    mut appending: ResMut<TourAppending>,
+    mut done: Local<u32>,
+) {
+    let Some(frame) = &applied.frame else { return };
+    if frame.model != source.config.name || (!appending.0 && frame.appended == *done) {
+        return;
+    }
+    let input = tour.compiled.tour.input.as_deref();
+    let Some(base) = input.and_then(|input| parse_letters(input, &source.config).ok()) else { return };
+    let wanted = base.len() + frame.appended as usize;
+    if let Some(next) = next_input(&base, &source.tokens, wanted, values.forward.as_deref(), &source.config) {
+        source.tokens = next;
+    }
+    let pending = source.tokens.len() != wanted;
+    appending.set_if_neq(TourAppending(pending));
+    if !pending {
+        *done = frame.appended;
+    }
+}
+
+/// The input one pass closer to `base` with `wanted` tokens: `base` again if `current` is no
+/// longer its continuation, cut back if longer, one prediction longer once the model has run on
+/// `current` (`forward`); None while it runs, or when there is nothing to do.
+pub fn next_input(
+    base: &[usize],
+    current: &[usize],
+    wanted: usize,
+    forward: Option<&crate::model::Activations>,
+    config: &crate::model::GptConfig,
+) -> Option<Vec<usize>> {
+    if !current.starts_with(base) {
+        return Some(base.to_vec());
+    }
+    match current.len().cmp(&wanted) {
+        std::cmp::Ordering::Greater => Some(current[..wanted].to_vec()),
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Less => append_prediction(current, forward?, config).ok(),
+    }
 }
 
 /// The tour's sampling reaches the model card's controls when the tour changes it; the reader's
