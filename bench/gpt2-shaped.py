@@ -1,6 +1,6 @@
 """A GPT-2-shaped checkpoint with random weights, in the Hugging Face layout, for llmviz's benchmarks.
 
-This machine cannot download GPT-2, so the README's loading and inspect figures are measured on
+This machine cannot download GPT-2, so docs/benchmarks.md's loading and inspect figures are measured on
 a file of GPT-2 small's exact shapes and size (124,439,808 parameters, 498 MB as F32):
 
     pip install numpy

@@ -12,7 +12,7 @@
 // - memory: the JS heap in use plus the wasm's memory, after the orbit.
 // A frame is a call to `GPUCanvasContext.getCurrentTexture`, which the app makes once per frame it draws.
 //
-//   ./web/build.sh && xvfb-run -a node web/bench.mjs          # the full figures (README)
+//   ./web/build.sh && xvfb-run -a node web/bench.mjs          # the full figures (docs/benchmarks.md)
 //   xvfb-run -a node web/bench.mjs --quick                    # a short run (web/test.sh)
 //
 // It serves web/dist itself (web/serve.mjs, precompressed files as a static host would send them).

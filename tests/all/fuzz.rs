@@ -11,8 +11,8 @@
 //!
 //! `LLMVIZ_FUZZ_CASES=N ./test.sh fuzz` runs N random cases per reader (CI runs `DEFAULT_CASES`;
 //! tours a `TOUR_SHARE`-th of them), plus every truncation of the checkpoints; `--nocapture`
-//! shows how many each reader survived and the most memory a case took. Translations of tours do
-//! not exist yet, so none are fuzzed.
+//! shows how many each reader survived and the most memory a case took. Translations of tours are
+//! not fuzzed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 mod cli;
 mod compute;
 mod connectors;
+mod docs;
 mod explain;
 mod fetch;
 mod fuzz;
