@@ -256,6 +256,9 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         Op::Softmax => softmax(sources, &target)?,
         Op::Gelu => gelu_worked(sources, &target),
         Op::AttnValue | Op::Concat => attn_value(sources, &target),
+        Op::RmsStats | Op::RmsNorm | Op::Rope | Op::SwiGlu => {
+            Worked { formula: format!("{} = {}", target.block.tensor, fmt(target.value)), ..Worked::default() }
+        }
     };
     Ok(Explanation {
         block: block.name.clone(),

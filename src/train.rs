@@ -15,7 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::model::names::parameter_shapes;
-use crate::model::{Gpt, GptConfig, NamedTensor, Recorder, Weights, token_tensor};
+use crate::model::{GptConfig, NamedTensor, Network, Recorder, Weights, token_tensor};
 
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
 pub const SORT_LENGTH: usize = 6;
@@ -77,8 +77,13 @@ pub fn sort_batch(rng: &mut SplitMix64, batch_size: usize) -> (Vec<usize>, Vec<u
 }
 
 /// Mean cross-entropy of the answer positions: where position 5 predicts the first sorted letter, and so on.
-pub fn sort_loss<B: Backend>(model: &Gpt<B>, inputs: &[usize], targets: &[usize], batch_size: usize) -> Tensor<B, 1> {
-    let device = model.wte.device();
+pub fn sort_loss<B: Backend>(
+    model: &Network<B>,
+    inputs: &[usize],
+    targets: &[usize],
+    batch_size: usize,
+) -> Tensor<B, 1> {
+    let device = model.device();
     let t = 2 * SORT_LENGTH - 1;
     let idx = Tensor::<B, 2, Int>::from_data(
         TensorData::new(inputs.iter().map(|&x| x as i64).collect::<Vec<_>>(), [batch_size, t]),
@@ -123,7 +128,7 @@ pub fn train_with_checkpoints<B: AutodiffBackend>(
     mut on_checkpoint: impl FnMut(usize, Weights),
 ) -> Weights {
     B::seed(device, options.seed);
-    let mut model: Gpt<B> = Gpt::from_weights(&initial_weights(config, options.seed), device);
+    let mut model: Network<B> = Network::from_weights(&initial_weights(config, options.seed), device);
     if checkpoints.contains(&0) {
         on_checkpoint(0, model.valid().to_weights());
     }
@@ -156,8 +161,8 @@ impl<E: burn::tensor::ElementConversion> ElemF32 for E {
 }
 
 /// Every one of the 3^6 = 729 problems, solved greedily; returns (correct, total).
-pub fn sort_accuracy<B: Backend>(model: &Gpt<B>) -> (usize, usize) {
-    let device = model.wte.device();
+pub fn sort_accuracy<B: Backend>(model: &Network<B>) -> (usize, usize) {
+    let device = model.device();
     let problems: Vec<Vec<usize>> = (0..3usize.pow(SORT_LENGTH as u32))
         .map(|n| (0..SORT_LENGTH).map(|i| (n / 3usize.pow(i as u32)) % 3).collect())
         .collect();

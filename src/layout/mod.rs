@@ -108,6 +108,14 @@ pub enum Op {
     Concat,
     /// A learned parameter: no inputs.
     Param,
+    /// √(mean(x²) + ε) of a row, for an RMSNorm (Llama family)
+    RmsStats,
+    /// x / rms · γ
+    RmsNorm,
+    /// A rotary position embedding: channel i turned with channel i ± D/2 by the angle t·θ_i
+    Rope,
+    /// silu(gate) · up
+    SwiGlu,
 }
 
 impl Op {
@@ -126,6 +134,10 @@ impl Op {
             Op::AttnValue => "attn_value",
             Op::Concat => "concat",
             Op::Param => "param",
+            Op::RmsStats => "rms_stats",
+            Op::RmsNorm => "rms_norm",
+            Op::Rope => "rope",
+            Op::SwiGlu => "swiglu",
         }
     }
 }

@@ -20,6 +20,96 @@ pub struct GptConfig {
     /// of the length, so a checkpoint with a context of 1024 is drawn with `--max-tokens` columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<usize>,
+    /// GPT-2's blocks, or a Llama-family model's (RMSNorm, RoPE, SwiGLU, grouped-query attention).
+    /// For a Llama, `n_embd` is the hidden size, `n_head` the query heads and `layer_norm_epsilon`
+    /// RMSNorm's ε.
+    #[serde(default, skip_serializing_if = "Arch::is_gpt2")]
+    pub arch: Arch,
+    /// Which installed `tokenizer.json` spells this model's tokens (`tokenizer::install`), when its
+    /// vocabulary is neither letters nor GPT-2's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+}
+
+/// The kind of blocks a model is built of.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// LayerNorm, a learned position table, GELU, one k and v per head (GPT-2, GPT-3, nano-gpt).
+    #[default]
+    Gpt2,
+    Llama(LlamaShape),
+}
+
+impl Arch {
+    pub fn is_gpt2(&self) -> bool {
+        matches!(self, Arch::Gpt2)
+    }
+}
+
+/// What a Llama-family model adds to a GPT's shape (Hugging Face's `config.json` names in comments).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LlamaShape {
+    /// `model_type`: `llama`, `qwen2` or `qwen3`.
+    pub family: String,
+    /// `num_key_value_heads`: each k/v head serves `n_head / n_kv_head` query heads.
+    pub n_kv_head: usize,
+    /// `head_dim`: not always hidden / heads (Qwen3-0.6B: 128, against 1024 / 16).
+    pub head_dim: usize,
+    /// `intermediate_size`: the SwiGLU's width.
+    pub intermediate_size: usize,
+    /// `rope_theta`: the base of the rotary angles' frequencies.
+    pub rope_theta: f64,
+    /// `rope_scaling` of type `llama3` (Llama 3.1 and 3.2), which slows the low frequencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<Llama3Scaling>,
+    /// Qwen2's q, k and v projections have biases.
+    pub qkv_bias: bool,
+    /// Qwen3 normalises each head's q and k (RMSNorm over `head_dim`) before rotating them.
+    pub qk_norm: bool,
+}
+
+/// `rope_scaling` with `rope_type` `llama3`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Llama3Scaling {
+    pub factor: f64,
+    pub low_freq_factor: f64,
+    pub high_freq_factor: f64,
+    pub original_max_position_embeddings: usize,
+}
+
+impl LlamaShape {
+    /// θ_i of the rotary embedding for i < head_dim / 2: `rope_theta^(−2i/d)`, rescaled as
+    /// Hugging Face's `_compute_llama3_parameters` does for `llama3` scaling.
+    pub fn inv_freq(&self) -> Vec<f64> {
+        let d = self.head_dim as f64;
+        (0..self.head_dim / 2)
+            .map(|i| {
+                let base = self.rope_theta.powf(-2.0 * i as f64 / d);
+                match self.rope_scaling {
+                    None => base,
+                    Some(scaling) => scaling.rescale(base),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Llama3Scaling {
+    /// Wavelengths longer than the original context / `low_freq_factor` are slowed by `factor`,
+    /// shorter than it / `high_freq_factor` kept, and those between blended.
+    pub fn rescale(&self, inv_freq: f64) -> f64 {
+        let old = self.original_max_position_embeddings as f64;
+        let wavelen = 2.0 * std::f64::consts::PI / inv_freq;
+        if wavelen > old / self.low_freq_factor {
+            inv_freq / self.factor
+        } else if wavelen < old / self.high_freq_factor {
+            inv_freq
+        } else {
+            let smooth = (old / wavelen - self.low_freq_factor) / (self.high_freq_factor - self.low_freq_factor);
+            (1.0 - smooth) * inv_freq / self.factor + smooth * inv_freq
+        }
+    }
 }
 
 /// LayerNorm's ε in GPT-2 and minGPT, and for files that do not say.
@@ -55,6 +145,10 @@ pub enum ConfigError {
     HeadsDoNotDivide { n_embd: usize, n_head: usize },
     #[error("{field} must be at least 1")]
     Zero { field: &'static str },
+    #[error("num_attention_heads {n_head} is not a multiple of num_key_value_heads {n_kv_head}")]
+    KvHeadsDoNotDivide { n_head: usize, n_kv_head: usize },
+    #[error("head_dim {head_dim} is odd: the rotary embedding turns its channels in pairs")]
+    OddHeadDim { head_dim: usize },
 }
 
 impl GptConfig {
@@ -87,7 +181,76 @@ impl GptConfig {
             tied_lm_head,
             layer_norm_epsilon: LN_EPS,
             max_tokens: None,
+            arch: Arch::Gpt2,
+            tokenizer: None,
         })
+    }
+
+    /// A Llama-family config with its shape checked. `[n_layer, n_head, n_embd, vocab_size,
+    /// block_size]` as for `new`, but the width need not split over the heads (`head_dim` says).
+    pub fn llama(
+        name: &str,
+        shape: [usize; 5],
+        llama: LlamaShape,
+        tied_lm_head: bool,
+        rms_norm_eps: f64,
+    ) -> Result<GptConfig, ConfigError> {
+        let [n_layer, n_head, n_embd, vocab_size, block_size] = shape;
+        let sizes = [
+            ("num_hidden_layers", n_layer),
+            ("num_attention_heads", n_head),
+            ("hidden_size", n_embd),
+            ("vocab_size", vocab_size),
+            ("max_position_embeddings", block_size),
+            ("num_key_value_heads", llama.n_kv_head),
+            ("head_dim", llama.head_dim),
+            ("intermediate_size", llama.intermediate_size),
+        ];
+        if let Some(&(field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
+            return Err(ConfigError::Zero { field });
+        }
+        if n_head % llama.n_kv_head != 0 {
+            return Err(ConfigError::KvHeadsDoNotDivide { n_head, n_kv_head: llama.n_kv_head });
+        }
+        if llama.head_dim % 2 != 0 {
+            return Err(ConfigError::OddHeadDim { head_dim: llama.head_dim });
+        }
+        Ok(GptConfig {
+            name: name.to_string(),
+            n_layer,
+            n_head,
+            n_embd,
+            vocab_size,
+            block_size,
+            tied_lm_head,
+            layer_norm_epsilon: rms_norm_eps,
+            max_tokens: None,
+            arch: Arch::Llama(llama),
+            tokenizer: None,
+        })
+    }
+
+    /// The Llama-family shape, None for a GPT-2.
+    pub fn llama_shape(&self) -> Option<&LlamaShape> {
+        match &self.arch {
+            Arch::Llama(shape) => Some(shape),
+            Arch::Gpt2 => None,
+        }
+    }
+
+    /// Key and value heads: one per query head in GPT-2, fewer with grouped-query attention.
+    pub fn kv_heads(&self) -> usize {
+        self.llama_shape().map_or(self.n_head, |l| l.n_kv_head)
+    }
+
+    /// Query heads reading each k/v head.
+    pub fn group_size(&self) -> usize {
+        self.n_head / self.kv_heads()
+    }
+
+    /// The width of the heads' outputs side by side, H·A: C in GPT-2, not always in a Llama.
+    pub fn attention_width(&self) -> usize {
+        self.n_head * self.head_size()
     }
 
     pub fn preset(name: &str) -> Result<GptConfig, UnknownModel> {
@@ -118,16 +281,19 @@ impl GptConfig {
 
     /// A: the size of one attention head.
     pub fn head_size(&self) -> usize {
-        self.n_embd / self.n_head
+        self.llama_shape().map_or(self.n_embd / self.n_head, |l| l.head_dim)
     }
 
-    /// The MLP's hidden width, 4C.
+    /// The MLP's hidden width: 4C in GPT-2, `intermediate_size` in a Llama.
     pub fn mlp_width(&self) -> usize {
-        4 * self.n_embd
+        self.llama_shape().map_or(4 * self.n_embd, |l| l.intermediate_size)
     }
 
     /// Learned parameters, the LM head included once (a tied head adds nothing), causal masks excluded.
     pub fn param_count(&self) -> u64 {
+        if let Some(llama) = self.llama_shape() {
+            return self.llama_param_count(llama);
+        }
         let c = self.n_embd as u64;
         let per_layer = 2 * c          // ln_1
             + 3 * c * c + 3 * c        // attn.c_attn
@@ -138,5 +304,22 @@ impl GptConfig {
         let embeddings = (self.vocab_size as u64 + self.block_size as u64) * c;
         let lm_head = if self.tied_lm_head { 0 } else { self.vocab_size as u64 * c };
         embeddings + self.n_layer as u64 * per_layer + 2 * c + lm_head
+    }
+}
+
+impl GptConfig {
+    fn llama_param_count(&self, llama: &LlamaShape) -> u64 {
+        let c = self.n_embd as u64;
+        let (q, kv) = ((self.n_head * llama.head_dim) as u64, (llama.n_kv_head * llama.head_dim) as u64);
+        let f = llama.intermediate_size as u64;
+        let biases = if llama.qkv_bias { q + 2 * kv } else { 0 };
+        let qk_norm = if llama.qk_norm { 2 * llama.head_dim as u64 } else { 0 };
+        let per_layer = 2 * c            // input_layernorm, post_attention_layernorm
+            + c * q + 2 * c * kv + q * c // q, k, v and o projections
+            + biases + qk_norm
+            + 3 * c * f; // gate, up and down
+        let embeddings = self.vocab_size as u64 * c;
+        let lm_head = if self.tied_lm_head { 0 } else { self.vocab_size as u64 * c };
+        embeddings + self.n_layer as u64 * per_layer + c + lm_head
     }
 }

@@ -90,7 +90,7 @@ impl<B: Backend> Linear<B> {
 
 /// True above the diagonal: the future positions a query may not look at. [T, T]
 /// (burn's `tril_mask` is true outside the lower triangle.)
-fn causal_mask<B: Backend>(t: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
+pub(crate) fn causal_mask<B: Backend>(t: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
     Tensor::<B, 2, Bool>::tril_mask([t, t], 0, device)
 }
 
@@ -126,7 +126,9 @@ impl<B: Backend> CausalSelfAttention<B> {
 }
 
 /// Softmax over the last axis, keeping the row max and Σexp(x − max) that the visualization shows.
-fn softmax_with_stats<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
+pub(crate) fn softmax_with_stats<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
     let max = x.clone().max_dim(D - 1); // [.., 1]
     let exp = (x - max.clone()).exp(); // masked −inf entries become 0
     let sumexp = exp.clone().sum_dim(D - 1); // [.., 1]

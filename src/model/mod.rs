@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod gpt;
 pub mod huggingface;
+pub mod llama;
 pub mod names;
 pub mod record;
 pub mod sampling;
@@ -24,6 +25,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 pub use activations::{Activations, NamedTensor};
 pub use config::GptConfig;
 pub use gpt::Gpt;
+pub use llama::Llama;
 pub use record::Recorder;
 pub use weights::{NonFinite, WeightError, Weights, unravel};
 
@@ -42,28 +44,76 @@ pub enum BackendKind {
     Wgpu,
 }
 
-/// A model loaded onto one backend, ready to run inputs. Boxed: the two backends' models differ
-/// in size, and only one is ever held.
-pub enum LoadedModel {
-    Ndarray(Box<Gpt<CpuBackend>>),
-    #[cfg(not(target_arch = "wasm32"))]
-    Wgpu(Box<Gpt<GpuBackend>>),
+/// A network of either kind of blocks, as its config's `arch` says: what training and the
+/// forward pass take, so that neither cares which.
+#[derive(burn::module::Module, Debug)]
+pub enum Network<B: Backend> {
+    Gpt(Gpt<B>),
+    Llama(Llama<B>),
 }
 
-impl LoadedModel {
-    pub fn new(weights: &Weights, backend: BackendKind) -> LoadedModel {
-        match backend {
-            BackendKind::Ndarray => LoadedModel::Ndarray(Box::new(Gpt::from_weights(weights, &NdArrayDevice::Cpu))),
-            #[cfg(not(target_arch = "wasm32"))]
-            BackendKind::Wgpu => LoadedModel::Wgpu(Box::new(Gpt::from_weights(weights, &WgpuDevice::default()))),
+impl<B: Backend> Network<B> {
+    /// Builds the model `weights.config` describes from checked weights.
+    pub fn from_weights(weights: &Weights, device: &B::Device) -> Network<B> {
+        if weights.config.arch.is_gpt2() {
+            Network::Gpt(Gpt::from_weights(weights, device))
+        } else {
+            Network::Llama(Llama::from_weights(weights, device))
+        }
+    }
+
+    /// Token ids [B, T] -> logits [B, T, V], the intermediates kept in `rec` when it records.
+    pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
+        match self {
+            Network::Gpt(model) => model.forward(idx, rec),
+            Network::Llama(model) => model.forward(idx, rec),
+        }
+    }
+
+    pub fn to_weights(&self) -> Weights {
+        match self {
+            Network::Gpt(model) => model.to_weights(),
+            Network::Llama(model) => model.to_weights(),
         }
     }
 
     pub fn config(&self) -> &GptConfig {
         match self {
-            LoadedModel::Ndarray(model) => &model.config,
+            Network::Gpt(model) => &model.config,
+            Network::Llama(model) => &model.config,
+        }
+    }
+
+    pub fn device(&self) -> B::Device {
+        match self {
+            Network::Gpt(model) => model.wte.device(),
+            Network::Llama(model) => model.device(),
+        }
+    }
+}
+
+/// A model loaded onto one backend, ready to run inputs. Boxed: the two backends' models differ
+/// in size, and only one is ever held.
+pub enum LoadedModel {
+    Ndarray(Box<Network<CpuBackend>>),
+    #[cfg(not(target_arch = "wasm32"))]
+    Wgpu(Box<Network<GpuBackend>>),
+}
+
+impl LoadedModel {
+    pub fn new(weights: &Weights, backend: BackendKind) -> LoadedModel {
+        match backend {
+            BackendKind::Ndarray => LoadedModel::Ndarray(Box::new(Network::from_weights(weights, &NdArrayDevice::Cpu))),
             #[cfg(not(target_arch = "wasm32"))]
-            LoadedModel::Wgpu(model) => &model.config,
+            BackendKind::Wgpu => LoadedModel::Wgpu(Box::new(Network::from_weights(weights, &WgpuDevice::default()))),
+        }
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        match self {
+            LoadedModel::Ndarray(model) => model.config(),
+            #[cfg(not(target_arch = "wasm32"))]
+            LoadedModel::Wgpu(model) => model.config(),
         }
     }
 
@@ -175,11 +225,11 @@ pub fn token_tensor<B: Backend>(tokens: &[usize], device: &B::Device) -> Tensor<
     Tensor::from_data(TensorData::new(ids, [1, tokens.len()]), device)
 }
 
-fn record_forward<B: Backend>(model: &Gpt<B>, tokens: &[usize]) -> Activations {
-    let device = model.wte.device();
+fn record_forward<B: Backend>(model: &Network<B>, tokens: &[usize]) -> Activations {
+    let device = model.device();
     let mut rec = Recorder::on();
     model.forward(token_tensor::<B>(tokens, &device), &mut rec);
-    rec.finish(&model.config, tokens)
+    rec.finish(model.config(), tokens)
 }
 
 /// Where a forward pass first produced a NaN or an infinity: extreme weights (finite, but large

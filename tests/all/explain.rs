@@ -40,6 +40,7 @@ fn recompute(e: &Explanation, weights: &Weights, tokens: &[usize]) -> f64 {
             0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
         }
         Op::AttnValue | Op::Concat => sum_of_products(e, "p", "v"),
+        Op::RmsStats | Op::RmsNorm | Op::Rope | Op::SwiGlu => todo!("the Llama family's operations"),
     }
 }
 

@@ -525,19 +525,22 @@ fn a_checkpoints_scene_packs_its_activations_and_the_drawn_positions_of_wpe() {
 
 #[test]
 fn a_vocabulary_split_over_gpu_sized_blocks_gives_the_same_numbers() {
+    use llmviz::model::Network;
     use llmviz::model::gpt::VocabRows;
     use llmviz::model::names::WTE;
     let weights = Weights::load(&fixture_dir()).unwrap();
     // GPT-2's 154 MB token embedding is two blocks; here 50,257 rows in blocks of 10,000 make six.
     let split = |model: LoadedModel| match model {
-        LoadedModel::Ndarray(mut gpt) => {
+        LoadedModel::Ndarray(mut network) => {
+            let Network::Gpt(gpt) = network.as_mut() else { panic!("GPT-2 is a GPT") };
             gpt.wte = VocabRows::from_tensor_in(&weights.tensors[WTE], &Default::default(), 10_000);
             assert_eq!(gpt.wte.blocks.len(), 6);
-            LoadedModel::Ndarray(gpt)
+            LoadedModel::Ndarray(network)
         }
-        LoadedModel::Wgpu(mut gpt) => {
+        LoadedModel::Wgpu(mut network) => {
+            let Network::Gpt(gpt) = network.as_mut() else { panic!("GPT-2 is a GPT") };
             gpt.wte = VocabRows::from_tensor_in(&weights.tensors[WTE], &Default::default(), 10_000);
-            LoadedModel::Wgpu(gpt)
+            LoadedModel::Wgpu(network)
         }
     };
     let (tokens, expected) = reference();

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::backend::Autodiff;
-use llmviz::model::{CpuBackend, Gpt, GptConfig, Weights};
+use llmviz::model::{CpuBackend, GptConfig, Network, Weights};
 use llmviz::train::{SplitMix64, TrainOptions, initial_weights, sort_accuracy, sort_batch, train};
 
 fn short_run(seed: u64, steps: usize) -> (Weights, Vec<f32>) {
@@ -49,7 +49,7 @@ fn batches_pair_each_problem_with_its_sorted_answer() {
 #[test]
 fn weights_survive_a_trip_through_the_model() {
     let weights = initial_weights(&GptConfig::nano(), 5);
-    let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
+    let model: Network<CpuBackend> = Network::from_weights(&weights, &Default::default());
     assert_eq!(model.to_weights().tensors, weights.tensors);
     assert_eq!(weights.tensors.values().map(|t| t.data.len()).sum::<usize>(), 85_728);
 }
@@ -58,9 +58,10 @@ fn weights_survive_a_trip_through_the_model() {
 fn the_reference_weights_sort_all_729_inputs() {
     let weights =
         Weights::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gpt-nano-sort-model.json")).unwrap();
-    let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
+    let model: Network<CpuBackend> = Network::from_weights(&weights, &Default::default());
     assert_eq!(sort_accuracy(&model), (729, 729));
-    let untrained: Gpt<CpuBackend> = Gpt::from_weights(&initial_weights(&GptConfig::nano(), 1), &Default::default());
+    let untrained: Network<CpuBackend> =
+        Network::from_weights(&initial_weights(&GptConfig::nano(), 1), &Default::default());
     assert!(sort_accuracy(&untrained).0 < 729 / 2, "an untrained model should not sort");
 }
 
@@ -68,7 +69,7 @@ fn the_reference_weights_sort_all_729_inputs() {
 fn the_shipped_default_model_is_ours_and_sorts_at_least_99_5_percent() {
     let weights = Weights::default_model();
     assert!(weights.source.ends_with("nano-sort.safetensors"), "default is {}", weights.source.display());
-    let model: Gpt<CpuBackend> = Gpt::from_weights(&weights, &Default::default());
+    let model: Network<CpuBackend> = Network::from_weights(&weights, &Default::default());
     let (correct, total) = sort_accuracy(&model);
     assert!(correct as f64 / total as f64 >= 0.995, "sorted {correct}/{total}");
 }
@@ -123,7 +124,7 @@ fn the_shipped_checkpoints_are_the_shipped_models_training_run() {
     assert_eq!(last.weights.tensors, Weights::default_model().tensors, "the last checkpoint is the shipped model");
     // The recorded accuracy is the model's: checked at the start and the end.
     for checkpoint in [first, last] {
-        let model: Gpt<CpuBackend> = Gpt::from_weights(&checkpoint.weights, &Default::default());
+        let model: Network<CpuBackend> = Network::from_weights(&checkpoint.weights, &Default::default());
         assert_eq!(sort_accuracy(&model).0, checkpoint.correct, "step {}", checkpoint.step);
     }
 }

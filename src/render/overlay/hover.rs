@@ -558,6 +558,10 @@ fn operation_title(op: Op) -> &'static str {
         Op::AttnValue => "weighted sum of V: Σ softmax · v",
         Op::Concat => "the heads' outputs side by side (Σ softmax · v of the head)",
         Op::Param => "a learned parameter",
+        Op::RmsStats => "RMSNorm statistic of the row: √(mean(x²) + ε)",
+        Op::RmsNorm => "RMSNorm: x / rms · γ",
+        Op::Rope => "rotary position embedding: a pair of channels turned by t·θ",
+        Op::SwiGlu => "SwiGLU: silu(gate) · up",
     }
 }
 
