@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::layout::{Block, BlockKind, Layout, Op};
 use crate::model::GptConfig;
+use crate::model::config::LlamaShape;
 use crate::model::sampling::{Sampling, reshape};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, Weights, names};
@@ -44,7 +45,8 @@ pub struct Explanation {
     pub terms: Vec<BTreeMap<&'static str, Operand>>,
     /// How many terms the sum or statistic has, all of which went into the value.
     pub terms_total: usize,
-    /// The single inputs, by role (`bias`, `x`, `mean`, `std`, `gamma`, `beta`, `max`, `sumexp`, `a`, `b`, ...).
+    /// The single inputs, by role (`bias`, `x`, `mean`, `std`, `rms`, `gamma`, `beta`, `max`, `sumexp`, `a`,
+    /// `b`, `pair`, `gate`, `up`, ...).
     pub operands: BTreeMap<&'static str, Operand>,
     /// The calculation with its actual numbers, for people.
     pub formula: String,
@@ -147,8 +149,24 @@ struct Row {
 }
 
 /// The single operands in the order the formulas read them, for whoever lists them.
-pub const OPERAND_ORDER: [&str; 12] =
-    ["token_embedding", "position_embedding", "a", "b", "x", "mean", "std", "gamma", "beta", "max", "sumexp", "bias"];
+pub const OPERAND_ORDER: [&str; 16] = [
+    "token_embedding",
+    "position_embedding",
+    "a",
+    "b",
+    "x",
+    "pair",
+    "mean",
+    "std",
+    "rms",
+    "gamma",
+    "beta",
+    "max",
+    "sumexp",
+    "bias",
+    "gate",
+    "up",
+];
 
 /// Rows up to this long show every term (all of nano's, whose longest is the MLP's 4C = 192).
 pub const MAX_TERMS: usize = 256;
@@ -214,6 +232,11 @@ impl Target<'_> {
     fn parameter(&self, suffix: &str) -> String {
         names::layer_param(self.layer.unwrap_or(0), suffix)
     }
+
+    /// A Llama-family parameter of the same layer, by its Hugging Face name within the layer.
+    fn llama_parameter(&self, suffix: &str) -> String {
+        names::llama_param(self.layer.unwrap_or(0), suffix)
+    }
 }
 
 /// What one operation kind says of a cell: its repeated terms, single operands and formula.
@@ -256,9 +279,10 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         Op::Softmax => softmax(sources, &target)?,
         Op::Gelu => gelu_worked(sources, &target),
         Op::AttnValue | Op::Concat => attn_value(sources, &target),
-        Op::RmsStats | Op::RmsNorm | Op::Rope | Op::SwiGlu => {
-            Worked { formula: format!("{} = {}", target.block.tensor, fmt(target.value)), ..Worked::default() }
-        }
+        Op::RmsStats => rms_stats(sources, &target),
+        Op::RmsNorm => rms_norm(sources, &target),
+        Op::Rope => rope(sources, &target),
+        Op::SwiGlu => swiglu(sources, &target),
     };
     Ok(Explanation {
         block: block.name.clone(),
@@ -315,9 +339,18 @@ pub fn token_name(config: &GptConfig, token: usize) -> String {
 }
 
 fn embedding(sources: &Sources, target: &Target) -> Worked {
+    let config = &sources.layout.config;
     let (t, ch) = (target.index[0], target.index[1]);
     let token = sources.activations.tokens[t];
-    let tok = sources.operand(names::WTE, vec![token, ch]);
+    let tok = sources.operand(names::token_embedding(config), vec![token, ch]);
+    if !config.arch.is_gpt2() {
+        let formula = format!(
+            "x[t = {t}, c = {ch}] = embed_tokens[{} = {token}, c = {ch}] = {} (no position is added here: it enters attention as the rotation of q and k)",
+            token_name(config, token),
+            fmt(target.value)
+        );
+        return Worked { formula, ..Worked::default() }.with([("token_embedding", tok)]);
+    }
     let pos = sources.operand(names::WPE, vec![t, ch]);
     let formula = format!(
         "token_embedding[{} = {token}, c = {ch}] + position_embedding[t = {t}, c = {ch}] = {} + {} = {}",
@@ -332,6 +365,9 @@ fn embedding(sources: &Sources, target: &Target) -> Worked {
 /// A Linear layer's output: which input row, weight, bias and weight row make it.
 fn matmul_operands(sources: &Sources, target: &Target) -> (String, String, Option<String>, usize) {
     let config = &sources.layout.config;
+    if let Some(llama) = config.llama_shape() {
+        return llama_matmul_operands(config, llama, target);
+    }
     let (c, a_size, index) = (config.n_embd, config.head_size(), &target.index);
     let linear = |input: &str, parameter: &str, row: usize| {
         let input = target.layer_tensor(input);
@@ -356,6 +392,35 @@ fn matmul_operands(sources: &Sources, target: &Target) -> (String, String, Optio
     }
 }
 
+/// A Llama-family Linear layer's output. q, k and v are [heads, T, D] and their weights
+/// [heads·D, C], so head h's channel d is weight row h·D + d; only Qwen2's q, k and v have a bias.
+fn llama_matmul_operands(
+    config: &GptConfig,
+    llama: &LlamaShape,
+    target: &Target,
+) -> (String, String, Option<String>, usize) {
+    let index = &target.index;
+    let weight = |module: &str| target.llama_parameter(&format!("{module}.weight"));
+    let linear = |input: &str, module: &str| (target.layer_tensor(input), weight(module), None::<String>, index[1]);
+    match target.name {
+        "q" | "k" | "v" => {
+            let module = match target.name {
+                "q" => names::Q_PROJ,
+                "k" => names::K_PROJ,
+                _ => names::V_PROJ,
+            };
+            let bias = llama.qkv_bias.then(|| target.llama_parameter(&format!("{module}.bias")));
+            (target.layer_tensor("rms1"), weight(module), bias, index[0] * llama.head_dim + index[2])
+        }
+        "attn_proj" => linear("y", names::O_PROJ),
+        "gate" => linear("rms2", names::GATE_PROJ),
+        "up" => linear("rms2", names::UP_PROJ),
+        "mlp" => linear("swiglu", names::DOWN_PROJ),
+        // logits: the final norm times the LM head, which has no bias (and may be embed_tokens itself).
+        _ => ("rms_f".to_string(), names::lm_head(config).to_string(), None, index[1]),
+    }
+}
+
 fn matmul(sources: &Sources, target: &Target) -> Worked {
     let (input, weight, bias, row) = matmul_operands(sources, target);
     // q, k, v are [H, T, A]: their token is the middle index.
@@ -373,7 +438,12 @@ fn matmul(sources: &Sources, target: &Target) -> Worked {
         }
         None => String::new(),
     };
-    let tied = if weight == names::WTE { " (the head is tied: row v of the token embedding)" } else { "" };
+    let config = &sources.layout.config;
+    let tied = if config.tied_lm_head && weight == names::lm_head(config) {
+        " (the head is tied: row v of the token embedding)"
+    } else {
+        ""
+    };
     worked.formula = format!(
         "{}Σ a_i·w_i over {width} terms = {bias_text}({}) = {}{tied}",
         if bias_text.is_empty() { "" } else { "bias + " },
@@ -450,18 +520,23 @@ fn layer_norm(sources: &Sources, target: &Target) -> Worked {
 }
 
 fn attn_score(sources: &Sources, target: &Target) -> Result<Worked, ExplainError> {
-    let a_size = sources.layout.config.head_size();
+    let config = &sources.layout.config;
+    let a_size = config.head_size();
     let (h, t, t2) = (target.index[0], target.index[1], target.index[2]);
     if t2 > t {
         return Err(ExplainError::Masked(format!(
             "the query at t = {t} may not look at the later key t2 = {t2}; the causal mask sets the score to −∞ so its softmax weight is 0"
         )));
     }
-    let q = sources.row("q", &target.layer_tensor("q"), &[h, t], a_size);
-    let k = sources.row("k", &target.layer_tensor("k"), &[h, t2], a_size);
+    // A Llama's q and k are rotated first, and its query heads share a k/v head by groups.
+    let (query, key) = if config.arch.is_gpt2() { ("q", "k") } else { ("q_rot", "k_rot") };
+    let kv = h / config.group_size();
+    let q = sources.row("q", &target.layer_tensor(query), &[h, t], a_size);
+    let k = sources.row("k", &target.layer_tensor(key), &[kv, t2], a_size);
     let (terms, sum, total) = sources.products(&q, &k);
+    let shared = if config.group_size() > 1 { format!(" (k of k/v head {kv})") } else { String::new() };
     let formula = format!(
-        "q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}",
+        "q·k / sqrt(A) = ({}) / sqrt({a_size}) = {}{shared}",
         dot_preview(&terms, total, "q", "k", sum),
         fmt(target.value)
     );
@@ -562,14 +637,115 @@ fn gelu_worked(sources: &Sources, target: &Target) -> Worked {
     Worked { formula, ..Worked::default() }.with([("x", x)])
 }
 
+/// An RMSNorm's statistic, √(Σ x_i² / n + ε), over the row it normalises: C channels of the
+/// residual stream, or one head's D channels for Qwen3's q and k norms.
+fn rms_stats(sources: &Sources, target: &Target) -> Worked {
+    let config = &sources.layout.config;
+    let (norm_input, _) = ln_input(target.name, target.layer, config.n_layer);
+    let per_head = target.name.starts_with("q_norm") || target.name.starts_with("k_norm");
+    let n = if per_head { config.head_size() } else { config.n_embd };
+    let row = sources.row("x", &norm_input, &target.index, n);
+    let squares: f64 = sources.values(&row).iter().map(|&x| x as f64 * x as f64).sum();
+    let formula = format!(
+        "√(Σ x_i² / n + ε) = √({} / {n} + {:e}) = {} (no mean is taken away, unlike a layer norm)",
+        fmt(squares as f32),
+        config.layer_norm_epsilon as f32,
+        fmt(target.value)
+    );
+    // The values farthest from zero weigh most in a sum of squares.
+    let (terms, terms_total) = sources.row_terms(&row, f32::abs);
+    Worked { terms, terms_total, formula, ..Worked::default() }
+}
+
+/// γ of the RMSNorm that makes `target`: `block0.rms1` → `model.layers.0.input_layernorm.weight`.
+fn rms_gamma(target: &Target) -> String {
+    let module = match target.name {
+        "rms1" => names::INPUT_NORM,
+        "rms2" => names::POST_NORM,
+        "q_norm" => names::Q_NORM,
+        "k_norm" => names::K_NORM,
+        _ => return names::FINAL_NORM.to_string(),
+    };
+    target.llama_parameter(&format!("{module}.weight"))
+}
+
+fn rms_norm(sources: &Sources, target: &Target) -> Worked {
+    let (norm_input, prefix) = ln_input(target.name, target.layer, sources.layout.config.n_layer);
+    let (row, channel) = target.index.split_at(target.index.len() - 1);
+    let x = sources.operand(&norm_input, target.index.clone());
+    let rms = sources.operand(&format!("{prefix}_rms"), row.to_vec());
+    let gamma = sources.operand(&rms_gamma(target), channel.to_vec());
+    let formula =
+        format!("x / rms · γ = {} / {} · {} = {}", fmt(x.value), fmt(rms.value), fmt(gamma.value), fmt(target.value));
+    Worked { formula, ..Worked::default() }.with([("x", x), ("rms", rms), ("gamma", gamma)])
+}
+
+/// A rotary frequency or angle: small ones in scientific notation, as θ of the slow channels
+/// of a long context reaches 10⁻⁶.
+fn fmt_angle(value: f64) -> String {
+    if value == 0.0 || value.abs() >= 1e-3 { format!("{value:.4}") } else { format!("{value:.3e}") }
+}
+
+/// A channel of q or k turned with its partner i ± D/2 by the angle t·θ, as Hugging Face's
+/// rotate-half does. cos and sin are no tensor of the model, so the angle is in the formula.
+fn rope(sources: &Sources, target: &Target) -> Worked {
+    let Some(llama) = sources.layout.config.llama_shape() else { return Worked::default() };
+    let part = target.name.trim_end_matches("_rot");
+    let input_name = if llama.qk_norm { format!("{part}_norm") } else { part.to_string() };
+    let input = target.layer_tensor(&input_name);
+    let (head, t, i) = (target.index[0], target.index[1], target.index[2]);
+    let half = llama.head_dim / 2;
+    let (partner, frequency) = if i < half { (i + half, i) } else { (i - half, i - half) };
+    let theta = llama.inv_freq()[frequency];
+    let angle = t as f64 * theta;
+    let x = sources.operand(&input, target.index.clone());
+    let pair = sources.operand(&input, vec![head, t, partner]);
+    // The first half turns forwards (x·cos − pair·sin), the second back (x·cos + pair·sin).
+    let sign = if i < half { '−' } else { '+' };
+    let formula = format!(
+        "{}[{i}] = {input_name}[{i}]·cos(tθ_{frequency}) {sign} {input_name}[{partner}]·sin(tθ_{frequency}), \
+         t = {t}, θ_{frequency} = {}, tθ = {} rad: {}·{} {sign} {}·{} = {}",
+        target.name,
+        fmt_angle(theta),
+        fmt_angle(angle),
+        fmt(x.value),
+        fmt(angle.cos() as f32),
+        fmt(pair.value),
+        fmt(angle.sin() as f32),
+        fmt(target.value)
+    );
+    Worked { formula, ..Worked::default() }.with([("x", x), ("pair", pair)])
+}
+
+/// SwiGLU: the gate, through SiLU, scales up channel by channel.
+fn swiglu(sources: &Sources, target: &Target) -> Worked {
+    let gate = sources.operand(&target.layer_tensor("gate"), target.index.clone());
+    let up = sources.operand(&target.layer_tensor("up"), target.index.clone());
+    let g = gate.value as f64;
+    let silu = g / (1.0 + (-g).exp());
+    let formula = format!(
+        "silu(g)·u = g / (1 + exp(−g)) · u = {} / (1 + exp({})) · {} = {}·{} = {}",
+        fmt(gate.value),
+        fmt(-gate.value),
+        fmt(up.value),
+        fmt(silu as f32),
+        fmt(up.value),
+        fmt(target.value)
+    );
+    Worked { formula, ..Worked::default() }.with([("gate", gate), ("up", up)])
+}
+
 /// The head's slice of y: channel c of y is channel c mod A of head c / A.
 fn attn_value(sources: &Sources, target: &Target) -> Worked {
-    let a_size = sources.layout.config.head_size();
+    let config = &sources.layout.config;
+    let a_size = config.head_size();
     let (t, ch) = (target.index[0], target.index[1]);
     let (h, a) = (ch / a_size, ch % a_size);
+    // Head h reads the v of its group's k/v head (its own in GPT-2).
+    let kv = h / config.group_size();
     let weights = sources.row("p", &target.layer_tensor("att_sm"), &[h, t], t + 1);
     let values =
-        Row { role: "v", tensor: target.layer_tensor("v"), indices: (0..=t).map(|t2| vec![h, t2, a]).collect() };
+        Row { role: "v", tensor: target.layer_tensor("v"), indices: (0..=t).map(|t2| vec![kv, t2, a]).collect() };
     let (terms, sum, total) = sources.products(&weights, &values);
     let formula = format!(
         "Σ softmax(t, t2)·v(t2) over t2 ≤ {t} = {} (head {h}, channel {a})",
@@ -578,14 +754,19 @@ fn attn_value(sources: &Sources, target: &Target) -> Worked {
     Worked { terms, terms_total: total, formula, ..Worked::default() }
 }
 
-/// The tensor a norm reads and the prefix of its statistics: `block0.ln1_mean` -> (`x`, `block0.ln1`).
+/// The tensor a norm reads and the prefix of its statistics: `block0.ln1_mean` -> (`x`, `block0.ln1`),
+/// `block1.rms2_rms` -> (`block1.attn_resid`, `block1.rms2`), `block0.k_norm` -> (`block0.k`, `block0.k_norm`).
 fn ln_input(name: &str, layer: Option<usize>, n_layer: usize) -> (String, String) {
-    let norm = name.trim_end_matches("_mean").trim_end_matches("_std");
+    let norm = name.trim_end_matches("_mean").trim_end_matches("_std").trim_end_matches("_rms");
     match (norm, layer) {
-        ("ln1", Some(0)) => ("x".into(), names::layer(0, "ln1")),
-        ("ln1", Some(i)) => (names::layer(i - 1, "mlp_resid"), names::layer(i, "ln1")),
-        ("ln2", Some(i)) => (names::layer(i, "attn_resid"), names::layer(i, "ln2")),
-        // ln_f reads the last layer's output; its layer is not in its name.
+        ("ln1" | "rms1", Some(0)) => ("x".into(), names::layer(0, norm)),
+        ("ln1" | "rms1", Some(i)) => (names::layer(i - 1, "mlp_resid"), names::layer(i, norm)),
+        ("ln2" | "rms2", Some(i)) => (names::layer(i, "attn_resid"), names::layer(i, norm)),
+        // Qwen3 normalises each head's q and k before rotating them.
+        ("q_norm", Some(i)) => (names::layer(i, "q"), names::layer(i, norm)),
+        ("k_norm", Some(i)) => (names::layer(i, "k"), names::layer(i, norm)),
+        // The final norm reads the last layer's output; its layer is not in its name.
+        ("rms_f", _) => (names::layer(n_layer - 1, "mlp_resid"), "rms_f".into()),
         _ => (names::layer(n_layer - 1, "mlp_resid"), "ln_f".into()),
     }
 }
@@ -610,17 +791,20 @@ fn softmax_row(sources: &Sources, scores: &str, row_index: &[usize]) -> Row {
 fn index_names(tensor: &str, rank: usize) -> Vec<&'static str> {
     let (_, name) = names::split_layer(tensor);
     let names: &[&'static str] = match name {
-        "q" | "k" | "v" => &["h", "t", "a"],
+        "q" | "k" | "v" | "q_norm" | "k_norm" | "q_rot" | "k_rot" => &["h", "t", "a"],
         "att" | "att_sm" => &["h", "t", "t2"],
-        "att_max" | "att_sumexp" => &["h", "t"],
+        "att_max" | "att_sumexp" | "q_norm_rms" | "k_norm_rms" => &["h", "t"],
         "tokens" => &["t"],
         "logits" | "probs" => &["t", "v"],
-        n if n.ends_with("_mean") || n.ends_with("_std") || n == "logits_max" || n == "logits_sumexp" => &["t"],
-        names::WTE | names::LM_HEAD => &["v", "c"],
+        n if n.ends_with("_mean") || n.ends_with("_std") || n.ends_with("_rms") => &["t"],
+        "logits_max" | "logits_sumexp" => &["t"],
+        names::WTE | names::LM_HEAD | names::EMBED_TOKENS => &["v", "c"],
         names::WPE => &["t", "c"],
         n if n.ends_with(".weight") && rank == 2 => &["out", "in"],
-        n if n.contains("transformer.") => &["c"],
-        "fc" | "gelu" => &["t", "4c"],
+        // Qwen3's q and k norms scale a head's channels.
+        n if n.ends_with("q_norm.weight") || n.ends_with("k_norm.weight") => &["a"],
+        n if n.contains("transformer.") || n.starts_with("model.") => &["c"],
+        "fc" | "gelu" | "gate" | "up" | "swiglu" => &["t", "4c"],
         _ => &["t", "c"],
     };
     names.iter().copied().take(rank).collect()

@@ -38,8 +38,8 @@ impl Default for TrainOptions {
 /// The training's generator is the one sampling draws with: the same numbers for a seed everywhere.
 pub use crate::model::sampling::SplitMix64;
 
-/// GPT-2's initialisation: N(0, 0.02) weights, the residual projections scaled by 1/sqrt(2·n_layer),
-/// zero biases, LayerNorms at identity.
+/// GPT-2's initialisation, which Llama's follows: N(0, 0.02) weights, the residual projections
+/// scaled by 1/sqrt(2·n_layer), zero biases, norms at identity.
 pub fn initial_weights(config: &GptConfig, seed: u64) -> Weights {
     let mut rng = SplitMix64::new(seed);
     let residual_std = 0.02 / (2.0 * config.n_layer as f64).sqrt();
@@ -47,18 +47,24 @@ pub fn initial_weights(config: &GptConfig, seed: u64) -> Weights {
         .into_iter()
         .map(|(name, shape)| {
             let len: usize = shape.iter().product();
-            let data: Vec<f32> = if name.contains(".ln_") || name.contains("ln_f") {
+            let data: Vec<f32> = if is_norm(&name) {
                 vec![if name.ends_with(".weight") { 1.0 } else { 0.0 }; len]
             } else if name.ends_with(".bias") {
                 vec![0.0; len]
             } else {
-                let std = if name.ends_with("c_proj.weight") { residual_std } else { 0.02 };
+                let residual = ["c_proj.weight", "o_proj.weight", "down_proj.weight"];
+                let std = if residual.iter().any(|r| name.ends_with(r)) { residual_std } else { 0.02 };
                 (0..len).map(|_| (rng.normal() * std) as f32).collect()
             };
             (name, NamedTensor::new(shape, data))
         })
         .collect();
     Weights { config: config.clone(), tensors, source: PathBuf::from(format!("<initialised, seed {seed}>")) }
+}
+
+/// GPT-2's LayerNorms (`ln_1`, `ln_f`) and a Llama's RMSNorms (`input_layernorm`, `q_norm`, `model.norm`).
+fn is_norm(name: &str) -> bool {
+    name.contains(".ln_") || name.contains("ln_f") || name.ends_with("norm.weight")
 }
 
 /// A batch of problems: inputs [B, 11] (problem, then the answer shifted right) and targets [B, 6] (the answer).

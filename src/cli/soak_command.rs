@@ -57,7 +57,7 @@ pub fn soak(args: SoakArgs) -> CliResult {
         models.push(SoakModel::Preset(name.clone()));
     }
     if !args.input.is_empty() {
-        models.push(SoakModel::Checkpoint(args.input.scene()?));
+        models.push(SoakModel::Checkpoint(Box::new(args.input.scene()?)));
     }
     let plan = SoakPlan { models, tour_speed: args.tour_speed, seed: args.seed, ..SoakPlan::default() };
     let run = SoakRun {

@@ -10,6 +10,10 @@ use crate::train::{TrainOptions, sort_accuracy};
 pub struct TrainArgs {
     #[arg(long, default_value = "models/nano-sort.safetensors")]
     pub out: PathBuf,
+    /// The shape to train: nano-gpt (GPT-2's blocks) or nano-llama (RMSNorm, RoPE, SwiGLU,
+    /// grouped-query attention), both nano's size.
+    #[arg(long, default_value = "nano", value_parser = ["nano", "nano-llama"])]
+    pub model: String,
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     pub seed: u64,
     #[arg(long, default_value_t = TrainOptions::default().steps)]
@@ -37,7 +41,7 @@ pub fn train(args: TrainArgs) -> CliResult {
     if options.steps == 0 {
         return Err("--steps must be at least 1".into());
     }
-    let config = GptConfig::nano();
+    let config = GptConfig::preset(&args.model).map_err(|e| e.to_string())?;
     let bar = progress_bar(options.steps);
     let on_progress = |p: crate::train::Progress| {
         bar.set_position(p.step as u64);

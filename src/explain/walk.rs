@@ -3,8 +3,8 @@
 //!
 //! Everything is read from one `Explanation`, the one the hover card and `llmviz explain` show, so
 //! the panel never says a number the explanation does not. A step is one term of a sum or
-//! statistic (a dot product's pair, a mean's value), or, for an operation without terms (a layer
-//! norm, an embedding sum), one of its single operands.
+//! statistic (a dot product's pair, a mean's value, an RMSNorm's square), or, for an operation
+//! without terms (a layer norm, an embedding sum, a rotation, a SwiGLU), one of its single operands.
 
 use std::fmt::Write;
 
@@ -68,6 +68,10 @@ fn term(explanation: &Explanation, index: usize) -> (String, f64, Fold) {
             (format!("exp({} − {})", fmt(x as f32), fmt(max as f32)), (x - max).exp(), Fold::Sum)
         }
         Op::SoftmaxStats => (fmt(value("x") as f32), value("x"), Fold::Max),
+        Op::RmsStats => {
+            let x = value("x");
+            (format!("({})²", fmt(x as f32)), x * x, Fold::Sum)
+        }
         _ => (fmt(value("x") as f32), value("x"), Fold::Sum),
     }
 }
@@ -84,6 +88,7 @@ fn symbolic(explanation: &Explanation) -> String {
             format!("Σ (x_i − μ)² over {total} values, then ÷ {total}, + ε, √")
         }
         Op::LnStats => format!("Σ x_i over {total} values, then ÷ {total}"),
+        Op::RmsStats => format!("Σ x_i² over {total} values, then ÷ {total}, + ε, √"),
         Op::SoftmaxStats if explanation.tensor.ends_with("_sumexp") => format!("Σ exp(x_i − max) over {total} scores"),
         _ => format!("the largest of {total} scores"),
     }

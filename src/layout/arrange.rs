@@ -7,7 +7,10 @@
 //! dot product of weight row r with an input column, as a drawn matrix product reads. Heads stand
 //! behind one another in depth, head 0 in front. GELU sits right of the fc output rather than under
 //! it, which saves 4C of height per layer. Models deeper than 12 layers continue in further columns
-//! to the right, each starting at the height of the first layer.
+//! to the right, each starting at the height of the first layer. A Llama-family model follows the
+//! same plan with its own blocks (`llama`).
+
+mod llama;
 
 use std::ops::Range;
 
@@ -37,7 +40,8 @@ const FIXED: [usize; 3] = [0, 0, 0];
 /// Blocks and sections of a model laid out for drawing.
 pub fn build(config: &GptConfig) -> Layout {
     let mut arranger = Arranger::new(config);
-    let (mut residual, embedding_bottom) = arranger.embedding();
+    let llama = config.llama_shape().is_some();
+    let (mut residual, embedding_bottom) = if llama { arranger.llama_embedding() } else { arranger.embedding() };
     let layers_top = embedding_bottom - 2.0 * arranger.margin;
     let mut y = layers_top;
     let mut origin = 0.0;
@@ -47,11 +51,19 @@ pub fn build(config: &GptConfig) -> Layout {
             origin = (layer / per_column) as f64 * arranger.column_pitch;
             y = layers_top;
         }
-        let (layer_output, layer_bottom) = arranger.layer(layer, origin, y, residual);
+        let (layer_output, layer_bottom) = if llama {
+            arranger.llama_layer(layer, origin, y, residual)
+        } else {
+            arranger.layer(layer, origin, y, residual)
+        };
         residual = layer_output;
         y = layer_bottom - 2.0 * arranger.margin;
     }
-    arranger.output(origin, y, residual);
+    if llama {
+        arranger.llama_output(origin, y, residual);
+    } else {
+        arranger.output(origin, y, residual);
+    }
     arranger.finish()
 }
 
@@ -126,9 +138,11 @@ impl<'a> Arranger<'a> {
         let margin = (c as f64 / 8.0).ceil().max(12.0);
         // Far enough apart that, seen from the anchors' angle, each head shows beside the one in front.
         let head_pitch = ((2 * a) as f64).max(t as f64) + gap;
-        // Left of the residual column: the widest weight (the MLP projection, 4C) after its bias;
-        // right of it: GELU and the position embedding (T wide) and a dimension mark.
-        let left_reach = t as f64 / 2.0 + gap + 1.0 + pair_gap + (4 * c) as f64;
+        // Left of the residual column: the widest weight after its bias, GPT-2's MLP projection
+        // (4C), or a Llama's down or attention projection (F or H·D wide); right of it: GELU, the
+        // position embedding or a rotation (T wide) and a dimension mark.
+        let widest_input = config.mlp_width().max(config.attention_width()).max(c);
+        let left_reach = t as f64 / 2.0 + gap + 1.0 + pair_gap + widest_input as f64;
         let right_reach = t as f64 / 2.0 + gap + t as f64 + pair_gap + 1.0;
         let column_pitch = left_reach + right_reach + 2.0 * margin;
         let blocks_estimate = 14 + config.n_layer * (22 + config.n_head * 14);
@@ -138,7 +152,8 @@ impl<'a> Arranger<'a> {
             c,
             a,
             v,
-            merged_qkv: config.n_layer > MAX_LAYERS_WITH_SEPARATE_QKV,
+            // A Llama's k and v heads are fewer than its query heads, so no one block holds a head's q, k and v.
+            merged_qkv: config.arch.is_gpt2() && config.n_layer > MAX_LAYERS_WITH_SEPARATE_QKV,
             gap,
             pair_gap,
             margin,
@@ -296,25 +311,24 @@ impl<'a> Arranger<'a> {
         [(weight, Op::Matmul), (bias, Op::Matmul)]
     }
 
+    /// The input's token ids, one row of T cells.
+    fn token_ids(&self) -> Shows {
+        Shows {
+            name: "tokens".into(),
+            kind: BlockKind::Activation,
+            op: Op::Input,
+            tensor: "tokens".into(),
+            dims: vec![dim(self.t, 0, ALONG_X)],
+            axes: [Some(Axis::T), None, None],
+            cells: [self.t as u32, 1, 1],
+        }
+    }
+
     /// tokens, wte, wpe and x; returns x and the y below the embedding.
     fn embedding(&mut self) -> (usize, f64) {
         let (t, c, v) = (self.t, self.c, self.v);
         let left = -(t as f64) / 2.0;
-        let tokens = self.place(
-            Shows {
-                name: "tokens".into(),
-                kind: BlockKind::Activation,
-                op: Op::Input,
-                tensor: "tokens".into(),
-                dims: vec![dim(t, 0, ALONG_X)],
-                axes: [Some(Axis::T), None, None],
-                cells: [t as u32, 1, 1],
-            },
-            left,
-            0.0,
-            0.5,
-            &[],
-        );
+        let tokens = self.place(self.token_ids(), left, 0.0, 0.5, &[]);
         let top = -1.0 - self.margin;
         // Column v of wte is token v's embedding and column t of wpe is position t's, so the two
         // columns that add up to column t of x read side by side with it.
@@ -499,7 +513,7 @@ impl<'a> Arranger<'a> {
     /// Head h's scores, their softmax statistics and softmax, and its output, from `spot.top`
     /// down. Returns the output block and the y below it.
     fn head_attention(&mut self, i: usize, h: usize, spot: Spot, [query, key, value]: [usize; 3]) -> (usize, f64) {
-        let (t, c, a, n_head) = (self.t, self.c, self.a, self.config.n_head);
+        let (t, a, n_head) = (self.t, self.a, self.config.n_head);
         let (left, front) = (spot.left, spot.front);
         // Scores: the query's token along x like every activation, the key's down y.
         let scores = |part: &str, op: Op| Shows {
@@ -532,13 +546,14 @@ impl<'a> Arranger<'a> {
         let deps = [att, att_max, att_sumexp].map(|block| (block, Op::Softmax));
         let att_sm = self.place(scores("att_sm", Op::Softmax), left, softmax_top, front, &deps);
         let output_top = softmax_top - t as f64 - self.gap;
-        // The head's slice of y [T, C]: its A columns, which the projection reads side by side.
+        // The head's slice of y [T, H·A] (H·A = C in GPT-2): its A columns, which the projection
+        // reads side by side.
         let output = Shows {
             name: names::head(i, h, "y"),
             kind: BlockKind::Activation,
             op: Op::AttnValue,
             tensor: names::layer(i, "y"),
-            dims: vec![dim(t, 0, ALONG_X), dim(c, h * a, ALONG_Y)],
+            dims: vec![dim(t, 0, ALONG_X), dim(self.config.attention_width(), h * a, ALONG_Y)],
             axes: [Some(Axis::T), Some(Axis::A), None],
             cells: [t as u32, a as u32, 1],
         };
@@ -589,12 +604,16 @@ impl<'a> Arranger<'a> {
 
     /// ln_f, the LM head, logits and their softmax, under the last layer's column.
     fn output(&mut self, origin: f64, top: f64, residual: usize) {
-        let (t, c, v) = (self.t, self.c, self.v);
         let first = self.blocks.len();
-        let left = origin - t as f64 / 2.0;
+        let left = origin - self.t as f64 / 2.0;
         let (ln_f, y) = self.layer_norm("ln_f", names::LN_F, residual, left, top);
+        self.logits_and_probs(left, y - self.margin, ln_f);
+        self.section("Output".into(), first..self.blocks.len());
+    }
 
-        let logits_top = y - self.margin;
+    /// The LM head, logits and their softmax from `logits_top` down, reading the final norm's output.
+    fn logits_and_probs(&mut self, left: f64, logits_top: f64, normalised: usize) {
+        let (c, v) = (self.c, self.v);
         // A tied head is the token embedding read a second way: row v of wte scores token v.
         let kind = if self.config.tied_lm_head { BlockKind::Tied } else { BlockKind::Weight };
         let tensor = names::lm_head(self.config);
@@ -609,7 +628,7 @@ impl<'a> Arranger<'a> {
         };
         // No bias, so the weight stands where a bias would.
         let lm_head = self.place(lm_head, left - self.gap - c as f64, logits_top, 0.5, &[]);
-        let deps = [(ln_f, Op::Matmul), (lm_head, Op::Matmul)];
+        let deps = [(normalised, Op::Matmul), (lm_head, Op::Matmul)];
         let logits = self.place(self.whole("logits", Op::Matmul, v, Axis::V), left, logits_top, 0.5, &deps);
         self.dim_mark_right(format!("V = {v}"), logits);
 
@@ -623,7 +642,6 @@ impl<'a> Arranger<'a> {
         let probs_top = sumexp_top - 1.0 - self.gap;
         let deps = [logits, logits_max, logits_sumexp].map(|block| (block, Op::Softmax));
         self.place(self.whole("probs", Op::Softmax, v, Axis::V), left, probs_top, 0.5, &deps);
-        self.section("Output".into(), first..self.blocks.len());
     }
 }
 

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::huggingface;
 use super::weights::{NonFinite, WeightError, Weights, is_safetensors, read_file, read_mingpt_json, read_safetensors};
+use super::{hf_llama, huggingface};
 
 /// The one preset whose weights ship with llmviz.
 const SHIPPED_PRESET: &str = "nano";
@@ -47,12 +47,26 @@ impl Weights {
         } else {
             (path.with_file_name("config.json"), path.to_owned())
         };
-        let bytes = read_file(&file)?;
         let config_text = match std::fs::read_to_string(&config_path) {
             Ok(text) => Some(text),
             Err(source) if path.is_dir() => return Err(WeightError::Io { path: config_path, source }),
             Err(_) => None,
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(text) = config_text.as_deref().filter(|text| hf_llama::is_llama_family(text)) {
+            let dir = config_path.parent().unwrap_or(Path::new("."));
+            return hf_llama::load_folder(dir, text, non_finite);
+        }
+        if let Some(kind) = config_text.as_deref().and_then(hf_llama::model_type).filter(|kind| kind != "gpt2") {
+            return Err(WeightError::Format {
+                path: config_path,
+                message: format!(
+                    "field 'model_type': '{kind}' is not supported: llmviz runs gpt2, {}",
+                    hf_llama::FAMILIES.join(", ")
+                ),
+            });
+        }
+        let bytes = read_file(&file)?;
         let hf_config = config_text.as_deref().map(|text| (config_path.as_path(), text));
         Weights::parse_checked(&file, &bytes, hf_config, non_finite)
     }

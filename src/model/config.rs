@@ -127,9 +127,29 @@ const PRESETS: [(&str, usize, usize, usize, usize, usize, bool); 4] = [
     ("gpt3", 96, 96, 12288, 50257, 2048, true),
 ];
 
+/// nano-llama: nano-gpt's size and task in today's architecture (3 layers, C = 48, 4 query heads
+/// sharing 2 k/v heads of 12, a SwiGLU of 128, tied embedding), trained by `llmviz train`.
+pub const NANO_LLAMA: &str = "nano-llama";
+
+fn nano_llama() -> GptConfig {
+    let shape = LlamaShape {
+        family: "llama".into(),
+        n_kv_head: 2,
+        head_dim: 12,
+        intermediate_size: 128,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        qkv_bias: false,
+        qk_norm: false,
+    };
+    GptConfig::llama(NANO_LLAMA, [3, 4, 48, 3, 11], shape, true, LN_EPS).expect("nano-llama is a valid shape")
+}
+
 /// The names `preset` accepts, in the order the app lists them.
 pub fn preset_names() -> Vec<&'static str> {
-    PRESETS.iter().map(|p| p.0).collect()
+    let mut names: Vec<&'static str> = PRESETS.iter().map(|p| p.0).collect();
+    names.insert(1, NANO_LLAMA);
+    names
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -212,7 +232,7 @@ impl GptConfig {
         if n_head % llama.n_kv_head != 0 {
             return Err(ConfigError::KvHeadsDoNotDivide { n_head, n_kv_head: llama.n_kv_head });
         }
-        if llama.head_dim % 2 != 0 {
+        if !llama.head_dim.is_multiple_of(2) {
             return Err(ConfigError::OddHeadDim { head_dim: llama.head_dim });
         }
         Ok(GptConfig {
@@ -254,6 +274,9 @@ impl GptConfig {
     }
 
     pub fn preset(name: &str) -> Result<GptConfig, UnknownModel> {
+        if name == NANO_LLAMA {
+            return Ok(nano_llama());
+        }
         PRESETS
             .iter()
             .find(|p| p.0 == name)

@@ -156,7 +156,7 @@ fn stored_shape(ours: &str, shape: &[usize]) -> Vec<usize> {
     if is_conv1d_weight(ours) { shape.iter().rev().copied().collect() } else { shape.to_vec() }
 }
 
-fn read_tensor(
+pub(super) fn read_tensor(
     path: &Path,
     file: &safetensors::SafeTensors,
     stored_name: &str,

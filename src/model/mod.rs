@@ -5,6 +5,7 @@ pub mod activations;
 pub mod checkpoint;
 pub mod config;
 pub mod gpt;
+pub mod hf_llama;
 pub mod huggingface;
 pub mod llama;
 pub mod names;
@@ -47,6 +48,7 @@ pub enum BackendKind {
 /// A network of either kind of blocks, as its config's `arch` says: what training and the
 /// forward pass take, so that neither cares which.
 #[derive(burn::module::Module, Debug)]
+#[allow(clippy::large_enum_variant, reason = "one network is held at a time, boxed by LoadedModel")]
 pub enum Network<B: Backend> {
     Gpt(Gpt<B>),
     Llama(Llama<B>),

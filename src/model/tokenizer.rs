@@ -11,17 +11,33 @@ use super::config::GptConfig;
 /// GPT-2's vocabulary: 50,000 merges, 256 bytes and `<|endoftext|>`.
 pub const GPT2_VOCAB_SIZE: usize = 50257;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Tokenizer {
     /// One letter a token: A = 0, B = 1, ...
     Letters(Vec<char>),
     /// GPT-2's byte-level BPE.
     Gpt2,
+    /// A `tokenizer.json` (Llama 3, Qwen, SmolLM2, TinyLlama), read by Hugging Face's `tokenizers`.
+    Json(std::sync::Arc<tokenizers::Tokenizer>),
+}
+
+impl PartialEq for Tokenizer {
+    fn eq(&self, other: &Tokenizer) -> bool {
+        match (self, other) {
+            (Tokenizer::Letters(a), Tokenizer::Letters(b)) => a == b,
+            (Tokenizer::Gpt2, Tokenizer::Gpt2) => true,
+            (Tokenizer::Json(a), Tokenizer::Json(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Tokenizer {
     /// The tokenizer of a model's vocabulary, or None for a vocabulary llmviz cannot spell.
     pub fn of(config: &GptConfig) -> Option<Tokenizer> {
+        if let Some(key) = &config.tokenizer {
+            return json::installed(key).map(Tokenizer::Json);
+        }
         match letters(config) {
             Some(letters) => Some(Tokenizer::Letters(letters)),
             None => (config.vocab_size == GPT2_VOCAB_SIZE && bpe::available()).then_some(Tokenizer::Gpt2),
@@ -30,7 +46,7 @@ impl Tokenizer {
 
     /// True when any text can be typed (not only the vocabulary's letters).
     pub fn takes_free_text(&self) -> bool {
-        matches!(self, Tokenizer::Gpt2)
+        matches!(self, Tokenizer::Gpt2 | Tokenizer::Json(_))
     }
 
     /// Every token of `text`, however many: the caller decides how many to keep.
@@ -38,6 +54,7 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<usize>, InputError> {
         match self {
             Tokenizer::Gpt2 => Ok(bpe::encode(text)),
+            Tokenizer::Json(tokenizer) => json::encode(tokenizer, text),
             Tokenizer::Letters(letters) => {
                 let vocab = letters.iter().map(char::to_string).collect::<Vec<_>>().join(", ");
                 text.trim()
@@ -67,6 +84,7 @@ impl Tokenizer {
                 },
                 None => format!("<{token}>"),
             },
+            Tokenizer::Json(tokenizer) => json::piece(tokenizer, token),
         }
     }
 
@@ -78,6 +96,79 @@ impl Tokenizer {
                 let ids: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
                 bpe::decode_bytes(&ids).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
             }
+            Tokenizer::Json(tokenizer) => {
+                let ids: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
+                tokenizer.decode(&ids, false).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// Installs a `tokenizer.json` for the models that name it, and returns the key their config
+/// keeps (`GptConfig::tokenizer`): the same file gives the same key, so opening a model twice
+/// reads its tokenizer once. The error says what is wrong with the file.
+pub fn install_json(json_text: &str) -> Result<String, String> {
+    json::install(json_text)
+}
+
+/// The `tokenizer.json`s installed in this process, by key. A registry rather than a field of the
+/// config, because the config is plain data that is compared, cloned and serialised everywhere.
+mod json {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    use std::str::FromStr;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use super::InputError;
+
+    fn registry() -> &'static Mutex<HashMap<String, Arc<tokenizers::Tokenizer>>> {
+        static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<tokenizers::Tokenizer>>>> = OnceLock::new();
+        REGISTRY.get_or_init(Default::default)
+    }
+
+    pub fn install(text: &str) -> Result<String, String> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        let key = format!("tokenizer.json#{:016x}", hasher.finish());
+        let mut installed = registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !installed.contains_key(&key) {
+            let tokenizer = tokenizers::Tokenizer::from_str(text).map_err(|e| format!("not a tokenizer.json: {e}"))?;
+            installed.insert(key.clone(), Arc::new(tokenizer));
+        }
+        Ok(key)
+    }
+
+    pub fn installed(key: &str) -> Option<Arc<tokenizers::Tokenizer>> {
+        registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(key).cloned()
+    }
+
+    /// The text's ids without the special tokens a post-processor would add (a BOS): what was typed.
+    pub fn encode(tokenizer: &tokenizers::Tokenizer, text: &str) -> Result<Vec<usize>, InputError> {
+        let encoding = tokenizer.encode(text, false).map_err(|e| InputError::Tokenizer { message: e.to_string() })?;
+        Ok(encoding.get_ids().iter().map(|&id| id as usize).collect())
+    }
+
+    /// What a token stands for, spelt as GPT-2's pieces are: the bytes of a byte-level token as
+    /// text (`Ġworld` is " world"), a byte-fallback token as `\xE4`, SentencePiece's `▁` as a space.
+    pub fn piece(tokenizer: &tokenizers::Tokenizer, token: usize) -> String {
+        let Some(raw) = tokenizer.id_to_token(token as u32) else { return format!("<{token}>") };
+        if let Some(hex) = raw.strip_prefix("<0x").and_then(|rest| rest.strip_suffix('>')) {
+            return format!("\\x{hex}");
+        }
+        if tokenizer.get_added_vocabulary().is_special_token(&raw) {
+            return raw;
+        }
+        let byte_level = matches!(tokenizer.get_decoder(), Some(tokenizers::decoders::DecoderWrapper::ByteLevel(_)));
+        if !byte_level {
+            return raw.replace('\u{2581}', " ");
+        }
+        let alphabet = super::byte_alphabet();
+        match raw.chars().map(|c| alphabet.get(&c).copied()).collect::<Option<Vec<u8>>>() {
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(partial) => partial.into_bytes().iter().map(|b| format!("\\x{b:02X}")).collect(),
+            },
+            None => raw,
         }
     }
 }
@@ -186,7 +277,7 @@ pub fn tokenize(config: &GptConfig, text: &str) -> Result<Vec<usize>, InputError
     if tokens.is_empty() {
         return Err(match tokenizer {
             Tokenizer::Letters(_) => InputError::Empty { max: config.tokens(), vocab: vocab_list(config) },
-            Tokenizer::Gpt2 => InputError::EmptyText,
+            Tokenizer::Gpt2 | Tokenizer::Json(_) => InputError::EmptyText,
         });
     }
     Ok(tokens)
@@ -261,6 +352,8 @@ pub enum InputError {
     EmptyText,
     #[error("model '{model}' has a vocabulary of {vocab_size} tokens and no letter tokenizer")]
     NoTokenizer { model: String, vocab_size: usize },
+    #[error("the tokenizer cannot read this text: {message}")]
+    Tokenizer { message: String },
 }
 
 /// The letters of a letter vocabulary, or None for models with a real tokenizer's vocabulary.

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::activations::NamedTensor;
-use super::config::{GptConfig, preset_names};
+use super::config::{Arch, GptConfig, preset_names};
 use super::names::each_parameter_shape;
 
 /// A checkpoint as read from disk: the model's shape and its parameters by state_dict name.
@@ -219,9 +219,13 @@ fn config_from_json(path: &Path, config: &Value) -> Result<GptConfig, WeightErro
     let (n_layer, n_head, n_embd, vocab_size, block_size) =
         (field("n_layer")?, field("n_head")?, field("n_embd")?, field("vocab_size")?, field("block_size")?);
     let shape = [n_layer, n_head, n_embd, vocab_size, block_size];
+    if let Some(arch) = config.get("arch") {
+        return llama_config_from_json(path, config, arch, shape);
+    }
     let preset = preset_names()
         .into_iter()
         .map(|name| GptConfig::preset(name).expect("listed presets exist"))
+        .filter(|p| p.arch.is_gpt2())
         .find(|p| [p.n_layer, p.n_head, p.n_embd, p.vocab_size, p.block_size] == shape);
     if let Some(preset) = preset {
         return Ok(preset);
@@ -230,6 +234,23 @@ fn config_from_json(path: &Path, config: &Value) -> Result<GptConfig, WeightErro
     let name = config.get("model_type").and_then(Value::as_str).unwrap_or("custom");
     let tied = config.get("tied_lm_head").and_then(Value::as_bool).unwrap_or(false);
     GptConfig::new(name, shape, tied).map_err(|e| format_error(format!("config: {e}")))
+}
+
+/// Our own file of a Llama-family model (nano-llama): its `arch` as `GptConfig` serialises it,
+/// checked as a config from Hugging Face's `config.json` is.
+fn llama_config_from_json(
+    path: &Path,
+    config: &Value,
+    arch: &Value,
+    shape: [usize; 5],
+) -> Result<GptConfig, WeightError> {
+    let format_error = |message: String| WeightError::Format { path: path.to_owned(), message };
+    let arch: Arch = serde_json::from_value(arch.clone()).map_err(|e| format_error(format!("config.arch: {e}")))?;
+    let Arch::Llama(llama) = arch else { return Err(format_error("config.arch: expected a llama shape".into())) };
+    let name = config.get("name").and_then(Value::as_str).unwrap_or("custom");
+    let tied = config.get("tied_lm_head").and_then(Value::as_bool).unwrap_or(false);
+    let eps = config.get("layer_norm_epsilon").and_then(Value::as_f64).unwrap_or(crate::model::config::LN_EPS);
+    GptConfig::llama(name, shape, llama, tied, eps).map_err(|e| format_error(format!("config: {e}")))
 }
 
 /// The tensors of a minGPT-style JSON dump (weights, or the PyTorch intermediates used as test fixtures),

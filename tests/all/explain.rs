@@ -4,9 +4,12 @@ use std::collections::HashSet;
 
 use llmviz::explain::{ExplainError, Explanation, Sources, explain};
 use llmviz::layout::{self, Op};
+use llmviz::model::config::GptConfig;
 use llmviz::model::{BackendKind, LoadedModel, Weights};
+use llmviz::train::initial_weights;
 
 use super::cli::{assert_clean_failure, llmviz, stderr};
+use super::layout::tiny_qwen3;
 
 const TOLERANCE: f64 = 1e-4;
 
@@ -22,7 +25,10 @@ fn recompute(e: &Explanation, weights: &Weights, tokens: &[usize]) -> f64 {
     match e.op {
         Op::Param => weights.tensors[&e.tensor].get(&e.index).unwrap() as f64,
         Op::Input => tokens[e.index[0]] as f64,
-        Op::Embedding => operand("token_embedding") + operand("position_embedding"),
+        // A Llama adds no position embedding.
+        Op::Embedding => {
+            operand("token_embedding") + e.operands.get("position_embedding").map_or(0.0, |p| p.value as f64)
+        }
         Op::Matmul => e.operands.get("bias").map_or(0.0, |b| b.value as f64) + sum_of_products(e, "a", "w"),
         Op::ResidualAdd => operand("a") + operand("b"),
         Op::LnStats if e.operands.contains_key("mean") => {
@@ -40,8 +46,31 @@ fn recompute(e: &Explanation, weights: &Weights, tokens: &[usize]) -> f64 {
             0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
         }
         Op::AttnValue | Op::Concat => sum_of_products(e, "p", "v"),
-        Op::RmsStats | Op::RmsNorm | Op::Rope | Op::SwiGlu => todo!("the Llama family's operations"),
+        Op::RmsStats => {
+            let n = e.terms.len() as f64;
+            (xs().map(|x| x * x).sum::<f64>() / n + weights.config.layer_norm_epsilon).sqrt()
+        }
+        Op::RmsNorm => operand("x") / operand("rms") * operand("gamma"),
+        Op::Rope => rotated(e, weights),
+        Op::SwiGlu => {
+            let gate = operand("gate");
+            gate / (1.0 + (-gate).exp()) * operand("up")
+        }
     }
+}
+
+/// A rotated channel from its operands and the angle t·θ_i, θ from the config: channel i < D/2
+/// turns with i + D/2 forwards, channel i ≥ D/2 with i − D/2 back.
+fn rotated(e: &Explanation, weights: &Weights) -> f64 {
+    let llama = weights.config.llama_shape().expect("only a Llama rotates q and k");
+    let (head, t, i) = (e.index[0], e.index[1], e.index[2]);
+    let half = llama.head_dim / 2;
+    let partner = if i < half { i + half } else { i - half };
+    assert_eq!(e.operands["x"].index, e.index, "{}: x is the same channel before rotation", e.block);
+    assert_eq!(e.operands["pair"].index, vec![head, t, partner], "{}: the pair is channel i ± D/2", e.block);
+    let angle = t as f64 * llama.inv_freq()[i % half];
+    let (x, pair) = (e.operands["x"].value as f64, e.operands["pair"].value as f64);
+    if i < half { x * angle.cos() - pair * angle.sin() } else { x * angle.cos() + pair * angle.sin() }
 }
 
 /// An explanation recomputes from its operands, its value is the forward pass's, and each operand
@@ -68,24 +97,30 @@ fn check_explanation(e: &Explanation, sources: &Sources, tokens: &[usize], cell:
     }
 }
 
-#[test]
-fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass() {
-    let weights = Weights::default_model();
-    let tokens = [2, 1, 0, 1, 1, 2]; // CBABBC
-    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).unwrap();
+/// What explaining every block found: the operations seen, and the operands no block draws.
+struct Checked {
+    ops: HashSet<Op>,
+    undrawn: Vec<String>,
+}
+
+/// Explains the corners and the middle of every block of the model the weights make, over
+/// `tokens`, and checks each explanation.
+fn check_every_block(weights: &Weights, tokens: &[usize]) -> Checked {
+    let activations = LoadedModel::new(weights, BackendKind::Ndarray).activations(tokens).unwrap();
     let layout = layout::build(&weights.config);
-    let sources = Sources { layout: &layout, activations: &activations, weights: &weights };
-    let mut ops_seen = HashSet::new();
+    let sources = Sources { layout: &layout, activations: &activations, weights };
+    let mut checked = Checked { ops: HashSet::new(), undrawn: Vec::new() };
     let mut masked = 0;
+    let len = tokens.len() as u32;
     for block in &layout.blocks {
-        // Corners and the middle of each block, within the six input positions.
+        // Corners and the middle of each block, within the input's positions.
         let [nx, ny, nz] = block.cells;
         let cells = [
             [0, 0, 0],
             [nx - 1, ny - 1, nz - 1],
             [nx / 2, ny / 2, nz / 2],
-            [nx.min(6) - 1, 0, 0],
-            [0, ny.min(6) - 1, 0],
+            [nx.min(len) - 1, 0, 0],
+            [0, ny.min(len) - 1, 0],
         ];
         for cell in cells {
             let e = match explain(&sources, &block.name, cell) {
@@ -94,13 +129,22 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
                     masked += 1;
                     continue;
                 }
-                Err(other) => panic!("{} {cell:?}: {other}", block.name),
+                Err(other) => panic!("{}: {} {cell:?}: {other}", weights.config.name, block.name),
             };
-            check_explanation(&e, &sources, &tokens, cell);
-            ops_seen.insert(e.op);
+            check_explanation(&e, &sources, tokens, cell);
+            let operands = e.operands.values().chain(e.terms.iter().flat_map(|term| term.values()));
+            let undrawn = operands.filter(|operand| operand.block.is_none() || operand.cell.is_none());
+            checked.undrawn.extend(undrawn.map(|operand| format!("{} {cell:?}: {}", e.block, operand.tensor)));
+            checked.ops.insert(e.op);
         }
     }
     assert!(masked > 0, "future scores and positions past the input should be masked");
+    checked
+}
+
+#[test]
+fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass() {
+    let ops_seen = check_every_block(&Weights::default_model(), &[2, 1, 0, 1, 1, 2]).ops; // CBABBC
     let all = [
         Op::Input,
         Op::Embedding,
@@ -118,6 +162,63 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
     for op in all {
         assert!(ops_seen.contains(&op), "no cell explained by {op:?}");
     }
+}
+
+/// nano-llama (4 query heads sharing 2 k/v heads, a tied head) and a Qwen3-shaped model (q and
+/// k norms, Qwen2's q, k and v biases, head_dim ≠ C / H, an untied head), from random weights.
+#[test]
+fn every_llama_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass() {
+    let nano_llama = GptConfig::preset("nano-llama").unwrap();
+    let qwen3 = tiny_qwen3();
+    let llama = qwen3.llama_shape().unwrap();
+    assert!(llama.qk_norm && llama.qkv_bias && llama.head_dim != qwen3.n_embd / qwen3.n_head);
+    let all = [
+        Op::Input,
+        Op::Embedding,
+        Op::Matmul,
+        Op::ResidualAdd,
+        Op::RmsStats,
+        Op::RmsNorm,
+        Op::Rope,
+        Op::AttnScore,
+        Op::SoftmaxStats,
+        Op::Softmax,
+        Op::SwiGlu,
+        Op::AttnValue,
+        Op::Param,
+    ];
+    for (config, tokens) in [(nano_llama, vec![2, 1, 0, 1, 1, 2]), (qwen3, vec![4, 1, 0, 3, 2])] {
+        let checked = check_every_block(&initial_weights(&config, 7), &tokens);
+        for op in all {
+            assert!(checked.ops.contains(&op), "{}: no cell explained by {op:?}", config.name);
+        }
+        // k and v of a group's later heads are drawn in its first head, but drawn all the same.
+        assert!(checked.undrawn.is_empty(), "{}: operands no block draws: {:?}", config.name, checked.undrawn);
+    }
+}
+
+#[test]
+fn a_grouped_head_reads_the_k_and_v_of_its_group_drawn_in_the_groups_first_head() {
+    let weights = initial_weights(&GptConfig::preset("nano-llama").unwrap(), 7);
+    let tokens = [2, 1, 0, 1, 1, 2];
+    let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&tokens).unwrap();
+    let layout = layout::build(&weights.config);
+    let sources = Sources { layout: &layout, activations: &activations, weights: &weights };
+    // Head 3 of nano-llama is the second of k/v head 1's group, which head 2 draws.
+    let score = explain(&sources, "block1.head3.att", [4, 2, 0]).unwrap();
+    for term in &score.terms {
+        assert_eq!((term["q"].tensor.as_str(), term["q"].index[0]), ("block1.q_rot", 3));
+        assert_eq!((term["k"].tensor.as_str(), term["k"].index[..2].to_vec()), ("block1.k_rot", vec![1, 2]));
+        assert_eq!(term["k"].block.as_deref(), Some("block1.head2.k_rot"));
+    }
+    let output = explain(&sources, "block1.head3.y", [4, 5, 0]).unwrap();
+    for term in &output.terms {
+        assert_eq!((term["v"].tensor.as_str(), term["v"].index[0]), ("block1.v", 1));
+        assert_eq!(term["v"].block.as_deref(), Some("block1.head2.v"));
+    }
+    let x = explain(&sources, "x", [3, 7, 0]).unwrap();
+    assert_eq!(x.operands.keys().copied().collect::<Vec<_>>(), ["token_embedding"], "no position embedding");
+    assert_eq!(x.operands["token_embedding"].block.as_deref(), Some("embed_tokens"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use llmviz::layout::{
     ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, Axis, Block, BlockKind, CELL, LAYERS_PER_COLUMN, LabelKind, Layout,
     Op, build,
 };
-use llmviz::model::config::GptConfig;
+use llmviz::model::config::{GptConfig, LlamaShape};
 use llmviz::model::names::{activation_shapes, parameter_shapes};
 
 const PRESETS: [&str; 4] = ["nano", "gpt2", "gpt2-xl", "gpt3"];
@@ -919,4 +919,207 @@ fn write_json_streams_the_same_json_as_to_json() {
     layout.write_json(&mut written).unwrap();
     let streamed: serde_json::Value = serde_json::from_slice(&written).unwrap();
     assert!(as_f32(streamed) == as_f32(layout.to_json()));
+}
+
+// ---- the Llama family ----
+
+/// A small Qwen3-shaped model: q and k norms, with Qwen2's q, k and v biases besides; 6 query
+/// heads in 2 groups of 3; head_dim 8 where C / H is 4; an untied head.
+pub fn tiny_qwen3() -> GptConfig {
+    let shape = LlamaShape {
+        family: "qwen3".into(),
+        n_kv_head: 2,
+        head_dim: 8,
+        intermediate_size: 40,
+        rope_theta: 1_000_000.0,
+        rope_scaling: None,
+        qkv_bias: true,
+        qk_norm: true,
+    };
+    GptConfig::llama("tiny-qwen3", [2, 6, 24, 5, 9], shape, false, 1e-6).expect("a valid shape")
+}
+
+/// nano-llama and `tiny_qwen3`, each built once.
+fn llama_layouts() -> [&'static Layout; 2] {
+    static LAYOUTS: [OnceLock<Layout>; 2] = [const { OnceLock::new() }; 2];
+    [
+        LAYOUTS[0].get_or_init(|| build(&GptConfig::preset("nano-llama").expect("a preset"))),
+        LAYOUTS[1].get_or_init(|| build(&tiny_qwen3())),
+    ]
+}
+
+/// How many cells show each element of each tensor, tied copies left out.
+fn drawn_counts(layout: &Layout) -> HashMap<&str, Vec<u8>> {
+    let shapes = tensor_shapes(&layout.config);
+    let mut hits: HashMap<&str, Vec<u8>> = HashMap::new();
+    for block in layout.blocks.iter().filter(|block| block.kind != BlockKind::Tied) {
+        let shape =
+            shapes.get(&block.tensor).unwrap_or_else(|| panic!("{} shows unknown {}", block.name, block.tensor));
+        assert_eq!(&block.tensor_shape(), shape, "{} on {}", block.name, block.tensor);
+        let counts = hits.entry(&block.tensor).or_insert_with(|| vec![0; shape.iter().product()]);
+        for x in 0..block.cells[0] {
+            for y in 0..block.cells[1] {
+                for z in 0..block.cells[2] {
+                    let index = block.tensor_index([x, y, z]);
+                    assert!(
+                        index.iter().zip(shape).all(|(&i, &n)| i < n),
+                        "{} {:?} → {index:?}",
+                        block.name,
+                        [x, y, z]
+                    );
+                    counts[block.tensor_offset([x, y, z])] += 1;
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn every_element_of_a_llamas_tensors_is_drawn_by_exactly_one_cell() {
+    for layout in llama_layouts() {
+        let config = &layout.config;
+        let hits = drawn_counts(layout);
+        // k and v too: each k/v head is drawn once, in the first head of the group it serves.
+        let tensors = activation_shapes(config, config.block_size).into_iter().chain(parameter_shapes(config));
+        for (tensor, _) in tensors {
+            let counts = hits.get(tensor.as_str()).unwrap_or_else(|| panic!("{}: {tensor} has no block", config.name));
+            let wrong = counts.iter().find(|&&count| count != 1);
+            assert!(wrong.is_none(), "{}: an element of {tensor} is drawn {wrong:?} times", config.name);
+        }
+        for tied in layout.blocks.iter().filter(|block| block.kind == BlockKind::Tied) {
+            let original =
+                layout.blocks.iter().any(|block| block.kind == BlockKind::Weight && block.tensor == tied.tensor);
+            assert!(original, "{}: {} is a copy of nothing", config.name, tied.name);
+        }
+        assert_eq!(layout.weight_cells(), config.param_count(), "{}", config.name);
+    }
+}
+
+#[test]
+fn each_k_v_head_is_drawn_once_in_its_groups_first_head_and_feeds_the_whole_group() {
+    for layout in llama_layouts() {
+        let config = &layout.config;
+        let group = config.group_size();
+        assert!(group > 1, "{}: the heads share their k/v heads", config.name);
+        let mut parts = vec!["k_proj.weight", "k", "k_rot", "v_proj.weight", "v"];
+        if config.llama_shape().unwrap().qk_norm {
+            parts.extend(["k_norm.rms", "k_norm.gamma", "k_norm"]);
+        }
+        let deps = |name: &str| -> Vec<(String, Op)> {
+            block(layout, name).deps.iter().map(|dep| (layout.blocks[dep.block].name.clone(), dep.op)).collect()
+        };
+        for i in 0..config.n_layer {
+            for h in 0..config.n_head {
+                let first = h - h % group;
+                let own = |part: &str| format!("block{i}.head{h}.{part}");
+                let groups = |part: &str| format!("block{i}.head{first}.{part}");
+                for &part in &parts {
+                    assert_eq!(layout.find(&own(part)).is_some(), h == first, "{}: {}", config.name, own(part));
+                }
+                assert_eq!(deps(&own("att")), [(own("q_rot"), Op::AttnScore), (groups("k_rot"), Op::AttnScore)]);
+                assert_eq!(deps(&own("y")), [(own("att_sm"), Op::AttnValue), (groups("v"), Op::AttnValue)]);
+            }
+            for g in 0..config.kv_heads() {
+                let key = block(layout, &format!("block{i}.head{}.k", g * group));
+                assert_eq!((key.tensor.clone(), key.tensor_index([3, 1, 0])), (format!("block{i}.k"), vec![g, 3, 1]));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_llama_has_no_position_table_mean_or_beta_and_no_two_blocks_overlap() {
+    for layout in llama_layouts() {
+        let name = &layout.config.name;
+        if let Some((a, b)) = first_overlap(layout) {
+            panic!("{name}: {} overlaps {}", layout.blocks[a].name, layout.blocks[b].name);
+        }
+        assert!(layout.find("wpe").is_none() && layout.find("wte").is_none(), "{name}");
+        let x: Vec<&str> = block(layout, "x").deps.iter().map(|dep| layout.blocks[dep.block].name.as_str()).collect();
+        assert_eq!(x, ["tokens", "embed_tokens"], "{name}: x is the token's embedding alone");
+        for (index, block) in layout.blocks.iter().enumerate() {
+            let layer_norm_part = [".mean", ".std", ".beta"].iter().any(|part| block.name.ends_with(part));
+            assert!(!layer_norm_part && !block.tensor.contains("wpe"), "{name}: {}", block.name);
+            assert_eq!(block.deps.is_empty(), matches!(block.op, Op::Param | Op::Input), "{name}: {}", block.name);
+            // Each block depends only on blocks placed before it, so the dependencies have no cycle.
+            assert!(block.deps.iter().all(|dep| dep.block < index), "{name}: {} depends on a later block", block.name);
+        }
+    }
+}
+
+#[test]
+fn weights_rotations_and_swiglu_stand_beside_the_rows_they_make_or_read() {
+    for layout in llama_layouts() {
+        let name = &layout.config.name;
+        for output in layout.blocks.iter().filter(|block| block.op == Op::Matmul) {
+            for input in output.deps.iter().map(|dep| &layout.blocks[dep.block]).filter(|input| input.op == Op::Param) {
+                assert!(input.max()[0] < output.position[0], "{name}: {} is not left of {}", input.name, output.name);
+                assert_eq!(
+                    (input.position[1], input.max()[1]),
+                    (output.position[1], output.max()[1]),
+                    "{name}: {}",
+                    input.name
+                );
+                assert_eq!(input.position[2], output.position[2], "{name}: {} depth", input.name);
+            }
+        }
+        // q and k before and after their rotation read side by side, on the same rows.
+        for rotation in layout.blocks.iter().filter(|block| block.op == Op::Rope) {
+            let turned = &layout.blocks[rotation.deps[0].block];
+            assert!(
+                rotation.position[0] > turned.max()[0],
+                "{name}: {} is not right of {}",
+                rotation.name,
+                turned.name
+            );
+            assert_eq!((rotation.max()[1], rotation.position[2]), (turned.max()[1], turned.position[2]), "{name}");
+        }
+        for i in 0..layout.config.n_layer {
+            let part = |part: &str| block(layout, &format!("block{i}.{part}"));
+            let (gate, up, swiglu) = (part("gate"), part("up"), part("swiglu"));
+            assert!(swiglu.position[0] > gate.max()[0], "{name}: SwiGLU stands right of gate and up");
+            assert!(swiglu.max()[1] < gate.max()[1] && swiglu.position[1] > up.position[1], "{name}: between them");
+            for h in 1..layout.config.n_head {
+                for head_part in ["q", "q_rot", "att", "att_sm", "y"] {
+                    let front = block(layout, &format!("block{i}.head{}.{head_part}", h - 1));
+                    let behind = block(layout, &format!("block{i}.head{h}.{head_part}"));
+                    assert_eq!(&behind.position[..2], &front.position[..2], "{name}: head {h}'s {head_part}");
+                    assert!(behind.max()[2] < front.position[2], "{name}: head {h}'s {head_part} is not behind");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn nano_llama_names_its_sections_and_sizes_beside_its_blocks() {
+    let layout = llama_layouts()[0];
+    assert!(layout.section("Embedding", None).is_some() && layout.section("Output", None).is_some());
+    for i in 0..layout.config.n_layer {
+        for text in ["Self-attention", "Projection", "SwiGLU MLP"] {
+            assert!(layout.section(text, Some(i)).is_some(), "no {text} in layer {i}");
+        }
+        let transformer = layout.section(&format!("Transformer {i}"), Some(i)).expect("a layer section");
+        for block in layout.blocks.iter().filter(|block| block.layer == Some(i)) {
+            assert!(contains(transformer.min, transformer.max, block), "{} is outside its layer", block.name);
+        }
+        let group =
+            layout.labels.iter().find(|label| label.text == "KV head 1 serves heads 2, 3" && label.layer == Some(i));
+        let key = block(layout, &format!("block{i}.head2.k"));
+        assert!(group.is_some_and(|label| contains(label.min, label.max, key)), "layer {i}: no KV head 1 around its k");
+    }
+    let marks: Vec<_> = layout.labels.iter().filter(|label| label.kind == LabelKind::Dim).collect();
+    for text in ["T = 11", "C = 48", "D = 12", "F = 128", "V = 3"] {
+        assert!(marks.iter().any(|mark| mark.text == text), "no mark {text}");
+    }
+    for mark in marks {
+        for block in &layout.blocks {
+            let block_max = block.max();
+            let clear = (0..3).any(|axis| mark.max[axis] <= block.position[axis] || block_max[axis] <= mark.min[axis]);
+            assert!(clear, "mark {} lies on {}", mark.text, block.name);
+        }
+    }
+    let columns: Vec<f32> = (0..3).map(|i| block(layout, &format!("block{i}.rms1")).position[0]).collect();
+    assert!(columns.windows(2).all(|pair| pair[1] > pair[0]), "nano-llama gives each layer a column");
 }

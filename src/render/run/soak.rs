@@ -33,14 +33,14 @@ pub enum SoakModel {
     /// A preset, built afresh at each switch as the model switcher builds it (nano with its weights).
     Preset(String),
     /// Weights loaded once (`--weights`), on their input.
-    Checkpoint(SceneSource),
+    Checkpoint(Box<SceneSource>),
 }
 
 impl SoakModel {
     fn source(&self) -> Result<SceneSource, RenderError> {
         match self {
             SoakModel::Preset(name) => crate::render::scene_source(name, None),
-            SoakModel::Checkpoint(source) => Ok(source.clone()),
+            SoakModel::Checkpoint(source) => Ok(source.as_ref().clone()),
         }
     }
 }
