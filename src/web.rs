@@ -207,6 +207,11 @@ mod browser {
         /// (null when the folder has none), or for `name` the checkpoint's file name.
         #[wasm_bindgen(js_namespace = llmviz, js_name = userFile)]
         fn page_user_file(name: &str) -> Option<String>;
+
+        /// `llmviz.nanoLlama()`: the bytes of models/nano-llama.safetensors, downloaded beside the
+        /// default model; null when the page could not get them.
+        #[wasm_bindgen(js_namespace = llmviz, js_name = nanoLlama)]
+        fn page_nano_llama() -> Option<js_sys::Uint8Array>;
     }
 
     /// The address of the checkpoint the page opened, kept in the address bar.
@@ -224,6 +229,12 @@ mod browser {
             return;
         }
         WEB_DEFAULT_MODEL.set(model).expect("main runs once");
+        if let Some(bytes) = page_nano_llama().map(|bytes| bytes.to_vec()) {
+            match Weights::parse(std::path::Path::new(crate::model::checkpoint::NANO_LLAMA_PATH), &bytes) {
+                Ok(_) => drop(crate::model::checkpoint::WEB_NANO_LLAMA.set(bytes)),
+                Err(problem) => page_status("warning", &problem.to_string()),
+            }
+        }
         let query = web_sys::window().and_then(|window| window.location().search().ok()).unwrap_or_default();
         let link = DeepLink::parse(&query).unwrap_or_else(|problem| {
             page_status("warning", &problem);
@@ -265,8 +276,22 @@ mod browser {
         let config = page_user_file("config.json");
         let config_path = std::path::Path::new(&name).with_file_name("config.json");
         let hf_config = config.as_deref().map(|text| (config_path.as_path(), text));
-        let mut weights =
-            Weights::parse_with(std::path::Path::new(&name), &bytes, hf_config).map_err(|error| error.to_string())?;
+        let llama = config.as_deref().filter(|text| crate::model::hf_llama::is_llama_family(text));
+        let mut weights = match llama {
+            Some(text) => {
+                let tokenizer = page_user_file("tokenizer.json");
+                let non_finite = crate::model::NonFinite::Refuse;
+                crate::model::hf_llama::from_bytes(
+                    std::path::Path::new(&name),
+                    &bytes,
+                    text,
+                    tokenizer.as_deref(),
+                    non_finite,
+                )
+            }
+            None => Weights::parse_with(std::path::Path::new(&name), &bytes, hf_config),
+        }
+        .map_err(|error| error.to_string())?;
         drop(bytes);
         weights.config = weights.config.with_max_tokens(render::DEFAULT_MAX_TOKENS);
         if let Some(vocab) = page_user_file("vocab.json") {
@@ -291,6 +316,10 @@ mod browser {
                     "{}: missing; GPT-2 reads text through it (Hugging Face's GPT-2 folders have one)",
                     vocab.display()
                 ));
+            }
+            None if !config.arch.is_gpt2() => {
+                let tokenizer = std::path::Path::new(&name).with_file_name("tokenizer.json");
+                return Err(format!("{}: missing; this model reads text through it", tokenizer.display()));
             }
             None => {
                 return Err(format!("{name}: a vocabulary of {} tokens, which llmviz cannot spell", config.vocab_size));

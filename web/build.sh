@@ -58,6 +58,7 @@ raw=$(stat -c %s web/dist/llmviz_bg.wasm)
 sed "s/<meta name=\"llmviz-wasm-bytes\" content=\"\">/<meta name=\"llmviz-wasm-bytes\" content=\"$raw\">/" web/index.html > web/dist/index.html
 # The default model is downloaded beside the .wasm (src/model/checkpoint.rs says why).
 cp models/nano-sort.safetensors web/dist/nano-sort.safetensors
+cp models/nano-llama.safetensors web/dist/nano-llama.safetensors
 
 # Precompressed copies for the server to send (web/serve.mjs), and the sizes.
-node web/compress.mjs web/dist/index.html web/dist/llmviz.js web/dist/llmviz_bg.wasm web/dist/nano-sort.safetensors
+node web/compress.mjs web/dist/index.html web/dist/llmviz.js web/dist/llmviz_bg.wasm web/dist/nano-sort.safetensors web/dist/nano-llama.safetensors

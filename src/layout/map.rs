@@ -57,6 +57,21 @@ impl Part {
         }
     }
 
+    /// The part's title for a model of `config`'s architecture: a Llama's norms are RMSNorms, its
+    /// MLP a SwiGLU and its position a rotation inside attention, not a table.
+    pub fn title_for(self, config: &crate::model::GptConfig) -> &'static str {
+        if config.arch.is_gpt2() {
+            return self.title();
+        }
+        match self {
+            Part::PositionEmbedding => "RoPE (in attention)",
+            Part::LayerNorm1 | Part::LayerNorm2 | Part::FinalLayerNorm => "RMS norm",
+            Part::FeedForward => "Feed forward (SwiGLU)",
+            Part::SelfAttention => "Grouped-query causal self-attention",
+            part => part.title(),
+        }
+    }
+
     /// The id of the chapter that explains the part, in the shipped tours.
     pub fn chapter(self) -> &'static str {
         match self {
@@ -90,21 +105,22 @@ impl Part {
             let (_, inside) = rest.split_once('.')?;
             let module = inside.split('.').next()?;
             return Some(match module {
-                "ln1" => Part::LayerNorm1,
+                "ln1" | "rms1" => Part::LayerNorm1,
                 m if m.starts_with("head") => Part::SelfAttention,
-                "proj" | "attn_proj" => Part::Projection,
+                "proj" | "attn_proj" | "o_proj" => Part::Projection,
                 "attn_resid" => Part::AttentionResidual,
-                "ln2" => Part::LayerNorm2,
-                "fc" | "gelu" | "mlp_proj" | "mlp" => Part::FeedForward,
+                "ln2" | "rms2" => Part::LayerNorm2,
+                "fc" | "gelu" | "mlp_proj" | "mlp" | "gate" | "gate_proj" | "up" | "up_proj" | "swiglu"
+                | "down_proj" => Part::FeedForward,
                 "mlp_resid" => Part::MlpResidual,
                 _ => return None,
             });
         }
         Some(match name.split('.').next()? {
-            "tokens" | "wte" => Part::TokenEmbedding,
+            "tokens" | "wte" | "embed_tokens" => Part::TokenEmbedding,
             "wpe" => Part::PositionEmbedding,
             "x" => Part::InputEmbedding,
-            "ln_f" => Part::FinalLayerNorm,
+            "ln_f" | "rms_f" => Part::FinalLayerNorm,
             "lm_head" | "logits" => Part::Linear,
             "probs" => Part::Softmax,
             _ => return None,

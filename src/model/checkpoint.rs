@@ -9,11 +9,28 @@ use std::path::Path;
 use super::weights::{NonFinite, WeightError, Weights, is_safetensors, read_file, read_mingpt_json, read_safetensors};
 use super::{hf_llama, huggingface};
 
-/// The one preset whose weights ship with llmviz.
+/// The preset whose weights the app opens on.
 const SHIPPED_PRESET: &str = "nano";
 
 /// Where the default model lives in the repository, and the name it is served under beside the web page.
 pub const DEFAULT_MODEL_PATH: &str = "models/nano-sort.safetensors";
+
+/// nano-llama's weights (`llmviz train --model nano-llama`), the other preset that ships trained.
+pub const NANO_LLAMA_PATH: &str = "models/nano-llama.safetensors";
+
+#[cfg(not(target_arch = "wasm32"))]
+fn nano_llama_bytes() -> Option<&'static [u8]> {
+    Some(include_bytes!("../../models/nano-llama.safetensors"))
+}
+
+/// The page downloads nano-llama beside the default model and hands it over before the app starts.
+#[cfg(target_arch = "wasm32")]
+pub static WEB_NANO_LLAMA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+#[cfg(target_arch = "wasm32")]
+fn nano_llama_bytes() -> Option<&'static [u8]> {
+    WEB_NANO_LLAMA.get().map(Vec::as_slice)
+}
 
 /// Natively the default model is built into the binary, so the app runs from anywhere.
 #[cfg(not(target_arch = "wasm32"))]
@@ -127,15 +144,22 @@ impl Weights {
         Ok(weights)
     }
 
-    /// The weights that ship with llmviz for a preset: nano-gpt's own (`default_model`). The larger
-    /// presets ship none and are drawn as their structure only.
+    /// The weights that ship with llmviz for a preset: nano-gpt's own (`default_model`) and
+    /// nano-llama's. The larger presets ship none and are drawn as their structure only.
     pub fn shipped(preset: &str) -> Option<Weights> {
-        Weights::ships_for(preset).then(Weights::default_model)
+        match preset {
+            SHIPPED_PRESET => Some(Weights::default_model()),
+            crate::model::config::NANO_LLAMA => {
+                let bytes = nano_llama_bytes()?;
+                Some(Weights::parse(Path::new(NANO_LLAMA_PATH), bytes).expect("the built-in nano-llama is valid"))
+            }
+            _ => None,
+        }
     }
 
     /// Whether weights ship for a preset, without decoding them.
     pub fn ships_for(preset: &str) -> bool {
-        preset == SHIPPED_PRESET
+        preset == SHIPPED_PRESET || (preset == crate::model::config::NANO_LLAMA && nano_llama_bytes().is_some())
     }
 
     /// The model the app opens on: our own nano-sort weights (`llmviz train`, seed 3407). minGPT's

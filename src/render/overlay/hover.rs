@@ -515,7 +515,12 @@ fn explanation_ui(ui: &mut egui::Ui, words: CardWords, explanation: &Explanation
     );
     ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
     ui.separator();
-    ui.label(egui::RichText::new(crate::i18n::tr(words.language, operation_title(explanation.op))).strong().color(INK));
+    // A Llama's stream starts as the token's embedding alone: its position enters inside attention.
+    let title = match explanation.op {
+        Op::Embedding if !explanation.operands.contains_key("position_embedding") => "token embedding",
+        op => operation_title(op),
+    };
+    ui.label(egui::RichText::new(crate::i18n::tr(words.language, title)).strong().color(INK));
     ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
     if explanation.op == Op::Gelu
         && let Some(x) = explanation.operands.get("x")

@@ -203,7 +203,10 @@ pub fn training_slider_for<'a>(source: &SceneSource, checkpoints: &'a TrainingCh
     }
     match (checkpoints.points.last(), &checkpoints.unavailable) {
         (Some(last), _) if last.weights.config == source.config => TrainingSlider::Shown(&checkpoints.points),
-        (None, Some(why)) if Weights::ships_for(&source.config.name) => TrainingSlider::Unavailable(why),
+        // The checkpoints are nano-gpt's: nano-llama ships its trained weights only.
+        (None, Some(why)) if Weights::ships_for(&source.config.name) && source.config.arch.is_gpt2() => {
+            TrainingSlider::Unavailable(why)
+        }
         _ => TrainingSlider::Hidden,
     }
 }

@@ -578,7 +578,7 @@ fn draw_input_tokens(
         let index = FontId::proportional(font_px((size * 0.3).min(MAX_TOKEN_PX / 2.0)));
         let index_at = tile.center_bottom() - egui::vec2(0.0, size * 0.3);
         painter.text(index_at, Align2::CENTER_CENTER, token.to_string(), index, Color32::from_gray(110));
-        if let Some(wte) = layout.block("wte") {
+        if let Some(wte) = layout.block("wte").or_else(|| layout.block("embed_tokens")) {
             lookup_arrow(painter, &|point| projector.point(point), tokens_block, wte, position, token);
         }
     }

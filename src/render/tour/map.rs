@@ -117,7 +117,7 @@ pub fn map_ui(
         painter.text(
             rect.center(),
             egui::Align2::CENTER_CENTER,
-            crate::i18n::tr(language, part.title()),
+            crate::i18n::tr(language, part.title_for(&layout.config)),
             FontId::proportional(12.5),
             INK,
         );
