@@ -5,7 +5,7 @@ use crate::model::GptConfig;
 
 #[derive(clap::Args, Debug)]
 pub struct LayoutArgs {
-    /// nano, gpt2, gpt2-xl or gpt3.
+    /// nano, nano-llama, gpt2, gpt2-xl or gpt3.
     #[arg(long, default_value = "nano")]
     pub model: String,
     /// A checkpoint's layout instead of a preset's: T = --max-tokens columns, at most its context.
@@ -61,7 +61,8 @@ pub fn layout_command(args: LayoutArgs) -> CliResult {
         return Ok(());
     }
     print_stdout(layout.summary().trim_end());
-    if config.tokens() < config.block_size {
+    // A Llama has no position table: its positions are rotations, and nothing of it is left undrawn.
+    if config.tokens() < config.block_size && config.arch.is_gpt2() {
         print_stdout(&format!(
             "parameters (the checkpoint's): {} (the position embedding is drawn for the first {} of its {} positions)",
             crate::layout::group_digits(config.param_count()),

@@ -56,12 +56,13 @@ pub struct Cli {
 /// `--text` (any model) or `--input` (nano's letters).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ModelInput {
-    /// Weights: a Hugging Face GPT-2 folder (config.json + model.safetensors), a .safetensors file
-    /// or a minGPT .json; the built-in nano-sort model when omitted.
+    /// Weights: a Hugging Face GPT-2 folder (config.json + model.safetensors), a Hugging Face Llama,
+    /// Qwen2 or Qwen3 folder (config.json, tokenizer.json and the weights, one file or shards), a
+    /// .safetensors file or a minGPT .json; the built-in nano-sort model when omitted.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Text for the model to read, tokenized as the model's vocabulary spells it (GPT-2's BPE, or
-    /// nano's letters).
+    /// Text for the model to read, tokenized as the model's vocabulary spells it (GPT-2's BPE, the
+    /// folder's tokenizer.json, or nano's letters).
     #[arg(long, conflicts_with = "input")]
     pub text: Option<String>,
     /// Letters of the sort task, e.g. CBABBC (models with a letter vocabulary).
@@ -157,12 +158,13 @@ pub enum Command {
     Explain(model_commands::ExplainArgs),
     /// Split text into a model's tokens (GPT-2's BPE by default) and print their ids and pieces.
     Tokenize(model_commands::TokenizeArgs),
-    /// Download a GPT-2 checkpoint from Hugging Face into a folder that --weights opens.
+    /// Download a GPT-2 or Llama-family checkpoint (SmolLM2, Qwen2.5, Qwen3, TinyLlama, Llama 3.2)
+    /// from Hugging Face into a folder that --weights opens.
     Fetch(fetch_command::FetchArgs),
     /// Work with tour files.
     #[command(subcommand)]
     Tour(tour_command::TourCommand),
-    /// Train nano-gpt on the sort task and save safetensors weights.
+    /// Train nano-gpt or nano-llama on the sort task and save safetensors weights.
     Train(train_commands::TrainArgs),
     /// Greedy sorting accuracy over all 729 possible inputs.
     Eval(train_commands::EvalArgs),

@@ -68,7 +68,8 @@ fn sampling_flag(error: SamplingError) -> &'static str {
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    /// Weights and text; when neither --text nor --input is given, nano reads CBABBC and GPT-2 "Hello, I'm a language model,".
+    /// Weights and text; when neither --text nor --input is given, nano reads CBABBC and a model
+    /// that reads text "Hello, I'm a language model,".
     #[command(flatten)]
     pub model: ModelInput,
     /// A block name from `llmviz layout --json`, e.g. block0.head1.att.
@@ -89,7 +90,7 @@ pub struct TokenizeArgs {
     /// A file whose text to tokenize.
     #[arg(long)]
     pub file: Option<std::path::PathBuf>,
-    /// The model whose vocabulary to use: a preset (gpt2's BPE, nano's letters) ...
+    /// The model whose vocabulary to use: a preset (gpt2's BPE, nano's or nano-llama's letters) ...
     #[arg(long, default_value = "gpt2")]
     pub model: String,
     /// ... or a checkpoint's.

@@ -11,7 +11,7 @@ pub struct ScreenshotArgs {
     /// The PNG to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// nano (with its weights), gpt2, gpt2-xl or gpt3 (structure only).
+    /// nano or nano-llama (with their weights), gpt2, gpt2-xl or gpt3 (structure only).
     #[arg(long, default_value = "nano")]
     pub model: String,
     /// WIDTHxHEIGHT in pixels.
@@ -20,7 +20,8 @@ pub struct ScreenshotArgs {
     /// overview, or block:NAME for a block's view (e.g. block:block0.head0.q).
     #[arg(long, default_value = "overview")]
     pub camera: String,
-    /// Weights and text (then --model is not used); without --text or --input, nano reads CBABBC and GPT-2 "Hello, I'm a language model,".
+    /// Weights and text (then --model is not used); without --text or --input, nano reads CBABBC
+    /// and a model that reads text "Hello, I'm a language model,".
     #[command(flatten)]
     pub input: ModelInput,
     /// Render a tour's scene instead: its model, camera and blocks at --chapter and --time.

@@ -98,7 +98,13 @@ pub fn llama_config(path: &Path, text: &str, name: &str) -> Result<GptConfig, We
             fields.error(format!("field 'hidden_act': '{activation}' is not supported: llmviz runs SwiGLU's silu"))
         );
     }
-    for (key, what) in [("use_sliding_window", "sliding-window attention"), ("mlp_bias", "an MLP with biases")] {
+    // Llama's and Qwen3's `attention_bias` gives o_proj a bias too, which none of today's models has.
+    let refused = [
+        ("use_sliding_window", "sliding-window attention"),
+        ("mlp_bias", "an MLP with biases"),
+        ("attention_bias", "attention with biases"),
+    ];
+    for (key, what) in refused.into_iter().filter(|(key, _)| family != "qwen2" || *key != "attention_bias") {
         if fields.flag(key, false)? {
             return Err(fields.error(format!("field '{key}': {what} is not supported")));
         }
@@ -120,8 +126,8 @@ pub fn llama_config(path: &Path, text: &str, name: &str) -> Result<GptConfig, We
         intermediate_size: fields.size("intermediate_size")?,
         rope_theta: fields.number("rope_theta", 10_000.0)?,
         rope_scaling: rope_scaling(&fields)?,
-        // Qwen2's attention always has q, k and v biases; Llama's and Qwen3's only when `attention_bias` says.
-        qkv_bias: family == "qwen2" || fields.flag("attention_bias", false)?,
+        // Qwen2's attention always has q, k and v biases (and o_proj none).
+        qkv_bias: family == "qwen2",
         qk_norm: family == "qwen3",
     };
     let sizes = [

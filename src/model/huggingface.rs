@@ -202,11 +202,17 @@ pub fn model_name(weights_path: &Path, config: Option<&Value>) -> String {
         .and_then(Value::as_str)
         .and_then(|n| n.rsplit('/').find(|part| !part.is_empty()))
         .map(str::to_string);
+    // The page has no file system to canonicalise against: its path is the folder's address.
     let folder = weights_path
         .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()));
-    from_config.or(folder).unwrap_or_else(|| "gpt2".to_string())
+        .unwrap_or_else(|_| weights_path.to_owned())
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        // Files picked in the page are kept under picked/, which names nothing.
+        .filter(|n| n != "picked");
+    let kind = config.and_then(|c| c.get("model_type")).and_then(Value::as_str).map(str::to_string);
+    from_config.or(folder).or(kind).unwrap_or_else(|| "gpt2".to_string())
 }
 
 /// A Hugging Face folder: `config.json` and `model.safetensors`, read through `read_file`.

@@ -13,7 +13,7 @@ pub struct ShippedTour {
 }
 
 /// Every tour of `tours/` with its translations; the first is the default.
-pub const TOURS: [ShippedTour; 2] = [
+pub const TOURS: [ShippedTour; 3] = [
     ShippedTour {
         name: "nano-gpt",
         text: include_str!("../../tours/nano-gpt.ron"),
@@ -23,6 +23,14 @@ pub const TOURS: [ShippedTour; 2] = [
         ],
     },
     ShippedTour { name: "scale", text: include_str!("../../tours/scale.ron"), translations: &[] },
+    ShippedTour {
+        name: "modern",
+        text: include_str!("../../tours/modern.ron"),
+        translations: &[
+            ("es", include_str!("../../tours/modern.es.ron")),
+            ("zh-CN", include_str!("../../tours/modern.zh-CN.ron")),
+        ],
+    },
 ];
 
 /// Where the default tour is in a checkout, from its root: opened from there when it is there,

@@ -794,7 +794,7 @@ fn read_hf_config(text: &str, weights: &[u8]) -> Result<(), TestCaseError> {
 // ---------------------------------------------------------------------------------------------
 // Tours
 
-const SHIPPED_TOURS: [&str; 2] = ["tours/nano-gpt.ron", "tours/scale.ron"];
+const SHIPPED_TOURS: [&str; 3] = ["tours/nano-gpt.ron", "tours/scale.ron", "tours/modern.ron"];
 
 /// RON text as tokens, whitespace and comments kept as their own tokens so that the text joins back.
 fn ron_tokens(text: &str) -> Vec<&str> {

@@ -14,7 +14,7 @@ use llmviz::tour::{
     TourError, markup,
 };
 
-const SHIPPED: [&str; 2] = ["tours/nano-gpt.ron", "tours/scale.ron"];
+const SHIPPED: [&str; 3] = ["tours/nano-gpt.ron", "tours/scale.ron", "tours/modern.ron"];
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
@@ -223,7 +223,8 @@ fn tour_level_mistakes_name_the_field() {
     let errors = error_lines(text);
     assert!(
         errors.contains(
-            &"test.ron: field model: unknown model 'nano-9000': expected one of nano, gpt2, gpt2-xl, gpt3".to_string()
+            &"test.ron: field model: unknown model 'nano-9000': expected one of nano, nano-llama, gpt2, gpt2-xl, gpt3"
+                .to_string()
         ),
         "{errors:?}"
     );

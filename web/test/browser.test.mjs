@@ -31,10 +31,12 @@ let models;
 let modelRequests;
 
 const fixture = join(web, '..', 'tests', 'fixtures', 'tiny-gpt2');
+const qwen3Fixture = join(web, '..', 'tests', 'fixtures', 'tiny-llama', 'qwen3');
 
 /** Serves the tiny GPT-2 fixture (config.json, model.safetensors, vocab.json) from another origin,
  * as Hugging Face serves GPT-2 to the page: /tiny-gpt2/ with CORS; /no-cors/ without it;
- * /truncated/ with the weights cut in half; /huge/ announcing 900 MB of weights; anything else 404.
+ * /truncated/ with the weights cut in half; /huge/ announcing 900 MB of weights; /tiny-qwen3/ the tiny
+ * Qwen3 fixture (config.json, model.safetensors, tokenizer.json); anything else 404.
  * Counts the requests for each path. */
 function modelServer() {
   const requests = new Map();
@@ -50,7 +52,8 @@ function modelServer() {
     }
     let body;
     try {
-      body = ['tiny-gpt2', 'no-cors', 'truncated', 'huge'].includes(folder) ? readFileSync(join(fixture, file)) : null;
+      const from = folder === 'tiny-qwen3' ? qwen3Fixture : fixture;
+      body = ['tiny-gpt2', 'no-cors', 'truncated', 'huge', 'tiny-qwen3'].includes(folder) ? readFileSync(join(from, file)) : null;
     } catch {
       body = null;
     }
@@ -481,6 +484,24 @@ test('?weights= opens a GPT-2 folder from another origin on ?text=, and a reload
   assert.equal(modelRequests.get('/tiny-gpt2/model.safetensors'), 1, 'the reload read the cache, not the server');
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
+});
+
+test('?weights= opens a Qwen3 folder, its text read by its tokenizer.json; ?model=nano-llama opens with its weights', async () => {
+  const folder = `http://127.0.0.1:${models.address().port}/tiny-qwen3/`;
+  const { page, errors } = await openReady(`/?weights=${encodeURIComponent(folder)}&text=${encodeURIComponent('Hello world')}`);
+  const [model, tokens] = await page.evaluate(() => [document.body.dataset.model, document.body.dataset.tokens]);
+  assert.equal(model, 'tiny-qwen3');
+  assert.equal(tokens, '303,339', "Python tokenizers' ids of 'Hello world' with the folder's tokenizer.json");
+  await screenshot(page, 'weights-tiny-qwen3');
+  assert.equal(await page.evaluate(() => document.body.dataset.drawn), 'blocks', 'its blocks are drawn');
+  assert.equal(modelRequests.get('/tiny-qwen3/tokenizer.json'), 1);
+  await page.close();
+  const nano = await openReady('/?model=nano-llama');
+  const shown = await nano.page.evaluate(() => [document.body.dataset.model, document.body.dataset.tokens]);
+  assert.deepEqual(shown, ['nano-llama', '2,1,0,1,1,2'], 'nano-llama with its shipped weights on CBABBC');
+  await screenshot(nano.page, 'nano-llama');
+  assert.deepEqual([...errors, ...nano.errors], [], 'console errors');
+  await nano.page.close();
 });
 
 test('a checkpoint that is missing, truncated, refused across origins, too large or no address is one clear message', async () => {

@@ -26,8 +26,13 @@ use crate::render::scene::frame::FrameStep;
 use crate::render::view::camera::FlyTo;
 
 /// The models the switcher offers: (preset, button text).
-pub const MODELS: [(&str, &str); 4] =
-    [("nano", "nano-gpt"), ("gpt2", "GPT-2 (small)"), ("gpt2-xl", "GPT-2 (XL)"), ("gpt3", "GPT-3")];
+pub const MODELS: [(&str, &str); 5] = [
+    ("nano", "nano-gpt"),
+    ("nano-llama", "nano-llama"),
+    ("gpt2", "GPT-2 (small)"),
+    ("gpt2-xl", "GPT-2 (XL)"),
+    ("gpt3", "GPT-3"),
+];
 
 /// Text is only drawn on things at least this tall on screen.
 pub const MIN_LABEL_PX: f32 = 28.0;
