@@ -105,6 +105,7 @@ pub const STRINGS: &[[&str; 3]] = &[
     // The model card and the model bar.
     ["{} parameters", "{} parámetros", "{} 个参数"],
     ["{} layers, {} heads, C = {}, T = {}", "{} capas, {} cabezas, C = {}, T = {}", "{} 层，{} 个头，C = {}，T = {}"],
+    ["{} k/v heads, head size {}", "{} cabezas k/v, tamaño de cabeza {}", "{} 个 k/v 头，头大小 {}"],
     [
         "values: weights and this input's activations",
         "valores: pesos y activaciones de esta entrada",

@@ -86,29 +86,7 @@ pub fn llama_config(path: &Path, text: &str, name: &str) -> Result<GptConfig, We
     })?;
     let fields = Fields { path, config: &config };
     let family = model_type(text).unwrap_or_default();
-    if !FAMILIES.contains(&family.as_str()) {
-        return Err(fields.error(format!(
-            "field 'model_type': '{family}' is not supported: llmviz runs gpt2, {}",
-            FAMILIES.join(", ")
-        )));
-    }
-    let activation = config.get("hidden_act").and_then(Value::as_str).unwrap_or("silu");
-    if activation != "silu" {
-        return Err(
-            fields.error(format!("field 'hidden_act': '{activation}' is not supported: llmviz runs SwiGLU's silu"))
-        );
-    }
-    // Llama's and Qwen3's `attention_bias` gives o_proj a bias too, which none of today's models has.
-    let refused = [
-        ("use_sliding_window", "sliding-window attention"),
-        ("mlp_bias", "an MLP with biases"),
-        ("attention_bias", "attention with biases"),
-    ];
-    for (key, what) in refused.into_iter().filter(|(key, _)| family != "qwen2" || *key != "attention_bias") {
-        if fields.flag(key, false)? {
-            return Err(fields.error(format!("field '{key}': {what} is not supported")));
-        }
-    }
+    refuse_unsupported(&fields, &family)?;
     let (n_embd, n_head) = (fields.size("hidden_size")?, fields.size("num_attention_heads")?);
     let head_dim = match fields.optional_size("head_dim")? {
         Some(head_dim) => head_dim,
@@ -140,6 +118,34 @@ pub fn llama_config(path: &Path, text: &str, name: &str) -> Result<GptConfig, We
     let tied = fields.flag("tie_word_embeddings", false)?;
     let eps = fields.number("rms_norm_eps", 1e-6)?;
     GptConfig::llama(name, sizes, shape, tied, eps).map_err(|e| fields.error(e.to_string()))
+}
+
+/// What llmviz does not run, refused naming its field rather than drawn wrong.
+fn refuse_unsupported(fields: &Fields, family: &str) -> Result<(), WeightError> {
+    if !FAMILIES.contains(&family) {
+        return Err(fields.error(format!(
+            "field 'model_type': '{family}' is not supported: llmviz runs gpt2, {}",
+            FAMILIES.join(", ")
+        )));
+    }
+    let activation = fields.config.get("hidden_act").and_then(Value::as_str).unwrap_or("silu");
+    if activation != "silu" {
+        return Err(
+            fields.error(format!("field 'hidden_act': '{activation}' is not supported: llmviz runs SwiGLU's silu"))
+        );
+    }
+    // Llama's and Qwen3's `attention_bias` gives o_proj a bias too, which none of today's models has.
+    let refused = [
+        ("use_sliding_window", "sliding-window attention"),
+        ("mlp_bias", "an MLP with biases"),
+        ("attention_bias", "attention with biases"),
+    ];
+    for (key, what) in refused.into_iter().filter(|(key, _)| family != "qwen2" || *key != "attention_bias") {
+        if fields.flag(key, false)? {
+            return Err(fields.error(format!("field '{key}': {what} is not supported")));
+        }
+    }
+    Ok(())
 }
 
 /// `rope_scaling`: none, `default`, or `llama3` with its four numbers.

@@ -211,6 +211,11 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
     ui.label(language.fill("{} parameters", &[&layout::group_digits(config.param_count())]));
     let shape: [&dyn std::fmt::Display; 4] = [&config.n_layer, &config.n_head, &config.n_embd, &config.tokens()];
     ui.label(language.fill("{} layers, {} heads, C = {}, T = {}", &shape));
+    // Grouped-query attention: fewer k/v heads than query heads, each serving a group.
+    if let Some(llama) = config.llama_shape() {
+        let kv: [&dyn std::fmt::Display; 2] = [&llama.n_kv_head, &llama.head_dim];
+        ui.label(language.fill("{} k/v heads, head size {}", &kv));
+    }
     ui.label(egui::RichText::new(values_text(card.scene.is_some(), &card.values, language)).italics());
     for problem in &card.values.non_finite {
         ui.scope(|ui| {
