@@ -20,26 +20,15 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "tests", "fixtures")
-# The fixture's own safetensors writer, so that there is one of it.
-_spec = importlib.util.spec_from_file_location("make_fixture", os.path.join(FIXTURES, "tiny-gpt2", "make_fixture.py"))
+# The tiny-llama fixture's safetensors writer (F32 or BF16), so that there is one of it.
+_spec = importlib.util.spec_from_file_location("make_fixture", os.path.join(FIXTURES, "tiny-llama", "make_fixture.py"))
 _fixture = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixture)
 
 
-def write_bf16(path, tensors):
-    """safetensors with every tensor as BF16 (truncated: only sizes matter here)."""
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name in sorted(tensors):
-        data = (np.ascontiguousarray(tensors[name], dtype="<f4").view("<u4") >> 16).astype("<u2").tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)
-    with open(path, "wb") as f:
-        f.write(len(head).to_bytes(8, "little"))
-        f.write(head)
-        f.writelines(blobs)
+def truncated_to_bf16(x):
+    """The top half of each f32 (only sizes matter here): what the writer stores as BF16."""
+    return (np.ascontiguousarray(x, dtype=np.float32).view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
 
 
 def main():
@@ -76,11 +65,9 @@ def main():
     if not config.get("tie_word_embeddings", False):
         tensors["lm_head.weight"] = normal(vocab, c)
     os.makedirs(out, exist_ok=True)
-    weights = os.path.join(out, "model.safetensors")
     if dtype == "bf16":
-        write_bf16(weights, tensors)
-    else:
-        _fixture.write_safetensors(weights, tensors, {"format": "pt"})
+        tensors = {name: truncated_to_bf16(t) for name, t in tensors.items()}
+    _fixture.write_safetensors(os.path.join(out, "model.safetensors"), tensors, {"format": "pt"}, dtype.upper())
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     shutil.copy(os.path.join(FIXTURES, "tiny-llama", "llama-tied", "tokenizer.json"), os.path.join(out, "tokenizer.json"))

@@ -171,6 +171,14 @@ pub enum ConfigError {
     OddHeadDim { head_dim: usize },
 }
 
+/// The first size of 0, named: every size of a model is at least 1.
+fn no_zero(sizes: &[(&'static str, usize)]) -> Result<(), ConfigError> {
+    match sizes.iter().find(|(_, size)| *size == 0) {
+        Some(&(field, _)) => Err(ConfigError::Zero { field }),
+        None => Ok(()),
+    }
+}
+
 impl GptConfig {
     /// A config with its shape checked: every size at least 1, and the width split evenly over the heads.
     pub fn new(
@@ -185,9 +193,7 @@ impl GptConfig {
             ("vocab_size", vocab_size),
             ("block_size", block_size),
         ];
-        if let Some(&(field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
-            return Err(ConfigError::Zero { field });
-        }
+        no_zero(&sizes)?;
         if n_embd % n_head != 0 {
             return Err(ConfigError::HeadsDoNotDivide { n_embd, n_head });
         }
@@ -226,9 +232,7 @@ impl GptConfig {
             ("head_dim", llama.head_dim),
             ("intermediate_size", llama.intermediate_size),
         ];
-        if let Some(&(field, _)) = sizes.iter().find(|(_, size)| *size == 0) {
-            return Err(ConfigError::Zero { field });
-        }
+        no_zero(&sizes)?;
         if n_head % llama.n_kv_head != 0 {
             return Err(ConfigError::KvHeadsDoNotDivide { n_head, n_kv_head: llama.n_kv_head });
         }

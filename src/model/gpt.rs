@@ -202,31 +202,14 @@ impl<B: Backend> Gpt<B> {
     /// Builds the model from checked weights (see `Weights::check_shapes`).
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Gpt<B> {
         let mut model = Gpt::unfilled(&weights.config, device);
-        for ((name, _), slot) in parameter_shapes(&weights.config).into_iter().zip(model.params_mut()) {
-            let tensor = weights.get(&name).clone();
-            match slot {
-                ParamSlot::Vector(param) => *param = Param::from_tensor(tensor1(tensor, device)),
-                ParamSlot::Matrix(param) => *param = Param::from_tensor(tensor2(tensor, device)),
-                ParamSlot::Vocab(rows) => *rows = VocabRows::from_tensor(&tensor, device),
-            }
-        }
+        fill_params(model.params_mut(), weights, device);
         model
     }
 
     /// The parameters back under their state_dict names: the inverse of `from_weights`.
     pub fn to_weights(&self) -> Weights {
         let mut model = self.clone();
-        let mut tensors = std::collections::BTreeMap::new();
-        for ((name, _), slot) in parameter_shapes(&self.config).into_iter().zip(model.params_mut()) {
-            let data = match slot {
-                ParamSlot::Vector(param) => param.val().into_data(),
-                ParamSlot::Matrix(param) => param.val().into_data(),
-                ParamSlot::Vocab(rows) => rows.matrix().into_data(),
-            };
-            let shape = data.shape.to_vec();
-            tensors.insert(name, NamedTensor::new(shape, data.convert::<f32>().to_vec().expect("float data")));
-        }
-        Weights { config: self.config.clone(), tensors, source: "<in memory>".into() }
+        read_params(model.params_mut(), &self.config)
     }
 
     /// The model's structure with empty parameters, for `from_weights` to fill.
@@ -279,11 +262,38 @@ impl<B: Backend> Gpt<B> {
     }
 }
 
-/// One learned tensor of the model, by rank.
-enum ParamSlot<'a, B: Backend> {
+/// One learned tensor of a model, by rank: what `params_mut` walks, for GPT and Llama alike.
+pub(crate) enum ParamSlot<'a, B: Backend> {
     Vector(&'a mut Param<Tensor<B, 1>>),
     Matrix(&'a mut Param<Tensor<B, 2>>),
     Vocab(&'a mut VocabRows<B>),
+}
+
+/// Fills a model's slots, given in the order of `names::parameter_shapes`, from checked weights.
+pub(crate) fn fill_params<B: Backend>(slots: Vec<ParamSlot<'_, B>>, weights: &Weights, device: &B::Device) {
+    for ((name, _), slot) in parameter_shapes(&weights.config).into_iter().zip(slots) {
+        let tensor = weights.get(&name).clone();
+        match slot {
+            ParamSlot::Vector(param) => *param = Param::from_tensor(tensor1(tensor, device)),
+            ParamSlot::Matrix(param) => *param = Param::from_tensor(tensor2(tensor, device)),
+            ParamSlot::Vocab(rows) => *rows = VocabRows::from_tensor(&tensor, device),
+        }
+    }
+}
+
+/// A model's slots back under their parameter names: the inverse of `fill_params`.
+pub(crate) fn read_params<B: Backend>(slots: Vec<ParamSlot<'_, B>>, config: &GptConfig) -> Weights {
+    let mut tensors = std::collections::BTreeMap::new();
+    for ((name, _), slot) in parameter_shapes(config).into_iter().zip(slots) {
+        let data = match slot {
+            ParamSlot::Vector(param) => param.val().into_data(),
+            ParamSlot::Matrix(param) => param.val().into_data(),
+            ParamSlot::Vocab(rows) => rows.matrix().into_data(),
+        };
+        let shape = data.shape.to_vec();
+        tensors.insert(name, NamedTensor::new(shape, data.convert::<f32>().to_vec().expect("float data")));
+    }
+    Weights { config: config.clone(), tensors, source: "<in memory>".into() }
 }
 
 /// The most bytes one GPU buffer binding holds everywhere llmviz runs: WebGPU's default

@@ -78,12 +78,7 @@ impl Fields<'_> {
 /// activation, another kind of RoPE scaling, sliding-window attention, biased MLPs) is refused
 /// naming the field, rather than drawn wrong.
 pub fn llama_config(path: &Path, text: &str, name: &str) -> Result<GptConfig, WeightError> {
-    let config: Value = serde_json::from_str(text).map_err(|e| WeightError::Json {
-        path: path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let config: Value = serde_json::from_str(text).map_err(|e| WeightError::json(path, &e))?;
     let fields = Fields { path, config: &config };
     let family = model_type(text).unwrap_or_default();
     refuse_unsupported(&fields, &family)?;
@@ -186,12 +181,7 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, WeightError> {
 
 /// The shard files an index's `weight_map` names, each once, in order of first mention.
 pub fn shard_names(index_path: &Path, text: &str) -> Result<Vec<String>, WeightError> {
-    let index: Value = serde_json::from_str(text).map_err(|e| WeightError::Json {
-        path: index_path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let index: Value = serde_json::from_str(text).map_err(|e| WeightError::json(index_path, &e))?;
     let map = index.get("weight_map").and_then(Value::as_object).ok_or_else(|| WeightError::Format {
         path: index_path.to_owned(),
         message: "field 'weight_map': missing or not a map of tensor names to files".into(),
@@ -257,9 +247,7 @@ pub fn load_folder(dir: &Path, config_text: &str, non_finite: NonFinite) -> Resu
     let files: Vec<(PathBuf, &[u8])> = paths.iter().cloned().zip(maps.iter().map(|m| &m[..])).collect();
     let tokenizer_path = dir.join("tokenizer.json");
     if let Ok(json) = std::fs::read_to_string(&tokenizer_path) {
-        let key = super::tokenizer::install_json(&json)
-            .map_err(|message| WeightError::Format { path: tokenizer_path.clone(), message })?;
-        config.tokenizer = Some(key);
+        install_tokenizer(&mut config, &tokenizer_path, &json)?;
     }
     let mut weights = read_llama(config, &files, non_finite)?;
     weights.source = dir.to_owned();
@@ -280,11 +268,17 @@ pub fn from_bytes(
     let parsed: Option<Value> = serde_json::from_str(config_text).ok();
     let mut config = llama_config(&config_path, config_text, &model_name(name, parsed.as_ref()))?;
     if let Some(json) = tokenizer_json {
-        let key = super::tokenizer::install_json(json)
-            .map_err(|message| WeightError::Format { path: name.with_file_name("tokenizer.json"), message })?;
-        config.tokenizer = Some(key);
+        install_tokenizer(&mut config, &name.with_file_name("tokenizer.json"), json)?;
     }
     let weights = read_llama(config, &[(name.to_owned(), bytes)], non_finite)?;
     weights.check_shapes()?;
     Ok(weights)
+}
+
+/// Installs a folder's `tokenizer.json` (at `path`, for errors) and points the config at it.
+fn install_tokenizer(config: &mut GptConfig, path: &Path, json: &str) -> Result<(), WeightError> {
+    let key = super::tokenizer::install_json(json)
+        .map_err(|message| WeightError::Format { path: path.to_owned(), message })?;
+    config.tokenizer = Some(key);
+    Ok(())
 }

@@ -47,12 +47,7 @@ fn is_conv1d_weight(ours: &str) -> bool {
 /// `config.json` of a Hugging Face GPT-2, as a config named `name`.
 pub fn config_from_hf_json(path: &Path, text: &str, name: &str) -> Result<GptConfig, WeightError> {
     let format_error = |message: String| WeightError::Format { path: path.to_owned(), message };
-    let config: Value = serde_json::from_str(text).map_err(|e| WeightError::Json {
-        path: path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let config: Value = serde_json::from_str(text).map_err(|e| WeightError::json(path, &e))?;
     let field = |key: &str| -> Result<usize, WeightError> {
         config
             .get(key)

@@ -9,10 +9,9 @@ use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::activations::NamedTensor;
 use super::config::{GptConfig, LlamaShape};
-use super::gpt::{VocabRows, causal_mask, softmax_with_stats, tensor1, tensor2};
-use super::names::{self, parameter_shapes};
+use super::gpt::{ParamSlot, VocabRows, causal_mask, fill_params, read_params, softmax_with_stats};
+use super::names;
 use super::record::Recorder;
 use super::weights::Weights;
 
@@ -249,31 +248,14 @@ impl<B: Backend> Llama<B> {
     /// Builds the model from checked weights (see `Weights::check_shapes`).
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Llama<B> {
         let mut model = Llama::unfilled(&weights.config, device);
-        for ((name, _), slot) in parameter_shapes(&weights.config).into_iter().zip(model.params_mut()) {
-            let tensor = weights.get(&name).clone();
-            match slot {
-                Slot::Vector(param) => *param = Param::from_tensor(tensor1(tensor, device)),
-                Slot::Matrix(param) => *param = Param::from_tensor(tensor2(tensor, device)),
-                Slot::Vocab(rows) => *rows = VocabRows::from_tensor(&tensor, device),
-            }
-        }
+        fill_params(model.params_mut(), weights, device);
         model
     }
 
     /// The parameters back under their Hugging Face names: the inverse of `from_weights`.
     pub fn to_weights(&self) -> Weights {
         let mut model = self.clone();
-        let mut tensors = std::collections::BTreeMap::new();
-        for ((name, _), slot) in parameter_shapes(&self.config).into_iter().zip(model.params_mut()) {
-            let data = match slot {
-                Slot::Vector(param) => param.val().into_data(),
-                Slot::Matrix(param) => param.val().into_data(),
-                Slot::Vocab(rows) => rows.matrix().into_data(),
-            };
-            let shape = data.shape.to_vec();
-            tensors.insert(name, NamedTensor::new(shape, data.convert::<f32>().to_vec().expect("float data")));
-        }
-        Weights { config: self.config.clone(), tensors, source: "<in memory>".into() }
+        read_params(model.params_mut(), &self.config)
     }
 
     /// The model's structure with empty parameters, for `from_weights` to fill.
@@ -307,41 +289,34 @@ impl<B: Backend> Llama<B> {
     }
 
     /// Every parameter in the order of `names::parameter_shapes`.
-    fn params_mut(&mut self) -> Vec<Slot<'_, B>> {
-        fn projection<'a, B: Backend>(p: &'a mut Projection<B>, slots: &mut Vec<Slot<'a, B>>) {
-            slots.push(Slot::Matrix(&mut p.weight));
+    fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
+        fn projection<'a, B: Backend>(p: &'a mut Projection<B>, slots: &mut Vec<ParamSlot<'a, B>>) {
+            slots.push(ParamSlot::Matrix(&mut p.weight));
             if let Some(bias) = &mut p.bias {
-                slots.push(Slot::Vector(bias));
+                slots.push(ParamSlot::Vector(bias));
             }
         }
-        let mut slots = vec![Slot::Vocab(&mut self.embed_tokens)];
+        let mut slots = vec![ParamSlot::Vocab(&mut self.embed_tokens)];
         for layer in &mut self.layers {
-            slots.push(Slot::Vector(&mut layer.input_layernorm.weight));
+            slots.push(ParamSlot::Vector(&mut layer.input_layernorm.weight));
             let attention = &mut layer.self_attn;
             projection(&mut attention.q_proj, &mut slots);
             projection(&mut attention.k_proj, &mut slots);
             projection(&mut attention.v_proj, &mut slots);
             projection(&mut attention.o_proj, &mut slots);
             for norm in [&mut attention.q_norm, &mut attention.k_norm].into_iter().flatten() {
-                slots.push(Slot::Vector(&mut norm.weight));
+                slots.push(ParamSlot::Vector(&mut norm.weight));
             }
-            slots.push(Slot::Vector(&mut layer.post_attention_layernorm.weight));
+            slots.push(ParamSlot::Vector(&mut layer.post_attention_layernorm.weight));
             let mlp = &mut layer.mlp;
             for p in [&mut mlp.gate_proj, &mut mlp.up_proj, &mut mlp.down_proj] {
                 projection(p, &mut slots);
             }
         }
-        slots.push(Slot::Vector(&mut self.norm.weight));
+        slots.push(ParamSlot::Vector(&mut self.norm.weight));
         if let Some(head) = &mut self.lm_head {
-            slots.push(Slot::Vocab(head));
+            slots.push(ParamSlot::Vocab(head));
         }
         slots
     }
-}
-
-/// One learned tensor of the model, by rank.
-enum Slot<'a, B: Backend> {
-    Vector(&'a mut Param<Tensor<B, 1>>),
-    Matrix(&'a mut Param<Tensor<B, 2>>),
-    Vocab(&'a mut VocabRows<B>),
 }

@@ -162,7 +162,9 @@ mod json {
         if !byte_level {
             return raw.replace('\u{2581}', " ");
         }
-        let alphabet = super::byte_alphabet();
+        // Built once: the token strip and the next-token panel spell pieces every frame.
+        static ALPHABET: OnceLock<HashMap<char, u8>> = OnceLock::new();
+        let alphabet = ALPHABET.get_or_init(super::byte_alphabet);
         match raw.chars().map(|c| alphabet.get(&c).copied()).collect::<Option<Vec<u8>>>() {
             Some(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => text,

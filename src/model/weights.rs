@@ -272,12 +272,7 @@ fn decode_json_tensors(
 }
 
 fn parse_json_root(path: &Path, bytes: &[u8]) -> Result<serde_json::Map<String, Value>, WeightError> {
-    let root: Value = serde_json::from_slice(bytes).map_err(|e| WeightError::Json {
-        path: path.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let root: Value = serde_json::from_slice(bytes).map_err(|e| WeightError::json(path, &e))?;
     match root {
         Value::Object(object) => Ok(object),
         _ => Err(WeightError::Format {
@@ -346,4 +341,16 @@ pub(super) fn read_safetensors(path: &Path, bytes: &[u8], config: &str) -> Resul
         tensors.insert(name, tensor);
     }
     Ok(Weights { config, tensors, source: path.to_owned() })
+}
+
+impl WeightError {
+    /// A JSON file that does not parse, with the line and column serde found the fault at.
+    pub(crate) fn json(path: &Path, error: &serde_json::Error) -> WeightError {
+        WeightError::Json {
+            path: path.to_owned(),
+            line: error.line(),
+            column: error.column(),
+            message: error.to_string(),
+        }
+    }
 }
