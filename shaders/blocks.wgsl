@@ -29,8 +29,9 @@ struct BlockDescriptor {
     strides: vec4<i32>,
     // rgb: the colour family (linear); a: opacity
     colour: vec4<f32>,
-    // x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; w: cells computed so far
-    // in reveal order (a tour's reveal), −1 for all
+    // x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: how many columns
+    // from focus.x the focus lights; w: cells computed so far in reveal order (a tour's reveal), −1
+    // for all
     style: vec4<f32>,
     // x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: strength in
     // percent, 0 for none
@@ -169,20 +170,21 @@ fn in_window(cell: vec3<f32>, window: vec4<i32>, window_size: vec4<u32>) -> bool
     return reveal_rank(vec3<f32>(local), vec3<f32>(size)) < f32(window.w);
 }
 
-// How strongly a cell is lit, 0..1: the focused cell, row, column or block (−1 matches any) fully.
-// A focus on one single cell (the hovered one) also lights its row and column, the cells that
-// differ from it along one axis only, at a third.
-fn focus_strength(cell: vec3<f32>, focus: vec4<i32>) -> f32 {
+// How strongly a cell is lit, 0..1: the focused cell, row, column(s) or block (−1 matches any)
+// fully; `columns` columns from focus.x. A focus on one single cell (the hovered one) also lights
+// its row and column, the cells that differ from it along one axis only, at a third.
+fn focus_strength(cell: vec3<f32>, focus: vec4<i32>, columns: i32) -> f32 {
     if focus.w <= 0 {
         return 0.0;
     }
     let c = vec3<i32>(cell);
-    let matches = (focus.xyz < vec3(0)) | (focus.xyz == c);
+    let last = focus.xyz + vec3(max(columns, 1) - 1, 0, 0);
+    let matches = (focus.xyz < vec3(0)) | ((c >= focus.xyz) & (c <= last));
     let strength = f32(focus.w) / 100.0;
     if all(matches) {
         return strength;
     }
-    let single_cell = all(focus.xyz >= vec3(0));
+    let single_cell = all(focus.xyz >= vec3(0)) && columns <= 1;
     let misses = select(1, 0, matches.x) + select(1, 0, matches.y) + select(1, 0, matches.z);
     if single_cell && misses == 1 {
         return strength / 3.0;
@@ -335,6 +337,6 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     colour = mix(colour, family * 0.35, 0.8 * edge);
 
     colour = mix(colour, family, 0.5 * highlight);
-    colour = mix(colour, FOCUS_COLOUR, 0.75 * focus_strength(cell, block.focus));
+    colour = mix(colour, FOCUS_COLOUR, 0.75 * focus_strength(cell, block.focus, i32(block.style.z)));
     return vec4(colour * shade, opacity);
 }

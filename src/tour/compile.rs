@@ -168,11 +168,12 @@ fn compile_chapter(
         crate::model::tokenizer::parse_letters(input, &opening_layout.config).ok().map(|tokens| tokens.len())
     });
     let mut built = Built::new(models.names.len(), input_tokens);
+    let chapter_end = schedule.steps.last().map_or(0.0, |step| step.end);
     for (order, item) in schedule.placed.iter().enumerate() {
         report.step = Some(item.step + 1);
         let model = models.at(item.start, order);
         let layout = layouts.get(&models.names[model]).expect("built above");
-        let action = PlacedAction { item, order, model, layout, step_end: schedule.steps[item.step].end };
+        let action = PlacedAction { item, order, model, layout, chapter_end };
         built.add(&action, &models.names, layouts, report);
     }
     check_texts(chapter, &schedule, &models, layouts, chapter_ids, report);
@@ -314,8 +315,8 @@ struct PlacedAction<'a> {
     /// An index into the chapter's models.
     model: usize,
     layout: &'a Layout,
-    /// Where the action's step ends.
-    step_end: f32,
+    /// Where its chapter ends.
+    chapter_end: f32,
 }
 
 impl PlacedAction<'_> {
@@ -599,7 +600,7 @@ impl Built {
             start: action.item.start,
             duration,
             easing,
-            stays_until: stay.then_some(action.step_end),
+            stays_until: stay.then_some(action.chapter_end),
         });
     }
 
@@ -736,6 +737,10 @@ fn check_cells(cells: Cells, size: [u32; 3]) -> Result<(), String> {
     match cells {
         Cells::All => Ok(()),
         Cells::Column(x) if x >= columns => Err(format!("Column({x}) is outside its {columns} columns")),
+        Cells::Columns(first, last) if first > last => Err(format!("Columns({first}, {last}) ends before it starts")),
+        Cells::Columns(first, last) if last >= columns => {
+            Err(format!("Columns({first}, {last}) is outside its {columns} columns"))
+        }
         Cells::Row(y) if y >= rows => Err(format!("Row({y}) is outside its {rows} rows")),
         Cells::Cell(x, y) if x >= columns || y >= rows => {
             Err(format!("Cell({x}, {y}) is outside its {columns} columns × {rows} rows"))
@@ -783,7 +788,7 @@ fn reveal_target(until: Option<Cells>, size: [u32; 3]) -> Result<f32, String> {
     check_cells(cells, size)?;
     let total = size.iter().map(|&n| n as u64).product::<u64>() as f64;
     let last = match cells {
-        Cells::Column(x) => [x, size[1] - 1, size[2] - 1],
+        Cells::Column(x) | Cells::Columns(_, x) => [x, size[1] - 1, size[2] - 1],
         Cells::Cell(x, y) => [x, y, 0],
         Cells::All => size.map(|n| n - 1),
         Cells::Row(_) => {

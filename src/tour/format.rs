@@ -96,6 +96,8 @@ pub enum CameraTarget {
 pub enum Cells {
     All,
     Column(u32),
+    /// Columns first to last, inclusive: some tokens' vectors.
+    Columns(u32, u32),
     Row(u32),
     /// Column, row (the front layer of a deep block).
     Cell(u32, u32),
@@ -225,7 +227,7 @@ pub enum Action {
         /// beside `to` rather than on it: the heads' outputs stacked under the first, say.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offset: Option<[f32; 3]>,
-        /// Keep the copy where it landed until the step ends.
+        /// Keep the copy where it landed until the chapter ends, for the steps that work with it.
         #[serde(default, skip_serializing_if = "is_false")]
         stay: bool,
         #[serde(default = "smooth", skip_serializing_if = "is_smooth")]

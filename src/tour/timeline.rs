@@ -162,13 +162,13 @@ pub struct FlightSpan {
     pub start: f32,
     pub duration: f32,
     pub easing: Easing,
-    /// For a copy that stays where it landed: its step's end, until which it stays.
+    /// For a copy that stays where it landed: its chapter's end, until which it stays.
     pub stays_until: Option<f32>,
 }
 
 impl FlightSpan {
     /// Whether the copy is in the scene at `time`: from take-off until it lands, or until its
-    /// step's end inclusive for one that stays (it is there while the tour waits).
+    /// chapter's end inclusive for one that stays (it is there while the tour waits).
     fn shown(&self, time: f32) -> bool {
         self.start <= time && (time < self.start + self.duration || self.stays_until.is_some_and(|end| time <= end))
     }
@@ -536,6 +536,7 @@ pub fn cells_region(cells: Cells, size: [u32; 3]) -> ([u32; 3], [u32; 3]) {
     match cells {
         Cells::All => ([0, 0, 0], size),
         Cells::Column(x) => ([x, 0, 0], [1, size[1], size[2]]),
+        Cells::Columns(first, last) => ([first, 0, 0], [last + 1 - first, size[1], size[2]]),
         Cells::Row(y) => ([0, y, 0], [size[0], 1, size[2]]),
         Cells::Cell(x, y) => ([x, y, 0], [1, 1, 1]),
     }

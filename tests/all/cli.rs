@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+use crate::scratch::Scratch;
+
 pub fn llmviz(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_llmviz"))
         .args(args)
@@ -71,7 +73,7 @@ fn letters_outside_the_vocabulary_are_one_clear_error() {
 
 #[test]
 fn malformed_weights_are_one_clear_error() {
-    let path = std::env::temp_dir().join(format!("llmviz-cli-{}.json", std::process::id()));
+    let path = Scratch::file("cli.json");
     std::fs::write(
         &path,
         "{\"config\": {\"n_layer\": 3, \"n_head\": 3, \"n_embd\": 48, \"vocab_size\": 3, \"block_size\": 11}}",

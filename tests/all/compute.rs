@@ -362,7 +362,7 @@ fn scrubbing_into_flights_sweeps_and_walks_shows_what_going_there_directly_shows
     let state = compute_state(&mut offscreen);
     let panel = state.view.panel.as_ref().expect("a formula panel mid-walk");
     assert!(panel.text.contains("sum so far"), "{}", panel.text);
-    assert_eq!(state.styles[q].focus.map(|f| f.0), Some([Some(3), Some(0), Some(0)]));
+    assert_eq!(state.styles[q].focus.map(|f| f.cell), Some([Some(3), Some(0), Some(0)]));
     let picture = offscreen.capture().unwrap();
     let card = CARD_FILL.to_array();
     let panel_pixels = picture.rgba.chunks(4).filter(|p| p[..3] == card[..3]).count();
@@ -370,26 +370,29 @@ fn scrubbing_into_flights_sweeps_and_walks_shows_what_going_there_directly_shows
 }
 
 #[test]
-fn copies_that_stay_are_there_while_the_tour_waits_and_gone_in_the_next_step() {
+fn copies_that_stay_are_there_while_the_tour_works_with_them_and_gone_in_the_next_chapter() {
     let tour = shipped_tour();
     let layout = layout::build(&Weights::default_model().config);
     let projection = chapter(&tour, "projection");
     let first = projection.steps[0];
     let waiting = projection.evaluate(first.end);
-    assert_eq!(waiting.flights.len(), 2, "both heads' copies stacked while the tour waits");
+    assert_eq!(waiting.flights.len(), 3, "the three heads' copies stacked while the tour waits");
     let head0 = layout.find("block0.head0.y").unwrap();
+    let under = &layout.blocks[head0];
+    let rows = under.cells[1] as f32 * CELL;
     for (below, flight) in waiting.flights.iter().enumerate() {
         assert_eq!(flight.progress, 1.0);
         assert_eq!(flight.to_block, head0);
         let (min, max) = flight_box(&layout, &waiting, flight);
-        let under = &layout.blocks[head0];
-        // Landed straight under the first head's output, one block height further down each.
-        let rows = under.cells[1] as f32 * CELL;
-        assert!(
-            (max.y - (under.max()[1] - rows * (below as f32 + 1.0))).abs() < 1e-3,
-            "copy {below} at {min:?}..{max:?}"
-        );
-        assert!((min.x - under.position[0]).abs() < 1e-3);
+        // One under another, a block height further down each, beside the first head's output.
+        assert!((max.y - (under.max()[1] - rows * below as f32)).abs() < 1e-3, "copy {below} at {min:?}..{max:?}");
+        assert!(min.x > under.max()[0], "copy {below} beside the column, not on it: {min:?}");
     }
-    assert!(projection.evaluate(projection.steps[1].actions_start).flights.is_empty(), "gone in the next step");
+    // The next step walks the projection's first cell with the column in the picture.
+    let walked = projection.evaluate(projection.steps[1].end);
+    assert_eq!(walked.flights.len(), 3, "still stacked in the next step");
+    let residual = projection.evaluate(projection.length);
+    assert_eq!(residual.flights.len(), 4, "and x beside the residual at the chapter's end");
+    let mlp = chapter(&tour, "mlp");
+    assert!(mlp.evaluate(0.0).flights.is_empty() && mlp.evaluate(mlp.length).flights.is_empty(), "gone after");
 }

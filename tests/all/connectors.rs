@@ -85,7 +85,7 @@ fn every_dependency_has_a_connector_that_passes_through_no_third_block() {
 fn nanos_connectors_are_drawn_dim_and_light_up_into_a_block_in_focus() {
     use bevy::prelude::*;
     use llmviz::render::run::offscreen::Offscreen;
-    use llmviz::render::scene::blocks::{BlockScene, BlockStyle, SceneSource};
+    use llmviz::render::scene::blocks::{BlockScene, BlockStyle, Focus, SceneSource};
     use llmviz::render::scene::connectors::{ConnectorSegment, Connectors};
     use llmviz::render::view::viewpoint::CameraChoice;
 
@@ -105,7 +105,7 @@ fn nanos_connectors_are_drawn_dim_and_light_up_into_a_block_in_focus() {
     // Focus on a cell of the first head's attention scores, as hovering it does.
     let att = layout.find("block0.head0.att").unwrap();
     let entity = world.resource::<BlockScene>().blocks[att];
-    world.get_mut::<BlockStyle>(entity).unwrap().focus = Some(([Some(1), Some(0), Some(0)], 1.0));
+    world.get_mut::<BlockStyle>(entity).unwrap().focus = Some(Focus::cells([Some(1), Some(0), Some(0)], 1.0));
     offscreen.capture().unwrap();
     let world = offscreen.world_mut();
     let connectors = world.resource::<Connectors>();

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tiny_http::{Header, Response, Server};
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
+use crate::scratch::Scratch;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-gpt2").join(name)).unwrap()
@@ -70,10 +71,9 @@ fn hub(announce: Announce) -> (String, Arc<Mutex<Vec<String>>>) {
     (base, log)
 }
 
-fn empty_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-fetch-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// Where a fetch is to make its folder: nothing there yet.
+fn empty_dir(name: &str) -> Scratch {
+    Scratch::file(&format!("fetch-{name}"))
 }
 
 const HONEST: Announce = Announce { extra_bytes: 0, wrong_hash: false };

@@ -39,6 +39,7 @@ use llmviz::tour::{CompiledTour, Layouts, Tour};
 use llmviz::web::{DeepLink, open_tour};
 
 use crate::memory::peak_during;
+use crate::scratch::Scratch;
 
 /// Random cases per reader when `LLMVIZ_FUZZ_CASES` is not set: all readers together take well
 /// under a minute in the debug test build on two cores.
@@ -449,13 +450,12 @@ fn tiny_weights() -> Weights {
     Weights { config, tensors, source: "tiny".into() }
 }
 
-/// Our safetensors: `save_safetensors`, the config in the metadata.
-fn ours_seed() -> Vec<u8> {
-    let path = std::env::temp_dir().join(format!("llmviz-fuzz-{}.safetensors", std::process::id()));
+/// Our safetensors: `save_safetensors`, the config in the metadata. Written to a file named for
+/// `test`: the tests that call this run at once, and each removes its file when done with it.
+fn ours_seed(test: &str) -> Vec<u8> {
+    let path = Scratch::file(&format!("fuzz-{test}.safetensors"));
     tiny_weights().save_safetensors(&path).expect("the seed saves");
-    let bytes = std::fs::read(&path).expect("the seed reads back");
-    std::fs::remove_file(&path).expect("the seed is removed");
-    bytes
+    std::fs::read(&path).expect("the seed reads back")
 }
 
 fn base64_of(data: &[f32]) -> String {
@@ -665,7 +665,7 @@ fn truncations(beat: &Beat, seed: &[u8], read: impl Fn(&[u8]) -> Result<(), Test
 #[test]
 fn fuzz_seeds_are_valid_checkpoints() {
     // The mutations start from files the readers accept: otherwise they would test only the first check.
-    for (path, bytes) in [(OURS, ours_seed()), (MINGPT, mingpt_seed())] {
+    for (path, bytes) in [(OURS, ours_seed("seeds")), (MINGPT, mingpt_seed())] {
         Weights::parse(Path::new(path), &bytes).unwrap_or_else(|e| panic!("{e}"));
     }
     for prefixed in [false, true] {
@@ -692,7 +692,7 @@ fn close(a: &[f32], b: &[f32]) -> bool {
 #[test]
 fn fuzz_our_safetensors() {
     guarded("our safetensors", |beat| {
-        let seed = ours_seed();
+        let seed = ours_seed("safetensors");
         let truncated = truncations(beat, &seed, |bytes| read_file(OURS, bytes));
         let strategy = prop_oneof![byte_edits().prop_map(Ok), tensor_edits().prop_map(Err)];
         truncated
@@ -1245,7 +1245,7 @@ fn fuzz_found_configs_larger_than_their_file() {
         ("n_embd", 5_006_616_298_445_142_258, "wte.weight' has shape [3, 4]"),
     ];
     for (field, size, expected) in cases {
-        let ours = edit_safetensors(&ours_seed(), &[TensorEdit::Config(vec![(field, Some(json!(size)))])]);
+        let ours = edit_safetensors(&ours_seed("configs"), &[TensorEdit::Config(vec![(field, Some(json!(size)))])]);
         let seed_value = if field == "n_layer" { 1 } else { 4 };
         let config = hf_config_seed().replace(&format!("\"{field}\":{seed_value}"), &format!("\"{field}\":{size}"));
         let hf = hf_seed(false);

@@ -14,6 +14,7 @@ use llmviz::model::{BackendKind, GptConfig, LoadedModel, NamedTensor, Weights};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
+use crate::scratch::Scratch;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-gpt2")
@@ -84,14 +85,12 @@ fn write_safetensors(path: &Path, tensors: &[Stored]) {
     safetensors::serialize_to_file(views, Some(metadata), path).unwrap();
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-gpt2-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::dir(&format!("gpt2-{name}"))
 }
 
 /// Writes the fixture as `variant` into a folder of its own, after `edit` has changed its tensors.
-fn write_variant(name: &str, variant: &Variant, edit: impl FnOnce(&mut Vec<Stored>)) -> PathBuf {
+fn write_variant(name: &str, variant: &Variant, edit: impl FnOnce(&mut Vec<Stored>)) -> Scratch {
     let (mut tensors, _) = read_stored(&fixture_dir().join("model.safetensors"));
     for tensor in &mut tensors {
         let mask = tensor.name.ends_with(".attn.bias") || tensor.name.ends_with(".attn.masked_bias");
@@ -173,11 +172,13 @@ fn an_lm_head_equal_to_wte_is_the_tie_and_a_different_one_is_used() {
             tensors.push(Stored { name: "lm_head.weight".into(), data, ..wte });
         }
     };
-    let tied = Weights::load(&write_variant("head-tied", &plain, add_head(1.0))).unwrap();
+    let tied_dir = write_variant("head-tied", &plain, add_head(1.0));
+    let tied = Weights::load(&tied_dir).unwrap();
     assert!(tied.config.tied_lm_head);
     assert_eq!(tied.config.param_count(), Weights::load(&fixture_dir()).unwrap().config.param_count());
 
-    let untied = Weights::load(&write_variant("head-untied", &plain, add_head(2.0))).unwrap();
+    let untied_dir = write_variant("head-untied", &plain, add_head(2.0));
+    let untied = Weights::load(&untied_dir).unwrap();
     assert!(!untied.config.tied_lm_head);
     let (tokens, expected) = reference();
     let logits = &LoadedModel::new(&untied, BackendKind::Ndarray).activations(&tokens).unwrap().tensors["logits"];
@@ -270,7 +271,8 @@ fn a_lone_gpt2_small_file_takes_its_heads_from_its_width() {
         tensors.push(zeros(&format!("h.0.{module}"), shape));
     }
     tensors.extend([zeros("ln_f.weight", vec![c]), zeros("ln_f.bias", vec![c])]);
-    let path = temp_dir("lone-small").join("model.safetensors");
+    let dir = temp_dir("lone-small");
+    let path = dir.join("model.safetensors");
     write_safetensors(&path, &tensors);
     let config = Weights::load(&path).unwrap().config;
     assert_eq!(
@@ -481,7 +483,8 @@ fn tokenize_prints_every_token_of_a_text_or_a_file() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["tokens"], serde_json::json!([15496, 995, 11, 340, 338]));
     assert!(stderr(&output).starts_with("5 tokens (3 words, 17 bytes) in "), "{}", stderr(&output));
-    let file = temp_dir("tokenize").join("text.txt");
+    let dir = temp_dir("tokenize");
+    let file = dir.join("text.txt");
     std::fs::write(&file, "we'll\n").unwrap();
     let output = llmviz(&["tokenize", "--file", arg(&file)]);
     assert_eq!(stdout(&output), "   732 \"we\"\n  1183 \"'ll\"\n   198 \"\\n\"\n");

@@ -12,6 +12,7 @@ use llmviz::render::scene::gpu::LOSE_DEVICE_ENV;
 use crate::cli::{assert_clean_failure, stderr};
 use crate::gpu::gpu;
 use crate::idle::start_x_server;
+use crate::scratch::Scratch;
 
 /// Guards against a hang only: far longer than a debug build takes to start on lavapipe.
 const GUARD: Duration = Duration::from_secs(600);
@@ -68,8 +69,8 @@ fn assert_ends_with_error(output: &Output, expected: &str) {
 
 #[test]
 fn without_a_vulkan_driver_the_app_screenshot_and_bench_say_so_in_one_line() {
-    let out = std::env::temp_dir().join(format!("llmviz-no-driver-{}.png", std::process::id()));
-    let out = out.to_str().unwrap();
+    let picture = Scratch::file("no-driver.png");
+    let out = picture.to_str().unwrap();
     for args in [vec!["screenshot", "--out", out, "--size", "160x90"], vec!["bench", "--frames", "1"], vec![]] {
         let output = llmviz_with(&args, &NO_VULKAN_DRIVER);
         assert_clean_failure(&output, "error: no GPU adapter: vulkan");
@@ -81,8 +82,8 @@ fn without_a_vulkan_driver_the_app_screenshot_and_bench_say_so_in_one_line() {
 #[test]
 fn a_device_lost_while_rendering_ends_screenshot_and_bench_with_the_reason() {
     let _gpu = gpu();
-    let out = std::env::temp_dir().join(format!("llmviz-lost-device-{}.png", std::process::id()));
-    let out = out.to_str().unwrap();
+    let picture = Scratch::file("lost-device.png");
+    let out = picture.to_str().unwrap();
     for args in
         [vec!["screenshot", "--out", out, "--size", "160x90"], vec!["bench", "--frames", "200", "--size", "160x90"]]
     {
@@ -96,7 +97,7 @@ fn a_device_lost_while_rendering_ends_screenshot_and_bench_with_the_reason() {
 fn a_device_lost_in_the_window_ends_the_app_with_the_reason() {
     let _gpu = gpu();
     let (_server, display) = start_x_server();
-    let out = std::env::temp_dir().join(format!("llmviz-lost-window-{}.png", std::process::id()));
+    let out = Scratch::file("lost-window.png");
     // The window screenshot keeps frames coming until it is taken, so the loss comes first.
     let env =
         [("DISPLAY", display.as_str()), (llmviz::cli::SCREENSHOT_ENV, out.to_str().unwrap()), (LOSE_DEVICE_ENV, "10")];

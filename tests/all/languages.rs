@@ -13,16 +13,10 @@ use llmviz::tour::Action;
 
 use super::cli::{llmviz, stderr, stdout};
 use crate::gpu::gpu;
+use crate::scratch::Scratch;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-languages-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -43,21 +37,22 @@ fn the_shipped_translations_check_clean_beside_the_tours() {
     assert!(!stderr(&output).contains("warning"), "the shipped translations are whole: {}", stderr(&output));
 }
 
-/// The Spanish translation with `change` made to its text, checked by `tour check`.
-fn check_changed(name: &str, change: impl Fn(&str) -> String) -> std::process::Output {
-    let dir = scratch(name);
+/// The Spanish translation with `change` made to its text, checked by `tour check`, and the folder
+/// holding it and its tour.
+fn check_changed(name: &str, change: impl Fn(&str) -> String) -> (std::process::Output, Scratch) {
+    let dir = Scratch::dir(&format!("languages-{name}"));
     std::fs::copy(root().join("tours/nano-gpt.ron"), dir.join("nano-gpt.ron")).unwrap();
     let spanish = std::fs::read_to_string(root().join("tours/nano-gpt.es.ron")).unwrap();
     let changed = change(&spanish);
     assert_ne!(changed, spanish, "{name}: the change applies");
     let file = dir.join("nano-gpt.es.ron");
     std::fs::write(&file, changed).unwrap();
-    llmviz(&["tour", "check", file.to_str().unwrap()])
+    (llmviz(&["tour", "check", file.to_str().unwrap()]), dir)
 }
 
 #[test]
 fn a_broken_translation_fails_with_its_file_chapter_step_and_field() {
-    let file = |name: &str| format!("llmviz-languages-{}-{name}/nano-gpt.es.ron", std::process::id());
+    let file = |dir: &Scratch| format!("{}/nano-gpt.es.ron", dir.file_name().unwrap().to_string_lossy());
     // Step 5 of the embedding chapter taken out: everything from its number to the chapter's end.
     let missing = check_changed("missing", |text| {
         let start = text.find("\"embedding\"").unwrap();
@@ -73,26 +68,26 @@ fn a_broken_translation_fails_with_its_file_chapter_step_and_field() {
         let at = text.find("*").unwrap();
         format!("{}{}", &text[..at], &text[at + 1..])
     });
-    for (output, name, expected) in [
-        (&missing, "missing", "chapter 'embedding', step 5, field steps: step 5 is missing"),
-        (&extra, "extra", "chapter 'epilogue', field chapters: chapter 'epilogue' is not in the tour"),
+    for ((output, dir), name, expected) in [
+        (missing, "missing", "chapter 'embedding', step 5, field steps: step 5 is missing"),
+        (extra, "extra", "chapter 'epilogue', field chapters: chapter 'epilogue' is not in the tour"),
         (
-            &link,
+            link,
             "link",
             "field text[0]: links to block:wpe, block:wtf, dim:c where the tour links to block:wpe, block:wte, dim:c",
         ),
-        (&markup, "markup", "column"),
+        (markup, "markup", "column"),
     ] {
-        assert!(!output.status.success(), "{name} passes: {}", stdout(output));
-        let errors = stderr(output);
-        assert!(errors.contains(&file(name)) && errors.contains(expected), "{name}: {errors}");
+        assert!(!output.status.success(), "{name} passes: {}", stdout(&output));
+        let errors = stderr(&output);
+        assert!(errors.contains(&file(&dir)) && errors.contains(expected), "{name}: {errors}");
         assert!(!errors.contains("panicked"), "{errors}");
     }
 }
 
 #[test]
 fn a_missing_paragraph_is_a_warning_and_shows_the_source_text() {
-    let output = check_changed("paragraph", |text| {
+    let (output, dir) = check_changed("paragraph", |text| {
         // The first step of the tour with two paragraphs keeps only its first.
         let start = text.find("1: Step(").unwrap();
         let second = start + text[start..].find("\",\n").unwrap() + 2;
@@ -107,7 +102,6 @@ fn a_missing_paragraph_is_a_warning_and_shows_the_source_text() {
     );
     assert!(stdout(&output).contains("1 warnings") || stdout(&output).contains("warnings)"), "{}", stdout(&output));
 
-    let dir = std::env::temp_dir().join(format!("llmviz-languages-{}-paragraph", std::process::id()));
     let mut tour = tour_at(&dir.join("nano-gpt.ron"), None, None).unwrap();
     tour.set_language("es");
     let first = &tour.compiled.tour.chapters[0].steps[0].text;
@@ -221,7 +215,7 @@ fn chinese_text_is_drawn_with_its_glyphs_and_is_boxes_without_the_font() {
     // The font adds Chinese glyphs only: Spanish is drawn the same with it or without it.
     let (spanish, spanish_without) = (captioned("es", true), captioned("es", false));
     assert_eq!(band_differences(&spanish, &spanish_without), 0);
-    chinese.save_png(&std::env::temp_dir().join(format!("llmviz-languages-{}-zh.png", std::process::id()))).unwrap();
+    chinese.save_png(&Scratch::file("languages-zh.png")).unwrap();
 }
 
 /// A one-chapter tour of 1.1 s (its text fading in, then one camera move).
@@ -248,7 +242,7 @@ fn frames_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn render_tour_writes_every_frame_the_same_twice_and_an_mp4() {
     let _gpu = gpu();
-    let dir = scratch("video");
+    let dir = Scratch::dir("languages-video");
     let tour = short_tour(&dir);
     let render = |out: &Path| {
         let args = [
@@ -304,7 +298,7 @@ fn render_tour_writes_every_frame_the_same_twice_and_an_mp4() {
 
 #[test]
 fn render_tour_mistakes_are_one_line() {
-    let dir = scratch("mistakes");
+    let dir = Scratch::dir("languages-mistakes");
     let tour = short_tour(&dir);
     let out = dir.join("frames");
     let run = |extra: &[&str]| {

@@ -14,6 +14,7 @@ use llmviz::model::{BackendKind, LoadedModel, NamedTensor, Weights};
 use safetensors::SafeTensors;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
+use crate::scratch::Scratch;
 
 const FOLDERS: [&str; 4] = ["llama-tied", "llama-untied", "qwen2", "qwen3"];
 
@@ -162,15 +163,13 @@ fn inspect_prints_the_llama_activations() {
 }
 
 /// A copy of a fixture folder, changed by `edit`, in its own temporary folder.
-fn broken_copy(folder: &str, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-llama-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn broken_copy(folder: &str, name: &str, edit: impl FnOnce(&Path)) -> Scratch {
+    let dir = Scratch::dir(&format!("llama-{name}"));
     for entry in std::fs::read_dir(fixture(folder)).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
     }
-    edit(&dir);
+    edit(dir.path());
     dir
 }
 
@@ -185,7 +184,7 @@ fn edit_config(dir: &Path, change: impl FnOnce(&mut serde_json::Value)) {
 /// exit, no panic.
 #[test]
 fn bad_checkpoints_get_one_line_naming_the_file_and_field() {
-    let cases: Vec<(&str, PathBuf, &str)> = vec![
+    let cases: Vec<(&str, Scratch, &str)> = vec![
         (
             "model_type",
             broken_copy("llama-tied", "type", |d| edit_config(d, |c| c["model_type"] = "mamba".into())),
@@ -218,6 +217,5 @@ fn bad_checkpoints_get_one_line_naming_the_file_and_field() {
         let out = llmviz(&["inspect", "--weights", dir.to_str().unwrap(), "--text", "Hello"]);
         assert_clean_failure(&out, message);
         assert!(stderr(&out).contains(dir.to_str().unwrap()), "{what}: names the file: {}", stderr(&out));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

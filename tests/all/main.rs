@@ -23,10 +23,12 @@ mod pages;
 mod pick;
 mod render;
 mod sampling;
+mod scratch;
 mod soak;
 mod tour;
 mod tour_player;
 mod tour_session;
+mod tour_views;
 mod train;
 mod web;
 

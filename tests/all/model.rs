@@ -7,6 +7,8 @@ use llmviz::model::names::activation_shapes;
 use llmviz::model::weights::load_json_tensors;
 use llmviz::model::{BackendKind, GptConfig, LoadedModel, NamedTensor, WeightError, Weights};
 
+use crate::scratch::Scratch;
+
 const TOLERANCE: f32 = 1e-4;
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -127,9 +129,9 @@ fn unknown_model_names_the_presets() {
     assert!(error.contains("gpt5") && error.contains("nano") && error.contains("gpt3"), "{error}");
 }
 
-fn write_temp(name: &str, contents: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// `contents` written to `name` in `dir`, a scratch folder of the test's own: in the shared temporary
+/// folder a stray config.json could lie beside the file, and the loader would take it up.
+fn write_temp(dir: &Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, contents).unwrap();
     path
@@ -138,7 +140,8 @@ fn write_temp(name: &str, contents: &[u8]) -> std::path::PathBuf {
 #[test]
 fn safetensors_round_trip_gives_the_same_activations() {
     let weights = reference_weights();
-    let path = write_temp("roundtrip.safetensors", b"");
+    let dir = Scratch::dir("model-roundtrip");
+    let path = write_temp(&dir, "roundtrip.safetensors", b"");
     weights.save_safetensors(&path).unwrap();
     let reloaded = Weights::load(&path).unwrap();
     assert_eq!(reloaded.config, weights.config);
@@ -153,7 +156,8 @@ fn wrong_shape_names_the_tensor_and_both_shapes() {
     let mut weights = reference_weights();
     let t = weights.tensors.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap();
     t.shape = vec![48, 192];
-    let path = write_temp("wrong-shape.safetensors", b"");
+    let dir = Scratch::dir("model-wrong-shape");
+    let path = write_temp(&dir, "wrong-shape.safetensors", b"");
     weights.save_safetensors(&path).unwrap();
     let error = Weights::load(&path).unwrap_err();
     assert!(matches!(error, WeightError::Shape { .. }), "{error:?}");
@@ -171,16 +175,17 @@ fn missing_tensor_and_bad_json_are_clear_errors() {
     let text = std::fs::read_to_string(fixture("models/gpt-nano-sort-model.json")).unwrap();
     let mut root: serde_json::Value = serde_json::from_str(&text).unwrap();
     root.as_object_mut().unwrap().remove("transformer.ln_f.bias");
-    let path = write_temp("missing.json", root.to_string().as_bytes());
+    let dir = Scratch::dir("model-json");
+    let path = write_temp(&dir, "missing.json", root.to_string().as_bytes());
     let message = Weights::load(&path).unwrap_err().to_string();
     assert!(message.contains("missing tensor 'transformer.ln_f.bias'") && message.contains("[48]"), "{message}");
 
-    let path = write_temp("broken.json", b"{\n  \"config\": {\n    \"n_layer\": 3,,\n");
+    let path = write_temp(&dir, "broken.json", b"{\n  \"config\": {\n    \"n_layer\": 3,,\n");
     let message = Weights::load(&path).unwrap_err().to_string();
     assert!(message.contains("broken.json:3:"), "{message}");
 
     root["transformer.wte.weight"]["dtype"] = "torch.float16".into();
-    let path = write_temp("dtype.json", root.to_string().as_bytes());
+    let path = write_temp(&dir, "dtype.json", root.to_string().as_bytes());
     let message = Weights::load(&path).unwrap_err().to_string();
     assert!(message.contains("transformer.wte.weight") && message.contains("torch.float16"), "{message}");
 }
@@ -216,7 +221,8 @@ fn a_nan_or_an_infinity_in_a_weight_is_refused_with_its_tensor_and_index() {
     let tensor = weights.tensors.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap();
     let offset = tensor.offset(&[3, 7]).unwrap();
     tensor.data[offset] = f32::NAN;
-    let path = write_temp("nan.safetensors", b"");
+    let dir = Scratch::dir("model-non-finite");
+    let path = write_temp(&dir, "nan.safetensors", b"");
     weights.save_safetensors(&path).unwrap();
     let error = Weights::load(&path).unwrap_err();
     assert!(
@@ -235,7 +241,7 @@ fn a_nan_or_an_infinity_in_a_weight_is_refused_with_its_tensor_and_index() {
     let last = bytes.len() - 4;
     bytes[last..].copy_from_slice(&f32::INFINITY.to_le_bytes());
     root["transformer.wte.weight"]["data"] = base64::engine::general_purpose::STANDARD.encode(&bytes).into();
-    let path = write_temp("inf.json", root.to_string().as_bytes());
+    let path = write_temp(&dir, "inf.json", root.to_string().as_bytes());
     let message = Weights::load(&path).unwrap_err().to_string();
     assert!(message.contains("tensor 'transformer.wte.weight' holds inf at index [2, 47]"), "{message}");
 }

@@ -1,7 +1,7 @@
 //! NaN and infinity: refused at load unless `--allow-nonfinite`, then drawn in their own colour, and
 //! a forward pass that produces one (from broken or merely huge weights) says where it arose.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bevy::prelude::UVec2;
 use llmviz::layout;
@@ -14,28 +14,24 @@ use llmviz::render::view::viewpoint::CameraChoice;
 
 use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
 use crate::gpu::gpu;
-
-fn temp_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-nonfinite-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use crate::scratch::Scratch;
 
 /// nano's default weights with a NaN at c_fc.weight [3, 7] of layer 1: column 3 of that layer's
-/// `fc` is the first activation it reaches.
-fn nan_weights() -> (Weights, PathBuf) {
+/// `fc` is the first activation it reaches. Saved in `dir`, a scratch folder of the test's own.
+fn nan_weights(dir: &Path) -> (Weights, PathBuf) {
     let mut weights = Weights::default_model();
     let tensor = weights.tensors.get_mut("transformer.h.1.mlp.c_fc.weight").unwrap();
     let offset = tensor.offset(&[3, 7]).unwrap();
     tensor.data[offset] = f32::NAN;
-    let path = temp_file("nan.safetensors");
+    let path = dir.join("nan.safetensors");
     weights.save_safetensors(&path).unwrap();
     (weights, path)
 }
 
 /// Finite weights that overflow: layer 0's second LayerNorm outputs exactly 1 everywhere (γ = 0,
 /// β = 1), and row 5 of c_fc.weight is 3e38 in every column, so fc[t, 5] = 48 × 3e38 = +inf.
-fn overflowing_weights() -> (Weights, PathBuf) {
+/// Saved in `dir`, a scratch folder of the test's own.
+fn overflowing_weights(dir: &Path) -> (Weights, PathBuf) {
     let mut weights = Weights::default_model();
     let set = |weights: &mut Weights, name: &str, value: f32| weights.tensors.get_mut(name).unwrap().data.fill(value);
     set(&mut weights, "transformer.h.0.ln_2.weight", 0.0);
@@ -43,7 +39,7 @@ fn overflowing_weights() -> (Weights, PathBuf) {
     let c_fc = weights.tensors.get_mut("transformer.h.0.mlp.c_fc.weight").unwrap();
     let columns = c_fc.shape[1];
     c_fc.data[5 * columns..6 * columns].fill(3e38);
-    let path = temp_file("overflow.safetensors");
+    let path = dir.join("overflow.safetensors");
     weights.save_safetensors(&path).unwrap();
     (weights, path)
 }
@@ -60,7 +56,8 @@ fn finite_before(activations: &llmviz::model::Activations, config: &llmviz::mode
 
 #[test]
 fn allowed_nan_weights_load_and_the_pass_names_the_first_nan_it_made() {
-    let (_, path) = nan_weights();
+    let dir = Scratch::dir("nonfinite-allowed");
+    let (_, path) = nan_weights(&dir);
     assert!(Weights::load(&path).is_err(), "refused by default");
     let weights = Weights::load_with(&path, NonFinite::Allow).expect("loads when allowed");
     assert_eq!(weights.non_finite_count(), 1);
@@ -85,7 +82,8 @@ fn allowed_nan_weights_load_and_the_pass_names_the_first_nan_it_made() {
 
 #[test]
 fn finite_weights_that_overflow_are_caught_where_the_first_infinity_arises() {
-    let (weights, path) = overflowing_weights();
+    let dir = Scratch::dir("nonfinite-overflow");
+    let (weights, path) = overflowing_weights(&dir);
     let model = LoadedModel::new(&weights, BackendKind::Ndarray);
     let activations = model.activations(&[2, 1, 0]).unwrap();
     let first = activations.first_non_finite(&weights.config).expect("fc overflows");
@@ -110,7 +108,8 @@ fn finite_weights_that_overflow_are_caught_where_the_first_infinity_arises() {
 
 #[test]
 fn non_finite_values_are_packed_as_the_mark_and_masked_scores_stay_empty() {
-    let (weights, _) = nan_weights();
+    let dir = Scratch::dir("nonfinite-packed");
+    let (weights, _) = nan_weights(&dir);
     let layout = layout::build(&weights.config);
     let activations = LoadedModel::new(&weights, BackendKind::Ndarray).activations(&[2, 1, 0]).unwrap();
     let packed = pack_values(&layout, Some(&weights), Some(&activations), Paging::default());
@@ -147,7 +146,8 @@ fn non_finite_cells_are_drawn_magenta_from_near_and_far() {
     // Layer 1's MLP output, [T, C]: every channel of the 3 input positions is NaN, the 8 positions
     // past the input are empty.
     let near = CameraChoice::Block("block1.mlp".into());
-    let (broken, _) = nan_weights();
+    let dir = Scratch::dir("nonfinite-drawn");
+    let (broken, _) = nan_weights(&dir);
     let (broken_near, said) = magenta(broken.clone(), near.clone());
     assert_eq!(magenta(Weights::default_model(), near), (0, vec![]), "no magenta in a healthy model, nothing said");
     assert!(broken_near > 640 * 360 / 50, "{broken_near} magenta pixels");

@@ -13,6 +13,7 @@ use llmviz::render::scene::pages::{PackedValues, Paging, TileSums, level_offset,
 use llmviz::render::view::viewpoint::ViewPoint;
 
 use crate::gpu::gpu;
+use crate::scratch::Scratch;
 
 /// A GPT-2 of GPT-2's vocabulary and naming, narrower and shallower, with GPT-2's initialisation.
 fn narrow_gpt2(n_embd: usize, vocab_size: usize) -> Weights {
@@ -268,11 +269,9 @@ fn shot(source: SceneSource, paging: Paging, target: Vec3, distance: f32, points
 /// The checkpoint the tests make: saved, then read back through the loader.
 fn narrow_checkpoint(name: &str) -> Weights {
     let weights = narrow_gpt2(128, 50257);
-    let path = std::env::temp_dir().join(format!("llmviz-pages-{}-{name}.safetensors", std::process::id()));
+    let path = Scratch::file(&format!("pages-{name}.safetensors"));
     weights.save_safetensors(&path).unwrap();
-    let loaded = Weights::load(&path).unwrap();
-    std::fs::remove_file(&path).ok();
-    loaded
+    Weights::load(&path).unwrap()
 }
 
 const TOKENS: [usize; 8] = [464, 2068, 7586, 21831, 18045, 625, 262, 16931];
@@ -457,4 +456,52 @@ fn weights_over_the_budget_are_drawn_up_close_in_their_tiles_average_colours() {
             [i, j]
         );
     }
+}
+
+/// Changed pages reach the GPU one a frame (so that only one page's copies are in flight), the
+/// scene counts the pages still waiting, and it is not ready until the last has arrived.
+#[test]
+fn pages_reach_the_gpu_one_a_frame_and_the_scene_waits_for_the_last() {
+    use llmviz::render::scene::blocks::BlockScene;
+    let _gpu = gpu();
+    let paging = Paging { page_words: 8_000, ..Paging::default() };
+    let view = ViewPoint { eye: Vec3::new(0.0, 0.0, 400.0), target: Vec3::ZERO };
+    let source = SceneSource::with_weights(Weights::default_model(), vec![2, 1, 0, 1, 1, 2]);
+    let mut offscreen = Offscreen::with_plugins(source, SHOT, view, move |app| {
+        app.insert_resource(paging);
+    });
+    let uploaded = |offscreen: &Offscreen| -> Vec<Option<u64>> {
+        offscreen
+            .world()
+            .get_resource::<BlockScene>()
+            .map_or(Vec::new(), |scene| scene.pages.iter().map(|page| page.version).collect())
+    };
+    let (mut frames_uploading, mut seen_waiting) = (0, 0);
+    let mut before = uploaded(&offscreen);
+    for _ in 0..400 {
+        offscreen.update();
+        let now = uploaded(&offscreen);
+        // A page waiting its turn is bound to an empty buffer (version None) meanwhile.
+        let changed = now
+            .iter()
+            .enumerate()
+            .filter(|&(page, version)| version.is_some() && before.get(page) != Some(version))
+            .count();
+        assert!(changed <= 1, "{changed} pages uploaded in one frame: {before:?} -> {now:?}");
+        let waiting = offscreen.world().get_resource::<BlockScene>().map_or(0, |scene| scene.pages_waiting);
+        assert!(waiting == 0 || !offscreen.is_ready(), "ready with {waiting} pages waiting");
+        seen_waiting = seen_waiting.max(waiting);
+        frames_uploading += usize::from(changed == 1);
+        before = now;
+        if offscreen.is_ready() {
+            break;
+        }
+    }
+    assert!(offscreen.is_ready(), "the scene becomes ready");
+    let packed = offscreen.world().resource::<PackedValues>();
+    assert!(packed.pages.len() >= 4, "nano's values fill several pages of {} words", paging.page_words);
+    assert!(seen_waiting >= packed.pages.len() - 2, "pages waited their turn: at most {seen_waiting} at once");
+    assert!(frames_uploading >= packed.pages.len(), "one frame per page: {frames_uploading}");
+    let versions: Vec<Option<u64>> = packed.versions.iter().map(|&v| Some(v)).collect();
+    assert_eq!(uploaded(&offscreen), versions, "every page's last version is on the GPU");
 }

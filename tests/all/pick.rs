@@ -17,7 +17,7 @@ use llmviz::render::overlay::hover::{CARD_FILL, HOVERED_FOCUS, SOURCE_FOCUS, car
 use llmviz::render::overlay::live_input::{RANDOM_LENGTH, append_prediction, random_letters};
 use llmviz::render::run::offscreen::offscreen_hovering;
 use llmviz::render::run::offscreen::{Frame, Offscreen};
-use llmviz::render::scene::blocks::{BlockScene, BlockStyle, SceneSource, SceneValues, box_transform};
+use llmviz::render::scene::blocks::{BlockScene, BlockStyle, Focus, SceneSource, SceneValues, box_transform};
 use llmviz::render::scene_source;
 use llmviz::render::view::camera::{Click, DOUBLE_CLICK};
 use llmviz::render::view::pick::{
@@ -219,7 +219,7 @@ fn render_ready(offscreen: &mut Offscreen) -> Frame {
     offscreen.capture().expect("a frame is captured")
 }
 
-fn focus_of(offscreen: &mut Offscreen, name: &str) -> Option<([Option<u32>; 3], f32)> {
+fn focus_of(offscreen: &mut Offscreen, name: &str) -> Option<Focus> {
     let world = offscreen.world_mut();
     let scene = world.resource::<BlockScene>();
     let entity = scene.blocks[scene.layout.find(name).unwrap()];
@@ -236,13 +236,16 @@ fn hovering_a_q_cell_lights_it_its_ln1_row_and_its_q_weight_row() {
     let mut offscreen = offscreen_hovering(source, UVec2::new(160, 90), view, hovered);
     render_ready(&mut offscreen);
 
-    assert_eq!(focus_of(&mut offscreen, "block0.head0.q"), Some(([Some(2), Some(3), Some(0)], HOVERED_FOCUS)));
+    assert_eq!(
+        focus_of(&mut offscreen, "block0.head0.q"),
+        Some(Focus::cells([Some(2), Some(3), Some(0)], HOVERED_FOCUS))
+    );
     // q[h, t, a] = bias[a] + Σ_c ln1[t, c]·W[c, a]: ln1's t = 2 along all c, W's row a = 3, the bias's a = 3.
     let ln1 = focus_of(&mut offscreen, "block0.ln1").expect("ln1 lit");
-    assert_eq!((ln1.0[0], ln1.0[1], ln1.1), (Some(2), None, SOURCE_FOCUS));
+    assert_eq!((ln1.cell[0], ln1.cell[1], ln1.strength), (Some(2), None, SOURCE_FOCUS));
     let weight = focus_of(&mut offscreen, "block0.head0.q.weight").expect("the q weight lit");
-    assert_eq!((weight.0[0], weight.0[1]), (None, Some(3)));
-    assert_eq!(focus_of(&mut offscreen, "block0.head0.q.bias").expect("the bias lit").0[1], Some(3));
+    assert_eq!((weight.cell[0], weight.cell[1]), (None, Some(3)));
+    assert_eq!(focus_of(&mut offscreen, "block0.head0.q.bias").expect("the bias lit").cell[1], Some(3));
     assert_eq!(focus_of(&mut offscreen, "block0.head1.q"), None);
     assert_eq!(focus_of(&mut offscreen, "block0.head0.k.weight"), None);
 
@@ -423,4 +426,30 @@ fn the_card_stands_beside_the_pointer_where_there_is_room() {
         assert!(!card.expand(4.0).contains(point), "the card {card:?} covers the pointer at {point:?}");
         assert!(screen.contains_rect(card), "the card {card:?} leaves the screen");
     }
+}
+
+/// Typed input runs once typing pauses for 0.3 s, or at once on Enter; each keystroke restarts the
+/// wait, so a word typed quickly runs once, as typed in full.
+#[test]
+fn typed_input_runs_when_typing_pauses_or_on_enter() {
+    use llmviz::render::overlay::live_input::{TYPING_PAUSE_SECONDS, TypingPause};
+    let mut typing = TypingPause::default();
+    assert_eq!(typing.due(0.0, true), None, "nothing typed, nothing to run");
+    let mut now = 10.0;
+    for length in 1..=5 {
+        typing.typed(vec![0; length], now);
+        now += 0.1;
+        assert_eq!(typing.due(now, false), None, "still typing at {length} letters");
+    }
+    let remaining = typing.remaining(now).expect("the text waits");
+    assert!((remaining - (TYPING_PAUSE_SECONDS - 0.1)).abs() < 1e-9, "{remaining}");
+    assert_eq!(typing.due(now + remaining, false), Some(vec![0; 5]), "the whole text, once");
+    assert_eq!(typing.due(now + 5.0, false), None, "and only once");
+    assert_eq!(typing.remaining(now), None);
+
+    typing.typed(vec![1, 2], 20.0);
+    assert_eq!(typing.due(20.01, true), Some(vec![1, 2]), "Enter runs it at once");
+    typing.typed(vec![1, 2, 3], 30.0);
+    typing.clear();
+    assert_eq!(typing.due(31.0, false), None, "a button replaced what was typed");
 }

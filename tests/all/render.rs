@@ -15,6 +15,7 @@ use llmviz::render::view::viewpoint::{CameraChoice, ViewPoint};
 
 use crate::cli::{assert_clean_failure, llmviz};
 use crate::gpu::gpu;
+use crate::scratch::Scratch;
 
 fn render(source: SceneSource, size: UVec2, view: ViewPoint) -> (Frame, usize) {
     let _gpu = gpu();
@@ -221,8 +222,8 @@ fn bad_sizes_and_cameras_are_refused() {
 
 #[test]
 fn screenshot_refuses_bad_input_with_one_line() {
-    let out = std::env::temp_dir().join("llmviz-refused.png");
-    let out = out.to_str().unwrap();
+    let picture = Scratch::file("refused.png");
+    let out = picture.to_str().unwrap();
     assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--model", "gpt5"]), "unknown model 'gpt5'");
     assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--size", "big"]), "--size");
     assert_clean_failure(&llmviz(&["screenshot", "--out", out, "--camera", "block:nonesuch"]), "nonesuch");
@@ -307,12 +308,11 @@ fn a_new_input_reruns_the_model_and_refills_the_values() {
 
 #[test]
 fn screenshot_writes_a_png_and_bench_prints_one_line() {
-    let out = std::env::temp_dir().join(format!("llmviz-screenshot-{}.png", std::process::id()));
+    let out = Scratch::file("screenshot.png");
     let output = llmviz(&["screenshot", "--out", out.to_str().unwrap(), "--size", "320x180", "--camera", "block:wte"]);
     assert!(output.status.success(), "{}", crate::cli::stderr(&output));
     let png = std::fs::read(&out).expect("the PNG is written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    std::fs::remove_file(&out).ok();
 
     let output = llmviz(&["bench", "--frames", "5", "--size", "160x90"]);
     assert!(output.status.success(), "{}", crate::cli::stderr(&output));

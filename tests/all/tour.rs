@@ -14,6 +14,8 @@ use llmviz::tour::{
     TourError, markup,
 };
 
+use crate::scratch::Scratch;
+
 const SHIPPED: [&str; 3] = ["tours/nano-gpt.ron", "tours/scale.ron", "tours/modern.ron"];
 
 fn shipped(name: &str) -> PathBuf {
@@ -194,6 +196,31 @@ fn cells_outside_a_block_are_errors() {
     );
 }
 
+/// A range of columns is one focus over those tokens' vectors; it must run forwards and fit.
+#[test]
+fn a_column_range_lights_its_columns_and_must_fit() {
+    use llmviz::render::tour::player::focus_cells;
+    use llmviz::tour::Cells;
+    let errors = error_lines(&nano_tour(
+        r#"Step(actions: [Focus(block: "x", cells: Columns(4, 11)), Focus(block: "x", cells: Columns(5, 2))])"#,
+    ));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("actions[0].cells: block 'x': Columns(4, 11) is outside its 11 columns"), "{errors:?}");
+    assert!(errors[1].contains("actions[1].cells: block 'x': Columns(5, 2) ends before it starts"), "{errors:?}");
+
+    let tour = compile(&nano_tour(r#"Step(actions: [Focus(block: "x", cells: Columns(0, 5), note: "0 to 5")])"#))
+        .expect("a range inside the block compiles");
+    let frame = tour.chapters[0].evaluate(tour.chapters[0].length);
+    assert_eq!(frame.focus[0].cells, Cells::Columns(0, 5));
+    let focus = focus_cells(Cells::Columns(0, 5), 1.0);
+    assert_eq!((focus.cell, focus.columns, focus.single_cell()), ([Some(0), None, None], 6, None));
+    assert_eq!(
+        llmviz::tour::timeline::cells_region(Cells::Columns(2, 4), [11, 48, 1]),
+        ([2, 0, 0], [3, 48, 1]),
+        "three columns, every row"
+    );
+}
+
 /// `AppendPrediction` appends to the tour's input, with the shipped weights, within the context.
 #[test]
 fn append_prediction_needs_weights_an_input_and_room_in_the_context() {
@@ -243,8 +270,7 @@ fn every_error_is_reported_not_just_the_first() {
 
 #[test]
 fn tour_check_prints_ok_per_good_file_and_every_error_one_per_line() {
-    let directory = std::env::temp_dir().join(format!("llmviz-tour-check-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = Scratch::dir("tour-check");
     let good = directory.join("good.ron");
     let bad = directory.join("bad.ron");
     std::fs::write(&good, nano_tour(r#"Step(text: ["hello"])"#)).unwrap();
@@ -264,7 +290,6 @@ fn tour_check_prints_ok_per_good_file_and_every_error_one_per_line() {
     assert!(lines[0].starts_with(&prefix), "{message}");
     let prefix = format!("{bad_text}: chapter 'only', step 1, field actions[0].");
     assert!(lines[1].starts_with(&prefix), "{message}");
-    std::fs::remove_dir_all(&directory).ok();
 }
 
 // Deep links
@@ -797,8 +822,7 @@ fn the_documented_example_checks_clean() {
 #[test]
 fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads() {
     use llmviz::tour::{LiveTour, Polled};
-    let directory = std::env::temp_dir().join(format!("llmviz-tour-live-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = Scratch::dir("tour-live");
     let path = directory.join("live.ron");
     let mut layouts = Layouts::default();
     std::fs::write(&path, nano_tour(r#"Step(text: ["first"])"#)).unwrap();
@@ -815,14 +839,12 @@ fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads() {
     assert_eq!(live.poll(&mut layouts), Polled::Reloaded);
     assert!(live.errors.is_empty());
     assert_eq!(live.tour.tour.chapters[0].steps.len(), 2);
-    std::fs::remove_dir_all(&directory).ok();
 }
 
 #[test]
 fn a_tour_file_removed_or_half_written_keeps_the_last_good_tour_and_names_the_file() {
     use llmviz::tour::{LiveTour, Polled};
-    let directory = std::env::temp_dir().join(format!("llmviz-tour-gone-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = Scratch::dir("tour-gone");
     let path = directory.join("live.ron");
     let file = path.display().to_string();
     let mut layouts = Layouts::default();
@@ -849,7 +871,6 @@ fn a_tour_file_removed_or_half_written_keeps_the_last_good_tour_and_names_the_fi
     std::fs::write(&path, &good).unwrap();
     assert_eq!(live.poll(&mut layouts), Polled::Reloaded);
     assert!(live.errors.is_empty(), "{:?}", live.errors);
-    std::fs::remove_dir_all(&directory).ok();
 }
 
 #[test]

@@ -16,6 +16,7 @@ use llmviz::tour::{BlockState, Polled};
 
 use crate::cli::{assert_clean_failure, llmviz, stderr};
 use crate::gpu::gpu;
+use crate::scratch::Scratch;
 
 const SIZE: UVec2 = UVec2::new(320, 180);
 const TOUR: &str = "tours/nano-gpt.ron";
@@ -69,7 +70,7 @@ fn busy_time(tour: &TourState) -> f32 {
 
 /// The shipped tour with its projection chapter stacking the heads by moving the blocks
 /// themselves (as it did before it flew copies of them), so that a chapter moves blocks.
-fn moving_tour_file() -> std::path::PathBuf {
+fn moving_tour_file() -> Scratch {
     let text = std::fs::read_to_string(tour_file()).unwrap();
     let mut moving = String::new();
     for line in text.lines() {
@@ -88,7 +89,7 @@ fn moving_tour_file() -> std::path::PathBuf {
         moving.push('\n');
     }
     assert_ne!(moving.trim(), text.trim(), "the projection chapter's flights were found");
-    let path = std::env::temp_dir().join(format!("llmviz-moving-tour-{}.ron", std::process::id()));
+    let path = Scratch::file("moving-tour.ron");
     std::fs::write(&path, moving).unwrap();
     path
 }
@@ -198,7 +199,7 @@ fn tour_screenshots_at_two_times_of_a_chapter_differ() {
 #[test]
 fn tour_screenshot_command_writes_the_picture_and_clamps_time() {
     let _gpu = gpu();
-    let out = std::env::temp_dir().join(format!("llmviz-tour-shot-{}.png", std::process::id()));
+    let out = Scratch::file("tour-shot.png");
     let out_text = out.display().to_string();
     let output = llmviz(&[
         "screenshot",
@@ -218,7 +219,6 @@ fn tour_screenshot_command_writes_the_picture_and_clamps_time() {
     let length = tour_at(&tour_file(), Some("embedding"), None).unwrap().timeline().length;
     assert!(stdout.contains(&format!("at {length:.2} s")), "clamped to the chapter's end: {stdout}");
     assert!(std::fs::metadata(&out).is_ok_and(|m| m.len() > 0));
-    let _ = std::fs::remove_file(&out);
 }
 
 #[test]
@@ -239,16 +239,15 @@ fn deep_link_mistakes_are_one_clear_line() {
         "no chapter 'nope'",
     );
 
-    let broken = std::env::temp_dir().join(format!("llmviz-broken-{}.ron", std::process::id()));
+    let broken = Scratch::file("broken.ron");
     std::fs::write(&broken, "Tour(title: \"x\", model: \"nano\", chapters: [Chapter(id: \"a\", title: \"A\", camera: Overveiw, steps: [])])").unwrap();
     let broken_text = broken.display().to_string();
     assert_clean_failure(&llmviz(&["--tour", &broken_text]), &broken_text);
-    let _ = std::fs::remove_file(&broken);
 }
 
 #[test]
 fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads_it() {
-    let path = std::env::temp_dir().join(format!("llmviz-live-{}.ron", std::process::id()));
+    let path = Scratch::file("live.ron");
     let good = std::fs::read_to_string(tour_file()).unwrap();
     std::fs::write(&path, &good).unwrap();
     let mut tour = tour_at(&path, Some("embedding"), Some(3.0)).expect("the copy opens");
@@ -266,12 +265,11 @@ fn a_broken_edit_keeps_the_last_good_tour_and_a_fix_reloads_it() {
     assert!(tour.errors.is_empty());
     assert_eq!(tour.timeline().title, "Embedding, edited");
     assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0), "the reader stays where they were");
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
 fn a_removed_tour_file_is_named_in_the_panel_and_the_tour_plays_on_until_it_returns() {
-    let path = std::env::temp_dir().join(format!("llmviz-removed-{}.ron", std::process::id()));
+    let path = Scratch::file("removed.ron");
     let good = std::fs::read_to_string(tour_file()).unwrap();
     std::fs::write(&path, &good).unwrap();
     let mut tour = tour_at(&path, Some("embedding"), Some(3.0)).expect("the copy opens");
@@ -290,7 +288,6 @@ fn a_removed_tour_file_is_named_in_the_panel_and_the_tour_plays_on_until_it_retu
     assert_eq!(tour.poll_file(), Polled::Reloaded);
     assert!(tour.errors.is_empty(), "{:?}", tour.errors);
     assert_eq!((tour.timeline().id.as_str(), tour.player.time), ("embedding", 3.0), "the reader stays where they were");
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

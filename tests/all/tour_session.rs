@@ -7,18 +7,19 @@ use llmviz::tour::session::built_in_tour;
 use llmviz::tour::shipped::{self, DEFAULT_TOUR_FILE};
 use llmviz::tour::{CompiledTour, Layouts, Polled, SessionError, TourLink, TourSession};
 
+use crate::scratch::Scratch;
+
 fn tour_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tours/nano-gpt.ron")
 }
 
 /// A folder of its own holding a copy of the nano-gpt tour and its Spanish translation.
-fn copied_tour(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("llmviz-session-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn copied_tour(name: &str) -> Scratch {
+    let dir = Scratch::dir(&format!("session-{name}"));
     for file in ["nano-gpt.ron", "nano-gpt.es.ron"] {
         std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tours").join(file), dir.join(file)).unwrap();
     }
-    dir.join("nano-gpt.ron")
+    dir
 }
 
 #[test]
@@ -77,7 +78,8 @@ fn a_tour_that_does_not_open_says_why_in_a_typed_error_naming_no_flag() {
     assert!(matches!(&error, SessionError::Tour { path, .. } if path == missing), "{error:?}");
     assert!(error.to_string().starts_with("no/such/tour.ron"), "{error}");
 
-    let broken = copied_tour("unopenable");
+    let dir = copied_tour("unopenable");
+    let broken = dir.join("nano-gpt.ron");
     let good = std::fs::read_to_string(&broken).unwrap();
     std::fs::write(&broken, good.replace("Focus(block: \"wte\"", "Focus(block: \"wtf\"").replace("\"wpe\"", "\"wpf\""))
         .unwrap();
@@ -89,7 +91,6 @@ fn a_tour_that_does_not_open_says_why_in_a_typed_error_naming_no_flag() {
     for error in [line, message, SessionError::StepWithoutChapter.to_string(), SessionError::Time(-1.0).to_string()] {
         assert!(!error.contains("--"), "{error}");
     }
-    let _ = std::fs::remove_dir_all(broken.parent().unwrap());
 }
 
 #[test]
@@ -156,7 +157,8 @@ fn continue_back_seek_and_advance_move_the_reader_as_the_player_says() {
 
 #[test]
 fn an_edit_to_the_tour_file_reloads_it_at_the_same_place_and_language() {
-    let path = copied_tour("edited");
+    let dir = copied_tour("edited");
+    let path = dir.join("nano-gpt.ron");
     let good = std::fs::read_to_string(&path).unwrap();
     let mut session = TourSession::open_at(&path, Some("self-attention"), Some(12.0)).unwrap();
     session.set_language("es");
@@ -169,12 +171,12 @@ fn an_edit_to_the_tour_file_reloads_it_at_the_same_place_and_language() {
     assert_eq!((session.language(), session.timeline().title.as_str()), ("es", "Autoatención"), "still in Spanish");
     session.set_language("en");
     assert_eq!(session.timeline().title, "Self-attention, edited");
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 #[test]
 fn a_broken_edit_keeps_the_last_good_tour_with_its_errors_until_fixed() {
-    let path = copied_tour("broken");
+    let dir = copied_tour("broken");
+    let path = dir.join("nano-gpt.ron");
     let good = std::fs::read_to_string(&path).unwrap();
     let mut session = TourSession::open_at(&path, Some("embedding"), Some(3.0)).unwrap();
     let before = session.compiled.tour.clone();
@@ -190,5 +192,4 @@ fn a_broken_edit_keeps_the_last_good_tour_with_its_errors_until_fixed() {
     assert_eq!(session.poll_file(), Polled::Reloaded);
     assert!(session.errors.is_empty(), "{:?}", session.errors);
     assert_eq!((session.timeline().id.as_str(), session.player.time), ("embedding", 3.0));
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

@@ -6,6 +6,8 @@ use burn::backend::Autodiff;
 use llmviz::model::{CpuBackend, GptConfig, Network, Weights};
 use llmviz::train::{SplitMix64, TrainOptions, initial_weights, sort_accuracy, sort_batch, train};
 
+use crate::scratch::Scratch;
+
 fn short_run(seed: u64, steps: usize) -> (Weights, Vec<f32>) {
     let options = TrainOptions { seed, steps, batch_size: 16, learning_rate: 3e-3 };
     let mut losses = Vec::new();
@@ -94,9 +96,8 @@ fn a_checkpoint_at_step_k_is_the_model_k_steps_of_training_give() {
     assert_eq!(taken[2].1.tensors, last.tensors, "the last checkpoint is the trained model");
     assert_ne!(taken[0].1.tensors, taken[1].1.tensors);
 
-    // Saved with their step and accuracy, and read back in step order.
-    let dir = std::env::temp_dir().join(format!("llmviz-checkpoints-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // Saved with their step and accuracy (saving makes the folder), and read back in step order.
+    let dir = Scratch::file("checkpoints");
     for (step, weights) in taken.into_iter().rev() {
         save_checkpoint(&dir, &Checkpoint { step, weights: weights.into(), correct: 100 + step }).expect("saves");
     }
@@ -108,7 +109,6 @@ fn a_checkpoint_at_step_k_is_the_model_k_steps_of_training_give() {
     last.save_safetensors(&dir.join("stray.safetensors")).expect("saves");
     let error = load_checkpoints(&dir).expect_err("a file without metadata");
     assert!(error.contains("stray.safetensors") && error.contains("'step'"), "{error}");
-    std::fs::remove_dir_all(&dir).expect("cleans up");
 }
 
 #[test]
@@ -130,11 +130,9 @@ fn the_shipped_checkpoints_are_the_shipped_models_training_run() {
 }
 
 /// The shipped checkpoints copied into a fresh folder, for tests that spoil them.
-fn copy_of_shipped_checkpoints(name: &str) -> std::path::PathBuf {
+fn copy_of_shipped_checkpoints(name: &str) -> Scratch {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/nano-sort.checkpoints");
-    let dir = std::env::temp_dir().join(format!("llmviz-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::dir(&format!("train-{name}"));
     for entry in std::fs::read_dir(&shipped).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();

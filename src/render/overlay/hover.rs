@@ -19,7 +19,7 @@ use crate::explain::{ExplainError, Explanation, OPERAND_ORDER, Operand, Sources,
 use crate::layout::{self, Layout, Op};
 use crate::model::GptConfig;
 use crate::model::{Activations, Weights};
-use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneValues};
+use crate::render::scene::blocks::{BlockScene, BlockStyle, Focus, SceneValues};
 use crate::render::scene::frame::FrameStep;
 use crate::render::view::pick::{CellRef, Hovered, Pinned, cell_center_world};
 
@@ -135,9 +135,6 @@ fn follow_values(values: Res<SceneValues>, mut explanations: ResMut<Explanations
     }
 }
 
-/// A focus: the cell, row or column (None along an axis for all of it) and its strength.
-pub type Focus = ([Option<u32>; 3], f32);
-
 /// The cells an explanation read, as one focus per source block: each role of the repeated terms
 /// (a matmul's input row and weight column) and each single operand (the bias, μ, σ ...). Where
 /// the cells of a block differ along an axis, the whole axis is lit: a row or a column.
@@ -233,10 +230,10 @@ pub fn wanted_focus(
 ) -> HashMap<usize, Focus> {
     let mut wanted: HashMap<usize, Focus> = HashMap::new();
     if let Some(cell) = hovered.cell {
-        wanted.insert(cell.block, (cell.cell.map(Some), HOVERED_FOCUS));
+        wanted.insert(cell.block, Focus::cells(cell.cell.map(Some), HOVERED_FOCUS));
         if let CardBody::Explained(explanation) = &*explanations.card(&scene.layout, cell) {
             for (block, pattern) in source_focus(&scene.layout, explanation) {
-                wanted.entry(block).or_insert((pattern, SOURCE_FOCUS));
+                wanted.entry(block).or_insert(Focus::cells(pattern, SOURCE_FOCUS));
             }
         }
     }
@@ -247,7 +244,7 @@ pub fn wanted_focus(
                 pattern[axis] = None;
             }
         }
-        wanted.entry(cell.block).or_insert((pattern, PINNED_FOCUS));
+        wanted.entry(cell.block).or_insert(Focus::cells(pattern, PINNED_FOCUS));
     }
     wanted
 }

@@ -122,6 +122,39 @@ pub fn read_input(config: &GptConfig, text: &str) -> Result<(Vec<usize>, Option<
     Ok(crate::model::tokenizer::keep_tokens(config, tokens))
 }
 
+/// How long typing must pause before the typed input runs: a pass per keystroke would compute
+/// texts nobody wants any more (GPT-2's takes seconds), one after another.
+pub const TYPING_PAUSE_SECONDS: f64 = 0.3;
+
+/// Input typed but not run yet, waiting for typing to pause (or for Enter).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TypingPause {
+    waiting: Option<(Vec<usize>, f64)>,
+}
+
+impl TypingPause {
+    /// A keystroke at `now` (seconds) left the box holding `tokens`: they run once typing pauses.
+    pub fn typed(&mut self, tokens: Vec<usize>, now: f64) {
+        self.waiting = Some((tokens, now + TYPING_PAUSE_SECONDS));
+    }
+
+    /// The input to run at `now`: what was typed, once the pause is over or when `at_once` (Enter).
+    pub fn due(&mut self, now: f64, at_once: bool) -> Option<Vec<usize>> {
+        let due = self.waiting.as_ref().is_some_and(|&(_, at)| at_once || now >= at);
+        if due { self.waiting.take().map(|(tokens, _)| tokens) } else { None }
+    }
+
+    /// Seconds until the waiting input is due, if one waits (for a frame to be asked for then).
+    pub fn remaining(&self, now: f64) -> Option<f64> {
+        self.waiting.as_ref().map(|&(_, at)| (at - now).max(0.0))
+    }
+
+    /// Forgets what was typed: a button or a sample replaced the input.
+    pub fn clear(&mut self) {
+        self.waiting = None;
+    }
+}
+
 /// Where the checkpoints of the default model are looked for, from the working directory.
 pub const CHECKPOINT_DIR: &str = "models/nano-sort.checkpoints";
 

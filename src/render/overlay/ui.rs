@@ -16,7 +16,7 @@ use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, Weights};
 use crate::render::overlay::language::Language;
 use crate::render::overlay::live_input::{
-    TrainingCheckpoints, input_buttons, input_text_of, read_input, training_slider,
+    TrainingCheckpoints, TypingPause, input_buttons, input_text_of, read_input, training_slider,
 };
 use crate::render::overlay::panels::SceneLabels;
 use crate::render::overlay::panels::SidePanelWidth;
@@ -49,6 +49,8 @@ pub struct UiState {
     /// The input being edited, and why it was refused, if it was.
     pub input_text: String,
     pub input_error: Option<String>,
+    /// What was typed, run once typing pauses.
+    pub typing: TypingPause,
 }
 
 pub struct UiPlugin;
@@ -233,6 +235,7 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
     if let Some(tokens) = sampling_ui(ui, &mut controls, model) {
         card.state.input_text = input_text_of(&model.source.config, &tokens);
         card.state.input_error = None;
+        card.state.typing.clear();
         asked.tokens = Some(tokens);
     }
     card.sampling.set_if_neq(controls);
@@ -272,18 +275,28 @@ fn input_ui(ui: &mut egui::Ui, model: CardModel, state: &mut UiState) -> Option<
         ui.label(language.tr(if free_text { "text" } else { "input" }));
         let width = if free_text { 260.0 } else { 120.0 };
         let edit = ui.add(egui::TextEdit::singleline(&mut state.input_text).desired_width(width));
+        let now = ui.input(|input| input.time);
         if edit.changed() {
             match read_input(config, &state.input_text) {
                 Ok((tokens, note)) => {
                     state.input_error = note;
-                    asked = Some(tokens);
+                    state.typing.typed(tokens, now);
                 }
-                Err(error) => state.input_error = Some(error.to_string()),
+                Err(error) => {
+                    state.input_error = Some(error.to_string());
+                    state.typing.clear();
+                }
             }
+        }
+        let enter = edit.lost_focus() && ui.input(|input| input.key_pressed(egui::Key::Enter));
+        asked = state.typing.due(now, enter);
+        if let Some(left) = state.typing.remaining(now) {
+            ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(left));
         }
     });
     let UiState { input_text, input_error, .. } = state;
     if let Some(tokens) = input_buttons(ui, model, input_text, input_error) {
+        state.typing.clear();
         asked = Some(tokens);
     }
     if let Some(error) = &state.input_error {

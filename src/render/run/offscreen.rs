@@ -318,16 +318,15 @@ impl Offscreen {
             self.app.update();
             self.gpu_failure()?;
             let world = self.app.world();
-            if world.get_resource::<BlockScene>().is_none() {
-                continue;
-            }
+            let Some(scene) = world.get_resource::<BlockScene>() else { continue };
+            let uploaded = scene.pages_waiting == 0;
             let values_final = match &world.resource::<SceneValues>().state {
                 ValuesState::Ready | ValuesState::StructureOnly => true,
                 ValuesState::Computing(_) => false,
                 ValuesState::Failed(message) => return Err(RenderError::Values(message.clone())),
             };
             let stats = self.stats();
-            if values_final && stats.waiting_pipelines == 0 && stats.batches > 0 {
+            if values_final && uploaded && stats.waiting_pipelines == 0 && stats.batches > 0 {
                 settled += 1;
             } else {
                 settled = 0;
@@ -362,7 +361,7 @@ impl Offscreen {
             Some(ValuesState::Ready | ValuesState::StructureOnly)
         );
         let stats = self.stats();
-        world.get_resource::<BlockScene>().is_some()
+        world.get_resource::<BlockScene>().is_some_and(|scene| scene.pages_waiting == 0)
             && values_final
             && stats.waiting_pipelines == 0
             && stats.batches > 0

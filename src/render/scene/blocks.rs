@@ -15,6 +15,7 @@ use bevy::math::{IVec4, UVec4, Vec4};
 use bevy::mesh::MeshTag;
 use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
+use bevy::window::RequestRedraw;
 
 use crate::layout::{self, Layout};
 use crate::model::{Activations, GptConfig, Weights};
@@ -79,9 +80,8 @@ pub struct BlockStyle {
     pub show_values: bool,
     /// How many cells are computed so far, in `tour::timeline::reveal_rank` order; None for all.
     pub revealed_cells: Option<u32>,
-    /// A cell to light up, None along an axis for all of it (a row or a column), with a strength 0..1.
-    /// One single cell (every axis Some) also lights its row and column, at a third (the hovered cell).
-    pub focus: Option<([Option<u32>; 3], f32)>,
+    /// Cells to light up. One single cell also lights its row and column, at a third (the hovered cell).
+    pub focus: Option<Focus>,
     /// Cells a tour's `Compute` shows computed besides the first `revealed_cells`.
     pub window: Option<RevealWindow>,
 }
@@ -89,6 +89,29 @@ pub struct BlockStyle {
 impl Default for BlockStyle {
     fn default() -> BlockStyle {
         BlockStyle { opacity: 1.0, highlight: 0.0, show_values: true, revealed_cells: None, focus: None, window: None }
+    }
+}
+
+/// Cells of a block lit up, and how strongly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Focus {
+    /// The first cell lit, None along an axis for all of it (a row, a column).
+    pub cell: [Option<u32>; 3],
+    /// How many columns from the cell's x are lit: 1 but for a tour's `Columns`.
+    pub columns: u32,
+    /// 0..1.
+    pub strength: f32,
+}
+
+impl Focus {
+    pub fn cells(cell: [Option<u32>; 3], strength: f32) -> Focus {
+        Focus { cell, columns: 1, strength }
+    }
+
+    /// The one cell lit, when that is what the focus is (the hovered cell, a walk's operand).
+    pub fn single_cell(&self) -> Option<[u32; 3]> {
+        let [Some(x), Some(y), Some(z)] = self.cell else { return None };
+        (self.columns == 1).then_some([x, y, z])
     }
 }
 
@@ -144,6 +167,8 @@ pub struct BlockScene {
     pub descriptor_buffer: Handle<ShaderBuffer>,
     /// The GPU's copies of `PackedValues::pages` (one empty page before there are values).
     pub pages: Vec<UploadedPage>,
+    /// Pages whose values changed and wait for their turn to be uploaded (see `upload_values`).
+    pub pages_waiting: usize,
     /// By page: the opaque and the blended material of the blocks whose values start in it.
     pub materials: Vec<[Handle<BlockMaterial>; 2]>,
     /// Which scene this is, counted from 1 in the order scenes are spawned (see `id`).
@@ -284,6 +309,7 @@ fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
         lod,
         descriptor_buffer,
         pages: vec![empty],
+        pages_waiting: 0,
         materials: vec![pair],
         generation,
     }
@@ -355,22 +381,39 @@ fn receive_values(
     }
 }
 
-/// The pages that changed reach the GPU: written into their buffers when the size is the same,
-/// else into new buffers that the materials then bind. A material exists per page.
+/// The pages that changed reach the GPU, one a frame: written into their buffers when the size is
+/// the same, else into new buffers that the materials then bind. A material exists per page.
+/// One a frame, because each upload holds a page's bytes up to three times over until the frame
+/// is drawn (the asset's copy, the driver's staging, and on a software GPU the buffer itself):
+/// a model with 370 MB of pages would otherwise peak over a gigabyte above what it keeps.
 fn upload_values(
     packed: Res<PackedValues>,
     mut scene: ResMut<BlockScene>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut materials: ResMut<Assets<BlockMaterial>>,
+    mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    if !packed.is_changed() {
+    if !packed.is_changed() && scene.pages_waiting == 0 {
         return;
     }
+    let mut waiting: usize = 0;
     for (index, words) in packed.pages.iter().enumerate() {
         let version = Some(packed.versions[index]);
         let bytes = page_bytes(words.len());
+        let page = scene.pages.get(index);
+        if page.is_some_and(|page| page.version == version && page.bytes == bytes) {
+            continue;
+        }
+        waiting += 1;
+        if waiting > 1 {
+            // Its turn comes in a later frame; until then its blocks read an empty page.
+            if page.is_none() {
+                let empty = UploadedPage { buffer: buffers.add(page_buffer(&[])), bytes: page_bytes(0), version: None };
+                scene.pages.push(empty);
+            }
+            continue;
+        }
         match scene.pages.get_mut(index) {
-            Some(page) if page.version == version && page.bytes == bytes => continue,
             // Same size: Bevy writes into the existing GPU buffer, the bind groups stay valid.
             Some(page) if page.bytes == bytes => {
                 if let Some(mut buffer) = buffers.get_mut(&page.buffer) {
@@ -382,7 +425,15 @@ fn upload_values(
             None => scene.pages.push(UploadedPage { buffer: buffers.add(page_buffer(words)), bytes, version }),
         }
     }
-    let pages = packed.pages.len().max(1);
+    scene.pages_waiting = waiting.saturating_sub(1);
+    if scene.pages_waiting > 0 {
+        redraw.write(RequestRedraw);
+    }
+    bind_pages(&mut scene, packed.pages.len().max(1), &mut materials);
+}
+
+/// A pair of materials per page, each bound to its page and the next.
+fn bind_pages(scene: &mut BlockScene, pages: usize, materials: &mut Assets<BlockMaterial>) {
     scene.pages.truncate(pages);
     while scene.materials.len() < pages {
         let descriptors = scene.descriptor_buffer.clone();
@@ -528,9 +579,14 @@ pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, st
         cells: UVec4::new(block.cells[0], block.cells[1], block.cells[2], 0),
         strides,
         colour: Vec4::new(r, g, b, style.opacity),
-        style: Vec4::new(scale, style.highlight, 0.0, style.revealed_cells.map_or(-1.0, |n| n as f32)),
+        style: Vec4::new(
+            scale,
+            style.highlight,
+            style.focus.map_or(1.0, |focus| focus.columns as f32),
+            style.revealed_cells.map_or(-1.0, |n| n as f32),
+        ),
         focus: match style.focus {
-            Some((cell, strength)) => {
+            Some(Focus { cell, strength, .. }) => {
                 let axis = |i: usize| cell[i].map_or(-1, |c| c as i32);
                 IVec4::new(axis(0), axis(1), axis(2), (strength.clamp(0.0, 1.0) * 100.0).round() as i32)
             }

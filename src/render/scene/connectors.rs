@@ -202,10 +202,11 @@ pub fn tail_segments(
     let mut segments = Vec::new();
     let lift = THICKNESS * CELL / 2.0;
     for (connector, _) in connectors.connectors.iter().zip(&connectors.lit).filter(|(_, lit)| **lit) {
-        let Some(([Some(x), Some(y), Some(z)], strength)) = styles[connector.to].focus else { continue };
+        let Some(focus) = styles[connector.to].focus else { continue };
+        let Some([x, y, z]) = focus.single_cell() else { continue };
         // A tour's computation lights cells a little less: its cell changes as it goes, and the
         // rods would cover the cells it has filled.
-        if strength < 1.0 {
+        if focus.strength < 1.0 {
             continue;
         }
         let block = &layout.blocks[connector.to];

@@ -26,7 +26,8 @@ pub struct BlockDescriptor {
     pub strides: IVec4,
     /// rgb: the colour family (linear); a: opacity.
     pub colour: Vec4,
-    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: unused (0); w: how
+    /// x: value scale (value × scale = ±1 is full colour); y: highlight 0..1; z: how many columns
+    /// from `focus.x` the focus lights (1 but for a tour's `Columns`); w: how
     /// many cells are computed, in `tour::timeline::reveal_rank` order (a tour's reveal), or −1 for all.
     pub style: Vec4,
     /// x, y, z: the focused cell, −1 along an axis for all of it (a row, a column); w: the focus

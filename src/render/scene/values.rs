@@ -144,7 +144,14 @@ fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardRes
                 loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Ndarray)));
             }
             let (_, model) = loaded.as_ref().expect("loaded above");
-            model.activations(&request.tokens).map_err(|error| error.to_string())
+            let started = std::time::Instant::now();
+            let activations = model.activations(&request.tokens).map_err(|error| error.to_string());
+            bevy::log::info!(
+                "forward pass of {} tokens: {:.1} ms",
+                request.tokens.len(),
+                started.elapsed().as_secs_f32() * 1000.0
+            );
+            activations
         }))
         .unwrap_or_else(|panic| {
             loaded = None;

@@ -494,6 +494,7 @@ fn focus_notes(
         // Above the focused cells' top edge, moved with the block.
         let cell = match focus.cells {
             Cells::Column(x) | Cells::Cell(x, _) => [x, 0, 0],
+            Cells::Columns(first, last) => [(first + last) / 2, 0, 0],
             Cells::Row(_) | Cells::All => [block.cells[0] / 2, 0, 0],
         };
         let mut point = Vec3::from(block.cell_center(cell));

@@ -24,7 +24,9 @@ use crate::render::RenderError;
 use crate::render::overlay::language::Language;
 use crate::render::overlay::live_input::append_prediction;
 use crate::render::overlay::panels::SceneLabels;
-use crate::render::scene::blocks::{BlockScene, BlockStyle, RevealWindow, SceneSource, SceneValues, box_transform};
+use crate::render::scene::blocks::{
+    BlockScene, BlockStyle, Focus, RevealWindow, SceneSource, SceneValues, box_transform,
+};
 use crate::render::scene::frame::FrameStep;
 use crate::render::tour::compute::ComputeView;
 use crate::render::tour::tweens::{TourTweens, TweenedBlock, TweenedCamera, chapter_tweens, seek};
@@ -281,13 +283,14 @@ pub fn block_style(state: BlockState, cells: [u32; 3], hovered: bool, window: Op
     }
 }
 
-/// The cells of a focus as the shader takes them: None along an axis for all of it.
-pub fn focus_cells(cells: Cells) -> [Option<u32>; 3] {
+/// A tour's `Focus` on some cells, as the shader takes it.
+pub fn focus_cells(cells: Cells, strength: f32) -> Focus {
     match cells {
-        Cells::All => [None, None, None],
-        Cells::Column(x) => [Some(x), None, None],
-        Cells::Row(y) => [None, Some(y), None],
-        Cells::Cell(x, y) => [Some(x), Some(y), None],
+        Cells::All => Focus::cells([None, None, None], strength),
+        Cells::Column(x) => Focus::cells([Some(x), None, None], strength),
+        Cells::Columns(first, last) => Focus { cell: [Some(first), None, None], columns: last + 1 - first, strength },
+        Cells::Row(y) => Focus::cells([None, Some(y), None], strength),
+        Cells::Cell(x, y) => Focus::cells([Some(x), Some(y), None], strength),
     }
 }
 
@@ -405,11 +408,11 @@ fn apply_tour_focus(
     let Some(scene) = scene_of(frame, &scene) else { return };
     let new_scene = focused.0 != scene.id();
     // A computation's lit operands win over a `Focus` on the same block: they are more precise.
-    let wanted: BTreeMap<usize, ([Option<u32>; 3], f32)> = frame
+    let wanted: BTreeMap<usize, Focus> = frame
         .focus
         .iter()
-        .map(|focus| (focus.block, (focus_cells(focus.cells), 1.0)))
-        .chain(computed.focus.iter().map(|(&block, &cells)| (block, (cells, COMPUTE_FOCUS))))
+        .map(|focus| (focus.block, focus_cells(focus.cells, 1.0)))
+        .chain(computed.focus.iter().map(|(&block, &cells)| (block, Focus::cells(cells, COMPUTE_FOCUS))))
         .filter(|&(block, _)| block < scene.blocks.len())
         .collect();
     let renew = new_scene || applied.is_changed() || computed.is_changed();

@@ -140,7 +140,7 @@ fn drop_unchanged_modifiers(
 /// Whether the scene is on screen as it will stay: spawned, its values computed (or none to
 /// compute), no pipeline compiling and at least one block drawn.
 pub fn scene_ready(scene: Option<&BlockScene>, values: &SceneValues, stats: &FrameStats) -> bool {
-    scene.is_some()
+    scene.is_some_and(|scene| scene.pages_waiting == 0)
         && matches!(values.state, ValuesState::Ready | ValuesState::StructureOnly)
         && stats.waiting_pipelines == 0
         && stats.batches > 0
