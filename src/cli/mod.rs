@@ -6,6 +6,7 @@
 
 mod fetch_command;
 mod layout_command;
+mod lens_command;
 mod model_commands;
 mod render_commands;
 mod soak_command;
@@ -142,6 +143,9 @@ impl ModelInput {
 pub enum Command {
     /// Run the model on an input and print its tokens, predictions or every intermediate tensor.
     Inspect(model_commands::InspectArgs),
+    /// The logit lens: what the residual stream after the embedding and after each layer would
+    /// predict, read through the model's final norm and unembedding.
+    Lens(lens_command::LensArgs),
     /// Render one view to a PNG without a window or display server.
     Screenshot(render_commands::ScreenshotArgs),
     /// Render a tour, or one chapter, frame by frame offscreen with its text as a caption band:
@@ -193,6 +197,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Inspect(args)) => model_commands::inspect(args),
         Some(Command::Layout(args)) => layout_command::layout_command(args),
+        Some(Command::Lens(args)) => lens_command::lens(args),
         Some(Command::Explain(args)) => model_commands::explain_command(args),
         Some(Command::Tokenize(args)) => model_commands::tokenize(args),
         Some(Command::Tour(command)) => tour_command::tour_command(command),

@@ -170,7 +170,7 @@ impl<B: Backend> Block<B> {
 impl<B: Backend> Gpt<B> {
     /// Token ids [B, T] -> logits [B, T, V]. `rec` keeps the intermediates when it is recording.
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
-        let [batch, t] = idx.dims();
+        let [_, t] = idx.dims();
         let tok_emb = self.wte.embed(idx); // [B, T, C]
         let pos_emb = self.wpe.val().narrow(0, 0, t).unsqueeze::<3>(); // [1, T, C]
         rec.keep(|| "tok_emb".into(), &tok_emb);
@@ -186,9 +186,7 @@ impl<B: Backend> Gpt<B> {
         rec.keep(|| "ln_f_mean".into(), &mean);
         rec.keep(|| "ln_f_std".into(), &std);
         rec.keep(|| "ln_f".into(), &x);
-        let c = self.config.n_embd;
-        let head = self.lm_head.as_ref().unwrap_or(&self.wte); // [V, C]
-        let logits = head.logits(x.reshape([batch * t, c])).reshape([batch, t, self.config.vocab_size]);
+        let logits = self.unembed(x);
         rec.keep(|| "logits".into(), &logits);
         if rec.is_recording() {
             let (probs, max, sumexp) = softmax_with_stats(logits.clone());
@@ -200,6 +198,19 @@ impl<B: Backend> Gpt<B> {
     }
 
     /// Builds the model from checked weights (see `Weights::check_shapes`).
+    /// The final layer norm and the unembedding, on a residual stream [B, T, C]: logits [B, T, V].
+    /// The logit lens reads every layer's stream through them.
+    pub fn readout(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let (x, _, _) = self.ln_f.forward(x, self.config.layer_norm_epsilon);
+        self.unembed(x)
+    }
+
+    fn unembed(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, t, c] = x.dims();
+        let head = self.lm_head.as_ref().unwrap_or(&self.wte); // [V, C]
+        head.logits(x.reshape([batch * t, c])).reshape([batch, t, self.config.vocab_size])
+    }
+
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Gpt<B> {
         let mut model = Gpt::unfilled(&weights.config, device);
         fill_params(model.params_mut(), weights, device);

@@ -217,7 +217,7 @@ impl<B: Backend> Llama<B> {
 
     /// Token ids [B, T] -> logits [B, T, V]. `rec` keeps the intermediates when it is recording.
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
-        let [batch, t] = idx.dims();
+        let [_, t] = idx.dims();
         let mut x = self.embed_tokens.embed(idx); // [B, T, C]
         rec.keep(|| "x".into(), &x);
         let (cos, sin) = rotary_tables::<B>(self.shape(), t, &x.device());
@@ -228,9 +228,7 @@ impl<B: Backend> Llama<B> {
         let (x, rms) = self.norm.forward(x, self.config.layer_norm_epsilon);
         rec.keep(|| "rms_f_rms".into(), &rms);
         rec.keep(|| "rms_f".into(), &x);
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens); // [V, C]
-        let logits =
-            head.logits(x.reshape([batch * t, self.config.n_embd])).reshape([batch, t, self.config.vocab_size]);
+        let logits = self.unembed(x);
         rec.keep(|| "logits".into(), &logits);
         if rec.is_recording() {
             let (probs, max, sumexp) = softmax_with_stats(logits.clone());
@@ -246,6 +244,19 @@ impl<B: Backend> Llama<B> {
     }
 
     /// Builds the model from checked weights (see `Weights::check_shapes`).
+    /// The final RMSNorm and the unembedding, on a residual stream [B, T, C]: logits [B, T, V].
+    /// The logit lens reads every layer's stream through them.
+    pub fn readout(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let (x, _) = self.norm.forward(x, self.config.layer_norm_epsilon);
+        self.unembed(x)
+    }
+
+    fn unembed(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, t, c] = x.dims();
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens); // [V, C]
+        head.logits(x.reshape([batch * t, c])).reshape([batch, t, self.config.vocab_size])
+    }
+
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Llama<B> {
         let mut model = Llama::unfilled(&weights.config, device);
         fill_params(model.params_mut(), weights, device);

@@ -7,6 +7,7 @@ pub mod config;
 pub mod gpt;
 pub mod hf_llama;
 pub mod huggingface;
+pub mod lens;
 pub mod llama;
 pub mod names;
 pub mod record;
@@ -72,6 +73,14 @@ impl<B: Backend> Network<B> {
         }
     }
 
+    /// The final norm and the unembedding on a residual stream [B, T, C]: logits [B, T, V].
+    pub fn readout(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match self {
+            Network::Gpt(model) => model.readout(x),
+            Network::Llama(model) => model.readout(x),
+        }
+    }
+
     pub fn to_weights(&self) -> Weights {
         match self {
             Network::Gpt(model) => model.to_weights(),
@@ -130,6 +139,17 @@ impl LoadedModel {
                 record_forward(model.as_ref(), tokens)
             }
         })
+    }
+
+    /// The logit lens of a pass of this model: its final norm and unembedding on the residual
+    /// stream after the embedding and after each layer, the `top` likeliest tokens per position,
+    /// and each whole distribution when `full`.
+    pub fn lens(&self, activations: &Activations, top: usize, full: bool) -> Vec<lens::LensLayer> {
+        match self {
+            LoadedModel::Ndarray(model) => lens::read_lens(model.as_ref(), activations, top, full),
+            #[cfg(not(target_arch = "wasm32"))]
+            LoadedModel::Wgpu(model) => lens::read_lens(model.as_ref(), activations, top, full),
+        }
     }
 
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.

@@ -15,6 +15,7 @@ mod idle;
 mod labels;
 mod languages;
 mod layout;
+mod lens;
 mod llama;
 mod model;
 mod model_map;
