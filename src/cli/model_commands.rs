@@ -4,6 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{BackendArg, CliResult, ModelInput, model_error, print_stdout};
 use crate::layout::group_digits;
+use crate::model::ablation::Ablation;
 use crate::model::sampling::{self, Sampling, SamplingError, SplitMix64};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, BackendKind, LoadedModel};
@@ -33,6 +34,10 @@ pub struct InspectArgs {
     /// With --temperature: the generator's seed (one is picked, and printed, when omitted).
     #[arg(long, value_name = "S", requires = "temperature")]
     pub seed: Option<u64>,
+    /// Switch parts off (their outputs set to zero) and compare with the model's own pass:
+    /// comma-separated blockL.headH, blockL.mlp, blockL.gelu.N (GPT-2) or blockL.swiglu.N (Llama).
+    #[arg(long, value_name = "PARTS")]
+    pub ablate: Option<String>,
 }
 
 impl InspectArgs {
@@ -142,8 +147,14 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     let tokens = args.model.tokens(&weights.config, false)?;
     let tokenizer = Tokenizer::of(&weights.config);
     let piece = |token: usize| tokenizer.as_ref().map_or_else(|| format!("<{token}>"), |t| t.piece(token));
+    let ablation = match &args.ablate {
+        Some(parts) => Ablation::parse(parts, &weights.config).map_err(|e| format!("--ablate: {e}"))?,
+        None => Ablation::default(),
+    };
     let model = LoadedModel::new(&weights, args.backend.into());
-    let activations = model.activations(&tokens).map_err(|e| format!("--text: {}", model_error(&e)))?;
+    let activations =
+        model.activations_without(&tokens, &ablation).map_err(|e| format!("--text: {}", model_error(&e)))?;
+    let unablated = if ablation.is_empty() { None } else { model.activations(&tokens).ok() };
     // Probabilities of NaN mean nothing: say where the first non-finite value arose instead.
     if let Some(first) = activations.first_non_finite(&weights.config) {
         if !args.model.allow_nonfinite {
@@ -159,14 +170,24 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         if let Some(sampling) = &sampling {
             json["sampled_probs"] = sampled_json(&activations, sampling);
         }
+        if let Some(unablated) = &unablated {
+            let probs = &unablated.tensors["probs"];
+            json["unablated_probs"] = json!({ "shape": probs.shape, "data": probs.data });
+        }
         print_stdout(&json.to_string());
         return Ok(());
     }
     println!("model   {} ({} parameters)", weights.config.name, group_digits(weights.config.param_count()));
     println!("tokens  {tokens:?}");
+    let own = unablated.as_ref().map(Activations::predictions);
     for (position, (next, probability)) in activations.predictions().iter().enumerate() {
+        // Beside an ablated pass, what the model's own pass predicted there.
+        let before = own.as_ref().map_or(String::new(), |own| {
+            let (token, p) = own[position];
+            format!("   (own pass: {:<14} p={p:.4})", quoted(&piece(token)))
+        });
         println!(
-            "  t={position:<2} {:<14} -> {:<14} p={probability:.4}",
+            "  t={position:<2} {:<14} -> {:<14} p={probability:.4}{before}",
             quoted(&piece(tokens[position])),
             quoted(&piece(*next))
         );
@@ -174,12 +195,12 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     if let Some(count) = args.generate {
         let count = if count == 0 { tokens.len() } else { count };
         let generated = match &sampling {
-            None => model.generate(&tokens, count),
+            None => model.generate_without(&tokens, count, &ablation),
             Some(sampling) => {
                 let seed = args.seed.unwrap_or_else(sampling::fresh_seed);
                 // Before the result, so that the last line stays `generated TEXT`.
                 print_stdout(&format!("seed {seed} ({sampling})"));
-                model.generate_sampled(&tokens, count, sampling, &mut SplitMix64::new(seed))
+                model.generate_sampled(&tokens, count, sampling, &mut SplitMix64::new(seed), &ablation)
             }
         }
         .map_err(|e| format!("--generate: {}", model_error(&e)))?;

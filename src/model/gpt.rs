@@ -118,6 +118,7 @@ impl<B: Backend> CausalSelfAttention<B> {
         rec.keep(|| names::layer(layer, "att_sm"), &att_sm);
 
         let y = att_sm.matmul(v).swap_dims(1, 2).reshape([batch, t, c]); // [B, T, C], heads side by side
+        let y = rec.heads_off(layer, head_size, y);
         rec.keep(|| names::layer(layer, "y"), &y);
         let proj = self.c_proj.forward(y); // [B, T, C]
         rec.keep(|| names::layer(layer, "attn_proj"), &proj);
@@ -139,9 +140,9 @@ impl<B: Backend> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let fc = self.c_fc.forward(x); // [B, T, 4C]
         rec.keep(|| names::layer(layer, "fc"), &fc);
-        let gelu = gelu_approximate(fc); // tanh form, as minGPT's NewGELU
+        let gelu = rec.neurons_off(layer, gelu_approximate(fc)); // tanh form, as minGPT's NewGELU
         rec.keep(|| names::layer(layer, "gelu"), &gelu);
-        let mlp = self.c_proj.forward(gelu); // [B, T, C]
+        let mlp = rec.mlp_off(layer, self.c_proj.forward(gelu)); // [B, T, C]
         rec.keep(|| names::layer(layer, "mlp"), &mlp);
         mlp
     }

@@ -170,6 +170,7 @@ impl<B: Backend> LlamaAttention<B> {
         rec.keep(|| names::layer(input.layer, "att_sm"), &att_sm);
 
         let y = att_sm.matmul(v).swap_dims(1, 2).reshape([batch, t, h * d]); // heads side by side
+        let y = rec.heads_off(input.layer, d, y);
         rec.keep(|| names::layer(input.layer, "y"), &y);
         let proj = self.o_proj.forward(y); // [B, T, C]
         rec.keep(|| names::layer(input.layer, "attn_proj"), &proj);
@@ -184,9 +185,9 @@ impl<B: Backend> SwiGlu<B> {
         rec.keep(|| names::layer(layer, "gate"), &gate);
         let up = self.up_proj.forward(x);
         rec.keep(|| names::layer(layer, "up"), &up);
-        let swiglu = silu(gate) * up;
+        let swiglu = rec.neurons_off(layer, silu(gate) * up);
         rec.keep(|| names::layer(layer, "swiglu"), &swiglu);
-        let mlp = self.down_proj.forward(swiglu);
+        let mlp = rec.mlp_off(layer, self.down_proj.forward(swiglu));
         rec.keep(|| names::layer(layer, "mlp"), &mlp);
         mlp
     }

@@ -1,6 +1,7 @@
 //! The GPT whose numbers everything else draws: config, weights, a burn forward pass and its activations.
 //! Nothing here knows about Bevy.
 
+pub mod ablation;
 pub mod activations;
 pub mod checkpoint;
 pub mod config;
@@ -130,13 +131,22 @@ impl LoadedModel {
 
     /// One sequence through the model, every intermediate kept.
     pub fn activations(&self, tokens: &[usize]) -> Result<Activations, ModelError> {
+        self.activations_without(tokens, &ablation::Ablation::default())
+    }
+
+    /// The same with `ablation`'s parts switched off: the intermediates are the ablated pass's.
+    pub fn activations_without(
+        &self,
+        tokens: &[usize],
+        ablation: &ablation::Ablation,
+    ) -> Result<Activations, ModelError> {
         check_tokens(self.config(), tokens)?;
         Ok(match self {
-            LoadedModel::Ndarray(model) => record_forward(model.as_ref(), tokens),
+            LoadedModel::Ndarray(model) => record_forward(model.as_ref(), tokens, ablation),
             #[cfg(not(target_arch = "wasm32"))]
             LoadedModel::Wgpu(model) => {
                 check_gpu_tokens(self.config(), tokens)?;
-                record_forward(model.as_ref(), tokens)
+                record_forward(model.as_ref(), tokens, ablation)
             }
         })
     }
@@ -155,7 +165,17 @@ impl LoadedModel {
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
     pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {
-        self.continue_with(tokens, count, |activations| {
+        self.generate_without(tokens, count, &ablation::Ablation::default())
+    }
+
+    /// Greedy continuation with `ablation`'s parts switched off in every pass.
+    pub fn generate_without(
+        &self,
+        tokens: &[usize],
+        count: usize,
+        ablation: &ablation::Ablation,
+    ) -> Result<Vec<usize>, ModelError> {
+        self.continue_with(tokens, count, ablation, |activations| {
             activations.predictions().last().map(|p| p.0).expect("at least one position")
         })
     }
@@ -168,8 +188,9 @@ impl LoadedModel {
         count: usize,
         sampling: &sampling::Sampling,
         rng: &mut sampling::SplitMix64,
+        ablation: &ablation::Ablation,
     ) -> Result<Vec<usize>, ModelError> {
-        self.continue_with(tokens, count, |activations| {
+        self.continue_with(tokens, count, ablation, |activations| {
             let logits = activations.last_logits();
             sampling::sample(&sampling::reshape(logits, sampling).probs, rng)
         })
@@ -179,13 +200,14 @@ impl LoadedModel {
         &self,
         tokens: &[usize],
         count: usize,
+        ablation: &ablation::Ablation,
         mut next_of: impl FnMut(&Activations) -> usize,
     ) -> Result<Vec<usize>, ModelError> {
         let block_size = self.config().tokens();
         let mut context = tokens.to_vec();
         let mut generated = Vec::with_capacity(count);
         while generated.len() < count {
-            let activations = self.activations(&context)?;
+            let activations = self.activations_without(&context, ablation)?;
             let next = next_of(&activations);
             generated.push(next);
             if context.len() == block_size {
@@ -247,9 +269,9 @@ pub fn token_tensor<B: Backend>(tokens: &[usize], device: &B::Device) -> Tensor<
     Tensor::from_data(TensorData::new(ids, [1, tokens.len()]), device)
 }
 
-fn record_forward<B: Backend>(model: &Network<B>, tokens: &[usize]) -> Activations {
+fn record_forward<B: Backend>(model: &Network<B>, tokens: &[usize], ablation: &ablation::Ablation) -> Activations {
     let device = model.device();
-    let mut rec = Recorder::on();
+    let mut rec = Recorder::on().switching_off(ablation.clone());
     model.forward(token_tensor::<B>(tokens, &device), &mut rec);
     rec.finish(model.config(), tokens)
 }

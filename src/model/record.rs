@@ -4,23 +4,47 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+use super::ablation::Ablation;
 use super::activations::{Activations, NamedTensor};
 use super::config::GptConfig;
 use super::names::activation_shapes;
 
+/// What a forward pass keeps, and the parts it switches off.
 pub struct Recorder<B: Backend> {
     kept: Option<Vec<(String, Tensor<B, 1>)>>,
+    ablation: Ablation,
 }
 
 impl<B: Backend> Recorder<B> {
     /// Keeps nothing: the forward pass of training.
     pub fn off() -> Self {
-        Recorder { kept: None }
+        Recorder { kept: None, ablation: Ablation::default() }
     }
 
     /// Keeps every named intermediate of a batch of one sequence.
     pub fn on() -> Self {
-        Recorder { kept: Some(Vec::new()) }
+        Recorder { kept: Some(Vec::new()), ablation: Ablation::default() }
+    }
+
+    /// The same, with `ablation`'s parts switched off.
+    pub fn switching_off(mut self, ablation: Ablation) -> Self {
+        self.ablation = ablation;
+        self
+    }
+
+    /// `y` [B, T, heads·size] of `layer` with the heads switched off set to zero.
+    pub fn heads_off(&self, layer: usize, head_size: usize, y: Tensor<B, 3>) -> Tensor<B, 3> {
+        zero_channels(y, &self.ablation.head_channels(layer, head_size))
+    }
+
+    /// The MLP's hidden activations [B, T, W] of `layer` with the neurons switched off set to zero.
+    pub fn neurons_off(&self, layer: usize, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        zero_channels(hidden, &self.ablation.neuron_channels(layer))
+    }
+
+    /// The MLP's output of `layer`, zero when it is switched off.
+    pub fn mlp_off(&self, layer: usize, mlp: Tensor<B, 3>) -> Tensor<B, 3> {
+        if self.ablation.mlps.contains(&layer) { mlp.zeros_like() } else { mlp }
     }
 
     pub fn is_recording(&self) -> bool {
@@ -63,6 +87,21 @@ impl<B: Backend> Recorder<B> {
         let joined = groups.into_iter().filter(|g| !g.is_empty()).map(|g| Tensor::cat(g, 0)).collect();
         (names, lengths, joined)
     }
+}
+
+/// `x` [B, T, W] times a mask of ones with zeros at `channels`; untouched when there are none, so
+/// that a pass switching nothing off is the model's own bit for bit.
+fn zero_channels<B: Backend>(x: Tensor<B, 3>, channels: &[usize]) -> Tensor<B, 3> {
+    if channels.is_empty() {
+        return x;
+    }
+    let width = x.dims()[2];
+    let mut mask = vec![1.0_f32; width];
+    for &channel in channels {
+        mask[channel] = 0.0;
+    }
+    let mask = Tensor::<B, 1>::from_data(burn::tensor::TensorData::new(mask, [width]), &x.device());
+    x * mask.reshape([1, 1, width])
 }
 
 /// The most values read back in one transfer: 64 MB of f32, half of WebGPU's default binding.

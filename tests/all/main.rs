@@ -1,5 +1,6 @@
 //! The one integration-test crate: one binary to build and link, with a module per part of llmviz.
 
+mod ablation;
 mod cli;
 mod compute;
 mod connectors;
