@@ -1,7 +1,7 @@
 //! The browser build's own logic that needs no browser: deep links and touch gestures.
 //! The page itself is tested in Chromium by web/test/browser.test.mjs.
 
-use bevy::math::{Vec2, Vec3};
+use bevy::math::{Dir3, Ray3d, Vec2, Vec3};
 use llmviz::render::view::camera::{TouchCameraPlugin, two_finger_motion};
 use llmviz::render::view::viewpoint::ViewPoint;
 use llmviz::tour::shipped;
@@ -224,4 +224,63 @@ fn a_finger_that_stops_stops_the_camera() {
     app.update();
     app.update();
     assert!((view(&mut app).eye - further.eye).length() < 1e-3);
+}
+
+/// A hundred wheel steps towards a block of GPT-2 leave the eye in front of it, at
+/// `NEAREST_SURFACE`, with the block still the first thing under the cursor; towards empty space
+/// the wheel zooms about the target's depth as before.
+#[test]
+fn zooming_a_hundred_steps_towards_a_block_stops_in_front_of_it() {
+    use llmviz::render::view::camera::{NEAREST_SURFACE, ray_box, wheel_zoom};
+    let layout = llmviz::layout::build(&llmviz::model::GptConfig::preset("gpt2").unwrap());
+    let start = ViewPoint::from(layout.overview);
+    for name in ["block5.mlp", "block0.head0.q", "block11.head0.att", "block3.fc"] {
+        let block = &layout.blocks[layout.find(name).unwrap()];
+        let (min, max) = (Vec3::from(block.position), Vec3::from(block.max()));
+        // The cursor on the middle of the block's front face.
+        let aim = Vec3::new((min.x + max.x) / 2.0, (min.y + max.y) / 2.0, max.z);
+        let mut view = start;
+        for step in 0..100 {
+            let ray = Ray3d::new(view.eye, Dir3::new(aim - view.eye).unwrap());
+            view = wheel_zoom(&layout.blocks, &view, Some(ray), 1.0);
+            let inside = layout.blocks.iter().find(|b| {
+                let (lo, hi) = (Vec3::from(b.position), Vec3::from(b.max()));
+                view.eye.cmpgt(lo).all() && view.eye.cmplt(hi).all()
+            });
+            assert!(inside.is_none(), "{name}: step {step} put the eye inside {}", inside.unwrap().name);
+            let ray = Ray3d::new(view.eye, Dir3::new(aim - view.eye).unwrap());
+            let first = layout
+                .blocks
+                .iter()
+                .filter_map(|b| ray_box(ray, Vec3::from(b.position), Vec3::from(b.max())).map(|d| (d, &b.name)))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .unwrap();
+            assert_eq!(first.1, name, "{name}: after step {step} the cursor is on {} first", first.1);
+        }
+        let reach = (aim - view.eye).length();
+        assert!((reach - NEAREST_SURFACE).abs() < 0.01 * NEAREST_SURFACE, "{name}: stopped {reach} from it");
+    }
+    // A cursor a few pixels beside GPT-2's column, seen whole, still zooms to the model.
+    let head = &layout.blocks[layout.find("block6.head0.q").unwrap()];
+    let beside = Vec3::new(head.max()[0], (head.position[1] + head.max()[1]) / 2.0, head.max()[2]);
+    let to_beside = beside - start.eye;
+    let aside = to_beside.cross(Vec3::Y).normalize() * to_beside.length() * 0.005;
+    let mut view = start;
+    for _ in 0..100 {
+        let ray = Ray3d::new(view.eye, Dir3::new(beside + aside - view.eye).unwrap());
+        view = wheel_zoom(&layout.blocks, &view, Some(ray), 1.0);
+    }
+    assert!(view.distance() < start.distance() * 0.01, "zoomed in: {view:?}");
+    let nearest = layout
+        .blocks
+        .iter()
+        .map(|b| (view.eye.clamp(Vec3::from(b.position), Vec3::from(b.max())) - view.eye).length())
+        .fold(f32::INFINITY, f32::min);
+    // Outside every block, a couple of cells from the nearest (approached at a slant, its edge can
+    // be a little nearer than the point zoomed to).
+    assert!(nearest > 0.5 * NEAREST_SURFACE && nearest < 10.0 * NEAREST_SURFACE, "a block {nearest} away");
+    // No block under the cursor: about the target's depth, as a zoom always did.
+    let up = Ray3d::new(start.eye, Dir3::Y);
+    let zoomed = wheel_zoom(&layout.blocks, &start, Some(up), 1.0);
+    assert!((zoomed.distance() - start.distance() * 0.85).abs() < 1e-2 * start.distance());
 }

@@ -132,11 +132,12 @@ fn orbit_and_pan(
     }
 }
 
-/// The wheel zooms about the point under the cursor, at the target's depth, which stays put on screen.
+/// The wheel zooms about the point under the cursor, which stays put on screen.
 fn zoom_to_cursor(
     mut commands: Commands,
     scroll: Res<AccumulatedMouseScroll>,
     window: Single<&Window, With<PrimaryWindow>>,
+    scene: Option<Res<BlockScene>>,
     camera: Single<(Entity, &Camera, &GlobalTransform, &mut ViewPoint), With<Camera3d>>,
 ) {
     let lines = match scroll.unit {
@@ -148,12 +149,13 @@ fn zoom_to_cursor(
     }
     let (entity, camera, transform, mut view) = camera.into_inner();
     commands.entity(entity).remove::<TweenAnim>();
-    let focus = window.cursor_position().map_or(view.target, |cursor| focus_at(camera, transform, &view, cursor));
-    *view = view.zoom(focus, 0.85_f32.powf(lines));
+    let ray = window.cursor_position().and_then(|cursor| camera.viewport_to_world(transform, cursor).ok());
+    let blocks = scene.as_ref().map_or(&[][..], |scene| &scene.layout.blocks[..]);
+    *view = wheel_zoom(blocks, &view, ray, lines);
 }
 
 /// The point under `position` (window coordinates) at the depth of the view's target, which a
-/// zoom keeps in place.
+/// pinch keeps in place.
 fn focus_at(camera: &Camera, transform: &GlobalTransform, view: &ViewPoint, position: Vec2) -> Vec3 {
     let (_, _, forward) = view.axes();
     camera
@@ -161,6 +163,60 @@ fn focus_at(camera: &Camera, transform: &GlobalTransform, view: &ViewPoint, posi
         .ok()
         .and_then(|ray| Some(ray.get_point(ray.intersect_plane(view.target, InfinitePlane3d::new(forward))?)))
         .unwrap_or(view.target)
+}
+
+/// How far beside a block the cursor may be for the wheel to zoom to it: about 12 pixels of a
+/// 720-pixel view. A model seen whole is often a few pixels wide (GPT-2's column), and a zoom
+/// about a point a pixel beside it pushes it off the screen.
+const NEAR_MISS_RADIANS: f32 = 0.012;
+
+/// The point of the block nearest the cursor's ray, when one passes within `NEAR_MISS_RADIANS`.
+fn near_miss(blocks: &[crate::layout::Block], ray: Ray3d) -> Option<Vec3> {
+    let direction = ray.direction.as_vec3();
+    blocks
+        .iter()
+        .filter_map(|block| {
+            let (min, max) = (Vec3::from(block.position), Vec3::from(block.max()));
+            let along = (((min + max) / 2.0 - ray.origin).dot(direction)).max(f32::EPSILON);
+            let passing = ray.get_point(along);
+            let point = passing.clamp(min, max);
+            Some(((point - passing).length() / along, point))
+        })
+        .filter(|&(angle, _)| angle < NEAR_MISS_RADIANS)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, point)| point)
+}
+
+/// How near a zoom brings the eye to the surface under the cursor: two cells.
+pub const NEAREST_SURFACE: f32 = 2.0 * crate::layout::CELL;
+
+/// The view after `lines` wheel steps (positive zooms in) with the cursor's `ray`: towards the
+/// first block the ray meets, so that the eye stays in front of it, never nearer than
+/// `NEAREST_SURFACE` (zooming towards the target's depth instead, as before, let a hundred steps
+/// carry the eye into the model and past it); where the ray meets no block, towards the point
+/// under the cursor at the target's depth.
+pub fn wheel_zoom(blocks: &[crate::layout::Block], view: &ViewPoint, ray: Option<Ray3d>, lines: f32) -> ViewPoint {
+    let factor = 0.85_f32.powf(lines);
+    let Some(ray) = ray else { return view.zoom(view.target, factor) };
+    let surface = blocks
+        .iter()
+        .filter_map(|block| ray_box(ray, Vec3::from(block.position), Vec3::from(block.max())))
+        .filter(|&distance| distance > 0.0)
+        .min_by(f32::total_cmp)
+        .map(|distance| ray.get_point(distance))
+        .or_else(|| near_miss(blocks, ray));
+    match surface {
+        Some(focus) => {
+            let reach = (focus - view.eye).length();
+            let nearest = (NEAREST_SURFACE / reach.max(f32::EPSILON)).min(1.0);
+            view.zoom(focus, factor.max(nearest))
+        }
+        None => {
+            let (_, _, forward) = view.axes();
+            let depth = ray.intersect_plane(view.target, InfinitePlane3d::new(forward));
+            view.zoom(depth.map_or(view.target, |depth| ray.get_point(depth)), factor)
+        }
+    }
 }
 
 /// WASD moves in the view plane and along the view, QE down and up; Shift is four times faster.
