@@ -194,16 +194,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     }
     if let Some(count) = args.generate {
         let count = if count == 0 { tokens.len() } else { count };
-        let generated = match &sampling {
-            None => model.generate_without(&tokens, count, &ablation),
-            Some(sampling) => {
-                let seed = args.seed.unwrap_or_else(sampling::fresh_seed);
-                // Before the result, so that the last line stays `generated TEXT`.
-                print_stdout(&format!("seed {seed} ({sampling})"));
-                model.generate_sampled(&tokens, count, sampling, &mut SplitMix64::new(seed), &ablation)
-            }
-        }
-        .map_err(|e| format!("--generate: {}", model_error(&e)))?;
+        let generated = generate(&args, &model, &tokens, count, (sampling.as_ref(), &ablation))?;
         let text = match &tokenizer {
             Some(tokenizer) => tokenizer.decode(&generated),
             None => format!("{generated:?}"),
@@ -211,6 +202,26 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         print_stdout(&format!("generated {text}"));
     }
     Ok(())
+}
+
+/// `count` tokens after `tokens`: the likeliest each time, or sampled with a seed printed first.
+fn generate(
+    args: &InspectArgs,
+    model: &LoadedModel,
+    tokens: &[usize],
+    count: usize,
+    (sampling, ablation): (Option<&Sampling>, &Ablation),
+) -> Result<Vec<usize>, String> {
+    match sampling {
+        None => model.generate_without(tokens, count, ablation),
+        Some(sampling) => {
+            let seed = args.seed.unwrap_or_else(sampling::fresh_seed);
+            // Before the result, so that the last line stays `generated TEXT`.
+            print_stdout(&format!("seed {seed} ({sampling})"));
+            model.generate_sampled(tokens, count, sampling, &mut SplitMix64::new(seed), ablation)
+        }
+    }
+    .map_err(|e| format!("--generate: {}", model_error(&e)))
 }
 
 /// Every position's distribution as `sampling` reshapes it: `{"temperature", "top_k", "top_p", "shape", "data"}`.

@@ -175,12 +175,12 @@ fn near_miss(blocks: &[crate::layout::Block], ray: Ray3d) -> Option<Vec3> {
     let direction = ray.direction.as_vec3();
     blocks
         .iter()
-        .filter_map(|block| {
+        .map(|block| {
             let (min, max) = (Vec3::from(block.position), Vec3::from(block.max()));
             let along = (((min + max) / 2.0 - ray.origin).dot(direction)).max(f32::EPSILON);
             let passing = ray.get_point(along);
             let point = passing.clamp(min, max);
-            Some(((point - passing).length() / along, point))
+            ((point - passing).length() / along, point)
         })
         .filter(|&(angle, _)| angle < NEAR_MISS_RADIANS)
         .min_by(|a, b| a.0.total_cmp(&b.0))
