@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use super::{BackendArg, CliResult, ModelInput, model_error, print_stdout};
 use crate::layout::group_digits;
 use crate::model::ablation::Ablation;
+use crate::model::decode::DecodeStep;
 use crate::model::sampling::{self, Sampling, SamplingError, SplitMix64};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{Activations, BackendKind, LoadedModel};
@@ -164,9 +165,22 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         }
         eprintln!("warning: {first}");
     }
+    let generated = match args.generate {
+        Some(count) => {
+            let count = if count == 0 { tokens.len() } else { count };
+            Some(generate(&args, &model, &tokens, count, (sampling.as_ref(), &ablation))?)
+        }
+        None => None,
+    };
     if args.json {
         let pieces: Vec<String> = tokens.iter().map(|&t| piece(t)).collect();
         let mut json = activations_json(&activations, &pieces);
+        if let Some((steps, seed_line)) = &generated {
+            json["steps"] = steps_json(steps, &piece);
+            if let Some(seed_line) = seed_line {
+                eprintln!("{seed_line}");
+            }
+        }
         if let Some(sampling) = &sampling {
             json["sampled_probs"] = sampled_json(&activations, sampling);
         }
@@ -192,9 +206,12 @@ pub fn inspect(args: InspectArgs) -> CliResult {
             quoted(&piece(*next))
         );
     }
-    if let Some(count) = args.generate {
-        let count = if count == 0 { tokens.len() } else { count };
-        let generated = generate(&args, &model, &tokens, count, (sampling.as_ref(), &ablation))?;
+    if let Some((steps, seed_line)) = generated {
+        // Before the result, so that the last line stays `generated TEXT`.
+        if let Some(seed_line) = seed_line {
+            print_stdout(&seed_line);
+        }
+        let generated: Vec<usize> = steps.iter().map(|step| step.token).collect();
         let text = match &tokenizer {
             Some(tokenizer) => tokenizer.decode(&generated),
             None => format!("{generated:?}"),
@@ -204,24 +221,25 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     Ok(())
 }
 
-/// `count` tokens after `tokens`: the likeliest each time, or sampled with a seed printed first.
+/// `count` tokens after `tokens`: the likeliest each time, or sampled, with the line that says
+/// the seed.
 fn generate(
     args: &InspectArgs,
     model: &LoadedModel,
     tokens: &[usize],
     count: usize,
     (sampling, ablation): (Option<&Sampling>, &Ablation),
-) -> Result<Vec<usize>, String> {
+) -> Result<(Vec<DecodeStep>, Option<String>), String> {
+    let failed = |e| format!("--generate: {}", model_error(&e));
     match sampling {
-        None => model.generate_without(tokens, count, ablation),
+        None => Ok((model.generate_without(tokens, count, ablation).map_err(failed)?, None)),
         Some(sampling) => {
             let seed = args.seed.unwrap_or_else(sampling::fresh_seed);
-            // Before the result, so that the last line stays `generated TEXT`.
-            print_stdout(&format!("seed {seed} ({sampling})"));
-            model.generate_sampled(tokens, count, sampling, &mut SplitMix64::new(seed), ablation)
+            let mut rng = SplitMix64::new(seed);
+            let steps = model.generate_sampled(tokens, count, sampling, &mut rng, ablation).map_err(failed)?;
+            Ok((steps, Some(format!("seed {seed} ({sampling})"))))
         }
     }
-    .map_err(|e| format!("--generate: {}", model_error(&e)))
 }
 
 /// Every position's distribution as `sampling` reshapes it: `{"temperature", "top_k", "top_p", "shape", "data"}`.
@@ -236,6 +254,22 @@ fn sampled_json(activations: &Activations, sampling: &Sampling) -> Value {
         "shape": logits.shape,
         "data": data,
     })
+}
+
+/// `[{"token", "piece", "positions_computed": [..], "cache_length"}]`: the prefill, then one position a step.
+fn steps_json(steps: &[DecodeStep], piece: &dyn Fn(usize) -> String) -> Value {
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|step| {
+            json!({
+                "token": step.token,
+                "piece": piece(step.token),
+                "positions_computed": step.positions_computed.clone().collect::<Vec<_>>(),
+                "cache_length": step.cache_length,
+            })
+        })
+        .collect();
+    Value::Array(steps)
 }
 
 /// A token's piece in quotes, its spaces and newlines visible.

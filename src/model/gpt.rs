@@ -90,8 +90,10 @@ impl<B: Backend> Linear<B> {
 
 /// True above the diagonal: the future positions a query may not look at. [T, T]
 /// (burn's `tril_mask` is true outside the lower triangle.)
-pub(crate) fn causal_mask<B: Backend>(t: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
-    Tensor::<B, 2, Bool>::tril_mask([t, t], 0, device)
+/// True where a query may not look: [T, past + T], query i at position past + i seeing keys up to
+/// its own position (`past` of them from a cache).
+pub(crate) fn causal_mask<B: Backend>(t: usize, past: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
+    Tensor::<B, 2, Bool>::tril_mask([t, past + t], past as i64, device)
 }
 
 impl<B: Backend> CausalSelfAttention<B> {
@@ -107,9 +109,11 @@ impl<B: Backend> CausalSelfAttention<B> {
         rec.keep(|| names::layer(layer, "q"), &q);
         rec.keep(|| names::layer(layer, "k"), &k);
         rec.keep(|| names::layer(layer, "v"), &v);
+        let past = rec.past();
+        let (k, v) = rec.remember(layer, k, v); // [B, H, past + T, A]
 
-        let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()); // [B, H, T, T]
-        let future = causal_mask::<B>(t, &att.device()).unsqueeze::<4>().expand([batch, n_head, t, t]);
+        let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()); // [B, H, T, past + T]
+        let future = causal_mask::<B>(t, past, &att.device()).unsqueeze::<4>().expand([batch, n_head, t, past + t]);
         let att = att.mask_fill(future, f32::NEG_INFINITY);
         rec.keep(|| names::layer(layer, "att"), &att);
         let (att_sm, att_max, att_sumexp) = softmax_with_stats(att);
@@ -173,7 +177,8 @@ impl<B: Backend> Gpt<B> {
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let [_, t] = idx.dims();
         let tok_emb = self.wte.embed(idx); // [B, T, C]
-        let pos_emb = self.wpe.val().narrow(0, 0, t).unsqueeze::<3>(); // [1, T, C]
+        // After a cache, the new tokens' positions follow the cached ones.
+        let pos_emb = self.wpe.val().narrow(0, rec.past(), t).unsqueeze::<3>(); // [1, T, C]
         rec.keep(|| "tok_emb".into(), &tok_emb);
         rec.keep(|| "pos_emb".into(), &pos_emb);
         let mut x = tok_emb + pos_emb;
@@ -182,6 +187,7 @@ impl<B: Backend> Gpt<B> {
         for (layer, block) in self.h.iter().enumerate() {
             x = block.forward(x, &self.config, layer, rec);
         }
+        rec.advance(t);
 
         let (x, mean, std) = self.ln_f.forward(x, self.config.layer_norm_epsilon);
         rec.keep(|| "ln_f_mean".into(), &mean);

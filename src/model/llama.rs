@@ -89,10 +89,15 @@ impl<B: Backend> Projection<B> {
 
 /// cos and sin of every position's angles t·θ_i, [1, 1, T, D/2]: computed in f64 on the CPU, as
 /// the angles of a long context lose their low bits in f32.
-fn rotary_tables<B: Backend>(llama: &LlamaShape, t: usize, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 4>) {
+fn rotary_tables<B: Backend>(
+    llama: &LlamaShape,
+    positions: std::ops::Range<usize>,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let inv_freq = llama.inv_freq();
     let half = inv_freq.len();
-    let angles: Vec<f64> = (0..t).flat_map(|p| inv_freq.iter().map(move |f| p as f64 * f)).collect();
+    let t = positions.len();
+    let angles: Vec<f64> = positions.flat_map(|p| inv_freq.iter().map(move |f| p as f64 * f)).collect();
     let table = |f: fn(f64) -> f64| {
         let data: Vec<f32> = angles.iter().map(|&a| f(a) as f32).collect();
         Tensor::<B, 2>::from_data(TensorData::new(data, [t, half]), device).unsqueeze::<4>()
@@ -155,13 +160,16 @@ impl<B: Backend> LlamaAttention<B> {
         let k = self.heads(self.k_proj.forward(x.clone()), self.k_norm.as_ref(), "k", input, rec);
         let v = self.v_proj.forward(x).reshape([batch, t, kv, d]).swap_dims(1, 2); // [B, KV, T, D]
         rec.keep(|| names::layer(input.layer, "v"), &v);
+        let past = rec.past();
+        let (k, v) = rec.remember(input.layer, k, v); // [B, KV, past + T, D]
+        let seen = past + t;
         // Each k/v head serves the G query heads after it: h reads h / G.
         let group =
-            |x: Tensor<B, 4>| x.unsqueeze_dim::<5>(2).expand([batch, kv, h / kv, t, d]).reshape([batch, h, t, d]);
+            |x: Tensor<B, 4>| x.unsqueeze_dim::<5>(2).expand([batch, kv, h / kv, seen, d]).reshape([batch, h, seen, d]);
         let (k, v) = (group(k), group(v));
 
-        let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt()); // [B, H, T, T]
-        let future = causal_mask::<B>(t, &att.device()).unsqueeze::<4>().expand([batch, h, t, t]);
+        let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt()); // [B, H, T, past + T]
+        let future = causal_mask::<B>(t, past, &att.device()).unsqueeze::<4>().expand([batch, h, t, seen]);
         let att = att.mask_fill(future, f32::NEG_INFINITY);
         rec.keep(|| names::layer(input.layer, "att"), &att);
         let (att_sm, att_max, att_sumexp) = softmax_with_stats(att);
@@ -221,11 +229,13 @@ impl<B: Backend> Llama<B> {
         let [_, t] = idx.dims();
         let mut x = self.embed_tokens.embed(idx); // [B, T, C]
         rec.keep(|| "x".into(), &x);
-        let (cos, sin) = rotary_tables::<B>(self.shape(), t, &x.device());
+        // After a cache, the new tokens' positions follow the cached ones.
+        let (cos, sin) = rotary_tables::<B>(self.shape(), rec.past()..rec.past() + t, &x.device());
         for (layer, block) in self.layers.iter().enumerate() {
             let input = AttentionInput { llama: self.shape(), config: &self.config, cos: &cos, sin: &sin, layer };
             x = block.forward(x, &input, rec);
         }
+        rec.advance(t);
         let (x, rms) = self.norm.forward(x, self.config.layer_norm_epsilon);
         rec.keep(|| "rms_f_rms".into(), &rms);
         rec.keep(|| "rms_f".into(), &x);

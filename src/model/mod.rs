@@ -5,6 +5,7 @@ pub mod ablation;
 pub mod activations;
 pub mod checkpoint;
 pub mod config;
+pub mod decode;
 pub mod gpt;
 pub mod hf_llama;
 pub mod huggingface;
@@ -165,7 +166,8 @@ impl LoadedModel {
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
     pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {
-        self.generate_without(tokens, count, &ablation::Ablation::default())
+        let steps = self.generate_without(tokens, count, &ablation::Ablation::default())?;
+        Ok(steps.into_iter().map(|step| step.token).collect())
     }
 
     /// Greedy continuation with `ablation`'s parts switched off in every pass.
@@ -174,9 +176,12 @@ impl LoadedModel {
         tokens: &[usize],
         count: usize,
         ablation: &ablation::Ablation,
-    ) -> Result<Vec<usize>, ModelError> {
-        self.continue_with(tokens, count, ablation, |activations| {
-            activations.predictions().last().map(|p| p.0).expect("at least one position")
+    ) -> Result<Vec<decode::DecodeStep>, ModelError> {
+        self.continue_with(tokens, count, ablation, |logits| {
+            // The likeliest token: the largest logit (the first of equals).
+            let best =
+                |best: (usize, f32), (id, &logit): (usize, &f32)| if logit > best.1 { (id, logit) } else { best };
+            logits.iter().enumerate().fold((0, f32::NEG_INFINITY), best).0
         })
     }
 
@@ -189,33 +194,30 @@ impl LoadedModel {
         sampling: &sampling::Sampling,
         rng: &mut sampling::SplitMix64,
         ablation: &ablation::Ablation,
-    ) -> Result<Vec<usize>, ModelError> {
-        self.continue_with(tokens, count, ablation, |activations| {
-            let logits = activations.last_logits();
+    ) -> Result<Vec<decode::DecodeStep>, ModelError> {
+        self.continue_with(tokens, count, ablation, |logits| {
             sampling::sample(&sampling::reshape(logits, sampling).probs, rng)
         })
     }
 
+    /// The prompt once (the prefill), then a decode step per token fed back, its keys and values
+    /// added to a cache of the earlier ones'.
     fn continue_with(
         &self,
         tokens: &[usize],
         count: usize,
         ablation: &ablation::Ablation,
-        mut next_of: impl FnMut(&Activations) -> usize,
-    ) -> Result<Vec<usize>, ModelError> {
-        let block_size = self.config().tokens();
-        let mut context = tokens.to_vec();
-        let mut generated = Vec::with_capacity(count);
-        while generated.len() < count {
-            let activations = self.activations_without(&context, ablation)?;
-            let next = next_of(&activations);
-            generated.push(next);
-            if context.len() == block_size {
-                break;
+        next_of: impl FnMut(&[f32]) -> usize,
+    ) -> Result<Vec<decode::DecodeStep>, ModelError> {
+        check_tokens(self.config(), tokens)?;
+        Ok(match self {
+            LoadedModel::Ndarray(model) => decode::decode(model.as_ref(), tokens, count, ablation, next_of),
+            #[cfg(not(target_arch = "wasm32"))]
+            LoadedModel::Wgpu(model) => {
+                check_gpu_tokens(self.config(), tokens)?;
+                decode::decode(model.as_ref(), tokens, count, ablation, next_of)
             }
-            context.push(next);
-        }
-        Ok(generated)
+        })
     }
 }
 

@@ -9,27 +9,82 @@ use super::activations::{Activations, NamedTensor};
 use super::config::GptConfig;
 use super::names::activation_shapes;
 
-/// What a forward pass keeps, and the parts it switches off.
+/// Keys and values of the positions already computed, per layer ([B, k/v heads, T, D], after
+/// RoPE in the Llama family), so that a decode step computes only its new positions.
+pub struct KvCache<B: Backend> {
+    layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    /// Positions held.
+    pub length: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new(n_layer: usize) -> KvCache<B> {
+        KvCache { layers: (0..n_layer).map(|_| None).collect(), length: 0 }
+    }
+
+    /// A layer's cached keys and values.
+    pub fn layer(&self, layer: usize) -> Option<&(Tensor<B, 4>, Tensor<B, 4>)> {
+        self.layers.get(layer)?.as_ref()
+    }
+}
+
+/// What a forward pass keeps, the parts it switches off, and the cache it reads and extends.
 pub struct Recorder<B: Backend> {
     kept: Option<Vec<(String, Tensor<B, 1>)>>,
     ablation: Ablation,
+    cache: Option<KvCache<B>>,
 }
 
 impl<B: Backend> Recorder<B> {
     /// Keeps nothing: the forward pass of training.
     pub fn off() -> Self {
-        Recorder { kept: None, ablation: Ablation::default() }
+        Recorder { kept: None, ablation: Ablation::default(), cache: None }
     }
 
     /// Keeps every named intermediate of a batch of one sequence.
     pub fn on() -> Self {
-        Recorder { kept: Some(Vec::new()), ablation: Ablation::default() }
+        Recorder { kept: Some(Vec::new()), ablation: Ablation::default(), cache: None }
     }
 
     /// The same, with `ablation`'s parts switched off.
     pub fn switching_off(mut self, ablation: Ablation) -> Self {
         self.ablation = ablation;
         self
+    }
+
+    /// The same, reading earlier positions' keys and values from `cache` and adding this pass's.
+    pub fn caching(mut self, cache: KvCache<B>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The cache, once the pass is done.
+    pub fn into_cache(self) -> Option<KvCache<B>> {
+        self.cache
+    }
+
+    /// Positions computed before this pass: where its own positions start.
+    pub fn past(&self) -> usize {
+        self.cache.as_ref().map_or(0, |cache| cache.length)
+    }
+
+    /// A layer's keys and values of this pass's positions [B, heads, T, D], with the cached ones of
+    /// earlier positions before them; the cache keeps the whole.
+    pub fn remember(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let Some(cache) = &mut self.cache else { return (k, v) };
+        let (k, v) = match cache.layers[layer].take() {
+            Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
+            None => (k, v),
+        };
+        cache.layers[layer] = Some((k.clone(), v.clone()));
+        (k, v)
+    }
+
+    /// The pass's `positions` are in the cache now.
+    pub fn advance(&mut self, positions: usize) {
+        if let Some(cache) = &mut self.cache {
+            cache.length += positions;
+        }
     }
 
     /// `y` [B, T, heads·size] of `layer` with the heads switched off set to zero.

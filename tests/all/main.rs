@@ -4,6 +4,7 @@ mod ablation;
 mod cli;
 mod compute;
 mod connectors;
+mod decode;
 mod docs;
 mod explain;
 mod fetch;
