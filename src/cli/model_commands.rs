@@ -172,53 +172,74 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         }
         None => None,
     };
+    let run = Inspected { tokens, activations, unablated, generated };
     if args.json {
-        let pieces: Vec<String> = tokens.iter().map(|&t| piece(t)).collect();
-        let mut json = activations_json(&activations, &pieces);
-        if let Some((steps, seed_line)) = &generated {
-            json["steps"] = steps_json(steps, &piece);
-            if let Some(seed_line) = seed_line {
-                eprintln!("{seed_line}");
-            }
-        }
-        if let Some(sampling) = &sampling {
-            json["sampled_probs"] = sampled_json(&activations, sampling);
-        }
-        if let Some(unablated) = &unablated {
-            let probs = &unablated.tensors["probs"];
-            json["unablated_probs"] = json!({ "shape": probs.shape, "data": probs.data });
-        }
-        print_stdout(&json.to_string());
-        return Ok(());
+        print_stdout(&inspected_json(&run, sampling.as_ref(), &piece).to_string());
+    } else {
+        println!("model   {} ({} parameters)", weights.config.name, group_digits(weights.config.param_count()));
+        print_inspected(&run, tokenizer.as_ref(), &piece);
     }
-    println!("model   {} ({} parameters)", weights.config.name, group_digits(weights.config.param_count()));
-    println!("tokens  {tokens:?}");
-    let own = unablated.as_ref().map(Activations::predictions);
-    for (position, (next, probability)) in activations.predictions().iter().enumerate() {
-        // Beside an ablated pass, what the model's own pass predicted there.
+    Ok(())
+}
+
+/// What `inspect` computed, for either way of printing it.
+struct Inspected {
+    tokens: Vec<usize>,
+    activations: Activations,
+    /// The model's own pass beside an ablated one.
+    unablated: Option<Activations>,
+    /// The tokens written, and the line that says a sampled run's seed.
+    generated: Option<(Vec<DecodeStep>, Option<String>)>,
+}
+
+/// `{"tokens", "pieces", "tensors"}`, with `steps`, `sampled_probs` and `unablated_probs` where
+/// asked for; a seed goes to stderr, so that stdout stays one JSON document.
+fn inspected_json(run: &Inspected, sampling: Option<&Sampling>, piece: &dyn Fn(usize) -> String) -> Value {
+    let pieces: Vec<String> = run.tokens.iter().map(|&t| piece(t)).collect();
+    let mut json = activations_json(&run.activations, &pieces);
+    if let Some((steps, seed_line)) = &run.generated {
+        json["steps"] = steps_json(steps, piece);
+        if let Some(seed_line) = seed_line {
+            eprintln!("{seed_line}");
+        }
+    }
+    if let Some(sampling) = sampling {
+        json["sampled_probs"] = sampled_json(&run.activations, sampling);
+    }
+    if let Some(unablated) = &run.unablated {
+        let probs = &unablated.tensors["probs"];
+        json["unablated_probs"] = json!({ "shape": probs.shape, "data": probs.data });
+    }
+    json
+}
+
+/// Each position's prediction (beside the model's own, for an ablated pass), then what was written.
+fn print_inspected(run: &Inspected, tokenizer: Option<&Tokenizer>, piece: &dyn Fn(usize) -> String) {
+    println!("tokens  {:?}", run.tokens);
+    let own = run.unablated.as_ref().map(Activations::predictions);
+    for (position, (next, probability)) in run.activations.predictions().iter().enumerate() {
         let before = own.as_ref().map_or(String::new(), |own| {
             let (token, p) = own[position];
             format!("   (own pass: {:<14} p={p:.4})", quoted(&piece(token)))
         });
         println!(
             "  t={position:<2} {:<14} -> {:<14} p={probability:.4}{before}",
-            quoted(&piece(tokens[position])),
+            quoted(&piece(run.tokens[position])),
             quoted(&piece(*next))
         );
     }
-    if let Some((steps, seed_line)) = generated {
+    if let Some((steps, seed_line)) = &run.generated {
         // Before the result, so that the last line stays `generated TEXT`.
         if let Some(seed_line) = seed_line {
-            print_stdout(&seed_line);
+            print_stdout(seed_line);
         }
         let generated: Vec<usize> = steps.iter().map(|step| step.token).collect();
-        let text = match &tokenizer {
+        let text = match tokenizer {
             Some(tokenizer) => tokenizer.decode(&generated),
             None => format!("{generated:?}"),
         };
         print_stdout(&format!("generated {text}"));
     }
-    Ok(())
 }
 
 /// `count` tokens after `tokens`: the likeliest each time, or sampled, with the line that says
