@@ -88,10 +88,9 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-/// True above the diagonal: the future positions a query may not look at. [T, T]
-/// (burn's `tril_mask` is true outside the lower triangle.)
-/// True where a query may not look: [T, past + T], query i at position past + i seeing keys up to
-/// its own position (`past` of them from a cache).
+/// True where a query may not look, the future: [T, past + T], query i at position past + i seeing
+/// keys up to its own position (`past` of them from a cache). burn's `tril_mask` is true outside
+/// the lower triangle shifted right by its offset.
 pub(crate) fn causal_mask<B: Backend>(t: usize, past: usize, device: &B::Device) -> Tensor<B, 2, Bool> {
     Tensor::<B, 2, Bool>::tril_mask([t, past + t], past as i64, device)
 }
