@@ -168,7 +168,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     let generated = match args.generate {
         Some(count) => {
             let count = if count == 0 { tokens.len() } else { count };
-            Some(generate(&args, &model, &tokens, count, (sampling.as_ref(), &ablation))?)
+            Some(generate(&args, &model, &tokens, count, sampling.as_ref(), &ablation)?)
         }
         None => None,
     };
@@ -249,7 +249,8 @@ fn generate(
     model: &LoadedModel,
     tokens: &[usize],
     count: usize,
-    (sampling, ablation): (Option<&Sampling>, &Ablation),
+    sampling: Option<&Sampling>,
+    ablation: &Ablation,
 ) -> Result<(Vec<DecodeStep>, Option<String>), String> {
     let failed = |e| format!("--generate: {}", model_error(&e));
     match sampling {
