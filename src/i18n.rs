@@ -106,6 +106,7 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["{} parameters", "{} parámetros", "{} 个参数"],
     ["{} layers, {} heads, C = {}, T = {}", "{} capas, {} cabezas, C = {}, T = {}", "{} 层，{} 个头，C = {}，T = {}"],
     ["{} k/v heads, head size {}", "{} cabezas k/v, tamaño de cabeza {}", "{} 个 k/v 头，头大小 {}"],
+    ["KV cache at {} tokens: {}", "caché KV con {} tokens: {}", "{} 个词元的 KV 缓存：{}"],
     [
         "values: weights and this input's activations",
         "valores: pesos y activaciones de esta entrada",

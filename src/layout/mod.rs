@@ -21,7 +21,7 @@ use crate::model::config::GptConfig;
 
 pub use anchor::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES};
 pub use arrange::{LAYERS_PER_COLUMN, build, layers_per_column};
-pub use report::group_digits;
+pub use report::{byte_size, group_digits};
 
 /// Edge length of one cell in world units, the same along x, y and z.
 pub const CELL: f32 = 1.5;

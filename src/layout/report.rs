@@ -120,6 +120,15 @@ impl<I: Iterator<Item = T> + Clone, T: Serialize> Serialize for SeqJson<I> {
 }
 
 /// 85728 → "85,728": how every parameter count is written, in summaries, the UI and tours.
+/// A size in bytes as a reader takes it in: `6.9 KB`, `4.7 MB`, `1.2 GB` (powers of 1000).
+pub fn byte_size(bytes: u64) -> String {
+    let units = [(1e9, "GB"), (1e6, "MB"), (1e3, "KB")];
+    match units.iter().find(|(scale, _)| bytes as f64 >= *scale) {
+        Some((scale, unit)) => format!("{:.1} {unit}", bytes as f64 / scale),
+        None => format!("{bytes} B"),
+    }
+}
+
 pub fn group_digits(number: u64) -> String {
     let digits = number.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);

@@ -267,6 +267,11 @@ impl GptConfig {
         self.llama_shape().map_or(self.n_head, |l| l.n_kv_head)
     }
 
+    /// Bytes of f32 keys and values a KV cache holds for `positions` tokens: every layer's k/v heads.
+    pub fn kv_cache_bytes(&self, positions: usize) -> u64 {
+        (2 * self.n_layer * self.kv_heads() * self.head_size() * positions * 4) as u64
+    }
+
     /// Query heads reading each k/v head.
     pub fn group_size(&self) -> usize {
         self.n_head / self.kv_heads()

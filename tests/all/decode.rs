@@ -123,3 +123,23 @@ fn inspect_generate_json_lists_the_prefill_and_each_decode_step() {
     let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(json["steps"].as_array().unwrap().len(), 2);
 }
+
+/// The card's figure: keys and values of every layer's k/v heads, f32, per token.
+#[test]
+fn the_kv_caches_size_counts_every_layers_keys_and_values() {
+    use llmviz::layout::byte_size;
+    use llmviz::model::GptConfig;
+    let gpt2 = GptConfig::preset("gpt2").unwrap();
+    // 2 (k and v) × 12 layers × 12 heads × 64 × 4 bytes = 73,728 bytes a token.
+    assert_eq!(gpt2.kv_cache_bytes(1), 73_728);
+    assert_eq!(byte_size(gpt2.kv_cache_bytes(64)), "4.7 MB");
+    let nano = GptConfig::nano();
+    assert_eq!(byte_size(nano.kv_cache_bytes(6)), "6.9 KB");
+    // Grouped-query attention keeps fewer heads: SmolLM2's 3 k/v heads of 9.
+    let smollm2 = Weights::load(&fixture("tiny-llama/llama-tied")).unwrap().config;
+    let llama = smollm2.llama_shape().unwrap();
+    assert_eq!(smollm2.kv_cache_bytes(10), (2 * smollm2.n_layer * llama.n_kv_head * llama.head_dim * 10 * 4) as u64);
+    assert!(llama.n_kv_head < smollm2.n_head, "the fixture groups its queries");
+    assert_eq!(byte_size(999), "999 B");
+    assert_eq!(byte_size(1_250_000_000), "1.2 GB");
+}

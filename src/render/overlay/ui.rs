@@ -218,6 +218,12 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
         let kv: [&dyn std::fmt::Display; 2] = [&llama.n_kv_head, &llama.head_dim];
         ui.label(language.fill("{} k/v heads, head size {}", &kv));
     }
+    // What writing on from this input keeps per token: the keys and values of every layer.
+    let positions = card.source.tokens.len();
+    if card.source.weights.is_some() && positions > 0 {
+        let size = layout::byte_size(config.kv_cache_bytes(positions));
+        ui.label(language.fill("KV cache at {} tokens: {}", &[&positions, &size]));
+    }
     ui.label(egui::RichText::new(values_text(card.scene.is_some(), &card.values, language)).italics());
     for problem in &card.values.non_finite {
         ui.scope(|ui| {
