@@ -406,7 +406,7 @@ fn upload_values(
         }
         waiting += 1;
         if waiting > 1 {
-            // Its turn comes in a later frame; until then its blocks read an empty page.
+            // Its turn comes in a later frame; until then a new page reads as empty, a changed one as it was.
             if page.is_none() {
                 let empty = UploadedPage { buffer: buffers.add(page_buffer(&[])), bytes: page_bytes(0), version: None };
                 scene.pages.push(empty);
