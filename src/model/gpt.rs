@@ -212,9 +212,7 @@ impl<B: Backend> Gpt<B> {
     }
 
     fn unembed(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [batch, t, c] = x.dims();
-        let head = self.lm_head.as_ref().unwrap_or(&self.wte); // [V, C]
-        head.logits(x.reshape([batch * t, c])).reshape([batch, t, self.config.vocab_size])
+        self.lm_head.as_ref().unwrap_or(&self.wte).unembed(x) // tied: wte's rows
     }
 
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Gpt<B> {
@@ -368,6 +366,14 @@ impl<B: Backend> VocabRows<B> {
             start += rows;
         }
         out.expect("at least one block")
+    }
+
+    /// A residual stream [B, T, C] read out as logits [B, T, V].
+    pub fn unembed(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [batch, t, c] = x.dims();
+        let logits = self.logits(x.reshape([batch * t, c]));
+        let vocab = logits.dims()[1];
+        logits.reshape([batch, t, vocab])
     }
 
     /// x [N, C] times the matrix transposed: [N, V], a block of columns per block of rows.

@@ -263,9 +263,7 @@ impl<B: Backend> Llama<B> {
     }
 
     fn unembed(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [batch, t, c] = x.dims();
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens); // [V, C]
-        head.logits(x.reshape([batch * t, c])).reshape([batch, t, self.config.vocab_size])
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens).unembed(x) // tied: embed_tokens' rows
     }
 
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Llama<B> {
