@@ -283,6 +283,7 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         Op::RmsNorm => rms_norm(sources, &target),
         Op::Rope => rope(sources, &target),
         Op::SwiGlu => swiglu(sources, &target),
+        Op::Lens => lens(sources, &target),
     };
     Ok(Explanation {
         block: block.name.clone(),
@@ -622,6 +623,36 @@ fn sampled_probability(sources: &Sources, target: &Target, sampling: &Sampling) 
     Worked { formula, ..Worked::default() }.with([("x", x), ("max", max), ("sumexp", sumexp)])
 }
 
+/// A cell of the logit lens: the stream's row at this position read through the model's final
+/// norm and unembedding, as if no layer followed; the value is the likeliest token's probability.
+/// The row's channels farthest from zero are the terms, as for a norm's statistics.
+fn lens(sources: &Sources, target: &Target) -> Worked {
+    let config = &sources.layout.config;
+    let t = target.index[0];
+    let stream = target.block.tensor.strip_suffix("_lens").unwrap_or(&target.block.tensor);
+    let row = sources.row("x", stream, &[t], config.n_embd);
+    let mut worked = Worked::default();
+    (worked.terms, worked.terms_total) = sources.row_terms(&row, f32::abs);
+    let (norm, head) = if config.arch.is_gpt2() { ("ln_f", "wteᵀ") } else { ("RMSNorm", "lm_head") };
+    let read = sources.activations.lens.iter().find(|layer| layer.stream == stream);
+    worked.formula = match read.and_then(|layer| layer.top.get(t)) {
+        Some(top) => {
+            let best: Vec<String> = top
+                .iter()
+                .take(5)
+                .map(|&(token, p)| format!("{} {:.1}%", quoted_token(config, token), p * 100.0))
+                .collect();
+            format!("softmax({norm}({stream}[{t}]) · {head}), likeliest first: {}", best.join(", "))
+        }
+        None => format!("softmax({norm}({stream}[{t}]) · {head}): still being read, after the forward pass"),
+    };
+    worked
+}
+
+fn quoted_token(config: &GptConfig, token: usize) -> String {
+    format!("'{}'", token_name(config, token))
+}
+
 /// GELU as the model computes it: the tanh form, as minGPT's `NewGELU` and burn's `gelu_approximate`.
 pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
@@ -796,7 +827,7 @@ fn index_names(tensor: &str, rank: usize) -> Vec<&'static str> {
         "att_max" | "att_sumexp" | "q_norm_rms" | "k_norm_rms" => &["h", "t"],
         "tokens" => &["t"],
         "logits" | "probs" => &["t", "v"],
-        n if n.ends_with("_mean") || n.ends_with("_std") || n.ends_with("_rms") => &["t"],
+        n if n.ends_with("_mean") || n.ends_with("_std") || n.ends_with("_rms") || n.ends_with("_lens") => &["t"],
         "logits_max" | "logits_sumexp" => &["t"],
         names::WTE | names::LM_HEAD | names::EMBED_TOKENS => &["v", "c"],
         names::WPE => &["t", "c"],

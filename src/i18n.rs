@@ -108,6 +108,24 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["{} k/v heads, head size {}", "{} cabezas k/v, tamaño de cabeza {}", "{} 个 k/v 头，头大小 {}"],
     ["KV cache at {} tokens: {}", "caché KV con {} tokens: {}", "{} 个词元的 KV 缓存：{}"],
     [
+        "prefill: {} positions computed at once",
+        "prellenado: {} posiciones calculadas a la vez",
+        "预填充：一次计算 {} 个位置",
+    ],
+    [
+        "decode: {} new position computed, {} read from the KV cache",
+        "decodificación: {} posición nueva calculada, {} leídas de la caché KV",
+        "解码：计算 {} 个新位置，{} 个从 KV 缓存读取",
+    ],
+    [
+        "Alt-click a head, an MLP or one of its neurons to switch it off",
+        "Alt + clic en una cabeza, un MLP o una de sus neuronas la apaga",
+        "按住 Alt 点击一个头、一个 MLP 或其中一个神经元即可关闭它",
+    ],
+    ["switched off: {}", "apagado: {}", "已关闭：{}"],
+    ["switch all back on", "volver a encender todo", "全部重新打开"],
+    ["last position: {} {} → {} ({})", "última posición: {} {} → {} ({})", "最后一个位置：{} {} → {}（{}）"],
+    [
         "values: weights and this input's activations",
         "valores: pesos y activaciones de esta entrada",
         "数值：权重与此输入的激活值",
@@ -208,6 +226,11 @@ pub const STRINGS: &[[&str; 3]] = &[
         "旋转位置嵌入：一对通道转过 t·θ",
     ],
     ["SwiGLU: silu(gate) · up", "SwiGLU: silu(gate) · up", "SwiGLU：silu(gate) · up"],
+    [
+        "logit lens: what the model would predict if it stopped here",
+        "lente de logits: lo que predeciría el modelo si se detuviera aquí",
+        "logit 透镜：模型若在此停下会预测什么",
+    ],
     ["matrix multiply: bias + Σ a_i·w_i", "producto de matrices: sesgo + Σ a_i·w_i", "矩阵乘法：偏置 + Σ a_i·w_i"],
     ["residual add: a + b", "suma residual: a + b", "残差相加：a + b"],
     ["layer-norm statistic of the row", "estadística de normalización de la fila", "该行的层归一化统计量"],

@@ -354,10 +354,21 @@ impl<'a> Arranger<'a> {
         let wpe = self.place(wpe, -left + self.gap, top, 0.5, &[]);
         let deps = [tokens, wte, wpe].map(|block| (block, Op::Embedding));
         let x = self.place(self.whole("x", Op::Embedding, c, Axis::C), left, top, 0.5, &deps);
-        self.section("Embedding".into(), tokens..x + 1);
+        let lens = self.lens_strip(x, left, top - c as f64);
+        self.section("Embedding".into(), tokens..lens + 1);
         self.dim_mark_above(format!("T = {t}"), x);
         self.dim_mark_right(format!("C = {c}"), x);
         (x, top - c as f64)
+    }
+
+    /// The logit lens of a residual stream whose bottom is at `bottom`: under it, in the margin
+    /// before what follows, one cell per position, the probability of the token the model would
+    /// predict if it stopped there (`x.lens`, `block3.mlp_resid.lens`). It belongs to its stream's
+    /// section and part of the map.
+    pub(super) fn lens_strip(&mut self, stream: usize, left: f64, bottom: f64) -> usize {
+        let name = self.blocks[stream].name.clone();
+        let lens = self.stat_row(format!("{name}.lens"), crate::model::lens::lens_tensor(&name), Op::Lens, None);
+        self.place(lens, left, bottom - self.pair_gap, 0.5, &[(stream, Op::Lens)])
     }
 
     /// Mean and std rows, γ and β beside the normalised block; returns it and the y below it.
@@ -597,7 +608,8 @@ impl<'a> Arranger<'a> {
         let deps = [(attn_resid, Op::ResidualAdd), (mlp, Op::ResidualAdd)];
         let mlp_resid =
             self.place(self.whole(&block("mlp_resid"), Op::ResidualAdd, c, Axis::C), left, resid_top, 0.5, &deps);
-        self.section("MLP".into(), first..mlp_resid + 1);
+        let lens = self.lens_strip(mlp_resid, left, resid_top - c as f64);
+        self.section("MLP".into(), first..lens + 1);
         self.dim_mark_right(format!("C = {c}"), mlp_resid);
         (mlp_resid, resid_top - c as f64)
     }

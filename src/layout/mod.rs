@@ -11,7 +11,10 @@ pub(crate) mod anchor;
 mod arrange;
 pub mod connectors;
 pub mod map;
+mod marks;
 mod report;
+
+pub use marks::StepMark;
 
 use std::collections::HashMap;
 
@@ -116,6 +119,9 @@ pub enum Op {
     Rope,
     /// silu(gate) · up
     SwiGlu,
+    /// The logit lens: the final norm and the unembedding read a residual stream's row as if the
+    /// model stopped there; the likeliest token's probability.
+    Lens,
 }
 
 impl Op {
@@ -138,6 +144,7 @@ impl Op {
             Op::RmsNorm => "rms_norm",
             Op::Rope => "rope",
             Op::SwiGlu => "swiglu",
+            Op::Lens => "lens",
         }
     }
 }

@@ -16,6 +16,29 @@ pub struct Ablation {
     pub neurons: BTreeSet<(usize, usize)>,
 }
 
+/// One part that can be switched off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    Head { layer: usize, head: usize },
+    Mlp { layer: usize },
+    Neuron { layer: usize, neuron: usize },
+}
+
+impl Part {
+    /// The name `Ablation::parse` reads: `block3.head5`, `block1.mlp`, `block0.gelu.17`.
+    pub fn name(&self, config: &GptConfig) -> String {
+        match *self {
+            Part::Head { layer, head } => format!("block{layer}.head{head}"),
+            Part::Mlp { layer } => format!("block{layer}.mlp"),
+            Part::Neuron { layer, neuron } => format!("block{layer}.{}.{neuron}", neuron_name(config)),
+        }
+    }
+}
+
+fn neuron_name(config: &GptConfig) -> &'static str {
+    if config.arch.is_gpt2() { "gelu" } else { "swiglu" }
+}
+
 /// A part named that the model does not have, or a name not understood.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("'{part}': {why}")]
@@ -40,7 +63,7 @@ impl Ablation {
     }
 
     fn add(&mut self, part: &str, config: &GptConfig) -> Result<(), String> {
-        let neuron_name = if config.arch.is_gpt2() { "gelu" } else { "swiglu" };
+        let neuron_name = neuron_name(config);
         let expected =
             format!("expected blockL.headH, blockL.mlp or blockL.{neuron_name}.N (layer L, head H, neuron N from 0)");
         let (layer, rest) = part
@@ -63,6 +86,28 @@ impl Ablation {
             return Err(expected);
         }
         Ok(())
+    }
+
+    /// Switches `part` off, or back on when it is off already.
+    pub fn toggle(&mut self, part: Part) {
+        fn flip<T: Ord>(set: &mut BTreeSet<T>, item: T) {
+            if !set.remove(&item) {
+                set.insert(item);
+            }
+        }
+        match part {
+            Part::Head { layer, head } => flip(&mut self.heads, (layer, head)),
+            Part::Mlp { layer } => flip(&mut self.mlps, layer),
+            Part::Neuron { layer, neuron } => flip(&mut self.neurons, (layer, neuron)),
+        }
+    }
+
+    /// The parts switched off, heads first.
+    pub fn parts(&self) -> Vec<Part> {
+        let heads = self.heads.iter().map(|&(layer, head)| Part::Head { layer, head });
+        let mlps = self.mlps.iter().map(|&layer| Part::Mlp { layer });
+        let neurons = self.neurons.iter().map(|&(layer, neuron)| Part::Neuron { layer, neuron });
+        heads.chain(mlps).chain(neurons).collect()
     }
 
     /// The channels of a layer's head outputs `y` (heads side by side, `head_size` each) to zero.

@@ -45,11 +45,39 @@ pub struct Activations {
     /// When the output was reshaped after the pass (`resampled`): how. `probs` and
     /// `logits_sumexp` are then the reshaped distribution's.
     pub sampling: Option<super::sampling::Sampling>,
+    /// Positions computed by an earlier pass, whose keys and values this one read from a KV cache
+    /// (a decode step); 0 when every position was computed (a prefill).
+    pub cached: usize,
+    /// The parts switched off in this pass, and the model's own `probs` beside it when any were.
+    pub ablation: super::ablation::Ablation,
+    pub unablated_probs: Option<NamedTensor>,
+    /// The logit lens of the residual streams, once read (after the pass: see `lens::with_lens`).
+    pub lens: Vec<super::lens::LensLayer>,
 }
 
 impl Activations {
     pub fn get(&self, name: &str) -> Option<&NamedTensor> {
         self.tensors.get(name)
+    }
+
+    /// With parts switched off: per position, the model's own likeliest next token, its
+    /// probability in the model's own pass and in this one (the model's softmax in both).
+    pub fn top_token_change(&self) -> Option<Vec<(usize, f32, f32)>> {
+        let own = self.unablated_probs.as_ref()?;
+        let now = self.tensors.get("logits")?;
+        let vocab = own.shape[1];
+        let rows = own.data.chunks(vocab).zip(now.data.chunks(vocab));
+        Some(
+            rows.map(|(own, logits)| {
+                let best = |best: (usize, f32), (i, &p): (usize, &f32)| if p > best.1 { (i, p) } else { best };
+                let (token, p) = own.iter().enumerate().fold((0, f32::NEG_INFINITY), best);
+                // This pass's probability of it, from its logits: `probs` may be reshaped by sampling.
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+                (token, p, (logits[token] - max).exp() / sum)
+            })
+            .collect(),
+        )
     }
 
     /// The same pass with its output distribution reshaped by `sampling`, every position's row:

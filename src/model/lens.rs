@@ -20,6 +20,17 @@ pub struct LensLayer {
     pub probs: Option<NamedTensor>,
 }
 
+/// The activation that holds the lens of `stream` once it is read: per position, the likeliest
+/// token's probability (`x_lens`, `block3.mlp_resid_lens`).
+pub fn lens_tensor(stream: &str) -> String {
+    format!("{stream}_lens")
+}
+
+/// The name and shape of each stream's lens, over `t` positions: what the lens adds to a pass.
+pub fn lens_shapes(config: &GptConfig, t: usize) -> Vec<(String, Vec<usize>)> {
+    lens_streams(config).iter().map(|stream| (lens_tensor(stream), vec![t])).collect()
+}
+
 /// The streams the lens reads, from the embedding's to the last layer's.
 pub fn lens_streams(config: &GptConfig) -> Vec<String> {
     std::iter::once("x".to_string()).chain((0..config.n_layer).map(|i| format!("block{i}.mlp_resid"))).collect()
@@ -46,19 +57,37 @@ pub fn read_lens<B: Backend>(
     top: usize,
     full: bool,
 ) -> Vec<LensLayer> {
-    let device = network.device();
-    lens_streams(network.config())
-        .into_iter()
-        .filter_map(|stream| {
-            let recorded = activations.get(&stream)?;
-            let [t, c] = [recorded.shape[0], recorded.shape[1]];
-            let x = Tensor::<B, 3>::from_data(TensorData::new(recorded.data.clone(), [1, t, c]), &device);
-            let probs = softmax(network.readout(x), 2);
-            let vocab = probs.dims()[2];
-            let data: Vec<f32> = probs.into_data().into_vec().expect("f32 probabilities");
-            let top = data.chunks(vocab).map(|row| top_k(row, top)).collect();
-            let probs = full.then(|| NamedTensor::new(vec![t, vocab], data));
-            Some(LensLayer { stream, top, probs })
-        })
-        .collect()
+    let streams = lens_streams(network.config()).into_iter();
+    streams.filter_map(|stream| read_stream(network, activations, stream, top, full)).collect()
+}
+
+/// One stream of a recorded pass through the lens; None when the pass did not record it.
+pub fn read_stream<B: Backend>(
+    network: &Network<B>,
+    activations: &Activations,
+    stream: String,
+    top: usize,
+    full: bool,
+) -> Option<LensLayer> {
+    let recorded = activations.get(&stream)?;
+    let [t, c] = [recorded.shape[0], recorded.shape[1]];
+    let x = Tensor::<B, 3>::from_data(TensorData::new(recorded.data.clone(), [1, t, c]), &network.device());
+    let probs = softmax(network.readout(x), 2);
+    let vocab = probs.dims()[2];
+    let data: Vec<f32> = probs.into_data().into_vec().expect("f32 probabilities");
+    let top = data.chunks(vocab).map(|row| top_k(row, top)).collect();
+    let probs = full.then(|| NamedTensor::new(vec![t, vocab], data));
+    Some(LensLayer { stream, top, probs })
+}
+
+/// A pass's activations with the lens of its streams added: per stream, its `lens_tensor` and
+/// the likeliest tokens per position in `Activations::lens`.
+pub fn with_lens(activations: &Activations, layers: Vec<LensLayer>) -> Activations {
+    let mut joined = activations.clone();
+    for layer in &layers {
+        let best: Vec<f32> = layer.top.iter().map(|row| row.first().map_or(0.0, |&(_, p)| p)).collect();
+        joined.tensors.insert(lens_tensor(&layer.stream), NamedTensor::new(vec![best.len()], best));
+    }
+    joined.lens = layers;
+    joined
 }

@@ -152,6 +152,29 @@ impl LoadedModel {
         })
     }
 
+    /// The pass over `tokens` with `ablation`'s parts off, as a decode step after `previous` when
+    /// that ran a prefix of them on this model with the same parts off (see `decode::record_after`).
+    pub fn record_after(
+        &self,
+        tokens: &[usize],
+        ablation: &ablation::Ablation,
+        previous: Option<RecordedPass>,
+    ) -> Result<RecordedPass, ModelError> {
+        check_tokens(self.config(), tokens)?;
+        Ok(match (self, previous) {
+            (LoadedModel::Ndarray(model), previous) => {
+                let previous = previous.and_then(RecordedPass::into_ndarray);
+                RecordedPass::Ndarray(decode::record_after(model.as_ref(), tokens, ablation, previous))
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            (LoadedModel::Wgpu(model), previous) => {
+                check_gpu_tokens(self.config(), tokens)?;
+                let previous = previous.and_then(RecordedPass::into_wgpu);
+                RecordedPass::Wgpu(decode::record_after(model.as_ref(), tokens, ablation, previous))
+            }
+        })
+    }
+
     /// The logit lens of a pass of this model: its final norm and unembedding on the residual
     /// stream after the embedding and after each layer, the `top` likeliest tokens per position,
     /// and each whole distribution when `full`.
@@ -160,6 +183,15 @@ impl LoadedModel {
             LoadedModel::Ndarray(model) => lens::read_lens(model.as_ref(), activations, top, full),
             #[cfg(not(target_arch = "wasm32"))]
             LoadedModel::Wgpu(model) => lens::read_lens(model.as_ref(), activations, top, full),
+        }
+    }
+
+    /// One stream of a pass through the lens (see `lens`); None when the pass did not record it.
+    pub fn lens_stream(&self, activations: &Activations, stream: String, top: usize) -> Option<lens::LensLayer> {
+        match self {
+            LoadedModel::Ndarray(model) => lens::read_stream(model.as_ref(), activations, stream, top, false),
+            #[cfg(not(target_arch = "wasm32"))]
+            LoadedModel::Wgpu(model) => lens::read_stream(model.as_ref(), activations, stream, top, false),
         }
     }
 
@@ -221,6 +253,40 @@ impl LoadedModel {
     }
 }
 
+/// A recorded pass with the keys and values it computed, on the backend that ran it.
+pub enum RecordedPass {
+    Ndarray(decode::Recorded<CpuBackend>),
+    #[cfg(not(target_arch = "wasm32"))]
+    Wgpu(decode::Recorded<GpuBackend>),
+}
+
+impl RecordedPass {
+    /// The pass, when the CPU ran it (a pass of the other backend is not extended).
+    fn into_ndarray(self) -> Option<decode::Recorded<CpuBackend>> {
+        match self {
+            RecordedPass::Ndarray(recorded) => Some(recorded),
+            #[cfg(not(target_arch = "wasm32"))]
+            RecordedPass::Wgpu(_) => None,
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn into_wgpu(self) -> Option<decode::Recorded<GpuBackend>> {
+        match self {
+            RecordedPass::Wgpu(recorded) => Some(recorded),
+            RecordedPass::Ndarray(_) => None,
+        }
+    }
+
+    pub fn activations(&self) -> &std::sync::Arc<Activations> {
+        match self {
+            RecordedPass::Ndarray(recorded) => &recorded.activations,
+            #[cfg(not(target_arch = "wasm32"))]
+            RecordedPass::Wgpu(recorded) => &recorded.activations,
+        }
+    }
+}
+
 /// Input the model cannot run, caught before it reaches burn (which would panic deep inside).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ModelError {
@@ -275,7 +341,7 @@ fn record_forward<B: Backend>(model: &Network<B>, tokens: &[usize], ablation: &a
     let device = model.device();
     let mut rec = Recorder::on().switching_off(ablation.clone());
     model.forward(token_tensor::<B>(tokens, &device), &mut rec);
-    rec.finish(model.config(), tokens)
+    Activations { ablation: ablation.clone(), ..rec.finish(model.config(), tokens) }
 }
 
 /// Where a forward pass first produced a NaN or an infinity: extreme weights (finite, but large

@@ -128,6 +128,23 @@ pub fn activation_shapes(config: &GptConfig, t: usize) -> Vec<(String, Vec<usize
     shapes
 }
 
+/// The shapes a pass over `n` positions after `past` cached ones keeps: those of `n` positions,
+/// but each query's attention scores (`att`, `att_sm`) span every key, cached or new.
+pub fn step_shapes(config: &GptConfig, past: usize, n: usize) -> Vec<(String, Vec<usize>)> {
+    let mut shapes = activation_shapes(config, n);
+    for (name, shape) in &mut shapes {
+        if is_attention_scores(name) {
+            *shape.last_mut().expect("scores are [H, T, T]") = past + n;
+        }
+    }
+    shapes
+}
+
+/// `block{i}.att` or `block{i}.att_sm`: a query's scores over the keys, [H, T, T].
+pub fn is_attention_scores(tensor: &str) -> bool {
+    matches!(split_layer(tensor).1, "att" | "att_sm")
+}
+
 /// The state_dict name and shape of every learned parameter (Linear weights are [out, in]), in the
 /// order `Gpt::params_mut` walks them. A tied LM head has no entry of its own: it is `WTE`.
 /// Training draws its initial weights in this order, so the order is part of a seed's result.

@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use super::ablation::Ablation;
 use super::activations::{Activations, NamedTensor};
 use super::config::GptConfig;
-use super::names::activation_shapes;
+use super::names::{activation_shapes, step_shapes};
 
 /// Keys and values of the positions already computed, per layer ([B, k/v heads, T, D], after
 /// RoPE in the Llama family), so that a decode step computes only its new positions.
@@ -119,7 +119,17 @@ impl<B: Backend> Recorder<B> {
     pub fn finish(self, config: &GptConfig, tokens: &[usize]) -> Activations {
         let (names, lengths, groups) = self.into_groups();
         let values = groups.into_iter().flat_map(|group| read(group.into_data())).collect();
-        assemble(config, tokens, &names, &lengths, values)
+        assemble(&activation_shapes(config, tokens.len()), tokens, &names, &lengths, values)
+    }
+
+    /// `finish` for a pass that read and extended a cache: the activations of its `new` positions
+    /// alone (whose attention scores span the cached keys too, `step_shapes`), and the cache.
+    pub fn finish_cached(mut self, config: &GptConfig, new: &[usize]) -> (Activations, KvCache<B>) {
+        let cache = self.cache.take().expect("finish_cached is only called on a caching Recorder");
+        let past = cache.length - new.len();
+        let (names, lengths, groups) = self.into_groups();
+        let values = groups.into_iter().flat_map(|group| read(group.into_data())).collect();
+        (assemble(&step_shapes(config, past, new.len()), new, &names, &lengths, values), cache)
     }
 
     /// The kept tensors' names and lengths, and the tensors joined into groups small enough for
@@ -167,22 +177,22 @@ fn read(data: burn::tensor::TensorData) -> Vec<f32> {
 }
 
 fn assemble(
-    config: &GptConfig,
+    shapes: &[(String, Vec<usize>)],
     tokens: &[usize],
     names: &[String],
     lengths: &[usize],
     values: Vec<f32>,
 ) -> Activations {
-    let shapes: std::collections::HashMap<String, Vec<usize>> =
-        activation_shapes(config, tokens.len()).into_iter().collect();
+    let shapes: std::collections::HashMap<&str, &Vec<usize>> =
+        shapes.iter().map(|(name, shape)| (name.as_str(), shape)).collect();
     let mut activations = Activations { tokens: tokens.to_vec(), ..Default::default() };
     let mut offset = 0;
     for (name, &len) in names.iter().zip(lengths) {
-        let shape = shapes.get(name).unwrap_or_else(|| panic!("'{name}' is not in activation_shapes"));
+        let shape = shapes.get(name.as_str()).unwrap_or_else(|| panic!("'{name}' is not in activation_shapes"));
         assert_eq!(shape.iter().product::<usize>(), len, "'{name}' has {len} values, not the shape {shape:?}");
         activations
             .tensors
-            .insert(name.clone(), NamedTensor::new(shape.clone(), values[offset..offset + len].to_vec()));
+            .insert(name.clone(), NamedTensor::new(shape.to_vec(), values[offset..offset + len].to_vec()));
         offset += len;
     }
     activations

@@ -405,6 +405,18 @@ impl Built {
                 self.events.push((start, order, Event::Model(slot)));
             }
             Action::AppendPrediction => self.append(action, models, report),
+            Action::SwitchOff(parts) => {
+                let field = format!("actions[{}]", action.item.index);
+                let name = &models[action.model];
+                if !crate::model::Weights::ships_for(name) {
+                    report.error(field, format!("model '{name}' has no weights to switch parts of"));
+                    return;
+                }
+                match crate::model::ablation::Ablation::parse(parts, &action.layout.config) {
+                    Ok(ablation) => self.events.push((start, order, Event::SwitchOff(ablation))),
+                    Err(error) => report.error(field, format!("SwitchOff {error}")),
+                }
+            }
             Action::Wait(_) | Action::Break => {}
         }
     }

@@ -262,6 +262,10 @@ pub enum Action {
     /// and run the model again on the longer input: how a GPT writes, one token per pass. Needs a
     /// model with weights and the tour's `input`; each chapter starts from that input again.
     AppendPrediction,
+    /// Switch parts of the model off, as an Alt-click does, and run it again: heads, MLPs or
+    /// neurons by name, comma-separated (`"block0.head1"`, `"block1.mlp,block0.gelu.17"`); `""`
+    /// switches everything back on. Needs a model with weights; each chapter starts with all on.
+    SwitchOff(String),
     /// Let this many seconds pass before the next action.
     Wait(f32),
     /// Wait for the reader to press Space. Takes no time on the timeline.
@@ -285,6 +289,7 @@ impl Action {
             Action::Labels(_) => "Labels",
             Action::Model { .. } => "Model",
             Action::AppendPrediction => "AppendPrediction",
+            Action::SwitchOff(_) => "SwitchOff",
             Action::Wait(_) => "Wait",
             Action::Break => "Break",
         }
@@ -307,7 +312,8 @@ impl Action {
             | Action::Wait(_)
             | Action::Break
             | Action::Figure(_)
-            | Action::AppendPrediction => None,
+            | Action::AppendPrediction
+            | Action::SwitchOff(_) => None,
         }
     }
 

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::easing::Easing;
 use super::format::{Cells, ComputeStyle, Figure};
+use crate::model::ablation::Ablation;
 use crate::model::sampling::Sampling;
 
 /// How long a step's paragraphs take to fade in before its actions start.
@@ -88,6 +89,8 @@ pub struct TourFrame {
     /// Predictions appended to the tour's input by `AppendPrediction`, each computed by the model
     /// on the input with those before it.
     pub appended: u32,
+    /// The parts of the model switched off.
+    pub switched_off: Ablation,
 }
 
 /// A `Compute` at some tour time.
@@ -384,6 +387,8 @@ pub enum Event {
     Sampling(Sampling),
     /// The model's prediction appended to the input of `ChapterTimeline::models[model]`.
     Append(usize),
+    /// The parts of the model switched off from now on.
+    SwitchOff(Ablation),
 }
 
 /// One chapter, ready to evaluate at any time.
@@ -418,6 +423,7 @@ impl ChapterTimeline {
         let mut figures = Vec::new();
         let mut sampling = Sampling::default();
         let mut appended = 0;
+        let mut switched_off = Ablation::default();
         for (_, event) in self.events.iter().take_while(|(event_time, _)| *event_time <= time) {
             match event {
                 Event::Focus { model: focus_model, block, cells, note } => {
@@ -432,10 +438,12 @@ impl ChapterTimeline {
                     model = *switched;
                     focus.clear();
                     appended = 0;
+                    switched_off = Ablation::default();
                 }
                 Event::Append(append_model) => appended += u32::from(*append_model == model),
                 Event::Figure { step, figure } => figures.push((*step, *figure)),
                 Event::Sampling(set) => sampling = *set,
+                Event::SwitchOff(parts) => switched_off = parts.clone(),
             }
         }
         let computes = self
@@ -464,6 +472,7 @@ impl ChapterTimeline {
             figures,
             sampling,
             appended,
+            switched_off,
         }
     }
 

@@ -143,3 +143,54 @@ fn the_kv_caches_size_counts_every_layers_keys_and_values() {
     assert_eq!(byte_size(999), "999 B");
     assert_eq!(byte_size(1_250_000_000), "1.2 GB");
 }
+
+/// Every recorded activation of `stepped` against the full pass's: the same names and shapes, the
+/// values within 1e-4 (relative above 1: a sum of exponentials runs into the hundreds), the causal
+/// mask's −∞ where the full pass has it.
+fn same_activations(stepped: &Activations, full: &Activations, what: &str) {
+    let names = |a: &Activations| a.tensors.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(stepped), names(full), "{what}: the same tensors");
+    for (name, want) in &full.tensors {
+        let got = &stepped.tensors[name];
+        assert_eq!(got.shape, want.shape, "{what}: {name}'s shape");
+        for (i, (a, b)) in got.data.iter().zip(&want.data).enumerate() {
+            let same = if b.is_finite() { (a - b).abs() < 1e-4 * b.abs().max(1.0) } else { a == b };
+            assert!(same, "{what}: {name}[{i}] is {a}, the full pass's {b}");
+        }
+    }
+}
+
+#[test]
+fn a_recorded_decode_step_joins_the_earlier_positions_into_the_full_passs_activations() {
+    let models = [
+        ("nano", Weights::default_model(), vec![2, 1, 0, 1, 1, 2, 0, 1, 1, 1], 6),
+        ("tiny GPT-2", Weights::load(&fixture("tiny-gpt2")).unwrap(), vec![15496, 995, 11, 340, 338, 257], 3),
+        ("tiny Qwen3", Weights::load(&fixture("tiny-llama/qwen3")).unwrap(), vec![5, 17, 3, 99, 42, 7], 4),
+    ];
+    let _gpu = gpu();
+    for (what, weights, tokens, prompt) in &models {
+        for backend in [BackendKind::Ndarray, BackendKind::Wgpu] {
+            let what = format!("{what} on {backend:?}");
+            let model = LoadedModel::new(weights, backend);
+            let full = model.activations(tokens).unwrap();
+            // The prompt at once, then one token a pass, each extending the last.
+            let mut recorded = model.record_after(&tokens[..*prompt], &Default::default(), None).unwrap();
+            assert_eq!(recorded.activations().cached, 0, "{what}: the prompt is a prefill");
+            for end in prompt + 1..=tokens.len() {
+                recorded = model.record_after(&tokens[..end], &Default::default(), Some(recorded)).unwrap();
+                assert_eq!(recorded.activations().cached, end - 1, "{what}: a decode step reads {} positions", end - 1);
+            }
+            same_activations(recorded.activations(), &full, &what);
+            // An input that does not extend the last one, or other parts switched off, is run whole.
+            let other = [&tokens[..2], &tokens[3..]].concat();
+            let again = model.record_after(&other, &Default::default(), Some(recorded)).unwrap();
+            assert_eq!(again.activations().cached, 0, "{what}: a changed input is a prefill");
+            same_activations(again.activations(), &model.activations(&other).unwrap(), &what);
+            let ablation = llmviz::model::ablation::Ablation::parse("block0.head1", &weights.config).unwrap();
+            let longer = [other.as_slice(), &[tokens[0]]].concat();
+            let ablated = model.record_after(&longer, &ablation, Some(again)).unwrap();
+            assert_eq!(ablated.activations().cached, 0, "{what}: switching a part off reruns every position");
+            same_activations(ablated.activations(), &model.activations_without(&longer, &ablation).unwrap(), &what);
+        }
+    }
+}

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use llmviz::explain::{ExplainError, Explanation, Sources, explain};
 use llmviz::layout::{self, Op};
 use llmviz::model::config::GptConfig;
-use llmviz::model::{BackendKind, LoadedModel, Weights};
+use llmviz::model::lens::with_lens;
+use llmviz::model::{BackendKind, LoadedModel, Weights, names};
 use llmviz::train::initial_weights;
 
 use super::cli::{assert_clean_failure, llmviz, stderr};
@@ -56,7 +57,38 @@ fn recompute(e: &Explanation, weights: &Weights, tokens: &[usize]) -> f64 {
             let gate = operand("gate");
             gate / (1.0 + (-gate).exp()) * operand("up")
         }
+        Op::Lens => lens_top(e, weights),
     }
+}
+
+/// A lens cell from its terms, the whole row of its stream: the final norm, the unembedding and a
+/// softmax, in f64; the likeliest token's probability.
+fn lens_top(e: &Explanation, weights: &Weights) -> f64 {
+    let config = &weights.config;
+    let c = config.n_embd;
+    assert_eq!(e.terms.len(), c, "{}: every channel of the row is a term", e.block);
+    let mut x = vec![0.0; c];
+    for term in &e.terms {
+        x[term["x"].index[1]] = term["x"].value as f64;
+    }
+    let param = |name: &str| weights.tensors[name].data.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let eps = config.layer_norm_epsilon;
+    let (normed, head): (Vec<f64>, &str) = if config.arch.is_gpt2() {
+        let mean = x.iter().sum::<f64>() / c as f64;
+        let std = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / c as f64 + eps).sqrt();
+        let (gamma, beta) = (param(&format!("{}.weight", names::LN_F)), param(&format!("{}.bias", names::LN_F)));
+        let normed = (0..c).map(|i| (x[i] - mean) / std * gamma[i] + beta[i]).collect();
+        (normed, if config.tied_lm_head { names::WTE } else { names::LM_HEAD })
+    } else {
+        let rms = (x.iter().map(|v| v * v).sum::<f64>() / c as f64 + eps).sqrt();
+        let gamma = param(names::FINAL_NORM);
+        let normed = (0..c).map(|i| x[i] / rms * gamma[i]).collect();
+        (normed, if config.tied_lm_head { names::EMBED_TOKENS } else { names::LM_HEAD })
+    };
+    let unembedding = param(head);
+    let logits: Vec<f64> = unembedding.chunks(c).map(|row| row.iter().zip(&normed).map(|(w, v)| w * v).sum()).collect();
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    1.0 / logits.iter().map(|l| (l - max).exp()).sum::<f64>()
 }
 
 /// A rotated channel from its operands and the angle t·θ_i, θ from the config: channel i < D/2
@@ -106,7 +138,9 @@ struct Checked {
 /// Explains the corners and the middle of every block of the model the weights make, over
 /// `tokens`, and checks each explanation.
 fn check_every_block(weights: &Weights, tokens: &[usize]) -> Checked {
-    let activations = LoadedModel::new(weights, BackendKind::Ndarray).activations(tokens).unwrap();
+    let model = LoadedModel::new(weights, BackendKind::Ndarray);
+    let activations = model.activations(tokens).unwrap();
+    let activations = with_lens(&activations, model.lens(&activations, 5, false));
     let layout = layout::build(&weights.config);
     let sources = Sources { layout: &layout, activations: &activations, weights };
     let mut checked = Checked { ops: HashSet::new(), undrawn: Vec::new() };
@@ -158,6 +192,7 @@ fn every_operation_recomputes_from_its_operands_and_agrees_with_the_forward_pass
         Op::Gelu,
         Op::AttnValue,
         Op::Param,
+        Op::Lens,
     ];
     for op in all {
         assert!(ops_seen.contains(&op), "no cell explained by {op:?}");
@@ -186,6 +221,7 @@ fn every_llama_operation_recomputes_from_its_operands_and_agrees_with_the_forwar
         Op::SwiGlu,
         Op::AttnValue,
         Op::Param,
+        Op::Lens,
     ];
     for (config, tokens) in [(nano_llama, vec![2, 1, 0, 1, 1, 2]), (qwen3, vec![4, 1, 0, 3, 2])] {
         let checked = check_every_block(&initial_weights(&config, 7), &tokens);

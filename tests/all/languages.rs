@@ -30,8 +30,9 @@ fn the_shipped_translations_check_clean_beside_the_tours() {
     let output = llmviz(&args);
     assert!(output.status.success(), "{}", stderr(&output));
     for language in ["es", "zh-CN"] {
-        let line =
-            format!("tours/nano-gpt.{language}.ron: ok (translation of tours/nano-gpt.ron into {language}, 8 chapters");
+        let line = format!(
+            "tours/nano-gpt.{language}.ron: ok (translation of tours/nano-gpt.ron into {language}, 10 chapters"
+        );
         assert!(stdout(&output).contains(&line), "{}", stdout(&output));
     }
     assert!(!stderr(&output).contains("warning"), "the shipped translations are whole: {}", stderr(&output));

@@ -8,6 +8,7 @@ use llmviz::layout::{
     Op, build,
 };
 use llmviz::model::config::{GptConfig, LlamaShape};
+use llmviz::model::lens::lens_shapes;
 use llmviz::model::names::{activation_shapes, parameter_shapes};
 
 const PRESETS: [&str; 4] = ["nano", "gpt2", "gpt2-xl", "gpt3"];
@@ -25,7 +26,7 @@ fn block<'a>(layout: &'a Layout, name: &str) -> &'a Block {
 
 /// Every block name the grammar gives a model, in no particular order.
 fn grammar_names(config: &GptConfig) -> Vec<String> {
-    let mut names: Vec<String> = ["tokens", "wte", "wpe", "x"].map(String::from).to_vec();
+    let mut names: Vec<String> = ["tokens", "wte", "wpe", "x", "x.lens"].map(String::from).to_vec();
     let layer_norm = |prefix: &str| {
         ["mean", "std", "gamma", "beta"].map(|part| format!("{prefix}.{part}")).into_iter().chain([prefix.to_string()])
     };
@@ -46,8 +47,18 @@ fn grammar_names(config: &GptConfig) -> Vec<String> {
         names.extend(["proj.weight", "proj.bias", "attn_proj", "attn_resid"].map(|part| format!("block{i}.{part}")));
         names.extend(layer_norm(&format!("block{i}.ln2")));
         names.extend(
-            ["fc.weight", "fc.bias", "fc", "gelu", "mlp_proj.weight", "mlp_proj.bias", "mlp", "mlp_resid"]
-                .map(|part| format!("block{i}.{part}")),
+            [
+                "fc.weight",
+                "fc.bias",
+                "fc",
+                "gelu",
+                "mlp_proj.weight",
+                "mlp_proj.bias",
+                "mlp",
+                "mlp_resid",
+                "mlp_resid.lens",
+            ]
+            .map(|part| format!("block{i}.{part}")),
         );
     }
     names.extend(layer_norm("ln_f"));
@@ -59,6 +70,7 @@ fn grammar_names(config: &GptConfig) -> Vec<String> {
 fn tensor_shapes(config: &GptConfig) -> HashMap<String, Vec<usize>> {
     let mut shapes: HashMap<String, Vec<usize>> = parameter_shapes(config).into_iter().collect();
     shapes.extend(activation_shapes(config, config.block_size));
+    shapes.extend(lens_shapes(config, config.block_size));
     shapes.insert("tokens".into(), vec![config.block_size]);
     shapes
 }
@@ -145,16 +157,16 @@ fn nano_has_exactly_the_blocks_of_the_name_grammar() {
         assert!(layout.find(name).is_some(), "missing {name}");
     }
     assert_eq!(layout.blocks.len(), expected.len());
-    assert_eq!(layout.blocks.len(), 206, "the reference's nano has 206 blocks");
+    assert_eq!(layout.blocks.len(), 206 + 4, "the reference's nano has 206 blocks; 4 lens strips are ours");
 }
 
 #[test]
-fn gpt2_has_separate_q_k_v_blocks_and_2294_in_all() {
+fn gpt2_has_separate_q_k_v_blocks_and_2307_in_all() {
     let layout = layout("gpt2");
     let expected = grammar_names(&layout.config);
     assert!(expected.iter().all(|name| layout.find(name).is_some()));
     assert_eq!(layout.blocks.len(), expected.len());
-    assert_eq!(layout.blocks.len(), 2294, "the reference's GPT-2 has 2,294 blocks");
+    assert_eq!(layout.blocks.len(), 2294 + 13, "the reference's GPT-2 has 2,294 blocks; 13 lens strips are ours");
     assert!(layout.find("block11.head11.q.weight").is_some());
     assert!(layout.find("block0.head0.qkv").is_none());
 }
@@ -181,7 +193,8 @@ fn kinds_follow_what_a_block_shows() {
         for block in &layout.blocks {
             let name = block.name.as_str();
             let is_parameter = block.tensor.starts_with("transformer.") || block.tensor == "lm_head.weight";
-            let is_statistic = [".mean", ".std", ".max", ".sumexp"].iter().any(|suffix| name.ends_with(suffix));
+            let is_statistic =
+                [".mean", ".std", ".max", ".sumexp", ".lens"].iter().any(|suffix| name.ends_with(suffix));
             let expected = match () {
                 _ if name == "lm_head" && layout.config.tied_lm_head => BlockKind::Tied,
                 _ if is_parameter => BlockKind::Weight,
@@ -844,7 +857,7 @@ fn block_and_section_anchors_frame_what_they_belong_to() {
 #[test]
 fn summary_counts_blocks_cells_and_parameters() {
     let summary = layout("nano").summary();
-    for part in ["blocks: 206", "weight 89", "tied 0", "parameters (weight cells): 85,728", "bounding box"] {
+    for part in ["blocks: 210", "weight 89", "tied 0", "parameters (weight cells): 85,728", "bounding box"] {
         assert!(summary.contains(part), "{part} missing from\n{summary}");
     }
     assert!(layout("gpt2").summary().contains("parameters (weight cells): 124,439,808"));

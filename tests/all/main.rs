@@ -34,6 +34,7 @@ mod tour_session;
 mod tour_views;
 mod train;
 mod web;
+mod writing;
 
 /// Per-thread counts of the bytes allocated, so that a fuzz case can tell how much memory a reader
 /// took for its input (tests/all/fuzz.rs). It wraps every allocation of every test, so it only adds

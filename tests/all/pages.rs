@@ -21,8 +21,11 @@ fn narrow_gpt2(n_embd: usize, vocab_size: usize) -> Weights {
     llmviz::train::initial_weights(&config, 7)
 }
 
+/// The pass with its lens: every block's values.
 fn forward(weights: &Weights, tokens: &[usize]) -> Activations {
-    LoadedModel::new(weights, BackendKind::Ndarray).activations(tokens).unwrap()
+    let model = LoadedModel::new(weights, BackendKind::Ndarray);
+    let activations = model.activations(tokens).unwrap();
+    llmviz::model::lens::with_lens(&activations, model.lens(&activations, 5, false))
 }
 
 /// The tensor a block shows, from the weights or the activations.

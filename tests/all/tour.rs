@@ -94,13 +94,14 @@ fn every_action_kind_round_trips_through_ron() {
             Model(name: "gpt2", camera: Block("tokens")),
             Model(name: "nano"),
             AppendPrediction,
+            SwitchOff("block0.head1,block1.mlp"),
             Wait(0.5),
             Break,
         ])"#,
     )
     .replacen(r#"model: "nano","#, r#"model: "nano", input: "CBABBC","#, 1);
     let tour = Tour::parse(&text, "kinds.ron").expect("parses");
-    assert_eq!(tour.chapters[0].steps[0].actions.len(), 20);
+    assert_eq!(tour.chapters[0].steps[0].actions.len(), 21);
     assert_eq!(Tour::parse(&tour.to_ron(), "written.ron").expect("reads back"), tour);
     compile_ok(&text);
 }
@@ -242,6 +243,26 @@ fn append_prediction_needs_weights_an_input_and_room_in_the_context() {
     );
     let errors = error_lines(&with_input(r#"Step(actions: [Model(name: "gpt2"), AppendPrediction])"#));
     assert!(errors[0].contains("field actions[1]: model 'gpt2' has no weights to predict with"), "{errors:?}");
+}
+
+/// `SwitchOff` names parts the model has, on a model with weights; each chapter starts with all on.
+#[test]
+fn switch_off_names_parts_of_a_model_with_weights() {
+    let tour =
+        compile_ok(&nano_tour(r#"Step(actions: [Wait(1.0), SwitchOff("block0.head2"), Wait(1.0), SwitchOff("")])"#));
+    let chapter = &tour.chapters[0];
+    let off = |time: f32| chapter.evaluate(time).switched_off.parts();
+    assert_eq!(off(0.0), vec![], "all on at the start");
+    assert_eq!(off(1.5), vec![llmviz::model::ablation::Part::Head { layer: 0, head: 2 }]);
+    assert_eq!(off(chapter.length), vec![], "\"\" switches all back on");
+
+    let errors = error_lines(&nano_tour(r#"Step(actions: [Wait(1.0), SwitchOff("block0.head7")])"#));
+    assert!(
+        errors[0].contains("field actions[1]: SwitchOff 'block0.head7': head 7 is outside the model's 3 heads"),
+        "{errors:?}"
+    );
+    let errors = error_lines(&nano_tour(r#"Step(actions: [Model(name: "gpt2"), SwitchOff("block0.mlp")])"#));
+    assert!(errors[0].contains("field actions[1]: model 'gpt2' has no weights to switch parts of"), "{errors:?}");
 }
 
 #[test]
@@ -661,7 +682,19 @@ fn shipped_tours_check_clean() {
 fn nano_tour_has_the_chapters_the_issue_asks_for() {
     let compiled = load_shipped("tours/nano-gpt.ron");
     let ids: Vec<&str> = compiled.tour.chapters.iter().map(|chapter| chapter.id.as_str()).collect();
-    for id in ["overview", "embedding", "layer-norm", "self-attention", "projection", "mlp", "transformer", "output"] {
+    let chapters = [
+        "overview",
+        "embedding",
+        "layer-norm",
+        "self-attention",
+        "projection",
+        "mlp",
+        "transformer",
+        "output",
+        "writing",
+        "lens",
+    ];
+    for id in chapters {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
     // Each chapter animates what it explains.
@@ -806,7 +839,7 @@ fn patterns_match_names_with_wildcards_alternatives_and_exclusions() {
     assert_eq!(names("wte|wpe"), ["wte", "wpe"]);
     assert_eq!(names("block*.head1.att.max"), ["block0.head1.att.max", "block1.head1.att.max", "block2.head1.att.max"]);
     assert_eq!(names("*"), layout.blocks.iter().map(|block| block.name.clone()).collect::<Vec<_>>());
-    assert_eq!(names("*|!block*|!ln_f*|!logits*|!lm_head|!probs"), ["tokens", "wte", "wpe", "x"]);
+    assert_eq!(names("*|!block*|!ln_f*|!logits*|!lm_head|!probs"), ["tokens", "wte", "wpe", "x", "x.lens"]);
     assert!(names("block3.*").is_empty());
 }
 

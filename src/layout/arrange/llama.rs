@@ -92,7 +92,8 @@ impl Arranger<'_> {
         let embed_tokens = self.place(embed_tokens, left - self.gap - v as f64, top, 0.5, &[]);
         let deps = [tokens, embed_tokens].map(|block| (block, Op::Embedding));
         let x = self.place(self.whole("x", Op::Embedding, c, Axis::C), left, top, 0.5, &deps);
-        self.section("Embedding".into(), tokens..x + 1);
+        let lens = self.lens_strip(x, left, top - c as f64);
+        self.section("Embedding".into(), tokens..lens + 1);
         self.dim_mark_above(format!("T = {t}"), x);
         self.dim_mark_right(format!("C = {c}"), x);
         (x, top - c as f64)
@@ -360,7 +361,8 @@ impl Arranger<'_> {
         let deps = [(attn_resid, Op::ResidualAdd), (mlp, Op::ResidualAdd)];
         let mlp_resid = self.whole(&names::layer(i, "mlp_resid"), Op::ResidualAdd, c, Axis::C);
         let mlp_resid = self.place(mlp_resid, left, resid_top, 0.5, &deps);
-        self.section("SwiGLU MLP".into(), first..mlp_resid + 1);
+        let lens = self.lens_strip(mlp_resid, left, resid_top - c as f64);
+        self.section("SwiGLU MLP".into(), first..lens + 1);
         self.dim_mark_right(format!("C = {c}"), mlp_resid);
         (mlp_resid, resid_top - c as f64)
     }

@@ -29,6 +29,10 @@ pub const HOVERED_FOCUS: f32 = 1.0;
 pub const SOURCE_FOCUS: f32 = 0.7;
 /// How strongly a pinned cell stays lit.
 pub const PINNED_FOCUS: f32 = 0.5;
+/// After a decode step: how strongly its one computed position is lit in each block, and the
+/// positions whose keys and values it read from the KV cache in k and v.
+pub const STEP_FOCUS: f32 = 0.45;
+pub const CACHED_FOCUS: f32 = 0.3;
 
 /// The cards' background: a warm white that the scene itself never shows, so a picture can be
 /// searched for it.
@@ -199,15 +203,23 @@ fn forget_old_scene(
 
 /// The hovered cell (with its row and column) and its sources, then pinned cells, lit; blocks lit
 /// before and no longer are cleared. Runs every frame, so it wins over a tour that resets styles.
+/// Last come the marks of a decode step, in blocks that nothing else (a tour's focus) lights.
 fn apply_focus(
     scene: Res<BlockScene>,
     hovered: Res<Hovered>,
     pinned: Res<Pinned>,
+    values: Res<SceneValues>,
     mut explanations: ResMut<Explanations>,
     mut styles: Query<&mut BlockStyle>,
     mut lit: Local<Vec<usize>>,
 ) {
-    let wanted = wanted_focus(&scene, &hovered, &pinned, &mut explanations);
+    let mut wanted = wanted_focus(&scene, &hovered, &pinned, &mut explanations);
+    for (block, focus) in step_focus(&scene.layout, values.activations.as_deref()) {
+        let taken = scene.blocks.get(block).and_then(|&entity| styles.get(entity).ok()).and_then(|style| style.focus);
+        if taken.is_none() || lit.contains(&block) {
+            wanted.entry(block).or_insert(focus);
+        }
+    }
     let blocks = lit.iter().copied().chain(wanted.keys().copied());
     for block in blocks {
         let Some(&entity) = scene.blocks.get(block) else { continue };
@@ -219,6 +231,22 @@ fn apply_focus(
         }
     }
     *lit = wanted.into_keys().collect();
+}
+
+/// What the shown pass marks when it was a decode step: the new position in every computed block
+/// (in attention scores, the new query's row over every key) and the cached positions of k and v.
+pub fn step_focus(layout: &Layout, activations: Option<&Activations>) -> Vec<(usize, Focus)> {
+    let Some(activations) = activations else { return Vec::new() };
+    let marks = layout.step_marks(activations.tokens.len(), activations.cached);
+    marks
+        .into_iter()
+        .map(|(block, mark)| match mark {
+            layout::StepMark::Cached { columns } => {
+                (block, Focus { cell: [Some(0), None, None], columns, strength: CACHED_FOCUS })
+            }
+            layout::StepMark::Computed { column } => (block, Focus::cells([Some(column), None, None], STEP_FOCUS)),
+        })
+        .collect()
 }
 
 /// Every block's focus, the hovered cell first, then its sources, then pinned cells.
@@ -564,6 +592,7 @@ fn operation_title(op: Op) -> &'static str {
         Op::RmsNorm => "RMSNorm: x / rms · γ",
         Op::Rope => "rotary position embedding: a pair of channels turned by t·θ",
         Op::SwiGlu => "SwiGLU: silu(gate) · up",
+        Op::Lens => "logit lens: what the model would predict if it stopped here",
     }
 }
 

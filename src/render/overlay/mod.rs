@@ -1,5 +1,5 @@
 //! The overlay room: the egui widgets over the scene (model card, hover card, token strip,
-//! sampling, live input, language menu, figures).
+//! sampling, live input, switching parts off, language menu, figures).
 
 pub mod figures;
 pub mod hover;
@@ -7,6 +7,7 @@ pub mod language;
 pub mod live_input;
 pub mod panels;
 pub mod sampling;
+pub mod switch_off;
 pub mod token_strip;
 pub mod ui;
 
@@ -21,7 +22,8 @@ impl PluginGroup for OverlayPlugins {
             .add(ui::UiPlugin)
             .add(hover::HoverPlugin)
             .add(language::LanguagePlugin)
-            .add(sampling::SamplingPlugin);
+            .add(sampling::SamplingPlugin)
+            .add(switch_off::SwitchOffPlugin);
         #[cfg(not(target_arch = "wasm32"))]
         let group = group.add(live_input::CheckpointsPlugin);
         group

@@ -44,19 +44,22 @@ pub fn percent(probability: f32) -> String {
 }
 
 /// The five most likely next tokens of each position, worked out once per forward pass.
+/// With parts switched off, also each position's change against the model's own pass.
 #[derive(Default)]
 pub struct TopCache {
     of: Option<Arc<Activations>>,
     top: Vec<Vec<(usize, f32)>>,
+    change: Option<Vec<(usize, f32, f32)>>,
 }
 
 impl TopCache {
-    fn top(&mut self, activations: &Arc<Activations>) -> &[Vec<(usize, f32)>] {
+    fn top(&mut self, activations: &Arc<Activations>) -> &TopCache {
         if !self.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, activations)) {
             self.top = activations.top_predictions(TOP_K);
+            self.change = activations.top_token_change();
             self.of = Some(activations.clone());
         }
-        &self.top
+        self
     }
 }
 
@@ -106,8 +109,9 @@ fn next_tokens(
     config: &GptConfig,
     tokenizer: &Tokenizer,
     activations: &Activations,
-    top: &[Vec<(usize, f32)>],
+    cached: &TopCache,
 ) {
+    let top = &cached.top;
     egui::Area::new(egui::Id::new("next tokens")).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.label(
@@ -128,6 +132,18 @@ fn next_tokens(
                                 ))
                                 .monospace(),
                             );
+                        }
+                        // Parts switched off: the model's own top token, its probability then and now.
+                        if let Some(&(own_token, own, now)) = cached.change.as_ref().and_then(|c| c.get(position)) {
+                            let ink =
+                                if now < own { Color32::from_rgb(190, 40, 40) } else { Color32::from_rgb(30, 130, 50) };
+                            let text = format!(
+                                "{} {} → {}",
+                                visible_piece(&tokenizer.piece(own_token)),
+                                percent(own),
+                                percent(now)
+                            );
+                            ui.label(RichText::new(text).monospace().color(ink));
                         }
                         ui.end_row();
                     }

@@ -169,6 +169,8 @@ struct CardRequests {
     tokens: Option<Vec<usize>>,
     /// The weights of a training checkpoint picked on the slider.
     weights: Option<Arc<Weights>>,
+    /// The parts switched off, when the card changed them.
+    ablation: Option<crate::model::ablation::Ablation>,
 }
 
 impl CardRequests {
@@ -181,6 +183,9 @@ impl CardRequests {
         }
         if let Some(weights) = self.weights {
             source.weights = Some(weights);
+        }
+        if let Some(ablation) = self.ablation {
+            source.ablation = ablation;
         }
     }
 }
@@ -224,6 +229,9 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
         let size = layout::byte_size(config.kv_cache_bytes(positions));
         ui.label(language.fill("KV cache at {} tokens: {}", &[&positions, &size]));
     }
+    if let Some(line) = card.values.forward.as_deref().and_then(|pass| pass_text(pass, language)) {
+        ui.label(line);
+    }
     ui.label(egui::RichText::new(values_text(card.scene.is_some(), &card.values, language)).italics());
     for problem in &card.values.non_finite {
         ui.scope(|ui| {
@@ -236,7 +244,8 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
         return CardRequests::default();
     }
     let model = CardModel { source: &card.source, values: &card.values, language };
-    let mut asked = CardRequests { tokens: input_ui(ui, model, &mut card.state), weights: None };
+    let mut asked = CardRequests { tokens: input_ui(ui, model, &mut card.state), ..Default::default() };
+    asked.ablation = crate::render::overlay::switch_off::switched_off_ui(ui, model);
     let mut controls = *card.sampling;
     if let Some(tokens) = sampling_ui(ui, &mut controls, model) {
         card.state.input_text = input_text_of(&model.source.config, &tokens);
@@ -249,6 +258,19 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
         asked.weights = training_slider(ui, model.source, checkpoints, language);
     }
     asked
+}
+
+/// How the last pass ran: all positions at once (the prompt's prefill) or one after a KV cache.
+fn pass_text(pass: &crate::model::Activations, language: Language) -> Option<String> {
+    let positions = pass.tokens.len();
+    match pass.cached {
+        0 if positions > 0 => Some(language.fill("prefill: {} positions computed at once", &[&positions])),
+        0 => None,
+        cached => {
+            let computed = positions - cached;
+            Some(language.fill("decode: {} new position computed, {} read from the KV cache", &[&computed, &cached]))
+        }
+    }
 }
 
 /// What the values on screen are, in a line.
@@ -575,6 +597,31 @@ fn draw_model_ends(
     if let Some(probs_block) = layout.block("probs") {
         draw_predictions(painter, layout, probs_block, activations, projector);
     }
+    draw_lens_tokens(painter, layout, activations, projector);
+}
+
+/// On each cell of a lens strip, the token the model would predict at that position if it stopped
+/// there; the cell's colour is that token's probability.
+fn draw_lens_tokens(painter: &egui::Painter, layout: &layout::Layout, activations: &Activations, projector: Projector) {
+    let tokenizer = Tokenizer::of(&layout.config);
+    for read in &activations.lens {
+        let Some(block) = layout.block(&format!("{}.lens", read.stream)) else { continue };
+        for (position, top) in read.top.iter().enumerate() {
+            let Some(&(token, _)) = top.first() else { continue };
+            let Some((center, size)) = projector.cell_px(block, [position as u32, 0, 0]) else { continue };
+            if size < 12.0 {
+                break;
+            }
+            let text = match &tokenizer {
+                Some(tokenizer) if tokenizer.takes_free_text() => {
+                    crate::render::overlay::token_strip::visible_piece(&tokenizer.piece(token))
+                }
+                _ => token_name(&layout.config, token),
+            };
+            let font = FontId::proportional(font_px((size * 0.5).min(MAX_TOKEN_PX)));
+            painter.text(center + egui::vec2(0.0, size * 0.6), Align2::CENTER_TOP, text, font, Color32::from_gray(40));
+        }
+    }
 }
 
 fn draw_input_tokens(
@@ -622,6 +669,7 @@ fn draw_predictions(
     projector: Projector,
 ) {
     let last_row = probs_block.cells[1] - 1;
+    let change = activations.top_token_change();
     for (position, (token, probability)) in activations.predictions().into_iter().enumerate() {
         let Some((center, size)) = projector.cell_px(probs_block, [position as u32, last_row, 0]) else { continue };
         if size < 10.0 {
@@ -636,13 +684,28 @@ fn draw_predictions(
         );
         painter.rect_stroke(frame, 1.0, Stroke::new(1.0, Color32::from_gray(150)), egui::StrokeKind::Inside);
         painter.rect_filled(filled, 1.0, Color32::from_rgb(80, 170, 90));
-        painter.text(
+        let font = FontId::proportional(font_px((size * 0.6).min(MAX_TOKEN_PX)));
+        let name = painter.text(
             frame.center_bottom() + egui::vec2(0.0, 2.0),
             Align2::CENTER_TOP,
             token_name(&layout.config, token),
-            FontId::proportional(font_px((size * 0.6).min(MAX_TOKEN_PX))),
+            font.clone(),
             Color32::from_gray(30),
         );
+        // With parts switched off: the model's own likeliest token, where its own pass put it
+        // (a dark line across the bar) and how far this pass moved it.
+        if let Some(&(own_token, own, now)) = change.as_ref().and_then(|change| change.get(position)) {
+            let y = frame.max.y - bar_height * own.clamp(0.0, 1.0);
+            painter.line_segment(
+                [Pos2::new(frame.min.x - 2.0, y), Pos2::new(frame.max.x + 2.0, y)],
+                Stroke::new(2.0, Color32::from_gray(40)),
+            );
+            let delta = now - own;
+            let ink = if delta < 0.0 { Color32::from_rgb(190, 40, 40) } else { Color32::from_rgb(30, 130, 50) };
+            let text = format!("{} {:+.0}", token_name(&layout.config, own_token), delta * 100.0);
+            let small = FontId::proportional(font_px((size * 0.4).min(MAX_TOKEN_PX)));
+            painter.text(name.center_bottom() + egui::vec2(0.0, 2.0), Align2::CENTER_TOP, text, small, ink);
+        }
     }
 }
 

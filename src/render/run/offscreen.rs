@@ -320,8 +320,11 @@ impl Offscreen {
             let world = self.app.world();
             let Some(scene) = world.get_resource::<BlockScene>() else { continue };
             let uploaded = scene.pages_waiting == 0;
-            let values_final = match &world.resource::<SceneValues>().state {
-                ValuesState::Ready | ValuesState::StructureOnly => true,
+            let values = world.resource::<SceneValues>();
+            let values_final = match &values.state {
+                // The lens strips too: a picture shows every value the scene will show.
+                ValuesState::Ready => !values.lens_coming,
+                ValuesState::StructureOnly => true,
                 ValuesState::Computing(_) => false,
                 ValuesState::Failed(message) => return Err(RenderError::Values(message.clone())),
             };
@@ -356,10 +359,11 @@ impl Offscreen {
     /// Whether the scene is drawn as it should be now: spawned, its values final, nothing compiling.
     pub fn is_ready(&self) -> bool {
         let world = self.app.world();
-        let values_final = matches!(
-            world.get_resource::<SceneValues>().map(|v| &v.state),
-            Some(ValuesState::Ready | ValuesState::StructureOnly)
-        );
+        let values_final = world.get_resource::<SceneValues>().is_some_and(|values| match values.state {
+            ValuesState::Ready => !values.lens_coming,
+            ValuesState::StructureOnly => true,
+            _ => false,
+        });
         let stats = self.stats();
         world.get_resource::<BlockScene>().is_some_and(|scene| scene.pages_waiting == 0)
             && values_final
@@ -458,10 +462,12 @@ pub fn tour_offscreen_with(tour: TourState, size: UVec2, caption: bool) -> Resul
     let (source, view) = tour.opening_scene()?;
     crate::render::scene::gpu::require_adapter()?;
     Ok(Offscreen::with_plugins(source, size, view, move |app| {
+        // Hovering, with nothing hovered, for the marks a decode step leaves, as in the window.
         app.add_plugins((
             bevy_egui::EguiPlugin::default(),
             crate::render::overlay::language::LanguagePlugin,
             crate::render::overlay::sampling::SamplingPlugin,
+            crate::render::overlay::hover::HoverPlugin,
         ));
         app.add_plugins(crate::render::tour::player::TourPlayerPlugin);
         if caption {

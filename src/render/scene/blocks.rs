@@ -18,6 +18,7 @@ use bevy::render::storage::ShaderBuffer;
 use bevy::window::RequestRedraw;
 
 use crate::layout::{self, Layout};
+use crate::model::ablation::Ablation;
 use crate::model::{Activations, GptConfig, Weights};
 use crate::render::scene::frame::FrameStep;
 use crate::render::scene::lod::{self, LodPlan};
@@ -25,27 +26,33 @@ use crate::render::scene::material::{
     BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes,
     write_descriptor,
 };
-use crate::render::scene::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values};
-use crate::render::scene::values::ForwardWorker;
+use crate::render::scene::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values, repack};
+use crate::render::scene::values::{ForwardResult, ForwardWorker};
 
-/// What the scene shows: a model's shape, its weights (None for a preset shown as structure only)
-/// and the input tokens.
+/// What the scene shows: a model's shape, its weights (None for a preset shown as structure only),
+/// the input tokens and the parts switched off.
 #[derive(Resource, Clone, Debug)]
 pub struct SceneSource {
     pub config: GptConfig,
     pub weights: Option<Arc<Weights>>,
     pub tokens: Vec<usize>,
+    pub ablation: Ablation,
 }
 
 impl SceneSource {
     /// A model with weights, run on `tokens`.
     pub fn with_weights(weights: Weights, tokens: Vec<usize>) -> SceneSource {
-        SceneSource { config: weights.config.clone(), weights: Some(Arc::new(weights)), tokens }
+        SceneSource {
+            config: weights.config.clone(),
+            weights: Some(Arc::new(weights)),
+            tokens,
+            ablation: Ablation::default(),
+        }
     }
 
     /// A preset without weights: blocks, no values.
     pub fn structure_only(config: GptConfig) -> SceneSource {
-        SceneSource { config, weights: None, tokens: Vec::new() }
+        SceneSource { config, weights: None, tokens: Vec::new(), ablation: Ablation::default() }
     }
 }
 
@@ -148,6 +155,10 @@ pub struct SceneValues {
     /// The forward pass's own activations.
     pub forward: Option<Arc<Activations>>,
     pub state: ValuesState,
+    /// The forward pass whose activations are shown, as `ForwardWorker::request` numbered it.
+    pub generation: u64,
+    /// Whether the worker is reading the logit lens of the pass shown, to send after it.
+    pub lens_coming: bool,
     /// Values drawn only as the averages of their tiles: too many for the pages (GPT-2 XL's weights).
     pub values_left_out: u64,
     /// Where the weights or the last forward pass hold NaN or infinite values (drawn magenta), in words.
@@ -332,7 +343,9 @@ fn start_forward_pass(
 ) {
     values.state = match &source.weights {
         None => ValuesState::StructureOnly,
-        Some(weights) => ValuesState::Computing(worker.request(weights.clone(), source.tokens.clone())),
+        Some(weights) => {
+            ValuesState::Computing(worker.request(weights.clone(), source.tokens.clone(), source.ablation.clone()))
+        }
     };
     let same_weights = match (&values.weights, &source.weights) {
         (Some(shown), Some(new)) => Arc::ptr_eq(shown, new),
@@ -349,8 +362,8 @@ fn start_forward_pass(
     }
 }
 
-/// Takes the newest forward pass and writes its activations where `start_forward_pass` kept room
-/// for them beside the weights.
+/// Takes the finished forward passes, writing the newest one's activations where
+/// `start_forward_pass` kept room for them beside the weights, and its lens once read.
 fn receive_values(
     scene: Option<Res<BlockScene>>,
     worker: Res<ForwardWorker>,
@@ -358,14 +371,25 @@ fn receive_values(
     mut packed: ResMut<PackedValues>,
 ) {
     let Some(scene) = scene else { return };
-    let Some(result) = worker.poll() else { return };
+    for result in worker.poll() {
+        if result.lens {
+            take_lens(&scene, result, &mut values, &mut packed);
+        } else {
+            take_pass(&scene, result, &mut values, &mut packed);
+        }
+    }
+}
+
+/// A pass, unless a newer one was asked for since.
+fn take_pass(scene: &BlockScene, result: ForwardResult, values: &mut SceneValues, packed: &mut PackedValues) {
     if values.state != ValuesState::Computing(result.generation) {
         return;
     }
+    values.generation = result.generation;
+    values.lens_coming = result.lens_follows;
     match result.activations {
         Ok(activations) => {
-            fill_activations(&mut packed, &scene.layout, &activations);
-            let activations = Arc::new(activations);
+            fill_activations(packed, &scene.layout, &activations);
             values.forward = Some(activations.clone());
             values.activations = Some(activations);
             values.state = ValuesState::Ready;
@@ -376,9 +400,28 @@ fn receive_values(
         }
         Err(message) => {
             error!("{message}");
+            values.lens_coming = false;
             values.state = ValuesState::Failed(message);
         }
     }
+}
+
+/// The lens of the pass shown: only its strips are new.
+fn take_lens(scene: &BlockScene, result: ForwardResult, values: &mut SceneValues, packed: &mut PackedValues) {
+    let shown = values.state == ValuesState::Ready && values.generation == result.generation;
+    let Ok(activations) = result.activations else { return };
+    if !shown {
+        return;
+    }
+    for stream in crate::model::lens::lens_streams(&scene.layout.config) {
+        let name = crate::model::lens::lens_tensor(&stream);
+        if let Some(tensor) = activations.get(&name) {
+            repack(packed, &scene.layout, &name, tensor);
+        }
+    }
+    values.lens_coming = false;
+    values.forward = Some(activations.clone());
+    values.activations = Some(activations);
 }
 
 /// The pages that changed reach the GPU, one a frame: written into their buffers when the size is

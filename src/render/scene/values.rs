@@ -11,21 +11,27 @@ use async_channel::{Receiver, Sender, TryRecvError};
 
 use bevy::prelude::*;
 
-use crate::model::{Activations, Weights};
-#[cfg(not(target_arch = "wasm32"))]
-use crate::model::{BackendKind, LoadedModel};
+use crate::model::ablation::Ablation;
+use crate::model::lens::{lens_streams, with_lens};
+use crate::model::{Activations, BackendKind, LoadedModel, RecordedPass, Weights};
 
 /// A forward pass to run: the weights (compared by identity, so the model is loaded once per set of
-/// weights) and the input tokens.
+/// weights), the input tokens and the parts switched off.
 pub struct ForwardRequest {
     pub generation: u64,
     pub weights: Arc<Weights>,
     pub tokens: Vec<usize>,
+    pub ablation: Ablation,
 }
 
+#[derive(Clone)]
 pub struct ForwardResult {
     pub generation: u64,
-    pub activations: Result<Activations, String>,
+    /// The same pass again with its logit lens read, sent after it: only its lens is new.
+    pub lens: bool,
+    /// A pass whose lens the worker reads next and sends after it, unless a newer input comes first.
+    pub lens_follows: bool,
+    pub activations: Result<Arc<Activations>, String>,
     /// What is not a number in the weights or in this pass, first of each, for the user to read
     /// (found here, off the app's thread: GPT-2 has 124M weights and 20M activations to look through).
     pub non_finite: Vec<String>,
@@ -38,7 +44,7 @@ struct WeightsNote(Option<(Arc<Weights>, Option<String>)>);
 
 impl WeightsNote {
     /// The first non-finite weight of `weights` and the first non-finite activation of this pass.
-    fn report(&mut self, weights: &Arc<Weights>, activations: &Result<Activations, String>) -> Vec<String> {
+    fn report(&mut self, weights: &Arc<Weights>, activations: &Result<Arc<Activations>, String>) -> Vec<String> {
         if !self.0.as_ref().is_some_and(|(noted, _)| Arc::ptr_eq(noted, weights)) {
             self.0 = Some((weights.clone(), weights.non_finite_summary()));
         }
@@ -81,9 +87,9 @@ impl ForwardWorker {
     }
 
     /// Queues a forward pass and returns its generation; results of older generations are stale.
-    pub fn request(&mut self, weights: Arc<Weights>, tokens: Vec<usize>) -> u64 {
+    pub fn request(&mut self, weights: Arc<Weights>, tokens: Vec<usize>, ablation: Ablation) -> u64 {
         self.generation += 1;
-        let request = ForwardRequest { generation: self.generation, weights, tokens };
+        let request = ForwardRequest { generation: self.generation, weights, tokens, ablation };
         // A send fails only when the worker has stopped, which `poll` then reports.
         let _ = self.requests.try_send(request);
         self.generation
@@ -100,19 +106,26 @@ impl ForwardWorker {
         }
     }
 
-    /// The newest finished pass, if any finished since the last call.
-    pub fn poll(&self) -> Option<ForwardResult> {
-        let mut newest = self.waited.lock().expect("forward results lock").take();
+    /// The passes (and lenses) finished since the last call, in the order they finished: a lens
+    /// follows its own pass, so none may be dropped for a newer message.
+    pub fn poll(&self) -> Vec<ForwardResult> {
+        let mut finished: Vec<ForwardResult> =
+            self.waited.lock().expect("forward results lock").take().into_iter().collect();
         loop {
             match self.results.try_recv() {
-                Ok(result) => newest = Some(result),
-                Err(TryRecvError::Empty) => return newest,
+                Ok(result) => finished.push(result),
+                Err(TryRecvError::Empty) => return finished,
                 Err(TryRecvError::Closed) => {
-                    return newest.or(Some(ForwardResult {
-                        generation: self.generation,
-                        activations: Err("the forward-pass thread stopped".into()),
-                        non_finite: Vec::new(),
-                    }));
+                    if finished.is_empty() {
+                        finished.push(ForwardResult {
+                            generation: self.generation,
+                            lens: false,
+                            lens_follows: false,
+                            activations: Err("the forward-pass thread stopped".into()),
+                            non_finite: Vec::new(),
+                        });
+                    }
+                    return finished;
                 }
             }
         }
@@ -128,43 +141,111 @@ fn newest(mut request: ForwardRequest, requests: &Receiver<ForwardRequest>) -> F
     request
 }
 
+/// The model of the last weights and its last pass, which a longer input extends with a decode
+/// step (only the new positions computed, the earlier keys and values read from its KV cache).
+#[derive(Default)]
+struct Runner {
+    loaded: Option<(Arc<Weights>, LoadedModel)>,
+    last: Option<RecordedPass>,
+    note: WeightsNote,
+}
+
+impl Runner {
+    fn run(&mut self, request: &ForwardRequest) -> Result<Arc<Activations>, String> {
+        if !self.loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
+            self.last = None;
+            self.loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Ndarray)));
+        }
+        let (_, model) = self.loaded.as_ref().expect("loaded above");
+        let started = bevy::platform::time::Instant::now();
+        let recorded = model.record_after(&request.tokens, &request.ablation, self.last.take());
+        let recorded = recorded.map_err(|error| error.to_string())?;
+        let mut activations = recorded.activations().clone();
+        if !request.ablation.is_empty() {
+            // The model's own output beside the ablated one, for the difference the scene shows.
+            let own = model.activations(&request.tokens).map_err(|error| error.to_string())?;
+            let mut compared = (*activations).clone();
+            compared.unablated_probs = own.tensors.get("probs").cloned();
+            activations = Arc::new(compared);
+        }
+        bevy::log::info!(
+            "forward pass of {} tokens ({} from the KV cache): {:.1} ms",
+            request.tokens.len(),
+            activations.cached,
+            started.elapsed().as_secs_f32() * 1000.0
+        );
+        self.last = Some(recorded);
+        Ok(activations)
+    }
+
+    /// The request's result, with what is not a number in it.
+    fn answer(&mut self, request: &ForwardRequest, activations: Result<Arc<Activations>, String>) -> ForwardResult {
+        let activations = activations.map_err(|message| format!("the forward pass failed: {message}"));
+        let non_finite = self.note.report(&request.weights, &activations);
+        ForwardResult { generation: request.generation, lens: false, lens_follows: false, activations, non_finite }
+    }
+
+    /// The pass again with its logit lens, read stream by stream after the pass was sent (GPT-2's
+    /// is 13 unembeddings of every position, seconds on a CPU); None when `newer` says a newer
+    /// input is waiting, which matters more, or when the pass failed.
+    fn lens(&self, pass: &ForwardResult, newer: impl Fn() -> bool) -> Option<ForwardResult> {
+        let (_, model) = self.loaded.as_ref()?;
+        let activations = pass.activations.as_ref().ok()?;
+        let started = bevy::platform::time::Instant::now();
+        let mut layers = Vec::new();
+        for stream in lens_streams(model.config()) {
+            if newer() {
+                return None;
+            }
+            layers.push(model.lens_stream(activations, stream, LENS_TOP)?);
+        }
+        bevy::log::info!("logit lens of {} streams: {:.1} ms", layers.len(), started.elapsed().as_secs_f32() * 1000.0);
+        let activations = Ok(Arc::new(with_lens(activations, layers)));
+        Some(ForwardResult {
+            generation: pass.generation,
+            lens: true,
+            lens_follows: false,
+            activations,
+            non_finite: pass.non_finite.clone(),
+        })
+    }
+}
+
+/// The likeliest tokens the lens keeps per position: the hover card shows them.
+const LENS_TOP: usize = 5;
+
 /// Natively the passes run on the CPU (burn's ndarray backend). burn's wgpu backend keeps a device
 /// thread that wakes every 150 µs for as long as the process lives (cubecl's device channel):
 /// 13 % of a core while the app has nothing to do. On the CPU nano's pass takes milliseconds, and
 /// GPT-2's a few seconds, once per input.
 #[cfg(not(target_arch = "wasm32"))]
 fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
-    let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
-    let mut note = WeightsNote::default();
+    let mut runner = Runner::default();
     while let Ok(request) = requests.recv_blocking() {
         let request = newest(request, &requests);
-        let activations = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let same_weights = loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights));
-            if !same_weights {
-                loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Ndarray)));
-            }
-            let (_, model) = loaded.as_ref().expect("loaded above");
-            let started = std::time::Instant::now();
-            let activations = model.activations(&request.tokens).map_err(|error| error.to_string());
-            bevy::log::info!(
-                "forward pass of {} tokens: {:.1} ms",
-                request.tokens.len(),
-                started.elapsed().as_secs_f32() * 1000.0
-            );
-            activations
-        }))
-        .unwrap_or_else(|panic| {
-            loaded = None;
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown error".into());
-            Err(message)
-        })
-        .map_err(|message| format!("the forward pass failed: {message}"));
-        let non_finite = note.report(&request.weights, &activations);
-        if results.send_blocking(ForwardResult { generation: request.generation, activations, non_finite }).is_err() {
+        let activations = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&request)))
+            .unwrap_or_else(|panic| {
+                runner.loaded = None;
+                runner.last = None;
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown error".into());
+                Err(message)
+            });
+        let mut pass = runner.answer(&request, activations);
+        pass.lens_follows = pass.activations.is_ok();
+        if results.send_blocking(pass.clone()).is_err() {
+            return;
+        }
+        // A panic in the lens loses the lens only; the pass was sent.
+        let lens = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runner.lens(&pass, || !requests.is_empty() || results.is_closed())
+        }));
+        if let Ok(Some(lens)) = lens
+            && results.send_blocking(lens).is_err()
+        {
             return;
         }
     }
@@ -174,33 +255,39 @@ fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardRes
 /// the page's event loop, which a pass of nano holds for a few milliseconds.
 #[cfg(target_arch = "wasm32")]
 mod browser {
-    use std::sync::Arc;
-
     use async_channel::{Receiver, Sender};
-    use bevy::log::info;
 
-    use super::{ForwardRequest, ForwardResult, WeightsNote, newest};
-    use crate::model::{BackendKind, LoadedModel, Weights};
+    use super::{ForwardRequest, ForwardResult, Runner, newest};
+    use crate::model::Activations;
+
+    /// The most multiply-adds the page's lens may take on its one thread, about 0.1 s.
+    const PAGE_LENS_WORK: usize = 1 << 27;
+
+    /// The multiply-adds of a pass's lens: every stream's positions times the unembedding.
+    fn lens_work(pass: &Activations) -> usize {
+        let streams = pass.tensors.keys().filter(|name| name.as_str() == "x" || name.ends_with(".mlp_resid")).count();
+        let logits = pass.get("logits").map_or(0, |logits| logits.data.len());
+        let width = pass.get("x").map_or(0, |x| x.shape.get(1).copied().unwrap_or(0));
+        streams * logits * width
+    }
 
     pub async fn forward_task(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
-        let mut loaded: Option<(Arc<Weights>, LoadedModel)> = None;
-        let mut note = WeightsNote::default();
+        let mut runner = Runner::default();
         while let Ok(request) = requests.recv().await {
             let request = newest(request, &requests);
-            if !loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
-                loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Ndarray)));
+            let activations = runner.run(&request);
+            let mut pass = runner.answer(&request, activations);
+            // The page has one thread, which draws too: the lens runs here only where it is
+            // quick (nano's is 4 unembeddings of 3 tokens; GPT-2's of 64 tokens are seconds).
+            let cheap = pass.activations.as_ref().is_ok_and(|pass| lens_work(pass) <= PAGE_LENS_WORK);
+            pass.lens_follows = cheap;
+            if results.send(pass.clone()).await.is_err() {
+                return;
             }
-            let (_, model) = loaded.as_ref().expect("loaded above");
-            let started = bevy::platform::time::Instant::now();
-            let activations =
-                model.activations(&request.tokens).map_err(|error| format!("the forward pass failed: {error}"));
-            info!(
-                "forward pass of {} tokens: {:.1} ms",
-                request.tokens.len(),
-                started.elapsed().as_secs_f32() * 1000.0
-            );
-            let non_finite = note.report(&request.weights, &activations);
-            if results.send(ForwardResult { generation: request.generation, activations, non_finite }).await.is_err() {
+            if cheap
+                && let Some(lens) = runner.lens(&pass, || !requests.is_empty())
+                && results.send(lens).await.is_err()
+            {
                 return;
             }
         }

@@ -118,6 +118,7 @@ impl Plugin for TourPlayerPlugin {
                     switch_tour_model,
                     apply_tour_appends,
                     apply_tour_sampling,
+                    apply_tour_switch_off,
                 )
                     .chain()
                     .in_set(FrameStep::Play),
@@ -542,6 +543,23 @@ fn apply_tour_sampling(
         if controls.sampling != frame.sampling {
             controls.sampling = frame.sampling;
         }
+    }
+}
+
+/// The tour's parts switched off reach the model when the tour changes them; the reader's own
+/// Alt-clicks stand until then.
+fn apply_tour_switch_off(
+    applied: Res<CurrentTourFrame>,
+    mut source: ResMut<SceneSource>,
+    mut shown: Local<Option<crate::model::ablation::Ablation>>,
+) {
+    let Some(frame) = &applied.frame else { return };
+    if frame.model != source.config.name || shown.as_ref() == Some(&frame.switched_off) {
+        return;
+    }
+    *shown = Some(frame.switched_off.clone());
+    if source.ablation != frame.switched_off {
+        source.ablation = frame.switched_off.clone();
     }
 }
 

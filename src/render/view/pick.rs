@@ -249,13 +249,16 @@ fn track_pointer(
 /// flies the camera instead); a click on a pinned cell unpins it.
 fn pin_on_click(
     mut clicks: MessageReader<Click>,
+    keys: Res<ButtonInput<KeyCode>>,
     hovered: Res<Hovered>,
     time: Res<Time<Real>>,
     mut waiting: Local<Option<(CellRef, Duration)>>,
     mut pinned: ResMut<Pinned>,
     mut redraw: MessageWriter<RequestRedraw>,
 ) {
-    for click in clicks.read().filter(|click| click.button == MouseButton::Left) {
+    // Alt and a click switches a part off instead (`overlay::switch_off`).
+    let switching = switching_off(&keys);
+    for click in clicks.read().filter(|click| click.button == MouseButton::Left && !switching) {
         *waiting = if click.double { None } else { hovered.cell.map(|cell| (cell, time.elapsed())) };
     }
     if let Some((cell, clicked_at)) = *waiting {
@@ -267,6 +270,11 @@ fn pin_on_click(
             redraw.write(RequestRedraw);
         }
     }
+}
+
+/// Whether a click now is one that switches parts off (with Alt) rather than pinning a card.
+pub fn switching_off(keys: &ButtonInput<KeyCode>) -> bool {
+    keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight])
 }
 
 fn clear_pins_on_escape(
