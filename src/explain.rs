@@ -633,7 +633,12 @@ fn lens(sources: &Sources, target: &Target) -> Worked {
     let row = sources.row("x", stream, &[t], config.n_embd);
     let mut worked = Worked::default();
     (worked.terms, worked.terms_total) = sources.row_terms(&row, f32::abs);
-    let (norm, head) = if config.arch.is_gpt2() { ("ln_f", "wteᵀ") } else { ("RMSNorm", "lm_head") };
+    let norm = if config.arch.is_gpt2() { "ln_f" } else { "RMSNorm" };
+    let head = match (config.tied_lm_head, config.arch.is_gpt2()) {
+        (false, _) => "lm_head",
+        (true, true) => "wte",
+        (true, false) => "embed_tokens",
+    };
     let read = sources.activations.lens.iter().find(|layer| layer.stream == stream);
     worked.formula = match read.and_then(|layer| layer.top.get(t)) {
         Some(top) => {

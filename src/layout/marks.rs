@@ -29,12 +29,8 @@ impl Layout {
             return Vec::new();
         }
         let rotated = self.config.llama_shape().is_some();
-        let computed = |block: &&Block| block.kind != BlockKind::Weight && block.kind != BlockKind::Tied;
-        let by_position = |block: &&Block| block.axes[0] == Some(Axis::T);
-        self.blocks
-            .iter()
-            .enumerate()
-            .filter(|(_, block)| computed(block) && by_position(block))
+        self.position_blocks()
+            .map(|index| (index, &self.blocks[index]))
             .map(|(index, block)| {
                 let mark = if is_cached(&block.tensor, rotated) {
                     StepMark::Cached { columns: cached as u32 }
@@ -44,6 +40,18 @@ impl Layout {
                 (index, mark)
             })
             .collect()
+    }
+}
+
+impl Layout {
+    /// The computed blocks whose x is the token position (for attention scores, the query's):
+    /// where one position's column can be lit.
+    pub fn position_blocks(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.blocks.len()).filter(|&index| {
+            let block = &self.blocks[index];
+            let computed = block.kind != BlockKind::Weight && block.kind != BlockKind::Tied;
+            computed && block.axes[0] == Some(Axis::T)
+        })
     }
 }
 

@@ -10,12 +10,22 @@ use llmviz::render::overlay::ui::place_section_labels;
 use llmviz::render::view::viewpoint::CameraChoice;
 
 /// The overview's section labels on a `size` window: each label's front face in pixels, as
-/// `ui::anchored_text` projects it.
-fn overview_labels(layout: &layout::Layout, size: UVec2) -> Vec<(&Label, Rect)> {
+/// `ui::anchored_text` projects it. With a side panel `panel` px wide, the camera sees a view as
+/// wide as the window and the panel, of which the window shows the left part (as the tour's
+/// `centre_view_right_of_panel` sets it).
+fn overview_labels(layout: &layout::Layout, size: UVec2, panel: u32) -> Vec<(&Label, Rect)> {
     let view = CameraChoice::Overview.view_point(layout).unwrap();
     let mut projection = PerspectiveProjection { fov: layout::ANCHOR_FOV_Y_DEGREES.to_radians(), ..default() };
-    projection.update(size.x as f32, size.y as f32);
-    let clip_from_world = projection.get_clip_from_view() * view.transform().to_matrix().inverse();
+    projection.update((size.x + panel) as f32, size.y as f32);
+    let clip_from_view = match panel {
+        0 => projection.get_clip_from_view(),
+        _ => projection.get_clip_from_view_for_sub(&bevy::camera::SubCameraView {
+            full_size: UVec2::new(size.x + panel, size.y),
+            offset: Vec2::ZERO,
+            size,
+        }),
+    };
+    let clip_from_world = clip_from_view * view.transform().to_matrix().inverse();
     let pixel = |point: Vec3| {
         let ndc = clip_from_world.project_point3(point);
         Pos2::new((ndc.x + 1.0) / 2.0 * size.x as f32, (1.0 - ndc.y) / 2.0 * size.y as f32)
@@ -40,11 +50,17 @@ fn measure(text: &str, size: f32) -> egui::Vec2 {
 
 #[test]
 fn overview_labels_do_not_overlap_and_each_layer_is_named_by_itself() {
-    for (name, size) in
-        [("nano", UVec2::new(1280, 720)), ("gpt2", UVec2::new(1280, 720)), ("nano", UVec2::new(640, 360))]
-    {
+    let cases = [
+        ("nano", UVec2::new(1280, 720), 0),
+        ("nano", UVec2::new(1280, 720), 400),
+        ("gpt2", UVec2::new(1280, 720), 0),
+        ("gpt2", UVec2::new(1280, 720), 400),
+        ("nano", UVec2::new(640, 360), 0),
+        ("nano", UVec2::new(800, 600), 300),
+    ];
+    for (name, size, panel) in cases {
         let layout = layout::build(&GptConfig::preset(name).unwrap());
-        let labels = overview_labels(&layout, size);
+        let labels = overview_labels(&layout, size, panel);
         let placed = place_section_labels(&labels, &mut Vec::new(), measure);
         for (i, a) in placed.iter().enumerate() {
             for b in &placed[i + 1..] {
@@ -67,10 +83,22 @@ fn overview_labels_do_not_overlap_and_each_layer_is_named_by_itself() {
                 && text.right() >= section.left() - 8.0
                 && (text.top() - section.top()).abs() < 1.0;
             assert!(over || beside, "{name} {size}: '{}' at {text:?} is not by its layer {section:?}", label.text);
+            // And over no other layer: nano's layers stand side by side, a name left of one
+            // would stand over the one before it.
+            for (other, other_section) in labels.iter().filter(|(l, _)| l.text.starts_with("Transformer")) {
+                if other.text != label.text {
+                    assert!(
+                        !text.intersects(*other_section),
+                        "{name} {size} panel {panel}: '{}' at {text:?} stands over '{}' {other_section:?}",
+                        label.text,
+                        other.text
+                    );
+                }
+            }
         }
         // nano's layers stand side by side, GPT-2's one under another: from the overview of the
         // larger window, every layer is named.
-        if size.x == 1280 {
+        if size.x == 1280 && panel == 0 {
             assert_eq!(layers.len(), layout.config.n_layer, "{name}: every layer is named in the overview");
         }
         assert!(placed.iter().all(|p| labels[p.label].0.kind == LabelKind::Section));

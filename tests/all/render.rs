@@ -335,7 +335,8 @@ fn a_ray_hits_the_box_it_passes_through() {
 }
 
 /// The camera's mouse controls in an app without a window system: right drag orbits about the
-/// target, left drag pans, and only a press and release within 4 px is a click.
+/// target when no block is under the cursor, left drag pans, and only a press and release within
+/// 4 px is a click.
 #[test]
 fn drags_orbit_and_pan_and_only_a_still_press_is_a_click() {
     use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
@@ -384,6 +385,26 @@ fn drags_orbit_and_pan_and_only_a_still_press_is_a_click() {
     assert_eq!(panned.eye - orbited.eye, panned.target - orbited.target, "panning moves eye and target together");
     assert!(panned.target.y > 0.0, "dragging down moves the scene down, the view up");
     assert_eq!(clicks(&mut app), 1, "a 3 px drag is a click");
+}
+
+/// A right drag that starts over a block turns the view about the point under the cursor: that
+/// point stays where it was on screen (in the camera's own frame), the eye keeps its distance
+/// from it, and about the target the turn is `orbit`'s.
+#[test]
+fn orbiting_about_the_point_under_the_cursor_keeps_it_in_place() {
+    let start = ViewPoint { eye: Vec3::new(10.0, 20.0, 100.0), target: Vec3::new(0.0, -5.0, 0.0) };
+    let pivot = Vec3::new(-30.0, 12.0, 4.0);
+    let in_camera = |view: &ViewPoint, point: Vec3| view.transform().to_matrix().inverse().transform_point3(point);
+    for delta in [Vec2::new(50.0, 0.0), Vec2::new(0.0, -30.0), Vec2::new(-120.0, 45.0)] {
+        let turned = start.orbit_about(pivot, delta);
+        let (before, after) = (in_camera(&start, pivot), in_camera(&turned, pivot));
+        assert!((before - after).length() < 1e-3, "{delta}: the pivot moved on screen, {before} → {after}");
+        assert!(((turned.eye - pivot).length() - (start.eye - pivot).length()).abs() < 1e-3, "{delta}");
+        assert!((turned.eye - start.eye).length() > 1.0, "{delta}: the view turned");
+        let about_target = start.orbit_about(start.target, delta);
+        let plain = start.orbit(delta);
+        assert!((about_target.eye - plain.eye).length() < 1e-3 && (about_target.target - plain.target).length() < 1e-3);
+    }
 }
 
 #[test]

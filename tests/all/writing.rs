@@ -256,3 +256,29 @@ fn a_cell_names_the_part_switching_off_there_would_silence() {
         assert_eq!(ablation.parts(), vec![part]);
     }
 }
+
+/// A token pointed at in the token strip lights its column in every block computed per position;
+/// the pointer leaving clears it.
+#[test]
+fn a_token_pointed_at_in_the_strip_lights_its_column_in_the_scene() {
+    use llmviz::render::overlay::hover::POINTED_FOCUS;
+    use llmviz::render::overlay::token_strip::PointedToken;
+    let _gpu = gpu();
+    let source = scene_source("nano", Some("CBABBC")).unwrap();
+    let layout = layout::build(&source.config);
+    let view = CameraChoice::Overview.view_point(&layout).unwrap();
+    let mut offscreen = Offscreen::with_plugins(source, UVec2::new(64, 36), view, |app| {
+        app.add_plugins((bevy_egui::EguiPlugin::default(), HoverPlugin)).insert_resource(PointedToken(Some(3)));
+    });
+    offscreen.wait_until_ready().unwrap();
+    let column = Some(Focus::cells([Some(3), None, None], POINTED_FOCUS));
+    for name in ["tokens", "x", "block0.head2.k", "block1.head0.att_sm", "block2.fc", "probs"] {
+        assert_eq!(focus_of(&mut offscreen, name), column, "{name}");
+    }
+    for name in ["wte", "block0.head0.q.weight", "lm_head"] {
+        assert_eq!(focus_of(&mut offscreen, name), None, "{name} is a weight, with no position");
+    }
+    offscreen.world_mut().insert_resource(PointedToken(None));
+    offscreen.update();
+    assert_eq!(focus_of(&mut offscreen, "x"), None, "the pointer left the strip");
+}

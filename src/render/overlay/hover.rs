@@ -19,6 +19,7 @@ use crate::explain::{ExplainError, Explanation, OPERAND_ORDER, Operand, Sources,
 use crate::layout::{self, Layout, Op};
 use crate::model::GptConfig;
 use crate::model::{Activations, Weights};
+use crate::render::overlay::token_strip::PointedToken;
 use crate::render::scene::blocks::{BlockScene, BlockStyle, Focus, SceneValues};
 use crate::render::scene::frame::FrameStep;
 use crate::render::view::pick::{CellRef, Hovered, Pinned, cell_center_world};
@@ -29,6 +30,8 @@ pub const HOVERED_FOCUS: f32 = 1.0;
 pub const SOURCE_FOCUS: f32 = 0.7;
 /// How strongly a pinned cell stays lit.
 pub const PINNED_FOCUS: f32 = 0.5;
+/// How strongly a token pointed at in the token strip lights its column.
+pub const POINTED_FOCUS: f32 = 0.6;
 /// After a decode step: how strongly its one computed position is lit in each block, and the
 /// positions whose keys and values it read from the KV cache in k and v.
 pub const STEP_FOCUS: f32 = 0.45;
@@ -201,6 +204,14 @@ fn forget_old_scene(
     *shown = Some(layout);
 }
 
+/// What lights columns besides the pointer in the scene: the pass shown (a decode step marks its
+/// columns) and the token pointed at in the token strip.
+#[derive(SystemParam)]
+struct Marks<'w> {
+    values: Res<'w, SceneValues>,
+    pointed: Option<Res<'w, PointedToken>>,
+}
+
 /// The hovered cell (with its row and column) and its sources, then pinned cells, lit; blocks lit
 /// before and no longer are cleared. Runs every frame, so it wins over a tour that resets styles.
 /// Last come the marks of a decode step, in blocks that nothing else (a tour's focus) lights.
@@ -208,12 +219,19 @@ fn apply_focus(
     scene: Res<BlockScene>,
     hovered: Res<Hovered>,
     pinned: Res<Pinned>,
-    values: Res<SceneValues>,
+    marks: Marks,
     mut explanations: ResMut<Explanations>,
     mut styles: Query<&mut BlockStyle>,
     mut lit: Local<Vec<usize>>,
 ) {
+    let Marks { values, pointed } = marks;
     let mut wanted = wanted_focus(&scene, &hovered, &pinned, &mut explanations);
+    // A token pointed at in the token strip: its column in every block computed per position.
+    if let Some(position) = pointed.and_then(|pointed| pointed.0) {
+        for block in scene.layout.position_blocks() {
+            wanted.entry(block).or_insert(Focus::cells([Some(position as u32), None, None], POINTED_FOCUS));
+        }
+    }
     for (block, focus) in step_focus(&scene.layout, values.activations.as_deref()) {
         let taken = scene.blocks.get(block).and_then(|&entity| styles.get(entity).ok()).and_then(|style| style.focus);
         if taken.is_none() || lit.contains(&block) {

@@ -10,10 +10,11 @@ use bevy::prelude::*;
 use bevy_egui::EguiContexts;
 use bevy_egui::egui::{self, Align2, Color32, RichText};
 
+use crate::model::Activations;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::{Activations, GptConfig};
 use crate::render::overlay::panels::SidePanelWidth;
-use crate::render::scene::blocks::{SceneValues, ValuesState};
+use crate::render::scene::blocks::{BlockScene, SceneValues, ValuesState};
+use crate::render::view::pick::Hovered;
 
 /// How many next tokens the output panel lists for each position.
 pub const TOP_K: usize = 5;
@@ -63,12 +64,37 @@ impl TopCache {
     }
 }
 
+/// The position of the token the pointer is on in the token strip: `hover` lights its column in
+/// the scene.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PointedToken(pub Option<usize>);
+
+/// What the strip reads of the scene: the cell hovered there, whose column it lights in the strip.
+#[derive(bevy::ecs::system::SystemParam)]
+pub struct StripScene<'w> {
+    hovered: Option<Res<'w, Hovered>>,
+    scene: Option<Res<'w, BlockScene>>,
+    pointed: ResMut<'w, PointedToken>,
+}
+
+impl StripScene<'_> {
+    /// The token position of the cell hovered in the scene, when its block is laid out by position.
+    fn hovered_position(&self) -> Option<usize> {
+        let cell = self.hovered.as_ref()?.cell?;
+        let block = self.scene.as_ref()?.layout.blocks.get(cell.block)?;
+        (block.axes[0] == Some(crate::layout::Axis::T) && block.kind != crate::layout::BlockKind::Weight)
+            .then_some(cell.cell[0] as usize)
+    }
+}
+
 pub fn token_strip(
     mut contexts: EguiContexts,
     values: Res<SceneValues>,
     source: Res<crate::render::scene::blocks::SceneSource>,
     panel: Option<Res<SidePanelWidth>>,
+    mut strip: StripScene,
     mut cache: Local<TopCache>,
+    mut all_positions: Local<bool>,
 ) -> Result {
     let config = &source.config;
     let Some(tokenizer) = Tokenizer::of(config).filter(Tokenizer::takes_free_text) else { return Ok(()) };
@@ -77,78 +103,108 @@ pub fn token_strip(
     }
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0) + 12.0;
+    let in_scene = strip.hovered_position();
+    let mut pointed = None;
     egui::Area::new(egui::Id::new("token strip")).anchor(Align2::LEFT_TOP, [left, 44.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.set_max_width(ctx.content_rect().width() - left - 24.0);
+            // One line, scrolled sideways: a long text never runs down the window.
             egui::ScrollArea::horizontal().show(ui, |ui| {
                 ui.horizontal(|ui| {
-                    for &token in &source.tokens {
-                        ui.vertical(|ui| {
-                            ui.label(
-                                RichText::new(visible_piece(&tokenizer.piece(token)))
-                                    .monospace()
-                                    .color(Color32::from_gray(20)),
-                            );
-                            ui.label(RichText::new(token.to_string()).small().color(Color32::from_gray(110)));
-                        });
+                    for (position, &token) in source.tokens.iter().enumerate() {
+                        let lit = in_scene == Some(position) || strip.pointed.0 == Some(position);
+                        let response = token_tile(ui, &tokenizer, token, lit);
+                        if ui.rect_contains_pointer(response.rect) {
+                            pointed = Some(position);
+                        }
+                        if lit && in_scene == Some(position) {
+                            response.scroll_to_me(None);
+                        }
                     }
                 });
             });
         });
     });
+    strip.pointed.set_if_neq(PointedToken(pointed));
     let ready = values.activations.as_ref().filter(|_| values.state == ValuesState::Ready);
     if let Some(activations) = ready {
-        next_tokens(ctx, config, &tokenizer, activations, cache.top(activations));
+        let shown = NextTokens { activations, focus: in_scene.or(pointed) };
+        next_tokens(ctx, &tokenizer, shown, cache.top(activations), &mut all_positions);
     }
     Ok(())
 }
 
+/// One token of the strip, its piece over its id, on a warm ground when its column is lit.
+fn token_tile(ui: &mut egui::Ui, tokenizer: &Tokenizer, token: usize, lit: bool) -> egui::Response {
+    let ground = if lit { Color32::from_rgb(255, 222, 160) } else { Color32::TRANSPARENT };
+    let frame = egui::Frame::NONE.fill(ground).inner_margin(2.0).corner_radius(3.0);
+    frame
+        .show(ui, |ui| {
+            ui.vertical(|ui| {
+                let piece =
+                    RichText::new(visible_piece(&tokenizer.piece(token))).monospace().color(Color32::from_gray(20));
+                ui.label(piece);
+                ui.label(RichText::new(token.to_string()).small().color(Color32::from_gray(110)));
+            });
+        })
+        .response
+}
+
 /// Bottom right, by the output end: per position, the token read and its five likeliest successors.
-fn next_tokens(
-    ctx: &egui::Context,
-    config: &GptConfig,
-    tokenizer: &Tokenizer,
-    activations: &Activations,
-    cached: &TopCache,
-) {
-    let top = &cached.top;
+fn next_tokens(ctx: &egui::Context, tokenizer: &Tokenizer, shown: NextTokens, cached: &TopCache, all: &mut bool) {
+    let NextTokens { activations, focus } = shown;
+    let last = activations.tokens.len().saturating_sub(1);
+    let focus = focus.filter(|&position| position <= last).unwrap_or(last);
     egui::Area::new(egui::Id::new("next tokens")).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
-            ui.label(
-                RichText::new(format!("next token: the {TOP_K} most likely after each position ({})", config.name))
-                    .strong(),
-            );
+            ui.horizontal(|ui| {
+                let title = if *all {
+                    format!("next token: the {TOP_K} most likely after each position")
+                } else {
+                    format!("next token after t={focus}: the {TOP_K} most likely")
+                };
+                ui.label(RichText::new(title).strong());
+                ui.toggle_value(all, "all positions");
+            });
+            // Compact: the position pointed at in the scene or the strip, else the last one.
+            let rows: Vec<usize> = if *all { (0..=last).collect() } else { vec![focus] };
             egui::ScrollArea::vertical().max_height(220.0).stick_to_bottom(true).show(ui, |ui| {
                 egui::Grid::new("next tokens grid").striped(true).show(ui, |ui| {
-                    for (position, (&token, candidates)) in activations.tokens.iter().zip(top).enumerate() {
-                        ui.label(RichText::new(format!("t={position}")).small());
-                        ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace());
-                        for &(next, probability) in candidates {
-                            ui.label(
-                                RichText::new(format!(
-                                    "{} {}",
-                                    visible_piece(&tokenizer.piece(next)),
-                                    percent(probability)
-                                ))
-                                .monospace(),
-                            );
-                        }
-                        // Parts switched off: the model's own top token, its probability then and now.
-                        if let Some(&(own_token, own, now)) = cached.change.as_ref().and_then(|c| c.get(position)) {
-                            let ink =
-                                if now < own { Color32::from_rgb(190, 40, 40) } else { Color32::from_rgb(30, 130, 50) };
-                            let text = format!(
-                                "{} {} → {}",
-                                visible_piece(&tokenizer.piece(own_token)),
-                                percent(own),
-                                percent(now)
-                            );
-                            ui.label(RichText::new(text).monospace().color(ink));
-                        }
+                    for position in rows {
+                        next_tokens_row(ui, tokenizer, activations, cached, position);
                         ui.end_row();
                     }
                 });
             });
         });
     });
+}
+
+/// What the next-token panel shows: the pass, and the position pointed at, if any.
+struct NextTokens<'a> {
+    activations: &'a Activations,
+    focus: Option<usize>,
+}
+
+/// One position of the panel: the token read, its likeliest successors, and with parts switched
+/// off the model's own top token, its probability then and now.
+fn next_tokens_row(
+    ui: &mut egui::Ui,
+    tokenizer: &Tokenizer,
+    activations: &Activations,
+    cached: &TopCache,
+    position: usize,
+) {
+    let (Some(&token), Some(candidates)) = (activations.tokens.get(position), cached.top.get(position)) else { return };
+    ui.label(RichText::new(format!("t={position}")).small());
+    ui.label(RichText::new(visible_piece(&tokenizer.piece(token))).monospace());
+    for &(next, probability) in candidates {
+        let text = format!("{} {}", visible_piece(&tokenizer.piece(next)), percent(probability));
+        ui.label(RichText::new(text).monospace());
+    }
+    if let Some(&(own_token, own, now)) = cached.change.as_ref().and_then(|c| c.get(position)) {
+        let ink = if now < own { Color32::from_rgb(190, 40, 40) } else { Color32::from_rgb(30, 130, 50) };
+        let text = format!("{} {} → {}", visible_piece(&tokenizer.piece(own_token)), percent(own), percent(now));
+        ui.label(RichText::new(text).monospace().color(ink));
+    }
 }

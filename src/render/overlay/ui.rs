@@ -59,6 +59,7 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins(EguiPlugin::default())
             .init_resource::<UiState>()
+            .init_resource::<crate::render::overlay::token_strip::PointedToken>()
             .add_systems(Update, (toggle_help.in_set(FrameStep::Input), fly_to_new_model.in_set(FrameStep::Derive)))
             .add_systems(EguiPrimaryContextPass, light_theme.in_set(FrameStep::Theme))
             .add_systems(EguiPrimaryContextPass, anchored_text.in_set(FrameStep::Notes))
@@ -191,16 +192,21 @@ impl CardRequests {
 }
 
 /// Name, parameter count, what the values are, and the input (editable where there are weights).
-fn model_card(mut contexts: EguiContexts, mut card: ModelCard) -> Result {
+fn model_card(mut contexts: EguiContexts, mut card: ModelCard, mut folded: Local<bool>) -> Result {
     let ctx = contexts.ctx_mut()?;
     let left = card.panel.as_ref().map_or(0.0, |panel| panel.0);
+    // During a tour (its side panel open) the card folds to its title once, leaving the scene to
+    // what the tour shows; the reader can open it again.
+    let fold = left > 0.0 && !*folded;
+    *folded |= left > 0.0;
     // The card folds to its title, leaving the scene to the reader.
     let title = egui::RichText::new(display_name(&card.source.config.name)).heading();
     let mut asked = CardRequests::default();
     // Bottom left: the top of a model, where its input is, stays clear.
     egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_BOTTOM, [left + 12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
-            egui::CollapsingHeader::new(title).id_salt("model card").default_open(true).show(ui, |ui| {
+            let header = egui::CollapsingHeader::new(title).id_salt("model card").default_open(true);
+            header.open(fold.then_some(false)).show(ui, |ui| {
                 asked = model_card_ui(ui, &mut card);
             });
         });
@@ -529,14 +535,39 @@ pub fn place_section_labels(
         if rect.height() < tallest {
             continue;
         }
-        let size = font_px((rect.height() / 30.0).clamp(11.0, 20.0));
-        let (text, bracket) = section_label_place(label, rect, measure(&label.text, size));
+        let mut size = font_px((rect.height() / 30.0).clamp(11.0, 20.0));
+        let mut measured = measure(&label.text, size);
+        // Beside it stands a layer of its own, when layers stand side by side (nano's columns):
+        // the name goes over its own layer, smaller if it must, or not at all.
+        if is_whole(label) && has_layer_beside(labels, index) && measured.x > rect.width() {
+            size *= rect.width() / measured.x;
+            if size < MIN_SECTION_FONT_PX {
+                continue;
+            }
+            measured = measure(&label.text, size);
+        }
+        let (text, bracket) = section_label_place(label, rect, measured);
         if !taken.iter().any(|other| other.expand(2.0).intersects(text)) {
             taken.push(text);
             placed.push(PlacedLabel { label: index, text, size, bracket });
         }
     }
     placed
+}
+
+/// The smallest font a layer's name shrinks to so as to stand over its own layer.
+const MIN_SECTION_FONT_PX: f32 = 9.0;
+
+/// Whether another layer's section stands level with section `index` (half its height or more
+/// side by side), so that a name at its left would stand over that other layer.
+fn has_layer_beside(labels: &[(&layout::Label, Rect)], index: usize) -> bool {
+    let (label, rect) = labels[index];
+    let layer = |other: &layout::Label| other.kind == LabelKind::Section && other.text.starts_with("Transformer");
+    layer(label)
+        && labels.iter().enumerate().any(|(other_index, (other, other_rect))| {
+            let shared = rect.bottom().min(other_rect.bottom()) - rect.top().max(other_rect.top());
+            other_index != index && layer(other) && shared > rect.height() / 2.0
+        })
 }
 
 /// True for the sections that are a whole step of the model: a layer, the embedding, the output.
@@ -619,7 +650,7 @@ fn draw_lens_tokens(painter: &egui::Painter, layout: &layout::Layout, activation
                 _ => token_name(&layout.config, token),
             };
             let font = FontId::proportional(font_px((size * 0.5).min(MAX_TOKEN_PX)));
-            painter.text(center + egui::vec2(0.0, size * 0.6), Align2::CENTER_TOP, text, font, Color32::from_gray(40));
+            painter.text(center, Align2::CENTER_CENTER, text, font, Color32::from_gray(30));
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Moving the camera in the window: orbit (right drag), pan (left drag), zoom towards the cursor
-//! (wheel), WASD/QE to fly (Shift: faster), double-click a block to fly to it, Home for the overview;
+//! Moving the camera in the window: orbit about the point under the cursor (right drag), pan
+//! (left drag), zoom towards the cursor (wheel), WASD/QE to fly (Shift: faster), double-click a block to fly to it, Home for the overview;
 //! on a touch screen (`TouchCameraPlugin`), one finger pans, two orbit and pinch-zoom, a tap clicks.
 //!
 //! The camera's state is its `ViewPoint` (eye and target), whose methods do the geometry of each
@@ -110,22 +110,33 @@ fn track_clicks(
     }
 }
 
-/// Right drag orbits around the target; left drag pans.
+/// Right drag orbits about the point under the cursor where the drag began (the target when no
+/// block is there); left drag pans.
 fn orbit_and_pan(
     mut commands: Commands,
     buttons: Res<ButtonInput<MouseButton>>,
     motion: Res<AccumulatedMouseMotion>,
     window: Single<&Window, With<PrimaryWindow>>,
-    camera: Single<(Entity, &mut ViewPoint), With<Camera3d>>,
+    scene: Option<Res<BlockScene>>,
+    camera: Single<(Entity, &Camera, &GlobalTransform, &mut ViewPoint), With<Camera3d>>,
+    mut pivot: Local<Option<Vec3>>,
 ) {
+    let (entity, camera, transform, mut view) = camera.into_inner();
+    if buttons.any_just_pressed([MouseButton::Right, MouseButton::Middle]) {
+        let ray = window.cursor_position().and_then(|cursor| camera.viewport_to_world(transform, cursor).ok());
+        let blocks = scene.as_ref().map_or(&[][..], |scene| &scene.layout.blocks[..]);
+        *pivot = ray.and_then(|ray| surface_under(blocks, ray));
+    }
     let delta = motion.delta;
     if delta == Vec2::ZERO {
         return;
     }
-    let (entity, mut view) = camera.into_inner();
     if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
         commands.entity(entity).remove::<TweenAnim>();
-        *view = view.orbit(delta);
+        *view = match *pivot {
+            Some(pivot) => view.orbit_about(pivot, delta),
+            None => view.orbit(delta),
+        };
     } else if buttons.pressed(MouseButton::Left) {
         commands.entity(entity).remove::<TweenAnim>();
         *view = view.pan(delta, window.height());
@@ -187,6 +198,18 @@ fn near_miss(blocks: &[crate::layout::Block], ray: Ray3d) -> Option<Vec3> {
         .map(|(_, point)| point)
 }
 
+/// Where the cursor's `ray` first meets a block, or the nearest point of a block it passes just
+/// beside (`near_miss`): what the wheel zooms towards and a right drag turns about.
+pub fn surface_under(blocks: &[crate::layout::Block], ray: Ray3d) -> Option<Vec3> {
+    blocks
+        .iter()
+        .filter_map(|block| ray_box(ray, Vec3::from(block.position), Vec3::from(block.max())))
+        .filter(|&distance| distance > 0.0)
+        .min_by(f32::total_cmp)
+        .map(|distance| ray.get_point(distance))
+        .or_else(|| near_miss(blocks, ray))
+}
+
 /// How near a zoom brings the eye to the surface under the cursor: two cells.
 pub const NEAREST_SURFACE: f32 = 2.0 * crate::layout::CELL;
 
@@ -198,14 +221,7 @@ pub const NEAREST_SURFACE: f32 = 2.0 * crate::layout::CELL;
 pub fn wheel_zoom(blocks: &[crate::layout::Block], view: &ViewPoint, ray: Option<Ray3d>, lines: f32) -> ViewPoint {
     let factor = 0.85_f32.powf(lines);
     let Some(ray) = ray else { return view.zoom(view.target, factor) };
-    let surface = blocks
-        .iter()
-        .filter_map(|block| ray_box(ray, Vec3::from(block.position), Vec3::from(block.max())))
-        .filter(|&distance| distance > 0.0)
-        .min_by(f32::total_cmp)
-        .map(|distance| ray.get_point(distance))
-        .or_else(|| near_miss(blocks, ray));
-    match surface {
+    match surface_under(blocks, ray) {
         Some(focus) => {
             let reach = (focus - view.eye).length();
             let nearest = (NEAREST_SURFACE / reach.max(f32::EPSILON)).min(1.0);

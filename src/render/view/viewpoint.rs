@@ -78,6 +78,16 @@ impl ViewPoint {
         ViewPoint { eye: self.target + radius * direction, target: self.target }
     }
 
+    /// The same turn as `orbit`, about `pivot` instead of the target (the point under the cursor
+    /// when the drag began): eye and target turn together with the camera, so `pivot` stays
+    /// where it is on screen.
+    pub fn orbit_about(&self, pivot: Vec3, delta_px: Vec2) -> ViewPoint {
+        let turned = self.orbit(delta_px);
+        let facing = |view: &ViewPoint| Transform::from_translation(view.eye).looking_at(view.target, Vec3::Y).rotation;
+        let rotation = facing(&turned) * facing(self).inverse();
+        ViewPoint { eye: pivot + rotation * (self.eye - pivot), target: pivot + rotation * (self.target - pivot) }
+    }
+
     /// Eye and target moved `factor` of their way towards `focus` (below 1 is closer), so that
     /// `focus` stays where it is on screen; never nearer the target than `MIN_DISTANCE`.
     pub fn zoom(&self, focus: Vec3, factor: f32) -> ViewPoint {
