@@ -83,7 +83,9 @@ impl<B: Backend> Linear<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [batch, t, n_in] = x.dims();
         let n_out = self.weight.dims()[0];
-        let y = x.reshape([batch * t, n_in]).matmul(self.weight.val().transpose()); // [B*T, out]
+        // (W · xᵀ)ᵀ rather than x · Wᵀ: the backend copies a transposed operand into a fresh
+        // array before its product, and xᵀ is the positions' few numbers where Wᵀ is every weight.
+        let y = self.weight.val().matmul(x.reshape([batch * t, n_in]).transpose()).transpose(); // [B*T, out]
         (y + self.bias.val().unsqueeze()).reshape([batch, t, n_out])
     }
 }
@@ -378,8 +380,10 @@ impl<B: Backend> VocabRows<B> {
 
     /// x [N, C] times the matrix transposed: [N, V], a block of columns per block of rows.
     pub fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        // (rows · xᵀ)ᵀ: a transposed operand is copied before its product (see `Linear::forward`).
+        let x_t = x.transpose();
         let parts: Vec<Tensor<B, 2>> =
-            self.blocks.iter().map(|block| x.clone().matmul(block.val().transpose())).collect();
+            self.blocks.iter().map(|block| block.val().matmul(x_t.clone()).transpose()).collect();
         if parts.len() == 1 { parts.into_iter().next().expect("one") } else { Tensor::cat(parts, 1) }
     }
 }

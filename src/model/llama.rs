@@ -78,7 +78,8 @@ impl<B: Backend> Projection<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [batch, t, n_in] = x.dims();
         let n_out = self.weight.dims()[0];
-        let y = x.reshape([batch * t, n_in]).matmul(self.weight.val().transpose()); // [B*T, out]
+        // (W · xᵀ)ᵀ: a transposed operand is copied before its product (see `gpt::Linear::forward`).
+        let y = self.weight.val().matmul(x.reshape([batch * t, n_in]).transpose()).transpose(); // [B*T, out]
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze(),
             None => y,
