@@ -107,6 +107,7 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["{} layers, {} heads, C = {}, T = {}", "{} capas, {} cabezas, C = {}, T = {}", "{} 层，{} 个头，C = {}，T = {}"],
     ["{} k/v heads, head size {}", "{} cabezas k/v, tamaño de cabeza {}", "{} 个 k/v 头，头大小 {}"],
     ["KV cache at {} tokens: {}", "caché KV con {} tokens: {}", "{} 个词元的 KV 缓存：{}"],
+    ["prefill: 1 position computed", "prellenado: 1 posición calculada", "预填充：计算 1 个位置"],
     [
         "prefill: {} positions computed at once",
         "prellenado: {} posiciones calculadas a la vez",

@@ -270,7 +270,8 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
 fn pass_text(pass: &crate::model::Activations, language: Language) -> Option<String> {
     let positions = pass.tokens.len();
     match pass.cached {
-        0 if positions > 0 => Some(language.fill("prefill: {} positions computed at once", &[&positions])),
+        0 if positions == 1 => Some(language.tr("prefill: 1 position computed").to_string()),
+        0 if positions > 1 => Some(language.fill("prefill: {} positions computed at once", &[&positions])),
         0 => None,
         cached => {
             let computed = positions - cached;
