@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use crate::model::ablation::Ablation;
+use crate::render::overlay::token_strip::OutputSummary;
 use crate::render::overlay::ui::CardModel;
 use crate::render::scene::blocks::{BlockScene, SceneSource};
 use crate::render::scene::frame::FrameStep;
@@ -44,7 +45,7 @@ fn switch_off_on_alt_click(
 
 /// The card's lines on parts switched off: which, and a button that switches them all back on
 /// (the new ablation, empty, when it was clicked); else how to switch one off.
-pub fn switched_off_ui(ui: &mut egui::Ui, model: CardModel) -> Option<Ablation> {
+pub fn switched_off_ui(ui: &mut egui::Ui, model: CardModel, summary: &OutputSummary) -> Option<Ablation> {
     let CardModel { source, values, language } = model;
     if source.ablation.is_empty() {
         let hint = language.tr("Alt-click a head, an MLP or one of its neurons to switch it off");
@@ -59,8 +60,8 @@ pub fn switched_off_ui(ui: &mut egui::Ui, model: CardModel) -> Option<Ablation> 
             restore = Some(Ablation::default());
         }
     });
-    let shown = values.forward.as_deref().filter(|shown| shown.ablation == source.ablation);
-    if let Some(change) = shown.and_then(|shown| shown.top_token_change())
+    let shown = values.activations.as_deref().is_some_and(|shown| shown.ablation == source.ablation);
+    if let Some(change) = summary.change.as_ref().filter(|_| shown)
         && let Some(&(token, own, now)) = change.last()
     {
         let name = crate::explain::token_name(&source.config, token);

@@ -44,24 +44,25 @@ pub fn percent(probability: f32) -> String {
     }
 }
 
-/// The five most likely next tokens of each position, worked out once per forward pass.
-/// With parts switched off, also each position's change against the model's own pass.
-#[derive(Default)]
-pub struct TopCache {
+/// The output of the pass shown, worked out once per pass for the overlays that read it every
+/// frame: each position's five likeliest next tokens and, with parts switched off, its change
+/// against the model's own pass (`Activations::top_token_change`, a softmax of every row).
+#[derive(Resource, Default)]
+pub struct OutputSummary {
     of: Option<Arc<Activations>>,
-    top: Vec<Vec<(usize, f32)>>,
-    change: Option<Vec<(usize, f32, f32)>>,
+    pub top: Vec<Vec<(usize, f32)>>,
+    pub change: Option<Vec<(usize, f32, f32)>>,
 }
 
-impl TopCache {
-    fn top(&mut self, activations: &Arc<Activations>) -> &TopCache {
-        if !self.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, activations)) {
-            self.top = activations.top_predictions(TOP_K);
-            self.change = activations.top_token_change();
-            self.of = Some(activations.clone());
-        }
-        self
+/// Summarises the activations shown whenever they change.
+pub fn summarise_output(values: Res<SceneValues>, mut summary: ResMut<OutputSummary>) {
+    let Some(activations) = &values.activations else { return };
+    if summary.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, activations)) {
+        return;
     }
+    summary.top = activations.top_predictions(TOP_K);
+    summary.change = activations.top_token_change();
+    summary.of = Some(activations.clone());
 }
 
 /// The position of the token the pointer is on in the token strip: `hover` lights its column in
@@ -93,7 +94,7 @@ pub fn token_strip(
     source: Res<crate::render::scene::blocks::SceneSource>,
     panel: Option<Res<SidePanelWidth>>,
     mut strip: StripScene,
-    mut cache: Local<TopCache>,
+    summary: Res<OutputSummary>,
     mut all_positions: Local<bool>,
 ) -> Result {
     let config = &source.config;
@@ -129,7 +130,7 @@ pub fn token_strip(
     let ready = values.activations.as_ref().filter(|_| values.state == ValuesState::Ready);
     if let Some(activations) = ready {
         let shown = NextTokens { activations, focus: in_scene.or(pointed) };
-        next_tokens(ctx, &tokenizer, shown, cache.top(activations), &mut all_positions);
+        next_tokens(ctx, &tokenizer, shown, &summary, &mut all_positions);
     }
     Ok(())
 }
@@ -151,7 +152,7 @@ fn token_tile(ui: &mut egui::Ui, tokenizer: &Tokenizer, token: usize, lit: bool)
 }
 
 /// Bottom right, by the output end: per position, the token read and its five likeliest successors.
-fn next_tokens(ctx: &egui::Context, tokenizer: &Tokenizer, shown: NextTokens, cached: &TopCache, all: &mut bool) {
+fn next_tokens(ctx: &egui::Context, tokenizer: &Tokenizer, shown: NextTokens, cached: &OutputSummary, all: &mut bool) {
     let NextTokens { activations, focus } = shown;
     let last = activations.tokens.len().saturating_sub(1);
     let focus = focus.filter(|&position| position <= last).unwrap_or(last);
@@ -192,7 +193,7 @@ fn next_tokens_row(
     ui: &mut egui::Ui,
     tokenizer: &Tokenizer,
     activations: &Activations,
-    cached: &TopCache,
+    cached: &OutputSummary,
     position: usize,
 ) {
     let (Some(&token), Some(candidates)) = (activations.tokens.get(position), cached.top.get(position)) else { return };

@@ -21,6 +21,7 @@ use crate::render::overlay::live_input::{
 use crate::render::overlay::panels::SceneLabels;
 use crate::render::overlay::panels::SidePanelWidth;
 use crate::render::overlay::sampling::{SamplingControls, sampling_ui};
+use crate::render::overlay::token_strip::OutputSummary;
 use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneBlock, SceneSource, SceneValues, ValuesState};
 use crate::render::scene::frame::FrameStep;
 use crate::render::view::camera::FlyTo;
@@ -60,7 +61,14 @@ impl Plugin for UiPlugin {
         app.add_plugins(EguiPlugin::default())
             .init_resource::<UiState>()
             .init_resource::<crate::render::overlay::token_strip::PointedToken>()
-            .add_systems(Update, (toggle_help.in_set(FrameStep::Input), fly_to_new_model.in_set(FrameStep::Derive)))
+            .init_resource::<OutputSummary>()
+            .add_systems(
+                Update,
+                (
+                    toggle_help.in_set(FrameStep::Input),
+                    (fly_to_new_model, crate::render::overlay::token_strip::summarise_output).in_set(FrameStep::Derive),
+                ),
+            )
             .add_systems(EguiPrimaryContextPass, light_theme.in_set(FrameStep::Theme))
             .add_systems(EguiPrimaryContextPass, anchored_text.in_set(FrameStep::Notes))
             .add_systems(
@@ -153,6 +161,7 @@ struct ModelCard<'w> {
     state: ResMut<'w, UiState>,
     panel: Option<Res<'w, SidePanelWidth>>,
     checkpoints: Option<Res<'w, TrainingCheckpoints>>,
+    summary: Res<'w, OutputSummary>,
 }
 
 /// The model on the card, as the card's widgets read it.
@@ -251,7 +260,7 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
     }
     let model = CardModel { source: &card.source, values: &card.values, language };
     let mut asked = CardRequests { tokens: input_ui(ui, model, &mut card.state), ..Default::default() };
-    asked.ablation = crate::render::overlay::switch_off::switched_off_ui(ui, model);
+    asked.ablation = crate::render::overlay::switch_off::switched_off_ui(ui, model, &card.summary);
     let mut controls = *card.sampling;
     if let Some(tokens) = sampling_ui(ui, &mut controls, model) {
         card.state.input_text = input_text_of(&model.source.config, &tokens);
@@ -380,6 +389,7 @@ struct SceneText<'w, 's> {
     blocks: Query<'w, 's, (&'static SceneBlock, &'static ViewVisibility, &'static BlockStyle)>,
     shown: Option<Res<'w, SceneLabels>>,
     language: Res<'w, Language>,
+    summary: Res<'w, OutputSummary>,
 }
 
 /// Where the scene is on screen: the camera that draws it and the window's rectangle.
@@ -423,7 +433,8 @@ fn anchored_text(mut contexts: EguiContexts, text: SceneText) -> Result {
     draw_block_tags(&painter, scene, &text.blocks, view, &mut taken);
     draw_dimension_labels(&painter, &labels, &mut taken);
     if let Some(activations) = &text.values.activations {
-        draw_model_ends(&painter, &scene.layout, activations, camera, transform);
+        let ends = ModelEnds { activations, change: text.summary.change.as_deref() };
+        draw_model_ends(&painter, &scene.layout, ends, camera, transform);
     }
     Ok(())
 }
@@ -612,22 +623,31 @@ impl Projector<'_> {
     }
 }
 
+/// What the model's ends show: the pass, and with parts switched off the change at each position
+/// (`OutputSummary::change`).
+#[derive(Clone, Copy)]
+struct ModelEnds<'a> {
+    activations: &'a Activations,
+    change: Option<&'a [(usize, f32, f32)]>,
+}
+
 /// The input tokens over the `tokens` block, each its letter (or GPT-2's piece) with its token
 /// index under it and an arrow to the column of the token embedding it selects, and under `probs`
 /// each position's predicted token with its probability drawn as a bar.
 fn draw_model_ends(
     painter: &egui::Painter,
     layout: &layout::Layout,
-    activations: &Activations,
+    ends: ModelEnds,
     camera: &Camera,
     transform: &GlobalTransform,
 ) {
+    let activations = ends.activations;
     let projector = Projector { camera, transform };
     if let Some(tokens_block) = layout.block("tokens") {
         draw_input_tokens(painter, layout, tokens_block, &activations.tokens, projector);
     }
     if let Some(probs_block) = layout.block("probs") {
-        draw_predictions(painter, layout, probs_block, activations, projector);
+        draw_predictions(painter, layout, probs_block, ends, projector);
     }
     draw_lens_tokens(painter, layout, activations, projector);
 }
@@ -697,11 +717,11 @@ fn draw_predictions(
     painter: &egui::Painter,
     layout: &layout::Layout,
     probs_block: &layout::Block,
-    activations: &Activations,
+    ends: ModelEnds,
     projector: Projector,
 ) {
+    let ModelEnds { activations, change } = ends;
     let last_row = probs_block.cells[1] - 1;
-    let change = activations.top_token_change();
     for (position, (token, probability)) in activations.predictions().into_iter().enumerate() {
         let Some((center, size)) = projector.cell_px(probs_block, [position as u32, last_row, 0]) else { continue };
         if size < 10.0 {
@@ -726,7 +746,7 @@ fn draw_predictions(
         );
         // With parts switched off: the model's own likeliest token, where its own pass put it
         // (a dark line across the bar) and how far this pass moved it.
-        if let Some(&(own_token, own, now)) = change.as_ref().and_then(|change| change.get(position)) {
+        if let Some(&(own_token, own, now)) = change.and_then(|change| change.get(position)) {
             let y = frame.max.y - bar_height * own.clamp(0.0, 1.0);
             painter.line_segment(
                 [Pos2::new(frame.min.x - 2.0, y), Pos2::new(frame.max.x + 2.0, y)],
