@@ -173,6 +173,7 @@ mod browser {
 
     use super::{DeepLink, open_tour, tour_link};
     use crate::model::Weights;
+    use crate::model::checkpoint::Downloaded;
     use crate::model::checkpoint::{DEFAULT_MODEL_PATH, WEB_DEFAULT_MODEL};
     use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues, ValuesState};
     use crate::render::scene::stats::RenderStats;
@@ -223,6 +224,11 @@ mod browser {
     /// `?model=NAME` that model without a tour. A link that does not open says why in the page and
     /// opens the default.
     pub fn main() {
+        // The forward worker (web/worker.js) instantiates the same wasm, which runs this: there is
+        // no window there, and no app to start; it calls `PageWorker` instead.
+        if web_sys::window().is_none() {
+            return;
+        }
         let model = page_default_model().to_vec();
         if let Err(problem) = Weights::parse(std::path::Path::new(DEFAULT_MODEL_PATH), &model) {
             page_status("failed", &problem.to_string());
@@ -269,31 +275,21 @@ mod browser {
         run(source, tour.map(|tour| (tour, view)), &link);
     }
 
+    /// The texts of the checkpoint's folder the page downloaded beside its weights.
+    fn page_files() -> Downloaded {
+        Downloaded {
+            name: page_user_file("name").unwrap_or_else(|| "model.safetensors".into()),
+            config: page_user_file("config.json"),
+            tokenizer: page_user_file("tokenizer.json"),
+        }
+    }
+
     /// A checkpoint the page downloaded (`?weights=`): its weights, with Hugging Face's
     /// `config.json` when given, and for GPT-2 its BPE from `vocab.json`, on `?text=` or the default text.
     fn user_source(bytes: Vec<u8>, link: &DeepLink) -> Result<SceneSource, String> {
-        let name = page_user_file("name").unwrap_or_else(|| "model.safetensors".into());
-        let config = page_user_file("config.json");
-        let config_path = std::path::Path::new(&name).with_file_name("config.json");
-        let hf_config = config.as_deref().map(|text| (config_path.as_path(), text));
-        let llama = config.as_deref().filter(|text| crate::model::hf_llama::is_llama_family(text));
-        let mut weights = match llama {
-            Some(text) => {
-                let tokenizer = page_user_file("tokenizer.json");
-                let non_finite = crate::model::NonFinite::Refuse;
-                crate::model::hf_llama::from_bytes(
-                    std::path::Path::new(&name),
-                    &bytes,
-                    text,
-                    tokenizer.as_deref(),
-                    non_finite,
-                )
-            }
-            None => Weights::parse_with(std::path::Path::new(&name), &bytes, hf_config),
-        }
-        .map_err(|error| error.to_string())?;
-        drop(bytes);
-        weights.config = weights.config.with_max_tokens(render::DEFAULT_MAX_TOKENS);
+        let files = page_files();
+        let name = files.name.clone();
+        let weights = files.weights(bytes, render::DEFAULT_MAX_TOKENS)?;
         if let Some(vocab) = page_user_file("vocab.json") {
             crate::model::tokenizer::install_gpt2_vocab(&vocab)?;
         }
@@ -325,7 +321,11 @@ mod browser {
                 return Err(format!("{name}: a vocabulary of {} tokens, which llmviz cannot spell", config.vocab_size));
             }
         };
-        Ok(SceneSource::with_weights(weights, tokens))
+        let source = SceneSource::with_weights(weights, tokens);
+        if let Some(weights) = &source.weights {
+            crate::render::scene::values::page::set_page_weights(weights);
+        }
+        Ok(source)
     }
 
     /// Runs the app on `source`, with a tour and its view, or from the model's overview.
@@ -495,14 +495,33 @@ mod browser {
         page_data("tokens", &tokens.join(","));
     }
 
+    /// The values on screen, in a line: `computing` while a pass runs (the last values stay drawn),
+    /// else the tokens of the pass shown, the likeliest next token at its last position, and
+    /// `lens` once its lens is drawn too, as `15496,995 -> 11 lens`.
+    fn shown_values(values: &SceneValues) -> String {
+        let activations = values.activations.as_deref();
+        match (&values.state, activations) {
+            (ValuesState::Computing(_), _) => "computing".into(),
+            (ValuesState::Ready, Some(shown)) => {
+                let tokens: Vec<String> = shown.tokens.iter().map(usize::to_string).collect();
+                let probs = shown.get("probs").map(|probs| &probs.data[probs.data.len() - probs.shape[1]..]);
+                let best = probs.map(|row| crate::model::lens::top_k(row, 1)[0].0.to_string());
+                let lens = if shown.lens.is_empty() { "" } else { " lens" };
+                format!("{} -> {}{lens}", tokens.join(","), best.unwrap_or_default())
+            }
+            _ => String::new(),
+        }
+    }
+
     /// What the page (and the browser test, which cannot read the canvas's widgets) can know of the
     /// app, as `data-` attributes of the page's body: the hovered cell, how many cards are pinned,
-    /// and the tour's time.
+    /// the tour's time, and the values shown (`shown_values`).
     fn report_to_page(
         hovered: Option<Res<Hovered>>,
         pinned: Option<Res<Pinned>>,
         scene: Option<Res<BlockScene>>,
         tour: Option<Res<TourState>>,
+        values: Res<SceneValues>,
         mut reported: Local<Vec<String>>,
     ) {
         let hovered = match (hovered.as_deref().and_then(|hovered| hovered.cell), &scene) {
@@ -515,7 +534,12 @@ mod browser {
         let pinned = pinned.map(|pinned| pinned.cells.len()).unwrap_or_default().to_string();
         let tour =
             tour.map(|tour| format!("{:.1}{}", tour.player.time, if tour.player.playing { " playing" } else { "" }));
-        let now = [("hovered", hovered), ("pinned", pinned), ("tourTime", tour.unwrap_or_default())];
+        let now = [
+            ("hovered", hovered),
+            ("pinned", pinned),
+            ("tourTime", tour.unwrap_or_default()),
+            ("shown", shown_values(&values)),
+        ];
         reported.resize(now.len(), "\0".into());
         for ((key, value), reported) in now.into_iter().zip(reported.iter_mut()) {
             if *reported != value {

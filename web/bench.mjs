@@ -12,8 +12,22 @@
 // - memory: the JS heap in use plus the wasm's memory, after the orbit.
 // A frame is a call to `GPUCanvasContext.getCurrentTexture`, which the app makes once per frame it draws.
 //
+// With --gpt2 FOLDER (a folder made by bench/gpt2-shaped.py, served from another port as a model
+// host would serve it) it measures that checkpoint instead, in one line:
+//
+//   gpt2: ready 16.2 s, from the cache 15.3 s; longest task loading 6358 ms; typing 20 characters:
+//   last key to values 2.0 s, longest task 808 ms, 1 pass(es); wasm 1544 + 1079 MB
+//
+// - ready: from navigation with `?weights=` and `text=Hello`, downloading; then on a reload, from
+//   Cache Storage;
+// - longest task: the longest main-thread task (Chromium's `longtask` entries) while it loads, and
+//   while " world, how are you?" is typed into the model card at one key every 100 ms;
+// - last key to values: until the values of the whole typed text are drawn;
+// - wasm: the memory of the page's instance and of the forward worker's, at the end.
+//
 //   ./web/build.sh && xvfb-run -a node web/bench.mjs          # the full figures (docs/benchmarks.md)
 //   xvfb-run -a node web/bench.mjs --quick                    # a short run (web/test.sh)
+//   xvfb-run -a node web/bench.mjs --gpt2 /tmp/gpt2-shaped    # GPT-2 small's shapes
 //
 // It serves web/dist itself (web/serve.mjs, precompressed files as a static host would send them).
 import { chromium } from 'playwright-core';
@@ -127,7 +141,86 @@ export function line({ model, first, ready, idle, idleSeconds, orbit: { median: 
     `orbit median ${Math.round(m)} ms, p95 ${Math.round(p)} ms, memory ${Math.round(memory)} MB`;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/** Collects Chromium's long tasks (over 50 ms) of the main thread, from the start of the page. */
+function longTasks() {
+  window.llmvizLongTasks = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) window.llmvizLongTasks.push(entry.duration);
+  }).observe({ type: 'longtask', buffered: true });
+}
+
+const longest = (page) => page.evaluate(() => Math.max(0, ...window.llmvizLongTasks.splice(0)));
+
+/** A checkpoint folder served from another origin, with CORS, as Hugging Face serves one. */
+async function modelHost(folder) {
+  const { createServer } = await import('node:http');
+  const { readFileSync } = await import('node:fs');
+  const server = createServer((request, response) => {
+    const name = new URL(request.url, 'http://localhost').pathname.split('/').pop();
+    try {
+      const body = readFileSync(join(folder, name));
+      response.writeHead(200, { 'Access-Control-Allow-Origin': '*', 'Content-Length': body.length }).end(body);
+    } catch {
+      response.writeHead(404, { 'Access-Control-Allow-Origin': '*' }).end();
+    }
+  });
+  await new Promise((listening) => server.listen(0, '127.0.0.1', listening));
+  return server;
+}
+
+/** GPT-2 small's shapes (`folder`) opened, reloaded from the cache, and typed into. */
+export async function measureGpt2(origin, folder) {
+  const host = await modelHost(folder);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: false, args: [...QUIET, ...WEBGPU] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await page.addInitScript(frameCounter);
+    await page.addInitScript(longTasks);
+    const weights = encodeURIComponent(`http://127.0.0.1:${host.address().port}/gpt2/`);
+    await page.goto(`${origin}/?weights=${weights}&text=Hello`);
+    await waitReady(page);
+    const ready = await page.evaluate(() => window.llmvizReadyAt / 1000);
+    const loading = await longest(page);
+    await page.reload();
+    await waitReady(page);
+    const cached = await page.evaluate(() => window.llmvizReadyAt / 1000);
+    await page.waitForFunction(() => document.body.dataset.shown?.startsWith(`${document.body.dataset.tokens} ->`), null,
+      { timeout: READY_MS });
+    await longest(page);
+    const passes = await page.evaluate(() => Number(document.body.dataset.passes));
+    const before = await page.evaluate(() => document.body.dataset.tokens);
+    // The model card's text box (web/test/browser.test.mjs types into it too).
+    await page.mouse.click(200, 594);
+    await page.keyboard.press('End');
+    await page.keyboard.type(' world, how are you?', { delay: 100 });
+    const lastKey = Date.now();
+    await page.waitForFunction((old) => document.body.dataset.tokens !== old
+      && document.body.dataset.shown?.startsWith(`${document.body.dataset.tokens} ->`), before, { timeout: READY_MS });
+    const typed = (Date.now() - lastKey) / 1000;
+    const typing = await longest(page);
+    const typedPasses = await page.evaluate(() => Number(document.body.dataset.passes)) - passes;
+    const memory = await page.evaluate(() => window.llmviz.wasmInstances());
+    return { ready, cached, loading, typed, typing, typedPasses, memory };
+  } finally {
+    await browser.close();
+    host.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--gpt2')) {
+  const dist = join(dirname(fileURLToPath(import.meta.url)), 'dist');
+  const server = await serve(dist);
+  try {
+    const folder = process.argv[process.argv.indexOf('--gpt2') + 1];
+    const m = await measureGpt2(`http://127.0.0.1:${server.address().port}`, folder);
+    console.log(`gpt2: ready ${m.ready.toFixed(1)} s, from the cache ${m.cached.toFixed(1)} s; longest task loading ` +
+      `${Math.round(m.loading)} ms; typing 20 characters: last key to values ${m.typed.toFixed(1)} s, longest task ` +
+      `${Math.round(m.typing)} ms, ${m.typedPasses} pass(es); wasm ${Math.round(m.memory.page / 1e6)} + ` +
+      `${Math.round(m.memory.worker / 1e6)} MB`);
+  } finally {
+    server.close();
+  }
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick');
   const dist = join(dirname(fileURLToPath(import.meta.url)), 'dist');
   const server = await serve(dist);

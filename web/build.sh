@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the browser version of llmviz into web/dist/: index.html, the JS glue (llmviz.js), the
-# WebAssembly (llmviz_bg.wasm) and the default model, each with brotli and gzip copies for the
+# WebAssembly (llmviz_bg.wasm), the forward worker (worker.js) and the default model, each with brotli and gzip copies for the
 # server to send (web/compress.mjs), then prints their sizes.
 #
 #   ./web/build.sh            # then serve web/dist, e.g. node web/serve.mjs, and open http://127.0.0.1:8080/
@@ -59,6 +59,8 @@ sed "s/<meta name=\"llmviz-wasm-bytes\" content=\"\">/<meta name=\"llmviz-wasm-b
 # The default model is downloaded beside the .wasm (src/model/checkpoint.rs says why).
 cp models/nano-sort.safetensors web/dist/nano-sort.safetensors
 cp models/nano-llama.safetensors web/dist/nano-llama.safetensors
+# The forward worker, which loads the same llmviz.js and .wasm (src/render/scene/values/page.rs).
+cp web/worker.js web/dist/worker.js
 
 # Precompressed copies for the server to send (web/serve.mjs), and the sizes.
-node web/compress.mjs web/dist/index.html web/dist/llmviz.js web/dist/llmviz_bg.wasm web/dist/nano-sort.safetensors web/dist/nano-llama.safetensors
+node web/compress.mjs web/dist/index.html web/dist/llmviz.js web/dist/worker.js web/dist/llmviz_bg.wasm web/dist/nano-sort.safetensors web/dist/nano-llama.safetensors

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::GptConfig;
 
 /// The parts switched off. Empty: the pass is the model's own, bit for bit.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ablation {
     /// (layer, head): the head's columns of `y`, before the output projection (whose bias stays).
     pub heads: BTreeSet<(usize, usize)>,

@@ -168,3 +168,31 @@ impl Weights {
         Weights::parse(Path::new(DEFAULT_MODEL_PATH), default_model_bytes()).expect("the built-in model is valid")
     }
 }
+
+/// A checkpoint the page downloaded: the weights' file name and the texts of the folder beside it.
+#[derive(Clone, Debug, Default)]
+pub struct Downloaded {
+    /// The weights' file name (its address), which errors name.
+    pub name: String,
+    pub config: Option<String>,
+    pub tokenizer: Option<String>,
+}
+
+impl Downloaded {
+    /// Its weights, read as the page and its forward worker both read them: Hugging Face's
+    /// `config.json` shapes GPT-2, or makes it a Llama-family model; at most `max_tokens` positions.
+    pub fn weights(&self, bytes: Vec<u8>, max_tokens: usize) -> Result<Weights, String> {
+        let name = Path::new(&self.name);
+        let config_path = name.with_file_name("config.json");
+        let hf_config = self.config.as_deref().map(|text| (config_path.as_path(), text));
+        let llama = self.config.as_deref().filter(|text| super::hf_llama::is_llama_family(text));
+        let mut weights = match llama {
+            Some(text) => super::hf_llama::from_bytes(name, &bytes, text, self.tokenizer.as_deref(), NonFinite::Refuse),
+            None => Weights::parse_with(name, &bytes, hf_config),
+        }
+        .map_err(|error| error.to_string())?;
+        drop(bytes);
+        weights.config = weights.config.with_max_tokens(max_tokens);
+        Ok(weights)
+    }
+}

@@ -219,7 +219,14 @@ impl<B: Backend> Gpt<B> {
 
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Gpt<B> {
         let mut model = Gpt::unfilled(&weights.config, device);
-        fill_params(model.params_mut(), weights, device);
+        fill_params(model.params_mut(), &weights.config, |name| weights.get(name).clone(), device);
+        model
+    }
+
+    /// `from_weights`, moving each tensor's values into the model instead of copying them.
+    pub fn from_owned(mut weights: Weights, device: &B::Device) -> Gpt<B> {
+        let mut model = Gpt::unfilled(&weights.config, device);
+        fill_params(model.params_mut(), &weights.config.clone(), |name| take_tensor(&mut weights, name), device);
         model
     }
 
@@ -286,16 +293,27 @@ pub(crate) enum ParamSlot<'a, B: Backend> {
     Vocab(&'a mut VocabRows<B>),
 }
 
-/// Fills a model's slots, given in the order of `names::parameter_shapes`, from checked weights.
-pub(crate) fn fill_params<B: Backend>(slots: Vec<ParamSlot<'_, B>>, weights: &Weights, device: &B::Device) {
-    for ((name, _), slot) in parameter_shapes(&weights.config).into_iter().zip(slots) {
-        let tensor = weights.get(&name).clone();
+/// Fills a model's slots, given in the order of `names::parameter_shapes`, with the tensors of
+/// checked weights that `tensor` gives by name.
+pub(crate) fn fill_params<B: Backend>(
+    slots: Vec<ParamSlot<'_, B>>,
+    config: &GptConfig,
+    mut tensor: impl FnMut(&str) -> NamedTensor,
+    device: &B::Device,
+) {
+    for ((name, _), slot) in parameter_shapes(config).into_iter().zip(slots) {
+        let tensor = tensor(&name);
         match slot {
             ParamSlot::Vector(param) => *param = Param::from_tensor(tensor1(tensor, device)),
             ParamSlot::Matrix(param) => *param = Param::from_tensor(tensor2(tensor, device)),
             ParamSlot::Vocab(rows) => *rows = VocabRows::from_tensor(&tensor, device),
         }
     }
+}
+
+/// A parameter of checked weights, taken out of them.
+pub(crate) fn take_tensor(weights: &mut Weights, name: &str) -> NamedTensor {
+    weights.tensors.remove(name).unwrap_or_else(|| panic!("checked weights hold '{name}'"))
 }
 
 /// A model's slots back under their parameter names: the inverse of `fill_params`.

@@ -10,7 +10,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::config::{GptConfig, LlamaShape};
-use super::gpt::{ParamSlot, VocabRows, causal_mask, fill_params, read_params, softmax_with_stats};
+use super::gpt::{ParamSlot, VocabRows, causal_mask, fill_params, read_params, softmax_with_stats, take_tensor};
 use super::names;
 use super::record::Recorder;
 use super::weights::Weights;
@@ -269,7 +269,14 @@ impl<B: Backend> Llama<B> {
 
     pub fn from_weights(weights: &Weights, device: &B::Device) -> Llama<B> {
         let mut model = Llama::unfilled(&weights.config, device);
-        fill_params(model.params_mut(), weights, device);
+        fill_params(model.params_mut(), &weights.config, |name| weights.get(name).clone(), device);
+        model
+    }
+
+    /// `from_weights`, moving each tensor's values into the model instead of copying them.
+    pub fn from_owned(mut weights: Weights, device: &B::Device) -> Llama<B> {
+        let mut model = Llama::unfilled(&weights.config, device);
+        fill_params(model.params_mut(), &weights.config.clone(), |name| take_tensor(&mut weights, name), device);
         model
     }
 

@@ -15,6 +15,7 @@ pub mod names;
 pub mod record;
 pub mod sampling;
 pub mod tokenizer;
+pub mod transfer;
 pub mod weights;
 
 use burn::backend::NdArray;
@@ -67,6 +68,16 @@ impl<B: Backend> Network<B> {
         }
     }
 
+    /// `from_weights`, the values moved rather than copied (for a model whose weights are needed
+    /// for nothing else: the page's forward worker holds one copy of GPT-2's 500 MB, not two).
+    pub fn from_owned(weights: Weights, device: &B::Device) -> Network<B> {
+        if weights.config.arch.is_gpt2() {
+            Network::Gpt(Gpt::from_owned(weights, device))
+        } else {
+            Network::Llama(Llama::from_owned(weights, device))
+        }
+    }
+
     /// Token ids [B, T] -> logits [B, T, V], the intermediates kept in `rec` when it records.
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         match self {
@@ -107,6 +118,7 @@ impl<B: Backend> Network<B> {
 
 /// A model loaded onto one backend, ready to run inputs. Boxed: the two backends' models differ
 /// in size, and only one is ever held.
+#[derive(Clone)]
 pub enum LoadedModel {
     Ndarray(Box<Network<CpuBackend>>),
     #[cfg(not(target_arch = "wasm32"))]
@@ -120,6 +132,11 @@ impl LoadedModel {
             #[cfg(not(target_arch = "wasm32"))]
             BackendKind::Wgpu => LoadedModel::Wgpu(Box::new(Network::from_weights(weights, &WgpuDevice::default()))),
         }
+    }
+
+    /// `new` on the CPU, moving the weights' values into the model (`Network::from_owned`).
+    pub fn from_owned(weights: Weights) -> LoadedModel {
+        LoadedModel::Ndarray(Box::new(Network::from_owned(weights, &NdArrayDevice::Cpu)))
     }
 
     pub fn config(&self) -> &GptConfig {

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// How the output distribution is reshaped. Temperature 1 with no filter is the model's own
 /// softmax, exactly.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sampling {
     /// Divides the logits before the softmax: below 1 sharpens, above 1 flattens. More than 0.
     pub temperature: f32,

@@ -110,6 +110,38 @@ impl Weights {
 
     /// `save_safetensors` with more metadata (a checkpoint's step and accuracy).
     pub fn save_safetensors_with(&self, path: &Path, extra: BTreeMap<String, String>) -> Result<(), WeightError> {
+        let bytes = self.to_safetensors_with(extra).map_err(|message| WeightError::Format {
+            path: path.to_owned(),
+            message: format!("cannot write safetensors: {message}"),
+        })?;
+        std::fs::write(path, bytes).map_err(|source| WeightError::Io { path: path.to_owned(), source })
+    }
+
+    /// The parameters as the bytes of a safetensors file, the config in its metadata: what
+    /// `save_safetensors` writes, and how the page hands small weights to its forward worker.
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        self.to_safetensors_with(BTreeMap::new()).expect("every tensor's length matches its shape")
+    }
+
+    /// Reads back what `to_safetensors` wrote, the config exactly as it was (reading a file,
+    /// `Weights::parse` takes the shape from the config and the rest from the presets), and any
+    /// non-finite values as they were: the app has let them in or refused them already.
+    pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<Weights, WeightError> {
+        let mut weights = Weights::parse_checked(path, bytes, None, super::NonFinite::Allow)?;
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| WeightError::Format {
+            path: path.to_owned(),
+            message: format!("not a safetensors file: {e}"),
+        })?;
+        let config = metadata.metadata().as_ref().and_then(|metadata| metadata.get("config"));
+        let config = config.ok_or_else(|| WeightError::Format {
+            path: path.to_owned(),
+            message: "metadata 'config': missing".into(),
+        })?;
+        weights.config = serde_json::from_str(config).map_err(|error| WeightError::json(path, &error))?;
+        Ok(weights)
+    }
+
+    fn to_safetensors_with(&self, extra: BTreeMap<String, String>) -> Result<Vec<u8>, String> {
         let mut metadata: std::collections::HashMap<String, String> = extra.into_iter().collect();
         metadata.insert("config".to_string(), serde_json::to_string(&self.config).expect("config serializes"));
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
@@ -125,10 +157,7 @@ impl Weights {
                 (name.clone(), view)
             })
             .collect();
-        safetensors::serialize_to_file(views, Some(metadata), path).map_err(|e| WeightError::Format {
-            path: path.to_owned(),
-            message: format!("cannot write safetensors: {e}"),
-        })
+        safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
     }
 }
 

@@ -33,6 +33,7 @@ mod tour_player;
 mod tour_session;
 mod tour_views;
 mod train;
+mod transfer;
 mod web;
 mod writing;
 

@@ -21,6 +21,8 @@ const output = join(web, 'test-output');
 const chromiumPath = CHROMIUM;
 // SwiftShader compiles every pipeline on the CPU: the first frame takes a while.
 const READY_MS = 240_000;
+// Where the model card's text box is in a 1280×720 page showing a GPT-2 checkpoint.
+const TEXT_BOX = { x: 200, y: 594 };
 
 // QUIET keeps Chromium off the network; WEBGPU are the flags known to work under Xvfb (web/bench.mjs).
 
@@ -108,8 +110,8 @@ async function open(path, viewport = { width: 1200, height: 700 }) {
 }
 
 /** `open`, then `waitReady`. */
-async function openReady(path) {
-  const opened = await open(path);
+async function openReady(path, viewport) {
+  const opened = await open(path, viewport);
   await waitReady(opened);
   return opened;
 }
@@ -535,4 +537,40 @@ test('files picked in the page open the same way', async () => {
   assert.equal(tokens, '15496,11,314,1101,257,3303,2746,11', "nanoGPT's prompt through GPT-2's BPE");
   assert.deepEqual(errors, [], 'console errors');
   await page.close();
+});
+
+test('typing into a checkpoint: the model runs in the forward worker when typing pauses, and the values shown are the final text\'s', async () => {
+  const folder = `http://127.0.0.1:${models.address().port}/tiny-gpt2/`;
+  const { page, errors } = await openReady(`/?weights=${encodeURIComponent(folder)}&text=${encodeURIComponent('Hello')}`,
+    { width: 1280, height: 720 });
+  const data = () => page.evaluate(() => ({ ...document.body.dataset }));
+  // The pass and then its lens come from the worker; the page's own instance computed neither.
+  await page.waitForFunction(() => document.body.dataset.shown?.endsWith(' lens'), null, { timeout: 60_000 });
+  const before = await data();
+  assert.equal(before.tokens, '15496');
+  assert.match(before.shown, /^15496 -> \d+ lens$/);
+  assert.equal(before.passes, '1', 'one pass, answered by the worker');
+  // The model card's text box, below its title (src/render/overlay/live_input.rs).
+  await page.mouse.click(TEXT_BOX.x, TEXT_BOX.y);
+  // The app's frames for the click, in which egui gives the box the focus, before the keys.
+  await page.evaluate(() => new Promise((drawn) => requestAnimationFrame(() => requestAnimationFrame(drawn))));
+  await page.keyboard.press('End');
+  const typed = ' world, how are you?';
+  await page.keyboard.type(typed, { delay: 40 });
+  const final = '15496,995,11,703,389,345,30';
+  await page.waitForFunction((tokens) => document.body.dataset.tokens === tokens && document.body.dataset.shown?.endsWith(' lens'),
+    final, { timeout: 60_000 }).catch(async () => assert.fail(`after typing: ${JSON.stringify(await data())}`));
+  const after = await data();
+  assert.ok(after.shown.startsWith(`${final} -> `), after.shown);
+  // 40 ms between keys is well inside the 300 ms pause that starts a pass: the typing started one
+  // pass (the final text's), two where the machine was slow enough to see a pause.
+  const passes = Number(after.passes) - Number(before.passes);
+  assert.ok(passes >= 1 && passes <= 2, `${passes} passes for ${typed.length} keystrokes`);
+  // The same text opened afresh (a prefill of every position) predicts the same next token as the
+  // typed one, whose last pass read the earlier positions from the cache where it could.
+  const fresh = await openReady(`/?weights=${encodeURIComponent(folder)}&text=${encodeURIComponent(`Hello${typed}`)}`);
+  await fresh.page.waitForFunction(() => document.body.dataset.shown?.endsWith(' lens'), null, { timeout: 60_000 });
+  assert.equal(await fresh.page.evaluate(() => document.body.dataset.shown), after.shown);
+  assert.deepEqual([...errors, ...fresh.errors], [], 'console errors');
+  await Promise.all([page.close(), fresh.page.close()]);
 });

@@ -16,6 +16,7 @@ use bevy::mesh::MeshTag;
 use bevy::prelude::*;
 use bevy::render::storage::ShaderBuffer;
 use bevy::window::RequestRedraw;
+use bevy::winit::EventLoopProxyWrapper;
 
 use crate::layout::{self, Layout};
 use crate::model::ablation::Ablation;
@@ -27,7 +28,7 @@ use crate::render::scene::material::{
     write_descriptor,
 };
 use crate::render::scene::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values, repack};
-use crate::render::scene::values::{ForwardResult, ForwardWorker};
+use crate::render::scene::values::{ForwardResult, ForwardWorker, give_waker};
 
 /// What the scene shows: a model's shape, its weights (None for a preset shown as structure only),
 /// the input tokens and the parts switched off.
@@ -233,7 +234,11 @@ impl Plugin for ScenePlugin {
             .add_systems(Startup, create_block_mesh)
             .add_systems(
                 Update,
-                ((respawn_scene, start_forward_pass).chain().run_if(resource_changed::<SceneSource>), receive_values)
+                (
+                    give_waker.run_if(resource_added::<EventLoopProxyWrapper>),
+                    (respawn_scene, start_forward_pass).chain().run_if(resource_changed::<SceneSource>),
+                    receive_values,
+                )
                     .chain()
                     .in_set(FrameStep::Values),
             )

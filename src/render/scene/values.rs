@@ -1,19 +1,25 @@
 //! The numbers in the cells: the burn forward pass of the loaded weights on the current input, whose
 //! activations `pages` packs with the weights into the value pages the block shader reads.
 //!
-//! The forward pass runs on the CPU (burn's ndarray backend) on its own thread, or in the browser
-//! as an async task, so the app stays responsive while it runs; it reruns whenever the input or
-//! the weights change.
+//! The forward pass runs on the CPU (burn's ndarray backend) on its own thread natively, and in
+//! the page in a Web Worker (`page`), so the app stays responsive while it runs; it reruns
+//! whenever the input or the weights change.
 
 use std::sync::{Arc, Mutex};
 
+#[cfg(not(target_arch = "wasm32"))]
 use async_channel::{Receiver, Sender, TryRecvError};
-
 use bevy::prelude::*;
+use bevy::winit::{EventLoopProxy, EventLoopProxyWrapper, WinitUserEvent};
+use serde::{Deserialize, Serialize};
 
 use crate::model::ablation::Ablation;
-use crate::model::lens::{lens_streams, with_lens};
+use crate::model::lens::{LensLayer, with_lens};
+use crate::model::transfer::{LensHeader, Numbers, PassHeader, Reader};
 use crate::model::{Activations, BackendKind, LoadedModel, RecordedPass, Weights};
+
+#[cfg(target_arch = "wasm32")]
+pub mod page;
 
 /// A forward pass to run: the weights (compared by identity, so the model is loaded once per set of
 /// weights), the input tokens and the parts switched off.
@@ -58,40 +64,75 @@ impl WeightsNote {
     }
 }
 
-/// The worker that runs forward passes, keeping the last loaded model: a thread natively, an async
-/// task in the browser. It waits on its channel for work; the app only looks for results.
+/// The worker that runs forward passes, keeping the last loaded model: a thread natively, a Web
+/// Worker running a second instance of llmviz's wasm in the page (`page`). It waits for work;
+/// the app only looks for results, and is woken when one arrives.
 #[derive(Resource)]
 pub struct ForwardWorker {
+    #[cfg(not(target_arch = "wasm32"))]
     requests: Sender<ForwardRequest>,
+    #[cfg(not(target_arch = "wasm32"))]
     results: Receiver<ForwardResult>,
     /// A result taken by `wait` and not yet by `poll`.
+    #[cfg(not(target_arch = "wasm32"))]
     waited: Mutex<Option<ForwardResult>>,
+    #[cfg(target_arch = "wasm32")]
+    page: page::PageForward,
+    /// Wakes the app's event loop when a result arrives: the app draws no frame while idle, and
+    /// a pass (or its lens) may finish long after the last input.
+    waker: Waker,
     generation: u64,
 }
 
+/// The app's event loop, once it exists, for the worker to wake.
+#[derive(Clone, Default)]
+pub struct Waker(Arc<Mutex<Option<EventLoopProxy<WinitUserEvent>>>>);
+
+impl Waker {
+    pub fn wake(&self) {
+        if let Some(proxy) = self.0.lock().expect("waker lock").as_ref() {
+            // Fails only once the event loop has ended, when there is nothing left to wake.
+            let _ = proxy.send_event(WinitUserEvent::WakeUp);
+        }
+    }
+}
+
+/// Hands the worker the event loop to wake (offscreen rendering has none, and needs none).
+pub fn give_waker(worker: Res<ForwardWorker>, proxy: Option<Res<EventLoopProxyWrapper>>) {
+    if let Some(proxy) = proxy {
+        *worker.waker.0.lock().expect("waker lock") = Some((**proxy).clone());
+    }
+}
+
 impl ForwardWorker {
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn spawn() -> ForwardWorker {
         let (requests, request_receiver) = async_channel::unbounded::<ForwardRequest>();
         let (result_sender, results) = async_channel::unbounded();
-        #[cfg(not(target_arch = "wasm32"))]
+        let waker = Waker::default();
+        let woken = waker.clone();
         std::thread::Builder::new()
             .name("llmviz-forward".into())
-            .spawn(move || forward_thread(request_receiver, result_sender))
+            .spawn(move || forward_thread(request_receiver, result_sender, woken))
             .expect("the forward-pass thread starts");
-        // The browser has no threads: an async task on the page's event loop runs the passes.
-        #[cfg(target_arch = "wasm32")]
-        bevy::tasks::AsyncComputeTaskPool::get_or_init(bevy::tasks::TaskPool::default)
-            .spawn(browser::forward_task(request_receiver, result_sender))
-            .detach();
-        ForwardWorker { requests, results, waited: Mutex::new(None), generation: 0 }
+        ForwardWorker { requests, results, waited: Mutex::new(None), waker, generation: 0 }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn spawn() -> ForwardWorker {
+        let waker = Waker::default();
+        ForwardWorker { page: page::PageForward::new(waker.clone()), waker, generation: 0 }
     }
 
     /// Queues a forward pass and returns its generation; results of older generations are stale.
     pub fn request(&mut self, weights: Arc<Weights>, tokens: Vec<usize>, ablation: Ablation) -> u64 {
         self.generation += 1;
         let request = ForwardRequest { generation: self.generation, weights, tokens, ablation };
+        #[cfg(not(target_arch = "wasm32"))]
         // A send fails only when the worker has stopped, which `poll` then reports.
         let _ = self.requests.try_send(request);
+        #[cfg(target_arch = "wasm32")]
+        self.page.request(&request);
         self.generation
     }
 
@@ -108,6 +149,7 @@ impl ForwardWorker {
 
     /// The passes (and lenses) finished since the last call, in the order they finished: a lens
     /// follows its own pass, so none may be dropped for a newer message.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn poll(&self) -> Vec<ForwardResult> {
         let mut finished: Vec<ForwardResult> =
             self.waited.lock().expect("forward results lock").take().into_iter().collect();
@@ -117,23 +159,101 @@ impl ForwardWorker {
                 Err(TryRecvError::Empty) => return finished,
                 Err(TryRecvError::Closed) => {
                     if finished.is_empty() {
-                        finished.push(ForwardResult {
-                            generation: self.generation,
-                            lens: false,
-                            lens_follows: false,
-                            activations: Err("the forward-pass thread stopped".into()),
-                            non_finite: Vec::new(),
-                        });
+                        finished.push(ForwardResult::failed(self.generation, "the forward-pass thread stopped".into()));
                     }
                     return finished;
                 }
             }
         }
     }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn poll(&self) -> Vec<ForwardResult> {
+        self.page.poll()
+    }
+}
+
+impl ForwardResult {
+    pub fn failed(generation: u64, message: String) -> ForwardResult {
+        ForwardResult {
+            generation,
+            lens: false,
+            lens_follows: false,
+            activations: Err(message),
+            non_finite: Vec::new(),
+        }
+    }
+}
+
+/// Everything of a result but its numbers, as the page's forward worker sends it (`transfer`).
+#[derive(Serialize, Deserialize)]
+pub struct ResultHeader {
+    pub generation: u64,
+    pub lens: bool,
+    pub lens_follows: bool,
+    pub error: Option<String>,
+    pub non_finite: Vec<String>,
+    /// A pass's activations; none for a lens, whose layers alone are new.
+    pub pass: Option<PassHeader>,
+    pub layers: Vec<LensHeader>,
+}
+
+/// A result as one JSON header and one array of numbers: a lens as its layers only, since the
+/// receiver has its pass.
+pub fn pack_result(result: &ForwardResult) -> (String, Vec<f32>) {
+    let mut numbers = Numbers::default();
+    let (pass, layers) = match &result.activations {
+        Ok(activations) if result.lens => (None, numbers.lens(&activations.lens)),
+        Ok(activations) => (Some(numbers.pass(activations)), Vec::new()),
+        Err(_) => (None, Vec::new()),
+    };
+    let header = ResultHeader {
+        generation: result.generation,
+        lens: result.lens,
+        lens_follows: result.lens_follows,
+        error: result.activations.as_ref().err().cloned(),
+        non_finite: result.non_finite.clone(),
+        pass,
+        layers,
+    };
+    (serde_json::to_string(&header).expect("a result header serializes"), numbers.0)
+}
+
+/// A result `pack_result` packed; a lens joins `pass`, the pass of its generation, and is None
+/// without it. What cannot be read is a failed pass, in words.
+pub fn unpack_result<F: FnMut(usize, usize) -> Vec<f32>>(
+    header: &str,
+    mut numbers: Reader<F>,
+    pass: Option<&ForwardResult>,
+) -> Option<ForwardResult> {
+    let header: ResultHeader = match serde_json::from_str(header) {
+        Ok(header) => header,
+        Err(error) => return Some(ForwardResult::failed(0, format!("the forward worker's answer: {error}"))),
+    };
+    let activations = match (header.error, header.pass) {
+        (Some(error), _) => Err(error),
+        (None, _) if header.lens => {
+            let pass = pass.filter(|pass| pass.generation == header.generation)?;
+            let layers = numbers.lens(header.layers);
+            let layers = layers.map_err(|error| error!("the forward worker's lens: {error}")).ok()?;
+            return lens_result(pass, layers);
+        }
+        (None, Some(pass)) => numbers.pass(pass).map(Arc::new),
+        (None, None) => Err("the forward worker's answer holds no activations".into()),
+    };
+    let activations = activations.map_err(|error| format!("the forward worker's answer: {error}"));
+    Some(ForwardResult {
+        generation: header.generation,
+        lens: false,
+        lens_follows: header.lens_follows,
+        activations,
+        non_finite: header.non_finite,
+    })
 }
 
 /// The newest request waiting, skipping those overtaken while the last pass ran: only the newest
 /// input matters.
+#[cfg(not(target_arch = "wasm32"))]
 fn newest(mut request: ForwardRequest, requests: &Receiver<ForwardRequest>) -> ForwardRequest {
     while let Ok(newer) = requests.try_recv() {
         request = newer;
@@ -151,6 +271,18 @@ struct Runner {
 }
 
 impl Runner {
+    /// Runs `model` for `weights` from now on, whose non-finite values `note` tells (the page's
+    /// worker builds its models itself, moving the values in: see `page::Loaded`).
+    #[cfg(target_arch = "wasm32")]
+    fn install(&mut self, weights: Arc<Weights>, model: LoadedModel, note: Option<String>) {
+        if self.loaded.as_ref().is_some_and(|(loaded, _)| Arc::ptr_eq(loaded, &weights)) {
+            return;
+        }
+        self.last = None;
+        self.note.0 = Some((weights.clone(), note));
+        self.loaded = Some((weights, model));
+    }
+
     fn run(&mut self, request: &ForwardRequest) -> Result<Arc<Activations>, String> {
         if !self.loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
             self.last = None;
@@ -188,27 +320,38 @@ impl Runner {
     /// The pass again with its logit lens, read stream by stream after the pass was sent (GPT-2's
     /// is 13 unembeddings of every position, seconds on a CPU); None when `newer` says a newer
     /// input is waiting, which matters more, or when the pass failed.
+    #[cfg(not(target_arch = "wasm32"))]
     fn lens(&self, pass: &ForwardResult, newer: impl Fn() -> bool) -> Option<ForwardResult> {
         let (_, model) = self.loaded.as_ref()?;
-        let activations = pass.activations.as_ref().ok()?;
         let started = bevy::platform::time::Instant::now();
         let mut layers = Vec::new();
-        for stream in lens_streams(model.config()) {
+        for stream in crate::model::lens::lens_streams(model.config()) {
             if newer() {
                 return None;
             }
-            layers.push(model.lens_stream(activations, stream, LENS_TOP)?);
+            layers.push(self.lens_stream(pass, stream)?);
         }
         bevy::log::info!("logit lens of {} streams: {:.1} ms", layers.len(), started.elapsed().as_secs_f32() * 1000.0);
-        let activations = Ok(Arc::new(with_lens(activations, layers)));
-        Some(ForwardResult {
-            generation: pass.generation,
-            lens: true,
-            lens_follows: false,
-            activations,
-            non_finite: pass.non_finite.clone(),
-        })
+        lens_result(pass, layers)
     }
+
+    /// One stream of a pass's lens.
+    fn lens_stream(&self, pass: &ForwardResult, stream: String) -> Option<LensLayer> {
+        let (_, model) = self.loaded.as_ref()?;
+        model.lens_stream(pass.activations.as_ref().ok()?, stream, LENS_TOP)
+    }
+}
+
+/// A pass's result again, with its lens.
+fn lens_result(pass: &ForwardResult, layers: Vec<LensLayer>) -> Option<ForwardResult> {
+    let activations = Ok(Arc::new(with_lens(pass.activations.as_ref().ok()?, layers)));
+    Some(ForwardResult {
+        generation: pass.generation,
+        lens: true,
+        lens_follows: false,
+        activations,
+        non_finite: pass.non_finite.clone(),
+    })
 }
 
 /// The likeliest tokens the lens keeps per position: the hover card shows them.
@@ -219,7 +362,7 @@ const LENS_TOP: usize = 5;
 /// 13 % of a core while the app has nothing to do. On the CPU nano's pass takes milliseconds, and
 /// GPT-2's a few seconds, once per input.
 #[cfg(not(target_arch = "wasm32"))]
-fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
+fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>, waker: Waker) {
     let mut runner = Runner::default();
     while let Ok(request) = requests.recv_blocking() {
         let request = newest(request, &requests);
@@ -239,57 +382,16 @@ fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardRes
         if results.send_blocking(pass.clone()).is_err() {
             return;
         }
+        waker.wake();
         // A panic in the lens loses the lens only; the pass was sent.
         let lens = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             runner.lens(&pass, || !requests.is_empty() || results.is_closed())
         }));
-        if let Ok(Some(lens)) = lens
-            && results.send_blocking(lens).is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// The browser's forward passes, on the CPU as natively (see `forward_thread`): an async task on
-/// the page's event loop, which a pass of nano holds for a few milliseconds.
-#[cfg(target_arch = "wasm32")]
-mod browser {
-    use async_channel::{Receiver, Sender};
-
-    use super::{ForwardRequest, ForwardResult, Runner, newest};
-    use crate::model::Activations;
-
-    /// The most multiply-adds the page's lens may take on its one thread, about 0.1 s.
-    const PAGE_LENS_WORK: usize = 1 << 27;
-
-    /// The multiply-adds of a pass's lens: every stream's positions times the unembedding.
-    fn lens_work(pass: &Activations) -> usize {
-        let streams = pass.tensors.keys().filter(|name| name.as_str() == "x" || name.ends_with(".mlp_resid")).count();
-        let logits = pass.get("logits").map_or(0, |logits| logits.data.len());
-        let width = pass.get("x").map_or(0, |x| x.shape.get(1).copied().unwrap_or(0));
-        streams * logits * width
-    }
-
-    pub async fn forward_task(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>) {
-        let mut runner = Runner::default();
-        while let Ok(request) = requests.recv().await {
-            let request = newest(request, &requests);
-            let activations = runner.run(&request);
-            let mut pass = runner.answer(&request, activations);
-            // The page has one thread, which draws too: the lens runs here only where it is
-            // quick (nano's is 4 unembeddings of 3 tokens; GPT-2's of 64 tokens are seconds).
-            let cheap = pass.activations.as_ref().is_ok_and(|pass| lens_work(pass) <= PAGE_LENS_WORK);
-            pass.lens_follows = cheap;
-            if results.send(pass.clone()).await.is_err() {
+        if let Ok(Some(lens)) = lens {
+            if results.send_blocking(lens).is_err() {
                 return;
             }
-            if cheap
-                && let Some(lens) = runner.lens(&pass, || !requests.is_empty())
-                && results.send(lens).await.is_err()
-            {
-                return;
-            }
+            waker.wake();
         }
     }
 }
