@@ -119,6 +119,11 @@ pub const STRINGS: &[[&str; 3]] = &[
         "解码：计算 {} 个新位置，{} 个从 KV 缓存读取",
     ],
     [
+        "decode: {} new positions computed, {} read from the KV cache",
+        "decodificación: {} posiciones nuevas calculadas, {} leídas de la caché KV",
+        "解码：计算 {} 个新位置，{} 个从 KV 缓存读取",
+    ],
+    [
         "Alt-click a head, an MLP or one of its neurons to switch it off",
         "Alt + clic en una cabeza, un MLP o una de sus neuronas la apaga",
         "按住 Alt 点击一个头、一个 MLP 或其中一个神经元即可关闭它",

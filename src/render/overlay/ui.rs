@@ -284,7 +284,13 @@ fn pass_text(pass: &crate::model::Activations, language: Language) -> Option<Str
         0 => None,
         cached => {
             let computed = positions - cached;
-            Some(language.fill("decode: {} new position computed, {} read from the KV cache", &[&computed, &cached]))
+            let text = if computed == 1 {
+                "decode: {} new position computed, {} read from the KV cache"
+            } else {
+                // Typed text that extends the last one adds several positions in one step.
+                "decode: {} new positions computed, {} read from the KV cache"
+            };
+            Some(language.fill(text, &[&computed, &cached]))
         }
     }
 }
