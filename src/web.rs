@@ -175,6 +175,7 @@ mod browser {
     use crate::model::Weights;
     use crate::model::checkpoint::Downloaded;
     use crate::model::checkpoint::{DEFAULT_MODEL_PATH, WEB_DEFAULT_MODEL};
+    use crate::render::overlay::token_strip::OutputSummary;
     use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues, ValuesState};
     use crate::render::scene::stats::RenderStats;
     use crate::render::tour::player::{TourPlugin, TourState};
@@ -356,7 +357,13 @@ mod browser {
             )
             .add_systems(
                 Update,
-                (report_loading, follow_in_url, report_to_page, report_model.run_if(resource_changed::<SceneSource>))
+                (
+                    report_loading,
+                    follow_in_url,
+                    report_to_page,
+                    report_values,
+                    report_model.run_if(resource_changed::<SceneSource>),
+                )
                     .in_set(render::scene::frame::FrameStep::Report),
             );
         if let Some(tour) = tour {
@@ -495,33 +502,38 @@ mod browser {
         page_data("tokens", &tokens.join(","));
     }
 
-    /// The values on screen, in a line: `computing` while a pass runs (the last values stay drawn),
-    /// else the tokens of the pass shown, the likeliest next token at its last position, and
-    /// `lens` once its lens is drawn too, as `15496,995 -> 11 lens`.
-    fn shown_values(values: &SceneValues) -> String {
-        let activations = values.activations.as_deref();
-        match (&values.state, activations) {
+    /// The values on screen, for the browser test (`data-shown`), whenever they change:
+    /// `computing` while a pass runs (the last values stay drawn), else the tokens of the pass
+    /// shown, the likeliest next token at its last position, and `lens` once its lens is drawn too,
+    /// as `15496,995 -> 11 lens`.
+    fn report_values(values: Res<SceneValues>, summary: Res<OutputSummary>, mut reported: Local<String>) {
+        if !values.is_changed() && !summary.is_changed() {
+            return;
+        }
+        let shown = match (&values.state, values.activations.as_deref()) {
             (ValuesState::Computing(_), _) => "computing".into(),
             (ValuesState::Ready, Some(shown)) => {
                 let tokens: Vec<String> = shown.tokens.iter().map(usize::to_string).collect();
-                let probs = shown.get("probs").map(|probs| &probs.data[probs.data.len() - probs.shape[1]..]);
-                let best = probs.map(|row| crate::model::lens::top_k(row, 1)[0].0.to_string());
+                let best = summary.top.last().and_then(|row| row.first()).map(|(token, _)| token.to_string());
                 let lens = if shown.lens.is_empty() { "" } else { " lens" };
                 format!("{} -> {}{lens}", tokens.join(","), best.unwrap_or_default())
             }
             _ => String::new(),
+        };
+        if *reported != shown {
+            page_data("shown", &shown);
+            *reported = shown;
         }
     }
 
     /// What the page (and the browser test, which cannot read the canvas's widgets) can know of the
     /// app, as `data-` attributes of the page's body: the hovered cell, how many cards are pinned,
-    /// the tour's time, and the values shown (`shown_values`).
+    /// and the tour's time.
     fn report_to_page(
         hovered: Option<Res<Hovered>>,
         pinned: Option<Res<Pinned>>,
         scene: Option<Res<BlockScene>>,
         tour: Option<Res<TourState>>,
-        values: Res<SceneValues>,
         mut reported: Local<Vec<String>>,
     ) {
         let hovered = match (hovered.as_deref().and_then(|hovered| hovered.cell), &scene) {
@@ -534,12 +546,7 @@ mod browser {
         let pinned = pinned.map(|pinned| pinned.cells.len()).unwrap_or_default().to_string();
         let tour =
             tour.map(|tour| format!("{:.1}{}", tour.player.time, if tour.player.playing { " playing" } else { "" }));
-        let now = [
-            ("hovered", hovered),
-            ("pinned", pinned),
-            ("tourTime", tour.unwrap_or_default()),
-            ("shown", shown_values(&values)),
-        ];
+        let now = [("hovered", hovered), ("pinned", pinned), ("tourTime", tour.unwrap_or_default())];
         reported.resize(now.len(), "\0".into());
         for ((key, value), reported) in now.into_iter().zip(reported.iter_mut()) {
             if *reported != value {

@@ -6,8 +6,8 @@
 //   {kind: 'weights', bytes}             weights as a safetensors file's bytes
 //   {kind: 'page-weights', bytes, files} the checkpoint the page downloaded (bytes null after the first)
 //   {kind: 'forward', generation, tokens, ablation}
-// Answers: {header, data, memory}, `data` a Float32Array handed over with its buffer, `memory` this
-// instance's wasm memory in bytes (the page counts both instances).
+// Answers: {kind, header, data, memory}: `kind` 'pass' or 'lens', `data` a Float32Array handed over
+// with its buffer, `memory` this instance's wasm memory in bytes (the page counts both instances).
 //
 // Only the newest request is computed: requests that arrive while a pass runs wait in the event
 // queue, and between a pass and each stream of its lens this yields to that queue, so a newer
@@ -23,7 +23,8 @@ let running = false;
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-function post(answer) {
+function post(answer, kind) {
+  answer.kind = kind;
   answer.memory = wasm.memory.buffer.byteLength;
   self.postMessage(answer, [answer.data.buffer]);
 }
@@ -34,7 +35,7 @@ let broken = null;
 
 function failed(generation, why) {
   const header = JSON.stringify({ generation, lens: false, lens_follows: false, error: why, non_finite: [], pass: null, layers: [] });
-  self.postMessage({ header, data: new Float32Array(0), memory: wasm?.memory.buffer.byteLength ?? 0 });
+  self.postMessage({ kind: 'pass', header, data: new Float32Array(0), memory: wasm?.memory.buffer.byteLength ?? 0 });
 }
 
 async function run() {
@@ -48,12 +49,12 @@ async function run() {
       continue;
     }
     try {
-      post(worker.forward(request.generation, request.tokens, request.ablation));
+      post(worker.forward(request.generation, request.tokens, request.ablation), 'pass');
       // Lets requests that came during the pass in before the lens starts.
       await tick();
       while (!latest && worker.lens_pending()) {
         const lens = worker.lens_step();
-        if (lens) post(lens);
+        if (lens) post(lens, 'lens');
         await tick();
       }
     } catch (error) {

@@ -62,7 +62,7 @@ fn a_result_its_lens_and_a_failure_read_back_through_the_page_s_form() {
         non_finite: vec!["'x' holds NaN at [0, 1]".into()],
     };
     let (header, numbers) = pack_result(&sent);
-    let received = unpack_result(&header, read_slice(&numbers), None).expect("a pass needs nothing before it");
+    let received = unpack_result(&header, read_slice(&numbers), None, 9).expect("a pass needs nothing before it");
     assert_eq!((received.generation, received.lens, received.lens_follows), (7, false, true));
     assert_eq!(received.non_finite, sent.non_finite);
     assert_eq!(received.activations.as_deref().unwrap(), sent.activations.as_deref().unwrap());
@@ -74,7 +74,7 @@ fn a_result_its_lens_and_a_failure_read_back_through_the_page_s_form() {
     let distributions: usize =
         pass.lens.iter().filter_map(|layer| layer.probs.as_ref()).map(|probs| probs.data.len()).sum();
     assert_eq!(numbers.len(), distributions, "the lens sends its full distribution, not the pass again");
-    let joined = unpack_result(&header, read_slice(&numbers), Some(&received)).expect("its pass is there");
+    let joined = unpack_result(&header, read_slice(&numbers), Some(&received), 9).expect("its pass is there");
     let joined = joined.activations.unwrap();
     assert_eq!(joined.lens, pass.lens);
     for layer in &pass.lens {
@@ -82,11 +82,11 @@ fn a_result_its_lens_and_a_failure_read_back_through_the_page_s_form() {
         assert_eq!(best.data, layer.top.iter().map(|row| row[0].1).collect::<Vec<f32>>());
     }
     let older = ForwardResult { generation: 6, ..received.clone() };
-    assert!(unpack_result(&header, read_slice(&numbers), Some(&older)).is_none(), "another pass's lens is dropped");
+    assert!(unpack_result(&header, read_slice(&numbers), Some(&older), 9).is_none(), "another pass's lens is dropped");
 
     let failure = ForwardResult::failed(8, "the forward pass failed: token 99 is outside the vocabulary".into());
     let (header, numbers) = pack_result(&failure);
-    let received = unpack_result(&header, read_slice(&numbers), None).unwrap();
+    let received = unpack_result(&header, read_slice(&numbers), None, 9).unwrap();
     assert_eq!(received.generation, 8);
     assert_eq!(
         received.activations.unwrap_err(),
@@ -113,9 +113,10 @@ fn numbers_that_do_not_match_their_header_are_one_error_naming_the_tensor() {
         activations: Ok(Arc::new(pass)),
         non_finite: vec![],
     });
-    let result = unpack_result(&header, read_slice(&[]), None).unwrap();
+    let result = unpack_result(&header, read_slice(&[]), None, 9).unwrap();
     assert!(result.activations.unwrap_err().starts_with("the forward worker's answer: tensor '"));
-    let result = unpack_result("{not json", read_slice(&[]), None).unwrap();
+    let result = unpack_result("{not json", read_slice(&[]), None, 9).unwrap();
+    assert_eq!(result.generation, 9, "an answer naming no pass fails the newest, which the app waits on");
     assert!(result.activations.unwrap_err().starts_with("the forward worker's answer: key must be a string"));
 }
 

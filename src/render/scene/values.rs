@@ -169,7 +169,7 @@ impl ForwardWorker {
 
     #[cfg(target_arch = "wasm32")]
     pub fn poll(&self) -> Vec<ForwardResult> {
-        self.page.poll()
+        self.page.poll(self.generation)
     }
 }
 
@@ -220,15 +220,17 @@ pub fn pack_result(result: &ForwardResult) -> (String, Vec<f32>) {
 }
 
 /// A result `pack_result` packed; a lens joins `pass`, the pass of its generation, and is None
-/// without it. What cannot be read is a failed pass, in words.
+/// without it. What cannot be read is a failed pass, in words: a header that does not parse names
+/// no generation, and fails the `newest` pass asked for, which the app waits on.
 pub fn unpack_result<F: FnMut(usize, usize) -> Vec<f32>>(
     header: &str,
     mut numbers: Reader<F>,
     pass: Option<&ForwardResult>,
+    newest: u64,
 ) -> Option<ForwardResult> {
     let header: ResultHeader = match serde_json::from_str(header) {
         Ok(header) => header,
-        Err(error) => return Some(ForwardResult::failed(0, format!("the forward worker's answer: {error}"))),
+        Err(error) => return Some(ForwardResult::failed(newest, format!("the forward worker's answer: {error}"))),
     };
     let activations = match (header.error, header.pass) {
         (Some(error), _) => Err(error),

@@ -70,7 +70,7 @@ pub fn wake() {
 /// The app's side: requests posted to the worker, answers read back.
 pub struct PageForward {
     /// The weights the worker holds.
-    sent: Mutex<Weak<Weights>>,
+    sent: Weak<Weights>,
     /// The last pass read back, which its lens joins.
     pass: Mutex<Option<ForwardResult>>,
 }
@@ -78,27 +78,27 @@ pub struct PageForward {
 impl PageForward {
     pub fn new(waker: Waker) -> PageForward {
         WAKER.with(|slot| *slot.borrow_mut() = Some(waker));
-        PageForward { sent: Mutex::new(Weak::new()), pass: Mutex::new(None) }
+        PageForward { sent: Weak::new(), pass: Mutex::new(None) }
     }
 
-    pub fn request(&self, request: &ForwardRequest) {
-        let mut sent = self.sent.lock().expect("sent weights lock");
-        if !sent.upgrade().is_some_and(|sent| Arc::ptr_eq(&sent, &request.weights)) {
+    pub fn request(&mut self, request: &ForwardRequest) {
+        if !self.sent.upgrade().is_some_and(|sent| Arc::ptr_eq(&sent, &request.weights)) {
             let page = PAGE_WEIGHTS.with(|page| page.borrow().upgrade());
             if page.is_some_and(|page| Arc::ptr_eq(&page, &request.weights)) {
                 page_worker_page_weights();
             } else {
                 page_worker_weights(&request.weights.to_safetensors());
             }
-            *sent = Arc::downgrade(&request.weights);
+            self.sent = Arc::downgrade(&request.weights);
         }
         let tokens: Vec<u32> = request.tokens.iter().map(|&token| token as u32).collect();
         let ablation = serde_json::to_string(&request.ablation).expect("an ablation serializes");
         page_forward(request.generation as f64, &tokens, &ablation);
     }
 
-    /// The answers that arrived since the last call, each tensor copied once out of the page's array.
-    pub fn poll(&self) -> Vec<ForwardResult> {
+    /// The answers that arrived since the last call, each tensor copied once out of the page's
+    /// array; `newest` is the generation last asked for.
+    pub fn poll(&self, newest: u64) -> Vec<ForwardResult> {
         let mut finished = Vec::new();
         for answer in page_forward_results().iter() {
             let field = |name: &str| Reflect::get(&answer, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
@@ -109,7 +109,7 @@ impl PageForward {
                 read: |offset: usize, count: usize| data.subarray(offset as u32, (offset + count) as u32).to_vec(),
             };
             let mut pass = self.pass.lock().expect("last pass lock");
-            if let Some(result) = unpack_result(&header, numbers, pass.as_ref()) {
+            if let Some(result) = unpack_result(&header, numbers, pass.as_ref(), newest) {
                 if !result.lens {
                     *pass = Some(result.clone());
                 }
