@@ -647,7 +647,17 @@ fn lens(sources: &Sources, target: &Target) -> Worked {
                 .take(5)
                 .map(|&(token, p)| format!("{} {:.1}%", quoted_token(config, token), p * 100.0))
                 .collect();
-            format!("softmax({norm}({stream}[{t}]) · {head}), likeliest first: {}", best.join(", "))
+            let formula = format!("softmax({norm}({stream}[{t}]) · {head}), likeliest first: {}", best.join(", "));
+            match read.and_then(|layer| layer.change.as_ref()?.get(t)) {
+                Some(&(token, own, now)) => format!(
+                    "{formula}; with every part on, {} {:.1}%, now {:.1}% ({:+.1} points)",
+                    quoted_token(config, token),
+                    own * 100.0,
+                    now * 100.0,
+                    (now - own) * 100.0
+                ),
+                None => formula,
+            }
         }
         None => format!("softmax({norm}({stream}[{t}]) · {head}): still being read, after the forward pass"),
     };

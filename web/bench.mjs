@@ -24,10 +24,13 @@
 //   while " world, how are you?" is typed into the model card at one key every 100 ms;
 // - last key to values: until the values of the whole typed text are drawn;
 // - wasm: the memory of the page's instance and of the forward worker's, at the end.
+// With --switch it opens nano, switches the same page to GPT-3 with the model bar, and gives the JS
+// heap and wasm memory (both instances) after each.
 //
 //   ./web/build.sh && xvfb-run -a node web/bench.mjs          # the full figures (docs/benchmarks.md)
 //   xvfb-run -a node web/bench.mjs --quick                    # a short run (web/test.sh)
 //   xvfb-run -a node web/bench.mjs --gpt2 /tmp/gpt2-shaped    # GPT-2 small's shapes
+//   xvfb-run -a node web/bench.mjs --switch                   # nano, then GPT-3 in the same page
 //
 // It serves web/dist itself (web/serve.mjs, precompressed files as a static host would send them).
 import { chromium } from 'playwright-core';
@@ -207,7 +210,40 @@ export async function measureGpt2(origin, folder) {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--gpt2')) {
+/**
+ * Memory as a reader uses the page: opened on nano, then switched to GPT-3 with the model bar (its
+ * "GPT-3" at the top left), each once its frames have settled. JS heap plus both wasm instances.
+ */
+export async function measureSwitch(origin) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: false, args: [...QUIET, ...WEBGPU] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await page.addInitScript(frameCounter);
+    const memory = () => page.evaluate(() => (performance.memory.usedJSHeapSize + window.llmviz.wasmBytes()) / 1e6);
+    await page.goto(`${origin}/?model=nano`);
+    await waitReady(page);
+    await page.mouse.move(1279, 719);
+    await idleFrames(page, 1);
+    const nano = await memory();
+    await page.mouse.click(347, 21);
+    await page.waitForFunction(() => document.body.dataset.model === 'gpt3', null, { timeout: READY_MS });
+    await page.mouse.move(1279, 719);
+    await idleFrames(page, 1);
+    return { nano, gpt3: await memory() };
+  } finally {
+    await browser.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--switch')) {
+  const server = await serve(join(dirname(fileURLToPath(import.meta.url)), 'dist'));
+  try {
+    const m = await measureSwitch(`http://127.0.0.1:${server.address().port}`);
+    console.log(`switch: nano ${Math.round(m.nano)} MB, then GPT-3 in the same page ${Math.round(m.gpt3)} MB`);
+  } finally {
+    server.close();
+  }
+} else if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--gpt2')) {
   const dist = join(dirname(fileURLToPath(import.meta.url)), 'dist');
   const server = await serve(dist);
   try {

@@ -18,6 +18,9 @@ pub struct LensLayer {
     pub top: Vec<Vec<(usize, f32)>>,
     /// The whole distribution [T, V], when asked for.
     pub probs: Option<NamedTensor>,
+    /// With parts switched off, per position: the model's own likeliest token at this stream (in
+    /// its pass with every part on), its probability there, and its probability in this pass.
+    pub change: Option<Vec<(usize, f32, f32)>>,
 }
 
 /// The activation that holds the lens of `stream` once it is read: per position, the likeliest
@@ -69,15 +72,43 @@ pub fn read_stream<B: Backend>(
     top: usize,
     full: bool,
 ) -> Option<LensLayer> {
-    let recorded = activations.get(&stream)?;
+    let (data, [t, vocab]) = stream_probs(network, activations.get(&stream)?);
+    let top = data.chunks(vocab).map(|row| top_k(row, top)).collect();
+    let probs = full.then(|| NamedTensor::new(vec![t, vocab], data));
+    Some(LensLayer { stream, top, probs, change: None })
+}
+
+/// `read_stream` of a pass with parts switched off, with its change against `own`, the model's
+/// own pass on the same tokens: the lens of both streams.
+pub fn read_stream_against<B: Backend>(
+    network: &Network<B>,
+    activations: &Activations,
+    own: &Activations,
+    stream: String,
+    top: usize,
+) -> Option<LensLayer> {
+    let (data, [_, vocab]) = stream_probs(network, activations.get(&stream)?);
+    let (own_data, _) = stream_probs(network, own.get(&stream)?);
+    let change = own_data
+        .chunks(vocab)
+        .zip(data.chunks(vocab))
+        .map(|(own, now)| {
+            let (token, p) = top_k(own, 1)[0];
+            (token, p, now[token])
+        })
+        .collect();
+    let top = data.chunks(vocab).map(|row| top_k(row, top)).collect();
+    Some(LensLayer { stream, top, probs: None, change: Some(change) })
+}
+
+/// The distribution of each position of a stream [T, C] through the final norm and the
+/// unembedding, row-major [T, V].
+fn stream_probs<B: Backend>(network: &Network<B>, recorded: &NamedTensor) -> (Vec<f32>, [usize; 2]) {
     let [t, c] = [recorded.shape[0], recorded.shape[1]];
     let x = Tensor::<B, 3>::from_data(TensorData::new(recorded.data.clone(), [1, t, c]), &network.device());
     let probs = softmax(network.readout(x), 2);
     let vocab = probs.dims()[2];
-    let data: Vec<f32> = probs.into_data().into_vec().expect("f32 probabilities");
-    let top = data.chunks(vocab).map(|row| top_k(row, top)).collect();
-    let probs = full.then(|| NamedTensor::new(vec![t, vocab], data));
-    Some(LensLayer { stream, top, probs })
+    (probs.into_data().into_vec().expect("f32 probabilities"), [t, vocab])
 }
 
 /// A pass's activations with the lens of its streams added: per stream, its `lens_tensor` and

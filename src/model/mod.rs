@@ -212,6 +212,22 @@ impl LoadedModel {
         }
     }
 
+    /// `lens_stream` of a pass with parts switched off, with its change against `own`, the
+    /// model's own pass on the same tokens (see `lens::read_stream_against`).
+    pub fn lens_stream_against(
+        &self,
+        activations: &Activations,
+        own: &Activations,
+        stream: String,
+        top: usize,
+    ) -> Option<lens::LensLayer> {
+        match self {
+            LoadedModel::Ndarray(model) => lens::read_stream_against(model.as_ref(), activations, own, stream, top),
+            #[cfg(not(target_arch = "wasm32"))]
+            LoadedModel::Wgpu(model) => lens::read_stream_against(model.as_ref(), activations, own, stream, top),
+        }
+    }
+
     /// Greedy continuation: each prediction is fed back, up to `count` tokens.
     /// The sort task's answer; the last prediction is not fed back once the context is full.
     pub fn generate(&self, tokens: &[usize], count: usize) -> Result<Vec<usize>, ModelError> {

@@ -36,6 +36,7 @@ pub struct LensHeader {
     pub stream: String,
     pub top: Vec<Vec<(usize, f32)>>,
     pub probs: Option<TensorEntry>,
+    pub change: Option<Vec<(usize, f32, f32)>>,
 }
 
 /// The numbers of a header, appended tensor after tensor.
@@ -54,6 +55,7 @@ impl Numbers {
             stream: layer.stream.clone(),
             top: layer.top.clone(),
             probs: layer.probs.as_ref().map(|probs| self.put(&format!("{}.lens.probs", layer.stream), probs)),
+            change: layer.change.clone(),
         };
         layers.iter().map(header).collect()
     }
@@ -95,7 +97,7 @@ impl<F: FnMut(usize, usize) -> Vec<f32>> Reader<F> {
     pub fn lens(&mut self, headers: Vec<LensHeader>) -> Result<Vec<LensLayer>, String> {
         let layer = |header: LensHeader| {
             let probs = header.probs.as_ref().map(|entry| self.get(entry)).transpose()?;
-            Ok(LensLayer { stream: header.stream, top: header.top, probs })
+            Ok(LensLayer { stream: header.stream, top: header.top, probs, change: header.change })
         };
         headers.into_iter().map(layer).collect()
     }

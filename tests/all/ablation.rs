@@ -118,3 +118,49 @@ fn an_ablation_reads_its_parts_once_each() {
     assert!(ablation.head_channels(1, 16).is_empty() && !ablation.is_empty());
     assert!(Ablation::parse("", &config).unwrap().is_empty());
 }
+
+/// With parts off, each lens position says how the model's own likeliest token there fared: its
+/// probability in the model's own lens, and in this pass's whole distribution at that stream.
+#[test]
+fn with_parts_off_the_lens_tells_the_change_against_the_model_s_own_lens() {
+    use llmviz::explain::{Sources, explain};
+    use llmviz::model::lens::{lens_streams, with_lens};
+
+    let weights = Weights::default_model();
+    let model = LoadedModel::new(&weights, BackendKind::Ndarray);
+    let tokens = [2, 1, 0, 1, 1, 2];
+    let ablation = Ablation::parse("block0.head0,block1.mlp", &weights.config).unwrap();
+    let off = model.activations_without(&tokens, &ablation).unwrap();
+    let own = model.activations(&tokens).unwrap();
+    let own_lens = model.lens(&own, 1, false);
+    let off_lens = model.lens(&off, 5, true);
+    let vocab = weights.config.vocab_size;
+    let mut layers = Vec::new();
+    for (i, stream) in lens_streams(&weights.config).into_iter().enumerate() {
+        let layer = model.lens_stream_against(&off, &own, stream.clone(), 5).unwrap();
+        assert_eq!(layer.top, off_lens[i].top, "{stream}: this pass's own lens");
+        let change = layer.change.clone().expect("parts are off");
+        assert_eq!(change.len(), tokens.len());
+        let probs = &off_lens[i].probs.as_ref().unwrap().data;
+        for (t, &(token, before, now)) in change.iter().enumerate() {
+            assert_eq!((token, before), own_lens[i].top[t][0], "{stream}[{t}]: the model's own likeliest");
+            assert_eq!(now, probs[t * vocab + token], "{stream}[{t}]: its probability in this pass");
+        }
+        layers.push(layer);
+    }
+    // Before the first layer nothing is off yet; after the last, the MLP and the head are missed.
+    let unchanged = |layer: &llmviz::model::lens::LensLayer| layer.change.as_ref().unwrap().iter().all(|c| c.1 == c.2);
+    assert!(unchanged(&layers[0]), "the embedding's stream is the same pass");
+    assert!(!unchanged(layers.last().unwrap()), "the last layer's stream changed");
+
+    // The hover card of a lens cell gives the change with its numbers.
+    let shown = with_lens(&off, layers);
+    let layout = llmviz::layout::build(&weights.config);
+    let sources = Sources { layout: &layout, activations: &shown, weights: &weights };
+    let last = format!("block{}.mlp_resid.lens", weights.config.n_layer - 1);
+    let card = explain(&sources, &last, [5, 0, 0]).unwrap();
+    let (token, before, now) = shown.lens.last().unwrap().change.as_ref().unwrap()[5];
+    let name = llmviz::explain::token_name(&weights.config, token);
+    let expected = format!("with every part on, '{name}' {:.1}%, now {:.1}%", before * 100.0, now * 100.0);
+    assert!(card.formula.contains(&expected), "{}", card.formula);
+}

@@ -30,6 +30,7 @@ fn full_pass() -> llmviz::model::Activations {
     let mut pass = pass.resampled(&Sampling { temperature: 0.7, top_k: Some(3), top_p: None });
     pass.lens = model.lens(&pass, 5, false);
     pass.lens[1].probs = model.lens(&pass, 5, true).swap_remove(1).probs;
+    pass.lens[2].change = Some((0..TOKENS.len()).map(|t| (t, 0.5, 0.25)).collect());
     pass.cached = 5;
     pass
 }

@@ -269,6 +269,9 @@ fn newest(mut request: ForwardRequest, requests: &Receiver<ForwardRequest>) -> F
 struct Runner {
     loaded: Option<(Arc<Weights>, LoadedModel)>,
     last: Option<RecordedPass>,
+    /// With parts switched off, the model's own pass on the same tokens, whose lens the pass's
+    /// lens is compared with.
+    own: Option<Activations>,
     note: WeightsNote,
 }
 
@@ -295,12 +298,15 @@ impl Runner {
         let recorded = model.record_after(&request.tokens, &request.ablation, self.last.take());
         let recorded = recorded.map_err(|error| error.to_string())?;
         let mut activations = recorded.activations().clone();
+        self.own = None;
         if !request.ablation.is_empty() {
-            // The model's own output beside the ablated one, for the difference the scene shows.
+            // The model's own pass beside the ablated one, for the difference the scene shows
+            // (its output here, its streams for the lens).
             let own = model.activations(&request.tokens).map_err(|error| error.to_string())?;
             let mut compared = (*activations).clone();
             compared.unablated_probs = own.tensors.get("probs").cloned();
             activations = Arc::new(compared);
+            self.own = Some(own);
         }
         bevy::log::info!(
             "forward pass of {} tokens ({} from the KV cache): {:.1} ms",
@@ -337,10 +343,14 @@ impl Runner {
         lens_result(pass, layers)
     }
 
-    /// One stream of a pass's lens.
+    /// One stream of a pass's lens, with parts switched off its change against the model's own.
     fn lens_stream(&self, pass: &ForwardResult, stream: String) -> Option<LensLayer> {
         let (_, model) = self.loaded.as_ref()?;
-        model.lens_stream(pass.activations.as_ref().ok()?, stream, LENS_TOP)
+        let activations = pass.activations.as_ref().ok()?;
+        match &self.own {
+            Some(own) => model.lens_stream_against(activations, own, stream, LENS_TOP),
+            None => model.lens_stream(activations, stream, LENS_TOP),
+        }
     }
 }
 
