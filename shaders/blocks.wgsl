@@ -9,7 +9,9 @@
 // `BlockDescriptor` mirrors `render::material::BlockDescriptor`; change both together.
 //
 // Cell coordinates follow the layout: cell i along x left→right, j along y top→bottom (j = 0 at the
-// top), k along z front→back (k = 0 at the front face).
+// top), k along z front→back (k = 0 at the front face). A folded block's cube is the box its strips
+// are drawn in: the vertex shader places the cube in drawn cells, the fragment shader maps them back
+// to the block's own cells and leaves the gaps between strips empty.
 
 #import bevy_pbr::{
     mesh_functions,
@@ -44,6 +46,9 @@ struct BlockDescriptor {
     // x: the first word of the block's pyramid from the start of page_a, or -1 for none; y: its
     // first level stored; z: its top level; w: words in a page
     pyramid: vec4<i32>,
+    // A block drawn folded into strips (`layout::Fold`): x: 1 + the axis cut (0 for a block drawn
+    // whole); y: the axis the strips follow one another on; z: cells per strip; w: the pitch
+    fold: vec4<u32>,
 }
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> descriptors: array<BlockDescriptor>;
@@ -78,6 +83,52 @@ fn grow_to_min_size(clip: vec4<f32>, centre_clip: vec4<f32>) -> vec4<f32> {
     return vec4((centre + grown_px / half_viewport) * clip.w, clip.z, clip.w);
 }
 
+// The cells of the box a block is drawn in: its own, or its strips' (`layout::Fold::drawn_cells`).
+fn drawn_cells(block: BlockDescriptor) -> vec3<f32> {
+    var cells = vec3<f32>(block.cells.xyz);
+    if block.fold.x == 0u {
+        return cells;
+    }
+    let along = block.fold.x - 1u;
+    let across = block.fold.y;
+    let length = f32(block.fold.z);
+    let strips = ceil(cells[along] / length);
+    cells[across] = (strips - 1.0) * f32(block.fold.w) + cells[across];
+    cells[along] = min(length, cells[along]);
+    return cells;
+}
+
+// A point of a block's drawn box in the block's own cells (`logical`), and in its strip's (`local`,
+// of `local_cells`), where the outline is drawn; `inside` is false in the gaps between strips and
+// past the last cell.
+struct Unfolded {
+    logical: vec3<f32>,
+    local: vec3<f32>,
+    local_cells: vec3<f32>,
+    inside: bool,
+}
+
+fn unfold(block: BlockDescriptor, drawn: vec3<f32>) -> Unfolded {
+    var cells = vec3<f32>(block.cells.xyz);
+    if block.fold.x == 0u {
+        return Unfolded(drawn, drawn, cells, true);
+    }
+    let along = block.fold.x - 1u;
+    let across = block.fold.y;
+    let length = f32(block.fold.z);
+    var point = drawn;
+    let strip = floor(point[across] / f32(block.fold.w));
+    var local = point;
+    local[across] = point[across] - strip * f32(block.fold.w);
+    var logical = local;
+    logical[along] = point[along] + strip * length;
+    var local_cells = cells;
+    local_cells[along] = min(length, cells[along] - strip * length);
+    // A strip's far faces lie exactly on its last cell's edge.
+    let inside = local[across] <= cells[across] + 1e-3 && logical[along] <= cells[along] + 1e-3;
+    return Unfolded(logical, local, local_cells, inside);
+}
+
 @vertex
 fn vertex(vertex: Vertex) -> VertexOutput {
     var out: VertexOutput;
@@ -88,7 +139,7 @@ fn vertex(vertex: Vertex) -> VertexOutput {
         position_world_to_clip(world_position.xyz),
         position_world_to_clip((world_from_local * vec4(0.0, 0.0, 0.0, 1.0)).xyz),
     );
-    let cells = vec3<f32>(descriptors[tag].cells.xyz);
+    let cells = drawn_cells(descriptors[tag]);
     let p = vertex.position; // the unit cube spans −0.5..0.5
     out.cell_position = vec3(p.x + 0.5, 0.5 - p.y, 0.5 - p.z) * cells;
     out.cell_normal = vertex.normal * vec3(1.0, -1.0, -1.0);
@@ -244,6 +295,18 @@ fn line_distance_px(coordinate: vec2<f32>, period: f32, cells_per_px: vec2<f32>)
     return min(px.x, px.y);
 }
 
+// A face's two in-plane coordinates of a point: (x, y) on the front and back, (x, z) on the top
+// and bottom, (z, y) on the sides.
+fn in_face(point: vec3<f32>, cell_normal: vec3<f32>) -> vec2<f32> {
+    let n = abs(cell_normal);
+    if n.z > 0.5 {
+        return point.xy;
+    } else if n.y > 0.5 {
+        return point.xz;
+    }
+    return point.zy;
+}
+
 @fragment
 fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     let block = descriptors[in.tag];
@@ -252,22 +315,18 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     let opacity = block.colour.a;
     let highlight = block.style.y;
     let cells = vec3<f32>(block.cells.xyz);
-
-    // The face's two in-plane axes: for the front face (normal along z) that is (x, y).
-    let n = abs(in.cell_normal);
-    var face: vec2<f32>;
-    var face_cells: vec2<f32>;
-    if n.z > 0.5 {
-        face = in.cell_position.xy;
-        face_cells = cells.xy;
-    } else if n.y > 0.5 {
-        face = in.cell_position.xz;
-        face_cells = cells.xz;
-    } else {
-        face = in.cell_position.zy;
-        face_cells = cells.zy;
+    let unfolded = unfold(block, in.cell_position);
+    let position = unfolded.logical;
+    // The face's two in-plane axes: for the front face (normal along z) that is (x, y). `strip` is
+    // the point within its strip, `strip_cells` the strip's size: the outline goes round each strip.
+    let face = in_face(position, in.cell_normal);
+    let strip = in_face(unfolded.local, in.cell_normal);
+    let strip_cells = in_face(unfolded.local_cells, in.cell_normal);
+    // Measured on the drawn box, which is continuous across the strips.
+    let cells_per_px = max(fwidth(in_face(in.cell_position, in.cell_normal)), vec2(1e-6));
+    if !unfolded.inside {
+        discard;
     }
-    let cells_per_px = max(fwidth(face), vec2(1e-6));
 
     // A level-of-detail proxy stands for many small blocks: one flat colour.
     if (block.cells.w & PROXY) != 0u {
@@ -285,7 +344,7 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     var colour = body;
     let base = block.strides.w;
     let has_pyramid = block.pyramid.x >= 0;
-    let cell = clamp(floor(in.cell_position), vec3(0.0), cells - 1.0);
+    let cell = clamp(floor(position), vec3(0.0), cells - 1.0);
     // Cells a tour has not computed yet show no value.
     let revealed = block.style.w < 0.0 || reveal_rank(cell, cells) < block.style.w
         || in_window(cell, block.window, block.window_size);
@@ -330,8 +389,8 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
 
     // The block's outline, always one pixel, so a block stays a block at any distance.
     let edge_px = min(
-        min(face.x, face_cells.x - face.x) / cells_per_px.x,
-        min(face.y, face_cells.y - face.y) / cells_per_px.y,
+        min(strip.x, strip_cells.x - strip.x) / cells_per_px.x,
+        min(strip.y, strip_cells.y - strip.y) / cells_per_px.y,
     );
     let edge = 1.0 - smoothstep(0.5, 1.5, edge_px);
     colour = mix(colour, family * 0.35, 0.8 * edge);

@@ -6,28 +6,59 @@
 //! matmul's output sits in it with its weight to the left on the same rows, so output row r is the
 //! dot product of weight row r with an input column, as a drawn matrix product reads. Heads stand
 //! behind one another in depth, head 0 in front. GELU sits right of the fc output rather than under
-//! it, which saves 4C of height per layer. Models deeper than 12 layers continue in further columns
-//! to the right, each starting at the height of the first layer. A Llama-family model follows the
-//! same plan with its own blocks (`llama`).
+//! it, which saves 4C of height per layer. A model of a few layers gives each layer a column; a deeper
+//! one sets its layers in a grid of columns (`layers_per_column`), each starting at the height of
+//! the first layer. A Llama-family model follows the
+//! same plan with its own blocks (`llama`). Vocabulary-long blocks (the token embedding, the LM head,
+//! logits and probabilities of a real tokenizer) are drawn folded into strips (`Fold`).
 
 mod llama;
 
 use std::ops::Range;
 
 use super::anchor::{Framing, OVERVIEW_VIEW};
-use super::{Axis, Block, BlockKind, CELL, Dep, DimMap, Label, LabelKind, Layout, Op, TensorMap};
+use super::{Axis, Block, BlockKind, CELL, Dep, DimMap, Fold, Label, LabelKind, Layout, Op, TensorMap};
 use crate::model::config::GptConfig;
 use crate::model::names;
 
-/// Layers per column before a deep model wraps into the next column.
-pub const LAYERS_PER_COLUMN: usize = 12;
-
 /// A model of a few layers gives each layer a column of its own: one column of them would be ten
 /// times taller than wide, too thin to read on a wide screen, while side by side the whole model
-/// fits one view with its cells legible.
+/// fits one view with its cells legible. A deeper model's layers are set in a grid about
+/// `GRID_ASPECT` times as wide as it is tall, a column of layers read top to bottom, the columns
+/// left to right: one column of GPT-2's twelve was a hairline in a wide frame.
 pub fn layers_per_column(config: &GptConfig) -> usize {
-    if config.n_layer <= 4 { 1 } else { LAYERS_PER_COLUMN }
+    let layers = config.n_layer;
+    if layers <= 4 {
+        return 1;
+    }
+    let (width, height) = layer_extent(config);
+    let aspect_error = |per_column: usize| {
+        let columns = layers.div_ceil(per_column) as f64;
+        (columns * width / (per_column as f64 * height) / GRID_ASPECT).ln().abs()
+    };
+    (1..=layers).min_by(|&a, &b| aspect_error(a).total_cmp(&aspect_error(b))).unwrap_or(layers)
 }
+
+/// Width over height of the grid of layers: the overview's frame is 16:9, less its panels, and
+/// the embedding and output add a little on every side.
+const GRID_ASPECT: f64 = 1.5;
+
+/// One layer's width and height with the space between layers, in cells: the first layer laid
+/// out on its own.
+fn layer_extent(config: &GptConfig) -> (f64, f64) {
+    let mut arranger = Arranger::new(config);
+    let llama = config.llama_shape().is_some();
+    let (residual, embedding_bottom) = if llama { arranger.llama_embedding() } else { arranger.embedding() };
+    let top = embedding_bottom - 2.0 * arranger.margin;
+    let (_, bottom) =
+        if llama { arranger.llama_layer(0, 0.0, top, residual) } else { arranger.layer(0, 0.0, top, residual) };
+    (arranger.column_pitch, top - bottom + 2.0 * arranger.margin)
+}
+
+/// Vocabulary blocks this long or longer are folded into strips (`Fold`): GPT-2's 50,257 cells in
+/// one line were half of the model's height, its layers a hairline beside them. The sort models'
+/// letters stay whole.
+const FOLD_FROM: usize = 4096;
 
 /// The reference merges each head's q, k and v blocks in models of more than 12 layers, where the
 /// heads are too small on screen to tell apart.
@@ -44,6 +75,8 @@ pub fn build(config: &GptConfig) -> Layout {
     let (mut residual, embedding_bottom) = if llama { arranger.llama_embedding() } else { arranger.embedding() };
     let layers_top = embedding_bottom - 2.0 * arranger.margin;
     let mut y = layers_top;
+    // The output goes under the lowest column, so that its strips clear the columns beside the last.
+    let mut lowest = layers_top;
     let mut origin = 0.0;
     let per_column = layers_per_column(config);
     for layer in 0..config.n_layer {
@@ -58,11 +91,12 @@ pub fn build(config: &GptConfig) -> Layout {
         };
         residual = layer_output;
         y = layer_bottom - 2.0 * arranger.margin;
+        lowest = lowest.min(y);
     }
     if llama {
-        arranger.llama_output(origin, y, residual);
+        arranger.llama_output(origin, lowest, residual);
     } else {
-        arranger.output(origin, y, residual);
+        arranger.output(origin, lowest, residual);
     }
     arranger.finish()
 }
@@ -121,6 +155,8 @@ struct Arranger<'a> {
     margin: f64,
     /// Depth from one head's front face to the next one's.
     head_pitch: f64,
+    /// From a layer column's centre to its leftmost block (a weight's left face).
+    left_reach: f64,
     column_pitch: f64,
     framing: Framing,
     blocks: Vec<Block>,
@@ -158,6 +194,7 @@ impl<'a> Arranger<'a> {
             pair_gap,
             margin,
             head_pitch,
+            left_reach,
             column_pitch,
             framing: Framing::blocks(),
             blocks: Vec::with_capacity(blocks_estimate),
@@ -175,9 +212,16 @@ impl<'a> Arranger<'a> {
 
     /// Places a block with its left face at `left`, top face at `top` and front face at `front` (cells).
     fn place(&mut self, shows: Shows, left: f64, top: f64, front: f64, deps: &[(usize, Op)]) -> usize {
-        let cells = shows.cells.map(|n| n as f64);
-        let min = [left, top - cells[1], front - cells[2]].map(world);
-        let max = [left + cells[0], top, front].map(world);
+        self.place_folded(shows, None, Spot { left, top, front }, deps)
+    }
+
+    /// Places a block, folded into strips when `fold` says so, its drawn box's left, top and front
+    /// faces at `spot`.
+    fn place_folded(&mut self, shows: Shows, fold: Option<Fold>, spot: Spot, deps: &[(usize, Op)]) -> usize {
+        let drawn = fold.map_or(shows.cells, |fold| fold.drawn_cells(shows.cells));
+        let cells = drawn.map(|n| n as f64);
+        let min = [spot.left, spot.top - cells[1], spot.front - cells[2]].map(world);
+        let max = [spot.left + cells[0], spot.top, spot.front].map(world);
         self.blocks.push(Block {
             name: shows.name,
             kind: shows.kind,
@@ -191,8 +235,21 @@ impl<'a> Arranger<'a> {
             head: self.head,
             deps: deps.iter().map(|&(block, op)| Dep { block, op }).collect(),
             anchor: self.framing.frame(min, max),
+            fold,
         });
         self.blocks.len() - 1
+    }
+
+    /// How a vocabulary-long block `width` cells across is folded: None for a short vocabulary;
+    /// else its `v` cells along `along` cut into strips about as long as the strips are wide in all,
+    /// so that the block is drawn about square.
+    fn vocab_fold(&self, width: usize, along: usize) -> Option<Fold> {
+        if self.v < FOLD_FROM {
+            return None;
+        }
+        let pitch = width as f64 + self.gap;
+        let length = (self.v as f64 * pitch).sqrt().ceil() as u32;
+        Some(Fold { along, across: 1 - along, length, pitch: pitch as u32 })
     }
 
     /// World AABB of a run of blocks.
@@ -341,7 +398,7 @@ impl<'a> Arranger<'a> {
             axes: [Some(Axis::V), Some(Axis::C), None],
             cells: [v as u32, c as u32, 1],
         };
-        let wte = self.place(wte, left - self.gap - v as f64, top, 0.5, &[]);
+        let wte = self.token_embedding(wte, left, top);
         let wpe = Shows {
             name: "wpe".into(),
             kind: BlockKind::Weight,
@@ -355,10 +412,26 @@ impl<'a> Arranger<'a> {
         let deps = [tokens, wte, wpe].map(|block| (block, Op::Embedding));
         let x = self.place(self.whole("x", Op::Embedding, c, Axis::C), left, top, 0.5, &deps);
         let lens = self.lens_strip(x, left, top - c as f64);
-        self.section("Embedding".into(), tokens..lens + 1);
+        self.embedding_sections(tokens, wte, lens);
         self.dim_mark_above(format!("T = {t}"), x);
         self.dim_mark_right(format!("C = {c}"), x);
         (x, top - c as f64)
+    }
+
+    /// "Embedding" round the blocks from `tokens` to `last`. A folded token embedding stands
+    /// beside the first layer, so it is named on its own ("Token embed"), and the embedding's
+    /// section does not reach over that layer.
+    pub(super) fn embedding_sections(&mut self, tokens: usize, token_embedding: usize, last: usize) {
+        if self.blocks[token_embedding].fold.is_none() {
+            self.section("Embedding".into(), tokens..last + 1);
+            return;
+        }
+        let (before_min, before_max) = self.bounds(tokens..token_embedding);
+        let (after_min, after_max) = self.bounds(token_embedding + 1..last + 1);
+        let min = std::array::from_fn(|axis| before_min[axis].min(after_min[axis]));
+        let max = std::array::from_fn(|axis| before_max[axis].max(after_max[axis]));
+        self.push_label("Embedding".into(), LabelKind::Section, min, max);
+        self.section("Token embed".into(), token_embedding..token_embedding + 1);
     }
 
     /// The logit lens of a residual stream whose bottom is at `bottom`: under it, in the margin
@@ -369,6 +442,19 @@ impl<'a> Arranger<'a> {
         let name = self.blocks[stream].name.clone();
         let lens = self.stat_row(format!("{name}.lens"), crate::model::lens::lens_tensor(&name), Op::Lens, None);
         self.place(lens, left, bottom - self.pair_gap, 0.5, &[(stream, Op::Lens)])
+    }
+
+    /// The token embedding [C, V] left of the tokens, its columns along x. Folded, its strips stack
+    /// downwards beside the first layer, so it stands left of that layer's weights rather than
+    /// right of the tokens.
+    pub(super) fn token_embedding(&mut self, shows: Shows, left: f64, top: f64) -> usize {
+        let fold = self.vocab_fold(self.c, 0);
+        let width = fold.map_or(self.v, |fold| fold.drawn_cells(shows.cells)[0] as usize) as f64;
+        let right = match fold {
+            Some(_) => -self.left_reach - self.margin,
+            None => left - self.gap,
+        };
+        self.place_folded(shows, fold, Spot::front(right - width, top), &[])
     }
 
     /// Mean and std rows, γ and β beside the normalised block; returns it and the y below it.
@@ -638,22 +724,35 @@ impl<'a> Arranger<'a> {
             axes: [Some(Axis::C), Some(Axis::V), None],
             cells: [c as u32, v as u32, 1],
         };
-        // No bias, so the weight stands where a bias would.
-        let lm_head = self.place(lm_head, left - self.gap - c as f64, logits_top, 0.5, &[]);
+        // No bias, so the weight stands where a bias would. Folded, the head's strips are as long
+        // as the logits', so row r of each strip of the head is level with row r of the logits'.
+        let logits_fold = self.vocab_fold(self.t, 1);
+        let head_fold = logits_fold.map(|fold| Fold { pitch: (c as f64 + self.gap) as u32, ..fold });
+        let head_width = head_fold.map_or(c as u32, |fold| fold.drawn_cells(lm_head.cells)[0]) as f64;
+        let lm_head = self.place_folded(lm_head, head_fold, Spot::front(left - self.gap - head_width, logits_top), &[]);
         let deps = [(normalised, Op::Matmul), (lm_head, Op::Matmul)];
-        let logits = self.place(self.whole("logits", Op::Matmul, v, Axis::V), left, logits_top, 0.5, &deps);
-        self.dim_mark_right(format!("V = {v}"), logits);
+        let logits = self.whole("logits", Op::Matmul, v, Axis::V);
+        let logits = self.place_folded(logits, logits_fold, Spot::front(left, logits_top), &deps);
+        let strips = logits_fold
+            .map_or(String::new(), |fold| format!(" ({} × {})", fold.pieces(self.blocks[logits].cells), fold.length));
+        self.dim_mark_right(format!("V = {v}{strips}"), logits);
 
-        let max_top = logits_top - v as f64 - self.gap;
+        let logits_height = self.blocks[logits].drawn_cells()[1] as f64;
+        let max_top = logits_top - logits_height - self.gap;
         let logits_max = self.stat_row("logits.max".into(), "logits_max".into(), Op::SoftmaxStats, None);
         let logits_max = self.place(logits_max, left, max_top, 0.5, &[(logits, Op::SoftmaxStats)]);
         let sumexp_top = max_top - 1.0 - self.pair_gap;
         let logits_sumexp = self.stat_row("logits.sumexp".into(), "logits_sumexp".into(), Op::SoftmaxStats, None);
         let deps = [(logits, Op::SoftmaxStats), (logits_max, Op::SoftmaxStats)];
         let logits_sumexp = self.place(logits_sumexp, left, sumexp_top, 0.5, &deps);
-        let probs_top = sumexp_top - 1.0 - self.gap;
+        // Folded, the probabilities stand right of the logits rather than under them: the two
+        // blocks' strips one above the other would be most of the model's height.
+        let probs_spot = match logits_fold {
+            Some(_) => Spot::front(left + self.blocks[logits].drawn_cells()[0] as f64 + self.margin, logits_top),
+            None => Spot::front(left, sumexp_top - 1.0 - self.gap),
+        };
         let deps = [logits, logits_max, logits_sumexp].map(|block| (block, Op::Softmax));
-        self.place(self.whole("probs", Op::Softmax, v, Axis::V), left, probs_top, 0.5, &deps);
+        self.place_folded(self.whole("probs", Op::Softmax, v, Axis::V), logits_fold, probs_spot, &deps);
     }
 }
 

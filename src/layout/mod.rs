@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::config::GptConfig;
 
 pub use anchor::{ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES};
-pub use arrange::{LAYERS_PER_COLUMN, build, layers_per_column};
+pub use arrange::{build, layers_per_column};
 pub use report::{byte_size, group_digits};
 
 /// Edge length of one cell in world units, the same along x, y and z.
@@ -253,17 +253,76 @@ pub struct Block {
     /// What runs along x, y and z; None where the block is one cell thick and nothing runs.
     pub axes: [Option<Axis>; 3],
     pub cells: [u32; 3],
-    /// The minimum corner, in world units.
+    /// The minimum corner of the box it is drawn in, in world units.
     pub position: [f32; 3],
     pub layer: Option<usize>,
     pub head: Option<usize>,
     pub deps: Vec<Dep>,
     pub anchor: Anchor,
+    /// How a vocabulary-long block is drawn folded into strips; None for a block drawn whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<Fold>,
+}
+
+/// A block too long to read beside the layers, drawn as strips: its cells along `along` cut every
+/// `length` cells, the pieces set side by side along `across`, `pitch` cells apart. Cells keep their
+/// logical coordinates (what `explain`, the tours and the values name); only where they are drawn
+/// changes. Drawn coordinates count like logical ones: x from the left, y from the top, z from the front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    /// The axis cut into pieces (0 for x, 1 for y).
+    pub along: usize,
+    /// The axis the pieces follow one another on.
+    pub across: usize,
+    /// Cells per piece along `along`.
+    pub length: u32,
+    /// From one piece's start to the next one's along `across`, in cells: the block's own width there and a gap.
+    pub pitch: u32,
+}
+
+impl Fold {
+    /// How many pieces a block of `cells` is cut into.
+    pub fn pieces(&self, cells: [u32; 3]) -> u32 {
+        cells[self.along].div_ceil(self.length.max(1))
+    }
+
+    /// The cells of the box the pieces are drawn in.
+    pub fn drawn_cells(&self, cells: [u32; 3]) -> [u32; 3] {
+        let mut drawn = cells;
+        drawn[self.along] = self.length.min(cells[self.along]);
+        drawn[self.across] = (self.pieces(cells).max(1) - 1) * self.pitch + cells[self.across];
+        drawn
+    }
+
+    /// Where a logical cell is drawn, in the drawn box's cells.
+    pub fn drawn(&self, cell: [u32; 3]) -> [u32; 3] {
+        let piece = cell[self.along] / self.length.max(1);
+        let mut drawn = cell;
+        drawn[self.along] = cell[self.along] - piece * self.length;
+        drawn[self.across] = cell[self.across] + piece * self.pitch;
+        drawn
+    }
+
+    /// The logical cell drawn at a cell of the drawn box, or None in the gaps between pieces and
+    /// past the last cell.
+    pub fn logical(&self, drawn: [u32; 3], cells: [u32; 3]) -> Option<[u32; 3]> {
+        let piece = drawn[self.across] / self.pitch.max(1);
+        let mut cell = drawn;
+        cell[self.across] = drawn[self.across] - piece * self.pitch;
+        cell[self.along] = drawn[self.along].checked_add(piece.checked_mul(self.length)?)?;
+        (0..3).all(|axis| cell[axis] < cells[axis]).then_some(cell)
+    }
 }
 
 impl Block {
+    /// The cells of the box the block is drawn in: its own, or its folded strips'.
+    pub fn drawn_cells(&self) -> [u32; 3] {
+        self.fold.map_or(self.cells, |fold| fold.drawn_cells(self.cells))
+    }
+
+    /// The size of the box the block is drawn in, in world units.
     pub fn size(&self) -> [f32; 3] {
-        self.cells.map(|n| n as f32 * CELL)
+        self.drawn_cells().map(|n| n as f32 * CELL)
     }
 
     pub fn max(&self) -> [f32; 3] {
@@ -282,6 +341,7 @@ impl Block {
     /// The centre of a cell. Cell i along x runs left to right from min x, cell j along y top to
     /// bottom from max y (a [T, C] tensor reads like a table), cell k along z front to back from max z.
     pub fn cell_center(&self, cell: [u32; 3]) -> [f32; 3] {
+        let cell = self.fold.map_or(cell, |fold| fold.drawn(cell));
         let cell_size = CELL as f64;
         let max = self.max();
         let x = self.position[0] as f64 + (cell[0] as f64 + 0.5) * cell_size;
@@ -291,9 +351,11 @@ impl Block {
     }
 
     /// The cell holding a point of the box. A point a rounding error outside a face still maps to
-    /// the cell on that face, so a ray hit on the surface finds its cell; anything further is None.
+    /// the cell on that face, so a ray hit on the surface finds its cell; anything further, or in
+    /// the gap between folded strips, is None.
     pub fn cell_at(&self, point: [f32; 3]) -> Option<[u32; 3]> {
         let max = self.max();
+        let drawn = self.drawn_cells();
         let mut cell = [0u32; 3];
         for axis in 0..3 {
             let (low, high, p) = (self.position[axis] as f64, max[axis] as f64, point[axis] as f64);
@@ -305,9 +367,12 @@ impl Block {
             // x counts from the left face, y from the top, z from the front.
             let from_start = if axis == 0 { p - low } else { high - p };
             let index = (from_start / CELL as f64).floor().max(0.0) as u64;
-            cell[axis] = index.min(self.cells[axis] as u64 - 1) as u32;
+            cell[axis] = index.min(drawn[axis] as u64 - 1) as u32;
         }
-        Some(cell)
+        match self.fold {
+            Some(fold) => fold.logical(cell, self.cells),
+            None => Some(cell),
+        }
     }
 
     pub fn tensor_index(&self, cell: [u32; 3]) -> Vec<usize> {

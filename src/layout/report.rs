@@ -86,7 +86,7 @@ impl Serialize for BlockJson<'_> {
         let block = self.block;
         let used_axes = block.axes.iter().rposition(Option::is_some).map_or(0, |last| last + 1);
         let deps = block.deps.iter().map(|dep| DepJson { block: &self.layout.blocks[dep.block].name, op: dep.op });
-        let mut map = serializer.serialize_map(Some(13))?;
+        let mut map = serializer.serialize_map(Some(13 + block.fold.is_some() as usize))?;
         map.serialize_entry("name", &block.name)?;
         map.serialize_entry("kind", &block.kind)?;
         map.serialize_entry("op", &block.op)?;
@@ -100,6 +100,10 @@ impl Serialize for BlockJson<'_> {
         map.serialize_entry("deps", &SeqJson(deps))?;
         map.serialize_entry("map", &block.map.dims)?;
         map.serialize_entry("anchor", &block.anchor)?;
+        // `size` is the box the strips are drawn in; `cells` stay the block's own.
+        if let Some(fold) = &block.fold {
+            map.serialize_entry("fold", fold)?;
+        }
         map.end()
     }
 }

@@ -73,12 +73,12 @@ fn overview_labels_do_not_overlap_and_each_layer_is_named_by_itself() {
         for layer in &layers {
             let (label, section) = labels[layer.label];
             let text = layer.text;
-            // Over its own layer (centred, just above its top edge, within its width), or beside
-            // it (just left of it, level with its top).
-            let over = (text.center().x - section.center().x).abs() < 1.0
-                && text.bottom() <= section.top()
-                && text.bottom() >= section.top() - 8.0
-                && text.width() <= section.width();
+            // Over its own layer (centred, just above its top edge, within its width, or just
+            // inside it where a layer stands above), or beside it (just left of it, level with its top).
+            let centred = (text.center().x - section.center().x).abs() < 1.0 && text.width() <= section.width();
+            let above = text.bottom() <= section.top() && text.bottom() >= section.top() - 8.0;
+            let inside_top = text.top() >= section.top() && text.top() <= section.top() + 8.0;
+            let over = centred && (above || inside_top);
             let beside = text.right() <= section.left()
                 && text.right() >= section.left() - 8.0
                 && (text.top() - section.top()).abs() < 1.0;

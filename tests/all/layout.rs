@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use llmviz::layout::{
-    ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, Axis, Block, BlockKind, CELL, LAYERS_PER_COLUMN, LabelKind, Layout,
-    Op, build,
+    ANCHOR_ASPECT, ANCHOR_FOV_Y_DEGREES, Anchor, Axis, Block, BlockKind, CELL, LabelKind, Layout, Op, build,
+    layers_per_column,
 };
 use llmviz::model::config::{GptConfig, LlamaShape};
 use llmviz::model::lens::lens_shapes;
@@ -470,7 +470,10 @@ fn the_residual_stream_runs_down_one_token_column_per_layer_column() {
             );
         }
         let last = column_x(layout.config.n_layer - 1);
-        stream.extend(["ln_f", "logits", "probs"].map(|name| (block(layout, name), last)));
+        // Folded, the probabilities stand right of the logits (`vocabulary_blocks_fold_…`).
+        let output: &[&str] =
+            if block(layout, "probs").fold.is_some() { &["ln_f"] } else { &["ln_f", "logits", "probs"] };
+        stream.extend(output.iter().map(|name| (block(layout, name), last)));
         for pair in stream.windows(2) {
             let ((above, above_column), (below, column)) = (pair[0], pair[1]);
             assert_eq!((below.position[0], below.size()[0]), (column, x.size()[0]), "{model}: {}", below.name);
@@ -484,7 +487,8 @@ fn the_residual_stream_runs_down_one_token_column_per_layer_column() {
         let columns: Vec<f32> = (0..layout.config.n_layer).map(column_x).chain([x.position[0]]).collect();
         let activations =
             layout.blocks.iter().filter(|block| matches!(block.kind, BlockKind::Activation | BlockKind::Aggregate));
-        for block in activations.filter(|block| block.axes[0] == Some(Axis::T) && !block.name.ends_with("gelu")) {
+        let unfolded = activations.filter(|block| block.fold.is_none() || block.name == "logits");
+        for block in unfolded.filter(|block| block.axes[0] == Some(Axis::T) && !block.name.ends_with("gelu")) {
             assert!(columns.contains(&block.position[0]) && block.cells[0] == x.cells[0], "{model}: {}", block.name);
             assert_eq!(
                 block.map.dims.iter().find(|dim| dim.strides[0] == 1).map(|dim| dim.offset),
@@ -564,21 +568,32 @@ fn nano_gives_each_layer_a_column_so_the_whole_model_fits_a_wide_view() {
 }
 
 #[test]
-fn deep_models_wrap_into_columns_of_12_layers() {
-    let layout = layout("gpt2-xl");
-    let transformer = |i: usize| layout.section(&format!("Transformer {i}"), Some(i)).unwrap();
-    for i in 1..layout.config.n_layer {
-        let (previous, current) = (transformer(i - 1), transformer(i));
-        if i % LAYERS_PER_COLUMN == 0 {
-            assert_eq!(current.max[1], transformer(0).max[1], "layer {i} starts a column at the first layer's height");
-            assert!(current.min[0] > previous.max[0], "layer {i}'s column is right of layer {}'s", i - 1);
-        } else {
-            assert!(current.max[1] < previous.min[1], "layer {i} is below layer {}", i - 1);
-            assert_eq!(current.min[0], previous.min[0], "layer {i} shares layer {}'s column", i - 1);
+fn deeper_models_set_their_layers_in_a_grid_of_columns() {
+    for model in ["gpt2", "gpt2-xl", "gpt3"] {
+        let layout = layout(model);
+        let per_column = layers_per_column(&layout.config);
+        let layers = layout.config.n_layer;
+        assert!(per_column > 1 && per_column < layers, "{model}: {per_column} layers a column of {layers}");
+        let transformer = |i: usize| layout.section(&format!("Transformer {i}"), Some(i)).unwrap();
+        for i in 1..layers {
+            let (previous, current) = (transformer(i - 1), transformer(i));
+            if i % per_column == 0 {
+                assert_eq!(current.max[1], transformer(0).max[1], "{model}: layer {i} starts a column at the top");
+                assert!(current.min[0] > previous.max[0], "{model}: layer {i}'s column is right of layer {}'s", i - 1);
+            } else {
+                assert!(current.max[1] < previous.min[1], "{model}: layer {i} is below layer {}", i - 1);
+                assert_eq!(current.min[0], previous.min[0], "{model}: layer {i} shares layer {}'s column", i - 1);
+            }
         }
+        let lowest = (0..layers).map(|i| transformer(i).min[1]).fold(f32::INFINITY, f32::min);
+        let output = layout.section("Output", None).unwrap();
+        assert!(output.max[1] < lowest, "{model}: the output is under every column");
+        // The grid is wider than tall, as the frame is, but not a band.
+        let grid_min = (0..layers).map(|i| transformer(i).min[0]).fold(f32::INFINITY, f32::min);
+        let grid_max = (0..layers).map(|i| transformer(i).max[0]).fold(f32::NEG_INFINITY, f32::max);
+        let aspect = (grid_max - grid_min) / (transformer(0).max[1] - lowest);
+        assert!((1.0..2.5).contains(&aspect), "{model}: the layers' grid is {aspect} times as wide as tall");
     }
-    let output = layout.section("Output", None).unwrap();
-    assert!(output.max[1] < transformer(layout.config.n_layer - 1).min[1], "the output is under the last layer");
 }
 
 // ---- cells ----
@@ -733,7 +748,9 @@ fn sections_enclose_their_blocks() {
         let layout = layout(name);
         let config = &layout.config;
         let sections = layout.labels.iter().filter(|label| label.kind == LabelKind::Section).count();
-        assert_eq!(sections, 2 + config.n_layer * (4 + config.n_head), "{name}");
+        // A folded token embedding is a section of its own.
+        let token_embed = block(layout, "wte").fold.is_some() as usize;
+        assert_eq!(sections, 2 + token_embed + config.n_layer * (4 + config.n_head), "{name}");
         let enclosed = |text: &str, layer: Option<usize>, member: &dyn Fn(&Block) -> bool| {
             let section = layout.section(text, layer).unwrap_or_else(|| panic!("{name}: no section {text} {layer:?}"));
             let members: Vec<&Block> = layout.blocks.iter().filter(|block| member(block)).collect();
@@ -746,7 +763,13 @@ fn sections_enclose_their_blocks() {
                 );
             }
         };
-        enclosed("Embedding", None, &|block| ["tokens", "wte", "wpe", "x"].contains(&block.name.as_str()));
+        let folded = |block: &Block| block.fold.is_some();
+        enclosed("Embedding", None, &|block| {
+            ["tokens", "wte", "wpe", "x"].contains(&block.name.as_str()) && !folded(block)
+        });
+        if token_embed == 1 {
+            enclosed("Token embed", None, &|block| block.name == "wte");
+        }
         enclosed("Output", None, &|block| {
             block.layer.is_none()
                 && (block.name.starts_with("ln_f")
@@ -1135,4 +1158,133 @@ fn nano_llama_names_its_sections_and_sizes_beside_its_blocks() {
     }
     let columns: Vec<f32> = (0..3).map(|i| block(layout, &format!("block{i}.rms1")).position[0]).collect();
     assert!(columns.windows(2).all(|pair| pair[1] > pair[0]), "nano-llama gives each layer a column");
+}
+
+// ---- folded vocabulary blocks and the overview ----
+
+/// GPT-2 small's shapes on 64 tokens, as a checkpoint opens with a sentence.
+fn gpt2_checkpoint() -> &'static Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    LAYOUT.get_or_init(|| build(&GptConfig::preset("gpt2").expect("a preset").with_max_tokens(64)))
+}
+
+/// Qwen3-0.6B's shapes on 64 tokens: a vocabulary of 151,936 and 28 layers.
+fn qwen3_checkpoint() -> &'static Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        let shape = LlamaShape {
+            family: "qwen3".into(),
+            n_kv_head: 8,
+            head_dim: 128,
+            intermediate_size: 3072,
+            rope_theta: 1_000_000.0,
+            rope_scaling: None,
+            qkv_bias: false,
+            qk_norm: true,
+        };
+        let config = GptConfig::llama("qwen3-0.6b", [28, 16, 1024, 151_936, 40_960], shape, true, 1e-6).unwrap();
+        build(&config.with_max_tokens(64))
+    })
+}
+
+fn vocabulary_blocks(layout: &Layout) -> Vec<&Block> {
+    layout.blocks.iter().filter(|block| block.axes.contains(&Some(Axis::V))).collect()
+}
+
+#[test]
+fn vocabulary_blocks_fold_into_strips_and_keep_every_cell() {
+    assert!(vocabulary_blocks(layout("nano")).iter().all(|block| block.fold.is_none()), "nano's 3 letters stay whole");
+    for layout in [layout("gpt2"), gpt2_checkpoint(), qwen3_checkpoint()] {
+        let blocks = vocabulary_blocks(layout);
+        assert_eq!(blocks.len(), 4, "{}: token embedding, LM head, logits, probabilities", layout.config.name);
+        for block in blocks {
+            let fold = block.fold.unwrap_or_else(|| panic!("{} is not folded", block.name));
+            let v = layout.config.vocab_size as u32;
+            assert_eq!(block.cells[fold.along], v, "{}: the fold cuts the vocabulary", block.name);
+            assert!(fold.pieces(block.cells) > 1 && fold.pitch > block.cells[fold.across], "{}", block.name);
+            // Every token's cell along the fold, at both ends of the other side: drawn at a place of
+            // its own inside the drawn box, found again there by a point and by its centre.
+            let drawn_cells = block.drawn_cells();
+            let mut seen = HashSet::new();
+            for token in 0..v {
+                for other in [0, block.cells[fold.across] - 1] {
+                    let mut cell = [0; 3];
+                    cell[fold.along] = token;
+                    cell[fold.across] = other;
+                    let drawn = fold.drawn(cell);
+                    assert!(
+                        (0..3).all(|axis| drawn[axis] < drawn_cells[axis]),
+                        "{}: {cell:?} drawn outside",
+                        block.name
+                    );
+                    assert!(seen.insert(drawn), "{}: two cells drawn at {drawn:?}", block.name);
+                    assert_eq!(fold.logical(drawn, block.cells), Some(cell), "{}", block.name);
+                    if token % 997 == 0 || token + 1 == v || token % fold.length < 2 {
+                        assert_eq!(block.cell_at(block.cell_center(cell)), Some(cell), "{}: {cell:?}", block.name);
+                    }
+                }
+            }
+            // The gap after the first strip holds no cell.
+            let mut gap = [0; 3];
+            gap[fold.across] = block.cells[fold.across];
+            assert_eq!(fold.logical(gap, block.cells), None, "{}: a cell in the gap", block.name);
+            let mut point = block.cell_center([0; 3]);
+            point[fold.across] += if fold.across == 0 { 1.0 } else { -1.0 } * block.cells[fold.across] as f32 * CELL;
+            assert_eq!(block.cell_at(point), None, "{}: a point in the gap finds a cell", block.name);
+        }
+        assert_eq!(first_overlap(layout), None, "{}: folded blocks overlap", layout.config.name);
+    }
+}
+
+/// A box's rectangle on a 1280×720 screen seen from an anchor, in pixels (x, y, width, height).
+fn screen_rect(anchor: &Anchor, min: [f32; 3], max: [f32; 3]) -> [f32; 4] {
+    let (size, fov_y) = ([1280.0_f32, 720.0], ANCHOR_FOV_Y_DEGREES.to_radians());
+    let sub = |a: [f32; 3], b: [f32; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let unit = |a: [f32; 3]| a.map(|v| v / dot(a, a).sqrt());
+    let forward = unit(sub(anchor.target, anchor.eye));
+    let right = unit([-forward[2], 0.0, forward[0]]);
+    let up = [
+        right[1] * forward[2] - right[2] * forward[1],
+        right[2] * forward[0] - right[0] * forward[2],
+        right[0] * forward[1] - right[1] * forward[0],
+    ];
+    let focal = size[1] / 2.0 / (fov_y / 2.0).tan();
+    let (mut low, mut high) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+    for corner in 0..8 {
+        let point = [0, 1, 2].map(|axis| if corner >> axis & 1 == 1 { max[axis] } else { min[axis] });
+        let offset = sub(point, anchor.eye);
+        let depth = dot(offset, forward);
+        let screen =
+            [size[0] / 2.0 + focal * dot(offset, right) / depth, size[1] / 2.0 - focal * dot(offset, up) / depth];
+        for axis in 0..2 {
+            low[axis] = low[axis].min(screen[axis]);
+            high[axis] = high[axis].max(screen[axis]);
+        }
+    }
+    [low[0], low[1], high[0] - low[0], high[1] - low[1]]
+}
+
+#[test]
+fn every_overview_shows_its_layers_legibly_and_its_vocabulary_in_a_quarter() {
+    let layouts =
+        [layout("nano"), layout("gpt2"), layout("gpt2-xl"), layout("gpt3"), gpt2_checkpoint(), qwen3_checkpoint()];
+    for layout in layouts {
+        let name = &layout.config.name;
+        let (min, max) = layout.bounds();
+        let [x, y, width, height] = screen_rect(&layout.overview, min, max);
+        assert!(x >= -1.0 && y >= -1.0 && x + width <= 1281.0 && y + height <= 721.0, "{name}: out of the frame");
+        let share = width * height / (1280.0 * 720.0);
+        assert!(share >= 0.3, "{name}: the model's box is {share:.2} of the frame");
+        for i in 0..layout.config.n_layer {
+            let section = layout.section(&format!("Transformer {i}"), Some(i)).unwrap();
+            let [_, _, width, height] = screen_rect(&layout.overview, section.min, section.max);
+            assert!(width.min(height) >= 40.0, "{name}: layer {i} is {width:.0}×{height:.0} px");
+        }
+        // Seen from the front, the vocabulary's blocks cover at most a quarter of the model's box.
+        let front = |min: [f32; 3], max: [f32; 3]| (max[0] - min[0]) * (max[1] - min[1]);
+        let vocabulary: f32 = vocabulary_blocks(layout).iter().map(|block| front(block.position, block.max())).sum();
+        let part = vocabulary / front(min, max);
+        assert!(part <= 0.25, "{name}: the vocabulary covers {part:.2} of the model's box");
+    }
 }

@@ -102,6 +102,40 @@ fn gpt3_small_cells_are_picked_exactly_from_its_overview() {
 }
 
 #[test]
+fn folded_vocabulary_cells_are_picked_where_they_are_drawn_and_their_gaps_are_seen_through() {
+    let layout = layout::build(&GptConfig::preset("gpt2").unwrap().with_max_tokens(64));
+    let targets = untransformed_targets(&layout);
+    let eye = Vec3::from(layout.overview.eye);
+    for name in ["wte", "lm_head", "logits", "probs"] {
+        let index = layout.find(name).unwrap();
+        let block = &layout.blocks[index];
+        let fold = block.fold.expect("GPT-2's vocabulary blocks are folded");
+        let placed = GlobalTransform::from(box_transform(Vec3::from(block.position), Vec3::from(block.max())));
+        let vocabulary = block.cells[fold.along];
+        // Both ends of every strip, and the last token.
+        let tokens = (0..fold.pieces(block.cells))
+            .flat_map(|strip| [strip * fold.length, strip * fold.length + fold.length - 1]);
+        for token in tokens.filter(|&token| token < vocabulary).chain([vocabulary - 1]) {
+            let mut cell = [block.cells[0] / 2, block.cells[1] / 2, 0];
+            cell[fold.along] = token;
+            let expected = CellRef { block: index, cell };
+            let drawn_at = cell_center_world(&layout, expected, &placed);
+            assert!(drawn_at.distance(Vec3::from(block.cell_center(cell))) < 1e-2 * layout::CELL, "{name} {cell:?}");
+            let target = front_face_center(block, cell);
+            let picked = pick(&layout, Ray3d::new(eye, Dir3::new(target - eye).unwrap()), targets.iter().copied());
+            assert_eq!(picked, Some(expected), "{name}: the ray through token {token} picked {picked:?}");
+        }
+        // Straight through the gap after the first strip: not this block.
+        let mut gap_cell = [0; 3];
+        gap_cell[fold.across] = block.cells[fold.across] - 1;
+        let mut through_gap = front_face_center(block, gap_cell);
+        through_gap[fold.across] += if fold.across == 0 { 1.0 } else { -1.0 } * 2.0 * layout::CELL;
+        let picked = pick(&layout, Ray3d::new(through_gap + 100.0 * Vec3::Z, Dir3::NEG_Z), targets.iter().copied());
+        assert_ne!(picked.map(|cell| cell.block), Some(index), "{name}: its gap picked {picked:?}");
+    }
+}
+
+#[test]
 fn a_grazing_ray_picks_the_cell_it_enters() {
     for model in ["nano", "gpt3"] {
         let layout = layout::build(&GptConfig::preset(model).unwrap());

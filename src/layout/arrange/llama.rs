@@ -89,11 +89,11 @@ impl Arranger<'_> {
             axes: [Some(Axis::V), Some(Axis::C), None],
             cells: [v as u32, c as u32, 1],
         };
-        let embed_tokens = self.place(embed_tokens, left - self.gap - v as f64, top, 0.5, &[]);
+        let embed_tokens = self.token_embedding(embed_tokens, left, top);
         let deps = [tokens, embed_tokens].map(|block| (block, Op::Embedding));
         let x = self.place(self.whole("x", Op::Embedding, c, Axis::C), left, top, 0.5, &deps);
         let lens = self.lens_strip(x, left, top - c as f64);
-        self.section("Embedding".into(), tokens..lens + 1);
+        self.embedding_sections(tokens, embed_tokens, lens);
         self.dim_mark_above(format!("T = {t}"), x);
         self.dim_mark_right(format!("C = {c}"), x);
         (x, top - c as f64)

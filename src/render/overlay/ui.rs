@@ -555,16 +555,20 @@ pub fn place_section_labels(
         }
         let mut size = font_px((rect.height() / 30.0).clamp(11.0, 20.0));
         let mut measured = measure(&label.text, size);
-        // Beside it stands a layer of its own, when layers stand side by side (nano's columns):
-        // the name goes over its own layer, smaller if it must, or not at all.
-        if is_whole(label) && has_layer_beside(labels, index) && measured.x > rect.width() {
-            size *= rect.width() / measured.x;
-            if size < MIN_SECTION_FONT_PX {
-                continue;
+        let (mut text, mut bracket) = place_over(labels, index, rect, measured);
+        // Beside it stands a layer of its own, when layers stand side by side (nano's columns, a
+        // grid of layers): the name goes over its own layer, smaller if it must, or not at all.
+        if is_whole(label) && has_layer_beside(labels, index) {
+            let room = room_over(labels, index, rect, text);
+            if measured.x > room {
+                size *= room / measured.x;
+                if size < MIN_SECTION_FONT_PX {
+                    continue;
+                }
+                measured = measure(&label.text, size);
+                (text, bracket) = place_over(labels, index, rect, measured);
             }
-            measured = measure(&label.text, size);
         }
-        let (text, bracket) = section_label_place(label, rect, measured);
         if !taken.iter().any(|other| other.expand(2.0).intersects(text)) {
             taken.push(text);
             placed.push(PlacedLabel { label: index, text, size, bracket });
@@ -586,6 +590,48 @@ fn has_layer_beside(labels: &[(&layout::Label, Rect)], index: usize) -> bool {
             let shared = rect.bottom().min(other_rect.bottom()) - rect.top().max(other_rect.top());
             other_index != index && layer(other) && shared > rect.height() / 2.0
         })
+}
+
+/// Where section `index`'s name of size `text` goes (`section_label_place`). A layer under another
+/// (a grid of layers) would be named over the bottom of the one above, whose box reaches down past
+/// the gap as it is seen from above: the name goes just inside the top of its own box instead,
+/// which is empty there (the box's top edge is its back corner).
+fn place_over(labels: &[(&layout::Label, Rect)], index: usize, rect: Rect, text: egui::Vec2) -> (Rect, [Pos2; 2]) {
+    let label = labels[index].0;
+    let (mut placed, bracket) = section_label_place(label, rect, text);
+    if is_whole(label) && overlaps_another_layer(labels, index, placed) {
+        placed = placed.translate(egui::vec2(0.0, placed.height() + 8.0));
+    }
+    (placed, bracket)
+}
+
+/// The width a name centred over section `index`, level with `text`, has before it reaches a
+/// layer beside it: the layers' boxes, seen from the overview's angle, reach over one another's edges.
+fn room_over(labels: &[(&layout::Label, Rect)], index: usize, rect: Rect, text: Rect) -> f32 {
+    let layer = |other: &layout::Label| other.kind == LabelKind::Section && other.text.starts_with("Transformer");
+    let centre = rect.center().x;
+    let mut half = rect.width() / 2.0;
+    for (other_index, (other, other_rect)) in labels.iter().enumerate() {
+        let level = other_rect.top() <= text.bottom() && other_rect.bottom() >= text.top();
+        if other_index == index || !layer(other) || !level {
+            continue;
+        }
+        if other_rect.right() < centre {
+            half = half.min(centre - other_rect.right() - 2.0);
+        } else if other_rect.left() > centre {
+            half = half.min(other_rect.left() - centre - 2.0);
+        }
+    }
+    2.0 * half.max(0.0)
+}
+
+/// Whether a name placed at `text` would stand over a layer other than section `index`.
+fn overlaps_another_layer(labels: &[(&layout::Label, Rect)], index: usize, text: Rect) -> bool {
+    let layer = |other: &layout::Label| other.kind == LabelKind::Section && other.text.starts_with("Transformer");
+    labels
+        .iter()
+        .enumerate()
+        .any(|(other_index, (other, other_rect))| other_index != index && layer(other) && other_rect.intersects(text))
 }
 
 /// True for the sections that are a whole step of the model: a layer, the embedding, the output.

@@ -306,7 +306,7 @@ fn spawn_scene(world: &mut World, layout: Arc<Layout>) -> BlockScene {
     let blocks = world
         .spawn_batch(layout.blocks.iter().enumerate().map(|(index, block)| {
             let min = Vec3::from(block.position);
-            let placed = (MeshTag(index as u32), box_transform(min, min + Vec3::from(block.size())));
+            let placed = (MeshTag(index as u32), box_transform(min, Vec3::from(block.max())));
             (placed, parked(), SceneBlock { index: index as u32 }, BlockStyle::default(), ValuePage::default())
         }))
         .collect();
@@ -648,6 +648,9 @@ pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, st
             .window
             .map_or(UVec4::ZERO, |window| UVec4::new(window.size[0], window.size[1], window.size[2], 0)),
         pyramid,
+        fold: block.fold.map_or(BlockDescriptor::NO_FOLD, |fold| {
+            UVec4::new(fold.along as u32 + 1, fold.across as u32, fold.length, fold.pitch)
+        }),
     }
 }
 
@@ -669,5 +672,6 @@ pub fn proxy_descriptor(family: layout::Family) -> BlockDescriptor {
         window: BlockDescriptor::NO_WINDOW,
         window_size: UVec4::ZERO,
         pyramid: BlockDescriptor::NO_PYRAMID,
+        fold: BlockDescriptor::NO_FOLD,
     }
 }

@@ -257,5 +257,6 @@ fn rod_descriptor(lit: bool) -> BlockDescriptor {
         window: BlockDescriptor::NO_WINDOW,
         window_size: UVec4::ZERO,
         pyramid: BlockDescriptor::NO_PYRAMID,
+        fold: BlockDescriptor::NO_FOLD,
     }
 }

@@ -41,6 +41,9 @@ pub struct BlockDescriptor {
     /// x: the block's pyramid's first word, counted from the start of the material's first page, or
     /// −1 for none; y: its first level stored; z: its top level; w: words in a page.
     pub pyramid: IVec4,
+    /// A block drawn folded into strips (`layout::Fold`): x: 1 + the axis cut (0 for a block drawn
+    /// whole); y: the axis the strips follow one another on; z: cells per strip; w: the pitch.
+    pub fold: UVec4,
 }
 
 impl BlockDescriptor {
@@ -54,6 +57,8 @@ impl BlockDescriptor {
     pub const NO_WINDOW: IVec4 = IVec4::new(0, 0, 0, 0);
     /// `pyramid` for a block drawn without values.
     pub const NO_PYRAMID: IVec4 = IVec4::new(-1, 0, 0, 1);
+    /// `fold` for a block drawn whole.
+    pub const NO_FOLD: UVec4 = UVec4::ZERO;
 }
 
 /// The material of the blocks whose values start in `page_a`. Two exist per page, differing only in
@@ -170,6 +175,7 @@ pub fn descriptors_buffer(descriptors: &[BlockDescriptor]) -> ShaderBuffer {
             window: BlockDescriptor::NO_WINDOW,
             window_size: UVec4::ZERO,
             pyramid: BlockDescriptor::NO_PYRAMID,
+            fold: BlockDescriptor::NO_FOLD,
         }])
     } else {
         ShaderBuffer::from(descriptors.to_vec())

@@ -243,6 +243,8 @@ fn copy_descriptor(layout: &Layout, packed: &PackedValues, flight: &FlightFrame)
     let (min, size) = cells_region(flight.from, block.cells);
     let mut descriptor = block_descriptor(layout, flight.from_block, packed, Default::default());
     descriptor.cells = UVec4::new(size[0], size[1], size[2], 0);
+    // A copy is a small box of its own, never folded.
+    descriptor.fold = BlockDescriptor::NO_FOLD;
     // The pyramid's tiles are the whole block's; a copy of a few cells is drawn from its values.
     descriptor.pyramid.x = -1;
     if descriptor.strides.w >= 0 {

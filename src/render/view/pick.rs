@@ -14,7 +14,7 @@ use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, RequestRedraw};
 use bevy_egui::input::EguiWantsInput;
 
-use crate::layout::Layout;
+use crate::layout::{Block, Layout};
 use crate::render::scene::blocks::{BlockScene, BlockStyle, LodProxy, SceneBlock};
 use crate::render::scene::frame::FrameStep;
 use crate::render::view::camera::{Click, DOUBLE_CLICK};
@@ -104,8 +104,14 @@ pub fn pick(layout: &Layout, ray: Ray3d, targets: impl IntoIterator<Item = PickT
         if nearest.is_some_and(|(nearest, _)| distance >= nearest) {
             continue;
         }
-        let cell =
-            target.block.map(|block| CellRef { block, cell: unit_point_cell(point, layout.blocks[block].cells) });
+        let cell = match target.block {
+            Some(block) => match unit_point_cell(point, &layout.blocks[block]) {
+                Some(cell) => Some(CellRef { block, cell }),
+                // Between a folded block's strips the ray goes on to what lies behind.
+                None => continue,
+            },
+            None => None,
+        };
         nearest = Some((distance, cell));
     }
     nearest.and_then(|(_, cell)| cell)
@@ -156,19 +162,26 @@ fn enter_unit_cube(origin: DVec3, direction: DVec3) -> Option<(f64, DVec3)> {
 }
 
 /// The cell holding a point of the unit cube, as `layout::Block::cell_at` maps a point of the block:
-/// x counts from the left face, y from the top, z from the front.
-fn unit_point_cell(point: DVec3, cells: [u32; 3]) -> [u32; 3] {
+/// x counts from the left face, y from the top, z from the front. None between folded strips.
+fn unit_point_cell(point: DVec3, block: &Block) -> Option<[u32; 3]> {
     let from_start = [point.x + 0.5, 0.5 - point.y, 0.5 - point.z];
-    std::array::from_fn(|axis| {
-        let index = (from_start[axis] * cells[axis] as f64).floor().max(0.0) as u64;
-        index.min(cells[axis].saturating_sub(1) as u64) as u32
-    })
+    let drawn = block.drawn_cells();
+    let cell = std::array::from_fn(|axis| {
+        let index = (from_start[axis] * drawn[axis] as f64).floor().max(0.0) as u64;
+        index.min(drawn[axis].saturating_sub(1) as u64) as u32
+    });
+    match block.fold {
+        Some(fold) => fold.logical(cell, block.cells),
+        None => Some(cell),
+    }
 }
 
 /// Where a cell's centre is drawn now: its block's unit cube placed by the block's transform.
 pub fn cell_center_world(layout: &Layout, cell: CellRef, world_from_unit: &GlobalTransform) -> Vec3 {
-    let cells = layout.blocks[cell.block].cells;
-    let fraction = |axis: usize| (cell.cell[axis] as f32 + 0.5) / cells[axis].max(1) as f32;
+    let block = &layout.blocks[cell.block];
+    let cells = block.drawn_cells();
+    let drawn = block.fold.map_or(cell.cell, |fold| fold.drawn(cell.cell));
+    let fraction = |axis: usize| (drawn[axis] as f32 + 0.5) / cells[axis].max(1) as f32;
     world_from_unit.transform_point(Vec3::new(fraction(0) - 0.5, 0.5 - fraction(1), 0.5 - fraction(2)))
 }
 
