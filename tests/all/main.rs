@@ -8,6 +8,7 @@ mod decode;
 mod docs;
 mod explain;
 mod fetch;
+mod free_region;
 mod fuzz;
 mod gpt2;
 mod gpu;

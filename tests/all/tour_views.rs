@@ -13,7 +13,7 @@ use llmviz::tour::{Cells, ChapterTimeline, CompiledTour, FlightFrame, Layouts, T
 const TOURS: [&str; 3] = ["tours/nano-gpt.ron", "tours/scale.ron", "tours/modern.ron"];
 
 /// The box, in world units, of some cells of a block as drawn at `frame` (moved with the block).
-fn cells_box(layout: &Layout, frame: &TourFrame, block: usize, cells: Cells) -> (Vec3, Vec3) {
+pub(crate) fn cells_box(layout: &Layout, frame: &TourFrame, block: usize, cells: Cells) -> (Vec3, Vec3) {
     let drawn = &layout.blocks[block];
     let (min, size) = cells_region(cells, drawn.cells);
     let last = [0, 1, 2].map(|axis| min[axis] + size[axis] - 1);
@@ -49,7 +49,7 @@ fn overlaps((a_min, a_max): (Vec3, Vec3), (b_min, b_max): (Vec3, Vec3)) -> bool 
 
 /// Where the reader sees a focus added at event `index`: once a camera move under way has ended, and
 /// before its step ends or a later `Unfocus` or model switch takes it away.
-fn focus_seen_at(timeline: &ChapterTimeline, index: usize) -> f32 {
+pub(crate) fn focus_seen_at(timeline: &ChapterTimeline, index: usize) -> f32 {
     let time = timeline.events[index].0;
     let step_end = timeline.steps.iter().find(|step| step.end >= time).map_or(timeline.length, |step| step.end);
     let shown_until = timeline.events[index + 1..]

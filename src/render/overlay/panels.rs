@@ -2,6 +2,37 @@
 //! above (the tour's side panel and frame) and read here, so that no overlay reads the tour.
 
 use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+
+use crate::render::view::free_region::PanelRects;
+
+/// Every panel that takes room from the scene, by its egui id: the one list of them, from which
+/// the scene's free region is worked out (`view::free_region`). Hover cards, notes and labels
+/// are not panels: they go with what they name.
+pub const PANELS: [&str; 6] = [MODEL_BAR, MODEL_CARD, TOKEN_STRIP, NEXT_TOKENS, HELP, TOUR_PANEL];
+pub const MODEL_BAR: &str = "models";
+pub const MODEL_CARD: &str = "model card";
+pub const TOKEN_STRIP: &str = "token strip";
+pub const NEXT_TOKENS: &str = "next tokens";
+pub const HELP: &str = "controls";
+pub const TOUR_PANEL: &str = "tour panel";
+
+/// Where each panel was drawn this frame.
+pub fn measure_panels(mut contexts: EguiContexts, mut rects: ResMut<PanelRects>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let measured: Vec<Rect> = ctx.memory(|memory| {
+        let visible = memory.areas().visible_layer_ids();
+        PANELS
+            .iter()
+            .map(|&name| egui::Id::new(name))
+            .filter(|&id| visible.iter().any(|layer| layer.id == id))
+            .filter_map(|id| memory.area_rect(id))
+            .map(|rect| Rect::new(rect.min.x, rect.min.y, rect.max.x, rect.max.y))
+            .collect()
+    });
+    rects.set_if_neq(PanelRects(measured));
+    Ok(())
+}
 
 /// How wide the side panel is on screen (0 when there is none): the overlays keep clear of it.
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]

@@ -12,7 +12,7 @@ use bevy_egui::egui::{self, Align2, Color32, RichText};
 
 use crate::model::Activations;
 use crate::model::tokenizer::Tokenizer;
-use crate::render::overlay::panels::SidePanelWidth;
+use crate::render::overlay::panels::{self, SidePanelWidth};
 use crate::render::scene::blocks::{BlockScene, SceneValues, ValuesState};
 use crate::render::view::pick::Hovered;
 
@@ -106,7 +106,7 @@ pub fn token_strip(
     let left = panel.map_or(0.0, |panel| panel.0) + 12.0;
     let in_scene = strip.hovered_position();
     let mut pointed = None;
-    egui::Area::new(egui::Id::new("token strip")).anchor(Align2::LEFT_TOP, [left, 44.0]).show(ctx, |ui| {
+    egui::Area::new(egui::Id::new(panels::TOKEN_STRIP)).anchor(Align2::LEFT_TOP, [left, 44.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.set_max_width(ctx.content_rect().width() - left - 24.0);
             // One line, scrolled sideways: a long text never runs down the window.
@@ -156,7 +156,7 @@ fn next_tokens(ctx: &egui::Context, tokenizer: &Tokenizer, shown: NextTokens, ca
     let NextTokens { activations, focus } = shown;
     let last = activations.tokens.len().saturating_sub(1);
     let focus = focus.filter(|&position| position <= last).unwrap_or(last);
-    egui::Area::new(egui::Id::new("next tokens")).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
+    egui::Area::new(egui::Id::new(panels::NEXT_TOKENS)).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.horizontal(|ui| {
                 let title = if *all {

@@ -19,7 +19,7 @@ use crate::render::overlay::live_input::{
     TrainingCheckpoints, TypingPause, input_buttons, input_text_of, read_input, training_slider,
 };
 use crate::render::overlay::panels::SceneLabels;
-use crate::render::overlay::panels::SidePanelWidth;
+use crate::render::overlay::panels::{self, SidePanelWidth};
 use crate::render::overlay::sampling::{SamplingControls, sampling_ui};
 use crate::render::overlay::token_strip::OutputSummary;
 use crate::render::scene::blocks::{BlockScene, BlockStyle, SceneBlock, SceneSource, SceneValues, ValuesState};
@@ -62,6 +62,7 @@ impl Plugin for UiPlugin {
             .init_resource::<UiState>()
             .init_resource::<crate::render::overlay::token_strip::PointedToken>()
             .init_resource::<OutputSummary>()
+            .init_resource::<crate::render::view::free_region::PanelRects>()
             .add_systems(
                 Update,
                 (
@@ -76,7 +77,8 @@ impl Plugin for UiPlugin {
                 (model_bar, model_card, crate::render::overlay::token_strip::token_strip, help_window)
                     .chain()
                     .in_set(FrameStep::Widgets),
-            );
+            )
+            .add_systems(EguiPrimaryContextPass, panels::measure_panels.in_set(FrameStep::Measure));
     }
 }
 
@@ -124,7 +126,7 @@ fn model_bar(
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0);
     let mut picked = None;
-    egui::Area::new(egui::Id::new("models")).anchor(Align2::LEFT_TOP, [left + 12.0, 12.0]).show(ctx, |ui| {
+    egui::Area::new(egui::Id::new(panels::MODEL_BAR)).anchor(Align2::LEFT_TOP, [left + 12.0, 12.0]).show(ctx, |ui| {
         ui.horizontal(|ui| {
             for (preset, text) in MODELS {
                 let selected = source.config.name == preset;
@@ -212,14 +214,17 @@ fn model_card(mut contexts: EguiContexts, mut card: ModelCard, mut folded: Local
     let title = egui::RichText::new(display_name(&card.source.config.name)).heading();
     let mut asked = CardRequests::default();
     // Bottom left: the top of a model, where its input is, stays clear.
-    egui::Area::new(egui::Id::new("model card")).anchor(Align2::LEFT_BOTTOM, [left + 12.0, -12.0]).show(ctx, |ui| {
-        egui::Frame::popup(ui.style()).show(ui, |ui| {
-            let header = egui::CollapsingHeader::new(title).id_salt("model card").default_open(true);
-            header.open(fold.then_some(false)).show(ui, |ui| {
-                asked = model_card_ui(ui, &mut card);
+    egui::Area::new(egui::Id::new(panels::MODEL_CARD)).anchor(Align2::LEFT_BOTTOM, [left + 12.0, -12.0]).show(
+        ctx,
+        |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                let header = egui::CollapsingHeader::new(title).id_salt("model card").default_open(true);
+                header.open(fold.then_some(false)).show(ui, |ui| {
+                    asked = model_card_ui(ui, &mut card);
+                });
             });
-        });
-    });
+        },
+    );
     asked.apply(&mut card.source);
     Ok(())
 }
@@ -359,6 +364,7 @@ fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>, language:
     let ctx = contexts.ctx_mut()?;
     let mut open = state.help_open;
     egui::Window::new(language.tr("Controls"))
+        .id(egui::Id::new(panels::HELP))
         .open(&mut open)
         .collapsible(false)
         .resizable(false)

@@ -24,6 +24,7 @@ use crate::render::scene::blocks::{BlockScene, SceneSource, SceneValues, ValuesS
 use crate::render::scene::stats::RenderStats;
 use crate::render::tour::player::{TourPlugin, TourState};
 use crate::render::view::camera::CameraPlugin;
+use crate::render::view::free_region::FreeRegionPlugin;
 use crate::render::view::pick::{CellRef, Hovered, Pinned};
 use crate::tour::TourLink;
 
@@ -415,7 +416,7 @@ fn soak_app(run: &SoakRun) -> Result<crate::render::run::offscreen::Offscreen, R
     let tour = TourState::open(&run.tour)?;
     let (source, view) = tour.opening_scene()?;
     let offscreen = crate::render::run::offscreen::Offscreen::with_plugins(source, run.size, view, |app| {
-        app.add_plugins((OverlayPlugins, CameraPlugin, TourPlugin, SoakPlugin)).insert_resource(tour);
+        app.add_plugins((OverlayPlugins, CameraPlugin, FreeRegionPlugin, TourPlugin, SoakPlugin)).insert_resource(tour);
     });
     // The soak moves the training slider: without checkpoints it would soak less than it says.
     if let Some(why) = &offscreen.world().resource::<TrainingCheckpoints>().unavailable {

@@ -46,6 +46,8 @@ pub enum FrameStep {
     Notes,
     /// The widgets in the room the panels leave: model bar and card, token strip, help.
     Widgets,
+    /// Where the panels were drawn, from which the scene's free region follows.
+    Measure,
 }
 
 /// Orders the steps in `Update`, `PostUpdate` and egui's pass.
@@ -69,6 +71,6 @@ impl Plugin for FramePlugin {
             )
                 .chain(),
         )
-        .configure_sets(EguiPrimaryContextPass, (Theme, Panels, Notes.run_if(scene), Widgets).chain());
+        .configure_sets(EguiPrimaryContextPass, (Theme, Panels, Notes.run_if(scene), Widgets, Measure).chain());
     }
 }

@@ -246,7 +246,9 @@ fn apply_level_of_detail(
         .map(|size| size.y as f32)
         .or_else(|| window.single().ok().map(|w| w.physical_height() as f32))
         .unwrap_or(720.0);
-    let view = lod_view(transform, projection, height);
+    // Drawn into a smaller frame (`view::free_region`), a layer is smaller on screen by as much.
+    let frame_share = camera.sub_camera_view.map_or(1.0, |sub| sub.full_size.y as f32 / sub.size.y.max(1) as f32);
+    let view = lod_view(transform, projection, height * frame_share);
     let LodChanges { shown_blocks, hidden_blocks, shown_proxies, hidden_proxies } =
         detail_changes(state, &scene, &view);
 

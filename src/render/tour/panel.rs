@@ -130,7 +130,7 @@ fn tour_panel(
     let mut requests = Requests::default();
     let layout = scene.as_ref().map(|scene| scene.layout.clone()).filter(|layout| layout.config.name == frame.model);
 
-    let area = egui::Area::new(egui::Id::new("tour panel"))
+    let area = egui::Area::new(egui::Id::new(crate::render::overlay::panels::TOUR_PANEL))
         .fixed_pos(screen.left_top())
         .constrain(false)
         .order(egui::Order::Middle)

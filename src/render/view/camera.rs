@@ -139,7 +139,7 @@ fn orbit_and_pan(
         };
     } else if buttons.pressed(MouseButton::Left) {
         commands.entity(entity).remove::<TweenAnim>();
-        *view = view.pan(delta, window.height());
+        *view = view.pan(delta, crate::render::view::free_region::frame_height(camera, window.height()));
     }
 }
 
@@ -424,7 +424,8 @@ fn touch_camera(
     let moved = match down.as_slice() {
         [finger] if !gesture.multi_touch => {
             let delta = finger.position() - gesture.previous(finger);
-            (delta != Vec2::ZERO).then(|| view.pan(delta, window.height()))
+            let height = crate::render::view::free_region::frame_height(camera, window.height());
+            (delta != Vec2::ZERO).then(|| view.pan(delta, height))
         }
         [a, b, ..] => {
             let (midpoint_delta, factor) =

@@ -2,6 +2,7 @@
 //! sleeping while nothing moves.
 
 pub mod camera;
+pub mod free_region;
 pub mod idle;
 pub mod pick;
 pub mod viewpoint;
@@ -13,6 +14,10 @@ pub struct ViewPlugins;
 
 impl PluginGroup for ViewPlugins {
     fn build(self) -> PluginGroupBuilder {
-        PluginGroupBuilder::start::<Self>().add(camera::CameraPlugin).add(pick::PickPlugin).add(idle::IdlePlugin)
+        PluginGroupBuilder::start::<Self>()
+            .add(camera::CameraPlugin)
+            .add(free_region::FreeRegionPlugin)
+            .add(pick::PickPlugin)
+            .add(idle::IdlePlugin)
     }
 }
