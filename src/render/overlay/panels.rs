@@ -17,6 +17,25 @@ pub const NEXT_TOKENS: &str = "next tokens";
 pub const HELP: &str = "controls";
 pub const TOUR_PANEL: &str = "tour panel";
 
+/// Where each panel goes, the one place that says so: its corner of the window and the offset from
+/// it, right of the tour's side panel (`side_panel` wide, 0 for none), which stands at the left
+/// edge. The model bar and the token strip share the top left, one line under the other; the card
+/// the bottom left, the next-token panel the bottom right, the help the top right.
+pub fn place(panel: &str, side_panel: f32) -> (egui::Align2, egui::Vec2) {
+    let left = side_panel + EDGE;
+    match panel {
+        MODEL_BAR => (egui::Align2::LEFT_TOP, egui::vec2(left, EDGE)),
+        TOKEN_STRIP => (egui::Align2::LEFT_TOP, egui::vec2(left, 44.0)),
+        MODEL_CARD => (egui::Align2::LEFT_BOTTOM, egui::vec2(left, -EDGE)),
+        NEXT_TOKENS => (egui::Align2::RIGHT_BOTTOM, egui::vec2(-EDGE, -EDGE)),
+        HELP => (egui::Align2::RIGHT_TOP, egui::vec2(-EDGE, EDGE)),
+        _ => (egui::Align2::LEFT_TOP, egui::Vec2::ZERO),
+    }
+}
+
+/// Between a panel and the window's edge (or the side panel's).
+const EDGE: f32 = 12.0;
+
 /// Where each panel was drawn this frame.
 pub fn measure_panels(mut contexts: EguiContexts, mut rects: ResMut<PanelRects>) -> Result {
     let ctx = contexts.ctx_mut()?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy_egui::EguiContexts;
-use bevy_egui::egui::{self, Align2, Color32, RichText};
+use bevy_egui::egui::{self, Color32, RichText};
 
 use crate::model::Activations;
 use crate::model::tokenizer::Tokenizer;
@@ -103,10 +103,11 @@ pub fn token_strip(
         return Ok(());
     }
     let ctx = contexts.ctx_mut()?;
-    let left = panel.map_or(0.0, |panel| panel.0) + 12.0;
+    let (corner, offset) = panels::place(panels::TOKEN_STRIP, panel.map_or(0.0, |panel| panel.0));
+    let left = offset.x;
     let in_scene = strip.hovered_position();
     let mut pointed = None;
-    egui::Area::new(egui::Id::new(panels::TOKEN_STRIP)).anchor(Align2::LEFT_TOP, [left, 44.0]).show(ctx, |ui| {
+    egui::Area::new(egui::Id::new(panels::TOKEN_STRIP)).anchor(corner, offset).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.set_max_width(ctx.content_rect().width() - left - 24.0);
             // One line, scrolled sideways: a long text never runs down the window.
@@ -156,7 +157,8 @@ fn next_tokens(ctx: &egui::Context, tokenizer: &Tokenizer, shown: NextTokens, ca
     let NextTokens { activations, focus } = shown;
     let last = activations.tokens.len().saturating_sub(1);
     let focus = focus.filter(|&position| position <= last).unwrap_or(last);
-    egui::Area::new(egui::Id::new(panels::NEXT_TOKENS)).anchor(Align2::RIGHT_BOTTOM, [-12.0, -12.0]).show(ctx, |ui| {
+    let (corner, offset) = panels::place(panels::NEXT_TOKENS, 0.0);
+    egui::Area::new(egui::Id::new(panels::NEXT_TOKENS)).anchor(corner, offset).show(ctx, |ui| {
         egui::Frame::popup(ui.style()).show(ui, |ui| {
             ui.horizontal(|ui| {
                 let title = if *all {

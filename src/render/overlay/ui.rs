@@ -126,7 +126,8 @@ fn model_bar(
     let ctx = contexts.ctx_mut()?;
     let left = panel.map_or(0.0, |panel| panel.0);
     let mut picked = None;
-    egui::Area::new(egui::Id::new(panels::MODEL_BAR)).anchor(Align2::LEFT_TOP, [left + 12.0, 12.0]).show(ctx, |ui| {
+    let (corner, offset) = panels::place(panels::MODEL_BAR, left);
+    egui::Area::new(egui::Id::new(panels::MODEL_BAR)).anchor(corner, offset).show(ctx, |ui| {
         ui.horizontal(|ui| {
             for (preset, text) in MODELS {
                 let selected = source.config.name == preset;
@@ -214,17 +215,15 @@ fn model_card(mut contexts: EguiContexts, mut card: ModelCard, mut folded: Local
     let title = egui::RichText::new(display_name(&card.source.config.name)).heading();
     let mut asked = CardRequests::default();
     // Bottom left: the top of a model, where its input is, stays clear.
-    egui::Area::new(egui::Id::new(panels::MODEL_CARD)).anchor(Align2::LEFT_BOTTOM, [left + 12.0, -12.0]).show(
-        ctx,
-        |ui| {
-            egui::Frame::popup(ui.style()).show(ui, |ui| {
-                let header = egui::CollapsingHeader::new(title).id_salt("model card").default_open(true);
-                header.open(fold.then_some(false)).show(ui, |ui| {
-                    asked = model_card_ui(ui, &mut card);
-                });
+    let (corner, offset) = panels::place(panels::MODEL_CARD, left);
+    egui::Area::new(egui::Id::new(panels::MODEL_CARD)).anchor(corner, offset).show(ctx, |ui| {
+        egui::Frame::popup(ui.style()).show(ui, |ui| {
+            let header = egui::CollapsingHeader::new(title).id_salt("model card").default_open(true);
+            header.open(fold.then_some(false)).show(ui, |ui| {
+                asked = model_card_ui(ui, &mut card);
             });
-        },
-    );
+        });
+    });
     asked.apply(&mut card.source);
     Ok(())
 }
@@ -363,12 +362,13 @@ fn input_ui(ui: &mut egui::Ui, model: CardModel, state: &mut UiState) -> Option<
 fn help_window(mut contexts: EguiContexts, mut state: ResMut<UiState>, language: Res<Language>) -> Result {
     let ctx = contexts.ctx_mut()?;
     let mut open = state.help_open;
+    let (corner, offset) = panels::place(panels::HELP, 0.0);
     egui::Window::new(language.tr("Controls"))
         .id(egui::Id::new(panels::HELP))
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
-        .anchor(Align2::RIGHT_TOP, [-12.0, 12.0])
+        .anchor(corner, offset)
         .show(ctx, |ui| {
             egui::Grid::new("controls").striped(true).show(ui, |ui| {
                 for (input, action) in [
