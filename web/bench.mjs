@@ -96,10 +96,13 @@ export async function idleFrames(page, seconds) {
 const median = (sorted) => sorted[Math.floor(sorted.length / 2)];
 const p95 = (sorted) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
 
-/** Frame intervals while the right button drags `steps` steps across the middle of the view. */
-async function orbit(page, steps) {
+/**
+ * Frame intervals while the right button drags `steps` steps from `at` (by default a little right
+ * of the view's middle), and the time a drag step took (from the first frame to the last).
+ */
+export async function orbit(page, steps, at = undefined) {
   const { width, height } = page.viewportSize();
-  const [x, y] = [width * 0.6, height * 0.5];
+  const [x, y] = at ?? [width * 0.6, height * 0.5];
   await page.mouse.move(x, y);
   await page.waitForTimeout(300);
   const start = await framesDrawn(page);
@@ -112,7 +115,8 @@ async function orbit(page, steps) {
   await page.mouse.up({ button: 'right' });
   const times = await page.evaluate((from) => window.llmvizFrames.slice(from), start);
   const intervals = times.slice(1).map((time, i) => time - times[i]).sort((a, b) => a - b);
-  return { frames: times.length, median: median(intervals), p95: p95(intervals) };
+  const perStep = (times[times.length - 1] - times[0]) / steps;
+  return { frames: times.length, median: median(intervals), p95: p95(intervals), perStep };
 }
 
 /** One model's figures, in a fresh browser (a fresh profile). */

@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from './serve.mjs';
-import { CHROMIUM, QUIET, WEBGPU, frameCounter, waitReady } from './bench.mjs';
+import { CHROMIUM, QUIET, WEBGPU, frameCounter, orbit, waitReady } from './bench.mjs';
 
 function glFrameCounter() {
   const frames = [];
@@ -38,25 +38,6 @@ function glFrameCounter() {
   requestAnimationFrame(tick);
 }
 
-const median = (sorted) => sorted[Math.floor(sorted.length / 2)];
-const p95 = (sorted) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
-
-async function orbit(page, [x, y], steps = 200) {
-  await page.mouse.move(x, y);
-  await page.waitForTimeout(500);
-  const start = await page.evaluate(() => window.llmvizFrames.length);
-  await page.mouse.down({ button: 'right' });
-  for (let step = 1; step <= steps; step++) {
-    await page.mouse.move(x + 200 * Math.sin(step / 15), y + 40 * Math.sin(step / 23));
-    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => done())));
-  }
-  await page.mouse.up({ button: 'right' });
-  const times = await page.evaluate((from) => window.llmvizFrames.slice(from), start);
-  const intervals = times.slice(1).map((time, i) => time - times[i]).sort((a, b) => a - b);
-  const perStep = (times[times.length - 1] - times[0]) / steps;
-  return { frames: times.length, median: median(intervals), p95: p95(intervals), perStep };
-}
-
 async function run(url, counter, ready, at, extra = []) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -68,7 +49,7 @@ async function run(url, counter, ready, at, extra = []) {
     await page.addInitScript(counter);
     await page.goto(url);
     await ready(page);
-    return await orbit(page, at);
+    return await orbit(page, 200, at);
   } finally {
     await browser.close();
   }

@@ -820,13 +820,10 @@ fn dimension_marks_name_the_sizes_and_sit_in_the_gaps() {
 }
 
 /// Whether every corner of the box is in view from the anchor, and the largest share of the frame it spans.
-fn view_of(anchor: &Anchor, min: [f32; 3], max: [f32; 3]) -> (bool, f32) {
+/// The camera's forward, right and up unit vectors looking from an anchor.
+fn camera_axes(anchor: &Anchor) -> ([f32; 3], [f32; 3], [f32; 3]) {
     let sub = |a: [f32; 3], b: [f32; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-    let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    let unit = |a: [f32; 3]| {
-        let length = dot(a, a).sqrt();
-        a.map(|v| v / length)
-    };
+    let unit = |a: [f32; 3]| a.map(|v| v / dot(a, a).sqrt());
     let forward = unit(sub(anchor.target, anchor.eye));
     let right = unit([-forward[2], 0.0, forward[0]]);
     let up = [
@@ -834,6 +831,16 @@ fn view_of(anchor: &Anchor, min: [f32; 3], max: [f32; 3]) -> (bool, f32) {
         right[2] * forward[0] - right[0] * forward[2],
         right[0] * forward[1] - right[1] * forward[0],
     ];
+    (forward, right, up)
+}
+
+fn dot(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+fn view_of(anchor: &Anchor, min: [f32; 3], max: [f32; 3]) -> (bool, f32) {
+    let sub = |a: [f32; 3], b: [f32; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    let (forward, right, up) = camera_axes(anchor);
     let tan_y = (ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).tan();
     let tan_x = tan_y * ANCHOR_ASPECT;
     let mut inside = true;
@@ -1240,15 +1247,7 @@ fn vocabulary_blocks_fold_into_strips_and_keep_every_cell() {
 fn screen_rect(anchor: &Anchor, min: [f32; 3], max: [f32; 3]) -> [f32; 4] {
     let (size, fov_y) = ([1280.0_f32, 720.0], ANCHOR_FOV_Y_DEGREES.to_radians());
     let sub = |a: [f32; 3], b: [f32; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-    let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    let unit = |a: [f32; 3]| a.map(|v| v / dot(a, a).sqrt());
-    let forward = unit(sub(anchor.target, anchor.eye));
-    let right = unit([-forward[2], 0.0, forward[0]]);
-    let up = [
-        right[1] * forward[2] - right[2] * forward[1],
-        right[2] * forward[0] - right[0] * forward[2],
-        right[0] * forward[1] - right[1] * forward[0],
-    ];
+    let (forward, right, up) = camera_axes(anchor);
     let focal = size[1] / 2.0 / (fov_y / 2.0).tan();
     let (mut low, mut high) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
     for corner in 0..8 {
