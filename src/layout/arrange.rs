@@ -8,9 +8,9 @@
 //! behind one another in depth, head 0 in front. GELU sits right of the fc output rather than under
 //! it, which saves 4C of height per layer. A model of a few layers gives each layer a column; a deeper
 //! one sets its layers in a grid of columns (`layers_per_column`), each starting at the height of
-//! the first layer. A Llama-family model follows the
-//! same plan with its own blocks (`llama`). Vocabulary-long blocks (the token embedding, the LM head,
-//! logits and probabilities of a real tokenizer) are drawn folded into strips (`Fold`).
+//! the first layer. A Llama-family model follows the same plan with its own blocks (`llama`).
+//! Vocabulary-long blocks (the token embedding, the LM head, logits and probabilities of a real
+//! tokenizer) are drawn folded into strips (`Fold`).
 
 mod llama;
 
