@@ -104,8 +104,18 @@ impl Plugin for FreeRegionPlugin {
 }
 
 /// The largest 16:9 frame that the panels leave, kept clear of them by a margin.
-fn choose_frame(panels: Res<PanelRects>, camera: Single<&Camera, With<Camera3d>>, mut frame: ResMut<SceneFrame>) {
+/// Worked out again only when a panel or the window changed, not every frame.
+fn choose_frame(
+    panels: Res<PanelRects>,
+    camera: Single<&Camera, With<Camera3d>>,
+    mut frame: ResMut<SceneFrame>,
+    mut chosen_for: Local<Option<Vec2>>,
+) {
     let size = camera.logical_target_size().unwrap_or_default();
+    if !panels.is_changed() && *chosen_for == Some(size) {
+        return;
+    }
+    *chosen_for = Some(size);
     if panels.0.is_empty() || size.min_element() < 1.0 {
         frame.set_if_neq(SceneFrame::default());
         return;
