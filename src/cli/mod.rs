@@ -26,6 +26,7 @@ use crate::model::{BackendKind, GptConfig, ModelError, NonFinite, Weights};
 use crate::render::RenderError;
 use crate::render::run::app::WindowOptions;
 use crate::render::scene::blocks::SceneSource;
+use crate::render::scene::compute::ComputeChoice;
 use crate::render::view::pick::{CellRef, parse_cell_ref};
 use crate::render::view::viewpoint::{CameraChoice, CameraError};
 use crate::tour::TourLink;
@@ -48,6 +49,10 @@ pub struct Cli {
     /// where llmviz speaks it, else en).
     #[arg(long, value_parser = parse_language)]
     pub lang: Option<&'static str>,
+    /// Where the forward pass computes: auto (the GPU the scene is drawn with when it is a real
+    /// one; the CPU on a software adapter such as lavapipe, where the CPU is faster), cpu or gpu.
+    #[arg(long, value_enum, default_value_t = ComputeArg::Auto)]
+    pub compute: ComputeArg,
     /// Open these weights on this text instead of the tour (see `llmviz inspect --help`).
     #[command(flatten)]
     pub model: ModelInput,
@@ -175,6 +180,23 @@ pub enum Command {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ComputeArg {
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl From<ComputeArg> for ComputeChoice {
+    fn from(arg: ComputeArg) -> ComputeChoice {
+        match arg {
+            ComputeArg::Auto => ComputeChoice::Auto,
+            ComputeArg::Cpu => ComputeChoice::Cpu,
+            ComputeArg::Gpu => ComputeChoice::Gpu,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BackendArg {
     Ndarray,
     Wgpu,
@@ -221,7 +243,7 @@ pub fn main() -> ExitCode {
 
 /// The windowed app: on `--weights`/`--text`/`--input` when given, else on the tour.
 fn run_app(cli: Cli) -> CliResult {
-    let options = window_options()?;
+    let options = WindowOptions { compute: cli.compute.into(), ..window_options()? };
     let result = if cli.model.is_empty() {
         let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step, language: cli.lang };
         crate::render::run::app::run_tour_app(link, options)
@@ -247,7 +269,8 @@ fn window_options() -> Result<WindowOptions, String> {
         Ok(text) => Some(CameraChoice::parse(&text).map_err(|error| format!("{CAMERA_ENV} '{text}': {error}"))?),
         Err(_) => None,
     };
-    Ok(WindowOptions { camera, screenshot: std::env::var_os(SCREENSHOT_ENV).map(PathBuf::from) })
+    let screenshot = std::env::var_os(SCREENSHOT_ENV).map(PathBuf::from);
+    Ok(WindowOptions { camera, screenshot, ..WindowOptions::default() })
 }
 
 /// A renderer's error in the command line's words: what the user gave, by its flag.

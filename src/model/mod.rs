@@ -147,6 +147,21 @@ impl LoadedModel {
         }
     }
 
+    /// The model on a given GPU device (the renderer's: see `render::scene::compute`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn on_gpu(weights: &Weights, device: &WgpuDevice) -> LoadedModel {
+        LoadedModel::Wgpu(Box::new(Network::from_weights(weights, device)))
+    }
+
+    /// The GPU device the model is on; None on the CPU.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn gpu_device(&self) -> Option<WgpuDevice> {
+        match self {
+            LoadedModel::Ndarray(_) => None,
+            LoadedModel::Wgpu(model) => Some(model.device()),
+        }
+    }
+
     /// One sequence through the model, every intermediate kept.
     pub fn activations(&self, tokens: &[usize]) -> Result<Activations, ModelError> {
         self.activations_without(tokens, &ablation::Ablation::default())

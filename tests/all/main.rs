@@ -12,6 +12,7 @@ mod free_region;
 mod fuzz;
 mod gpt2;
 mod gpu;
+mod gpu_compute;
 mod gpu_failure;
 mod house;
 mod idle;

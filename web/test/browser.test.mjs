@@ -224,6 +224,28 @@ test('once ready, the page draws no frame while nothing moves, and draws again f
   }
 });
 
+test('a drag over the scene draws one frame per pointer move', async () => {
+  // egui repaints after any input it is given; moves that are the scene's are kept from it, so the
+  // frame the move asked for is the only one (twice as many halved the page's drag speed).
+  const { page, errors } = await openReady('/');
+  const settle = () => idleFrames(page, 0);
+  await page.mouse.move(840, 360);
+  await settle();
+  await page.mouse.down({ button: 'right' });
+  await settle();
+  const [start, steps] = [await framesDrawn(page), 6];
+  for (let step = 1; step <= steps; step++) {
+    await page.mouse.move(840 - 12 * step, 360 + 3 * step);
+    await settle();
+  }
+  const drawn = (await framesDrawn(page)) - start;
+  await page.mouse.up({ button: 'right' });
+  assert.ok(drawn >= steps, `the view turned with ${drawn} frames for ${steps} drag steps`);
+  assert.ok(drawn <= steps + 1, `${drawn} frames for ${steps} drag steps`);
+  assert.deepEqual(errors, [], 'console errors');
+  await page.close();
+});
+
 test('calls from the page into the app do not run the constructors each time', async () => {
   // wasm-ld wraps every export of a binary in a call to `__wasm_call_ctors` unless the module
   // exports that itself (web/build.sh says why it must): the export is the sign, and the glue

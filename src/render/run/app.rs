@@ -26,6 +26,9 @@ pub struct WindowOptions {
     pub camera: Option<CameraChoice>,
     /// Once the scene is drawn, save the window (3D and overlays) to this PNG and exit.
     pub screenshot: Option<PathBuf>,
+    /// Where the forward pass computes (the page's always runs on the CPU, in its worker).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub compute: crate::render::scene::compute::ComputeChoice,
 }
 
 /// The app as it opens: the tour `link` names (the nano-gpt tour by default) ready at its chapter
@@ -43,6 +46,8 @@ pub fn run_tour_app(link: TourLink, options: WindowOptions) -> Result<(), Render
         app.insert_resource(crate::render::overlay::language::Language(language));
     }
     app.add_plugins(TourPlugin).insert_resource(tour);
+    #[cfg(not(target_arch = "wasm32"))]
+    app.world().resource::<crate::render::scene::compute::Compute>().choose(options.compute);
     screenshot_on_ready(&mut app, options.screenshot);
     run(app)
 }
@@ -57,6 +62,8 @@ pub fn run_scene_app(source: SceneSource, options: WindowOptions) -> Result<(), 
     crate::render::scene::gpu::require_adapter()?;
     let window = Window { title: "llmviz: how a GPT works".into(), ..default() };
     let mut app = app(source, view, window);
+    #[cfg(not(target_arch = "wasm32"))]
+    app.world().resource::<crate::render::scene::compute::Compute>().choose(options.compute);
     screenshot_on_ready(&mut app, options.screenshot);
     run(app)
 }

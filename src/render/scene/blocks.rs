@@ -226,8 +226,12 @@ pub struct ScenePlugin;
 
 impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let worker = ForwardWorker::spawn(app.world_mut().get_resource_or_init::<super::compute::Compute>().clone());
+        #[cfg(target_arch = "wasm32")]
+        let worker = ForwardWorker::spawn();
         app.add_plugins(BlockMaterialPlugin)
-            .insert_resource(ForwardWorker::spawn())
+            .insert_resource(worker)
             .init_resource::<SceneValues>()
             .init_resource::<PackedValues>()
             .init_resource::<Paging>()

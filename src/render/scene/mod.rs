@@ -2,6 +2,9 @@
 //! worker that computes them, level of detail, the connectors, render statistics and GPU failure.
 
 pub mod blocks;
+// Natively only: the page's pass runs in a Web Worker, which the page's GPU device cannot reach.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod compute;
 pub mod connectors;
 pub mod frame;
 pub mod gpu;
@@ -19,9 +22,10 @@ pub struct ScenePlugins;
 
 impl PluginGroup for ScenePlugins {
     fn build(self) -> PluginGroupBuilder {
-        PluginGroupBuilder::start::<Self>()
-            .add(frame::FramePlugin)
-            .add(gpu::GpuPlugin)
+        let group = PluginGroupBuilder::start::<Self>().add(frame::FramePlugin).add(gpu::GpuPlugin);
+        #[cfg(not(target_arch = "wasm32"))]
+        let group = group.add(compute::ComputePlugin);
+        group
             .add(blocks::ScenePlugin)
             .add(connectors::ConnectorPlugin)
             .add(lod::LodPlugin)

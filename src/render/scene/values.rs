@@ -1,9 +1,9 @@
 //! The numbers in the cells: the burn forward pass of the loaded weights on the current input, whose
 //! activations `pages` packs with the weights into the value pages the block shader reads.
 //!
-//! The forward pass runs on the CPU (burn's ndarray backend) on its own thread natively, and in
-//! the page in a Web Worker (`page`), so the app stays responsive while it runs; it reruns
-//! whenever the input or the weights change.
+//! The forward pass runs on its own thread natively, on the GPU Bevy renders with or on the CPU
+//! (`compute` decides), and in the page on the CPU in a Web Worker (`page`), so the app stays
+//! responsive while it runs; it reruns whenever the input or the weights change.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +17,8 @@ use crate::model::ablation::Ablation;
 use crate::model::lens::{LensLayer, with_lens};
 use crate::model::transfer::{LensHeader, Numbers, PassHeader, Reader};
 use crate::model::{Activations, BackendKind, LoadedModel, RecordedPass, Weights};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::render::scene::compute::Compute;
 
 #[cfg(target_arch = "wasm32")]
 pub mod page;
@@ -105,15 +107,17 @@ pub fn give_waker(worker: Res<ForwardWorker>, proxy: Option<Res<EventLoopProxyWr
 }
 
 impl ForwardWorker {
+    /// The thread, running each pass where `compute` says when it starts.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn spawn() -> ForwardWorker {
+    pub fn spawn(compute: Compute) -> ForwardWorker {
         let (requests, request_receiver) = async_channel::unbounded::<ForwardRequest>();
         let (result_sender, results) = async_channel::unbounded();
         let waker = Waker::default();
         let woken = waker.clone();
+        let runner = Runner { compute, ..Runner::default() };
         std::thread::Builder::new()
             .name("llmviz-forward".into())
-            .spawn(move || forward_thread(request_receiver, result_sender, woken))
+            .spawn(move || forward_thread(runner, request_receiver, result_sender, woken))
             .expect("the forward-pass thread starts");
         ForwardWorker { requests, results, waited: Mutex::new(None), waker, generation: 0 }
     }
@@ -273,6 +277,9 @@ struct Runner {
     /// lens is compared with.
     own: Option<Activations>,
     note: WeightsNote,
+    /// Where passes run: the model moves to the renderer's GPU once that is chosen.
+    #[cfg(not(target_arch = "wasm32"))]
+    compute: Compute,
 }
 
 impl Runner {
@@ -289,14 +296,35 @@ impl Runner {
     }
 
     fn run(&mut self, request: &ForwardRequest) -> Result<Arc<Activations>, String> {
-        if !self.loaded.as_ref().is_some_and(|(weights, _)| Arc::ptr_eq(weights, &request.weights)) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let gpu = self.compute.gpu();
+        #[cfg(not(target_arch = "wasm32"))]
+        let on_device = |model: &LoadedModel| model.gpu_device() == gpu;
+        #[cfg(target_arch = "wasm32")]
+        let on_device = |_: &LoadedModel| true;
+        if !self
+            .loaded
+            .as_ref()
+            .is_some_and(|(weights, model)| Arc::ptr_eq(weights, &request.weights) && on_device(model))
+        {
             self.last = None;
-            self.loaded = Some((request.weights.clone(), LoadedModel::new(&request.weights, BackendKind::Ndarray)));
+            #[cfg(not(target_arch = "wasm32"))]
+            let model = match &gpu {
+                Some(device) => LoadedModel::on_gpu(&request.weights, device),
+                None => LoadedModel::new(&request.weights, BackendKind::Ndarray),
+            };
+            #[cfg(target_arch = "wasm32")]
+            let model = LoadedModel::new(&request.weights, BackendKind::Ndarray);
+            self.loaded = Some((request.weights.clone(), model));
         }
         let (_, model) = self.loaded.as_ref().expect("loaded above");
         let started = bevy::platform::time::Instant::now();
         let recorded = model.record_after(&request.tokens, &request.ablation, self.last.take());
         let recorded = recorded.map_err(|error| error.to_string())?;
+        #[cfg(not(target_arch = "wasm32"))]
+        if model.gpu_device().is_some() {
+            self.compute.ran_on_gpu();
+        }
         let mut activations = recorded.activations().clone();
         self.own = None;
         if !request.ablation.is_empty() {
@@ -369,13 +397,14 @@ fn lens_result(pass: &ForwardResult, layers: Vec<LensLayer>) -> Option<ForwardRe
 /// The likeliest tokens the lens keeps per position: the hover card shows them.
 const LENS_TOP: usize = 5;
 
-/// Natively the passes run on the CPU (burn's ndarray backend). burn's wgpu backend keeps a device
-/// thread that wakes every 150 µs for as long as the process lives (cubecl's device channel):
-/// 13 % of a core while the app has nothing to do. On the CPU nano's pass takes milliseconds, and
-/// GPT-2's a few seconds, once per input.
+/// The native worker: each newest request in turn, then its lens unless a newer request came.
 #[cfg(not(target_arch = "wasm32"))]
-fn forward_thread(requests: Receiver<ForwardRequest>, results: Sender<ForwardResult>, waker: Waker) {
-    let mut runner = Runner::default();
+fn forward_thread(
+    mut runner: Runner,
+    requests: Receiver<ForwardRequest>,
+    results: Sender<ForwardResult>,
+    waker: Waker,
+) {
     while let Ok(request) = requests.recv_blocking() {
         let request = newest(request, &requests);
         let activations = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&request)))

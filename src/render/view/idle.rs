@@ -13,6 +13,12 @@
 //!   the scene loads (pipelines compiling, the forward pass running), and beside what they
 //!   animate for a flight or a playing tour.
 //!
+//! And one thing doubled the frames while the pointer moves: egui repaints at once after any input
+//! it is given, so each pointer move drew the frame it asked for and then egui's. Moves and wheel
+//! turns over the scene alone, with egui neither under the pointer nor using it, are the scene's
+//! (Bevy's input reaches the camera and the picking as before): `keep_scene_pointer_from_egui`
+//! drops them from egui's input, and a drag step draws one frame, as the reference does.
+//!
 //! `LLMVIZ_FRAME_LOG=1` prints a line on stderr for each frame, for the test that counts frames
 //! while the app is idle (tests/all/idle.rs).
 
@@ -46,6 +52,8 @@ impl Plugin for IdlePlugin {
             (
                 wake_egui_when_asked.after(EguiPreUpdateSet::InitContexts).before(EguiPreUpdateSet::BeginPass),
                 drop_unchanged_modifiers.after(EguiInputSet::WriteEguiEvents).before(EguiPreUpdateSet::BeginPass),
+                // After the unchanged modifiers are gone: they come with every frame's moves.
+                keep_scene_pointer_from_egui.after(drop_unchanged_modifiers).before(EguiPreUpdateSet::BeginPass),
             ),
         )
         .add_systems(Update, keep_redrawing_while_loading.in_set(FrameStep::Report))
@@ -135,6 +143,34 @@ fn drop_unchanged_modifiers(
             _ => true,
         });
     }
+}
+
+/// Drops a context's pointer moves and wheel turns when they are all the input it has this frame
+/// and all of them happen over the scene: egui was not under the pointer, is not using it, and no
+/// new position is over one of its areas. egui's last pointer position then stays over the scene,
+/// where it hovers nothing; the first move onto a panel goes through.
+fn keep_scene_pointer_from_egui(mut contexts: Query<(&mut EguiContext, &mut EguiInput)>) {
+    for (mut context, mut input) in &mut contexts {
+        let ctx = context.get_mut();
+        if scene_pointer_only(ctx, &input.0.events) {
+            input.0.events.clear();
+        }
+    }
+}
+
+/// Whether `events` are only pointer moves and wheel turns over the scene, none of which egui has a
+/// use for (see `keep_scene_pointer_from_egui`). The background layer, the root `Ui` that spans the
+/// window, is the scene's: llmviz draws every panel in an area of its own.
+pub fn scene_pointer_only(ctx: &egui::Context, events: &[egui::Event]) -> bool {
+    let over_egui = |pos: egui::Pos2| ctx.layer_id_at(pos).is_some_and(|layer| layer.order != egui::Order::Background);
+    if events.is_empty() || ctx.egui_is_using_pointer() || ctx.dragged_id().is_some() || ctx.is_pointer_over_egui() {
+        return false;
+    }
+    events.iter().all(|event| match event {
+        egui::Event::PointerMoved(pos) => !over_egui(*pos),
+        egui::Event::MouseMoved(_) | egui::Event::MouseWheel { .. } => true,
+        _ => false,
+    })
 }
 
 /// Whether the scene is on screen as it will stay: spawned, its values computed (or none to
