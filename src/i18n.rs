@@ -108,6 +108,8 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["{} k/v heads, head size {}", "{} cabezas k/v, tamaño de cabeza {}", "{} 个 k/v 头，头大小 {}"],
     ["KV cache at {} tokens: {}", "caché KV con {} tokens: {}", "{} 个词元的 KV 缓存：{}"],
     ["prefill: 1 position computed", "prellenado: 1 posición calculada", "预填充：计算 1 个位置"],
+    ["computed on the CPU", "calculado en la CPU", "在 CPU 上计算"],
+    ["computed on the GPU: {}", "calculado en la GPU: {}", "在 GPU 上计算：{}"],
     [
         "prefill: {} positions computed at once",
         "prellenado: {} posiciones calculadas a la vez",

@@ -165,6 +165,8 @@ struct ModelCard<'w> {
     panel: Option<Res<'w, SidePanelWidth>>,
     checkpoints: Option<Res<'w, TrainingCheckpoints>>,
     summary: Res<'w, OutputSummary>,
+    #[cfg(not(target_arch = "wasm32"))]
+    compute: Option<Res<'w, crate::render::scene::compute::Compute>>,
 }
 
 /// The model on the card, as the card's widgets read it.
@@ -250,6 +252,10 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
     }
     if let Some(line) = card.values.forward.as_deref().and_then(|pass| pass_text(pass, language)) {
         ui.label(line);
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(compute) = &card.compute {
+            ui.label(computed_on_text(&compute.computed_on(), language));
+        }
     }
     ui.label(egui::RichText::new(values_text(card.scene.is_some(), &card.values, language)).italics());
     for problem in &card.values.non_finite {
@@ -296,6 +302,16 @@ fn pass_text(pass: &crate::model::Activations, language: Language) -> Option<Str
             };
             Some(language.fill(text, &[&computed, &cached]))
         }
+    }
+}
+
+/// Where the passes run (`render::scene::compute`), in a line.
+#[cfg(not(target_arch = "wasm32"))]
+fn computed_on_text(on: &crate::render::scene::compute::ComputedOn, language: Language) -> String {
+    use crate::render::scene::compute::ComputedOn;
+    match on {
+        ComputedOn::Gpu { adapter } => language.fill("computed on the GPU: {}", &[adapter]),
+        ComputedOn::Cpu { .. } | ComputedOn::Undecided => language.tr("computed on the CPU").to_string(),
     }
 }
 

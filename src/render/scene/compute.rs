@@ -90,7 +90,7 @@ impl Compute {
     /// Decides for the renderer's adapter and, for the GPU, gives burn the renderer's device.
     fn decide(&self, setup: WgpuSetup) {
         let info = setup.adapter.get_info();
-        let adapter = format!("{} ({:?}, {:?})", info.name, info.device_type, info.backend);
+        let adapter = info.name.clone();
         let mut state = self.0.lock().expect("compute lock");
         if computes_on_gpu(state.choice, info.device_type) {
             state.device = Some(init_device(setup, RuntimeOptions::default()));
@@ -99,7 +99,7 @@ impl Compute {
             state.device = None;
             state.on = ComputedOn::Cpu { adapter };
         }
-        info!("forward passes compute on {:?}", state.on);
+        info!("forward passes compute on {:?} ({:?}, {:?})", state.on, info.device_type, info.backend);
     }
 }
 
