@@ -104,12 +104,14 @@ fn the_app_in_a_window_draws_no_frame_while_idle_and_wakes_for_input() {
 
 /// The same with the forward pass forced onto the GPU the window is drawn with (lavapipe here):
 /// the GPU backend's device thread sleeps too. Its CPU time while idle is reported against the goal
-/// of 0.05 of a core (docs/benchmarks.md); it is no frame and no busy loop.
+/// of 0.05 of a core (docs/benchmarks.md). An app at rest uses next to none (no tick in 5 s); the
+/// device thread as cubecl releases it, waking every 150 µs, used 0.038 of a core here, and this
+/// fails on it.
 #[test]
 fn with_a_pass_on_the_gpu_the_app_still_draws_no_frame_while_idle() {
     let cores = idle_then_input(&["--compute", "gpu"]);
     eprintln!("idle with a pass on the GPU: {cores:.4} of a core over {} s", IDLE_WINDOW.as_secs());
-    assert!(cores < 0.05, "{cores:.3} of a core while idle");
+    assert!(cores < 0.01, "{cores:.3} of a core while idle: a thread keeps waking");
 }
 
 /// Starts the app with `args`, checks that it draws nothing while idle and draws when the pointer
