@@ -92,13 +92,18 @@ impl Compute {
         let info = setup.adapter.get_info();
         let adapter = info.name.clone();
         let mut state = self.0.lock().expect("compute lock");
-        if computes_on_gpu(state.choice, info.device_type) {
-            state.device = Some(init_device(setup, RuntimeOptions::default()));
-            state.on = ComputedOn::Gpu { adapter };
-        } else {
-            state.device = None;
-            state.on = ComputedOn::Cpu { adapter };
-        }
+        // burn checks the device's limits and features as it takes it; a device it refuses leaves
+        // the passes on the CPU rather than the app without them.
+        let device = computes_on_gpu(state.choice, info.device_type)
+            .then(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init_device(setup, RuntimeOptions::default())))
+            })
+            .and_then(|device| device.map_err(|_| warn!("burn could not use {adapter}: the CPU computes")).ok());
+        state.on = match device {
+            Some(_) => ComputedOn::Gpu { adapter },
+            None => ComputedOn::Cpu { adapter },
+        };
+        state.device = device;
         info!("forward passes compute on {:?} ({:?}, {:?})", state.on, info.device_type, info.backend);
     }
 }

@@ -296,26 +296,13 @@ impl Runner {
     }
 
     fn run(&mut self, request: &ForwardRequest) -> Result<Arc<Activations>, String> {
-        #[cfg(not(target_arch = "wasm32"))]
-        let gpu = self.compute.gpu();
-        #[cfg(not(target_arch = "wasm32"))]
-        let on_device = |model: &LoadedModel| model.gpu_device() == gpu;
-        #[cfg(target_arch = "wasm32")]
-        let on_device = |_: &LoadedModel| true;
         if !self
             .loaded
             .as_ref()
-            .is_some_and(|(weights, model)| Arc::ptr_eq(weights, &request.weights) && on_device(model))
+            .is_some_and(|(weights, model)| Arc::ptr_eq(weights, &request.weights) && self.placed(model))
         {
             self.last = None;
-            #[cfg(not(target_arch = "wasm32"))]
-            let model = match &gpu {
-                Some(device) => LoadedModel::on_gpu(&request.weights, device),
-                None => LoadedModel::new(&request.weights, BackendKind::Ndarray),
-            };
-            #[cfg(target_arch = "wasm32")]
-            let model = LoadedModel::new(&request.weights, BackendKind::Ndarray);
-            self.loaded = Some((request.weights.clone(), model));
+            self.loaded = Some((request.weights.clone(), self.load(&request.weights)));
         }
         let (_, model) = self.loaded.as_ref().expect("loaded above");
         let started = bevy::platform::time::Instant::now();
@@ -369,6 +356,24 @@ impl Runner {
         }
         bevy::log::info!("logit lens of {} streams: {:.1} ms", layers.len(), started.elapsed().as_secs_f32() * 1000.0);
         lens_result(pass, layers)
+    }
+
+    /// The model of `weights` where passes run now: natively on the renderer's GPU once `compute`
+    /// has chosen it, else on the CPU.
+    fn load(&self, weights: &Weights) -> LoadedModel {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(device) = self.compute.gpu() {
+            return LoadedModel::on_gpu(weights, &device);
+        }
+        LoadedModel::new(weights, BackendKind::Ndarray)
+    }
+
+    /// Whether `model` is where passes run now (a model loaded before the GPU was chosen moves).
+    fn placed(&self, model: &LoadedModel) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        return model.gpu_device() == self.compute.gpu();
+        #[cfg(target_arch = "wasm32")]
+        return matches!(model, LoadedModel::Ndarray(_));
     }
 
     /// One stream of a pass's lens, with parts switched off its change against the model's own.
