@@ -5,6 +5,7 @@
 //! return values and errors and print nothing, so nothing flows back from them into the command line.
 
 mod fetch_command;
+mod grad_command;
 mod layout_command;
 mod lens_command;
 mod model_commands;
@@ -165,6 +166,9 @@ pub enum Command {
     Layout(layout_command::LayoutArgs),
     /// How one cell's value was calculated, with the numbers that went in.
     Explain(model_commands::ExplainArgs),
+    /// The loss on an input and the gradient of every activation and weight, as a training step
+    /// takes them (nano: the sort task's loss; a text model: each next token's).
+    Grad(grad_command::GradArgs),
     /// Split text into a model's tokens (GPT-2's BPE by default) and print their ids and pieces.
     Tokenize(model_commands::TokenizeArgs),
     /// Download a GPT-2 or Llama-family checkpoint (SmolLM2, Qwen2.5, Qwen3, TinyLlama, Llama 3.2)
@@ -222,6 +226,7 @@ pub fn main() -> ExitCode {
         Some(Command::Lens(args)) => lens_command::lens(args),
         Some(Command::Explain(args)) => model_commands::explain_command(args),
         Some(Command::Tokenize(args)) => model_commands::tokenize(args),
+        Some(Command::Grad(args)) => grad_command::grad(args),
         Some(Command::Tour(command)) => tour_command::tour_command(command),
         Some(Command::Fetch(args)) => fetch_command::fetch(args),
         Some(Command::Train(args)) => train_commands::train(args),

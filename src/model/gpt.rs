@@ -101,33 +101,27 @@ impl<B: Backend> CausalSelfAttention<B> {
     fn forward(&self, x: Tensor<B, 3>, n_head: usize, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let [batch, t, c] = x.dims();
         let head_size = c / n_head;
-        let qkv = self.c_attn.forward(x); // [B, T, 3C]
-        rec.keep(|| names::layer(layer, "qkv"), &qkv);
+        let qkv = rec.flow(|| names::layer(layer, "qkv"), self.c_attn.forward(x)); // [B, T, 3C]
         let split_heads = |start: usize| {
             qkv.clone().narrow(2, start, c).reshape([batch, t, n_head, head_size]).swap_dims(1, 2) // [B, H, T, A]
         };
-        let (q, k, v) = (split_heads(0), split_heads(c), split_heads(2 * c));
-        rec.keep(|| names::layer(layer, "q"), &q);
-        rec.keep(|| names::layer(layer, "k"), &k);
-        rec.keep(|| names::layer(layer, "v"), &v);
+        let q = rec.flow(|| names::layer(layer, "q"), split_heads(0));
+        let k = rec.flow(|| names::layer(layer, "k"), split_heads(c));
+        let v = rec.flow(|| names::layer(layer, "v"), split_heads(2 * c));
         let past = rec.past();
         let (k, v) = rec.remember(layer, k, v); // [B, H, past + T, A]
 
         let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_size as f64).sqrt()); // [B, H, T, past + T]
         let future = causal_mask::<B>(t, past, &att.device()).unsqueeze::<4>().expand([batch, n_head, t, past + t]);
-        let att = att.mask_fill(future, f32::NEG_INFINITY);
-        rec.keep(|| names::layer(layer, "att"), &att);
+        let att = rec.flow(|| names::layer(layer, "att"), att.mask_fill(future, f32::NEG_INFINITY));
         let (att_sm, att_max, att_sumexp) = softmax_with_stats(att);
         rec.keep(|| names::layer(layer, "att_max"), &att_max);
         rec.keep(|| names::layer(layer, "att_sumexp"), &att_sumexp);
-        rec.keep(|| names::layer(layer, "att_sm"), &att_sm);
+        let att_sm = rec.flow(|| names::layer(layer, "att_sm"), att_sm);
 
         let y = att_sm.matmul(v).swap_dims(1, 2).reshape([batch, t, c]); // [B, T, C], heads side by side
-        let y = rec.heads_off(layer, head_size, y);
-        rec.keep(|| names::layer(layer, "y"), &y);
-        let proj = self.c_proj.forward(y); // [B, T, C]
-        rec.keep(|| names::layer(layer, "attn_proj"), &proj);
-        proj
+        let y = rec.flow(|| names::layer(layer, "y"), rec.heads_off(layer, head_size, y));
+        rec.flow(|| names::layer(layer, "attn_proj"), self.c_proj.forward(y)) // [B, T, C]
     }
 }
 
@@ -143,13 +137,11 @@ pub(crate) fn softmax_with_stats<B: Backend, const D: usize>(
 
 impl<B: Backend> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
-        let fc = self.c_fc.forward(x); // [B, T, 4C]
-        rec.keep(|| names::layer(layer, "fc"), &fc);
+        let fc = rec.flow(|| names::layer(layer, "fc"), self.c_fc.forward(x)); // [B, T, 4C]
         let gelu = rec.neurons_off(layer, gelu_approximate(fc)); // tanh form, as minGPT's NewGELU
-        rec.keep(|| names::layer(layer, "gelu"), &gelu);
+        let gelu = rec.flow(|| names::layer(layer, "gelu"), gelu);
         let mlp = rec.mlp_off(layer, self.c_proj.forward(gelu)); // [B, T, C]
-        rec.keep(|| names::layer(layer, "mlp"), &mlp);
-        mlp
+        rec.flow(|| names::layer(layer, "mlp"), mlp)
     }
 }
 
@@ -159,17 +151,16 @@ impl<B: Backend> Block<B> {
         let (ln1, mean, std) = self.ln_1.forward(x.clone(), eps); // [B, T, C]
         rec.keep(|| names::layer(layer, "ln1_mean"), &mean);
         rec.keep(|| names::layer(layer, "ln1_std"), &std);
-        rec.keep(|| names::layer(layer, "ln1"), &ln1);
+        let ln1 = rec.flow(|| names::layer(layer, "ln1"), ln1);
         let x = x + self.attn.forward(ln1, n_head, layer, rec);
-        rec.keep(|| names::layer(layer, "attn_resid"), &x);
+        let x = rec.flow(|| names::layer(layer, "attn_resid"), x);
 
         let (ln2, mean, std) = self.ln_2.forward(x.clone(), eps);
         rec.keep(|| names::layer(layer, "ln2_mean"), &mean);
         rec.keep(|| names::layer(layer, "ln2_std"), &std);
-        rec.keep(|| names::layer(layer, "ln2"), &ln2);
+        let ln2 = rec.flow(|| names::layer(layer, "ln2"), ln2);
         let x = x + self.mlp.forward(ln2, layer, rec);
-        rec.keep(|| names::layer(layer, "mlp_resid"), &x);
-        x
+        rec.flow(|| names::layer(layer, "mlp_resid"), x)
     }
 }
 
@@ -177,13 +168,11 @@ impl<B: Backend> Gpt<B> {
     /// Token ids [B, T] -> logits [B, T, V]. `rec` keeps the intermediates when it is recording.
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let [_, t] = idx.dims();
-        let tok_emb = self.wte.embed(idx); // [B, T, C]
+        let tok_emb = rec.flow(|| "tok_emb".into(), self.wte.embed(idx)); // [B, T, C]
         // After a cache, the new tokens' positions follow the cached ones.
         let pos_emb = self.wpe.val().narrow(0, rec.past(), t).unsqueeze::<3>(); // [1, T, C]
-        rec.keep(|| "tok_emb".into(), &tok_emb);
-        rec.keep(|| "pos_emb".into(), &pos_emb);
-        let mut x = tok_emb + pos_emb;
-        rec.keep(|| "x".into(), &x);
+        let pos_emb = rec.flow(|| "pos_emb".into(), pos_emb);
+        let mut x = rec.flow(|| "x".into(), tok_emb + pos_emb);
 
         for (layer, block) in self.h.iter().enumerate() {
             x = block.forward(x, &self.config, layer, rec);
@@ -193,9 +182,8 @@ impl<B: Backend> Gpt<B> {
         let (x, mean, std) = self.ln_f.forward(x, self.config.layer_norm_epsilon);
         rec.keep(|| "ln_f_mean".into(), &mean);
         rec.keep(|| "ln_f_std".into(), &std);
-        rec.keep(|| "ln_f".into(), &x);
-        let logits = self.unembed(x);
-        rec.keep(|| "logits".into(), &logits);
+        let x = rec.flow(|| "ln_f".into(), x);
+        let logits = rec.flow(|| "logits".into(), self.unembed(x));
         if rec.is_recording() {
             let (probs, max, sumexp) = softmax_with_stats(logits.clone());
             rec.keep(|| "logits_max".into(), &max);
@@ -262,7 +250,7 @@ impl<B: Backend> Gpt<B> {
 
     /// Every parameter in state_dict order, the order of `names::parameter_shapes`: the one walk
     /// that loading and saving share, as PyTorch's `state_dict` is.
-    fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
+    pub(crate) fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
         let mut slots = vec![ParamSlot::Vocab(&mut self.wte), ParamSlot::Matrix(&mut self.wpe)];
         fn linear<B: Backend>(linear: &mut Linear<B>) -> [ParamSlot<'_, B>; 2] {
             [ParamSlot::Matrix(&mut linear.weight), ParamSlot::Vector(&mut linear.bias)]

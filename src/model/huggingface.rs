@@ -29,6 +29,32 @@ fn stored_form(name: &str) -> &str {
     name.strip_prefix("transformer.").unwrap_or(name)
 }
 
+/// How the file `weights` came from names and lays out each of our parameters (or a tensor of its
+/// shape, such as its gradient): a Hugging Face GPT-2's own names and [in, out] projections, or ours.
+pub fn names_of_file(weights: &Weights) -> impl Fn(&str, &NamedTensor) -> (String, NamedTensor) + use<> {
+    let hugging_face = weights.config.arch.is_gpt2() && is_hugging_face_file(&weights.source);
+    move |ours, tensor| match hugging_face {
+        true if is_conv1d_weight(ours) => (stored_form(ours).to_string(), transpose(tensor)),
+        true => (stored_form(ours).to_string(), tensor.clone()),
+        false => (ours.to_string(), tensor.clone()),
+    }
+}
+
+/// A safetensors file whose metadata carries no llmviz config: read as Hugging Face's.
+fn is_hugging_face_file(path: &Path) -> bool {
+    use std::io::Read;
+    let header = || -> Option<Value> {
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut length = [0u8; 8];
+        file.read_exact(&mut length).ok()?;
+        let mut text = vec![0u8; usize::try_from(u64::from_le_bytes(length)).ok()?.min(100 << 20)];
+        file.read_exact(&mut text).ok()?;
+        serde_json::from_slice(&text).ok()
+    };
+    path.extension().is_some_and(|ext| ext == "safetensors")
+        && header().is_some_and(|header| header.get("__metadata__").and_then(|m| m.get("config")).is_none())
+}
+
 /// The causal masks GPT-2's attention keeps as buffers: skipped by name, whatever their dtype.
 fn is_mask_buffer(stored: &str) -> bool {
     stored.ends_with(".attn.bias") || stored.ends_with(".attn.masked_bias")

@@ -139,19 +139,16 @@ impl<B: Backend> LlamaAttention<B> {
         let [batch, t, width] = projected.dims();
         let d = input.llama.head_dim;
         let x = projected.reshape([batch, t, width / d, d]).swap_dims(1, 2); // [B, heads, T, D]
-        rec.keep(|| names::layer(input.layer, part), &x);
+        let x = rec.flow(|| names::layer(input.layer, part), x);
         let x = match norm {
             Some(norm) => {
                 let (normalised, rms) = norm.forward(x, input.config.layer_norm_epsilon);
                 rec.keep(|| names::layer(input.layer, &format!("{part}_norm_rms")), &rms);
-                rec.keep(|| names::layer(input.layer, &format!("{part}_norm")), &normalised);
-                normalised
+                rec.flow(|| names::layer(input.layer, &format!("{part}_norm")), normalised)
             }
             None => x,
         };
-        let rotated = rotate(x, input.cos, input.sin);
-        rec.keep(|| names::layer(input.layer, &format!("{part}_rot")), &rotated);
-        rotated
+        rec.flow(|| names::layer(input.layer, &format!("{part}_rot")), rotate(x, input.cos, input.sin))
     }
 
     fn forward(&self, x: Tensor<B, 3>, input: &AttentionInput<B>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
@@ -160,7 +157,7 @@ impl<B: Backend> LlamaAttention<B> {
         let q = self.heads(self.q_proj.forward(x.clone()), self.q_norm.as_ref(), "q", input, rec);
         let k = self.heads(self.k_proj.forward(x.clone()), self.k_norm.as_ref(), "k", input, rec);
         let v = self.v_proj.forward(x).reshape([batch, t, kv, d]).swap_dims(1, 2); // [B, KV, T, D]
-        rec.keep(|| names::layer(input.layer, "v"), &v);
+        let v = rec.flow(|| names::layer(input.layer, "v"), v);
         let past = rec.past();
         let (k, v) = rec.remember(input.layer, k, v); // [B, KV, past + T, D]
         let seen = past + t;
@@ -171,34 +168,27 @@ impl<B: Backend> LlamaAttention<B> {
 
         let att = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt()); // [B, H, T, past + T]
         let future = causal_mask::<B>(t, past, &att.device()).unsqueeze::<4>().expand([batch, h, t, seen]);
-        let att = att.mask_fill(future, f32::NEG_INFINITY);
-        rec.keep(|| names::layer(input.layer, "att"), &att);
+        let att = rec.flow(|| names::layer(input.layer, "att"), att.mask_fill(future, f32::NEG_INFINITY));
         let (att_sm, att_max, att_sumexp) = softmax_with_stats(att);
         rec.keep(|| names::layer(input.layer, "att_max"), &att_max);
         rec.keep(|| names::layer(input.layer, "att_sumexp"), &att_sumexp);
-        rec.keep(|| names::layer(input.layer, "att_sm"), &att_sm);
+        let att_sm = rec.flow(|| names::layer(input.layer, "att_sm"), att_sm);
 
         let y = att_sm.matmul(v).swap_dims(1, 2).reshape([batch, t, h * d]); // heads side by side
-        let y = rec.heads_off(input.layer, d, y);
-        rec.keep(|| names::layer(input.layer, "y"), &y);
-        let proj = self.o_proj.forward(y); // [B, T, C]
-        rec.keep(|| names::layer(input.layer, "attn_proj"), &proj);
-        proj
+        let y = rec.flow(|| names::layer(input.layer, "y"), rec.heads_off(input.layer, d, y));
+        rec.flow(|| names::layer(input.layer, "attn_proj"), self.o_proj.forward(y)) // [B, T, C]
     }
 }
 
 impl<B: Backend> SwiGlu<B> {
     /// `down(silu(gate(x)) ⊙ up(x))`: the gate decides, channel by channel, how much of `up` passes.
     fn forward(&self, x: Tensor<B, 3>, layer: usize, rec: &mut Recorder<B>) -> Tensor<B, 3> {
-        let gate = self.gate_proj.forward(x.clone());
-        rec.keep(|| names::layer(layer, "gate"), &gate);
-        let up = self.up_proj.forward(x);
-        rec.keep(|| names::layer(layer, "up"), &up);
+        let gate = rec.flow(|| names::layer(layer, "gate"), self.gate_proj.forward(x.clone()));
+        let up = rec.flow(|| names::layer(layer, "up"), self.up_proj.forward(x));
         let swiglu = rec.neurons_off(layer, silu(gate) * up);
-        rec.keep(|| names::layer(layer, "swiglu"), &swiglu);
+        let swiglu = rec.flow(|| names::layer(layer, "swiglu"), swiglu);
         let mlp = rec.mlp_off(layer, self.down_proj.forward(swiglu));
-        rec.keep(|| names::layer(layer, "mlp"), &mlp);
-        mlp
+        rec.flow(|| names::layer(layer, "mlp"), mlp)
     }
 }
 
@@ -207,16 +197,15 @@ impl<B: Backend> LlamaLayer<B> {
         let (layer, eps) = (input.layer, input.config.layer_norm_epsilon);
         let (rms1, rms) = self.input_layernorm.forward(x.clone(), eps);
         rec.keep(|| names::layer(layer, "rms1_rms"), &rms);
-        rec.keep(|| names::layer(layer, "rms1"), &rms1);
+        let rms1 = rec.flow(|| names::layer(layer, "rms1"), rms1);
         let x = x + self.self_attn.forward(rms1, input, rec);
-        rec.keep(|| names::layer(layer, "attn_resid"), &x);
+        let x = rec.flow(|| names::layer(layer, "attn_resid"), x);
 
         let (rms2, rms) = self.post_attention_layernorm.forward(x.clone(), eps);
         rec.keep(|| names::layer(layer, "rms2_rms"), &rms);
-        rec.keep(|| names::layer(layer, "rms2"), &rms2);
+        let rms2 = rec.flow(|| names::layer(layer, "rms2"), rms2);
         let x = x + self.mlp.forward(rms2, layer, rec);
-        rec.keep(|| names::layer(layer, "mlp_resid"), &x);
-        x
+        rec.flow(|| names::layer(layer, "mlp_resid"), x)
     }
 }
 
@@ -228,8 +217,7 @@ impl<B: Backend> Llama<B> {
     /// Token ids [B, T] -> logits [B, T, V]. `rec` keeps the intermediates when it is recording.
     pub fn forward(&self, idx: Tensor<B, 2, Int>, rec: &mut Recorder<B>) -> Tensor<B, 3> {
         let [_, t] = idx.dims();
-        let mut x = self.embed_tokens.embed(idx); // [B, T, C]
-        rec.keep(|| "x".into(), &x);
+        let mut x = rec.flow(|| "x".into(), self.embed_tokens.embed(idx)); // [B, T, C]
         // After a cache, the new tokens' positions follow the cached ones.
         let (cos, sin) = rotary_tables::<B>(self.shape(), rec.past()..rec.past() + t, &x.device());
         for (layer, block) in self.layers.iter().enumerate() {
@@ -239,9 +227,8 @@ impl<B: Backend> Llama<B> {
         rec.advance(t);
         let (x, rms) = self.norm.forward(x, self.config.layer_norm_epsilon);
         rec.keep(|| "rms_f_rms".into(), &rms);
-        rec.keep(|| "rms_f".into(), &x);
-        let logits = self.unembed(x);
-        rec.keep(|| "logits".into(), &logits);
+        let x = rec.flow(|| "rms_f".into(), x);
+        let logits = rec.flow(|| "logits".into(), self.unembed(x));
         if rec.is_recording() {
             let (probs, max, sumexp) = softmax_with_stats(logits.clone());
             rec.keep(|| "logits_max".into(), &max);
@@ -317,7 +304,7 @@ impl<B: Backend> Llama<B> {
     }
 
     /// Every parameter in the order of `names::parameter_shapes`.
-    fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
+    pub(crate) fn params_mut(&mut self) -> Vec<ParamSlot<'_, B>> {
         fn projection<'a, B: Backend>(p: &'a mut Projection<B>, slots: &mut Vec<ParamSlot<'a, B>>) {
             slots.push(ParamSlot::Matrix(&mut p.weight));
             if let Some(bias) = &mut p.bias {

@@ -101,6 +101,14 @@ impl<B: Backend> Network<B> {
         }
     }
 
+    /// Every learned tensor, in the order of `names::parameter_shapes`.
+    pub(crate) fn params_mut(&mut self) -> Vec<gpt::ParamSlot<'_, B>> {
+        match self {
+            Network::Gpt(model) => model.params_mut(),
+            Network::Llama(model) => model.params_mut(),
+        }
+    }
+
     pub fn config(&self) -> &GptConfig {
         match self {
             Network::Gpt(model) => &model.config,

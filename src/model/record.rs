@@ -31,6 +31,9 @@ impl<B: Backend> KvCache<B> {
 /// What a forward pass keeps, the parts it switches off, and the cache it reads and extends.
 pub struct Recorder<B: Backend> {
     kept: Option<Vec<(String, Tensor<B, 1>)>>,
+    /// When gradients are wanted: a zero added to each tensor the pass goes on with, tracked by
+    /// autodiff, so that its gradient is that tensor's (burn keeps gradients of leaves only).
+    probes: Option<Vec<(String, Tensor<B, 1>)>>,
     ablation: Ablation,
     cache: Option<KvCache<B>>,
 }
@@ -38,12 +41,24 @@ pub struct Recorder<B: Backend> {
 impl<B: Backend> Recorder<B> {
     /// Keeps nothing: the forward pass of training.
     pub fn off() -> Self {
-        Recorder { kept: None, ablation: Ablation::default(), cache: None }
+        Recorder { kept: None, probes: None, ablation: Ablation::default(), cache: None }
     }
 
     /// Keeps every named intermediate of a batch of one sequence.
     pub fn on() -> Self {
-        Recorder { kept: Some(Vec::new()), ablation: Ablation::default(), cache: None }
+        Recorder { kept: Some(Vec::new()), probes: None, ablation: Ablation::default(), cache: None }
+    }
+
+    /// The same, and ready to give each kept tensor's gradient after the loss's backward pass
+    /// (on an autodiff backend; `Recorder::gradients`).
+    pub fn with_gradients(mut self) -> Self {
+        self.probes = Some(Vec::new());
+        self
+    }
+
+    /// The probes added by `flow`, by the name of the tensor each stands for.
+    pub fn take_probes(&mut self) -> Vec<(String, Tensor<B, 1>)> {
+        self.probes.take().unwrap_or_default()
     }
 
     /// The same, with `ablation`'s parts switched off.
@@ -112,6 +127,22 @@ impl<B: Backend> Recorder<B> {
             let numel = tensor.shape().num_elements();
             kept.push((name(), tensor.clone().reshape([numel])));
         }
+    }
+
+    /// `keep` for a tensor the pass goes on with, returning the one to go on with: when gradients
+    /// are wanted, the same values plus a tracked zero (see `probes`). By-products the pass does
+    /// not use further (a norm's statistics, the probabilities) are `keep`'s and have no gradient.
+    pub fn flow<const D: usize>(&mut self, name: impl FnOnce() -> String, tensor: Tensor<B, D>) -> Tensor<B, D> {
+        if self.kept.is_none() && self.probes.is_none() {
+            return tensor;
+        }
+        let name = name();
+        self.keep(|| name.clone(), &tensor);
+        let Some(probes) = &mut self.probes else { return tensor };
+        let dims = tensor.dims();
+        let probe = Tensor::<B, 1>::zeros([dims.iter().product::<usize>()], &tensor.device()).require_grad();
+        probes.push((name, probe.clone()));
+        tensor + probe.reshape(dims)
     }
 
     /// Reads everything kept back, a few transfers of at most `READ_BACK_VALUES` each, and gives

@@ -14,6 +14,7 @@ mod gpt2;
 mod gpu;
 mod gpu_compute;
 mod gpu_failure;
+mod grad;
 mod house;
 mod idle;
 mod labels;

@@ -17,6 +17,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::model::names::parameter_shapes;
 use crate::model::{GptConfig, NamedTensor, Network, Recorder, Weights, token_tensor};
 
+pub mod step;
+
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
 pub const SORT_LENGTH: usize = 6;
 
@@ -96,15 +98,31 @@ pub fn sort_loss<B: Backend>(
         &device,
     );
     let logits = model.forward(idx, &mut Recorder::off()); // [B, T, V]
-    let answer_logits = logits.narrow(1, SORT_LENGTH - 1, SORT_LENGTH); // [B, 6, V]
+    answer_loss(logits, SORT_LENGTH - 1, targets, batch_size)
+}
+
+/// Mean cross-entropy of `targets` [B, n], predicted by the positions from `first` on of `logits` [B, T, V].
+pub fn answer_loss<B: Backend>(logits: Tensor<B, 3>, first: usize, targets: &[usize], batch_size: usize) -> Tensor<B, 1> {
+    let n = targets.len() / batch_size;
+    let answer_logits = logits.narrow(1, first, n); // [B, n, V]
     let targets = Tensor::<B, 2, Int>::from_data(
-        TensorData::new(targets.iter().map(|&x| x as i64).collect::<Vec<_>>(), [batch_size, SORT_LENGTH]),
-        &device,
+        TensorData::new(targets.iter().map(|&x| x as i64).collect::<Vec<_>>(), [batch_size, n]),
+        &answer_logits.device(),
     )
-    .unsqueeze_dim::<3>(2); // [B, 6, 1]
-    let log_probs = log_softmax(answer_logits, 2).gather(2, targets); // [B, 6, 1]
+    .unsqueeze_dim::<3>(2); // [B, n, 1]
+    let log_probs = log_softmax(answer_logits, 2).gather(2, targets); // [B, n, 1]
     log_probs.mean().neg()
 }
+
+/// minGPT's optimizer for the sort demo: AdamW with weight decay 0.1, each gradient clipped at norm 1
+/// (burn clips each parameter tensor's gradient on its own, not all of them together).
+pub fn optimizer_config() -> AdamWConfig {
+    AdamWConfig::new().with_weight_decay(WEIGHT_DECAY).with_grad_clipping(Some(GradientClippingConfig::Norm(CLIP_NORM)))
+}
+
+/// AdamW's weight decay, and the norm each parameter's gradient is clipped to.
+pub const WEIGHT_DECAY: f32 = 0.1;
+pub const CLIP_NORM: f32 = 1.0;
 
 /// One report per `every` steps while training, for the progress bar.
 pub struct Progress {
@@ -138,8 +156,7 @@ pub fn train_with_checkpoints<B: AutodiffBackend>(
     if checkpoints.contains(&0) {
         on_checkpoint(0, model.valid().to_weights());
     }
-    let mut optimizer =
-        AdamWConfig::new().with_weight_decay(0.1).with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
+    let mut optimizer = optimizer_config().init();
     // The data stream has its own seed, so changing the initialisation does not change the batches.
     let mut data_rng = SplitMix64::new(options.seed ^ 0x5EED_DA7A);
     for step in 1..=options.steps {
