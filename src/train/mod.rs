@@ -3,6 +3,8 @@
 //! The task, as minGPT's demo poses it: six letters from {A, B, C} are followed by their sorted order;
 //! the model reads the sequence left to right and is scored only where it writes the answer.
 
+pub mod step;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +18,6 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::model::names::parameter_shapes;
 use crate::model::{GptConfig, NamedTensor, Network, Recorder, Weights, token_tensor};
-
-pub mod step;
 
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
 pub const SORT_LENGTH: usize = 6;
@@ -69,6 +69,12 @@ fn is_norm(name: &str) -> bool {
     name.contains(".ln_") || name.contains("ln_f") || name.ends_with("norm.weight")
 }
 
+/// The generator of a run's batches. The data stream has its own seed, so changing the
+/// initialisation does not change the batches.
+pub fn data_rng(seed: u64) -> SplitMix64 {
+    SplitMix64::new(seed ^ 0x5EED_DA7A)
+}
+
 /// A batch of problems: inputs [B, 11] (problem, then the answer shifted right) and targets [B, 6] (the answer).
 pub fn sort_batch(rng: &mut SplitMix64, batch_size: usize) -> (Vec<usize>, Vec<usize>) {
     let mut inputs = Vec::with_capacity(batch_size * (2 * SORT_LENGTH - 1));
@@ -102,7 +108,12 @@ pub fn sort_loss<B: Backend>(
 }
 
 /// Mean cross-entropy of `targets` [B, n], predicted by the positions from `first` on of `logits` [B, T, V].
-pub fn answer_loss<B: Backend>(logits: Tensor<B, 3>, first: usize, targets: &[usize], batch_size: usize) -> Tensor<B, 1> {
+pub fn answer_loss<B: Backend>(
+    logits: Tensor<B, 3>,
+    first: usize,
+    targets: &[usize],
+    batch_size: usize,
+) -> Tensor<B, 1> {
     let n = targets.len() / batch_size;
     let answer_logits = logits.narrow(1, first, n); // [B, n, V]
     let targets = Tensor::<B, 2, Int>::from_data(
@@ -157,8 +168,7 @@ pub fn train_with_checkpoints<B: AutodiffBackend>(
         on_checkpoint(0, model.valid().to_weights());
     }
     let mut optimizer = optimizer_config().init();
-    // The data stream has its own seed, so changing the initialisation does not change the batches.
-    let mut data_rng = SplitMix64::new(options.seed ^ 0x5EED_DA7A);
+    let mut data_rng = data_rng(options.seed);
     for step in 1..=options.steps {
         let (inputs, targets) = sort_batch(&mut data_rng, options.batch_size);
         let loss = sort_loss(&model, &inputs, &targets, options.batch_size);

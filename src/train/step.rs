@@ -108,7 +108,8 @@ pub fn training_step<B: AutodiffBackend>(
     gradients.extend(weight_grads.into_iter().map(|(name, (grad, _))| (format!("{name}.grad"), grad)));
 
     let ids = param_ids(&mut model);
-    let mut optimizer = optimizer_config().init::<B, Network<B>>().load_record(moment_record::<B>(moments, &ids, device));
+    let mut optimizer =
+        optimizer_config().init::<B, Network<B>>().load_record(moment_record::<B>(moments, &ids, device));
     let grads = GradientsParams::from_grads(grads, &model);
     let model = optimizer.step(learning_rate, model, grads);
     let after = moments_of::<B>(optimizer.to_record(), &ids, moments.step + 1);
@@ -233,7 +234,8 @@ fn moment_record<B: AutodiffBackend>(moments: &Moments, ids: &ParamIds, device: 
         for &(id, rows) in blocks {
             let range = start..start + rows * shape[1];
             start = range.end;
-            let state = adamw_state::<B, 2>(moments.step, &m.data[range.clone()], &v.data[range], [rows, shape[1]], device);
+            let state =
+                adamw_state::<B, 2>(moments.step, &m.data[range.clone()], &v.data[range], [rows, shape[1]], device);
             record.insert(id, AdaptorRecord::from_state::<2>(state));
         }
     }

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use burn::backend::Autodiff;
 use llmviz::model::{CpuBackend, Weights};
 use llmviz::train::step::{Example, Moments, TrainingStep, training_step};
+use llmviz::train::{TrainOptions, data_rng, initial_weights, sort_batch, train};
 use serde_json::Value;
+
+use crate::cli::{assert_clean_failure, llmviz, stderr, stdout};
 
 fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
@@ -35,7 +38,8 @@ fn assert_gradients_match(step: &TrainingStep, numpy: &Value) {
     let mut sampled = BTreeSet::new();
     let mut worst = (0.0, String::new());
     for cell in numpy["gradients"].as_array().unwrap() {
-        let (name, index, want) = (cell[0].as_str().unwrap(), cell[1].as_u64().unwrap() as usize, cell[2].as_f64().unwrap());
+        let (name, index, want) =
+            (cell[0].as_str().unwrap(), cell[1].as_u64().unwrap() as usize, cell[2].as_f64().unwrap());
         let got = f64::from(step.gradients.get(name).unwrap_or_else(|| panic!("no gradient '{name}'")).data[index]);
         let error = (got - want).abs();
         assert!(
@@ -47,7 +51,12 @@ fn assert_gradients_match(step: &TrainingStep, numpy: &Value) {
         }
         sampled.insert(name.to_string());
     }
-    eprintln!("{} cells; worst relative error {:.2e} at {}", numpy["gradients"].as_array().unwrap().len(), worst.0, worst.1);
+    eprintln!(
+        "{} cells; worst relative error {:.2e} at {}",
+        numpy["gradients"].as_array().unwrap().len(),
+        worst.0,
+        worst.1
+    );
     let given: BTreeSet<String> = step.gradients.keys().cloned().collect();
     assert_eq!(given, sampled, "the tensors with gradients are those numpy checked");
 }
@@ -76,9 +85,121 @@ fn a_gpt2s_gradients_of_the_next_token_loss_equal_finite_differences() {
 
 #[test]
 fn an_example_too_short_or_of_the_wrong_length_is_refused_with_a_reason() {
-    assert_eq!(
-        Example::sort(&[0, 1, 2]).unwrap_err(),
-        "the sort task's loss reads 6 letters, not 3"
-    );
+    assert_eq!(Example::sort(&[0, 1, 2]).unwrap_err(), "the sort task's loss reads 6 letters, not 3");
     assert!(Example::next_tokens(&[5]).unwrap_err().contains("two tokens at least"));
+}
+
+/// `train`'s first `steps` steps on batches of one problem, and the same examples taken one at a
+/// time by `training_step`, the moments handed from each step to the next.
+fn steps_both_ways(seed: u64, steps: usize) -> (Weights, Vec<TrainingStep>) {
+    let config = llmviz::model::GptConfig::nano();
+    let options = TrainOptions { seed, steps, batch_size: 1, learning_rate: 5e-4 };
+    let trained = train::<Autodiff<CpuBackend>>(&config, &options, &Default::default(), |_| {});
+    let mut data = data_rng(seed);
+    let (mut weights, mut moments) = (initial_weights(&config, seed), Moments::default());
+    let mut taken = Vec::new();
+    for _ in 0..steps {
+        let (inputs, targets) = sort_batch(&mut data, 1);
+        let example = Example::sort(&inputs[..6]).unwrap();
+        assert_eq!((&example.tokens, &example.targets), (&inputs, &targets), "the example is the batch's problem");
+        let step = training_step::<Autodiff<CpuBackend>>(&weights, &moments, &example, 5e-4, &Default::default());
+        (weights, moments) = (step.update.weights.clone(), step.update.after.clone());
+        taken.push(step);
+    }
+    (trained, taken)
+}
+
+#[test]
+fn taking_the_step_on_an_example_is_trainings_step_on_a_batch_of_it_bit_for_bit() {
+    let (trained, taken) = steps_both_ways(11, 3);
+    let last = taken.last().unwrap();
+    assert_eq!(last.update.weights.tensors, trained.tensors, "three steps taken one by one, three steps of train");
+    assert_eq!((last.update.before.step, last.update.after.step), (2, 3));
+    assert!(taken[0].update.before.m.is_empty(), "the first step's moments start at zero");
+}
+
+#[test]
+fn adamws_update_of_every_weight_is_its_formula() {
+    let (_, taken) = steps_both_ways(5, 2);
+    let step = &taken[1];
+    let (before, after) = (&step.update.before, &step.update.after);
+    let weights_before = &taken[0].update.weights;
+    // burn's AdamW defaults, held as f32 (0.999 as an f32 is 0.99900001: 1 − β₂ differs from 0.001
+    // in its fifth digit), with training's weight decay.
+    let (beta1, beta2, eps) = (f64::from(0.9_f32), f64::from(0.999_f32), f64::from(1e-5_f32));
+    let (lr, decay) = (5e-4_f64, f64::from(0.1_f32));
+    let t = after.step as i32;
+    let mut checked = 0;
+    for (name, w) in &weights_before.tensors {
+        let g = &step.gradients[&format!("{name}.grad")].data;
+        // burn clips each parameter's gradient to norm 1 on its own (nano's vocabulary is one block).
+        let norm = g.iter().map(|&g| f64::from(g).powi(2)).sum::<f64>().sqrt();
+        let clip = (1.0 / norm).min(1.0);
+        assert!((f64::from(step.update.clip[name][0].1) - clip).abs() <= 1e-6 * clip, "{name}: clip factor");
+        for i in 0..w.data.len() {
+            let g = f64::from(g[i]) * clip;
+            let m_terms = (beta1 * f64::from(before.m[name].data[i]), (1.0 - beta1) * g);
+            let m = m_terms.0 + m_terms.1;
+            let v = beta2 * f64::from(before.v[name].data[i]) + (1.0 - beta2) * g * g;
+            let (m_hat, v_hat) = (m / (1.0 - beta1.powi(t)), v / (1.0 - beta2.powi(t)));
+            let want = f64::from(w.data[i]) * (1.0 - lr * decay) - lr * m_hat / (v_hat.sqrt() + eps);
+            let got = f64::from(step.update.weights.tensors[name].data[i]);
+            let moved = (want - f64::from(w.data[i])).abs();
+            assert!(
+                (got - want).abs() <= 1e-6 * f64::from(w.data[i]).abs().max(1e-3) + 1e-3 * moved,
+                "{name}[{i}]: {got} after the step, the formula gives {want}"
+            );
+            // f32 rounding of each term: m's two may cancel.
+            let m_scale = m_terms.0.abs() + m_terms.1.abs();
+            assert!((f64::from(after.m[name].data[i]) - m).abs() <= 1e-6 * m_scale + 1e-15, "{name}[{i}]: m");
+            assert!(
+                (f64::from(after.v[name].data[i]) - v).abs() <= 1e-5 * v.abs().max(1e-12),
+                "{name}[{i}]: v {} against {v}",
+                after.v[name].data[i]
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 85_728, "every weight of nano");
+}
+
+#[test]
+fn grad_json_names_weights_as_their_file_does_and_lays_them_out_as_stored() {
+    let numpy = &reference()["tiny-gpt2"];
+    let weights = Weights::load(&fixture("tiny-gpt2")).unwrap();
+    let step = step_on(&weights, &Example::next_tokens(&usizes(&numpy["tokens"])).unwrap());
+    let text = "Hello world, it's a test.";
+    let output = llmviz(&["grad", "--weights", "tests/fixtures/tiny-gpt2", "--text", text, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(usizes(&json["tokens"]), usizes(&numpy["tokens"]));
+    assert!((json["loss"].as_f64().unwrap() - numpy["loss"].as_f64().unwrap()).abs() < 1e-4);
+    let tensors = json["tensors"].as_object().unwrap();
+    assert!(tensors.keys().all(|name| !name.starts_with("transformer.")), "Hugging Face's names");
+    assert_eq!(tensors.len(), step.gradients.len());
+    // A Conv1D weight [in, out] as the file stores it: our [out, in] gradient transposed.
+    let stored = &tensors["h.1.mlp.c_fc.weight.grad"];
+    assert_eq!(usizes(&stored["shape"]), [8, 32]);
+    let ours = &step.gradients["transformer.h.1.mlp.c_fc.weight.grad"];
+    assert_eq!(ours.shape, [32, 8]);
+    for (out, inp) in [(0, 0), (5, 3), (31, 7)] {
+        assert_eq!(stored["data"][inp * 32 + out].as_f64().unwrap() as f32, ours.data[out * 8 + inp]);
+    }
+    assert_eq!(usizes(&tensors["logits.grad"]["shape"]), [8, 50257]);
+
+    let nano = llmviz(&["grad", "--input", "ABCCBA", "--json"]);
+    let nano: Value = serde_json::from_str(&stdout(&nano)).unwrap();
+    assert!(nano["tensors"]["transformer.wte.weight.grad"].is_object(), "nano's own names");
+    assert_eq!(usizes(&nano["targets"]), [0, 0, 1, 1, 2, 2]);
+}
+
+#[test]
+fn grad_refuses_an_input_it_cannot_score_in_one_line() {
+    assert_clean_failure(&llmviz(&["grad", "--input", "ABC"]), "--input: the sort task's loss reads 6 letters, not 3");
+    assert_clean_failure(
+        &llmviz(&["grad", "--weights", "tests/fixtures/tiny-gpt2", "--text", "Hello"]),
+        "--text: the loss of a text needs two tokens at least",
+    );
+    let summary = stdout(&llmviz(&["grad", "--input", "ABCCBA"]));
+    assert!(summary.contains("loss ") && summary.contains("transformer.h.2.mlp.c_proj.weight.grad"), "{summary}");
 }
