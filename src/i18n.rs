@@ -109,6 +109,34 @@ pub const STRINGS: &[[&str; 3]] = &[
     ["KV cache at {} tokens: {}", "caché KV con {} tokens: {}", "{} 个词元的 KV 缓存：{}"],
     ["prefill: 1 position computed", "prellenado: 1 posición calculada", "预填充：计算 1 个位置"],
     ["computed on the CPU", "calculado en la CPU", "在 CPU 上计算"],
+    // Gradient mode (render::overlay::gradients).
+    [
+        "gradients: one training step on this input",
+        "gradientes: un paso de entrenamiento con esta entrada",
+        "梯度：用这个输入做一步训练",
+    ],
+    [
+        "colour: ∂loss/∂cell, orange where the loss rises with the cell, black where it falls, grey at 0; each block at full colour at 2.5 × the RMS of its gradients",
+        "color: ∂pérdida/∂celda, naranja donde la pérdida sube con la celda, negro donde baja, gris en 0; cada bloque a todo color a 2,5 × la RMS de sus gradientes",
+        "颜色：∂损失/∂单元，损失随该单元增大处为橙色，减小处为黑色，0 为灰色；每个块在其梯度均方根的 2.5 倍处为全色",
+    ],
+    [
+        "AdamW's moments start at zero: these weights were saved without them",
+        "Los momentos de AdamW empiezan en cero: estos pesos se guardaron sin ellos",
+        "AdamW 的矩从零开始：这些权重保存时没有附带它们",
+    ],
+    ["take the step", "dar el paso", "执行这一步"],
+    ["steps taken here: {}", "pasos dados aquí: {}", "在此已执行的步数：{}"],
+    [
+        "loss {}: mean cross-entropy of {} predictions",
+        "pérdida {}: entropía cruzada media de {} predicciones",
+        "损失 {}：{} 个预测的平均交叉熵",
+    ],
+    [
+        "gradients of the loss: every weight's and every activation's",
+        "gradientes de la pérdida: los de cada peso y cada activación",
+        "损失的梯度：每个权重和每个激活的梯度",
+    ],
     ["computed on the GPU: {}", "calculado en la GPU: {}", "在 GPU 上计算：{}"],
     [
         "prefill: {} positions computed at once",

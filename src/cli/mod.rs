@@ -54,6 +54,10 @@ pub struct Cli {
     /// one; the CPU on a software adapter such as lavapipe, where the CPU is faster), cpu or gpu.
     #[arg(long, value_enum, default_value_t = ComputeArg::Auto)]
     pub compute: ComputeArg,
+    /// Open in gradient mode: a training step on the input, every block drawn as the gradient of
+    /// the loss (the model card's switch).
+    #[arg(long)]
+    pub gradients: bool,
     /// Open these weights on this text instead of the tour (see `llmviz inspect --help`).
     #[command(flatten)]
     pub model: ModelInput,
@@ -249,11 +253,15 @@ pub fn main() -> ExitCode {
 /// The windowed app: on `--weights`/`--text`/`--input` when given, else on the tour.
 fn run_app(cli: Cli) -> CliResult {
     let options = WindowOptions { compute: cli.compute.into(), ..window_options()? };
-    let result = if cli.model.is_empty() {
+    let result = if cli.model.is_empty() && !cli.gradients {
         let link = TourLink { file: cli.tour, chapter: cli.chapter, step: cli.step, language: cli.lang };
         crate::render::run::app::run_tour_app(link, options)
     } else {
-        crate::render::run::app::run_scene_app(cli.model.scene()?, options)
+        let mut scene = cli.model.scene()?;
+        if cli.gradients {
+            scene.training = Some(Default::default());
+        }
+        crate::render::run::app::run_scene_app(scene, options)
     };
     result.map_err(|error| match error {
         RenderError::Camera(error) => format!("{CAMERA_ENV}: {error}"),

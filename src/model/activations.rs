@@ -53,6 +53,9 @@ pub struct Activations {
     pub unablated_probs: Option<NamedTensor>,
     /// The logit lens of the residual streams, once read (after the pass: see `lens::with_lens`).
     pub lens: Vec<super::lens::LensLayer>,
+    /// In gradient mode, the training step taken on this pass (its gradients are tensors here,
+    /// `<tensor>.grad`).
+    pub training: Option<std::sync::Arc<super::training::Training>>,
 }
 
 impl Activations {

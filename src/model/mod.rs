@@ -15,6 +15,7 @@ pub mod names;
 pub mod record;
 pub mod sampling;
 pub mod tokenizer;
+pub mod training;
 pub mod transfer;
 pub mod weights;
 

@@ -115,6 +115,8 @@ impl<F: FnMut(usize, usize) -> Vec<f32>> Reader<F> {
             ablation: header.ablation,
             unablated_probs: header.unablated_probs.as_ref().map(|entry| self.get(entry)).transpose()?,
             lens: self.lens(header.lens)?,
+            // The page computes no training step: gradient mode is native (see `train::step`).
+            training: None,
         })
     }
 }

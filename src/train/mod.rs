@@ -20,7 +20,7 @@ use crate::model::names::parameter_shapes;
 use crate::model::{GptConfig, NamedTensor, Network, Recorder, Weights, token_tensor};
 
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
-pub const SORT_LENGTH: usize = 6;
+pub use crate::model::training::SORT_LENGTH;
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {

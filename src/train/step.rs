@@ -3,6 +3,7 @@
 //! exactly as `train` takes a step.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use burn::module::{AutodiffModule, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -12,68 +13,11 @@ use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::{SORT_LENGTH, answer_loss, optimizer_config};
+use super::{answer_loss, optimizer_config};
 use crate::model::gpt::ParamSlot;
 use crate::model::names::parameter_shapes;
+pub use crate::model::training::{Example, Moments, Training, Update};
 use crate::model::{Activations, NamedTensor, Network, Recorder, Weights, token_tensor};
-
-/// What a loss is taken on: the tokens read, and the tokens the positions from `first` on should
-/// predict.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Example {
-    pub tokens: Vec<usize>,
-    pub first: usize,
-    pub targets: Vec<usize>,
-}
-
-impl Example {
-    /// nano's: the problem, then the first five letters of its sorted answer; the positions from
-    /// the problem's last letter on predict the answer, as `sort_loss` scores a batch.
-    pub fn sort(problem: &[usize]) -> Result<Example, String> {
-        if problem.len() != SORT_LENGTH {
-            return Err(format!("the sort task's loss reads {SORT_LENGTH} letters, not {}", problem.len()));
-        }
-        let mut answer = problem.to_vec();
-        answer.sort_unstable();
-        let tokens = [problem, &answer[..SORT_LENGTH - 1]].concat();
-        Ok(Example { tokens, first: SORT_LENGTH - 1, targets: answer })
-    }
-
-    /// A text's: every position predicts the token after it.
-    pub fn next_tokens(tokens: &[usize]) -> Result<Example, String> {
-        if tokens.len() < 2 {
-            return Err("the loss of a text needs two tokens at least: each predicts the next".into());
-        }
-        Ok(Example { tokens: tokens.to_vec(), first: 0, targets: tokens[1..].to_vec() })
-    }
-
-    /// `sort` for a model that reads letters (the sort task's), `next_tokens` for one that reads text.
-    pub fn for_model(reads_text: bool, tokens: &[usize]) -> Result<Example, String> {
-        if reads_text { Example::next_tokens(tokens) } else { Example::sort(tokens) }
-    }
-}
-
-/// AdamW's running averages of each weight's gradient (`m`) and squared gradient (`v`), by weight
-/// name, after `step` steps. Empty at step 0: a first step starts them at zero.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Moments {
-    pub step: usize,
-    pub m: BTreeMap<String, NamedTensor>,
-    pub v: BTreeMap<String, NamedTensor>,
-}
-
-/// The optimizer's step on one example: the moments before and after, the factor each weight's
-/// gradient was clipped by, and the weights it leaves.
-#[derive(Clone, Debug)]
-pub struct Update {
-    pub learning_rate: f64,
-    pub before: Moments,
-    pub after: Moments,
-    /// Per weight, its gradient's scale factor for each block of rows burn keeps it in (one block
-    /// but for a vocabulary split to fit GPU bindings): (rows, factor).
-    pub clip: BTreeMap<String, Vec<(usize, f32)>>,
-    pub weights: Weights,
-}
 
 /// One step of training on one example, every number of it.
 #[derive(Clone, Debug)]
@@ -113,7 +57,8 @@ pub fn training_step<B: AutodiffBackend>(
     let grads = GradientsParams::from_grads(grads, &model);
     let model = optimizer.step(learning_rate, model, grads);
     let after = moments_of::<B>(optimizer.to_record(), &ids, moments.step + 1);
-    let update = Update { learning_rate, before: moments.clone(), after, clip, weights: model.valid().to_weights() };
+    let weights = Arc::new(model.valid().to_weights());
+    let update = Update { learning_rate, before: moments.clone(), after, clip, weights };
     TrainingStep { example: example.clone(), loss: loss.into_scalar().elem(), activations, gradients, update }
 }
 
@@ -275,4 +220,25 @@ fn moments_of<B: AutodiffBackend>(record: Record<B>, ids: &ParamIds, step: usize
         moments.v.insert(name.clone(), NamedTensor::new(shape.clone(), v));
     }
     moments
+}
+
+impl TrainingStep {
+    /// The pass with its gradients among its tensors and the step beside it: what the scene draws
+    /// in gradient mode.
+    pub fn into_activations(self) -> Activations {
+        let mut activations = self.activations;
+        activations.tensors.extend(self.gradients);
+        let training = Training { example: self.example, loss: self.loss, update: self.update };
+        activations.training = Some(Arc::new(training));
+        activations
+    }
+}
+
+/// The example the scene's input gives: for a letters model the sort problem of its first six
+/// letters (a longer input is the problem with an answer written after it), else its text.
+pub fn scene_example(reads_text: bool, tokens: &[usize]) -> Result<Example, String> {
+    if reads_text {
+        return Example::next_tokens(tokens);
+    }
+    Example::sort(&tokens[..tokens.len().min(crate::model::training::SORT_LENGTH)])
 }

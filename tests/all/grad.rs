@@ -96,7 +96,7 @@ fn steps_both_ways(seed: u64, steps: usize) -> (Weights, Vec<TrainingStep>) {
     let options = TrainOptions { seed, steps, batch_size: 1, learning_rate: 5e-4 };
     let trained = train::<Autodiff<CpuBackend>>(&config, &options, &Default::default(), |_| {});
     let mut data = data_rng(seed);
-    let (mut weights, mut moments) = (initial_weights(&config, seed), Moments::default());
+    let (mut weights, mut moments) = (std::sync::Arc::new(initial_weights(&config, seed)), Moments::default());
     let mut taken = Vec::new();
     for _ in 0..steps {
         let (inputs, targets) = sort_batch(&mut data, 1);

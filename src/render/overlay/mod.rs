@@ -2,6 +2,7 @@
 //! sampling, live input, switching parts off, language menu, figures).
 
 pub mod figures;
+pub mod gradients;
 pub mod hover;
 pub mod language;
 pub mod live_input;

@@ -186,6 +186,8 @@ struct CardRequests {
     weights: Option<Arc<Weights>>,
     /// The parts switched off, when the card changed them.
     ablation: Option<crate::model::ablation::Ablation>,
+    /// Gradient mode switched, or its step taken.
+    gradients: crate::render::overlay::gradients::GradientRequests,
 }
 
 impl CardRequests {
@@ -201,6 +203,12 @@ impl CardRequests {
         }
         if let Some(ablation) = self.ablation {
             source.ablation = ablation;
+        }
+        if let Some(training) = self.gradients.training {
+            source.training = training;
+        }
+        if let Some(weights) = self.gradients.weights {
+            source.weights = Some(weights);
         }
     }
 }
@@ -271,6 +279,11 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
     let model = CardModel { source: &card.source, values: &card.values, language };
     let mut asked = CardRequests { tokens: input_ui(ui, model, &mut card.state), ..Default::default() };
     asked.ablation = crate::render::overlay::switch_off::switched_off_ui(ui, model, &card.summary);
+    // Gradients come from burn's autodiff, which the page's build leaves out.
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        asked.gradients = crate::render::overlay::gradients::gradients_ui(ui, model);
+    }
     let mut controls = *card.sampling;
     if let Some(tokens) = sampling_ui(ui, &mut controls, model) {
         card.state.input_text = input_text_of(&model.source.config, &tokens);
@@ -327,6 +340,9 @@ fn values_text(scene_exists: bool, values: &SceneValues, language: Language) -> 
             "values: {} weights are drawn as the average colours of tiles of cells, not cell by cell:\nall of them would not fit in the GPU's memory. Hover shows each one exactly.",
             &[&layout::group_digits(values.values_left_out)],
         ),
+        ValuesState::Ready if values.activations.as_ref().is_some_and(|pass| pass.training.is_some()) => {
+            language.tr("gradients of the loss: every weight's and every activation's").to_string()
+        }
         ValuesState::Ready => language.tr("values: weights and this input's activations").to_string(),
         ValuesState::Failed(message) => message.clone(),
     }

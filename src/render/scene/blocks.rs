@@ -20,6 +20,7 @@ use bevy::winit::EventLoopProxyWrapper;
 
 use crate::layout::{self, Layout};
 use crate::model::ablation::Ablation;
+use crate::model::training::Moments;
 use crate::model::{Activations, GptConfig, Weights};
 use crate::render::scene::frame::FrameStep;
 use crate::render::scene::lod::{self, LodPlan};
@@ -27,7 +28,9 @@ use crate::render::scene::material::{
     BlockDescriptor, BlockMaterial, BlockMaterialPlugin, block_mesh, descriptors_buffer, page_buffer, page_bytes,
     write_descriptor,
 };
-use crate::render::scene::pages::{PackedValues, Paging, cell_strides, fill_activations, pack_values, repack};
+use crate::render::scene::pages::{
+    PackedValues, Paging, cell_strides, fill_activations, fill_gradients, fill_weights, pack_values, repack,
+};
 use crate::render::scene::values::{ForwardResult, ForwardWorker, give_waker};
 
 /// What the scene shows: a model's shape, its weights (None for a preset shown as structure only),
@@ -38,6 +41,9 @@ pub struct SceneSource {
     pub weights: Option<Arc<Weights>>,
     pub tokens: Vec<usize>,
     pub ablation: Ablation,
+    /// Gradient mode: a training step is taken on the input, from these AdamW moments, and every
+    /// block draws its gradient. None draws the values.
+    pub training: Option<Arc<Moments>>,
 }
 
 impl SceneSource {
@@ -48,12 +54,13 @@ impl SceneSource {
             weights: Some(Arc::new(weights)),
             tokens,
             ablation: Ablation::default(),
+            training: None,
         }
     }
 
     /// A preset without weights: blocks, no values.
     pub fn structure_only(config: GptConfig) -> SceneSource {
-        SceneSource { config, weights: None, tokens: Vec::new(), ablation: Ablation::default() }
+        SceneSource { config, weights: None, tokens: Vec::new(), ablation: Ablation::default(), training: None }
     }
 }
 
@@ -353,7 +360,8 @@ fn start_forward_pass(
     values.state = match &source.weights {
         None => ValuesState::StructureOnly,
         Some(weights) => {
-            ValuesState::Computing(worker.request(weights.clone(), source.tokens.clone(), source.ablation.clone()))
+            let request = (source.tokens.clone(), source.ablation.clone(), source.training.clone());
+            ValuesState::Computing(worker.request(weights.clone(), request))
         }
     };
     let same_weights = match (&values.weights, &source.weights) {
@@ -398,7 +406,16 @@ fn take_pass(scene: &BlockScene, result: ForwardResult, values: &mut SceneValues
     values.lens_coming = result.lens_follows;
     match result.activations {
         Ok(activations) => {
-            fill_activations(packed, &scene.layout, &activations);
+            if activations.training.is_some() {
+                fill_gradients(packed, &scene.layout, &activations);
+            } else {
+                if packed.gradients
+                    && let Some(weights) = &values.weights
+                {
+                    fill_weights(packed, &scene.layout, weights);
+                }
+                fill_activations(packed, &scene.layout, &activations);
+            }
             values.forward = Some(activations.clone());
             values.activations = Some(activations);
             values.state = ValuesState::Ready;
@@ -606,7 +623,8 @@ fn choose_materials(
 /// (counted from the start of its page), colour family and style.
 pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, style: BlockStyle) -> BlockDescriptor {
     let block = &layout.blocks[index];
-    let [r, g, b] = family_colour(block.family());
+    // Gradient mode draws every block on one colour scale of its own.
+    let [r, g, b] = if packed.gradients { GRADIENT_COLOUR } else { family_colour(block.family()) };
     let tensor = packed.tensors.get(&block.tensor).filter(|tensor| tensor.computed && style.show_values);
     let (strides, scale, pyramid) = match tensor {
         Some(tensor) => {
@@ -657,6 +675,10 @@ pub fn block_descriptor(layout: &Layout, index: usize, packed: &PackedValues, st
         }),
     }
 }
+
+/// Gradient mode's one colour, linear RGB: a positive gradient (the loss rises with the cell) goes
+/// from grey towards it, a negative one towards black. An orange no family uses.
+pub const GRADIENT_COLOUR: [f32; 3] = [0.95, 0.32, 0.02];
 
 /// The family's colour in linear RGB. The layout gives the reference's colours, which are sRGB
 /// values (WebGL writes them to the canvas unconverted), so they are converted here.

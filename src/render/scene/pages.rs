@@ -59,6 +59,8 @@ pub struct PackedValues {
     pub left_out: u64,
     /// Bumped when a page is written, so that only the pages that changed are uploaded again.
     pub versions: Vec<u64>,
+    /// Gradient mode: every tensor holds its gradient, drawn on the gradient colour scale.
+    pub gradients: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -345,6 +347,27 @@ pub fn fill_activations(packed: &mut PackedValues, layout: &Layout, activations:
     for name in names {
         write_tensor(packed, layout, &name, activations.get(&name));
     }
+}
+
+/// Gradient mode: every tensor's gradient (`<name>.grad` of a training step's pass) where its values
+/// were, the weights' too; a tensor without one (a by-product the pass does not go on with, such as
+/// a norm's statistics) is left empty.
+pub fn fill_gradients(packed: &mut PackedValues, layout: &Layout, activations: &Activations) {
+    let names: Vec<String> = packed.tensors.keys().cloned().collect();
+    for name in names {
+        write_tensor(packed, layout, &name, activations.get(&format!("{name}.grad")));
+    }
+    packed.gradients = true;
+}
+
+/// Out of gradient mode: the weights' own values again (the activations follow with their pass).
+pub fn fill_weights(packed: &mut PackedValues, layout: &Layout, weights: &Weights) {
+    let names: Vec<String> =
+        packed.tensors.keys().filter(|name| weights.tensors.contains_key(*name)).cloned().collect();
+    for name in names {
+        write_tensor(packed, layout, &name, weights.tensors.get(&name));
+    }
+    packed.gradients = false;
 }
 
 /// Writes a tensor's new values where `pack_values` put it (an output reshaped by sampling), with

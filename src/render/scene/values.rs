@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ablation::Ablation;
 use crate::model::lens::{LensLayer, with_lens};
+use crate::model::training::Moments;
 use crate::model::transfer::{LensHeader, Numbers, PassHeader, Reader};
 use crate::model::{Activations, BackendKind, LoadedModel, RecordedPass, Weights};
 #[cfg(not(target_arch = "wasm32"))]
@@ -30,6 +31,8 @@ pub struct ForwardRequest {
     pub weights: Arc<Weights>,
     pub tokens: Vec<usize>,
     pub ablation: Ablation,
+    /// A training step from these moments instead of a pass (gradient mode).
+    pub training: Option<Arc<Moments>>,
 }
 
 #[derive(Clone)]
@@ -129,9 +132,10 @@ impl ForwardWorker {
     }
 
     /// Queues a forward pass and returns its generation; results of older generations are stale.
-    pub fn request(&mut self, weights: Arc<Weights>, tokens: Vec<usize>, ablation: Ablation) -> u64 {
+    pub fn request(&mut self, weights: Arc<Weights>, input: (Vec<usize>, Ablation, Option<Arc<Moments>>)) -> u64 {
         self.generation += 1;
-        let request = ForwardRequest { generation: self.generation, weights, tokens, ablation };
+        let (tokens, ablation, training) = input;
+        let request = ForwardRequest { generation: self.generation, weights, tokens, ablation, training };
         #[cfg(not(target_arch = "wasm32"))]
         // A send fails only when the worker has stopped, which `poll` then reports.
         let _ = self.requests.try_send(request);
@@ -296,6 +300,9 @@ impl Runner {
     }
 
     fn run(&mut self, request: &ForwardRequest) -> Result<Arc<Activations>, String> {
+        if let Some(moments) = &request.training {
+            return training_pass(request, moments);
+        }
         if !self
             .loaded
             .as_ref()
@@ -387,6 +394,37 @@ impl Runner {
     }
 }
 
+/// Gradient mode: a training step on the request's input, on the CPU through burn's autodiff
+/// (natively; the page's worker has no autodiff).
+fn training_pass(request: &ForwardRequest, moments: &Moments) -> Result<Arc<Activations>, String> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use crate::train::step::{scene_example, training_step};
+        let reads_text =
+            crate::model::tokenizer::Tokenizer::of(&request.weights.config).is_some_and(|t| t.takes_free_text());
+        let example = scene_example(reads_text, &request.tokens)?;
+        let started = bevy::platform::time::Instant::now();
+        let step = training_step::<burn::backend::Autodiff<crate::model::CpuBackend>>(
+            &request.weights,
+            moments,
+            &example,
+            crate::train::TrainOptions::default().learning_rate,
+            &Default::default(),
+        );
+        bevy::log::info!(
+            "training step on {} tokens: {:.1} ms",
+            example.tokens.len(),
+            started.elapsed().as_secs_f32() * 1000.0
+        );
+        Ok(Arc::new(step.into_activations()))
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (request, moments);
+        Err("gradients are computed in the native app only".into())
+    }
+}
+
 /// A pass's result again, with its lens.
 fn lens_result(pass: &ForwardResult, layers: Vec<LensLayer>) -> Option<ForwardResult> {
     let activations = Ok(Arc::new(with_lens(pass.activations.as_ref().ok()?, layers)));
@@ -424,7 +462,8 @@ fn forward_thread(
                 Err(message)
             });
         let mut pass = runner.answer(&request, activations);
-        pass.lens_follows = pass.activations.is_ok();
+        // A training step's pass is drawn as gradients, which have no lens.
+        pass.lens_follows = pass.activations.is_ok() && request.training.is_none();
         if results.send_blocking(pass.clone()).is_err() {
             return;
         }
