@@ -3,6 +3,7 @@
 //! Pure: a layout, the activations of one input and the weights in, an `Explanation` out. The hover card,
 //! `llmviz explain` and the tests all read the same one, so what the card says is what was checked.
 
+pub mod backward;
 pub mod walk;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub struct Explanation {
     pub operands: BTreeMap<&'static str, Operand>,
     /// The calculation with its actual numbers, for people.
     pub formula: String,
+    /// In gradient mode: the cell's gradient by the chain rule (`value` is then the gradient).
+    pub backward: Option<backward::Backward>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -297,6 +300,7 @@ pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Ex
         terms: worked.terms,
         operands: worked.operands,
         formula: worked.formula,
+        backward: None,
     })
 }
 

@@ -126,6 +126,43 @@ pub const STRINGS: &[[&str; 3]] = &[
         "AdamW 的矩从零开始：这些权重保存时没有附带它们",
     ],
     ["take the step", "dar el paso", "执行这一步"],
+    // Gradient mode's chain rules (explain::backward).
+    ["softmax with cross-entropy", "softmax con entropía cruzada", "softmax 与交叉熵"],
+    ["matrix multiply, back to its input", "multiplicación de matrices, hacia su entrada", "矩阵乘法，回到其输入"],
+    ["matrix multiply, back to its weight", "multiplicación de matrices, hacia su peso", "矩阵乘法，回到其权重"],
+    ["bias", "sesgo", "偏置"],
+    [
+        "residual add: the branch's output joins the stream",
+        "suma residual: la salida de la rama se une al flujo",
+        "残差相加：分支的输出汇入残差流",
+    ],
+    [
+        "residual stream: straight back, plus through the layer norm",
+        "flujo residual: directo hacia atrás, más a través de la normalización",
+        "残差流：直接回传，再加上经过层归一化的部分",
+    ],
+    ["layer norm, back to its input", "normalización de capa, hacia su entrada", "层归一化，回到其输入"],
+    ["layer norm, back to its scale γ", "normalización de capa, hacia su escala γ", "层归一化，回到其缩放 γ"],
+    ["layer norm, back to its shift β", "normalización de capa, hacia su desplazamiento β", "层归一化，回到其偏移 β"],
+    [
+        "attention score q·k / √A, back to q or k",
+        "puntuación de atención q·k / √A, hacia q o k",
+        "注意力分数 q·k / √A，回到 q 或 k",
+    ],
+    ["weighted sum of V, back to v", "suma ponderada de V, hacia v", "V 的加权和，回到 v"],
+    [
+        "weighted sum of V, back to the weights",
+        "suma ponderada de V, hacia los pesos de atención",
+        "V 的加权和，回到注意力权重",
+    ],
+    ["softmax, back to the scores", "softmax, hacia las puntuaciones", "softmax，回到分数"],
+    ["GELU, back to its input", "GELU, hacia su entrada", "GELU，回到其输入"],
+    [
+        "embedding lookup, back to the table (a scatter-add)",
+        "búsqueda de embedding, hacia la tabla (una suma dispersa)",
+        "嵌入查表，回到表中（分散相加）",
+    ],
+    ["position embedding, back to the table", "embedding de posición, hacia la tabla", "位置嵌入，回到表中"],
     ["steps taken here: {}", "pasos dados aquí: {}", "在此已执行的步数：{}"],
     [
         "loss {}: mean cross-entropy of {} predictions",

@@ -42,6 +42,10 @@ pub struct ScreenshotArgs {
     /// With --tour: the step's text in a band under the scene, as in `render-tour`.
     #[arg(long, requires = "tour")]
     pub caption: bool,
+    /// Gradient mode: a training step on the input, every block drawn as its gradient (and
+    /// --hover explains a gradient).
+    #[arg(long, conflicts_with = "tour")]
+    pub gradients: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,7 +108,10 @@ pub fn screenshot(args: ScreenshotArgs) -> CliResult {
         );
         return Ok(());
     }
-    let source = scene_of(&args.model, &args.input)?;
+    let mut source = scene_of(&args.model, &args.input)?;
+    if args.gradients {
+        source.training = Some(Default::default());
+    }
     let layout = crate::layout::build(&source.config);
     let camera = parse_camera(&args.camera, &layout)?;
     let hover = args.hover.as_deref().map(|text| parse_hover(text, &layout)).transpose()?;

@@ -203,3 +203,68 @@ fn grad_refuses_an_input_it_cannot_score_in_one_line() {
     let summary = stdout(&llmviz(&["grad", "--input", "ABCCBA"]));
     assert!(summary.contains("loss ") && summary.contains("transformer.h.2.mlp.c_proj.weight.grad"), "{summary}");
 }
+
+/// One cell's chain rule checked: its sum is autodiff's gradient, its terms shown add up to it
+/// when all are shown, and a weight's AdamW step by the formula is the optimizer's. Returns its
+/// rule and whether it had a step.
+fn check_chain(explanation: &llmviz::explain::Explanation) -> (&'static str, bool) {
+    let backward = explanation.backward.as_ref().unwrap();
+    let value = f64::from(explanation.value);
+    let scale = backward.constant.abs() + backward.products.iter().map(|p| p.abs()).sum::<f64>();
+    let place = format!("{}{:?}", explanation.tensor, explanation.index);
+    assert!(
+        (backward.sum - value).abs() <= 1e-4 * scale.max(value.abs()) + 1e-7,
+        "{place}: the chain rule gives {}, autodiff {value}",
+        backward.sum
+    );
+    if explanation.terms.len() == explanation.terms_total {
+        let shown = backward.constant + backward.products.iter().sum::<f64>();
+        assert!((shown - backward.sum).abs() <= 1e-12 * scale.max(1.0), "{place}: the terms shown");
+    }
+    if let Some(step) = &backward.step {
+        let moved = (step.formula_after - f64::from(step.before)).abs();
+        let error = (step.formula_after - f64::from(step.after)).abs();
+        assert!(error <= 1e-6 * f64::from(step.before).abs() + 1e-3 * moved, "{place}: AdamW's step");
+    }
+    (backward.rule, backward.step.is_some())
+}
+
+#[test]
+fn every_gradient_cells_chain_rule_sums_to_its_gradient() {
+    use llmviz::explain::backward::explain_gradient;
+    use llmviz::explain::{ExplainError, Sources};
+    let tiny_tokens = usizes(&reference()["tiny-gpt2"]["tokens"]);
+    for (weights, example) in [
+        (Weights::load(&fixture("grad/nano.safetensors")).unwrap(), Example::sort(&[0, 1, 2, 2, 1, 0]).unwrap()),
+        (Weights::load(&fixture("tiny-gpt2")).unwrap(), Example::next_tokens(&tiny_tokens).unwrap()),
+    ] {
+        let activations = step_on(&weights, &example).into_activations();
+        let layout = llmviz::layout::build(&weights.config);
+        let sources = Sources { layout: &layout, activations: &activations, weights: &weights };
+        let (mut explained, mut steps, mut rules) = (0, 0, BTreeSet::new());
+        for block in &layout.blocks {
+            let has_gradient = activations.get(&format!("{}.grad", block.tensor)).is_some();
+            let [x, y, z] = block.cells;
+            let cells = (0..z).flat_map(|k| (0..y).flat_map(move |j| (0..x).map(move |i| [i, j, k])));
+            // The tiny GPT-2's 50,257-row tables: a few rows are enough.
+            for cell in cells.filter(|&[i, j, _]| x * y <= 20_000 || (i + j) % 997 == 0) {
+                match explain_gradient(&sources, &block.name, cell) {
+                    Ok(explanation) => {
+                        let (rule, step) = check_chain(&explanation);
+                        rules.insert(rule);
+                        (explained, steps) = (explained + 1, steps + usize::from(step));
+                    }
+                    Err(ExplainError::Masked(reason)) => {
+                        assert!(!has_gradient || reason.contains("beyond the input"), "{}: {reason}", block.name)
+                    }
+                    Err(error) => panic!("{}: {error}", block.name),
+                }
+            }
+        }
+        let name = &weights.config.name;
+        eprintln!("{name}: {explained} gradient cells explained by {} rules, {steps} weights' steps", rules.len());
+        // Every rule but the embedding sum's, whose tensors (tok_emb, pos_emb) no block draws.
+        assert_eq!(rules.len(), 16, "{rules:?}");
+        assert!(steps > 0, "the weights' cards show AdamW's step");
+    }
+}

@@ -129,7 +129,13 @@ pub fn card_body(
     let Some(activations) = activations else { return CardBody::Waiting };
     let Some(block) = layout.blocks.get(cell.block) else { return CardBody::Failed("no such block".into()) };
     let sources = Sources { layout, activations, weights };
-    match explain(&sources, &block.name, cell.cell) {
+    // Gradient mode: the cell's gradient, by the chain rule, where its value would be.
+    let explained = if activations.training.is_some() {
+        crate::explain::backward::explain_gradient(&sources, &block.name, cell.cell)
+    } else {
+        explain(&sources, &block.name, cell.cell)
+    };
+    match explained {
         Ok(explanation) => CardBody::Explained(Box::new(explanation)),
         Err(ExplainError::Masked(reason)) => CardBody::Masked(reason),
         Err(error) => CardBody::Failed(error.to_string()),
@@ -556,16 +562,22 @@ fn explanation_ui(ui: &mut egui::Ui, words: CardWords, explanation: &Explanation
             .size(11.0)
             .color(MUTED),
     );
-    ui.label(egui::RichText::new(format!("= {:.4}", explanation.value)).strong().size(18.0).color(INK));
+    let value = match &explanation.backward {
+        Some(_) => format!("∂L/∂cell = {}", crate::explain::backward::small(f64::from(explanation.value))),
+        None => format!("= {:.4}", explanation.value),
+    };
+    ui.label(egui::RichText::new(value).strong().size(18.0).color(INK));
     ui.separator();
     // A Llama's stream starts as the token's embedding alone: its position enters inside attention.
     let title = match explanation.op {
+        _ if explanation.backward.is_some() => explanation.backward.as_ref().map_or("", |backward| backward.rule),
         Op::Embedding if !explanation.operands.contains_key("position_embedding") => "token embedding",
         op => operation_title(op),
     };
     ui.label(egui::RichText::new(crate::i18n::tr(words.language, title)).strong().color(INK));
     ui.label(egui::RichText::new(&explanation.formula).monospace().size(12.0).color(INK));
     if explanation.op == Op::Gelu
+        && explanation.backward.is_none()
         && let Some(x) = explanation.operands.get("x")
     {
         gelu_plot(ui, x.value, explanation.value);

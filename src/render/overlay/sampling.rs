@@ -55,7 +55,9 @@ fn reshape_output(
     }
     *applied = Some(now);
     let shown = if controls.sampling.is_plain() { forward } else { Arc::new(forward.resampled(&controls.sampling)) };
-    for name in ["probs", "logits_sumexp"] {
+    // Gradient mode draws gradients, which these two by-products of the output have none of.
+    let reshaped: &[&str] = if packed.gradients { &[] } else { &["probs", "logits_sumexp"] };
+    for &name in reshaped {
         if let Some(tensor) = shown.get(name) {
             repack(&mut packed, &scene.layout, name, tensor);
         }

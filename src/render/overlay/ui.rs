@@ -200,6 +200,10 @@ impl CardRequests {
         }
         if let Some(weights) = self.weights {
             source.weights = Some(weights);
+            // Other weights (a checkpoint on the slider) start AdamW's moments afresh.
+            if source.training.is_some() {
+                source.training = Some(Arc::default());
+            }
         }
         if let Some(ablation) = self.ablation {
             source.ablation = ablation;
@@ -740,6 +744,29 @@ fn draw_model_ends(
         draw_predictions(painter, layout, probs_block, ends, projector);
     }
     draw_lens_tokens(painter, layout, activations, projector);
+    if let Some(training) = &activations.training {
+        draw_loss(painter, layout, training.loss, projector);
+    }
+}
+
+/// In gradient mode, the loss beside the logits, where the backward pass starts.
+fn draw_loss(painter: &egui::Painter, layout: &layout::Layout, loss: f32, projector: Projector) {
+    let Some(logits) = layout.block("logits") else { return };
+    let (min, max) = (logits.position, logits.max());
+    let beside = [max[0] + 2.0 * layout::CELL, (min[1] + max[1]) / 2.0, max[2]];
+    let Some(at) = projector.point(beside) else { return };
+    let font = FontId::proportional(font_px(16.0));
+    let text = format!("loss = {loss:.4}");
+    let galley = painter.layout_no_wrap(text, font, Color32::from_rgb(120, 40, 0));
+    let rect = Rect::from_min_size(at - egui::vec2(0.0, galley.size().y / 2.0), galley.size()).expand(4.0);
+    painter.rect(
+        rect,
+        3.0,
+        Color32::from_rgb(255, 240, 225),
+        Stroke::new(1.0, Color32::from_rgb(230, 120, 40)),
+        egui::StrokeKind::Inside,
+    );
+    painter.galley(rect.min + egui::vec2(4.0, 4.0), galley, Color32::from_rgb(120, 40, 0));
 }
 
 /// On each cell of a lens strip, the token the model would predict at that position if it stopped
