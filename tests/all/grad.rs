@@ -268,3 +268,77 @@ fn every_gradient_cells_chain_rule_sums_to_its_gradient() {
         assert!(steps > 0, "the weights' cards show AdamW's step");
     }
 }
+
+/// On lavapipe, gradient mode draws each cell's gradient through the gradient colour scale: a
+/// weight block's cells and an activation block's, up close, within 3/255 of the shader's colour
+/// of their gradients.
+#[test]
+fn in_gradient_mode_cells_show_their_gradients_colours() {
+    use bevy::prelude::*;
+    use half::f16;
+    use llmviz::render::scene::blocks::{GRADIENT_COLOUR, SceneSource};
+    use llmviz::render::scene::pages::{Paging, colour_scale};
+
+    use crate::pages::{face_point, focal_px, pixel_at, shot, to_srgb8, value_colour};
+
+    let weights = Weights::load(&fixture("grad/nano.safetensors")).unwrap();
+    let example = Example::sort(&[0, 1, 2, 2, 1, 0]).unwrap();
+    let pass = step_on(&weights, &example).into_activations();
+    let layout = llmviz::layout::build(&weights.config);
+    for name in ["block0.proj.weight", "block2.fc"] {
+        let block = layout.block(name).unwrap();
+        let gradient = &pass.tensors[&format!("{}.grad", block.tensor)];
+        let scale = colour_scale(&gradient.data);
+        // Right of the residual stream's connector, which passes in front of column 5.
+        let patch: Vec<[u32; 3]> = (0..16).map(|n| [7 + n % 4, 2 + n / 4, 0]).collect();
+        let points: Vec<Vec3> = patch.iter().map(|&cell| face_point(block, cell)).collect();
+        let centre = (points[0] + points[15]) / 2.0;
+        let mut source = SceneSource::with_weights(weights.clone(), example.tokens[..6].to_vec());
+        source.training = Some(Default::default());
+        let distance = llmviz::layout::CELL * focal_px() / 14.0;
+        let (frame, at) = shot(source, Paging::default(), centre, distance, &points);
+        for (cell, at) in patch.iter().zip(&at) {
+            let g = gradient.get(&block.map.index(*cell)).unwrap();
+            let expected = to_srgb8(value_colour(GRADIENT_COLOUR, f16::from_f32(g).to_f32() * scale));
+            let got = pixel_at(&frame, *at);
+            assert!(
+                got.iter().zip(expected).all(|(g, e)| (g - e).abs() <= 3.0),
+                "{name} {cell:?}: {got:?} for {expected:?}"
+            );
+        }
+    }
+}
+
+/// The model card in gradient mode shows the loss the step took (run in a bare egui context).
+#[test]
+fn the_card_shows_the_loss_and_takes_the_step() {
+    use bevy_egui::egui;
+    use llmviz::render::overlay::gradients::gradients_ui;
+    use llmviz::render::overlay::language::Language;
+    use llmviz::render::overlay::ui::CardModel;
+    use llmviz::render::scene::blocks::{SceneSource, SceneValues};
+
+    let weights = Weights::load(&fixture("grad/nano.safetensors")).unwrap();
+    let example = Example::sort(&[0, 1, 2, 2, 1, 0]).unwrap();
+    let pass = std::sync::Arc::new(step_on(&weights, &example).into_activations());
+    let mut source = SceneSource::with_weights(weights, example.tokens[..6].to_vec());
+    source.training = Some(Default::default());
+    let values = SceneValues { activations: Some(pass.clone()), ..Default::default() };
+    let model = CardModel { source: &source, values: &values, language: Language("en") };
+    let ctx = egui::Context::default();
+    let mut texts = Vec::new();
+    let output = ctx.run_ui(egui::RawInput::default(), |ui| {
+        gradients_ui(ui, model);
+    });
+    let shapes = output.shapes.clone();
+    output.drop_without_applying_deltas();
+    for shape in shapes {
+        if let egui::epaint::Shape::Text(text) = shape.shape {
+            texts.push(text.galley.text().to_string());
+        }
+    }
+    let loss = pass.training.as_ref().unwrap().loss;
+    let line = format!("loss {loss:.6}: mean cross-entropy of 6 predictions");
+    assert!(texts.contains(&line), "{line} not among {texts:?}");
+    assert!(texts.iter().any(|text| text == "take the step"), "{texts:?}");
+}

@@ -235,26 +235,26 @@ fn a_tensor_too_large_for_two_pages_alone_goes_coarser() {
 // On lavapipe: what the shader draws from the pages.
 
 /// The shader's colour of a value scaled to ±1 (linear RGB), as blocks.wgsl's `value_colour`.
-fn value_colour(family: [f32; 3], scaled: f32) -> Vec3 {
+pub fn value_colour(family: [f32; 3], scaled: f32) -> Vec3 {
     let end = if scaled >= 0.0 { Vec3::from(family) } else { Vec3::new(0.015, 0.015, 0.02) };
     Vec3::splat(0.55).lerp(end, scaled.abs().min(1.0).sqrt())
 }
 
-fn to_srgb8(linear: Vec3) -> [f32; 3] {
+pub fn to_srgb8(linear: Vec3) -> [f32; 3] {
     let srgb = Color::LinearRgba(LinearRgba::rgb(linear.x, linear.y, linear.z)).to_srgba();
     [srgb.red, srgb.green, srgb.blue].map(|c| c * 255.0)
 }
 
-const SHOT: UVec2 = UVec2::new(320, 300);
+pub const SHOT: UVec2 = UVec2::new(320, 300);
 
 /// Pixels a world unit covers at distance 1 on a `SHOT` picture.
-fn focal_px() -> f32 {
+pub fn focal_px() -> f32 {
     SHOT.y as f32 / 2.0 / (llmviz::layout::ANCHOR_FOV_Y_DEGREES.to_radians() / 2.0).tan()
 }
 
 /// Renders the checkpoint's scene from `eye` straight in front of `target`, and where each of
 /// `points` (world positions) lands on the picture.
-fn shot(source: SceneSource, paging: Paging, target: Vec3, distance: f32, points: &[Vec3]) -> (Frame, Vec<Vec2>) {
+pub fn shot(source: SceneSource, paging: Paging, target: Vec3, distance: f32, points: &[Vec3]) -> (Frame, Vec<Vec2>) {
     let _gpu = gpu();
     let view = ViewPoint { eye: target + Vec3::Z * distance, target };
     let mut offscreen = Offscreen::with_plugins(source, SHOT, view, move |app| {
@@ -317,12 +317,12 @@ impl FcBlock {
 }
 
 /// A cell's centre on the block's front face.
-fn face_point(block: &Block, cell: [u32; 3]) -> Vec3 {
+pub fn face_point(block: &Block, cell: [u32; 3]) -> Vec3 {
     let [x, y, _] = block.cell_center(cell);
     Vec3::new(x, y, block.max()[2])
 }
 
-fn pixel_at(frame: &Frame, at: Vec2) -> [f32; 3] {
+pub fn pixel_at(frame: &Frame, at: Vec2) -> [f32; 3] {
     let [r, g, b, _] = frame.pixel(at.x as u32, at.y as u32);
     [r, g, b].map(|c| c as f32)
 }
