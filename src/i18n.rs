@@ -121,9 +121,9 @@ pub const STRINGS: &[[&str; 3]] = &[
         "颜色：∂损失/∂单元，损失随该单元增大处为橙色，减小处为黑色，0 为灰色；每个块在其梯度均方根的 2.5 倍处为全色",
     ],
     [
-        "AdamW's moments start at zero: these weights were saved without them",
-        "Los momentos de AdamW empiezan en cero: estos pesos se guardaron sin ellos",
-        "AdamW 的矩从零开始：这些权重保存时没有附带它们",
+        "AdamW's moments start at zero: training starts here, or none were saved with these weights",
+        "Los momentos de AdamW empiezan en cero: el entrenamiento empieza aquí, o estos pesos se guardaron sin ellos",
+        "AdamW 的矩从零开始：训练从这里开始，或这些权重保存时没有附带它们",
     ],
     ["take the step", "dar el paso", "执行这一步"],
     // Gradient mode's chain rules (explain::backward).

@@ -37,13 +37,12 @@ pub fn grad(args: GradArgs) -> CliResult {
         ));
     }
     let learning_rate = TrainOptions::default().learning_rate;
-    let step = training_step::<Autodiff<CpuBackend>>(
-        &weights,
-        &Moments::default(),
-        &example,
-        learning_rate,
-        &Default::default(),
-    );
+    // A training checkpoint's moments, saved beside it, continue its run.
+    let moments = match &args.model.weights {
+        Some(path) if path.is_file() => Moments::load_beside(path, &weights)?.unwrap_or_default(),
+        _ => Moments::default(),
+    };
+    let step = training_step::<Autodiff<CpuBackend>>(&weights, &moments, &example, learning_rate, &Default::default());
     let stored = huggingface::names_of_file(&weights);
     let named = |name: &str, tensor: &NamedTensor| match name.strip_suffix(".grad") {
         Some(weight) if weights.tensors.contains_key(weight) => {

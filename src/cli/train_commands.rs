@@ -53,9 +53,10 @@ pub fn train(args: TrainArgs) -> CliResult {
     let checkpoint_dir = crate::train::checkpoint_dir(&args.out);
     let mut saved = Vec::new();
     let mut save_error = None;
-    let on_checkpoint = |step: usize, weights: Weights| {
+    let on_checkpoint = |step: usize, weights: Weights, moments: crate::model::training::Moments| {
         let (correct, _) = accuracy(&LoadedModel::new(&weights, BackendKind::Ndarray));
-        let checkpoint = crate::train::Checkpoint { step, weights: weights.into(), correct };
+        let moments = Some(moments.into());
+        let checkpoint = crate::train::Checkpoint { step, weights: weights.into(), correct, moments };
         match crate::train::save_checkpoint(&checkpoint_dir, &checkpoint) {
             Ok(path) => saved.push(format!("{} ({correct}/729)", path.display())),
             Err(error) => save_error = save_error.take().or(Some(error)),

@@ -3,6 +3,7 @@
 //! the gradients themselves are tensors of the pass, named `<tensor>.grad`).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{NamedTensor, Weights};
@@ -86,3 +87,64 @@ impl PartialEq for Training {
             && Arc::ptr_eq(&a.weights, &b.weights)
     }
 }
+
+impl Moments {
+    /// Where AdamW's moments lie beside a training checkpoint: `step-00200.safetensors` →
+    /// `step-00200.adamw.safetensors`.
+    pub fn file_beside(checkpoint: &Path) -> PathBuf {
+        let stem = checkpoint.file_stem().map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
+        checkpoint.with_file_name(format!("{stem}.{MOMENTS_SUFFIX}"))
+    }
+
+    /// Saves the moments as `m.<weight>` and `v.<weight>` tensors, the step in the metadata.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let mut tensors = BTreeMap::new();
+        for (prefix, moments) in [("m", &self.m), ("v", &self.v)] {
+            tensors.extend(moments.iter().map(|(name, tensor)| (format!("{prefix}.{name}"), tensor.clone())));
+        }
+        let metadata = std::collections::HashMap::from([("step".to_string(), self.step.to_string())]);
+        let bytes = super::weights::serialize_tensors(&tensors, metadata)?;
+        std::fs::write(path, bytes).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    }
+
+    /// The moments saved beside a checkpoint of `weights`, None when the checkpoint has none; an
+    /// error names the file and, for a tensor that does not fit the weights, the tensor.
+    pub fn load_beside(checkpoint: &Path, weights: &Weights) -> Result<Option<Moments>, String> {
+        let path = Moments::file_beside(checkpoint);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
+        };
+        let file_error = |message: String| format!("{}: {message}", path.display());
+        let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| file_error(e.to_string()))?;
+        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| file_error(e.to_string()))?;
+        let step = metadata.metadata().as_ref().and_then(|m| m.get("step")).and_then(|step| step.parse().ok());
+        let mut moments = Moments {
+            step: step.ok_or_else(|| file_error("metadata has no 'step' count".into()))?,
+            ..Default::default()
+        };
+        for (name, view) in file.tensors() {
+            let tensor = super::weights::decode_tensor(&path, &name, &view).map_err(|e| e.to_string())?;
+            let (kind, weight) = name
+                .split_once('.')
+                .ok_or_else(|| file_error(format!("tensor '{name}': not m.<weight> or v.<weight>")))?;
+            let expected = weights.tensors.get(weight).map(|w| &w.shape);
+            if expected != Some(&tensor.shape) {
+                return Err(file_error(format!(
+                    "tensor '{name}': shape {:?} does not fit the weights' {expected:?}",
+                    tensor.shape
+                )));
+            }
+            match kind {
+                "m" => moments.m.insert(weight.to_string(), tensor),
+                "v" => moments.v.insert(weight.to_string(), tensor),
+                _ => return Err(file_error(format!("tensor '{name}': not m.<weight> or v.<weight>"))),
+            };
+        }
+        Ok(Some(moments))
+    }
+}
+
+/// The end of a moments file's name, which checkpoint listings skip.
+pub const MOMENTS_SUFFIX: &str = "adamw.safetensors";

@@ -144,21 +144,28 @@ impl Weights {
     fn to_safetensors_with(&self, extra: BTreeMap<String, String>) -> Result<Vec<u8>, String> {
         let mut metadata: std::collections::HashMap<String, String> = extra.into_iter().collect();
         metadata.insert("config".to_string(), serde_json::to_string(&self.config).expect("config serializes"));
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
-            .tensors
-            .iter()
-            .map(|(name, t)| (name.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
-            .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-            .iter()
-            .map(|(name, data, shape)| {
-                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
-                    .expect("byte length matches shape");
-                (name.clone(), view)
-            })
-            .collect();
-        safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
+        serialize_tensors(&self.tensors, metadata)
     }
+}
+
+/// Named f32 tensors and string metadata as a safetensors file's bytes.
+pub(crate) fn serialize_tensors(
+    tensors: &BTreeMap<String, NamedTensor>,
+    metadata: std::collections::HashMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(name, t)| (name.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(name, data, shape)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                .expect("byte length matches shape");
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
 pub(super) fn is_safetensors(path: &Path) -> bool {

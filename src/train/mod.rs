@@ -17,6 +17,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::model::names::parameter_shapes;
+use crate::model::training::{MOMENTS_SUFFIX, Moments};
 use crate::model::{GptConfig, NamedTensor, Network, Recorder, Weights, token_tensor};
 
 /// Letters per problem; the context holds the problem and all but the last answer letter (6 + 5 = 11).
@@ -148,24 +149,25 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     on_progress: impl FnMut(Progress),
 ) -> Weights {
-    train_with_checkpoints::<B>(config, options, device, &[], on_progress, |_, _| {})
+    train_with_checkpoints::<B>(config, options, device, &[], on_progress, |_, _, _| {})
 }
 
 /// `train`, handing the weights as they are after each step listed in `checkpoints` (0: before
-/// the first) to `on_checkpoint`. Taking them changes nothing in the run: the weights at step k
-/// are those a run of k steps ends with.
+/// the first) to `on_checkpoint`, with AdamW's moments then. Taking them changes nothing in the
+/// run: the weights at step k are those a run of k steps ends with.
 pub fn train_with_checkpoints<B: AutodiffBackend>(
     config: &GptConfig,
     options: &TrainOptions,
     device: &B::Device,
     checkpoints: &[usize],
     mut on_progress: impl FnMut(Progress),
-    mut on_checkpoint: impl FnMut(usize, Weights),
+    mut on_checkpoint: impl FnMut(usize, Weights, Moments),
 ) -> Weights {
     B::seed(device, options.seed);
     let mut model: Network<B> = Network::from_weights(&initial_weights(config, options.seed), device);
+    let ids = step::param_ids(&mut model);
     if checkpoints.contains(&0) {
-        on_checkpoint(0, model.valid().to_weights());
+        on_checkpoint(0, model.valid().to_weights(), Moments::default());
     }
     let mut optimizer = optimizer_config().init();
     let mut data_rng = data_rng(options.seed);
@@ -177,7 +179,8 @@ pub fn train_with_checkpoints<B: AutodiffBackend>(
         model = optimizer.step(options.learning_rate, model, grads);
         on_progress(Progress { step, loss: loss_value });
         if checkpoints.contains(&step) {
-            on_checkpoint(step, model.valid().to_weights());
+            let moments = step::moments_of::<B>(optimizer.to_record(), &ids, step);
+            on_checkpoint(step, model.valid().to_weights(), moments);
         }
     }
     model.valid().to_weights()
@@ -232,6 +235,9 @@ pub struct Checkpoint {
     pub weights: Arc<Weights>,
     /// Problems of the 729 sorted correctly, as `eval` counts them.
     pub correct: usize,
+    /// AdamW's moments at this step, for a training step taken from here to continue the run;
+    /// None where the file beside the checkpoint is missing (checkpoints saved before they were kept).
+    pub moments: Option<Arc<Moments>>,
 }
 
 /// Where `train --checkpoints` keeps the checkpoints of a model saved at `out`:
@@ -255,6 +261,9 @@ pub fn save_checkpoint(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, S
         ("correct".to_string(), checkpoint.correct.to_string()),
     ]);
     checkpoint.weights.save_safetensors_with(&path, extra).map_err(|e| e.to_string())?;
+    if let Some(moments) = &checkpoint.moments {
+        moments.save(&Moments::file_beside(&path))?;
+    }
     Ok(path)
 }
 
@@ -265,6 +274,7 @@ pub fn load_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, String> {
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "safetensors"))
+        .filter(|path| !path.to_string_lossy().ends_with(MOMENTS_SUFFIX))
         .collect();
     paths.sort();
     let mut checkpoints = Vec::with_capacity(paths.len());
@@ -274,7 +284,9 @@ pub fn load_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, String> {
             let text = metadata.get(key).ok_or_else(|| format!("{}: metadata has no '{key}'", path.display()))?;
             text.parse().map_err(|_| format!("{}: metadata '{key}' is '{text}', not a count", path.display()))
         };
-        checkpoints.push(Checkpoint { step: number("step")?, correct: number("correct")?, weights: Arc::new(weights) });
+        let moments = Moments::load_beside(&path, &weights)?.map(Arc::new);
+        let (step, correct) = (number("step")?, number("correct")?);
+        checkpoints.push(Checkpoint { step, correct, weights: Arc::new(weights), moments });
     }
     checkpoints.sort_by_key(|checkpoint| checkpoint.step);
     Ok(checkpoints)

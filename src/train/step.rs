@@ -141,9 +141,9 @@ fn clip_factors(grads: &BTreeMap<String, (NamedTensor, Vec<usize>)>) -> BTreeMap
 
 /// Each weight's name, shape and parameter ids, one per block of rows burn holds it in, with the
 /// block's rows.
-type ParamIds = Vec<(String, Vec<usize>, Vec<(ParamId, usize)>)>;
+pub(super) type ParamIds = Vec<(String, Vec<usize>, Vec<(ParamId, usize)>)>;
 
-fn param_ids<B: AutodiffBackend>(model: &mut Network<B>) -> ParamIds {
+pub(super) fn param_ids<B: AutodiffBackend>(model: &mut Network<B>) -> ParamIds {
     let config = model.config().clone();
     parameter_shapes(&config)
         .into_iter()
@@ -160,7 +160,7 @@ fn param_ids<B: AutodiffBackend>(model: &mut Network<B>) -> ParamIds {
 }
 
 /// burn's optimizer state, by parameter id.
-type Record<B> = <OptimizerAdaptor<AdamW, Network<B>, B> as Optimizer<Network<B>, B>>::Record;
+pub(super) type Record<B> = <OptimizerAdaptor<AdamW, Network<B>, B> as Optimizer<Network<B>, B>>::Record;
 
 /// `moments` as burn's optimizer keeps them, by parameter id; nothing at step 0.
 fn moment_record<B: AutodiffBackend>(moments: &Moments, ids: &ParamIds, device: &B::Device) -> Record<B> {
@@ -199,7 +199,7 @@ fn adamw_state<B: AutodiffBackend, const D: usize>(
 }
 
 /// The optimizer's moments after its step, by weight name and in the weight's shape.
-fn moments_of<B: AutodiffBackend>(record: Record<B>, ids: &ParamIds, step: usize) -> Moments {
+pub(super) fn moments_of<B: AutodiffBackend>(record: Record<B>, ids: &ParamIds, step: usize) -> Moments {
     let mut record = record;
     let mut moments = Moments { step, ..Default::default() };
     for (name, shape, blocks) in ids {

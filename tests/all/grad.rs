@@ -342,3 +342,47 @@ fn the_card_shows_the_loss_and_takes_the_step() {
     assert!(texts.contains(&line), "{line} not among {texts:?}");
     assert!(texts.iter().any(|text| text == "take the step"), "{texts:?}");
 }
+
+/// Checkpoints keep AdamW's moments beside them: a step taken from one, on the next batch of its
+/// run (of one problem), gives that run's next weights bit for bit; a moments file that does not
+/// fit the weights is refused naming the file and the tensor.
+#[test]
+fn a_step_from_a_saved_checkpoint_continues_its_training_run_exactly() {
+    use llmviz::train::{load_checkpoints, save_checkpoint, train_with_checkpoints};
+    let config = llmviz::model::GptConfig::nano();
+    let options = TrainOptions { seed: 21, steps: 3, batch_size: 1, learning_rate: 5e-4 };
+    let dir = crate::scratch::Scratch::file("grad-checkpoints");
+    let mut saved = Vec::new();
+    let last = train_with_checkpoints::<Autodiff<CpuBackend>>(
+        &config,
+        &options,
+        &Default::default(),
+        &[0, 2],
+        |_| {},
+        |step, weights, moments| {
+            let checkpoint =
+                llmviz::train::Checkpoint { step, weights: weights.into(), correct: 0, moments: Some(moments.into()) };
+            saved.push(save_checkpoint(&dir, &checkpoint).unwrap());
+        },
+    );
+    let loaded = load_checkpoints(&dir).unwrap();
+    assert_eq!(loaded.iter().map(|c| c.step).collect::<Vec<_>>(), [0, 2], "the moments files are not checkpoints");
+    let two = &loaded[1];
+    let moments = two.moments.as_ref().expect("saved with its moments");
+    assert_eq!((moments.step, moments.m.len()), (2, 41));
+
+    let mut data = data_rng(21);
+    let (inputs, _) = (0..3).map(|_| sort_batch(&mut data, 1)).last().unwrap();
+    let example = Example::sort(&inputs[..6]).unwrap();
+    let step = training_step::<Autodiff<CpuBackend>>(&two.weights, moments, &example, 5e-4, &Default::default());
+    assert_eq!(step.update.weights.tensors, last.tensors, "step 3 from checkpoint 2 is the run's step 3");
+
+    // The step-0 checkpoint's moments are the zero a run starts from.
+    assert_eq!(loaded[0].moments.as_deref(), Some(&Moments::default()));
+    let moments_file = Moments::file_beside(&saved[1]);
+    let mut wrong = (**moments).clone();
+    wrong.m.insert("lm_head.weight".into(), llmviz::model::NamedTensor::new(vec![2], vec![0.0; 2]));
+    wrong.save(&moments_file).unwrap();
+    let error = load_checkpoints(&dir).unwrap_err();
+    assert!(error.contains("step-00002.adamw.safetensors") && error.contains("'m.lm_head.weight'"), "{error}");
+}

@@ -87,7 +87,7 @@ fn a_checkpoint_at_step_k_is_the_model_k_steps_of_training_give() {
         &Default::default(),
         &[0, 2, 4],
         |_| {},
-        |step, weights| taken.push((step, weights)),
+        |step, weights, _| taken.push((step, weights)),
     );
     assert_eq!(taken.iter().map(|(step, _)| *step).collect::<Vec<_>>(), [0, 2, 4]);
     assert_eq!(taken[0].1.tensors, initial_weights(&GptConfig::nano(), 11).tensors, "step 0 is the random start");
@@ -99,7 +99,8 @@ fn a_checkpoint_at_step_k_is_the_model_k_steps_of_training_give() {
     // Saved with their step and accuracy (saving makes the folder), and read back in step order.
     let dir = Scratch::file("checkpoints");
     for (step, weights) in taken.into_iter().rev() {
-        save_checkpoint(&dir, &Checkpoint { step, weights: weights.into(), correct: 100 + step }).expect("saves");
+        save_checkpoint(&dir, &Checkpoint { step, weights: weights.into(), correct: 100 + step, moments: None })
+            .expect("saves");
     }
     let loaded = load_checkpoints(&dir).expect("loads");
     assert_eq!(loaded.iter().map(|c| (c.step, c.correct)).collect::<Vec<_>>(), [(0, 100), (2, 102), (4, 104)]);

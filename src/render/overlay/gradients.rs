@@ -35,7 +35,8 @@ pub fn gradients_ui(ui: &mut egui::Ui, model: CardModel) -> GradientRequests {
     ui.label(egui::RichText::new(loss_text(&step, language)).strong());
     ui.label(egui::RichText::new(language.tr(SCALE)).small());
     if moments.step == 0 {
-        let note = language.tr("AdamW's moments start at zero: these weights were saved without them");
+        let note =
+            language.tr("AdamW's moments start at zero: training starts here, or none were saved with these weights");
         ui.label(egui::RichText::new(note).small());
     }
     ui.horizontal(|ui| {

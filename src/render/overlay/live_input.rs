@@ -247,12 +247,12 @@ pub fn training_slider_for<'a>(source: &SceneSource, checkpoints: &'a TrainingCh
 /// A slider over the training checkpoints: the weights to show when it moved. The model's own
 /// weights (not a checkpoint) sit at the last step, which they are. Where the checkpoints did not
 /// load, a line says why instead.
-pub fn training_slider(
+pub fn training_slider<'a>(
     ui: &mut egui::Ui,
     source: &SceneSource,
-    checkpoints: &TrainingCheckpoints,
+    checkpoints: &'a TrainingCheckpoints,
     language: crate::render::overlay::language::Language,
-) -> Option<Arc<Weights>> {
+) -> Option<&'a Checkpoint> {
     let points = match training_slider_for(source, checkpoints) {
         TrainingSlider::Hidden => return None,
         TrainingSlider::Unavailable(why) => {
@@ -276,5 +276,5 @@ pub fn training_slider(
         );
     });
     ui.label(language.fill("step {}: sorts {} of {}", &[&point.step, &point.correct, &729]));
-    (index != shown).then(|| points[index].weights.clone())
+    (index != shown).then(|| &points[index])
 }

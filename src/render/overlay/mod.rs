@@ -2,6 +2,8 @@
 //! sampling, live input, switching parts off, language menu, figures).
 
 pub mod figures;
+// Gradients come from burn's autodiff, which the page's build leaves out.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod gradients;
 pub mod hover;
 pub mod language;

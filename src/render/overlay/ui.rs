@@ -3,8 +3,6 @@
 //! and the predicted tokens with their probabilities under it). Anchored text is hidden when the
 //! thing it names is too small on screen to read it against.
 
-use std::sync::Arc;
-
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::egui::{self, Align2, Color32, FontId, Pos2, Rect, Stroke};
@@ -12,8 +10,8 @@ use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass};
 
 use crate::explain::token_name;
 use crate::layout::{self, LabelKind};
+use crate::model::Activations;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::{Activations, Weights};
 use crate::render::overlay::language::Language;
 use crate::render::overlay::live_input::{
     TrainingCheckpoints, TypingPause, input_buttons, input_text_of, read_input, training_slider,
@@ -182,8 +180,8 @@ pub struct CardModel<'a> {
 struct CardRequests {
     /// The input to run: typed, chosen by a button, or with a sampled token appended.
     tokens: Option<Vec<usize>>,
-    /// The weights of a training checkpoint picked on the slider.
-    weights: Option<Arc<Weights>>,
+    /// The training checkpoint picked on the slider.
+    checkpoint: Option<crate::train::Checkpoint>,
     /// The parts switched off, when the card changed them.
     ablation: Option<crate::model::ablation::Ablation>,
     /// Gradient mode switched, or its step taken.
@@ -198,11 +196,11 @@ impl CardRequests {
         {
             source.tokens = tokens;
         }
-        if let Some(weights) = self.weights {
-            source.weights = Some(weights);
-            // Other weights (a checkpoint on the slider) start AdamW's moments afresh.
+        if let Some(checkpoint) = self.checkpoint {
+            source.weights = Some(checkpoint.weights);
+            // A step taken from a checkpoint continues its run from the moments saved with it.
             if source.training.is_some() {
-                source.training = Some(Arc::default());
+                source.training = Some(checkpoint.moments.unwrap_or_default());
             }
         }
         if let Some(ablation) = self.ablation {
@@ -297,7 +295,7 @@ fn model_card_ui(ui: &mut egui::Ui, card: &mut ModelCard) -> CardRequests {
     }
     card.sampling.set_if_neq(controls);
     if let Some(checkpoints) = &card.checkpoints {
-        asked.weights = training_slider(ui, model.source, checkpoints, language);
+        asked.checkpoint = training_slider(ui, model.source, checkpoints, language).cloned();
     }
     asked
 }
