@@ -185,6 +185,7 @@ struct CardRequests {
     /// The parts switched off, when the card changed them.
     ablation: Option<crate::model::ablation::Ablation>,
     /// Gradient mode switched, or its step taken.
+    #[cfg(not(target_arch = "wasm32"))]
     gradients: crate::render::overlay::gradients::GradientRequests,
 }
 
@@ -206,11 +207,14 @@ impl CardRequests {
         if let Some(ablation) = self.ablation {
             source.ablation = ablation;
         }
-        if let Some(training) = self.gradients.training {
-            source.training = training;
-        }
-        if let Some(weights) = self.gradients.weights {
-            source.weights = Some(weights);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if let Some(training) = self.gradients.training {
+                source.training = training;
+            }
+            if let Some(weights) = self.gradients.weights {
+                source.weights = Some(weights);
+            }
         }
     }
 }

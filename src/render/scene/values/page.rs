@@ -186,7 +186,8 @@ impl PageWorker {
             (Err(error), _) | (_, Err(error)) => return answer(&ForwardResult::failed(generation, error)),
         };
         self.runner.install(loaded.weights.clone(), loaded.model, loaded.note);
-        let request = ForwardRequest { generation, weights: loaded.weights, tokens, ablation };
+        // The page computes no training step (gradient mode is native): passes only.
+        let request = ForwardRequest { generation, weights: loaded.weights, tokens, ablation, training: None };
         let activations = self.runner.run(&request);
         let mut pass = self.runner.answer(&request, activations);
         pass.lens_follows = pass.activations.is_ok();
