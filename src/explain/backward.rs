@@ -184,6 +184,12 @@ pub fn explain_gradient(sources: &Sources, block_name: &str, cell: [u32; 3]) -> 
         }
     }
     let value = gradient.get(&index).unwrap_or(f32::NAN);
+    if !sources.layout.config.arch.is_gpt2() {
+        return Err(ExplainError::Masked(format!(
+            "∂L/∂cell = {}: the card writes out GPT-2's chain rules; a Llama's are not written yet",
+            small(f64::from(value))
+        )));
+    }
     let chain = chain(sources, &block.tensor, &index).ok_or_else(no_gradient)?;
     let step = weight_step(sources, &block.tensor, &index);
     let mut explanation = finish(block, cell, index, index_names, value, chain);
@@ -252,13 +258,8 @@ fn preview(products: &[f64], total: usize) -> String {
     parts.join(" + ")
 }
 
-/// The chain rule for one tensor of GPT-2's pass (None for a Llama's, whose backward rules are not
-/// written yet, and for a tensor without a gradient).
+/// The chain rule for one tensor of GPT-2's pass (None for a tensor without a gradient).
 fn chain(sources: &Sources, tensor: &str, index: &[usize]) -> Option<Chain> {
-    let config = &sources.layout.config;
-    if !config.arch.is_gpt2() {
-        return None;
-    }
     if let Some(parameter) = tensor.strip_prefix("transformer.h.") {
         let (layer, name) = parameter.split_once('.')?;
         return layer_weight(sources, layer.parse().ok()?, name, index);

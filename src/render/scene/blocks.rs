@@ -31,7 +31,7 @@ use crate::render::scene::material::{
 use crate::render::scene::pages::{
     PackedValues, Paging, cell_strides, fill_activations, fill_gradients, fill_weights, pack_values, repack,
 };
-use crate::render::scene::values::{ForwardResult, ForwardWorker, give_waker};
+use crate::render::scene::values::{ForwardResult, ForwardWorker, PassInput, give_waker};
 
 /// What the scene shows: a model's shape, its weights (None for a preset shown as structure only),
 /// the input tokens and the parts switched off.
@@ -360,8 +360,12 @@ fn start_forward_pass(
     values.state = match &source.weights {
         None => ValuesState::StructureOnly,
         Some(weights) => {
-            let request = (source.tokens.clone(), source.ablation.clone(), source.training.clone());
-            ValuesState::Computing(worker.request(weights.clone(), request))
+            let input = PassInput {
+                tokens: source.tokens.clone(),
+                ablation: source.ablation.clone(),
+                training: source.training.clone(),
+            };
+            ValuesState::Computing(worker.request(weights.clone(), input))
         }
     };
     let same_weights = match (&values.weights, &source.weights) {

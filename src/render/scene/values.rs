@@ -35,6 +35,14 @@ pub struct ForwardRequest {
     pub training: Option<Arc<Moments>>,
 }
 
+/// What a pass runs on: the input, the parts switched off, and in gradient mode the moments a
+/// training step starts from.
+pub struct PassInput {
+    pub tokens: Vec<usize>,
+    pub ablation: Ablation,
+    pub training: Option<Arc<Moments>>,
+}
+
 #[derive(Clone)]
 pub struct ForwardResult {
     pub generation: u64,
@@ -132,9 +140,9 @@ impl ForwardWorker {
     }
 
     /// Queues a forward pass and returns its generation; results of older generations are stale.
-    pub fn request(&mut self, weights: Arc<Weights>, input: (Vec<usize>, Ablation, Option<Arc<Moments>>)) -> u64 {
+    pub fn request(&mut self, weights: Arc<Weights>, input: PassInput) -> u64 {
         self.generation += 1;
-        let (tokens, ablation, training) = input;
+        let PassInput { tokens, ablation, training } = input;
         let request = ForwardRequest { generation: self.generation, weights, tokens, ablation, training };
         #[cfg(not(target_arch = "wasm32"))]
         // A send fails only when the worker has stopped, which `poll` then reports.
