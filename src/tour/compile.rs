@@ -405,19 +405,32 @@ impl Built {
                 self.events.push((start, order, Event::Model(slot)));
             }
             Action::AppendPrediction => self.append(action, models, report),
-            Action::SwitchOff(parts) => {
-                let field = format!("actions[{}]", action.item.index);
-                let name = &models[action.model];
-                if !crate::model::Weights::ships_for(name) {
-                    report.error(field, format!("model '{name}' has no weights to switch parts of"));
-                    return;
-                }
-                match crate::model::ablation::Ablation::parse(parts, &action.layout.config) {
-                    Ok(ablation) => self.events.push((start, order, Event::SwitchOff(ablation))),
-                    Err(error) => report.error(field, format!("SwitchOff {error}")),
-                }
-            }
+            Action::SwitchOff(_) | Action::Gradients(_) => self.weights_event(action, models, report),
             Action::Wait(_) | Action::Break => {}
+        }
+    }
+
+    /// An action that runs the model on screen again (`SwitchOff`, `Gradients`): one with weights.
+    fn weights_event(&mut self, action: &PlacedAction, models: &[String], report: &mut Report) {
+        let (start, order) = (action.item.start, action.order);
+        let field = format!("actions[{}]", action.item.index);
+        let name = &models[action.model];
+        if !crate::model::Weights::ships_for(name) {
+            let what = if matches!(action.item.action, Action::Gradients(_)) {
+                "take a training step with"
+            } else {
+                "switch parts of"
+            };
+            report.error(field, format!("model '{name}' has no weights to {what}"));
+            return;
+        }
+        match action.item.action {
+            Action::SwitchOff(parts) => match crate::model::ablation::Ablation::parse(parts, &action.layout.config) {
+                Ok(ablation) => self.events.push((start, order, Event::SwitchOff(ablation))),
+                Err(error) => report.error(field, format!("SwitchOff {error}")),
+            },
+            Action::Gradients(on) => self.events.push((start, order, Event::Gradients(*on))),
+            _ => {}
         }
     }
 

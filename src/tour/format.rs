@@ -266,6 +266,10 @@ pub enum Action {
     /// neurons by name, comma-separated (`"block0.head1"`, `"block1.mlp,block0.gelu.17"`); `""`
     /// switches everything back on. Needs a model with weights; each chapter starts with all on.
     SwitchOff(String),
+    /// Gradient mode on (`true`) or off: a training step on the tour's input, every block drawn as
+    /// the gradient of the loss, as the model card's switch does. Needs a model with weights; each
+    /// chapter starts with it off.
+    Gradients(bool),
     /// Let this many seconds pass before the next action.
     Wait(f32),
     /// Wait for the reader to press Space. Takes no time on the timeline.
@@ -290,6 +294,7 @@ impl Action {
             Action::Model { .. } => "Model",
             Action::AppendPrediction => "AppendPrediction",
             Action::SwitchOff(_) => "SwitchOff",
+            Action::Gradients(_) => "Gradients",
             Action::Wait(_) => "Wait",
             Action::Break => "Break",
         }
@@ -313,7 +318,8 @@ impl Action {
             | Action::Break
             | Action::Figure(_)
             | Action::AppendPrediction
-            | Action::SwitchOff(_) => None,
+            | Action::SwitchOff(_)
+            | Action::Gradients(_) => None,
         }
     }
 

@@ -13,7 +13,7 @@ pub struct ShippedTour {
 }
 
 /// Every tour of `tours/` with its translations; the first is the default.
-pub const TOURS: [ShippedTour; 3] = [
+pub const TOURS: [ShippedTour; 4] = [
     ShippedTour {
         name: "nano-gpt",
         text: include_str!("../../tours/nano-gpt.ron"),
@@ -29,6 +29,14 @@ pub const TOURS: [ShippedTour; 3] = [
         translations: &[
             ("es", include_str!("../../tours/modern.es.ron")),
             ("zh-CN", include_str!("../../tours/modern.zh-CN.ron")),
+        ],
+    },
+    ShippedTour {
+        name: "training",
+        text: include_str!("../../tours/training.ron"),
+        translations: &[
+            ("es", include_str!("../../tours/training.es.ron")),
+            ("zh-CN", include_str!("../../tours/training.zh-CN.ron")),
         ],
     },
 ];

@@ -91,6 +91,8 @@ pub struct TourFrame {
     pub appended: u32,
     /// The parts of the model switched off.
     pub switched_off: Ablation,
+    /// Gradient mode: a training step on the input, every block drawn as its gradient.
+    pub gradients: bool,
 }
 
 /// A `Compute` at some tour time.
@@ -389,6 +391,21 @@ pub enum Event {
     Append(usize),
     /// The parts of the model switched off from now on.
     SwitchOff(Ablation),
+    /// Gradient mode on or off from now on.
+    Gradients(bool),
+}
+
+/// What a chapter's events have set by some time.
+#[derive(Default)]
+struct EventState {
+    model: usize,
+    labels: bool,
+    focus: Vec<FocusFrame>,
+    figures: Vec<(usize, Figure)>,
+    sampling: Sampling,
+    appended: u32,
+    switched_off: Ablation,
+    gradients: bool,
 }
 
 /// One chapter, ready to evaluate at any time.
@@ -417,35 +434,8 @@ impl ChapterTimeline {
     /// The scene and sidebar at tour time `time` (clamped to the chapter), from `time` alone.
     pub fn evaluate(&self, time: f32) -> TourFrame {
         let time = if time.is_nan() { 0.0 } else { time.clamp(0.0, self.length) };
-        let mut model = 0;
-        let mut labels = self.labels;
-        let mut focus: Vec<FocusFrame> = Vec::new();
-        let mut figures = Vec::new();
-        let mut sampling = Sampling::default();
-        let mut appended = 0;
-        let mut switched_off = Ablation::default();
-        for (_, event) in self.events.iter().take_while(|(event_time, _)| *event_time <= time) {
-            match event {
-                Event::Focus { model: focus_model, block, cells, note } => {
-                    if *focus_model == model {
-                        focus.retain(|existing| existing.block != *block);
-                        focus.push(FocusFrame { block: *block, cells: *cells, note: note.clone() });
-                    }
-                }
-                Event::Unfocus => focus.clear(),
-                Event::Labels(show) => labels = *show,
-                Event::Model(switched) => {
-                    model = *switched;
-                    focus.clear();
-                    appended = 0;
-                    switched_off = Ablation::default();
-                }
-                Event::Append(append_model) => appended += u32::from(*append_model == model),
-                Event::Figure { step, figure } => figures.push((*step, *figure)),
-                Event::Sampling(set) => sampling = *set,
-                Event::SwitchOff(parts) => switched_off = parts.clone(),
-            }
-        }
+        let state = self.events_until(time);
+        let model = state.model;
         let computes = self
             .computes
             .iter()
@@ -463,17 +453,52 @@ impl ChapterTimeline {
             camera: self.camera.value(time),
             camera_moving: self.camera.moving(time),
             blocks,
-            focus,
-            labels,
+            focus: state.focus,
+            labels: state.labels,
             step,
             text_in,
             computes,
             flights,
-            figures,
-            sampling,
-            appended,
-            switched_off,
+            figures: state.figures,
+            sampling: state.sampling,
+            appended: state.appended,
+            switched_off: state.switched_off,
+            gradients: state.gradients,
         }
+    }
+
+    /// What the events up to `time` leave: the model on screen and what they set on it.
+    fn events_until(&self, time: f32) -> EventState {
+        let mut state = EventState { labels: self.labels, ..EventState::default() };
+        for (_, event) in self.events.iter().take_while(|(event_time, _)| *event_time <= time) {
+            match event {
+                Event::Focus { model: focus_model, block, cells, note } => {
+                    if *focus_model == state.model {
+                        state.focus.retain(|existing| existing.block != *block);
+                        state.focus.push(FocusFrame { block: *block, cells: *cells, note: note.clone() });
+                    }
+                }
+                Event::Unfocus => state.focus.clear(),
+                Event::Labels(show) => state.labels = *show,
+                // Another model starts with no focus, appends, parts switched off or gradients; the
+                // labels, figures and sampling stay.
+                Event::Model(switched) => {
+                    state = EventState {
+                        model: *switched,
+                        labels: state.labels,
+                        figures: state.figures,
+                        sampling: state.sampling,
+                        ..EventState::default()
+                    }
+                }
+                Event::Append(append_model) => state.appended += u32::from(*append_model == state.model),
+                Event::Figure { step, figure } => state.figures.push((*step, *figure)),
+                Event::Sampling(set) => state.sampling = *set,
+                Event::SwitchOff(parts) => state.switched_off = parts.clone(),
+                Event::Gradients(on) => state.gradients = *on,
+            }
+        }
+        state
     }
 
     /// The flights of `model` in the air (or staying) at `time`.

@@ -265,6 +265,24 @@ fn switch_off_names_parts_of_a_model_with_weights() {
     assert!(errors[0].contains("field actions[1]: model 'gpt2' has no weights to switch parts of"), "{errors:?}");
 }
 
+/// `Gradients` turns gradient mode on and off, on a model with weights; each chapter and each
+/// model switch starts with it off.
+#[test]
+fn gradients_turn_gradient_mode_on_and_off_on_a_model_with_weights() {
+    let tour = compile_ok(&nano_tour(r#"Step(actions: [Wait(1.0), Gradients(true), Wait(1.0), Gradients(false)])"#));
+    let chapter = &tour.chapters[0];
+    let on = |time: f32| chapter.evaluate(time).gradients;
+    assert_eq!((on(0.0), on(1.5), on(chapter.length)), (false, true, false));
+    let errors = error_lines(&nano_tour(r#"Step(actions: [Model(name: "gpt3"), Gradients(true)])"#));
+    assert!(
+        errors[0].contains("field actions[1]: model 'gpt3' has no weights to take a training step with"),
+        "{errors:?}"
+    );
+    let tour =
+        compile_ok(&nano_tour(r#"Step(actions: [Gradients(true), Wait(1.0), Model(name: "nano-llama"), Wait(1.0)])"#));
+    assert!(!tour.chapters[0].evaluate(tour.chapters[0].length).gradients, "another model starts without");
+}
+
 #[test]
 fn tour_level_mistakes_name_the_field() {
     let text = r#"Tour(title: "", model: "nano-9000", chapters: [])"#;

@@ -119,6 +119,7 @@ impl Plugin for TourPlayerPlugin {
                     apply_tour_appends,
                     apply_tour_sampling,
                     apply_tour_switch_off,
+                    apply_tour_gradients,
                 )
                     .chain()
                     .in_set(FrameStep::Play),
@@ -560,6 +561,23 @@ fn apply_tour_switch_off(
     *shown = Some(frame.switched_off.clone());
     if source.ablation != frame.switched_off {
         source.ablation = frame.switched_off.clone();
+    }
+}
+
+/// The tour's gradient mode reaches the model when the tour changes it; the reader's own switch on
+/// the model card stands until then.
+fn apply_tour_gradients(
+    applied: Res<CurrentTourFrame>,
+    mut source: ResMut<SceneSource>,
+    mut shown: Local<Option<bool>>,
+) {
+    let Some(frame) = &applied.frame else { return };
+    if frame.model != source.config.name || *shown == Some(frame.gradients) {
+        return;
+    }
+    *shown = Some(frame.gradients);
+    if source.training.is_some() != frame.gradients {
+        source.training = frame.gradients.then(Default::default);
     }
 }
 
