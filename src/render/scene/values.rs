@@ -91,6 +91,9 @@ pub struct ForwardWorker {
     waited: Mutex<Option<ForwardResult>>,
     #[cfg(target_arch = "wasm32")]
     page: page::PageForward,
+    /// A training step asked of the page, refused: its worker has no autodiff.
+    #[cfg(target_arch = "wasm32")]
+    refused: Mutex<Option<ForwardResult>>,
     /// Wakes the app's event loop when a result arrives: the app draws no frame while idle, and
     /// a pass (or its lens) may finish long after the last input.
     waker: Waker,
@@ -136,7 +139,7 @@ impl ForwardWorker {
     #[cfg(target_arch = "wasm32")]
     pub fn spawn() -> ForwardWorker {
         let waker = Waker::default();
-        ForwardWorker { page: page::PageForward::new(waker.clone()), waker, generation: 0 }
+        ForwardWorker { page: page::PageForward::new(waker.clone()), refused: Mutex::new(None), waker, generation: 0 }
     }
 
     /// Queues a forward pass and returns its generation; results of older generations are stale.
@@ -148,7 +151,13 @@ impl ForwardWorker {
         // A send fails only when the worker has stopped, which `poll` then reports.
         let _ = self.requests.try_send(request);
         #[cfg(target_arch = "wasm32")]
-        self.page.request(&request);
+        if request.training.is_some() {
+            let refusal = "gradient mode needs the native app: the page's build leaves burn's autodiff out";
+            *self.refused.lock().expect("refused lock") = Some(ForwardResult::failed(self.generation, refusal.into()));
+            self.waker.wake();
+        } else {
+            self.page.request(&request);
+        }
         self.generation
     }
 
@@ -185,7 +194,9 @@ impl ForwardWorker {
 
     #[cfg(target_arch = "wasm32")]
     pub fn poll(&self) -> Vec<ForwardResult> {
-        self.page.poll(self.generation)
+        let mut finished = self.page.poll(self.generation);
+        finished.extend(self.refused.lock().expect("refused lock").take());
+        finished
     }
 }
 
