@@ -222,9 +222,10 @@ fn finish(
         .as_ref()
         .map_or(String::new(), |(role, operand)| format!("{role} {} + ", small(f64::from(operand.value))));
     let formula = format!(
-        "∂L/∂{}{index:?} = {}\n= {constant_text}{preview} = {}",
+        "∂L/∂{}{index:?} = {}\n= {constant_text}{preview} = {} (burn's autodiff, in f32: {})",
         block.tensor,
         chain.formula,
+        small(sum),
         small(f64::from(value))
     );
     let mut operands: BTreeMap<&'static str, Operand> = chain.operands.into_iter().collect();
