@@ -258,13 +258,24 @@ impl Worked {
     }
 }
 
-pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Explanation, ExplainError> {
+/// The block of that name, with the tensor index of its cell and what each index means; an error
+/// names a block that is not there, or a cell outside it.
+fn find_cell<'a>(
+    sources: &Sources<'a>,
+    block_name: &str,
+    cell: [u32; 3],
+) -> Result<(&'a Block, Vec<usize>, Vec<&'static str>), ExplainError> {
     let block = sources.layout.block(block_name).ok_or_else(|| ExplainError::UnknownBlock(block_name.to_string()))?;
     if (0..3).any(|a| cell[a] >= block.cells[a]) {
         return Err(ExplainError::OutsideBlock { block: block.name.clone(), cell, cells: block.cells });
     }
     let index = block.tensor_index(cell);
     let index_names = index_names(&block.tensor, index.len());
+    Ok((block, index, index_names))
+}
+
+pub fn explain(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Explanation, ExplainError> {
+    let (block, index, index_names) = find_cell(sources, block_name, cell)?;
     check_computed(block, &index, &index_names, sources.activations.tokens.len())?;
     let value = sources.value(&block.tensor, &index).unwrap_or(f32::NAN);
     let (layer, name) = names::split_layer(&block.tensor);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ExplainError, Explanation, Operand, Sources, index_names, kept_terms};
+use super::{ExplainError, Explanation, Operand, Sources, kept_terms};
 use crate::model::names;
 
 /// The chain rule of one gradient cell: its rule, the product of each term shown, and the whole.
@@ -163,12 +163,7 @@ impl Sources<'_> {
 
 /// Explains the gradient of the cell `cell` of `block_name` in a pass that took a training step.
 pub fn explain_gradient(sources: &Sources, block_name: &str, cell: [u32; 3]) -> Result<Explanation, ExplainError> {
-    let block = sources.layout.block(block_name).ok_or_else(|| ExplainError::UnknownBlock(block_name.to_string()))?;
-    if (0..3).any(|a| cell[a] >= block.cells[a]) {
-        return Err(ExplainError::OutsideBlock { block: block.name.clone(), cell, cells: block.cells });
-    }
-    let index = block.tensor_index(cell);
-    let index_names = index_names(&block.tensor, index.len());
+    let (block, index, index_names) = super::find_cell(sources, block_name, cell)?;
     let no_gradient = || {
         ExplainError::Masked(format!(
             "{} has no gradient: the pass does not go on with it (a statistic, a distribution shown, or the input)",
