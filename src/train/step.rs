@@ -94,16 +94,12 @@ fn weight_gradients<B: AutodiffBackend>(
     let config = model.config().clone();
     let mut out = BTreeMap::new();
     for ((name, shape), slot) in parameter_shapes(&config).into_iter().zip(model.params_mut()) {
-        let grad_of = |grad: Option<Tensor<B::InnerBackend, 2>>, rows: usize, cols: usize| match grad {
-            Some(grad) => values(grad.into_data()),
-            None => vec![0.0; rows * cols],
-        };
         let (data, blocks) = match slot {
             ParamSlot::Vector(param) => (values_or_zero(param.val().grad(grads), shape[0]), vec![1]),
-            ParamSlot::Matrix(param) => (grad_of(param.val().grad(grads), shape[0], shape[1]), vec![shape[0]]),
+            ParamSlot::Matrix(param) => (values_or_zero(param.val().grad(grads), shape[0] * shape[1]), vec![shape[0]]),
             ParamSlot::Vocab(rows) => {
                 let blocks: Vec<usize> = rows.blocks.iter().map(|b| b.dims()[0]).collect();
-                let data = rows.blocks.iter().flat_map(|b| grad_of(b.val().grad(grads), b.dims()[0], shape[1]));
+                let data = rows.blocks.iter().flat_map(|b| values_or_zero(b.val().grad(grads), b.dims()[0] * shape[1]));
                 (data.collect(), blocks)
             }
         };
@@ -112,7 +108,11 @@ fn weight_gradients<B: AutodiffBackend>(
     out
 }
 
-fn values_or_zero<B: burn::tensor::backend::Backend>(grad: Option<Tensor<B, 1>>, len: usize) -> Vec<f32> {
+/// A gradient's values, or `len` zeros where none reached the tensor.
+fn values_or_zero<B: burn::tensor::backend::Backend, const D: usize>(
+    grad: Option<Tensor<B, D>>,
+    len: usize,
+) -> Vec<f32> {
     grad.map_or_else(|| vec![0.0; len], |grad| values(grad.into_data()))
 }
 
